@@ -1,0 +1,11 @@
+//! Skywire core: everything that touches a packet.
+//!
+//! This crate is plain Rust with no N-API in it, so that it can be tested,
+//! fuzzed and benchmarked on its own. The `skywire-napi` crate is a thin
+//! binding that exposes it to TypeScript.
+
+pub mod error;
+pub mod identity;
+
+pub use error::{CoreError, Result};
+pub use identity::{Keypair, PublicKey, SecretKey};

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs everything skywire needs on a Debian machine (as root), then the
+# npm dependencies, which builds the Rust addon and the TypeScript.
+# Used by both README commands and by CI; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: run as root (it installs Debian packages; the VPN needs root too)" >&2
+  exit 4
+fi
+
+# System packages: compilers for the addon, iproute2/nftables for the VPN and
+# its network-namespace tests, redis-server for the Redis store tests,
+# iperf3 for the benchmark.
+PKGS=(build-essential pkg-config ca-certificates curl git iproute2 nftables iputils-ping procps
+      redis-server iperf3)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ! command -v node >/dev/null 2>&1; then missing+=(nodejs npm); fi
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js 20 or newer is needed, found $(node --version) (Debian 13 ships 20)" >&2
+  exit 1
+fi
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  log "installing the Rust toolchain (rustup)"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+log "installing npm dependencies and building (Rust addon + TypeScript)"
+npm ci --no-audit --no-fund

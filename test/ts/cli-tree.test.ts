@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest'
+import { expectOneLineError, skywire } from './helpers/cli.js'
+
+describe('command tree', () => {
+  it('top-level help lists visor, services and the cli topic', () => {
+    const r = skywire(['--help'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/\bvisor\b/)
+    expect(r.stdout).toMatch(/\bservices\b/)
+    expect(r.stdout).toMatch(/\bcli\b/)
+  })
+
+  it('vpn help lists every client command and the server topic', () => {
+    const r = skywire(['cli', 'vpn', '--help'])
+    expect(r.code).toBe(0)
+    for (const c of ['list', 'start', 'stop', 'status', 'ui', 'url']) expect(r.stdout).toContain(`cli vpn ${c}`)
+    expect(r.stdout).toContain('cli vpn server')
+  })
+
+  it('vpn server help lists start, stop and status', () => {
+    const r = skywire(['cli', 'vpn', 'server', '--help'])
+    expect(r.code).toBe(0)
+    for (const c of ['start', 'stop', 'status']) expect(r.stdout).toContain(`cli vpn server ${c}`)
+  })
+
+  it.each([
+    [['cli', 'vpn', 'start', '--help'], ['--pk', '-k', '--existing-tp', '--timeout', '-t', '--json', '--rpc']],
+    [['cli', 'vpn', 'list', '--help'], ['--country', '-c', '--stats', '--json']],
+    [['cli', 'vpn', 'server', 'start', '--help'], ['--netifc', '-i', '--[no-]secure', '--whitelist', '-w', '--json']],
+    [['cli', 'config', 'gen', '--help'], ['--output', '-o', '--force']],
+    [['services', '--help'], ['--http', '--udp', '--db', '--redis', '--geoip']],
+    [['visor', '--help'], ['--config', '-c']],
+  ])('%j documents its flags', (args, flags) => {
+    const r = skywire(args)
+    expect(r.code).toBe(0)
+    for (const f of flags) expect(r.stdout).toContain(f)
+  })
+})
+
+describe('bad input gets one line and a non-zero exit', () => {
+  it('malformed PK', () => {
+    const r = skywire(['cli', 'vpn', 'start', '-k', 'abc'])
+    expect(r.code).toBe(2)
+    expect(expectOneLineError(r)).toMatch(/public key must be 64 hex characters, got 3/)
+  })
+
+  it('a PK that is hex but not a curve point', () => {
+    // y = 2 does not decode to an Ed25519 point.
+    const r = skywire(['cli', 'vpn', 'start', '-k', '02' + '00'.repeat(31)])
+    expect(r.code).toBe(2)
+    expect(expectOneLineError(r)).toMatch(/not a valid Ed25519 key/)
+  })
+
+  it('missing required flag', () => {
+    const r = skywire(['cli', 'vpn', 'start'])
+    expect(r.code).toBe(2)
+    expect(expectOneLineError(r)).toMatch(/Missing required flag pk/)
+  })
+
+  it('unknown flag', () => {
+    const r = skywire(['cli', 'vpn', 'list', '--bogus'])
+    expect(r.code).toBe(2)
+    expect(expectOneLineError(r)).toMatch(/Nonexistent flag: --bogus/)
+  })
+
+  it('bad country code', () => {
+    const r = skywire(['cli', 'vpn', 'list', '-c', 'USA'])
+    expect(r.code).toBe(2)
+    expect(expectOneLineError(r)).toMatch(/two-letter code/)
+  })
+
+  it('bad timeout', () => {
+    const r = skywire(['cli', 'vpn', 'start', '-k', 'a'.repeat(64), '-t', '0'])
+    expect(r.code).toBe(2)
+    expect(expectOneLineError(r)).toMatch(/timeout must be a whole number/)
+  })
+
+  it('bad whitelist entry names which one', () => {
+    const r = skywire(['cli', 'vpn', 'server', 'start', '-w', 'zz'])
+    expect(r.code).toBe(2)
+    expect(expectOneLineError(r)).toMatch(/whitelist entry 1/)
+  })
+
+  it('unknown command', () => {
+    const r = skywire(['frobnicate'])
+    expect(r.code).not.toBe(0)
+    expect(expectOneLineError(r)).toMatch(/frobnicate not found/)
+  })
+})

@@ -1,0 +1,22 @@
+/**
+ * Base classes of every command. `--json` is on for all of them (oclif prints
+ * what `run` returns); commands that talk to a running visor also get `--rpc`.
+ */
+import { Command } from '@oclif/core'
+import { NotAvailableError } from '../errors.js'
+import { rpcFlag } from './flags.js'
+
+export abstract class SkywireCommand extends Command {
+  static override enableJsonFlag = true
+}
+
+export abstract class VisorCommand extends SkywireCommand {
+  static override baseFlags = {
+    rpc: rpcFlag,
+  }
+}
+
+/** The body of a command that arrives with a later release. */
+export function notAvailable(id: string): never {
+  throw new NotAvailableError(`\`skywire ${id}\``)
+}

@@ -1,0 +1,45 @@
+/** Flags shared by several commands, each validating its input at parse time. */
+import { Flags } from '@oclif/core'
+import { SkywireError } from '../errors.js'
+import { parsePublicKey, parsePublicKeyList } from '../keys.js'
+
+export const DEFAULT_RPC = '127.0.0.1:3435'
+export const DEFAULT_CONFIG = 'skywire-config.json'
+
+export const pkFlag = Flags.custom<string>({
+  parse: async (input) => parsePublicKey(input),
+})
+
+export const whitelistFlag = Flags.custom<string[]>({
+  parse: async (input) => parsePublicKeyList(input),
+})
+
+export const countryFlag = Flags.custom<string>({
+  parse: async (input) => {
+    const cc = input.trim().toUpperCase()
+    if (!/^[A-Z]{2}$/.test(cc)) throw new SkywireError('EUSAGE', `country must be a two-letter code like US, got "${input}"`)
+    return cc
+  },
+})
+
+export const secondsFlag = Flags.custom<number>({
+  parse: async (input) => {
+    const n = Number(input)
+    if (!Number.isInteger(n) || n < 1 || n > 3600) {
+      throw new SkywireError('EUSAGE', `timeout must be a whole number of seconds from 1 to 3600, got "${input}"`)
+    }
+    return n
+  },
+})
+
+export const rpcFlag = Flags.string({
+  description: 'Address of the visor control API (HOST:PORT).',
+  default: DEFAULT_RPC,
+  helpGroup: 'GLOBAL',
+})
+
+export const configFlag = Flags.string({
+  char: 'c',
+  description: 'Path to the visor config file.',
+  default: DEFAULT_CONFIG,
+})

@@ -1,0 +1,29 @@
+import { Flags } from '@oclif/core'
+import { VisorCommand, notAvailable } from '../../../../cli/base.js'
+import { whitelistFlag } from '../../../../cli/flags.js'
+
+export default class VpnServerStart extends VisorCommand {
+  static override summary = 'Start this visor\'s VPN server (exit node).'
+  static override description =
+    'Clients are forwarded to the internet with NAT out of --netifc. With --secure (the default) they cannot reach ' +
+    'this machine or any local network it is on. A non-empty --whitelist admits only those public keys.'
+  static override examples = [
+    '<%= config.bin %> cli vpn server start',
+    '<%= config.bin %> cli vpn server start -i eth0 --no-secure',
+    '<%= config.bin %> cli vpn server start -w 0230f9...c1,03a1b2...d4',
+  ]
+  static override flags = {
+    netifc: Flags.string({ char: 'i', description: 'Interface to NAT out of (default: the default route\'s).' }),
+    secure: Flags.boolean({
+      description: 'Forbid clients from reaching this machine\'s local networks.',
+      default: true,
+      allowNo: true,
+    }),
+    whitelist: whitelistFlag({ char: 'w', description: 'Comma-separated public keys allowed to connect.' }),
+  }
+
+  async run(): Promise<unknown> {
+    await this.parse(VpnServerStart)
+    notAvailable('cli vpn server start')
+  }
+}

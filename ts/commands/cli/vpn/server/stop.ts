@@ -1,0 +1,11 @@
+import { VisorCommand, notAvailable } from '../../../../cli/base.js'
+
+export default class VpnServerStop extends VisorCommand {
+  static override summary = 'Stop this visor\'s VPN server; connected clients are dropped.'
+  static override examples = ['<%= config.bin %> cli vpn server stop']
+
+  async run(): Promise<unknown> {
+    await this.parse(VpnServerStop)
+    notAvailable('cli vpn server stop')
+  }
+}

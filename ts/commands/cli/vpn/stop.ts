@@ -1,0 +1,11 @@
+import { VisorCommand, notAvailable } from '../../../cli/base.js'
+
+export default class VpnStop extends VisorCommand {
+  static override summary = 'Disconnect the VPN and restore the routes and DNS exactly as they were.'
+  static override examples = ['<%= config.bin %> cli vpn stop']
+
+  async run(): Promise<unknown> {
+    await this.parse(VpnStop)
+    notAvailable('cli vpn stop')
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The visor config: one JSON file, validated on load. Every field has a
+ * default except the identity, so a generated file is complete and a
+ * hand-edited one only needs what it changes.
+ */
+import { isIP } from 'node:net'
+import { z } from 'zod'
+import { PK_PATTERN } from '../keys.js'
+
+const hostPort = z.string().refine((s) => parseHostPort(s) !== null, {
+  message: 'must be HOST:PORT (IPv6 as [ADDR]:PORT) with a port from 0 to 65535',
+})
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+
+const pk = z.string().regex(PK_PATTERN, 'must be a public key (64 lowercase hex characters)')
+
+const cidr4 = z.string().refine(
+  (s) => {
+    const [addr, len] = s.split('/')
+    const n = Number(len)
+    return isIP(addr ?? '') === 4 && Number.isInteger(n) && n >= 8 && n <= 30
+  },
+  { message: 'must be an IPv4 network like 10.77.0.0/16 (prefix 8..30)' },
+)
+
+const transportType = z.enum(['sudph', 'stcpr'])
+
+export const configSchema = z
+  .object({
+    version: z.literal(1),
+    pk,
+    sk: z.string().regex(PK_PATTERN, 'must be a secret key (64 lowercase hex characters)'),
+    dataDir: z.string().min(1).default('/var/lib/skywire'),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+    services: z
+      .strictObject({
+        /** Base URL of the discovery services (routes /ar, /sd, /tpd). */
+        url: httpUrl.default('http://127.0.0.1:9090'),
+        /** UDP address of the address resolver, for SUDPH bindings and hole punching. */
+        udp: hostPort.default('127.0.0.1:9091'),
+      })
+      .prefault({}),
+    transports: z
+      .strictObject({
+        stcpr: z.strictObject({ listen: hostPort.default('0.0.0.0:7777') }).prefault({}),
+        sudph: z.strictObject({ listen: hostPort.default('0.0.0.0:7778') }).prefault({}),
+        /** Which transport a new route tries first. */
+        order: z.array(transportType).min(1).max(2).default(['sudph', 'stcpr']),
+      })
+      .prefault({}),
+    vpnServer: z
+      .strictObject({
+        autostart: z.boolean().default(true),
+        /** Interface to NAT out of; empty means the default route's interface. */
+        netifc: z.string().default(''),
+        secure: z.boolean().default(true),
+        whitelist: z.array(pk).max(10000).default([]),
+        pool: cidr4.default('10.77.0.0/16'),
+        /** ISO country code to advertise when the address is private. */
+        country: z
+          .string()
+          .regex(/^[A-Z]{2}$/, 'must be a two-letter country code like US')
+          .optional(),
+      })
+      .prefault({}),
+    vpnClient: z
+      .strictObject({
+        killswitch: z.boolean().default(false),
+        dns: z
+          .array(z.string().refine((s) => isIP(s) !== 0, 'must be an IP address'))
+          .max(4)
+          .default([]),
+      })
+      .prefault({}),
+    control: z
+      .strictObject({
+        /** Loopback address of the control API and web UI. */
+        listen: hostPort.default('127.0.0.1:3435'),
+      })
+      .prefault({}),
+  })
+  .strict()
+
+export type Config = z.infer<typeof configSchema>
+export type ConfigInput = z.input<typeof configSchema>
+
+/** Split "host:port" or "[v6]:port"; null when malformed. */
+export function parseHostPort(s: string): { host: string; port: number } | null {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s)
+  if (!m) return null
+  const host = m[1] ?? m[2] ?? ''
+  const port = Number(m[3])
+  if (port > 65535) return null
+  if (m[1] !== undefined && isIP(host) !== 6) return null
+  return { host, port }
+}

@@ -1,0 +1,73 @@
+/**
+ * Errors with stable codes. Every failure a user can cause or meet (bad input,
+ * a service that is down, a missing permission) is a SkywireError, so the CLI
+ * can print one line and pick an exit code without parsing messages.
+ */
+
+export const ExitCode = {
+  /** Anything that went wrong at run time. */
+  Failure: 1,
+  /** A bad flag, argument or input file. */
+  Usage: 2,
+  /** The visor or a discovery service could not be reached. */
+  Unreachable: 3,
+  /** The command needs root. */
+  Permission: 4,
+  /** The feature is not built yet (sysexits EX_UNAVAILABLE). */
+  Unavailable: 69,
+} as const
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
+
+export type ErrorCode =
+  | 'EUSAGE'
+  | 'ECONFIG'
+  | 'EEXIST'
+  | 'EINVALIDPK'
+  | 'EINVALIDSK'
+  | 'EUNREACHABLE'
+  | 'EPERM'
+  | 'ENOTAVAILABLE'
+  | 'EINTERNAL'
+
+const exitFor: Record<ErrorCode, ExitCode> = {
+  EUSAGE: ExitCode.Usage,
+  ECONFIG: ExitCode.Usage,
+  EEXIST: ExitCode.Failure,
+  EINVALIDPK: ExitCode.Usage,
+  EINVALIDSK: ExitCode.Usage,
+  EUNREACHABLE: ExitCode.Unreachable,
+  EPERM: ExitCode.Permission,
+  ENOTAVAILABLE: ExitCode.Unavailable,
+  EINTERNAL: ExitCode.Failure,
+}
+
+export class SkywireError extends Error {
+  readonly code: ErrorCode
+  readonly exitCode: ExitCode
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'SkywireError'
+    this.code = code
+    this.exitCode = exitFor[code]
+  }
+}
+
+/** A feature whose body arrives with a later release. */
+export class NotAvailableError extends SkywireError {
+  constructor(what: string) {
+    super('ENOTAVAILABLE', `${what} is not available yet in this version of skywire`)
+    this.name = 'NotAvailableError'
+  }
+}
+
+export class ConfigError extends SkywireError {
+  /** One human-readable line per bad field, `path: problem`. */
+  readonly problems: string[]
+
+  constructor(file: string, problems: string[]) {
+    super('ECONFIG', `invalid config ${file}: ${problems.join('; ')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}

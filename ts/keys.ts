@@ -1,0 +1,38 @@
+/** Visor public keys: 64 lowercase hex characters that decode to an Ed25519 point. */
+import { SkywireError } from './errors.js'
+import { callNative, native } from './native.js'
+
+export const PK_PATTERN = /^[0-9a-f]{64}$/
+
+export function isPublicKey(s: string): boolean {
+  return PK_PATTERN.test(s) && native.isValidPublicKey(s)
+}
+
+/** Parse a PK from user input, with a one-line reason when it is not one. */
+export function parsePublicKey(input: string, what = 'public key'): string {
+  const s = input.trim()
+  if (s.length !== 64) throw new SkywireError('EINVALIDPK', `${what} must be 64 hex characters, got ${s.length}`)
+  if (!/^[0-9a-fA-F]{64}$/.test(s)) throw new SkywireError('EINVALIDPK', `${what} must be hex (0-9, a-f)`)
+  const pk = s.toLowerCase()
+  if (!native.isValidPublicKey(pk)) throw new SkywireError('EINVALIDPK', `${what} is not a valid Ed25519 key`)
+  return pk
+}
+
+/** Parse a comma-separated list of PKs (the whitelist flag). Empty items are ignored. */
+export function parsePublicKeyList(input: string): string[] {
+  const items = input.split(',').map((x) => x.trim()).filter((x) => x.length > 0)
+  return [...new Set(items.map((x, i) => parsePublicKey(x, `whitelist entry ${i + 1}`)))]
+}
+
+export interface Identity {
+  publicKey: string
+  secretKey: string
+}
+
+export function generateIdentity(): Identity {
+  return callNative(() => native.generateKeypair())
+}
+
+export function publicKeyOf(secretKey: string): string {
+  return callNative(() => native.publicKeyFromSecret(secretKey))
+}
