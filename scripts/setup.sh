@@ -45,4 +45,6 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 log "installing npm dependencies and building (Rust addon + TypeScript)"
-npm ci --no-audit --no-fund
+# `npm install`, not `npm ci`: the per-platform optionalDependencies are only
+# published with a release, and npm ci refuses a lock file that lacks them.
+npm install --no-audit --no-fund
