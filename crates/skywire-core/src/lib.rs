@@ -6,6 +6,9 @@
 
 pub mod error;
 pub mod identity;
+pub mod packet;
+pub mod router;
+pub mod tun;
 
 pub use error::{CoreError, Result};
 pub use identity::{Keypair, PublicKey, SecretKey};
