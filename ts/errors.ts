@@ -28,6 +28,11 @@ export type ErrorCode =
   | 'EPERM'
   | 'ENOTAVAILABLE'
   | 'EINTERNAL'
+  | 'EADDRINUSE'
+  | 'EBADREQUEST'
+  | 'EAUTH'
+  | 'EFORBIDDEN'
+  | 'ENOTFOUND'
 
 const exitFor: Record<ErrorCode, ExitCode> = {
   EUSAGE: ExitCode.Usage,
@@ -39,6 +44,11 @@ const exitFor: Record<ErrorCode, ExitCode> = {
   EPERM: ExitCode.Permission,
   ENOTAVAILABLE: ExitCode.Unavailable,
   EINTERNAL: ExitCode.Failure,
+  EADDRINUSE: ExitCode.Failure,
+  EBADREQUEST: ExitCode.Failure,
+  EAUTH: ExitCode.Failure,
+  EFORBIDDEN: ExitCode.Failure,
+  ENOTFOUND: ExitCode.Failure,
 }
 
 export class SkywireError extends Error {

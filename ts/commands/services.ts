@@ -1,12 +1,33 @@
 import { Flags } from '@oclif/core'
-import { SkywireCommand, notAvailable } from '../cli/base.js'
+import { SkywireCommand } from '../cli/base.js'
+import { parseHostPort } from '../config/schema.js'
+import { SkywireError } from '../errors.js'
+import { defaultLogger, startServices } from '../services/server.js'
+import { DEFAULT_DB_FILE, openStore } from '../services/store/open.js'
+
+function hostPort(flag: string, value: string): { host: string; port: number } {
+  const hp = parseHostPort(value)
+  if (!hp) throw new SkywireError('EUSAGE', `--${flag} must be HOST:PORT (IPv6 as [ADDR]:PORT), got "${value}"`)
+  return hp
+}
+
+/** Whole seconds from an env var, for tests and operators who need other TTLs. */
+function ttlFromEnv(name: string): number | undefined {
+  const v = process.env[name]
+  if (v === undefined || v === '') return undefined
+  const n = Number(v)
+  if (!(n > 0 && n <= 86_400_000)) throw new SkywireError('EUSAGE', `${name} must be milliseconds from 1 to 86400000, got "${v}"`)
+  return n
+}
 
 export default class Services extends SkywireCommand {
   static override summary = 'Run the discovery services: address resolver, service discovery and transport discovery.'
   static override description =
     'One process serves the three HTTP APIs under /ar, /sd and /tpd, plus the address resolver\'s UDP port for ' +
     'SUDPH bindings and hole punching. The store is an embedded SQLite file by default; --redis shares one store ' +
-    'between several replicas.'
+    'between several replicas. The API is described in docs/services-api.md. Entry TTLs can be changed with the ' +
+    'environment variables SKYWIRE_TTL_STCPR_MS, SKYWIRE_TTL_SUDPH_MS, SKYWIRE_TTL_SERVICE_MS and ' +
+    'SKYWIRE_TTL_TRANSPORT_MS; the log level with SKYWIRE_LOG_LEVEL.'
   static override examples = [
     '<%= config.bin %> services',
     '<%= config.bin %> services --http 0.0.0.0:9090 --udp 0.0.0.0:9091 --redis redis://127.0.0.1:6379',
@@ -14,13 +35,52 @@ export default class Services extends SkywireCommand {
   static override flags = {
     http: Flags.string({ description: 'HTTP listen address (HOST:PORT).', default: '127.0.0.1:9090' }),
     udp: Flags.string({ description: 'UDP listen address of the address resolver (HOST:PORT).', default: '127.0.0.1:9091' }),
-    db: Flags.string({ description: 'SQLite database file (the default store).', exclusive: ['redis'] }),
+    db: Flags.string({ description: `SQLite database file (the default store). [default: ${DEFAULT_DB_FILE}]`, exclusive: ['redis'] }),
     redis: Flags.string({ description: 'Redis URL; replicas pointing at one Redis share their state.', exclusive: ['db'] }),
+    'redis-prefix': Flags.string({ description: 'Prefix of every Redis key.', default: 'skywire:' }),
     geoip: Flags.string({ description: 'Geo-IP lookup: "builtin" (the shipped database) or "off".', default: 'builtin', options: ['builtin', 'off'] }),
+    'trust-proxy': Flags.boolean({ description: 'Take client addresses from X-Forwarded-For (behind a load balancer).', default: false }),
   }
 
   async run(): Promise<unknown> {
-    await this.parse(Services)
-    notAvailable('services')
+    const { flags } = await this.parse(Services)
+    const http = hostPort('http', flags.http)
+    const udp = hostPort('udp', flags.udp)
+    const ttl = {
+      stcprMs: ttlFromEnv('SKYWIRE_TTL_STCPR_MS'),
+      sudphMs: ttlFromEnv('SKYWIRE_TTL_SUDPH_MS'),
+      serviceMs: ttlFromEnv('SKYWIRE_TTL_SERVICE_MS'),
+      transportMs: ttlFromEnv('SKYWIRE_TTL_TRANSPORT_MS'),
+    }
+    const log = defaultLogger()
+    const store = await openStore({ redis: flags.redis, redisPrefix: flags['redis-prefix'], db: flags.db })
+    let running
+    try {
+      running = await startServices({
+        http,
+        udp,
+        store,
+        geoip: flags.geoip as 'builtin' | 'off',
+        ttl: Object.fromEntries(Object.entries(ttl).filter(([, v]) => v !== undefined)),
+        trustProxy: flags['trust-proxy'],
+        logger: log,
+      })
+    } catch (err) {
+      await store.close().catch(() => {})
+      throw err
+    }
+    const svc = running
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        log.info({ signal }, 'shutting down')
+        svc.close().then(resolve, (err: unknown) => {
+          log.error({ err: (err as Error).message }, 'shutdown failed')
+          resolve()
+        })
+      }
+      process.once('SIGINT', () => stop('SIGINT'))
+      process.once('SIGTERM', () => stop('SIGTERM'))
+    })
+    return { stopped: true, url: svc.url }
   }
 }

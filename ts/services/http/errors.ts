@@ -1,0 +1,69 @@
+/**
+ * Every non-2xx answer of the HTTP APIs is `{"error": {"code", "message"}}`
+ * with a one-line message. Client mistakes are 4xx, never 500.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { Logger } from 'pino'
+
+export type ApiErrorCode =
+  | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'unavailable'
+  | 'internal'
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ApiErrorCode,
+    message: string,
+  ) {
+    super(message.replace(/\s*\n\s*/g, ' '))
+    this.name = 'ApiError'
+  }
+}
+
+export const badRequest = (msg: string) => new ApiError(400, 'bad_request', msg)
+export const unauthorized = (msg: string) => new ApiError(401, 'unauthorized', msg)
+export const forbidden = (msg: string) => new ApiError(403, 'forbidden', msg)
+export const notFound = (msg: string) => new ApiError(404, 'not_found', msg)
+
+function codeForStatus(status: number): ApiErrorCode {
+  switch (status) {
+    case 401:
+      return 'unauthorized'
+    case 403:
+      return 'forbidden'
+    case 404:
+      return 'not_found'
+    case 405:
+      return 'method_not_allowed'
+    case 413:
+      return 'payload_too_large'
+    case 415:
+      return 'unsupported_media_type'
+    default:
+      return 'bad_request'
+  }
+}
+
+export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
+  return reply.code(err.status).type('application/json').send({ error: { code: err.code, message: err.message } })
+}
+
+/** Fastify's own 4xx errors (bad JSON, too large, wrong media type) keep their status; anything else is ours to fix. */
+export function errorHandler(log: Logger) {
+  return (err: FastifyError | ApiError, req: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof ApiError) return sendError(reply, err)
+    const status = (err as FastifyError).statusCode
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      return sendError(reply, new ApiError(status, codeForStatus(status), err.message))
+    }
+    log.error({ err: { message: err.message, code: (err as FastifyError).code }, url: req.routeOptions.url }, 'request failed')
+    return sendError(reply, new ApiError(500, 'internal', 'internal error; see the services log'))
+  }
+}

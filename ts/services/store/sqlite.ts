@@ -1,0 +1,226 @@
+/**
+ * The default store: one embedded SQLite file (WAL), no set-up. Expired rows
+ * are filtered out of every read and swept on a timer, so a restart keeps
+ * live entries and forgets dead ones.
+ */
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import { SkywireError } from '../../errors.js'
+import {
+  MAX_SCAN,
+  type CounterScope,
+  type EntryCounts,
+  type Page,
+  type ServiceCounts,
+  type ServiceEntry,
+  type ServiceQuery,
+  type StcprRecord,
+  type Store,
+  type SudphRecord,
+  type TransportEntry,
+} from './store.js'
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS counters (
+  scope TEXT NOT NULL, pk TEXT NOT NULL, value INTEGER NOT NULL, expires_at INTEGER,
+  PRIMARY KEY (scope, pk)
+);
+CREATE TABLE IF NOT EXISTS stcpr (pk TEXT PRIMARY KEY, json TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sudph (pk TEXT PRIMARY KEY, json TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS services (
+  address TEXT PRIMARY KEY, type TEXT NOT NULL, country TEXT, version TEXT NOT NULL,
+  json TEXT NOT NULL, expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS services_by_type ON services (type, address);
+CREATE TABLE IF NOT EXISTS transports (
+  id TEXT PRIMARY KEY, edge_a TEXT NOT NULL, edge_b TEXT NOT NULL, json TEXT NOT NULL, expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transports_by_a ON transports (edge_a, id);
+CREATE INDEX IF NOT EXISTS transports_by_b ON transports (edge_b, id);
+`
+
+export interface SqliteStoreOptions {
+  /** A file path, or ":memory:". */
+  file: string
+  /** How often expired rows are deleted (they are invisible before that anyway). */
+  sweepIntervalMs?: number
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const
+  private readonly db: Database.Database
+  private readonly sweepTimer: NodeJS.Timeout
+  private readonly st: ReturnType<SqliteStore['prepare']>
+
+  constructor(opts: SqliteStoreOptions) {
+    try {
+      if (opts.file !== ':memory:') mkdirSync(dirname(opts.file), { recursive: true })
+      this.db = new Database(opts.file)
+      this.db.pragma('journal_mode = WAL')
+      this.db.pragma('synchronous = NORMAL')
+      this.db.pragma('busy_timeout = 5000')
+      this.db.exec(SCHEMA)
+    } catch (err) {
+      throw new SkywireError('ECONFIG', `cannot open database ${opts.file}: ${(err as Error).message}`, { cause: err })
+    }
+    this.st = this.prepare()
+    this.sweepTimer = setInterval(() => this.sweep(), opts.sweepIntervalMs ?? 10_000)
+    this.sweepTimer.unref()
+  }
+
+  private prepare() {
+    const db = this.db
+    return {
+      advance: db.prepare(
+        `INSERT INTO counters (scope, pk, value, expires_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (scope, pk) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+         WHERE counters.value < excluded.value OR (counters.expires_at IS NOT NULL AND counters.expires_at <= ?)`,
+      ),
+      putStcpr: db.prepare('INSERT OR REPLACE INTO stcpr (pk, json, expires_at) VALUES (?, ?, ?)'),
+      getStcpr: db.prepare('SELECT json FROM stcpr WHERE pk = ? AND expires_at > ?'),
+      delStcpr: db.prepare('DELETE FROM stcpr WHERE pk = ? AND expires_at > ?'),
+      putSudph: db.prepare('INSERT OR REPLACE INTO sudph (pk, json, expires_at) VALUES (?, ?, ?)'),
+      getSudph: db.prepare('SELECT json FROM sudph WHERE pk = ? AND expires_at > ?'),
+      putService: db.prepare(
+        'INSERT OR REPLACE INTO services (address, type, country, version, json, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      getService: db.prepare('SELECT json, expires_at FROM services WHERE address = ? AND expires_at > ?'),
+      delService: db.prepare('DELETE FROM services WHERE address = ? AND expires_at > ?'),
+      countByCountry: db.prepare(
+        'SELECT country, COUNT(*) AS n FROM services WHERE type = ? AND expires_at > ? GROUP BY country',
+      ),
+      putTransport: db.prepare('INSERT OR REPLACE INTO transports (id, edge_a, edge_b, json, expires_at) VALUES (?, ?, ?, ?, ?)'),
+      getTransport: db.prepare('SELECT json, expires_at FROM transports WHERE id = ? AND expires_at > ?'),
+      delTransport: db.prepare('DELETE FROM transports WHERE id = ? AND expires_at > ?'),
+      listTransports: db.prepare(
+        `SELECT json, expires_at FROM transports WHERE (edge_a = ? OR edge_b = ?) AND expires_at > ?
+         ORDER BY id LIMIT ? OFFSET ?`,
+      ),
+      countTransports: db.prepare('SELECT COUNT(*) AS n FROM transports WHERE (edge_a = ? OR edge_b = ?) AND expires_at > ?'),
+      counts: db.prepare(
+        `SELECT (SELECT COUNT(*) FROM stcpr WHERE expires_at > @now) AS stcpr,
+                (SELECT COUNT(*) FROM sudph WHERE expires_at > @now) AS sudph,
+                (SELECT COUNT(*) FROM services WHERE expires_at > @now) AS services,
+                (SELECT COUNT(*) FROM transports WHERE expires_at > @now) AS transports`,
+      ),
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now()
+    for (const t of ['stcpr', 'sudph', 'services', 'transports']) {
+      this.db.prepare(`DELETE FROM ${t} WHERE expires_at <= ?`).run(now)
+    }
+    this.db.prepare('DELETE FROM counters WHERE expires_at IS NOT NULL AND expires_at <= ?').run(now)
+  }
+
+  async advanceCounter(scope: CounterScope, pk: string, value: number, ttlMs: number): Promise<boolean> {
+    const now = Date.now()
+    const r = this.st.advance.run(scope, pk, value, ttlMs > 0 ? now + ttlMs : null, now)
+    return r.changes === 1
+  }
+
+  async putStcpr(rec: StcprRecord, ttlMs: number): Promise<void> {
+    this.st.putStcpr.run(rec.pk, JSON.stringify(rec), Date.now() + ttlMs)
+  }
+
+  async getStcpr(pk: string): Promise<StcprRecord | null> {
+    const row = this.st.getStcpr.get(pk, Date.now()) as { json: string } | undefined
+    return row ? (JSON.parse(row.json) as StcprRecord) : null
+  }
+
+  async deleteStcpr(pk: string): Promise<boolean> {
+    return this.st.delStcpr.run(pk, Date.now()).changes > 0
+  }
+
+  async putSudph(rec: SudphRecord, ttlMs: number): Promise<void> {
+    this.st.putSudph.run(rec.pk, JSON.stringify(rec), Date.now() + ttlMs)
+  }
+
+  async getSudph(pk: string): Promise<SudphRecord | null> {
+    const row = this.st.getSudph.get(pk, Date.now()) as { json: string } | undefined
+    return row ? (JSON.parse(row.json) as SudphRecord) : null
+  }
+
+  async putService(entry: Omit<ServiceEntry, 'expiresAt'>, ttlMs: number): Promise<ServiceEntry> {
+    const full: ServiceEntry = { ...entry, expiresAt: Date.now() + ttlMs }
+    this.st.putService.run(full.address, full.type, full.country, full.version, JSON.stringify(full), full.expiresAt)
+    return full
+  }
+
+  async getService(address: string): Promise<ServiceEntry | null> {
+    const row = this.st.getService.get(address, Date.now()) as { json: string } | undefined
+    return row ? (JSON.parse(row.json) as ServiceEntry) : null
+  }
+
+  async listServices(q: ServiceQuery): Promise<Page<ServiceEntry>> {
+    // Filters are optional, so the WHERE clause is built from a fixed set of fragments, never from input.
+    const where = ['type = ?', 'expires_at > ?']
+    const args: (string | number)[] = [q.type, Date.now()]
+    if (q.country !== undefined) {
+      where.push('country = ?')
+      args.push(q.country)
+    }
+    if (q.version !== undefined) {
+      where.push('version = ?')
+      args.push(q.version)
+    }
+    const cond = where.join(' AND ')
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM services WHERE ${cond}`).get(...args) as { n: number }).n
+    const rows = this.db
+      .prepare(`SELECT json FROM services WHERE ${cond} ORDER BY address LIMIT ? OFFSET ?`)
+      .all(...args, q.limit, q.offset) as { json: string }[]
+    return { entries: rows.map((r) => JSON.parse(r.json) as ServiceEntry), total: Math.min(total, MAX_SCAN) }
+  }
+
+  async countServices(type: string): Promise<ServiceCounts> {
+    const rows = this.st.countByCountry.all(type, Date.now()) as { country: string | null; n: number }[]
+    const byCountry: Record<string, number> = {}
+    let total = 0
+    for (const r of rows) {
+      byCountry[r.country ?? 'unknown'] = r.n
+      total += r.n
+    }
+    return { total, byCountry }
+  }
+
+  async deleteService(address: string): Promise<boolean> {
+    return this.st.delService.run(address, Date.now()).changes > 0
+  }
+
+  async putTransport(entry: Omit<TransportEntry, 'expiresAt'>, ttlMs: number): Promise<TransportEntry> {
+    const full: TransportEntry = { ...entry, expiresAt: Date.now() + ttlMs }
+    this.st.putTransport.run(full.id, full.edges[0], full.edges[1], JSON.stringify(full), full.expiresAt)
+    return full
+  }
+
+  async getTransport(id: string): Promise<TransportEntry | null> {
+    const row = this.st.getTransport.get(id, Date.now()) as { json: string } | undefined
+    return row ? (JSON.parse(row.json) as TransportEntry) : null
+  }
+
+  async listTransports(pk: string, offset: number, limit: number): Promise<Page<TransportEntry>> {
+    const now = Date.now()
+    const total = (this.st.countTransports.get(pk, pk, now) as { n: number }).n
+    const rows = this.st.listTransports.all(pk, pk, now, limit, offset) as { json: string }[]
+    return { entries: rows.map((r) => JSON.parse(r.json) as TransportEntry), total }
+  }
+
+  async deleteTransport(id: string): Promise<boolean> {
+    return this.st.delTransport.run(id, Date.now()).changes > 0
+  }
+
+  async counts(): Promise<EntryCounts> {
+    return this.st.counts.get({ now: Date.now() }) as EntryCounts
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get()
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweepTimer)
+    if (this.db.open) this.db.close()
+  }
+}
