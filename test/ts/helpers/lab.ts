@@ -1,0 +1,26 @@
+/** Network-lab glue for vitest: skip reasons and a topology per describe block. */
+import { afterAll, beforeAll } from 'vitest'
+import { labPrerequisites } from '../../../ts/netlab/netns.js'
+import { buildTopology, type Topology, type TopologyOptions } from '../../../ts/netlab/topology.js'
+
+/** null when namespace tests can run here, else why not (for describe.skipIf and its title). */
+export function labSkipReason(): string | null {
+  const pre = labPrerequisites()
+  return pre.ok ? null : pre.reason
+}
+
+/**
+ * Builds a topology before the block's tests and tears it down after them.
+ * Call the returned function inside a test to get it.
+ */
+export function useTopology(opts: TopologyOptions = {}): () => Topology {
+  let topo: Topology | undefined
+  beforeAll(async () => {
+    topo = await buildTopology(opts)
+  })
+  afterAll(() => topo?.teardown())
+  return () => {
+    if (topo === undefined) throw new Error('topology not built (did beforeAll fail?)')
+    return topo
+  }
+}

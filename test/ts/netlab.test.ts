@@ -1,0 +1,219 @@
+/**
+ * The network lab itself: the topology behaves like the design's test network
+ * (NAT, public server, unreachable LAN), and nothing of it survives teardown,
+ * not even after a failed build, while the machine's own namespace is untouched.
+ */
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CommandError, Lab, listNetns, NETNS_ETC, sweepStale } from '../../ts/netlab/netns.js'
+import { recordPath } from '../../ts/netlab/registry.js'
+import { buildTopology, INTERNET, type Topology } from '../../ts/netlab/topology.js'
+import { labSkipReason } from './helpers/lab.js'
+
+const skip = labSkipReason()
+if (skip !== null) console.warn(`netlab tests skipped: ${skip}`)
+
+function sh(argv: string[]): string {
+  const r = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`)
+  return r.stdout
+}
+
+/** What the lab must never change in the machine's own namespace. */
+function rootState() {
+  return {
+    route: sh(['ip', '-4', 'route', 'show', 'table', 'all']),
+    route6: sh(['ip', '-6', 'route', 'show', 'table', 'all']),
+    nft: sh(['nft', 'list', 'ruleset']),
+    links: sh(['ip', '-o', 'link', 'show'])
+      .split('\n')
+      .map((l) => l.split(':')[1]?.trim() ?? '')
+      .filter(Boolean)
+      .sort(),
+    resolvConf: readFileSync('/etc/resolv.conf', 'utf8'),
+  }
+}
+
+/** Everything a lab with this prefix could leave behind. */
+function leftovers(prefix: string): string[] {
+  const etc = existsSync(NETNS_ETC) ? sh(['ls', NETNS_ETC]).split('\n') : []
+  return [
+    ...listNetns().filter((n) => n.startsWith(prefix)),
+    ...etc.filter((n) => n.startsWith(prefix)).map((n) => `${NETNS_ETC}/${n}`),
+    ...(existsSync(recordPath(prefix)) ? [recordPath(prefix)] : []),
+  ]
+}
+
+describe.skipIf(skip !== null)(`netlab${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
+  let before: ReturnType<typeof rootState>
+  beforeAll(() => {
+    sweepStale()
+    before = rootState()
+  })
+
+  describe('default topology', () => {
+    let t: Topology
+    beforeAll(async () => {
+      t = await buildTopology()
+    })
+    afterAll(() => t?.teardown())
+
+    it('names every namespace with the lab prefix and keeps interface names short', async () => {
+      expect(t.namespaces().length).toBeGreaterThanOrEqual(6)
+      for (const ns of t.namespaces()) {
+        expect(ns).toMatch(new RegExp(`^${t.lab.prefix}-[a-z0-9-]+$`))
+        const names = sh(['ip', '-n', ns, '-o', 'link', 'show']).split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '')
+        for (const n of names) expect(n.length).toBeLessThanOrEqual(15)
+      }
+    })
+
+    it('client leaves through its NAT, the server with its own public address', async () => {
+      const [client, server, client6] = await Promise.all([
+        t.curlWhoami(t.client.ns),
+        t.curlWhoami(t.server.ns),
+        t.curlWhoami(t.client.ns, { v6: true }),
+      ])
+      expect(client).toBe('203.0.113.30')
+      expect(server).toBe('203.0.113.20')
+      // IPv6 works too (NAT66), so a VPN that ignores IPv6 would leak: what leak tests need.
+      expect(client6).toBe('2001:db8:203::30')
+      const json = JSON.parse(await t.httpGet(t.client.ns, `${t.internet.whoamiUrl}json`)) as { ip: string }
+      expect(json.ip).toBe('203.0.113.30')
+    })
+
+    it('lanhost is reachable from the server but not from the client', async () => {
+      expect((await t.httpGet(t.server.ns, t.lanhost.url)).trim()).toBe('192.168.50.1')
+      expect(await t.canHttpGet(t.client.ns, t.lanhost.url, 1500)).toBe(false)
+      expect((await t.ping(t.client.ns, t.lanhost.addr, 1)).ok).toBe(false)
+    })
+
+    it('ping reports RTTs', async () => {
+      const r = await t.ping(t.client.ns, INTERNET.serverPublic, 2)
+      expect(r.ok).toBe(true)
+      expect(r.received).toBe(2)
+      expect(r.rtts).toHaveLength(2)
+    })
+
+    it('each namespace has its own resolv.conf; writing it never touches the host file', async () => {
+      const ns = t.client.ns
+      const hostResolv = readFileSync('/etc/resolv.conf', 'utf8')
+      expect((await t.lab.execOk(ns, ['cat', '/etc/resolv.conf'])).stdout).toBe(readFileSync(t.lab.resolvConfPath(ns), 'utf8'))
+      const before = await t.snapshotNet(ns)
+      await t.lab.execOk(ns, ['sh', '-c', 'echo "nameserver 10.99.0.1" > /etc/resolv.conf'])
+      expect(readFileSync(t.lab.resolvConfPath(ns), 'utf8')).toBe('nameserver 10.99.0.1\n')
+      expect(readFileSync('/etc/resolv.conf', 'utf8')).toBe(hostResolv)
+      const after = await t.snapshotNet(ns)
+      expect(after.resolvConf).not.toBe(before.resolvConf)
+      expect({ ...after, resolvConf: '' }).toEqual({ ...before, resolvConf: '' })
+      writeFileSync(t.lab.resolvConfPath(ns), before.resolvConf)
+      expect(await t.snapshotNet(ns)).toEqual(before)
+    })
+
+    it('execOk throws a CommandError with argv, status and stderr', async () => {
+      const err = await t.lab.execOk(t.client.ns, ['sh', '-c', 'echo boom >&2; exit 7']).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(CommandError)
+      const ce = err as CommandError
+      expect(ce.status).toBe(7)
+      expect(ce.stderr).toContain('boom')
+      expect(ce.ns).toBe(t.client.ns)
+      expect(ce.message).toContain('exit 7')
+    })
+
+    it('spawned processes can be waited on and killed', async () => {
+      const p = t.lab.spawn(t.services.ns, [process.execPath, '-e', "require('net').createServer().listen(9000, '203.0.113.10', () => console.log('ready'))"])
+      await p.waitForOutput(/ready/, 5000)
+      await t.lab.waitForTcp(t.client.ns, INTERNET.services, 9000, 3000)
+      const exit = await p.kill()
+      expect(exit.signal).toBe('SIGTERM')
+      await expect(t.lab.waitForTcp(t.client.ns, INTERNET.services, 9000, 300)).rejects.toThrow(/timed out/)
+    })
+  })
+
+  describe('server behind NAT, two clients, IPv6 off', () => {
+    let t: Topology
+    beforeAll(async () => {
+      t = await buildTopology({ serverBehindNat: true, clients: 2, ipv6: false })
+    })
+    afterAll(() => t?.teardown())
+
+    it('server leaves through nats, each client through its own NAT', async () => {
+      const [server, c1, c2] = await Promise.all([
+        t.curlWhoami(t.server.ns),
+        t.curlWhoami(t.clients[0]!.ns),
+        t.curlWhoami(t.clients[1]!.ns),
+      ])
+      expect(server).toBe('203.0.113.40')
+      expect(t.server.publicAddr).toBe('203.0.113.40')
+      expect(c1).toBe('203.0.113.30')
+      expect(c2).toBe('203.0.113.31')
+      expect((await t.httpGet(t.server.ns, t.lanhost.url)).trim()).toBe('192.168.50.1')
+    })
+
+    it('a forwarded port reaches the NATed server', async () => {
+      const p = t.lab.spawn(t.server.ns, [process.execPath, '-e', "require('net').createServer(s => s.end('hi')).listen(7000, () => console.log('ready'))"])
+      await p.waitForOutput(/ready/, 5000)
+      await t.forwardPort(t.nats!, 'tcp', 7000, t.server.addr)
+      await t.lab.waitForTcp(t.client.ns, '203.0.113.40', 7000, 3000)
+      await p.kill()
+    })
+
+    it('has no IPv6 at all', async () => {
+      const addrs = (await t.lab.execOk(t.client.ns, ['ip', '-6', 'addr'])).stdout
+      expect(addrs.trim()).toBe('')
+      await expect(t.curlWhoami(t.client.ns, { v6: true })).rejects.toThrow(/ipv6: false/)
+    })
+  })
+
+  it('teardown removes everything and is idempotent', async () => {
+    const t = await buildTopology({ whoami: false })
+    const prefix = t.lab.prefix
+    expect(leftovers(prefix).length).toBeGreaterThan(0)
+    t.teardown()
+    t.teardown()
+    expect(leftovers(prefix)).toEqual([])
+  })
+
+  it('a build that throws midway leaves nothing behind', async () => {
+    const lab = new Lab()
+    try {
+      const a = await lab.addNamespace('a')
+      const b = await lab.addNamespace('b')
+      lab.spawn(a, ['sleep', '30'])
+      await expect(lab.veth({ ns: a, ifname: 'eth0' }, { ns: b, ifname: 'an-interface-name-too-long' })).rejects.toThrow(/longer than 15/)
+      await expect(lab.addr(a, 'nonexistent0', '10.0.0.1/24')).rejects.toBeInstanceOf(CommandError)
+      throw new Error('mid-build failure')
+    } catch (e) {
+      expect((e as Error).message).toBe('mid-build failure')
+    } finally {
+      lab.teardown()
+    }
+    expect(leftovers(lab.prefix)).toEqual([])
+    await expect(lab.addNamespace('x')).rejects.toThrow(/torn down/)
+  })
+
+  it('sweepStale removes a dead lab and keeps a live one', async () => {
+    const live = new Lab()
+    await live.addNamespace('keep')
+    // A crashed lab: its owner pid no longer exists.
+    const dead = spawnSync('true').pid as number
+    const prefix = 'sw-zz' + Math.random().toString(36).slice(2, 6).padEnd(4, '0')
+    mkdirSync('/run/skywire-netlab', { recursive: true })
+    writeFileSync(recordPath(prefix), JSON.stringify({ prefix, pid: dead, startTime: null, createdAt: '' }))
+    sh(['ip', 'netns', 'add', `${prefix}-client`])
+    mkdirSync(`${NETNS_ETC}/${prefix}-client`, { recursive: true })
+    try {
+      const removed = sweepStale()
+      expect(removed).toContain(`${prefix}-client`)
+      expect(leftovers(prefix)).toEqual([])
+      expect(listNetns()).toContain(live.nsName('keep'))
+    } finally {
+      live.teardown()
+      spawnSync('ip', ['netns', 'del', `${prefix}-client`])
+    }
+  })
+
+  it("leaves the root namespace's routes, nftables, links and resolv.conf as they were", () => {
+    expect(rootState()).toEqual(before)
+  })
+})
