@@ -110,6 +110,21 @@ describe.skipIf(skip !== null)(`netlab${skip === null ? '' : ` (skipped: ${skip}
       expect(await t.snapshotNet(ns)).toEqual(before)
     })
 
+    it('a host can be cut off and reconnected through its port', async () => {
+      await t.lab.setLink(t.server.port.ns, t.server.port.ifname, 'down')
+      expect(await t.canHttpGet(t.server.ns, t.internet.whoamiUrl, 500)).toBe(false)
+      await t.lab.setLink(t.server.port.ns, t.server.port.ifname, 'up')
+      expect(await t.curlWhoami(t.server.ns)).toBe('203.0.113.20')
+    })
+
+    it('forwards an IPv6 port through a client NAT', async () => {
+      const p = t.lab.spawn(t.client.ns, [process.execPath, '-e', "require('net').createServer(s => s.end()).listen(7001, '::', () => console.log('ready'))"])
+      await p.waitForOutput(/ready/, 5000)
+      await t.forwardPort(t.natc, 'tcp', 7001, t.client.addr6!)
+      await t.lab.waitForTcp(t.server.ns, t.natc.wanAddr6!, 7001, 3000)
+      await p.kill()
+    })
+
     it('execOk throws a CommandError with argv, status and stderr', async () => {
       const err = await t.lab.execOk(t.client.ns, ['sh', '-c', 'echo boom >&2; exit 7']).catch((e: unknown) => e)
       expect(err).toBeInstanceOf(CommandError)

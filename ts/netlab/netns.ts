@@ -254,6 +254,11 @@ export class Lab {
     await this.ip(ns, ['link', 'set', port, 'master', bridge])
   }
 
+  /** Link up/down: how tests cut a host off (e.g. its internet port) and bring it back. */
+  async setLink(ns: string, ifname: string, state: 'up' | 'down'): Promise<void> {
+    await this.ip(ns, ['link', 'set', ifname, state])
+  }
+
   /** IPv6 addresses skip DAD: a tentative address cannot be bound, and the lab has no duplicates. */
   async addr(ns: string, ifname: string, cidr: string): Promise<void> {
     const nodad = cidr.includes(':') ? ['nodad'] : []

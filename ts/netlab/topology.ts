@@ -73,6 +73,8 @@ export interface NatRouter {
   lanAddr: string
   lanCidr: string
   lanAddr6: string | null
+  /** Its WAN port in the internet namespace: set it down to cut everyone behind it off. */
+  port: { ns: string; ifname: string }
 }
 
 export interface Host {
@@ -87,6 +89,8 @@ export interface Host {
   /** The address others on the internet see for it: its own, or its NAT's WAN. */
   publicAddr: string
   nat: NatRouter | null
+  /** The far end of its uplink (in the internet, NAT router or server namespace): set it down to cut the host off. */
+  port: { ns: string; ifname: string }
 }
 
 export interface ServerHost extends Host {
@@ -200,7 +204,7 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
     await defaultRoutes(ns, INTERNET.gateway, v6addr(INTERNET.gateway6))
     await lab.bridge(ns, 'lan0', [`${lanAddr}/24`, ...six(lanAddr6)])
     await lab.nft(ns, natScript())
-    return { ns, role, wanIf: 'wan0', wanAddr, wanAddr6: v6addr(wanAddr6), lanIf: 'lan0', lanAddr, lanCidr, lanAddr6: v6addr(lanAddr6) }
+    return { ns, role, wanIf: 'wan0', wanAddr, wanAddr6: v6addr(wanAddr6), lanIf: 'lan0', lanAddr, lanCidr, lanAddr6: v6addr(lanAddr6), port: { ns: inet, ifname: `p-${role}` } }
   }
   const behind = async (nat: NatRouter, role: string, addr: string, addr6: string, uplink: string): Promise<Host> => {
     const ns = await addNs(role, false)
@@ -208,13 +212,13 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
     await lab.veth({ ns: nat.ns, ifname: port }, { ns, ifname: uplink, addrs: [`${addr}/24`, ...six(addr6)] })
     await lab.bridgePort(nat.ns, 'lan0', port)
     await defaultRoutes(ns, nat.lanAddr, nat.lanAddr6)
-    return { ns, role, uplink, addr, addr6: v6addr(addr6), gateway: nat.lanAddr, gateway6: nat.lanAddr6, publicAddr: nat.wanAddr, nat }
+    return { ns, role, uplink, addr, addr6: v6addr(addr6), gateway: nat.lanAddr, gateway6: nat.lanAddr6, publicAddr: nat.wanAddr, nat, port: { ns: nat.ns, ifname: port } }
   }
   const publicHost = async (role: string, addr: string, addr6: string): Promise<Host> => {
     const ns = await addNs(role, false)
     await attach(ns, role, 'wan0', addr, v6addr(addr6))
     await defaultRoutes(ns, INTERNET.gateway, v6addr(INTERNET.gateway6))
-    return { ns, role, uplink: 'wan0', addr, addr6: v6addr(addr6), gateway: INTERNET.gateway, gateway6: v6addr(INTERNET.gateway6), publicAddr: addr, nat: null }
+    return { ns, role, uplink: 'wan0', addr, addr6: v6addr(addr6), gateway: INTERNET.gateway, gateway6: v6addr(INTERNET.gateway6), publicAddr: addr, nat: null, port: { ns: inet, ifname: `p-${role}` } }
   }
 
   const services = await publicHost('services', INTERNET.services, '2001:db8:203::10')
@@ -245,6 +249,7 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
     gateway6: v6addr(SERVER_LAN.gateway6),
     publicAddr: server.publicAddr,
     nat: null,
+    port: { ns: serverBase.ns, ifname: 'lan0' },
     url: `http://${SERVER_LAN.lanhost}/`,
     url6: v6 ? `http://[${SERVER_LAN.lanhost6}]/` : null,
   }
