@@ -33,6 +33,14 @@ export type ErrorCode =
   | 'EAUTH'
   | 'EFORBIDDEN'
   | 'ENOTFOUND'
+  /** A network interface named by the user (`--netifc`, `-i`) does not exist. */
+  | 'ENOIFACE'
+  /** No route to where traffic must go (no default route, an endpoint only reachable through the tunnel). */
+  | 'ENOROUTE'
+  /** A system command (ip, nft) or a /proc/sys write failed. */
+  | 'ESYSCMD'
+  /** The VPN client's host-state file is missing, corrupt, or already in use. */
+  | 'ESTATE'
 
 const exitFor: Record<ErrorCode, ExitCode> = {
   EUSAGE: ExitCode.Usage,
@@ -49,6 +57,10 @@ const exitFor: Record<ErrorCode, ExitCode> = {
   EAUTH: ExitCode.Failure,
   EFORBIDDEN: ExitCode.Failure,
   ENOTFOUND: ExitCode.Failure,
+  ENOIFACE: ExitCode.Usage,
+  ENOROUTE: ExitCode.Failure,
+  ESYSCMD: ExitCode.Failure,
+  ESTATE: ExitCode.Failure,
 }
 
 export class SkywireError extends Error {
