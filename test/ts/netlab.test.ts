@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CommandError, Lab, listNetns, NETNS_ETC, sweepStale } from '../../ts/netlab/netns.js'
 import { recordPath } from '../../ts/netlab/registry.js'
-import { buildTopology, INTERNET, type Topology } from '../../ts/netlab/topology.js'
+import { buildTopology, INTERNET, LAB_NAMES, type Topology } from '../../ts/netlab/topology.js'
 import { labSkipReason } from './helpers/lab.js'
 
 const skip = labSkipReason()
@@ -57,7 +57,7 @@ describe.skipIf(skip !== null)(`netlab${skip === null ? '' : ` (skipped: ${skip}
     beforeAll(async () => {
       t = await buildTopology()
     })
-    afterAll(() => t?.teardown())
+    afterAll(() => t?.close())
 
     it('names every namespace with the lab prefix and keeps interface names short', async () => {
       expect(t.namespaces().length).toBeGreaterThanOrEqual(6)
@@ -123,6 +123,19 @@ describe.skipIf(skip !== null)(`netlab${skip === null ? '' : ` (skipped: ${skip}
       await t.forwardPort(t.natc, 'tcp', 7001, t.client.addr6!)
       await t.lab.waitForTcp(t.server.ns, t.natc.wanAddr6!, 7001, 3000)
       await p.kill()
+    })
+
+    it('DNS goes to the lab server, which answers lab names and logs who asked', async () => {
+      const lookup = (name: string) =>
+        t.lab.execOk(t.client.ns, [
+          process.execPath,
+          '-e',
+          `require('node:dns').promises.resolve4(${JSON.stringify(name)}).then((a) => console.log(a.join()), (e) => console.log(e.code))`,
+        ])
+      expect((await lookup(LAB_NAMES.whoami)).stdout.trim()).toBe(INTERNET.whoami)
+      expect((await lookup('nowhere.test')).stdout.trim()).toBe('ENOTFOUND')
+      expect(t.dnsQueries()).toContainEqual({ from: '203.0.113.30', name: 'whoami.lab', type: 'A', rcode: 'NOERROR' })
+      expect(t.dnsQueries()).toContainEqual({ from: '203.0.113.30', name: 'nowhere.test', type: 'A', rcode: 'NXDOMAIN' })
     })
 
     it('execOk throws a CommandError with argv, status and stderr', async () => {

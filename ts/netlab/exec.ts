@@ -138,7 +138,9 @@ export function spawn(ns: string, argv: readonly string[], opts: SpawnOptions = 
     detached: true,
   })
   if (child.pid === undefined) {
-    // spawn() reports ENOENT asynchronously; an undefined pid means it already failed.
+    // spawn() reports ENOENT asynchronously; an undefined pid means it already failed,
+    // and the 'error' event still to come must not crash the process.
+    child.on('error', () => {})
     throw new NetlabError('ECOMMAND', `cannot start ${full.join(' ')}`)
   }
   const pid = child.pid

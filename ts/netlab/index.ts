@@ -3,7 +3,8 @@
  * namespaces, the design's test topology, probes. Needs root on Linux.
  */
 export * from './netns.js'
-export { buildTopology, whoamiScript, INTERNET, SERVER_LAN, NAT_TABLE } from './topology.js'
+export { buildTopology, labScript, INTERNET, LAB_NAMES, SERVER_LAN, NAT_TABLE } from './topology.js'
+export type { DnsQueryLog } from './dns.js'
 export type { Host, NatRouter, ServerHost, Topology, TopologyOptions } from './topology.js'
 export { canHttpGet, httpGet, ping, snapshotNet } from './probe.js'
 export type { NetSnapshot, PingResult } from './probe.js'

@@ -309,6 +309,17 @@ export class Lab {
   }
 
   /**
+   * Like teardown, but first stops the lab's processes without blocking the
+   * event loop, giving each graceMs after SIGTERM: visors get to restore their
+   * routes and DNS, and their output stays readable.
+   */
+  async close(graceMs = 2000): Promise<void> {
+    if (this.torn) return
+    await Promise.all([...this.procs].map((p) => p.kill('SIGTERM', graceMs)))
+    this.teardown()
+  }
+
+  /**
    * Kills the lab's processes, deletes its namespaces (and with them every
    * link, bridge and nft table inside), /etc/netns dirs and registry record.
    * Synchronous so process.on('exit') can run it; idempotent.

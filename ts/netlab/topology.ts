@@ -2,6 +2,7 @@
  * The design's test network (design.md section 6), entirely inside lab namespaces:
  *
  *   internet  203.0.113.0/24 on bridge br0 (router .1, whoami .80), 2001:db8:203::/64
+ *           (DNS .53: whoami.lab, services.lab; logs who asked)
  *     ├─ services  203.0.113.10              (discovery services listen here)
  *     ├─ server    203.0.113.20 ── lan0 192.168.50.1/24 ── lanhost 192.168.50.10 (whoami :80)
  *     │   or, serverBehindNat: nats 203.0.113.40 ── 10.20.0.1/24 ── server 10.20.0.10
@@ -21,7 +22,9 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { NetlabError } from './errors.js'
-import { Lab, type LabOptions } from './netns.js'
+import type { DnsQueryLog } from './dns.js'
+import type { NsProcess } from './exec.js'
+import { DEFAULT_LAB_DNS, Lab, type LabOptions } from './netns.js'
 import { canHttpGet, httpGet, ping, snapshotNet, type NetSnapshot, type PingResult } from './probe.js'
 
 export const INTERNET = {
@@ -32,6 +35,8 @@ export const INTERNET = {
   natcFirst: '203.0.113.30',
   nats: '203.0.113.40',
   whoami: '203.0.113.80',
+  /** Every lab resolv.conf's nameserver. Assigned to the internet router so lookups fail fast (port unreachable) instead of hanging on ARP. */
+  dns: DEFAULT_LAB_DNS,
   cidr6: '2001:db8:203::/64',
   gateway6: '2001:db8:203::1',
   whoami6: '2001:db8:203::80',
@@ -60,6 +65,8 @@ export interface TopologyOptions extends LabOptions {
   ipv6?: boolean
   /** Start the whoami servers (default true). */
   whoami?: boolean
+  /** Start the DNS server at INTERNET.dns (default true). */
+  dns?: boolean
 }
 
 export interface NatRouter {
@@ -111,6 +118,8 @@ export interface Topology {
   client: Host
   natc: NatRouter
   nats: NatRouter | null
+  /** Queries the lab DNS server has answered so far, oldest first (empty with dns: false). */
+  dnsQueries(): DnsQueryLog[]
   /** Every namespace of the topology. */
   namespaces(): string[]
   /** The caller's IP as whoami sees it (IPv4 unless v6). */
@@ -121,18 +130,27 @@ export interface Topology {
   snapshotNet(ns: string): Promise<NetSnapshot>
   /** DNAT `proto` port on the router's WAN to a host behind it (e.g. STCPR to a NATed server). */
   forwardPort(nat: NatRouter, proto: 'tcp' | 'udp', port: number, toAddr: string, toPort?: number): Promise<void>
+  /** Synchronous, idempotent; see Lab.teardown. */
   teardown(): void
+  /** Graceful: SIGTERM to the lab's processes, wait, then teardown. */
+  close(graceMs?: number): Promise<void>
 }
 
-/** dist/netlab/whoami.js, also when this file runs from ts/ under vitest. */
-export function whoamiScript(): string {
-  const candidates = [new URL('./whoami.js', import.meta.url), new URL('../../dist/netlab/whoami.js', import.meta.url)]
+/** dist/netlab/<name>.js, also when this file runs from ts/ under vitest (child processes need compiled JS). */
+export function labScript(name: 'whoami' | 'dns'): string {
+  const candidates = [new URL(`./${name}.js`, import.meta.url), new URL(`../../dist/netlab/${name}.js`, import.meta.url)]
   for (const u of candidates) {
     const p = fileURLToPath(u)
     if (existsSync(p)) return p
   }
-  throw new NetlabError('EPREREQ', 'dist/netlab/whoami.js is missing: build the TypeScript first (npx tsc -p .)')
+  throw new NetlabError('EPREREQ', `dist/netlab/${name}.js is missing: build the TypeScript first (npx tsc -p .)`)
 }
+
+/** Names the lab DNS server answers; everything else is NXDOMAIN. */
+export const LAB_NAMES = {
+  whoami: 'whoami.lab',
+  services: 'services.lab',
+} as const
 
 function natScript(): string {
   return `table inet ${NAT_TABLE} {
@@ -190,7 +208,7 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
 
   // The internet: a bridge every public host hangs off through a `p-<role>` port.
   const inet = await addNs('internet', true)
-  await lab.bridge(inet, 'br0', [`${INTERNET.gateway}/24`, `${INTERNET.whoami}/24`, ...six(INTERNET.gateway6), ...six(INTERNET.whoami6)])
+  await lab.bridge(inet, 'br0', [`${INTERNET.gateway}/24`, `${INTERNET.whoami}/24`, `${INTERNET.dns}/24`, ...six(INTERNET.gateway6), ...six(INTERNET.whoami6)])
   const attach = async (ns: string, role: string, ifname: string, addr: string, addr6: string | null) => {
     const port = `p-${role}`
     await lab.veth({ ns: inet, ifname: port }, { ns, ifname, addrs: [`${addr}/24`, ...(addr6 ? six(addr6) : [])] })
@@ -270,15 +288,30 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
     clients.push(await behind(nat, `client${suffix}`, `10.10.${net}.${hostPart}`, `fd10:0:0:${net}::${hostPart}`, 'eth0'))
   }
 
+  const starting: Promise<unknown>[] = []
   if (opts.whoami ?? true) {
-    const script = whoamiScript()
+    const script = labScript('whoami')
     const start = async (ns: string, addr: string, addr6: string) => {
       const listen = ['--listen', `${addr}:80`, ...(v6 ? ['--listen', `[${addr6}]:80`] : [])]
       const p = lab.spawn(ns, [process.execPath, script, ...listen])
       await p.waitForOutput(v6 ? /listening on \[.*\]:80/ : /listening on/, 10_000)
     }
-    await Promise.all([start(inet, INTERNET.whoami, INTERNET.whoami6), start(lanhostNs, SERVER_LAN.lanhost, SERVER_LAN.lanhost6)])
+    starting.push(start(inet, INTERNET.whoami, INTERNET.whoami6), start(lanhostNs, SERVER_LAN.lanhost, SERVER_LAN.lanhost6))
   }
+  let dnsProc: NsProcess | null = null
+  if (opts.dns ?? true) {
+    const rec = (name: string, a: string, a6: string) => ['--record', `${name}=${a}`, ...(v6 ? ['--record', `${name}=${a6}`] : [])]
+    dnsProc = lab.spawn(inet, [
+      process.execPath,
+      labScript('dns'),
+      '--listen',
+      `${INTERNET.dns}:53`,
+      ...rec(LAB_NAMES.whoami, INTERNET.whoami, INTERNET.whoami6),
+      ...rec(LAB_NAMES.services, INTERNET.services, '2001:db8:203::10'),
+    ])
+    starting.push(dnsProc.waitForOutput(/dns listening/, 10_000))
+  }
+  await Promise.all(starting)
 
   const client = clients[0] as Host
   const whoamiUrl = `http://${INTERNET.whoami}/`
@@ -295,6 +328,11 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
     natc: client.nat as NatRouter,
     nats,
     namespaces: () => lab.list(),
+    dnsQueries: () =>
+      (dnsProc?.output().stdout ?? '')
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as DnsQueryLog),
     async curlWhoami(ns, o = {}) {
       if (o.v6 && whoamiUrl6 === null) throw new NetlabError('EMISUSE', 'this topology was built with ipv6: false')
       const body = await httpGet(ns, o.v6 ? (whoamiUrl6 as string) : whoamiUrl, o.timeoutMs ?? 5000)
@@ -310,5 +348,6 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
       await lab.nft(nat.ns, `add rule inet ${NAT_TABLE} prerouting iifname "wan0" meta nfproto ${fam === 'ip6' ? 'ipv6' : 'ipv4'} ${proto} dport ${port} dnat ${fam} to ${dst}\n`)
     },
     teardown: () => lab.teardown(),
+    close: (graceMs) => lab.close(graceMs),
   }
 }
