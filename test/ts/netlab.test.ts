@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CommandError, Lab, listNetns, NETNS_ETC, sweepStale } from '../../ts/netlab/netns.js'
 import { recordPath } from '../../ts/netlab/registry.js'
 import { buildTopology, INTERNET, LAB_NAMES, type Topology } from '../../ts/netlab/topology.js'
+import { answer, parseRecord, type DnsRecords } from '../../ts/netlab/dns.js'
+import { parseListen } from '../../ts/netlab/whoami.js'
 import { labSkipReason } from './helpers/lab.js'
 
 const skip = labSkipReason()
@@ -44,6 +46,43 @@ function leftovers(prefix: string): string[] {
     ...(existsSync(recordPath(prefix)) ? [recordPath(prefix)] : []),
   ]
 }
+
+// Pure parts: run everywhere, root or not.
+describe('netlab dns and whoami parsing', () => {
+  const query = (name: string, type: number) => {
+    const q = Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0])
+    const labels = name.split('.').flatMap((l) => [l.length, ...Buffer.from(l)])
+    return Buffer.concat([q, Buffer.from([...labels, 0, type >> 8, type & 0xff, 0, 1])])
+  }
+  const records: DnsRecords = new Map()
+  parseRecord('whoami.lab=203.0.113.80', records)
+  parseRecord('whoami.lab=2001:db8:203::80', records)
+
+  it('answers A and AAAA for known names, NXDOMAIN otherwise', () => {
+    const a = answer(query('WHOAMI.lab', 1), records)!
+    expect(a.log).toEqual({ name: 'whoami.lab', type: 'A', rcode: 'NOERROR' })
+    expect(a.reply.readUInt16BE(0)).toBe(0x1234)
+    expect(a.reply.readUInt16BE(6)).toBe(1)
+    expect([...a.reply.subarray(-4)]).toEqual([203, 0, 113, 80])
+    const aaaa = answer(query('whoami.lab', 28), records)!
+    expect(aaaa.reply.subarray(-16).toString('hex')).toBe('20010db8020300000000000000000080')
+    const nx = answer(query('other.lab', 1), records)!
+    expect(nx.log.rcode).toBe('NXDOMAIN')
+    expect(nx.reply.readUInt16BE(2) & 0xf).toBe(3)
+  })
+
+  it('rejects malformed queries without throwing', () => {
+    expect(answer(Buffer.alloc(3), records)).toBeNull()
+    expect(answer(query('whoami.lab', 1).subarray(0, 16), records)?.log.rcode).toBe('FORMERR')
+    expect(() => parseRecord('nope', new Map())).toThrow(/NAME=IP/)
+  })
+
+  it('parses listen addresses', () => {
+    expect(parseListen('203.0.113.80:80')).toEqual({ host: '203.0.113.80', port: 80 })
+    expect(parseListen('[2001:db8::1]:8080')).toEqual({ host: '2001:db8::1', port: 8080 })
+    expect(() => parseListen('2001:db8::1:80')).toThrow(/bad --listen/)
+  })
+})
 
 describe.skipIf(skip !== null)(`netlab${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
   let before: ReturnType<typeof rootState>
