@@ -63,10 +63,18 @@ export class RedisStore implements Store {
       // Failures surface on the commands that hit them; without a listener ioredis prints to stderr.
       lastError = err.message
     })
+    const timeoutMs = opts.connectTimeoutMs ?? 3000
+    let timer: NodeJS.Timeout | undefined
     try {
-      await redis.connect()
-      await redis.ping()
+      // Something that accepts TCP but never speaks Redis must not hang start-up.
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer to PING within ${timeoutMs} ms`)), timeoutMs)
+      })
+      await Promise.race([redis.connect().then(() => redis.ping()), timeout])
+      clearTimeout(timer)
     } catch (err) {
+      clearTimeout(timer)
+      lastError = (err as Error).message.startsWith('no answer') ? (err as Error).message : lastError
       redis.disconnect()
       throw new SkywireError('EUNREACHABLE', `redis at ${redactUrl(opts.url)} is not reachable: ${lastError || (err as Error).message}`, {
         cause: err,

@@ -1,0 +1,194 @@
+/**
+ * `skywire services` as real processes: replicas sharing one Redis, SQLite
+ * keeping its data over a restart, graceful shutdown, and the one-line errors
+ * of a taken port or an unreachable Redis.
+ */
+import { randomUUID } from 'node:crypto'
+import { createSocket } from 'node:dgram'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer, type Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { ServicesClient } from '../../../ts/discovery/client.js'
+import { HEADER_NONCE, HEADER_PK, HEADER_SIG, signingMessage } from '../../../ts/discovery/signing.js'
+import type { Identity } from '../../../ts/keys.js'
+import { native } from '../../../ts/native.js'
+import { encodeBind } from '../../../ts/services/ar/udp-wire.js'
+import { expectOneLineError, skywire } from '../helpers/cli.js'
+import { identities, sharedRedis, stopSharedRedis } from './helpers.js'
+import { runServices, type ServicesProcess } from './process.js'
+
+const running: ServicesProcess[] = []
+async function start(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const p = await runServices(args, env)
+  running.push(p)
+  return p
+}
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')))
+})
+afterAll(stopSharedRedis)
+
+describe('replicas on one Redis', () => {
+  it('see each other\'s registrations, deletions, UDP bindings and nonces', async () => {
+    const redis = await sharedRedis()
+    const prefix = `replicas-${randomUUID()}:`
+    const r1 = await start(['--redis', redis.url, '--redis-prefix', prefix, '--geoip', 'off'])
+    const r2 = await start(['--redis', redis.url, '--redis-prefix', prefix, '--geoip', 'off'])
+    const [a, b] = identities(2) as [Identity, Identity]
+    const on1 = new ServicesClient({ url: r1.url, secretKey: a.secretKey, retries: 0 })
+    const on2 = new ServicesClient({ url: r2.url, secretKey: a.secretKey, retries: 0 })
+
+    await on1.registerService({ port: 3, version: '1.0.0', country: 'SE', stats: { connectedClients: 1 } })
+    expect(await on2.getService(`${a.publicKey}:3`)).toMatchObject({ country: 'SE' })
+    expect(await on2.countServices()).toMatchObject({ total: 1, byCountry: { SE: 1 } })
+
+    const id = randomUUID()
+    await on2.registerTransport({ id, edges: [a.publicKey, b.publicKey], type: 'stcpr' })
+    expect((await on1.transportsOf(b.publicKey)).entries.map((t) => t.id)).toEqual([id])
+
+    await on1.registerStcpr(['192.0.2.1:7777'])
+    expect((await on2.resolve(a.publicKey))?.stcpr).toEqual(['192.0.2.1:7777'])
+
+    // A UDP binding made at replica 1 is what replica 2 resolves.
+    const sock = createSocket('udp4')
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r))
+    try {
+      const ackd = new Promise<Buffer>((r) => sock.once('message', r))
+      const bind = encodeBind({ pk: b.publicKey, timestampMs: Date.now(), local: [] }, (m) => native.sign(b.secretKey, m))
+      sock.send(bind, r1.udp!.port, r1.udp!.ip)
+      expect((await ackd)[0]).toBe(0x11)
+      expect((await on2.resolve(b.publicKey))?.sudph?.observed).toBe(`127.0.0.1:${sock.address().port}`)
+    } finally {
+      sock.close()
+    }
+
+    // A request accepted by one replica cannot be replayed at the other: nonces live in the store
+    // (b's nonce is set by hand, far ahead of what a's client will use).
+    const body = Buffer.from(JSON.stringify({ addresses: ['192.0.2.2:1'] }))
+    const nonce = String(Date.now() * 1000 + 10_000_000)
+    const headers = {
+      'content-type': 'application/json',
+      [HEADER_PK]: b.publicKey,
+      [HEADER_NONCE]: nonce,
+      [HEADER_SIG]: native.sign(b.secretKey, signingMessage('PUT', '/ar/stcpr', body, nonce)).toString('hex'),
+    }
+    expect((await fetch(`${r1.url}/ar/stcpr`, { method: 'PUT', headers, body })).status).toBe(200)
+    expect((await fetch(`${r2.url}/ar/stcpr`, { method: 'PUT', headers, body })).status).toBe(401)
+
+    expect(await on2.deleteService(`${a.publicKey}:3`)).toBe(true)
+    expect(await on1.getService(`${a.publicKey}:3`)).toBeNull()
+
+    expect(await r1.stop()).toBe(0)
+    expect(await r2.stop()).toBe(0)
+  })
+
+  it('entries registered at one replica expire for all (TTL from the environment)', async () => {
+    const redis = await sharedRedis()
+    const prefix = `replicas-${randomUUID()}:`
+    const env = { SKYWIRE_TTL_SERVICE_MS: '500' }
+    const r1 = await start(['--redis', redis.url, '--redis-prefix', prefix], env)
+    const r2 = await start(['--redis', redis.url, '--redis-prefix', prefix], env)
+    const [a] = identities(1) as [Identity]
+    const c1 = new ServicesClient({ url: r1.url, secretKey: a.secretKey, retries: 0 })
+    const c2 = new ServicesClient({ url: r2.url, retries: 0 })
+    await c1.registerService({ port: 1, version: '1', stats: { connectedClients: 0 } })
+    expect((await c2.listServices()).total).toBe(1)
+    await new Promise((r) => setTimeout(r, 700))
+    expect((await c2.listServices()).total).toBe(0)
+  })
+})
+
+describe('SQLite', () => {
+  let dir: string
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'skywire-services-'))
+  })
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('keeps entries and nonces over a restart', async () => {
+    const db = join(dir, 'data', 'services.db')
+    const [a] = identities(1) as [Identity]
+    const s1 = await start(['--db', db])
+    const c1 = new ServicesClient({ url: s1.url, secretKey: a.secretKey, retries: 0 })
+    await c1.registerService({ port: 3, version: '1.0.0', country: 'FI', stats: { connectedClients: 4 } })
+    await c1.registerStcpr(['192.0.2.1:7777'])
+    const body = Buffer.from(JSON.stringify({ addresses: ['192.0.2.1:7777'] }))
+    const nonce = String(Date.now() * 1000 + 10_000_000)
+    const headers = {
+      'content-type': 'application/json',
+      [HEADER_PK]: a.publicKey,
+      [HEADER_NONCE]: nonce,
+      [HEADER_SIG]: native.sign(a.secretKey, signingMessage('PUT', '/ar/stcpr', body, nonce)).toString('hex'),
+    }
+    expect((await fetch(`${s1.url}/ar/stcpr`, { method: 'PUT', headers, body })).status).toBe(200)
+    expect(await s1.stop('SIGINT')).toBe(0)
+
+    const s2 = await start(['--db', db])
+    const c2 = new ServicesClient({ url: s2.url, retries: 0 })
+    expect(await c2.getService(`${a.publicKey}:3`)).toMatchObject({ country: 'FI', stats: { connectedClients: 4 } })
+    expect((await c2.resolve(a.publicKey))?.stcpr).toEqual(['192.0.2.1:7777'])
+    expect((await fetch(`${s2.url}/ar/stcpr`, { method: 'PUT', headers, body })).status).toBe(401)
+    expect(await s2.stop()).toBe(0)
+  })
+})
+
+describe('start-up errors are one line with a non-zero exit', () => {
+  let blocker: Server
+  let port: number
+  beforeAll(async () => {
+    blocker = createServer()
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r))
+    port = (blocker.address() as { port: number }).port
+  })
+  afterAll(() => new Promise<void>((r) => blocker.close(() => r())))
+
+  it('HTTP port taken', () => {
+    const r = skywire(['services', '--http', `127.0.0.1:${port}`, '--udp', '127.0.0.1:0', '--db', ':memory:'])
+    expect(r.code).toBe(1)
+    expect(expectOneLineError(r)).toBe(`skywire: cannot listen on HTTP 127.0.0.1:${port}: address already in use`)
+  })
+
+  it('UDP port taken', async () => {
+    const sock = createSocket('udp4')
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r))
+    try {
+      const u = sock.address().port
+      const r = skywire(['services', '--http', '127.0.0.1:0', '--udp', `127.0.0.1:${u}`, '--db', ':memory:'])
+      expect(r.code).toBe(1)
+      expect(expectOneLineError(r)).toBe(`skywire: cannot listen on UDP 127.0.0.1:${u}: address already in use`)
+    } finally {
+      sock.close()
+    }
+  })
+
+  it('Redis unreachable: nothing listens', async () => {
+    const probe = createServer()
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r))
+    const closed = (probe.address() as { port: number }).port
+    await new Promise((r) => probe.close(r))
+    const r = skywire(['services', '--http', '127.0.0.1:0', '--udp', '127.0.0.1:0', '--redis', `redis://127.0.0.1:${closed}`])
+    expect(r.code).toBe(3)
+    expect(expectOneLineError(r)).toBe(`skywire: redis at redis://127.0.0.1:${closed} is not reachable: connect ECONNREFUSED 127.0.0.1:${closed}`)
+  })
+
+  it('Redis unreachable: something that never answers', () => {
+    const r = skywire(['services', '--http', '127.0.0.1:0', '--udp', '127.0.0.1:0', '--redis', `redis://127.0.0.1:${port}`])
+    expect(r.code).toBe(3)
+    expect(expectOneLineError(r)).toBe(`skywire: redis at redis://127.0.0.1:${port} is not reachable: no answer to PING within 3000 ms`)
+  })
+
+  it('a bad listen address', () => {
+    const r = skywire(['services', '--http', 'nope', '--db', ':memory:'])
+    expect(r.code).toBe(2)
+    expect(expectOneLineError(r)).toMatch(/--http must be HOST:PORT/)
+  })
+
+  it('--db and --redis together', () => {
+    const r = skywire(['services', '--db', 'x.db', '--redis', 'redis://127.0.0.1:1'])
+    expect(r.code).toBe(2)
+    expectOneLineError(r)
+  })
+})
