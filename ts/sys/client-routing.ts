@@ -1,0 +1,286 @@
+/**
+ * The VPN client's changes to the host: routes, DNS and the optional kill
+ * switch, applied from a plan that is first written to a state file and undone
+ * from that same file (by `restore()`, or by `recoverStale()` after a crash).
+ *
+ * Lessons from Skywire's client: every transport endpoint (STCPR and SUDPH)
+ * and every discovery service gets a bypass route, not only STCPR peers; the
+ * default route is never replaced (two /1 routes win by being more specific,
+ * so a disconnect cannot leave several defaults behind); IPv6 is tunnelled or
+ * blocked, never leaked; and every route we add carries our own protocol
+ * number, so deleting it can never hit an identical route somebody else made.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { SkywireError } from '../errors.js'
+import { familyOf, type Family } from './cidr.js'
+import { bootId, deleteState, readState, writeState, type ClientState, type PlannedRoute } from './client-state.js'
+import { installKillSwitch, KILLSWITCH_TABLE, removeKillSwitch } from './killswitch.js'
+import { nftIfname } from './nft.js'
+import { requireInterface, routeGet } from './netifc.js'
+import { backupResolvConf, RESOLV_CONF, restoreResolvConf, writeResolvConf } from './resolv-conf.js'
+import { ipJson, tryRun, commandError } from './run.js'
+
+export type { ClientState, PlannedRoute } from './client-state.js'
+
+/** rtnetlink protocol of every route we add (unassigned in /etc/iproute2/rt_protos); `ip route show proto 158` lists ours. */
+export const ROUTE_PROTO = '158'
+
+const HALVES: Record<Family, [string, string]> = { 4: ['0.0.0.0/1', '128.0.0.0/1'], 6: ['::/1', '8000::/1'] }
+
+export interface ClientRoutingOptions {
+  /** The TUN the core created, already up with the tunnel address. */
+  tunIf: string
+  /**
+   * IP addresses that must not go through the tunnel: the server's transport
+   * addresses (STCPR and SUDPH, IPv4 and IPv6) and the discovery services.
+   * Resolve hostnames before calling.
+   */
+  exempt: readonly string[]
+  /** The tunnel's DNS servers; empty or absent leaves resolv.conf alone. */
+  dns?: readonly string[]
+  /** True when the tunnel carries IPv6; otherwise IPv6 to the internet is made unreachable. */
+  tunnelIpv6?: boolean
+  killSwitch?: boolean
+  /** Where the plan is written before any change (e.g. `<visor dir>/vpn-client.state.json`). */
+  stateFile: string
+  /** Default /etc/resolv.conf: in a namespace started by `ip netns exec`, that namespace's copy. */
+  resolvConfPath?: string
+}
+
+export interface AppliedClientRouting {
+  readonly stateFile: string
+  readonly state: ClientState
+  /** Exempt addresses left without a bypass route: the host's own, or unroutable anyway. */
+  readonly skipped: readonly { addr: string; why: string }[]
+  /** `tunnel`, `blocked`, or `none` when this host has no IPv6 at all. */
+  readonly ipv6: 'tunnel' | 'blocked' | 'none'
+  /** Undoes everything and deletes the state file; safe to call twice. */
+  restore(): Promise<void>
+}
+
+function ipv6Present(): boolean {
+  return existsSync('/proc/sys/net/ipv6')
+}
+
+function ipv6EnabledOn(ifname: string): boolean {
+  try {
+    return readFileSync(`/proc/sys/net/ipv6/conf/${ifname}/disable_ipv6`, 'utf8').trim() === '0'
+  } catch {
+    return false
+  }
+}
+
+async function exactRouteExists(family: Family, dst: string): Promise<boolean> {
+  return (await ipJson<unknown>([`-${family}`, 'route', 'show', 'exact', dst, 'table', 'main'])).length > 0
+}
+
+interface Plan {
+  routes: PlannedRoute[]
+  skipped: { addr: string; why: string }[]
+  ipv6: 'tunnel' | 'blocked' | 'none'
+}
+
+async function plan(opts: ClientRoutingOptions): Promise<Plan> {
+  const routes: PlannedRoute[] = []
+  const skipped: { addr: string; why: string }[] = []
+  const v6 = ipv6Present()
+  const ipv6 = !v6 ? 'none' : opts.tunnelIpv6 && ipv6EnabledOn(opts.tunIf) ? 'tunnel' : 'blocked'
+  if (opts.tunnelIpv6 && ipv6 === 'blocked') skipped.push({ addr: '::/0', why: `IPv6 is disabled on ${opts.tunIf}: blocking IPv6 instead of tunnelling it` })
+
+  for (const addr of [...new Set(opts.exempt)]) {
+    const family = familyOf(addr)
+    if (family === null) throw new SkywireError('EUSAGE', `exempt endpoint is not an IP address: ${JSON.stringify(addr)} (resolve it first)`)
+    if (family === 6 && !v6) {
+      skipped.push({ addr, why: 'this host has no IPv6' })
+      continue
+    }
+    let via
+    try {
+      via = await routeGet(addr)
+    } catch (e) {
+      if (e instanceof SkywireError && e.code === 'ENOROUTE') {
+        skipped.push({ addr, why: 'no route to it before the tunnel either' })
+        continue
+      }
+      throw e
+    }
+    if (via.type === 'local') {
+      skipped.push({ addr, why: 'an address of this host' })
+      continue
+    }
+    if (via.dev === opts.tunIf) {
+      throw new SkywireError('ENOROUTE', `${addr} is routed through ${opts.tunIf} already: the tunnel cannot carry its own transport`)
+    }
+    const dst = `${addr}/${family === 4 ? 32 : 128}`
+    if (await exactRouteExists(family, dst)) {
+      // Somebody pinned this host already; their route outranks our /1s just as ours would.
+      skipped.push({ addr, why: 'a host route to it exists already' })
+      continue
+    }
+    routes.push({ family, dst, type: 'unicast', dev: via.dev, ...(via.gateway === null ? {} : { via: via.gateway }), why: `bypass for endpoint ${addr}` })
+  }
+
+  const families: Family[] = ipv6 === 'none' ? [4] : [4, 6]
+  for (const f of families) {
+    for (const dst of HALVES[f]) {
+      if (await exactRouteExists(f, dst)) {
+        throw new SkywireError('EEXIST', `route ${dst} exists already (another VPN connected?); not touching it`)
+      }
+      if (f === 6 && ipv6 === 'blocked') routes.push({ family: 6, dst, type: 'unreachable', why: 'IPv6 is not tunnelled: never leak it' })
+      else routes.push({ family: f, dst, type: 'unicast', dev: opts.tunIf, why: 'into the tunnel' })
+    }
+  }
+  return { routes, skipped, ipv6 }
+}
+
+function routeArgv(verb: 'add' | 'del', r: PlannedRoute): string[] {
+  const argv = ['ip', `-${r.family}`, 'route', verb]
+  if (r.type === 'unreachable') argv.push('unreachable', r.dst)
+  else {
+    argv.push(r.dst)
+    if (r.via !== undefined) argv.push('via', r.via)
+    if (r.dev !== undefined) argv.push('dev', r.dev)
+  }
+  argv.push('proto', ROUTE_PROTO, 'table', 'main')
+  return argv
+}
+
+async function addRoute(r: PlannedRoute): Promise<void> {
+  const argv = routeArgv('add', r)
+  const res = await tryRun(argv)
+  if (res.code !== 0) throw commandError(argv, res)
+}
+
+/** false when the route (or its device) is gone already, which restore accepts. */
+async function delRoute(r: PlannedRoute): Promise<boolean> {
+  const argv = routeArgv('del', r)
+  const res = await tryRun(argv)
+  if (res.code === 0) return true
+  if (/No such process|Cannot find device|No such device/i.test(res.stderr)) return false
+  throw commandError(argv, res)
+}
+
+/**
+ * Undoes what a state describes, in reverse order, tolerating pieces that are
+ * gone (the TUN vanished with a crashed core, taking its routes along). Tries
+ * every step; throws one error naming all that failed.
+ */
+async function undo(s: ClientState): Promise<void> {
+  const failures: string[] = []
+  const attempt = async (f: () => Promise<unknown> | void) => {
+    try {
+      await f()
+    } catch (e) {
+      failures.push((e as Error).message)
+    }
+  }
+  if (s.resolvConf !== null) {
+    const backup = s.resolvConf
+    await attempt(() => restoreResolvConf(backup))
+  }
+  for (const r of [...s.routes].reverse()) await attempt(() => delRoute(r))
+  if (s.killSwitch !== null) {
+    const table = s.killSwitch.table
+    await attempt(() => removeKillSwitch(table))
+  }
+  if (failures.length > 0) throw new SkywireError('ESTATE', `could not undo all VPN host changes: ${failures.join('; ')}`)
+}
+
+/**
+ * Connect: kill switch (if asked), bypass routes, the two /1 halves per family
+ * into the TUN (IPv6 unreachable when not tunnelled), then DNS. The state file
+ * is written first; a failure half-way undoes what was done and rethrows.
+ * Fails with ESTATE if a state file exists already: call `recoverStale` first.
+ */
+export async function applyClientRouting(opts: ClientRoutingOptions): Promise<AppliedClientRouting> {
+  nftIfname(opts.tunIf)
+  if (readState(opts.stateFile) !== null) {
+    throw new SkywireError('ESTATE', `VPN state file ${opts.stateFile} exists: restore or recover it before connecting again`)
+  }
+  await requireInterface(opts.tunIf)
+  const p = await plan(opts)
+  const dns = [...(opts.dns ?? [])]
+  const resolvConf = dns.length > 0 ? backupResolvConf(opts.resolvConfPath ?? RESOLV_CONF) : null
+  const exempt = [...new Set(opts.exempt)]
+  const s: ClientState = {
+    version: 1,
+    pid: process.pid,
+    bootId: bootId(),
+    createdAt: new Date().toISOString(),
+    tunIf: opts.tunIf,
+    routes: p.routes,
+    resolvConf,
+    dns,
+    killSwitch: opts.killSwitch ? { table: KILLSWITCH_TABLE, exempt } : null,
+  }
+  writeState(opts.stateFile, s)
+  try {
+    if (s.killSwitch !== null) await installKillSwitch(s.tunIf, s.killSwitch.exempt, s.killSwitch.table)
+    for (const r of s.routes) await addRoute(r)
+    if (resolvConf !== null) writeResolvConf(resolvConf, dns)
+  } catch (e) {
+    try {
+      await undo(s)
+      deleteState(opts.stateFile)
+    } catch (undoErr) {
+      throw new SkywireError('ESTATE', `${(e as Error).message}; and undoing failed, state kept in ${opts.stateFile}: ${(undoErr as Error).message}`, { cause: e })
+    }
+    throw e
+  }
+  return handle(opts.stateFile, s, p)
+}
+
+function handle(stateFile: string, s: ClientState, p: Plan): AppliedClientRouting {
+  let done = false
+  return {
+    stateFile,
+    state: s,
+    skipped: p.skipped,
+    ipv6: p.ipv6,
+    async restore() {
+      if (done) return
+      await undo(s)
+      deleteState(stateFile)
+      done = true
+    },
+  }
+}
+
+/**
+ * Disconnect by state file alone (the visor may have lost its handle). true when
+ * there was something to restore.
+ */
+export async function restoreClientRouting(stateFile: string): Promise<boolean> {
+  const s = readState(stateFile)
+  if (s === null) return false
+  await undo(s)
+  deleteState(stateFile)
+  return true
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Visor start: undoes a state file a crashed visor left behind. Returns the
+ * state it restored, or null when there was none. Refuses (ESTATE) when the
+ * state's owner is another live process in this boot, since that is a visor
+ * still connected, unless `force`.
+ */
+export async function recoverStale(stateFile: string, opts: { force?: boolean } = {}): Promise<ClientState | null> {
+  const s = readState(stateFile)
+  if (s === null) return null
+  const sameBoot = s.bootId !== null && s.bootId === bootId()
+  if (!(opts.force ?? false) && sameBoot && s.pid !== process.pid && processAlive(s.pid)) {
+    throw new SkywireError('ESTATE', `VPN state file ${stateFile} belongs to running process ${s.pid}: stop that visor first`)
+  }
+  await undo(s)
+  deleteState(stateFile)
+  return s
+}

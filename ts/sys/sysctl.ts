@@ -1,0 +1,119 @@
+/**
+ * Packet forwarding for the VPN server, through /proc/sys of the current
+ * network namespace. Turning it on and back off exactly is harder than one
+ * key: writing `net.ipv4.ip_forward` or `net.ipv6.conf.all.forwarding` also
+ * rewrites every interface's `conf/<if>/forwarding`, so restoring only the
+ * global key would leave per-interface settings the admin made changed. The
+ * snapshot therefore holds every forwarding key of the family.
+ */
+import { readFile, readdir, writeFile } from 'node:fs/promises'
+import { SkywireError } from '../errors.js'
+
+const PROC = '/proc/sys'
+
+/** `net.ipv4.ip_forward` -> /proc/sys/net/ipv4/ip_forward (keys with dotted interface names: use paths). */
+export function sysctlPath(key: string): string {
+  if (!/^[a-z0-9_]+(\.[a-z0-9_]+)+$/.test(key)) throw new SkywireError('EUSAGE', `bad sysctl key ${JSON.stringify(key)}`)
+  return `${PROC}/${key.replaceAll('.', '/')}`
+}
+
+/** The value (trimmed), or null when the key does not exist (IPv6 disabled at boot, say). */
+export async function readSysctl(key: string): Promise<string | null> {
+  return readPath(sysctlPath(key))
+}
+
+/** Writes and returns the old value, so the caller can put it back on stop. */
+export async function writeSysctl(key: string, value: string): Promise<string> {
+  const path = sysctlPath(key)
+  const old = await readPath(path)
+  if (old === null) throw new SkywireError('ENOTAVAILABLE', `sysctl ${key} does not exist on this kernel`)
+  await writePath(path, value)
+  return old
+}
+
+async function readPath(path: string): Promise<string | null> {
+  try {
+    return (await readFile(path, 'utf8')).trim()
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw new SkywireError('ESYSCMD', `cannot read ${path}: ${(e as Error).message}`, { cause: e })
+  }
+}
+
+async function writePath(path: string, value: string): Promise<void> {
+  try {
+    await writeFile(path, `${value}\n`)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      throw new SkywireError('EPERM', `cannot write ${path}: ${code} (needs root in this network namespace)`, { cause: e })
+    }
+    throw new SkywireError('ESYSCMD', `cannot write ${path}: ${(e as Error).message}`, { cause: e })
+  }
+}
+
+/** /proc/sys paths to their values before `enableForwarding`; pass it back to `restoreForwarding`. */
+export interface ForwardingSnapshot {
+  /** The keys that were written, in order. */
+  globals: { path: string; value: string }[]
+  /** Every per-interface forwarding value of the families touched. */
+  perInterface: Record<string, string>
+}
+
+const GLOBAL = { 4: `${PROC}/net/ipv4/ip_forward`, 6: `${PROC}/net/ipv6/conf/all/forwarding` } as const
+
+async function familyKeys(family: 4 | 6): Promise<string[]> {
+  const dir = `${PROC}/net/ipv${family}/conf`
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch {
+    return []
+  }
+  return names.filter((n) => n !== 'all').map((n) => `${dir}/${n}/forwarding`)
+}
+
+/**
+ * Turns forwarding on for IPv4 (and IPv6 when asked and present) and returns
+ * what it was. IPv6 forwarding makes the kernel ignore router advertisements
+ * on interfaces with accept_ra=1: a server that gets its IPv6 default route
+ * from RAs should set accept_ra=2 on its uplink.
+ */
+export async function enableForwarding(opts: { ipv6?: boolean } = {}): Promise<ForwardingSnapshot> {
+  const families: (4 | 6)[] = opts.ipv6 ? [4, 6] : [4]
+  const snap: ForwardingSnapshot = { globals: [], perInterface: {} }
+  for (const f of families) {
+    const old = await readPath(GLOBAL[f])
+    if (old === null) {
+      if (f === 4) throw new SkywireError('ENOTAVAILABLE', 'this kernel has no IPv4 forwarding switch')
+      continue
+    }
+    for (const k of await familyKeys(f)) {
+      const v = await readPath(k)
+      if (v !== null) snap.perInterface[k] = v
+    }
+    snap.globals.push({ path: GLOBAL[f], value: old })
+  }
+  for (const g of snap.globals) await writePath(g.path, '1')
+  return snap
+}
+
+/**
+ * Puts every forwarding value back. The global key first, since writing it
+ * overwrites the per-interface ones; then only those that now differ, skipping
+ * interfaces that have gone.
+ */
+export async function restoreForwarding(snap: ForwardingSnapshot): Promise<void> {
+  for (const g of snap.globals) await writePath(g.path, g.value)
+  for (const [path, value] of Object.entries(snap.perInterface)) {
+    const now = await readPath(path)
+    if (now !== null && now !== value) await writePath(path, value)
+  }
+}
+
+/** Current forwarding values, for status output. */
+export async function forwardingStatus(): Promise<{ ipv4: boolean; ipv6: boolean | null }> {
+  const v4 = await readPath(GLOBAL[4])
+  const v6 = await readPath(GLOBAL[6])
+  return { ipv4: v4 === '1', ipv6: v6 === null ? null : v6 === '1' }
+}
