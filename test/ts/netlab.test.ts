@@ -107,6 +107,14 @@ describe.skipIf(skip !== null)(`netlab${skip === null ? '' : ` (skipped: ${skip}
       }
     })
 
+    it('routers forward, visor hosts do not (turning it on is the VPN server\'s job)', async () => {
+      const fwd = async (ns: string) => (await t.lab.execOk(ns, ['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout.trim()
+      expect(await fwd(t.natc.ns)).toBe('1')
+      expect(await fwd(t.internet.ns)).toBe('1')
+      expect(await fwd(t.server.ns)).toBe('0')
+      expect(await fwd(t.client.ns)).toBe('0')
+    })
+
     it('client leaves through its NAT, the server with its own public address', async () => {
       const [client, server, client6] = await Promise.all([
         t.curlWhoami(t.client.ns),

@@ -273,9 +273,12 @@ export class Lab {
     await this.ip(ns, args)
   }
 
-  async sysctl(ns: string, key: string, value: string | number): Promise<void> {
+  /** Sets one sysctl, or several in one process (`{ key: value }`). */
+  async sysctl(ns: string, key: string | Record<string, string | number>, value?: string | number): Promise<void> {
     this.check(ns)
-    await execOk(ns, ['sysctl', '-qw', `${key}=${value}`])
+    const kv = typeof key === 'string' ? { [key]: value ?? '' } : key
+    const args = Object.entries(kv).map(([k, v]) => `${k}=${v}`)
+    if (args.length > 0) await execOk(ns, ['sysctl', '-qw', ...args])
   }
 
   /** Loads an nft script (`nft -f -`) in `ns`; its tables die with the namespace. */

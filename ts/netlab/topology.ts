@@ -190,14 +190,12 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
 
   const addNs = async (role: string, router: boolean) => {
     const ns = await lab.addNamespace(role)
-    if (!v6) {
-      await lab.sysctl(ns, 'net.ipv6.conf.all.disable_ipv6', 1)
-      await lab.sysctl(ns, 'net.ipv6.conf.default.disable_ipv6', 1)
-    }
-    if (router) {
-      await lab.sysctl(ns, 'net.ipv4.ip_forward', 1)
-      if (v6) await lab.sysctl(ns, 'net.ipv6.conf.all.forwarding', 1)
-    }
+    // Explicit even where it matches the kernel default: a new namespace inherits
+    // IPv4 settings from the host's, and the lab must not depend on the host.
+    const sysctls: Record<string, number> = { 'net.ipv4.ip_forward': router ? 1 : 0 }
+    if (v6) sysctls['net.ipv6.conf.all.forwarding'] = router ? 1 : 0
+    else Object.assign(sysctls, { 'net.ipv6.conf.all.disable_ipv6': 1, 'net.ipv6.conf.default.disable_ipv6': 1 })
+    await lab.sysctl(ns, sysctls)
     return ns
   }
   const six = (a: string, plen = 64) => (v6 ? [`${a}/${plen}`] : [])
