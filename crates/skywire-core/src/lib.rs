@@ -6,6 +6,8 @@
 
 pub mod error;
 pub mod identity;
+pub mod session;
+pub mod wire;
 pub mod packet;
 pub mod router;
 pub mod tun;

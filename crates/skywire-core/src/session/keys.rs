@@ -1,0 +1,154 @@
+//! Transport keys of one completed handshake, shareable across threads.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use snow::StatelessTransportState;
+
+use crate::wire::message::{write_transport_header, TAG_LEN, TRANSPORT_HEADER_LEN};
+
+use super::{need_out, SessionError, REJECT_AFTER_MESSAGES};
+
+/// Noise caps a message (ciphertext) at 65535 bytes; the plaintext is the kind
+/// byte plus the body.
+const MAX_PLAINTEXT: usize = 65_535 - TAG_LEN;
+/// Largest body of any kind (an IP packet up to 65518 bytes).
+pub const MAX_BODY_LEN: usize = MAX_PLAINTEXT - 1;
+/// Control messages are at most 60 KiB (`docs/wire.md`).
+pub const MAX_CONTROL_LEN: usize = 60 * 1024;
+
+/// Inner frame kind: the first plaintext byte of a transport message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum FrameKind {
+    Data = 0,
+    Control = 1,
+    Keepalive = 2,
+    Ping = 3,
+    Pong = 4,
+}
+
+impl FrameKind {
+    pub fn from_u8(b: u8) -> Result<Self, SessionError> {
+        Ok(match b {
+            0 => FrameKind::Data,
+            1 => FrameKind::Control,
+            2 => FrameKind::Keepalive,
+            3 => FrameKind::Ping,
+            4 => FrameKind::Pong,
+            other => return Err(SessionError::UnknownKind(other)),
+        })
+    }
+
+    fn max_body(self) -> usize {
+        match self {
+            FrameKind::Data => MAX_BODY_LEN,
+            FrameKind::Control => MAX_CONTROL_LEN,
+            FrameKind::Keepalive => 0,
+            FrameKind::Ping | FrameKind::Pong => 8,
+        }
+    }
+
+    /// Bodies of fixed size; checked on receive.
+    pub(crate) fn exact_body(self) -> Option<usize> {
+        match self {
+            FrameKind::Keepalive => Some(0),
+            FrameKind::Ping | FrameKind::Pong => Some(8),
+            _ => None,
+        }
+    }
+}
+
+thread_local! {
+    // snow encrypts from one slice into another, and the kind byte has to sit
+    // right before the body: this per-thread buffer joins them without a
+    // per-packet allocation, and without `&mut self` on the keys.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Keys from one handshake: send with an atomic counter, receive statelessly
+/// (the replay window lives in the session).
+pub struct TransportKeys {
+    state: StatelessTransportState,
+    local_index: u32,
+    remote_index: u32,
+    send_counter: AtomicU64,
+    created: Instant,
+}
+
+impl std::fmt::Debug for TransportKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransportKeys")
+            .field("local_index", &self.local_index)
+            .field("remote_index", &self.remote_index)
+            .field("sent", &self.sent())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TransportKeys {
+    pub(crate) fn new(state: StatelessTransportState, local_index: u32, remote_index: u32, created: Instant) -> Self {
+        TransportKeys { state, local_index, remote_index, send_counter: AtomicU64::new(0), created }
+    }
+
+    /// The index the peer puts in messages to us under these keys.
+    pub fn local_index(&self) -> u32 {
+        self.local_index
+    }
+
+    /// The index we put in messages to the peer.
+    pub fn remote_index(&self) -> u32 {
+        self.remote_index
+    }
+
+    pub fn created(&self) -> Instant {
+        self.created
+    }
+
+    /// Messages sent so far (the next counter).
+    pub fn sent(&self) -> u64 {
+        self.send_counter.load(Ordering::Relaxed)
+    }
+
+    /// Encrypt one transport message into `out` and return its length:
+    /// header (16) + 1 + `body.len()` + tag (16). Thread-safe: counters are
+    /// unique per message, so concurrent callers never reuse a nonce (their
+    /// messages may leave out of order; the peer's replay window allows it).
+    ///
+    /// Does not check key age or update session timers: use
+    /// [`Session::encapsulate`](super::Session::encapsulate) unless you are a
+    /// worker thread holding [`Session::sender`](super::Session::sender).
+    pub fn encapsulate(&self, kind: FrameKind, body: &[u8], out: &mut [u8]) -> Result<usize, SessionError> {
+        if body.len() > kind.max_body() {
+            return Err(SessionError::BodyTooLarge { kind, len: body.len(), max: kind.max_body() });
+        }
+        let total = TRANSPORT_HEADER_LEN + 1 + body.len() + TAG_LEN;
+        need_out(out, total)?;
+        let counter = self.send_counter.fetch_add(1, Ordering::Relaxed);
+        if counter >= REJECT_AFTER_MESSAGES {
+            // Keep it pinned so it cannot wrap back to usable values.
+            self.send_counter.store(REJECT_AFTER_MESSAGES, Ordering::Relaxed);
+            return Err(SessionError::CounterExhausted);
+        }
+        write_transport_header(out, self.remote_index, counter)?;
+        let n = SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < MAX_PLAINTEXT {
+                s.resize(MAX_PLAINTEXT, 0);
+            }
+            s[0] = kind as u8;
+            s[1..=body.len()].copy_from_slice(body);
+            self.state.write_message(counter, &s[..=body.len()], &mut out[TRANSPORT_HEADER_LEN..total])
+        })?;
+        debug_assert_eq!(TRANSPORT_HEADER_LEN + n, total);
+        Ok(total)
+    }
+
+    /// Decrypt a ciphertext (already length-checked by the parser) into `out`;
+    /// returns the plaintext length.
+    pub(crate) fn decrypt(&self, counter: u64, ciphertext: &[u8], out: &mut [u8]) -> Result<usize, SessionError> {
+        need_out(out, ciphertext.len() - TAG_LEN)?;
+        self.state.read_message(counter, ciphertext, out).map_err(|_| SessionError::DecryptFailed)
+    }
+}
