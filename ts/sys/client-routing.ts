@@ -12,7 +12,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { SkywireError } from '../errors.js'
-import { familyOf, type Family } from './cidr.js'
+import { familyOf, formatPrefix, parsePrefix, type Family } from './cidr.js'
 import { bootId, deleteState, readState, writeState, type ClientState, type PlannedRoute } from './client-state.js'
 import { installKillSwitch, KILLSWITCH_TABLE, removeKillSwitch } from './killswitch.js'
 import { nftIfname } from './nft.js'
@@ -70,8 +70,16 @@ function ipv6EnabledOn(ifname: string): boolean {
   }
 }
 
-async function exactRouteExists(family: Family, dst: string): Promise<boolean> {
-  return (await ipJson<unknown>([`-${family}`, 'route', 'show', 'exact', dst, 'table', 'main'])).length > 0
+/** Destinations present in the main table, normalised (`default` and host routes included), one `ip` call per family. */
+async function mainTableDsts(family: Family): Promise<Set<string>> {
+  const routes = await ipJson<{ dst?: string }>([`-${family}`, 'route', 'show', 'table', 'main'])
+  const out = new Set<string>()
+  for (const r of routes) {
+    if (r.dst === undefined) continue
+    const dst = r.dst === 'default' ? (family === 4 ? '0.0.0.0/0' : '::/0') : r.dst
+    out.add(formatPrefix(parsePrefix(dst)))
+  }
+  return out
 }
 
 interface Plan {
@@ -81,11 +89,23 @@ interface Plan {
 }
 
 async function plan(opts: ClientRoutingOptions): Promise<Plan> {
-  const routes: PlannedRoute[] = []
+  const endpointRoutes: PlannedRoute[] = []
+  const halves: PlannedRoute[] = []
   const skipped: { addr: string; why: string }[] = []
   const v6 = ipv6Present()
   const ipv6 = !v6 ? 'none' : opts.tunnelIpv6 && ipv6EnabledOn(opts.tunIf) ? 'tunnel' : 'blocked'
   if (opts.tunnelIpv6 && ipv6 === 'blocked') skipped.push({ addr: '::/0', why: `IPv6 is disabled on ${opts.tunIf}: blocking IPv6 instead of tunnelling it` })
+  const families: Family[] = ipv6 === 'none' ? [4] : [4, 6]
+  const existing: Record<Family, Set<string>> = { 4: await mainTableDsts(4), 6: v6 ? await mainTableDsts(6) : new Set() }
+
+  // Checked first: when another VPN holds these, that is the problem to report, not its effect on our endpoints.
+  for (const f of families) {
+    for (const dst of HALVES[f]) {
+      if (existing[f].has(dst)) throw new SkywireError('EEXIST', `route ${dst} exists already (another VPN connected?); not touching it`)
+      if (f === 6 && ipv6 === 'blocked') halves.push({ family: 6, dst, type: 'unreachable', why: 'IPv6 is not tunnelled: never leak it' })
+      else halves.push({ family: f, dst, type: 'unicast', dev: opts.tunIf, why: 'into the tunnel' })
+    }
+  }
 
   for (const addr of [...new Set(opts.exempt)]) {
     const family = familyOf(addr)
@@ -111,53 +131,54 @@ async function plan(opts: ClientRoutingOptions): Promise<Plan> {
     if (via.dev === opts.tunIf) {
       throw new SkywireError('ENOROUTE', `${addr} is routed through ${opts.tunIf} already: the tunnel cannot carry its own transport`)
     }
-    const dst = `${addr}/${family === 4 ? 32 : 128}`
-    if (await exactRouteExists(family, dst)) {
+    const dst = formatPrefix(parsePrefix(addr))
+    if (existing[family].has(dst)) {
       // Somebody pinned this host already; their route outranks our /1s just as ours would.
       skipped.push({ addr, why: 'a host route to it exists already' })
       continue
     }
-    routes.push({ family, dst, type: 'unicast', dev: via.dev, ...(via.gateway === null ? {} : { via: via.gateway }), why: `bypass for endpoint ${addr}` })
+    endpointRoutes.push({ family, dst, type: 'unicast', dev: via.dev, ...(via.gateway === null ? {} : { via: via.gateway }), why: `bypass for endpoint ${addr}` })
   }
-
-  const families: Family[] = ipv6 === 'none' ? [4] : [4, 6]
-  for (const f of families) {
-    for (const dst of HALVES[f]) {
-      if (await exactRouteExists(f, dst)) {
-        throw new SkywireError('EEXIST', `route ${dst} exists already (another VPN connected?); not touching it`)
-      }
-      if (f === 6 && ipv6 === 'blocked') routes.push({ family: 6, dst, type: 'unreachable', why: 'IPv6 is not tunnelled: never leak it' })
-      else routes.push({ family: f, dst, type: 'unicast', dev: opts.tunIf, why: 'into the tunnel' })
-    }
-  }
-  return { routes, skipped, ipv6 }
+  // Bypasses before the halves: no moment where the transport's own packets head into the tunnel.
+  return { routes: [...endpointRoutes, ...halves], skipped, ipv6 }
 }
 
-function routeArgv(verb: 'add' | 'del', r: PlannedRoute): string[] {
-  const argv = ['ip', `-${r.family}`, 'route', verb]
-  if (r.type === 'unreachable') argv.push('unreachable', r.dst)
+/** One `ip -batch` line; the family follows from the destination. */
+function routeLine(verb: 'add' | 'del', r: PlannedRoute): string {
+  const words = ['route', verb]
+  if (r.type === 'unreachable') words.push('unreachable', r.dst)
   else {
-    argv.push(r.dst)
-    if (r.via !== undefined) argv.push('via', r.via)
-    if (r.dev !== undefined) argv.push('dev', r.dev)
+    words.push(r.dst)
+    if (r.via !== undefined) words.push('via', r.via)
+    if (r.dev !== undefined) words.push('dev', r.dev)
   }
-  argv.push('proto', ROUTE_PROTO, 'table', 'main')
-  return argv
+  words.push('proto', ROUTE_PROTO, 'table', 'main')
+  for (const w of words) if (!/^[A-Za-z0-9_.:/@+-]+$/.test(w)) throw new SkywireError('EUSAGE', `bad word in route: ${JSON.stringify(w)}`)
+  return words.join(' ')
 }
 
-async function addRoute(r: PlannedRoute): Promise<void> {
-  const argv = routeArgv('add', r)
-  const res = await tryRun(argv)
+/** Adds in order, one process; stops at the first failure (the caller then undoes the lot). */
+async function addRoutes(routes: readonly PlannedRoute[]): Promise<void> {
+  if (routes.length === 0) return
+  const argv = ['ip', '-batch', '-']
+  const res = await tryRun(argv, { input: routes.map((r) => routeLine('add', r)).join('\n') + '\n' })
   if (res.code !== 0) throw commandError(argv, res)
 }
 
-/** false when the route (or its device) is gone already, which restore accepts. */
-async function delRoute(r: PlannedRoute): Promise<boolean> {
-  const argv = routeArgv('del', r)
-  const res = await tryRun(argv)
-  if (res.code === 0) return true
-  if (/No such process|Cannot find device|No such device/i.test(res.stderr)) return false
-  throw commandError(argv, res)
+// A route whose device went away (the TUN of a crashed core) went with it; that is what we wanted.
+const GONE = /No such process|Cannot find device|No such device/i
+
+/** Deletes every route it can (`-force` goes on past failures); only failures other than "already gone" throw. */
+async function delRoutes(routes: readonly PlannedRoute[]): Promise<void> {
+  if (routes.length === 0) return
+  const argv = ['ip', '-force', '-batch', '-']
+  const res = await tryRun(argv, { input: routes.map((r) => routeLine('del', r)).join('\n') + '\n' })
+  if (res.code === 0) return
+  const real = res.stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^Command failed/.test(l) && !GONE.test(l))
+  if (real.length > 0) throw commandError(argv, { ...res, stderr: real.join('\n') })
 }
 
 /**
@@ -178,7 +199,7 @@ async function undo(s: ClientState): Promise<void> {
     const backup = s.resolvConf
     await attempt(() => restoreResolvConf(backup))
   }
-  for (const r of [...s.routes].reverse()) await attempt(() => delRoute(r))
+  await attempt(() => delRoutes([...s.routes].reverse()))
   if (s.killSwitch !== null) {
     const table = s.killSwitch.table
     await attempt(() => removeKillSwitch(table))
@@ -216,7 +237,7 @@ export async function applyClientRouting(opts: ClientRoutingOptions): Promise<Ap
   writeState(opts.stateFile, s)
   try {
     if (s.killSwitch !== null) await installKillSwitch(s.tunIf, s.killSwitch.exempt, s.killSwitch.table)
-    for (const r of s.routes) await addRoute(r)
+    await addRoutes(s.routes)
     if (resolvConf !== null) writeResolvConf(resolvConf, dns)
   } catch (e) {
     try {
