@@ -43,14 +43,12 @@ impl FrameKind {
 
     fn max_body(self) -> usize {
         match self {
-            FrameKind::Data => MAX_BODY_LEN,
             FrameKind::Control => MAX_CONTROL_LEN,
-            FrameKind::Keepalive => 0,
-            FrameKind::Ping | FrameKind::Pong => 8,
+            _ => MAX_BODY_LEN,
         }
     }
 
-    /// Bodies of fixed size; checked on receive.
+    /// Bodies of fixed size; checked on send and on receive.
     pub(crate) fn exact_body(self) -> Option<usize> {
         match self {
             FrameKind::Keepalive => Some(0),
@@ -120,7 +118,11 @@ impl TransportKeys {
     /// [`Session::encapsulate`](super::Session::encapsulate) unless you are a
     /// worker thread holding [`Session::sender`](super::Session::sender).
     pub fn encapsulate(&self, kind: FrameKind, body: &[u8], out: &mut [u8]) -> Result<usize, SessionError> {
-        if body.len() > kind.max_body() {
+        if let Some(expected) = kind.exact_body() {
+            if body.len() != expected {
+                return Err(SessionError::BadBody { kind, expected, got: body.len() });
+            }
+        } else if body.len() > kind.max_body() {
             return Err(SessionError::BodyTooLarge { kind, len: body.len(), max: kind.max_body() });
         }
         let total = TRANSPORT_HEADER_LEN + 1 + body.len() + TAG_LEN;

@@ -355,8 +355,8 @@ impl Session {
         self.pending = None;
         self.previous = self.current.take();
         self.current = Some(Epoch::new(keys));
-        // Keys from a handshake the peer started are superseded by ours.
-        self.next = None;
+        // `next` (keys from a handshake the peer started at the same time) is
+        // kept: the peer may already be sending under it.
         self.last_received = now;
         // The responder may not send under these keys until it hears from us:
         // confirm right away instead of waiting for the next data packet.

@@ -387,10 +387,13 @@ fn ping_pong_rtt() {
     let bogus = send(&mut b, FrameKind::Pong, &u64::MAX.to_be_bytes(), t);
     assert!(matches!(a.decapsulate(&bogus, t, &mut out), Err(SessionError::BadBody { .. })));
     // Wrong body sizes are refused.
-    let short = send(&mut b, FrameKind::Ping, &[], t);
     assert_eq!(
-        a.decapsulate(&short, t, &mut out),
-        Err(SessionError::BadBody { kind: FrameKind::Ping, expected: 8, got: 0 })
+        b.encapsulate(FrameKind::Ping, &[1, 2], t, &mut out),
+        Err(SessionError::BadBody { kind: FrameKind::Ping, expected: 8, got: 2 })
+    );
+    assert_eq!(
+        b.encapsulate(FrameKind::Keepalive, &[0], t, &mut out),
+        Err(SessionError::BadBody { kind: FrameKind::Keepalive, expected: 0, got: 1 })
     );
 }
 
@@ -688,4 +691,47 @@ fn initiation_claiming_another_pk_is_dropped() {
         panic!()
     };
     assert_eq!(session.remote_pk(), Some(ka.public));
+}
+
+#[test]
+fn crossing_handshakes_converge() {
+    // Both sides dial each other at the same moment; each also answers the
+    // other's initiation. Whatever order things land in, data must flow.
+    let t0 = Instant::now();
+    let (ka, kb) = (kp(1), kp(2));
+    let mut resp_a = Responder::new(&ka, ResponderConfig::default(), t0);
+    let mut resp_b = Responder::new(&kb, ResponderConfig::default(), t0);
+    let (mut o1, mut o2) = ([0u8; BUF], [0u8; BUF]);
+    let (mut a, init_a) = Session::initiate(&ka, kb.public, 10, SessionConfig::default(), t0, &mut o1).unwrap();
+    let init_a = init_a.to_vec();
+    let (mut b, init_b) = Session::initiate(&kb, ka.public, 20, SessionConfig::default(), t0, &mut o2).unwrap();
+    let init_b = init_b.to_vec();
+    let Responded::Accepted { session, response: resp_to_b } = resp_a.handle_initiation(src(), &init_b, 11, t0, &mut o1).unwrap()
+    else {
+        panic!()
+    };
+    let resp_to_b = resp_to_b.to_vec();
+    a.absorb(*session).unwrap();
+    let Responded::Accepted { session, response: resp_to_a } = resp_b.handle_initiation(src(), &init_a, 21, t0, &mut o2).unwrap()
+    else {
+        panic!()
+    };
+    let resp_to_a = resp_to_a.to_vec();
+    b.absorb(*session).unwrap();
+    let Decapsulated::WriteBack(ka_a) = a.decapsulate(&resp_to_a, t0, &mut o1).unwrap() else { panic!() };
+    let ka_a = ka_a.to_vec();
+    let Decapsulated::WriteBack(ka_b) = b.decapsulate(&resp_to_b, t0, &mut o2).unwrap() else { panic!() };
+    let ka_b = ka_b.to_vec();
+    let d_a = send(&mut a, FrameKind::Data, b"from a", t0);
+    let d_b = send(&mut b, FrameKind::Data, b"from b", t0);
+    assert_eq!(b.decapsulate(&ka_a, t0, &mut o2), Ok(Decapsulated::Keepalive));
+    assert_eq!(a.decapsulate(&ka_b, t0, &mut o1), Ok(Decapsulated::Keepalive));
+    assert_eq!(recv_data(&mut b, &d_a, t0), b"from a");
+    assert_eq!(recv_data(&mut a, &d_b, t0), b"from b");
+    for i in 0..3u8 {
+        let m = send(&mut a, FrameKind::Data, &[i], t0);
+        assert_eq!(recv_data(&mut b, &m, t0), [i]);
+        let m = send(&mut b, FrameKind::Data, &[i], t0);
+        assert_eq!(recv_data(&mut a, &m, t0), [i]);
+    }
 }
