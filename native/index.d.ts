@@ -9,6 +9,42 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * A running visor node. Call `close()` when done: it stops every task,
+ * closes sessions and TUNs, and releases the event callback.
+ */
+export declare class VisorNode {
+  /** Bind the listeners and start. `onEvent` receives every node event. */
+  static start(options: NodeOptions, onEvent: (event: NodeEvent) => void): Promise<VisorNode>
+  get publicKey(): string
+  /** The bound STCPR address (with the real port when 0 was asked for). */
+  get stcprAddr(): string | null
+  get sudphAddr(): string | null
+  /** Where the address resolver last saw our SUDPH socket (our NAT's mapping). */
+  get observedAddr(): string | null
+  /**
+   * Open a session to `pk`. transport "stcpr" needs `addrs` (from the
+   * address resolver); "sudph" punches through the resolver unless
+   * `addrs` are given. Resolves to the session id.
+   */
+  dial(pk: string, transport: string, addrs: Array<string> | undefined | null, timeoutMs: number): Promise<number>
+  /** Send a control message (at most 60 KiB) over session `id`. */
+  sendControl(id: number, data: Buffer): void
+  /** Create a TUN, addressed and up. Returns its name. */
+  createTun(options: TunOptions): string
+  /**
+   * Route `allowed` networks ("10.77.0.2/32", "0.0.0.0/0") of TUN `tun` to
+   * session `id`, and accept from it only packets with a source in them.
+   */
+  attach(tun: string, id: number, allowed: Array<string>): void
+  closeTun(tun: string): void
+  closeSession(id: number): void
+  session(id: number): SessionDescription | null
+  sessions(): Array<SessionDescription>
+  /** Stop everything. Safe to call twice. */
+  close(): void
+}
+
 /** Generate a fresh visor identity. */
 export declare function generateKeypair(): KeyPair
 
@@ -22,11 +58,77 @@ export interface KeyPair {
   secretKey: string
 }
 
+/**
+ * One event from the node. `kind` says which fields are set:
+ * "session-up" (id, peer, transport, remote, initiator), "control" (id, data),
+ * "session-down" (id, peer, reason), "punch" (peer, stage, addr?),
+ * "bound" (observed).
+ */
+export interface NodeEvent {
+  kind: string
+  id?: number
+  peer?: string
+  transport?: string
+  remote?: string
+  initiator?: boolean
+  data?: Buffer
+  reason?: string
+  stage?: string
+  addr?: string
+  observed?: string
+}
+
+export interface NodeOptions {
+  /** The visor's Ed25519 secret key (hex). */
+  secretKey: string
+  /** STCPR (TCP) listen address, e.g. "0.0.0.0:7777"; none: no STCPR listener. */
+  stcprListen?: string
+  /** SUDPH (UDP) listen address; none: no SUDPH. */
+  sudphListen?: string
+  /** The address resolver's UDP address, for SUDPH binding and hole punching. */
+  resolver?: string
+  /** LAN addresses announced to the resolver (tried first by same-NAT peers). */
+  localAddrs?: Array<string>
+}
+
 /** The public key of a secret key (both hex). */
 export declare function publicKeyFromSecret(secretKey: string): string
 
+export interface SessionDescription {
+  id: number
+  peer: string
+  transport: string
+  remote: string
+  initiator: boolean
+  tun?: string
+  ageMs: number
+  stats: SessionStats
+}
+
+export interface SessionStats {
+  txBytes: number
+  txPackets: number
+  rxBytes: number
+  rxPackets: number
+  dropped: number
+  /** Milliseconds since the last authenticated packet from the peer. */
+  lastRxMs?: number
+  /** Round-trip time from keepalive pings, in milliseconds. */
+  rttMs?: number
+}
+
 /** Sign `message` with an Ed25519 secret key; returns the 64-byte signature. */
 export declare function sign(secretKey: string, message: Buffer): Buffer
+
+export interface TunOptions {
+  /** Interface name (≤ 15 chars); the kernel picks one when absent. */
+  name?: string
+  /** IPv4 address with prefix, e.g. "10.77.0.1/24". */
+  ipv4?: string
+  /** IPv6 address with prefix. */
+  ipv6?: string
+  mtu?: number
+}
 
 /**
  * Verify an Ed25519 signature. Returns false for a bad signature; throws

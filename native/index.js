@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.VisorNode = nativeBinding.VisorNode
 module.exports.generateKeypair = nativeBinding.generateKeypair
 module.exports.isValidPublicKey = nativeBinding.isValidPublicKey
 module.exports.publicKeyFromSecret = nativeBinding.publicKeyFromSecret

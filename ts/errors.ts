@@ -41,6 +41,30 @@ export type ErrorCode =
   | 'ESYSCMD'
   /** The VPN client's host-state file is missing, corrupt, or already in use. */
   | 'ESTATE'
+  /** `--existing-tp` and no transport to that visor is up. */
+  | 'ENOTRANSPORT'
+  | 'ETIMEOUT'
+  /** The VPN server is not registered anywhere we can reach it. */
+  | 'EOFFLINE'
+  /** The VPN server has no address left for us. */
+  | 'ENOADDRESS'
+  /** The VPN server speaks another protocol version. */
+  | 'EVERSION'
+  /** The remote side answered with an error. */
+  | 'EREMOTE'
+  // Codes the Rust core reports through the addon.
+  | 'EHANDSHAKE'
+  | 'ELISTEN'
+  | 'ENOTLISTENING'
+  | 'ENORESOLVER'
+  | 'ENOSESSION'
+  | 'ENOTUNNEL'
+  | 'ETOOLARGE'
+  | 'EQUEUEFULL'
+  | 'ECLOSED'
+  | 'ETUN'
+  | 'EINVALIDADDR'
+  | 'EINVALIDTRANSPORT'
 
 const exitFor: Record<ErrorCode, ExitCode> = {
   EUSAGE: ExitCode.Usage,
@@ -61,6 +85,24 @@ const exitFor: Record<ErrorCode, ExitCode> = {
   ENOROUTE: ExitCode.Failure,
   ESYSCMD: ExitCode.Failure,
   ESTATE: ExitCode.Failure,
+  ENOTRANSPORT: ExitCode.Failure,
+  ETIMEOUT: ExitCode.Failure,
+  EOFFLINE: ExitCode.Failure,
+  ENOADDRESS: ExitCode.Failure,
+  EVERSION: ExitCode.Failure,
+  EREMOTE: ExitCode.Failure,
+  EHANDSHAKE: ExitCode.Failure,
+  ELISTEN: ExitCode.Failure,
+  ENOTLISTENING: ExitCode.Failure,
+  ENORESOLVER: ExitCode.Usage,
+  ENOSESSION: ExitCode.Failure,
+  ENOTUNNEL: ExitCode.Failure,
+  ETOOLARGE: ExitCode.Usage,
+  EQUEUEFULL: ExitCode.Failure,
+  ECLOSED: ExitCode.Failure,
+  ETUN: ExitCode.Failure,
+  EINVALIDADDR: ExitCode.Usage,
+  EINVALIDTRANSPORT: ExitCode.Usage,
 }
 
 export class SkywireError extends Error {
@@ -71,7 +113,8 @@ export class SkywireError extends Error {
     super(message, options)
     this.name = 'SkywireError'
     this.code = code
-    this.exitCode = exitFor[code]
+    // A code from a newer addon than this file knows still fails cleanly.
+    this.exitCode = exitFor[code] ?? ExitCode.Failure
   }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod identity;
+pub mod node;
 pub mod session;
 pub mod wire;
 pub mod packet;

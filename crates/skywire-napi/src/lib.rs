@@ -1,54 +1,18 @@
 //! N-API binding over `skywire-core`. Only conversions live here: every
-//! decision about bytes is made in the core crate.
+//! decision about bytes is made in the core crate, and no data packet ever
+//! crosses into JavaScript.
 
-use napi::bindgen_prelude::*;
-use napi_derive::napi;
-use skywire_core::{CoreError, Keypair, PublicKey, SecretKey};
+mod identity;
+mod node;
 
-/// Turn a core error into a JS error whose `code` is the core's stable code.
-fn to_napi(e: CoreError) -> Error {
-    Error::new(Status::InvalidArg, format!("{}: {}", e.code(), e))
+use napi::{Error, Status};
+
+/// A JS error whose message starts with a stable code (`EINVALIDPK: ...`);
+/// ts/native.ts turns it into a SkywireError with that code.
+pub(crate) fn coded(code: &str, msg: impl std::fmt::Display) -> Error {
+    Error::new(Status::GenericFailure, format!("{code}: {msg}"))
 }
 
-#[napi(object)]
-pub struct KeyPair {
-    /// Ed25519 public key, 64 lowercase hex characters.
-    pub public_key: String,
-    /// Ed25519 seed, 64 lowercase hex characters. Keep it secret.
-    pub secret_key: String,
-}
-
-/// Generate a fresh visor identity.
-#[napi]
-pub fn generate_keypair() -> KeyPair {
-    let kp = Keypair::generate();
-    KeyPair { public_key: kp.public.to_hex(), secret_key: kp.secret.to_hex() }
-}
-
-/// The public key of a secret key (both hex).
-#[napi]
-pub fn public_key_from_secret(secret_key: String) -> Result<String> {
-    let sk: SecretKey = secret_key.parse().map_err(to_napi)?;
-    Ok(sk.public_key().to_hex())
-}
-
-/// Whether `pk` is a well-formed visor public key (64 lowercase hex, a curve point).
-#[napi]
-pub fn is_valid_public_key(pk: String) -> bool {
-    pk.parse::<PublicKey>().is_ok()
-}
-
-/// Sign `message` with an Ed25519 secret key; returns the 64-byte signature.
-#[napi]
-pub fn sign(secret_key: String, message: Buffer) -> Result<Buffer> {
-    let sk: SecretKey = secret_key.parse().map_err(to_napi)?;
-    Ok(sk.sign(&message).to_vec().into())
-}
-
-/// Verify an Ed25519 signature. Returns false for a bad signature; throws
-/// only for a malformed public key.
-#[napi]
-pub fn verify(public_key: String, message: Buffer, signature: Buffer) -> Result<bool> {
-    let pk: PublicKey = public_key.parse().map_err(to_napi)?;
-    Ok(pk.verify(&message, &signature).is_ok())
+pub(crate) fn core_err(e: skywire_core::CoreError) -> Error {
+    coded(e.code(), e)
 }

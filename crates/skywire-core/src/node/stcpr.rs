@@ -1,0 +1,190 @@
+//! STCPR: sessions over TCP. Each session message travels as one frame,
+//! `length u32 BE` + bytes (docs/wire.md section 2). A connection carries
+//! exactly one session; its reader and writer are separate tasks so that a
+//! slow reader never blocks encryption.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use super::crypto::{self, Accepted, Established};
+use super::peer::{Link, Peer};
+use super::{Inner, NodeError, TransportKind};
+use crate::PublicKey;
+
+/// Largest frame accepted; a bigger length closes the connection before
+/// anything is allocated for it.
+pub(crate) const MAX_FRAME: usize = 262_144;
+/// Frames queued per connection before new data packets are dropped.
+const QUEUE: usize = 1024;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) fn frame(msg: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(4 + msg.len());
+    f.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+    f.extend_from_slice(msg);
+    f
+}
+
+/// Read one frame into `buf` (reused). `Ok(None)` on a clean close.
+async fn read_frame(r: &mut BufReader<OwnedReadHalf>, buf: &mut Vec<u8>) -> std::io::Result<Option<usize>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let n = u32::from_be_bytes(len) as usize;
+    if n == 0 || n > MAX_FRAME {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad frame length {n}")));
+    }
+    if buf.len() < n {
+        buf.resize(n, 0);
+    }
+    r.read_exact(&mut buf[..n]).await?;
+    Ok(Some(n))
+}
+
+pub(crate) async fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
+    loop {
+        let Ok((stream, addr)) = listener.accept().await else {
+            // EMFILE and friends: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, respond(inner, stream, addr))
+                .await
+                .map_err(|_| ());
+        });
+    }
+}
+
+/// Server side: the first frame must be a valid handshake initiation.
+async fn respond(inner: Arc<Inner>, stream: TcpStream, addr: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let (rd, mut wr) = stream.into_split();
+    let mut rd = BufReader::with_capacity(256 * 1024, rd);
+    let mut buf = vec![0u8; 2048];
+    let Ok(Some(n)) = read_frame(&mut rd, &mut buf).await else { return };
+    let index = inner.alloc_index();
+    let mut out = vec![0u8; 2048];
+    let accepted = inner.acceptor.lock().unwrap().accept(addr, &buf[..n], index, Instant::now(), &mut out);
+    match accepted {
+        Ok(Accepted::Session(session, len)) => {
+            if wr.write_all(&frame(&out[..len])).await.is_err() {
+                return;
+            }
+            start_conn(inner, session, index, rd, wr, addr, false);
+        }
+        Ok(Accepted::Reply(len)) => {
+            // Cookie reply: the initiator retries with mac2 on a new connection.
+            let _ = wr.write_all(&frame(&out[..len])).await;
+        }
+        Err(_) => {}
+    }
+}
+
+/// Client side: connect to the first address that answers, then handshake.
+pub(crate) async fn dial(inner: &Arc<Inner>, remote: PublicKey, addrs: &[SocketAddr], deadline: Instant) -> Result<Arc<Peer>, NodeError> {
+    let mut last = NodeError::Unreachable(format!("{remote}: no STCPR address"));
+    for &addr in addrs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(NodeError::Timeout);
+        }
+        match tokio::time::timeout(left, dial_one(inner, remote, addr)).await {
+            Ok(Ok(peer)) => return Ok(peer),
+            Ok(Err(e)) => last = e,
+            Err(_) => return Err(NodeError::Timeout),
+        }
+    }
+    Err(last)
+}
+
+async fn dial_one(inner: &Arc<Inner>, remote: PublicKey, addr: SocketAddr) -> Result<Arc<Peer>, NodeError> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?;
+    let _ = stream.set_nodelay(true);
+    let (rd, mut wr) = stream.into_split();
+    let mut rd = BufReader::with_capacity(256 * 1024, rd);
+    let index = inner.alloc_index();
+    let (pending, init) =
+        crypto::initiate(&inner.keypair, remote, index, Instant::now()).map_err(|e| NodeError::Handshake(e.to_string()))?;
+    wr.write_all(&frame(&init)).await.map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?;
+    let mut buf = vec![0u8; 2048];
+    let n = match read_frame(&mut rd, &mut buf).await {
+        Ok(Some(n)) => n,
+        Ok(None) => return Err(NodeError::Handshake(format!("{addr} closed the connection during the handshake"))),
+        Err(e) => return Err(NodeError::Handshake(format!("{addr}: {e}"))),
+    };
+    match pending.finish(&buf[..n], Instant::now()) {
+        Ok(Established { session, confirm }) => {
+            wr.write_all(&frame(&confirm)).await.map_err(|e| NodeError::Handshake(format!("{addr}: {e}")))?;
+            Ok(start_conn(inner.clone(), session, index, rd, wr, addr, true))
+        }
+        Err(e) => Err(NodeError::Handshake(format!("{addr}: {e}"))),
+    }
+}
+
+fn start_conn(
+    inner: Arc<Inner>,
+    session: crypto::SessionBox,
+    index: u32,
+    rd: BufReader<OwnedReadHalf>,
+    wr: OwnedWriteHalf,
+    addr: SocketAddr,
+    initiator: bool,
+) -> Arc<Peer> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let peer = inner.add_peer(session, index, TransportKind::Stcpr, Link::Tcp { tx, addr }, initiator);
+    let writer = tokio::spawn(write_loop(wr, rx));
+    let p = peer.clone();
+    tokio::spawn(async move {
+        let reason = read_loop(&inner, &p, rd).await;
+        writer.abort();
+        inner.remove_peer(p.id, &reason);
+    });
+    peer
+}
+
+/// Coalesce queued frames into one write: fewer syscalls under load, and no
+/// added latency when the queue holds one frame.
+async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
+    let mut batch = Vec::with_capacity(64);
+    let mut out = Vec::with_capacity(256 * 1024);
+    while rx.recv_many(&mut batch, 64).await > 0 {
+        out.clear();
+        for f in batch.drain(..) {
+            out.extend_from_slice(&f);
+        }
+        if wr.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+async fn read_loop(inner: &Arc<Inner>, peer: &Arc<Peer>, mut rd: BufReader<OwnedReadHalf>) -> String {
+    let mut buf = vec![0u8; 65_536];
+    let mut out = vec![0u8; 65_536 + 256];
+    loop {
+        match read_frame(&mut rd, &mut buf).await {
+            Ok(Some(n)) => {
+                if out.len() < n + 256 {
+                    out.resize(n + 256, 0);
+                }
+                inner.on_session_message(peer, &buf[..n], &mut out).await;
+            }
+            Ok(None) => return "connection closed by peer".into(),
+            Err(e) => return format!("connection error: {e}"),
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! SUDPH: sessions over one UDP socket, with NAT hole punching coordinated by
+//! the address resolver (docs/wire.md sections 1 and 3).
+//!
+//! One task reads the socket and dispatches by the first byte: session
+//! messages go to the session named by their receiver index (or to the
+//! acceptor for new handshakes), resolver messages to the resolver state.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::oneshot;
+
+use super::crypto::{self, Accepted, Established};
+use crate::wire::message::{classify, Route};
+use super::peer::{Link, Peer};
+use super::resolver::{self, PeerAddress, ResolverMessage};
+use super::{Event, Inner, NodeError, TransportKind};
+use crate::PublicKey;
+
+/// Handshake retry schedule while punching: NAT mappings open at different
+/// moments on each side, so early tries are frequent.
+const RETRY: [u64; 8] = [0, 250, 500, 1000, 1500, 2000, 3000, 4000];
+
+pub(crate) async fn recv_loop(inner: Arc<Inner>, sock: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; 65_536];
+    let mut out = vec![0u8; 65_536 + 256];
+    loop {
+        let (n, src) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            // ICMP port unreachable from an earlier send shows up here on
+            // Linux; it says nothing about this socket.
+            Err(_) => continue,
+        };
+        let msg = &buf[..n];
+        match classify(msg) {
+            Ok(Route::Index(idx)) => {
+                // A response or cookie reply to a dial in progress.
+                if let Some(tx) = inner.pending.lock().unwrap().remove(&idx) {
+                    let _ = tx.send((msg.to_vec(), src));
+                    continue;
+                }
+                let Some(peer) = inner.peer_by_index(idx) else { continue };
+                let authenticated = inner.on_session_message(&peer, msg, &mut out).await;
+                // Follow the peer when its NAT mapping changes, but only on a
+                // message that authenticated: a forged source moves nothing.
+                if let (true, Link::Udp { addr, .. }) = (authenticated, &peer.link) {
+                    let mut a = addr.lock().unwrap();
+                    if *a != src {
+                        *a = src;
+                    }
+                }
+            }
+            Ok(Route::Initiation) => on_initiation(&inner, &sock, msg, src, &mut out).await,
+            Ok(Route::Resolver(_)) => on_resolver(&inner, &sock, msg, src),
+            Err(_) => {}
+        }
+    }
+}
+
+async fn on_initiation(inner: &Arc<Inner>, sock: &Arc<UdpSocket>, msg: &[u8], src: SocketAddr, out: &mut [u8]) {
+    let index = inner.alloc_index();
+    let accepted = inner.acceptor.lock().unwrap().accept(src, msg, index, Instant::now(), out);
+    match accepted {
+        Ok(Accepted::Session(session, len)) => {
+            let _ = sock.send_to(&out[..len], src).await;
+            // A new handshake from a peer we already have on this address is
+            // a rekey: keep the peer (and its tunnel), take the new keys.
+            if let Some(existing) = inner.find_udp_peer(session.remote(), src) {
+                inner.absorb(&existing, session, index);
+                return;
+            }
+            let link = Link::Udp { sock: sock.clone(), addr: std::sync::Mutex::new(src) };
+            inner.add_peer(session, index, TransportKind::Sudph, link, false);
+        }
+        Ok(Accepted::Reply(len)) => {
+            let _ = sock.send_to(&out[..len], src).await;
+        }
+        Err(_) => {}
+    }
+}
+
+fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSocket>, msg: &[u8], src: SocketAddr) {
+    // Only the configured resolver may tell us things, except punches, which
+    // come from peers and only need noting.
+    let from_resolver = inner.resolver == Some(src);
+    match ResolverMessage::parse(msg) {
+        Ok(ResolverMessage::BindAck(ack)) if from_resolver => {
+            let changed = inner.observed.lock().unwrap().replace(ack.observed) != Some(ack.observed);
+            if changed {
+                let _ = inner.events.send(Event::Bound { observed: ack.observed });
+            }
+        }
+        Ok(ResolverMessage::PeerAddress(info)) if from_resolver => {
+            if let Some(w) = inner.punch_waiters.lock().unwrap().remove(&info.peer) {
+                let _ = w.send(Ok(info));
+                return;
+            }
+            // We are the target: open our NAT towards the client.
+            let _ = inner.events.send(Event::Punch {
+                peer: info.peer,
+                stage: "punching".into(),
+                addr: Some(info.observed),
+            });
+            punch(inner, sock, &info);
+        }
+        Ok(ResolverMessage::Error(e)) if from_resolver => {
+            if let Some(w) = inner.punch_waiters.lock().unwrap().remove(&e.about) {
+                let _ = w.send(Err(resolver::error_text(e.code)));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn candidates(inner: &Inner, info: &PeerAddress) -> Vec<SocketAddr> {
+    // Behind the same NAT (same observed IP) the peer's LAN addresses are the
+    // ones that work; hairpinning through the NAT often does not.
+    let same_nat = inner.observed.lock().unwrap().map(|o| o.ip()) == Some(info.observed.ip());
+    let mut c = Vec::new();
+    if same_nat {
+        c.extend(info.local_addrs.iter().copied());
+    }
+    c.push(info.observed);
+    if !same_nat {
+        c.extend(info.local_addrs.iter().copied().filter(|a| is_private(a.ip())));
+    }
+    c.dedup();
+    c
+}
+
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
+fn punch(inner: &Arc<Inner>, sock: &Arc<UdpSocket>, info: &PeerAddress) {
+    let msg = resolver::punch(inner.keypair.public);
+    for addr in candidates(inner, info) {
+        let _ = sock.try_send_to(&msg, addr);
+    }
+}
+
+/// Ask the resolver where `remote` is, punch, and handshake until `deadline`.
+pub(crate) async fn dial(
+    inner: &Arc<Inner>,
+    remote: PublicKey,
+    direct: Option<Vec<SocketAddr>>,
+    deadline: Instant,
+) -> Result<Arc<Peer>, NodeError> {
+    let sock = inner.udp.clone().ok_or(NodeError::NotListening("SUDPH"))?;
+    let targets = match direct {
+        Some(a) if !a.is_empty() => a,
+        _ => {
+            let info = locate(inner, &sock, remote, deadline).await?;
+            punch(inner, &sock, &info);
+            let _ = inner.events.send(Event::Punch { peer: remote, stage: "punching".into(), addr: Some(info.observed) });
+            candidates(inner, &info)
+        }
+    };
+    let start = Instant::now();
+    for delay in RETRY.iter().chain(std::iter::repeat(&4000)) {
+        let at = start + Duration::from_millis(*delay);
+        if at >= deadline {
+            break;
+        }
+        tokio::time::sleep_until(at.into()).await;
+        let index = inner.alloc_index();
+        let (pending, init) = crypto::initiate(&inner.keypair, remote, index, Instant::now())
+            .map_err(|e| NodeError::Handshake(e.to_string()))?;
+        let (tx, rx) = oneshot::channel();
+        inner.pending.lock().unwrap().insert(index, tx);
+        for t in &targets {
+            let _ = sock.send_to(&init, t).await;
+        }
+        let wait = Duration::from_millis(1000).min(deadline.saturating_duration_since(Instant::now()));
+        let reply = tokio::time::timeout(wait, rx).await;
+        inner.pending.lock().unwrap().remove(&index);
+        let Ok(Ok((resp, from))) = reply else { continue };
+        match pending.finish(&resp, Instant::now()) {
+            Ok(Established { session, confirm }) => {
+                // The confirmation goes first: until it arrives the responder
+                // cannot use its new keys.
+                let _ = sock.send_to(&confirm, from).await;
+                let link = Link::Udp { sock: sock.clone(), addr: std::sync::Mutex::new(from) };
+                return Ok(inner.add_peer(session, index, TransportKind::Sudph, link, true));
+            }
+            Err(e) => {
+                let _ = inner.events.send(Event::Punch { peer: remote, stage: format!("handshake failed: {e}"), addr: Some(from) });
+            }
+        }
+    }
+    Err(NodeError::Timeout)
+}
+
+async fn locate(inner: &Arc<Inner>, sock: &Arc<UdpSocket>, remote: PublicKey, deadline: Instant) -> Result<PeerAddress, NodeError> {
+    let resolver_addr = inner.resolver.ok_or(NodeError::NoResolver)?;
+    let (tx, mut rx) = oneshot::channel();
+    inner.punch_waiters.lock().unwrap().insert(remote, tx);
+    let _ = inner.events.send(Event::Punch { peer: remote, stage: "asking resolver".into(), addr: None });
+    // UDP can lose the request: resend until the resolver answers.
+    loop {
+        let req = resolver::connect_request(&inner.keypair, remote);
+        let _ = sock.send_to(&req, resolver_addr).await;
+        let wait = Duration::from_millis(700).min(deadline.saturating_duration_since(Instant::now()));
+        if wait.is_zero() {
+            inner.punch_waiters.lock().unwrap().remove(&remote);
+            return Err(NodeError::Timeout);
+        }
+        match tokio::time::timeout(wait, &mut rx).await {
+            Ok(Ok(Ok(info))) => return Ok(info),
+            Ok(Ok(Err(why))) => return Err(NodeError::Unreachable(format!("{remote}: {why}"))),
+            Ok(Err(_)) => return Err(NodeError::Closed),
+            // Not answered yet: the waiter is still registered, ask again.
+            Err(_) => {}
+        }
+    }
+}
+
+/// Keep our binding (and so our NAT mapping) alive at the resolver.
+pub(crate) async fn bind_loop(inner: Arc<Inner>, sock: Arc<UdpSocket>, locals: Vec<SocketAddr>) {
+    let Some(to) = inner.resolver else { return };
+    loop {
+        let msg = resolver::bind(&inner.keypair, &locals);
+        let _ = sock.send_to(&msg, to).await;
+        tokio::time::sleep(resolver::REBIND_EVERY).await;
+    }
+}
