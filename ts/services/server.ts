@@ -90,7 +90,7 @@ export function buildApp(opts: ServicesOptions, metrics: Metrics, log: Logger): 
     req.log.debug({ method: req.method, route, status: reply.statusCode, ms: Math.round(seconds * 1000) }, 'request')
   })
 
-  app.setErrorHandler(errorHandler(log))
+  app.setErrorHandler(errorHandler(log, ctx.store))
   app.setNotFoundHandler((req, reply) =>
     sendError(reply, new ApiError(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`)),
   )

@@ -192,3 +192,37 @@ describe('start-up errors are one line with a non-zero exit', () => {
     expectOneLineError(r)
   })
 })
+
+describe('Redis going away while running', () => {
+  it('answers 503 (not 500), /health says so, the client reports EUNREACHABLE, and it recovers', async () => {
+    const { startRedis } = await import('../helpers/redis.js')
+    const { RedisStore } = await import('../../../ts/services/store/redis.js')
+    const { startTest } = await import('./helpers.js')
+    let redis = await startRedis()
+    const svc = await startTest(await RedisStore.connect({ url: redis.url, prefix: 'down:' }))
+    try {
+      const cl = new ServicesClient({ url: svc.url, retries: 1, backoffMs: 10, timeoutMs: 10_000 })
+      expect((await cl.listServices()).total).toBe(0)
+      await redis.stop()
+      const res = await fetch(`${svc.url}/sd/services`)
+      expect(res.status).toBe(503)
+      expect(await res.json()).toEqual({ error: { code: 'unavailable', message: 'store (redis) is not reachable; try again later' } })
+      expect((await fetch(`${svc.url}/health`)).status).toBe(503)
+      await expect(cl.countServices()).rejects.toMatchObject({ code: 'EUNREACHABLE' })
+      // Same port again: ioredis reconnects by itself.
+      const { spawn } = await import('node:child_process')
+      const again = spawn('redis-server', ['--port', String(redis.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+      redis = { url: redis.url, port: redis.port, stop: () => new Promise<void>((r) => { again.once('exit', () => r()); again.kill('SIGTERM') }) }
+      const deadline = Date.now() + 10_000
+      let ok = false
+      while (!ok && Date.now() < deadline) {
+        ok = (await fetch(`${svc.url}/health`)).status === 200
+        if (!ok) await new Promise((r) => setTimeout(r, 200))
+      }
+      expect(ok).toBe(true)
+    } finally {
+      await svc.close()
+      await redis.stop()
+    }
+  })
+})

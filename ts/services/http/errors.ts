@@ -55,13 +55,25 @@ export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
   return reply.code(err.status).type('application/json').send({ error: { code: err.code, message: err.message } })
 }
 
-/** Fastify's own 4xx errors (bad JSON, too large, wrong media type) keep their status; anything else is ours to fix. */
-export function errorHandler(log: Logger) {
-  return (err: FastifyError | ApiError, req: FastifyRequest, reply: FastifyReply) => {
+/**
+ * Fastify's own 4xx errors (bad JSON, too large, wrong media type) keep their
+ * status. Anything else is a 503 when the store is down (clients retry that)
+ * and a 500 (our bug) when it is not.
+ */
+export function errorHandler(log: Logger, store: { kind: string; ping(): Promise<void> }) {
+  return async (err: FastifyError | ApiError, req: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof ApiError) return sendError(reply, err)
     const status = (err as FastifyError).statusCode
     if (typeof status === 'number' && status >= 400 && status < 500) {
       return sendError(reply, new ApiError(status, codeForStatus(status), err.message))
+    }
+    const storeDown = await Promise.race([
+      store.ping().then(() => false, () => true),
+      new Promise<boolean>((r) => setTimeout(() => r(true), 1000).unref()),
+    ])
+    if (storeDown) {
+      log.warn({ url: req.routeOptions.url, err: err.message }, 'store unavailable')
+      return sendError(reply, new ApiError(503, 'unavailable', `store (${store.kind}) is not reachable; try again later`))
     }
     log.error({ err: { message: err.message, code: (err as FastifyError).code }, url: req.routeOptions.url }, 'request failed')
     return sendError(reply, new ApiError(500, 'internal', 'internal error; see the services log'))
