@@ -7,7 +7,8 @@
  *     ├─ server    203.0.113.20 ── lan0 192.168.50.1/24 ── lanhost 192.168.50.10 (whoami :80)
  *     │   or, serverBehindNat: nats 203.0.113.40 ── 10.20.0.1/24 ── server 10.20.0.10
  *     ├─ natc      203.0.113.30 ── 10.10.0.1/24 ── client 10.10.0.10
- *     └─ natcN     203.0.113.(29+N) ── 10.10.(N-1).1/24 ── clientN 10.10.(N-1).10   (clients > 1)
+ *     └─ natcN     203.0.113.(29+N) ── 10.10.(N-1).1/24 ── clientN 10.10.(N-1).10   (clients > 1;
+ *                  WAN .110 upwards from the 11th client on)
  *        or, clientsShareNat: clientN 10.10.0.(9+N) in natc's LAN
  *
  * IPv6 (default on): the fake internet is 2001:db8:203::/64 (documentation prefix,
@@ -277,7 +278,9 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
     const suffix = i === 0 ? '' : String(i + 1)
     let nat = natcs[0]
     if (nat === undefined || !shareNat) {
-      nat = await natRouter(`natc${suffix}`, `203.0.113.${30 + i}`, `2001:db8:203::${30 + i}`, `10.10.${i}.0/24`, `10.10.${i}.1`, `fd10:0:0:${i}::1`)
+      // .31-.39 for the first extra NATs, then .110 upwards: .40 is nats, .53 DNS, .80 whoami.
+      const wan = i < 10 ? 30 + i : 100 + i
+      nat = await natRouter(`natc${suffix}`, `203.0.113.${wan}`, `2001:db8:203::${wan}`, `10.10.${i}.0/24`, `10.10.${i}.1`, `fd10:0:0:${i}::1`)
       natcs.push(nat)
     }
     const shared = shareNat && i > 0

@@ -18,7 +18,8 @@ export function useTopology(opts: TopologyOptions = {}): () => Topology {
   beforeAll(async () => {
     topo = await buildTopology(opts)
   })
-  afterAll(() => topo?.teardown())
+  // close(), not teardown(): visors get SIGTERM and time to restore before the namespaces go.
+  afterAll(async () => topo?.close())
   return () => {
     if (topo === undefined) throw new Error('topology not built (did beforeAll fail?)')
     return topo
