@@ -202,7 +202,7 @@ export class ServicesClient {
     return (await this.orNull<{ deleted: boolean }>(a)) !== null
   }
 
-  async request<T>(a: Attempt): Promise<T> {
+  private async request<T>(a: Attempt): Promise<T> {
     if (!a.signed) return this.withRetries<T>(a)
     this.requirePk()
     // Serialise writes: a later nonce must not overtake an earlier one on the wire.
