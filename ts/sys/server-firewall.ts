@@ -149,6 +149,8 @@ export function serverFirewallBody(opts: ServerFirewallOptions, blocked: Blocked
     if (gw6 !== null) L.push(`    iifname ${tun} ip6 daddr ${gw6} ${proto} dport ${s.port} accept`)
   }
   L.push(`    iifname ${tun} ct state established,related accept`)
+  // Link-layer plumbing, not a service: a TUN never carries it, but a TAP or veth in its place would die without it.
+  L.push(`    iifname ${tun} icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept`)
   L.push(`    iifname ${tun} counter drop comment "server-itself"`)
   L.push('  }')
 
