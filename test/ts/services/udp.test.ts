@@ -177,6 +177,14 @@ describe.each(storeFactories)('UDP resolver on $name', (factory) => {
     expect(await client.resolve(a.id.publicKey)).toBeNull()
   })
 
+  it('a PK or target that is not a curve point is dropped without an answer (the core could not parse one)', async () => {
+    const notAPoint = '02' + '00'.repeat(31)
+    a.send(encodeBind({ pk: notAPoint, timestampMs: Date.now(), local: [] }, a.sign), resolver)
+    expect(await a.silent(300)).toBe(true)
+    a.send(a.connect(notAPoint), resolver)
+    expect(await a.silent(300)).toBe(true)
+  })
+
   it('error 3 for a replayed, older, too old or future timestamp', async () => {
     const now = Date.now()
     const first = a.bind([], now)

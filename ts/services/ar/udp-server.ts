@@ -120,13 +120,10 @@ export class UdpResolver {
 
   /** Signature and timestamp checks shared by bind and connect; sends the error itself. */
   private async admit(msg: BindMessage | ConnectRequestMessage, src: UdpAddr): Promise<boolean> {
-    let ok = false
-    try {
-      ok = native.verify(msg.pk, signingInput(msg.signed), msg.sig)
-    } catch {
-      ok = false // a PK that is not a curve point
-    }
-    if (!ok) {
+    // A PK (or target) that is not a curve point cannot be answered usefully: the core refuses to parse
+    // messages about such keys, so these are dropped without an error.
+    if (!validPk(msg.pk) || (msg.type === 'connectRequest' && !validPk(msg.target))) return false
+    if (!native.verify(msg.pk, signingInput(msg.signed), msg.sig)) {
       this.sendError(msg.pk, ERROR_CODE.badSignature, src)
       return false
     }
@@ -179,6 +176,14 @@ export class UdpResolver {
   async close(): Promise<void> {
     await new Promise<void>((resolve) => this.socket.close(() => resolve()))
     await Promise.allSettled([...this.pending])
+  }
+}
+
+function validPk(pk: string): boolean {
+  try {
+    return native.isValidPublicKey(pk)
+  } catch {
+    return false
   }
 }
 
