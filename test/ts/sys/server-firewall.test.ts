@@ -1,12 +1,16 @@
 /**
- * The VPN server's host changes with real traffic. A veth plays the TUN:
+ * The VPN server's host changes with real traffic. A bridge with a veth per
+ * client plays the TUN:
  *
- *   client 10.99.0.2 ─tun0══swtun0─ server 10.99.0.1 ─wan0─ inet 203.0.113.1 (+198.51.100.80, whoami)
- *                                          └─lan0 192.168.50.1 ── lanhost 192.168.50.10 (whoami)
+ *   client  10.99.0.2/32 ─tun0═╗
+ *   client2 10.99.0.3/32 ─tun0═╩ swtun0 (bridge) server 10.99.0.1 ─wan0─ inet 203.0.113.1 (+198.51.100.80, whoami)
+ *                                                  └─lan0 192.168.50.1 ── lanhost 192.168.50.10 (whoami)
  *
- * The inet namespace has no route back to the client pool, so an answer from
- * it proves masquerade; lanhost routes via the server, so only the firewall
- * decides whether it is reachable.
+ * Clients hold /32s and route everything via 10.99.0.1, so client-to-client
+ * traffic enters and leaves the server through swtun0, as it does through a
+ * TUN. The inet namespace has no route back to the client pool, so an answer
+ * from it proves masquerade; lanhost routes via the server, so only the
+ * firewall decides whether it is reachable.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLab, execOk, waitFor, type Lab } from '../../../ts/netlab/netns.js'
@@ -23,6 +27,7 @@ const LANHOST = 'http://192.168.50.10/'
 const LANHOST6 = 'http://[fd50::10]/'
 const SERVER_OWN = 'http://203.0.113.20/'
 const SERVER_GW = 'http://10.99.0.1/'
+const CLIENT2 = 'http://10.99.0.3/'
 const OTHER_TABLE = 'table ip admin_stuff {\n  set blocked { type ipv4_addr; elements = { 192.0.2.66 } }\n}\n'
 
 // The caller's address, one listener per argument: enough to see NAT at work, and independent of netlab's scripts.
@@ -52,6 +57,7 @@ describe.skipIf(skip !== null)(`server firewall, forwarding, interfaces${skip ==
   let lab: Lab
   let server: string
   let client: string
+  let client2: string
 
   beforeAll(async () => {
     requireFreshDist()
@@ -60,20 +66,27 @@ describe.skipIf(skip !== null)(`server firewall, forwarding, interfaces${skip ==
     server = await lab.addNamespace('server')
     const lanhost = await lab.addNamespace('lanhost')
     client = await lab.addNamespace('client')
+    client2 = await lab.addNamespace('client2')
     await lab.veth({ ns: inet, ifname: 's-wan', addrs: ['203.0.113.1/24', '2001:db8:203::1/64'] }, { ns: server, ifname: 'wan0', addrs: ['203.0.113.20/24', '2001:db8:203::20/64'] })
     await lab.veth({ ns: server, ifname: 'lan0', addrs: ['192.168.50.1/24', 'fd50::1/64'] }, { ns: lanhost, ifname: 'eth0', addrs: ['192.168.50.10/24', 'fd50::10/64'] })
-    await lab.veth({ ns: server, ifname: 'swtun0', addrs: ['10.99.0.1/24', 'fd99::1/64'] }, { ns: client, ifname: 'tun0', addrs: ['10.99.0.2/24', 'fd99::2/64'] })
+    await lab.bridge(server, 'swtun0', ['10.99.0.1/24', 'fd99::1/64'])
+    for (const [ns, port, a, a6] of [
+      [client, 'p-c1', '10.99.0.2/32', 'fd99::2/128'],
+      [client2, 'p-c2', '10.99.0.3/32', 'fd99::3/128'],
+    ] as const) {
+      await lab.veth({ ns: server, ifname: port }, { ns, ifname: 'tun0', addrs: [a, a6] })
+      await lab.bridgePort(server, 'swtun0', port)
+      await lab.route(ns, '10.99.0.1', { dev: 'tun0' })
+      await lab.route(ns, 'fd99::1', { dev: 'tun0' })
+      await lab.route(ns, 'default', { via: '10.99.0.1' })
+      await lab.route(ns, 'default', { via: 'fd99::1' })
+    }
     await lab.addr(inet, 'lo', '198.51.100.80/32')
     await lab.addr(inet, 'lo', '2001:db8:100::80/128')
     await lab.route(server, 'default', { via: '203.0.113.1' })
     await lab.route(server, 'default', { via: '2001:db8:203::1' })
-    for (const [ns, gw, gw6] of [
-      [lanhost, '192.168.50.1', 'fd50::1'],
-      [client, '10.99.0.1', 'fd99::1'],
-    ] as const) {
-      await lab.route(ns, 'default', { via: gw })
-      await lab.route(ns, 'default', { via: gw6 })
-    }
+    await lab.route(lanhost, 'default', { via: '192.168.50.1' })
+    await lab.route(lanhost, 'default', { via: 'fd50::1' })
     await lab.nft(server, OTHER_TABLE)
     const whoami = async (ns: string, listen: string[]) => {
       const p = lab.spawn(ns, [process.execPath, '-e', WHOAMI, ...listen])
@@ -82,8 +95,9 @@ describe.skipIf(skip !== null)(`server firewall, forwarding, interfaces${skip ==
     await whoami(inet, ['198.51.100.80:80', '203.0.113.1:80', '[2001:db8:100::80]:80'])
     await whoami(lanhost, ['192.168.50.10:80', '[fd50::10]:80'])
     await whoami(server, ['203.0.113.20:80', '10.99.0.1:80'])
+    await whoami(client2, ['10.99.0.3:80'])
     // Snapshots must not race the kernel finishing link-local addresses.
-    for (const ns of [server, client]) {
+    for (const ns of [server, client, client2]) {
       await waitFor(async () => (await execOk(ns, ['ip', '-6', 'addr', 'show', 'tentative'])).stdout.trim() === '', 10_000, { what: 'IPv6 DAD' })
     }
   })
@@ -141,8 +155,9 @@ describe.skipIf(skip !== null)(`server firewall, forwarding, interfaces${skip ==
     const before = await snapshotNet(server, lab.resolvConfPath(server))
     const [fwd] = (await sys(server, [{ fn: 'enableForwarding', args: [{ ipv6: true }] }])) as [object]
     try {
-      // Forwarding alone is not enough: inet has no route back to the pool.
+      // Forwarding alone is not enough: inet has no route back to the pool. Clients reach each other, though.
       expect(await canHttpGet(client, INET, 1000)).toBe(false)
+      expect(await canHttpGet(client, CLIENT2)).toBe(true)
       const [applied] = (await sys(server, [{ fn: 'applyServerFirewall', args: [FW] }])) as [{ secure: boolean; blocked: { v4: string[]; v6: string[] } }]
       expect(applied.secure).toBe(true)
       expect(applied.blocked.v4).toEqual(expect.arrayContaining(['10.0.0.0/8', '100.64.0.0/10', '192.168.0.0/16', '203.0.113.20/32']))
@@ -153,7 +168,8 @@ describe.skipIf(skip !== null)(`server firewall, forwarding, interfaces${skip ==
       expect((await httpGet(client, INET6)).trim()).toBe('2001:db8:203::20')
       expect(await canHttpGet(client, UPLINK_NEIGHBOUR)).toBe(true)
       // Drops only show as timeouts: wait for them all at once.
-      const [lan, lan6, own, gw, pingGw, pingGw6, pingOwn] = await Promise.all([
+      const [c2, lan, lan6, own, gw, pingGw, pingGw6, pingOwn] = await Promise.all([
+        canHttpGet(client, CLIENT2, 1000),
         canHttpGet(client, LANHOST, 1000),
         canHttpGet(client, LANHOST6, 1000),
         canHttpGet(client, SERVER_OWN, 1000),
@@ -162,7 +178,7 @@ describe.skipIf(skip !== null)(`server firewall, forwarding, interfaces${skip ==
         ping(client, 'fd99::1', { count: 1 }),
         ping(client, '203.0.113.20', { count: 1, timeoutS: 0.5 }),
       ])
-      expect({ lan, lan6, own, gw }).toEqual({ lan: false, lan6: false, own: false, gw: false })
+      expect({ c2, lan, lan6, own, gw }).toEqual({ c2: false, lan: false, lan6: false, own: false, gw: false })
       expect([pingGw.ok, pingGw6.ok, pingOwn.ok]).toEqual([true, true, false])
       // The LAN itself still works for the server: only clients are fenced in.
       expect(await canHttpGet(server, LANHOST)).toBe(true)
@@ -171,6 +187,7 @@ describe.skipIf(skip !== null)(`server firewall, forwarding, interfaces${skip ==
       expect(status.present).toBe(true)
       expect(status.drops['secure-local']).toBeGreaterThan(0)
       expect(status.drops['server-itself']).toBeGreaterThan(0)
+      expect(status.drops['client-to-client']).toBeGreaterThan(0)
     } finally {
       await sys(server, [{ fn: 'removeServerFirewall' }, { fn: 'restoreForwarding', args: [fwd] }])
     }
@@ -191,7 +208,8 @@ describe.skipIf(skip !== null)(`server firewall, forwarding, interfaces${skip ==
       expect((await httpGet(client, LANHOST)).trim()).toBe('192.168.50.1')
       expect((await httpGet(client, LANHOST6)).trim()).toBe('fd50::1')
       expect((await httpGet(client, INET)).trim()).toBe('203.0.113.20')
-      expect(await canHttpGet(client, SERVER_OWN, 1000)).toBe(false)
+      const [own, c2] = await Promise.all([canHttpGet(client, SERVER_OWN, 1000), canHttpGet(client, CLIENT2, 1000)])
+      expect({ own, c2 }).toEqual({ own: false, c2: false })
       const tables = (await execOk(server, ['nft', 'list', 'tables'])).stdout
       expect(tables.match(/skywire_vpn/g)).toHaveLength(1)
     } finally {
