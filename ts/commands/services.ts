@@ -3,7 +3,7 @@ import { SkywireCommand } from '../cli/base.js'
 import { parseHostPort } from '../config/schema.js'
 import { SkywireError } from '../errors.js'
 import { defaultLogger, startServices } from '../services/server.js'
-import { DEFAULT_DB_FILE, openStore } from '../services/store/open.js'
+import { openStore } from '../services/store/open.js'
 
 function hostPort(flag: string, value: string): { host: string; port: number } {
   const hp = parseHostPort(value)
@@ -35,7 +35,7 @@ export default class Services extends SkywireCommand {
   static override flags = {
     http: Flags.string({ description: 'HTTP listen address (HOST:PORT).', default: '127.0.0.1:9090' }),
     udp: Flags.string({ description: 'UDP listen address of the address resolver (HOST:PORT).', default: '127.0.0.1:9091' }),
-    db: Flags.string({ description: `SQLite database file (the default store). [default: ${DEFAULT_DB_FILE}]`, exclusive: ['redis'] }),
+    db: Flags.string({ description: 'SQLite database file (the default store). [default: $SKYWIRE_DATA_DIR/services.db, else /var/lib/skywire for root, else ~/.local/share/skywire]', exclusive: ['redis'] }),
     redis: Flags.string({ description: 'Redis URL; replicas pointing at one Redis share their state.', exclusive: ['db'] }),
     'redis-prefix': Flags.string({ description: 'Prefix of every Redis key.', default: 'skywire:' }),
     geoip: Flags.string({ description: 'Geo-IP lookup: "builtin" (the shipped database) or "off".', default: 'builtin', options: ['builtin', 'off'] }),

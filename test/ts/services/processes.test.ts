@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { createSocket } from 'node:dgram'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -132,6 +132,19 @@ describe('SQLite', () => {
     expect((await c2.resolve(a.publicKey))?.stcpr).toEqual(['192.0.2.1:7777'])
     expect((await fetch(`${s2.url}/ar/stcpr`, { method: 'PUT', headers, body })).status).toBe(401)
     expect(await s2.stop()).toBe(0)
+  })
+})
+
+describe('default database', () => {
+  it('lives in SKYWIRE_DATA_DIR (never the working directory)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'skywire-datadir-'))
+    try {
+      const s = await start([], { SKYWIRE_DATA_DIR: join(dir, 'data') })
+      expect(existsSync(join(dir, 'data', 'services.db'))).toBe(true)
+      expect(await s.stop()).toBe(0)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 
