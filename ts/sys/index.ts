@@ -1,6 +1,22 @@
 /**
  * Everything the VPN changes on the host, done exactly and undone exactly.
- * All functions act on the current network namespace (the visor's).
+ * All functions act on the current network namespace (the visor's); tests run
+ * them inside lab namespaces through a node process (test/ts/sys/helpers.ts).
+ *
+ * Server start (after the core created the TUN with the gateway address):
+ *   netIf = opts.netifc ?? await defaultInterface(4); await requireInterface(netIf)
+ *   fwd = await enableForwarding({ ipv6: pool6 !== undefined })
+ *   await applyServerFirewall({ tunIf, netIf, pool4, gateway4, pool6?, gateway6?, secure })
+ * Server stop (also after a failed start, every step tolerates "never done"):
+ *   await removeServerFirewall(); await restoreForwarding(fwd); then the core drops the TUN.
+ *   A crashed server leaves table inet skywire_vpn behind: removeServerFirewall() at start is harmless.
+ * Server status: serverFirewallStatus() -> { present, drops per rule }.
+ *
+ * Client start of the visor: await recoverStale(stateFile) (null when clean).
+ * Client connect (TUN up with the tunnel address, endpoints resolved to IPs):
+ *   handle = await applyClientRouting({ tunIf, exempt: [stcpr, sudph, ar, sd, tpd...], dns, tunnelIpv6, killSwitch, stateFile })
+ *   Hello's "networks I already use": await localSubnets({ excludeInterfaces: [tunIf] })
+ * Client disconnect: await handle.restore() (or restoreClientRouting(stateFile)), then drop the TUN.
  */
 export * from './netifc.js'
 export * from './sysctl.js'

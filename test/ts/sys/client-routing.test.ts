@@ -29,6 +29,8 @@ describe.skipIf(skip !== null)(`client routing${skip === null ? '' : ` (skipped:
   const snap = () => snapshotNet(client, lab.resolvConfPath(client))
   const routeGet = async (addr: string) => (await execOk(client, ['ip', addr.includes(':') ? '-6' : '-4', 'route', 'get', addr])).stdout
 
+  const hostResolv = readFileSync('/etc/resolv.conf', 'utf8')
+
   beforeAll(async () => {
     requireFreshDist()
     dir = mkdtempSync(`${tmpdir()}/sw-sys-`)
@@ -177,6 +179,26 @@ describe.skipIf(skip !== null)(`client routing${skip === null ? '' : ` (skipped:
     await lab.ip(client, ['link', 'del', TUN])
     await sys1(client, 'recoverStale', stateFile)
     expect(await snap()).toEqual(noTun)
+  })
+
+  it('a host with IPv6 switched off: IPv6 is blocked (not tunnelled), and restored identically', async () => {
+    const nov6 = await lab.addNamespace('nov6')
+    await lab.sysctl(nov6, 'net.ipv6.conf.all.disable_ipv6', 1)
+    await lab.sysctl(nov6, 'net.ipv6.conf.default.disable_ipv6', 1)
+    await lab.ip(nov6, ['tuntap', 'add', 'dev', TUN, 'mode', 'tun'])
+    await lab.ip(nov6, ['link', 'set', TUN, 'up'])
+    const before = await snapshotNet(nov6, lab.resolvConfPath(nov6))
+    const [applied] = (await sys(nov6, [{ fn: 'applyClientRouting', args: [{ tunIf: TUN, exempt: [ENDPOINT6], tunnelIpv6: true, stateFile }] }])) as [
+      { ipv6: string; skipped: { addr: string }[] },
+    ]
+    expect(applied.ipv6).toBe('blocked')
+    expect(applied.skipped.map((x) => x.addr)).toEqual(['::/0', ENDPOINT6])
+    await sys1(nov6, 'restoreClientRouting', stateFile)
+    expect(await snapshotNet(nov6, lab.resolvConfPath(nov6))).toEqual(before)
+  })
+
+  it("never touched the machine's own resolv.conf", () => {
+    expect(readFileSync('/etc/resolv.conf', 'utf8')).toBe(hostResolv)
   })
 
   it('a corrupt state file is reported, not guessed at', async () => {
