@@ -11,7 +11,7 @@ import { UdpResolver } from './ar/udp-server.js'
 import { formatAddr } from './ar/udp-wire.js'
 import { DEFAULT_TTLS, type ServicesContext, type Ttls } from './context.js'
 import { builtinGeoip, noGeoip, type CountryLookup } from './geo.js'
-import { ApiError, errorHandler, sendError } from './http/errors.js'
+import { ApiError, clientError, errorHandler, sendError } from './http/errors.js'
 import { Metrics } from './http/metrics.js'
 import type { RateLimitOptions } from './rate-limit.js'
 import { sdRoutes } from './sd/routes.js'
@@ -62,6 +62,10 @@ export function buildApp(opts: ServicesOptions, metrics: Metrics, log: Logger): 
     // Paths are short; a long one is a client mistake, answered 414 before routing.
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
+    // Errors the router finds before any handler (over-long or malformed paths) get our error shape too.
+    frameworkErrors: (err, _req, reply) => {
+      void sendError(reply, clientError(err))
+    },
   })
 
   // Writes are signed over the exact body bytes, so keep them next to the parsed value.

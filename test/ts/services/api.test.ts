@@ -107,7 +107,8 @@ describe.each(storeFactories)('HTTP API on $name', (factory) => {
 
     it('malformed JSON is a 400, a wrong media type 415, a body over 64 KiB 413', async () => {
       expectError(await raw(svc, 'POST', '/sd/services', { id: a, body: '{nope' }), 400, 'bad_request', /not valid JSON/)
-      expectError(await raw(svc, 'POST', '/sd/services', { id: a, body: 'x', contentType: 'text/plain' }), 415, 'unsupported_media_type')
+      expectError(await raw(svc, 'POST', '/sd/services', { id: a, body: 'x', contentType: 'text/plain' }), 415, 'unsupported_media_type', /must be application\/json/)
+      expectError(await raw(svc, 'GET', `/sd/services/${'a'.repeat(300)}`), 414, 'bad_request', /^a path parameter is too long$/)
       const big = JSON.stringify({ x: 'y'.repeat(70 * 1024) })
       expectError(await raw(svc, 'POST', '/sd/services', { id: a, body: big }), 413, 'payload_too_large')
     })
