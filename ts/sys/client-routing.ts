@@ -15,9 +15,9 @@ import { SkywireError } from '../errors.js'
 import { familyOf, formatPrefix, parsePrefix, type Family } from './cidr.js'
 import { bootId, deleteState, readState, writeState, type ClientState, type PlannedRoute } from './client-state.js'
 import { installKillSwitch, KILLSWITCH_TABLE, removeKillSwitch } from './killswitch.js'
-import { nftIfname } from './nft.js'
+import { nftIfname, tableExists } from './nft.js'
 import { requireInterface, routeGet } from './netifc.js'
-import { backupResolvConf, RESOLV_CONF, restoreResolvConf, writeResolvConf } from './resolv-conf.js'
+import { backupResolvConf, RESOLV_CONF, resolvConfText, restoreResolvConf, writeResolvConf } from './resolv-conf.js'
 import { ipJson, tryRun, commandError } from './run.js'
 
 export type { ClientState, PlannedRoute } from './client-state.js'
@@ -56,6 +56,19 @@ export interface AppliedClientRouting {
   readonly ipv6: 'tunnel' | 'blocked' | 'none'
   /** Undoes everything and deletes the state file; safe to call twice. */
   restore(): Promise<void>
+  /** Whether everything applied is still in place (for status; see `verifyClientRouting`). */
+  verify(): Promise<ClientRoutingCheck>
+}
+
+export interface ClientRoutingCheck {
+  /** True when every route, the kill switch and the DNS file are as applied. */
+  intact: boolean
+  /** Routes from the state that are no longer in the main table (somebody or something deleted them). */
+  missingRoutes: PlannedRoute[]
+  /** null when no kill switch was asked for. */
+  killSwitch: boolean | null
+  /** null when DNS was left alone; false when resolv.conf was rewritten behind our back. */
+  dns: boolean | null
 }
 
 function ipv6Present(): boolean {
@@ -251,6 +264,36 @@ export async function applyClientRouting(opts: ClientRoutingOptions): Promise<Ap
   return handle(opts.stateFile, s, p)
 }
 
+/**
+ * Skywire showed "connected" while its routes were gone. This looks: every
+ * route of the state still in the main table with our protocol, the kill
+ * switch table present, resolv.conf still the tunnel's. The visor puts the
+ * result in status and, when not intact, restores and applies again.
+ */
+export async function verifyClientRouting(s: ClientState): Promise<ClientRoutingCheck> {
+  const present = new Set<string>()
+  for (const f of [4, 6] as const) {
+    if (f === 6 && !s.routes.some((r) => r.family === 6)) continue
+    const routes = await ipJson<{ dst?: string; type?: string; dev?: string; gateway?: string }>([`-${f}`, 'route', 'show', 'table', 'main', 'proto', ROUTE_PROTO])
+    for (const r of routes) {
+      if (r.dst === undefined) continue
+      present.add(`${r.type ?? 'unicast'} ${formatPrefix(parsePrefix(r.dst))} ${r.type === 'unreachable' ? '' : (r.dev ?? '')} ${r.gateway ?? ''}`)
+    }
+  }
+  const key = (r: PlannedRoute) => `${r.type} ${r.dst} ${r.type === 'unreachable' ? '' : (r.dev ?? '')} ${r.via ?? ''}`
+  const missingRoutes = s.routes.filter((r) => !present.has(key(r)))
+  const killSwitch = s.killSwitch === null ? null : await tableExists(s.killSwitch.table)
+  let dns: boolean | null = null
+  if (s.resolvConf !== null) {
+    try {
+      dns = readFileSync(s.resolvConf.path, 'utf8') === resolvConfText(s.dns)
+    } catch {
+      dns = false
+    }
+  }
+  return { intact: missingRoutes.length === 0 && killSwitch !== false && dns !== false, missingRoutes, killSwitch, dns }
+}
+
 function handle(stateFile: string, s: ClientState, p: Plan): AppliedClientRouting {
   let done = false
   return {
@@ -264,6 +307,7 @@ function handle(stateFile: string, s: ClientState, p: Plan): AppliedClientRoutin
       deleteState(stateFile)
       done = true
     },
+    verify: () => verifyClientRouting(s),
   }
 }
 

@@ -102,7 +102,7 @@ describe.skipIf(skip !== null)(`client routing${skip === null ? '' : ` (skipped:
   it('50 apply/restore cycles leave the namespace identical (no piled-up routes)', async () => {
     const before = await snap()
     const t0 = Date.now()
-    await sys(client, [{ fn: 'applyClientRouting', args: [{ ...opts, killSwitch: true }] }, { fn: 'restore' }], 50)
+    await sys(client, [{ fn: 'applyClientRouting', args: [{ ...opts, killSwitch: true }] }, { fn: 'last.restore' }], 50)
     console.log(`50 client apply/restore cycles (kill switch on): ${Date.now() - t0} ms`)
     expect(await snap()).toEqual(before)
     expect(existsSync(stateFile)).toBe(false)
@@ -142,6 +142,23 @@ describe.skipIf(skip !== null)(`client routing${skip === null ? '' : ` (skipped:
     } finally {
       await lab.ip(client, ['route', 'del', `${ENDPOINT}/32`, 'via', LAN_GW, 'dev', 'eth0'])
     }
+  })
+
+  it('verify() notices routes deleted and DNS rewritten behind our back; restore still comes out identical', async () => {
+    const before = await snap()
+    const [, check] = (await sys(client, [{ fn: 'applyClientRouting', args: [{ ...opts, killSwitch: true }] }, { fn: 'last.verify' }])) as [unknown, { intact: boolean }]
+    expect(check.intact).toBe(true)
+    const state = await sys1(client, 'readState', stateFile)
+    await lab.ip(client, ['route', 'del', '0.0.0.0/1'])
+    await lab.ip(client, ['route', 'del', `${ENDPOINT}/32`])
+    writeFileSync(lab.resolvConfPath(client), 'nameserver 192.0.2.1\n')
+    const broken = (await sys1(client, 'verifyClientRouting', state)) as { intact: boolean; missingRoutes: { dst: string }[]; dns: boolean; killSwitch: boolean }
+    expect(broken.intact).toBe(false)
+    expect(broken.missingRoutes.map((r) => r.dst).sort()).toEqual(['0.0.0.0/1', `${ENDPOINT}/32`])
+    expect(broken.dns).toBe(false)
+    expect(broken.killSwitch).toBe(true)
+    await sys1(client, 'restoreClientRouting', stateFile)
+    expect(await snap()).toEqual(before)
   })
 
   it('kill switch: only the TUN and the endpoints are reachable, the LAN is not', async () => {

@@ -39,7 +39,7 @@ export function requireFreshDist(): void {
 }
 
 export interface Op {
-  /** An export of dist/sys/index.js, or `restore` (the last result's restore()). */
+  /** An export of dist/sys/index.js, or `last.<method>` (e.g. `last.restore`: a method of the last result that had restore()). */
   fn: string
   args?: unknown[]
 }
@@ -55,7 +55,7 @@ try {
   for (let i = 0; i < repeat; i++) {
     for (const op of ops) {
       let r
-      if (op.fn === 'restore') r = await last.restore()
+      if (op.fn.startsWith('last.')) r = await last[op.fn.slice(5)](...(op.args ?? []))
       else r = await m[op.fn](...(op.args ?? []))
       if (r && typeof r === 'object' && typeof r.restore === 'function') last = r
       if (i === repeat - 1) results.push(r ?? null)
