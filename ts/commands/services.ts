@@ -4,6 +4,7 @@ import { parseHostPort } from '../config/schema.js'
 import { SkywireError } from '../errors.js'
 import { defaultLogger, startServices } from '../services/server.js'
 import { openStore } from '../services/store/open.js'
+import type { RateLimitOptions } from '../services/rate-limit.js'
 
 function hostPort(flag: string, value: string): { host: string; port: number } {
   const hp = parseHostPort(value)
@@ -20,6 +21,16 @@ function ttlFromEnv(name: string): number | undefined {
   return n
 }
 
+/** "RATE,BURST" requests per second per client IP, or "0" for no limit. */
+function rateFromEnv(name: string): RateLimitOptions | null | undefined {
+  const v = process.env[name]
+  if (v === undefined || v === '') return undefined
+  if (v === '0') return null
+  const m = /^(\d+),(\d+)$/.exec(v)
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new SkywireError('EUSAGE', `${name} must be RATE,BURST (e.g. 50,100) or 0, got "${v}"`)
+  return { ratePerSec: Number(m[1]), burst: Number(m[2]) }
+}
+
 export default class Services extends SkywireCommand {
   static override summary = 'Run the discovery services: address resolver, service discovery and transport discovery.'
   static override description =
@@ -27,7 +38,8 @@ export default class Services extends SkywireCommand {
     'SUDPH bindings and hole punching. The store is an embedded SQLite file by default; --redis shares one store ' +
     'between several replicas. The API is described in docs/services-api.md. Entry TTLs can be changed with the ' +
     'environment variables SKYWIRE_TTL_STCPR_MS, SKYWIRE_TTL_SUDPH_MS, SKYWIRE_TTL_SERVICE_MS and ' +
-    'SKYWIRE_TTL_TRANSPORT_MS; the log level with SKYWIRE_LOG_LEVEL.'
+    'SKYWIRE_TTL_TRANSPORT_MS; the per-IP HTTP rate limit with SKYWIRE_HTTP_RATE=RATE,BURST (0 = off); the log level ' +
+    'with SKYWIRE_LOG_LEVEL.'
   static override examples = [
     '<%= config.bin %> services',
     '<%= config.bin %> services --http 0.0.0.0:9090 --udp 0.0.0.0:9091 --redis redis://127.0.0.1:6379',
@@ -52,6 +64,7 @@ export default class Services extends SkywireCommand {
       serviceMs: ttlFromEnv('SKYWIRE_TTL_SERVICE_MS'),
       transportMs: ttlFromEnv('SKYWIRE_TTL_TRANSPORT_MS'),
     }
+    const httpRate = rateFromEnv('SKYWIRE_HTTP_RATE')
     const log = defaultLogger()
     const store = await openStore({ redis: flags.redis, redisPrefix: flags['redis-prefix'], db: flags.db })
     let running
@@ -63,6 +76,7 @@ export default class Services extends SkywireCommand {
         geoip: flags.geoip as 'builtin' | 'off',
         ttl: Object.fromEntries(Object.entries(ttl).filter(([, v]) => v !== undefined)),
         trustProxy: flags['trust-proxy'],
+        ...(httpRate !== undefined ? { httpRate } : {}),
         logger: log,
       })
     } catch (err) {

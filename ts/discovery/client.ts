@@ -251,7 +251,8 @@ export class ServicesClient {
       throw new Error(e.cause?.code ?? e.cause?.message ?? e.message)
     }
     const text = await res.text().catch(() => '')
-    if (res.status >= 500) throw new Error(`HTTP ${res.status}: ${apiMessage(text) ?? res.statusText}`)
+    // 5xx and 429 are worth another try after a backoff; other 4xx will not change.
+    if (res.status >= 500 || res.status === 429) throw new Error(`HTTP ${res.status}: ${apiMessage(text) ?? res.statusText}`)
     if (res.status >= 400) {
       const apiCode = apiErrorCode(text) ?? 'bad_request'
       throw new ServicesRequestError(

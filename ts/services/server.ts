@@ -13,12 +13,13 @@ import { DEFAULT_TTLS, type ServicesContext, type Ttls } from './context.js'
 import { builtinGeoip, noGeoip, type CountryLookup } from './geo.js'
 import { ApiError, clientError, errorHandler, sendError } from './http/errors.js'
 import { Metrics } from './http/metrics.js'
-import type { RateLimitOptions } from './rate-limit.js'
+import { RateLimiter, type RateLimitOptions } from './rate-limit.js'
 import { sdRoutes } from './sd/routes.js'
 import type { Store } from './store/store.js'
 import { tpdRoutes } from './tpd/routes.js'
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024
+export const DEFAULT_HTTP_RATE: RateLimitOptions = { ratePerSec: 50, burst: 100 }
 
 export interface ServicesOptions {
   http: { host: string; port: number }
@@ -32,6 +33,8 @@ export interface ServicesOptions {
   trustProxy?: boolean
   clockSkewMs?: number
   udpRate?: RateLimitOptions
+  /** Per client IP over all API routes (not /health, /metrics); null turns it off. Default 50/s, burst 100. */
+  httpRate?: RateLimitOptions | null
   logger?: Logger
 }
 
@@ -82,8 +85,13 @@ export function buildApp(opts: ServicesOptions, metrics: Metrics, log: Logger): 
   })
 
   const started = new WeakMap<object, bigint>()
-  app.addHook('onRequest', async (req) => {
+  const limiter = opts.httpRate === null ? null : new RateLimiter(opts.httpRate ?? DEFAULT_HTTP_RATE)
+  app.addHook('onRequest', async (req, reply) => {
     started.set(req, process.hrtime.bigint())
+    if (limiter && req.url !== '/health' && req.url !== '/metrics' && !limiter.take(req.ip)) {
+      reply.header('retry-after', '1')
+      return sendError(reply, new ApiError(429, 'rate_limited', `too many requests from ${req.ip}; slow down`))
+    }
   })
   app.addHook('onResponse', async (req, reply) => {
     const t0 = started.get(req)

@@ -374,6 +374,27 @@ describe.each(storeFactories)('expiry on $name', (factory) => {
   })
 })
 
+describe.each(storeFactories)('HTTP rate limit on $name', (factory) => {
+  it('429 with Retry-After per client IP once the burst is spent; /health is exempt; the client backs off and retries', async () => {
+    const svc = await startTest(await factory.make(), { httpRate: { ratePerSec: 5, burst: 5 } })
+    try {
+      const statuses: number[] = []
+      for (let i = 0; i < 8; i++) statuses.push((await fetch(`${svc.url}/sd/services`)).status)
+      expect(statuses.slice(0, 5)).toEqual([200, 200, 200, 200, 200])
+      expect(statuses.slice(5)).toContain(429)
+      const res = await fetch(`${svc.url}/sd/services/count`)
+      expect(res.status).toBe(429)
+      expect(res.headers.get('retry-after')).toBe('1')
+      expect(await res.json()).toEqual({ error: { code: 'rate_limited', message: 'too many requests from 127.0.0.1; slow down' } })
+      expect((await fetch(`${svc.url}/health`)).status).toBe(200)
+      const cl = new ServicesClient({ url: svc.url, retries: 3, backoffMs: 300 })
+      expect((await cl.listServices()).total).toBe(0)
+    } finally {
+      await svc.close()
+    }
+  })
+})
+
 describe('client against a service that is down', () => {
   it('EUNREACHABLE after retries when nothing listens', async () => {
     const { createServer } = await import('node:net')

@@ -46,6 +46,7 @@ export async function startTest(store: Store, opts: Partial<ServicesOptions> = {
     store,
     geoip: 'off',
     logger: quietLogger(),
+    httpRate: null,
     ...opts,
   })
 }

@@ -13,6 +13,7 @@ export type ApiErrorCode =
   | 'method_not_allowed'
   | 'payload_too_large'
   | 'unsupported_media_type'
+  | 'rate_limited'
   | 'unavailable'
   | 'internal'
 
@@ -46,6 +47,8 @@ function codeForStatus(status: number): ApiErrorCode {
       return 'payload_too_large'
     case 415:
       return 'unsupported_media_type'
+    case 429:
+      return 'rate_limited'
     default:
       return 'bad_request'
   }
