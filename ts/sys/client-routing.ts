@@ -54,8 +54,12 @@ export interface AppliedClientRouting {
   readonly skipped: readonly { addr: string; why: string }[]
   /** `tunnel`, `blocked`, or `none` when this host has no IPv6 at all. */
   readonly ipv6: 'tunnel' | 'blocked' | 'none'
-  /** Undoes everything and deletes the state file; safe to call twice. */
-  restore(): Promise<void>
+  /**
+   * Undoes everything and deletes the state file; safe to call twice. With
+   * keepKillSwitch (a reconnect is coming), routes and DNS are undone but the
+   * kill switch stays, recorded in the state file, for the next apply to adopt.
+   */
+  restore(opts?: { keepKillSwitch?: boolean }): Promise<void>
   /** Whether everything applied is still in place (for status; see `verifyClientRouting`). */
   verify(): Promise<ClientRoutingCheck>
 }
@@ -220,17 +224,34 @@ async function undo(s: ClientState): Promise<void> {
   if (failures.length > 0) throw new SkywireError('ESTATE', `could not undo all VPN host changes: ${failures.join('; ')}`)
 }
 
+/** A state holding only a kill switch: what `restore({ keepKillSwitch: true })` leaves while the visor reconnects. */
+function killSwitchOnly(s: ClientState): boolean {
+  return s.killSwitch !== null && s.routes.length === 0 && s.resolvConf === null
+}
+
 /**
  * Connect: kill switch (if asked), bypass routes, the two /1 halves per family
  * into the TUN (IPv6 unreachable when not tunnelled), then DNS. The state file
  * is written first; a failure half-way undoes what was done and rethrows.
- * Fails with ESTATE if a state file exists already: call `recoverStale` first.
+ *
+ * Fails with ESTATE if a state file exists already (call `recoverStale` at
+ * visor start), except one left by `restore({ keepKillSwitch: true })`: a
+ * reconnect adopts that kill switch (replacing its exemptions atomically, so
+ * nothing leaks in between), and on failure keeps it up rather than undoing it.
  */
 export async function applyClientRouting(opts: ClientRoutingOptions): Promise<AppliedClientRouting> {
   nftIfname(opts.tunIf)
-  if (readState(opts.stateFile) !== null) {
+  const prev = readState(opts.stateFile)
+  const reconnecting = prev !== null && killSwitchOnly(prev)
+  if (prev !== null && !reconnecting) {
     throw new SkywireError('ESTATE', `VPN state file ${opts.stateFile} exists: restore or recover it before connecting again`)
   }
+  if (reconnecting && !opts.killSwitch) {
+    // Kill switch no longer wanted: plain disconnect of what is left, then a fresh connect.
+    await undo(prev)
+    deleteState(opts.stateFile)
+  }
+  const adopt = reconnecting && (opts.killSwitch ?? false)
   await requireInterface(opts.tunIf)
   const p = await plan(opts)
   const dns = [...(opts.dns ?? [])]
@@ -245,7 +266,7 @@ export async function applyClientRouting(opts: ClientRoutingOptions): Promise<Ap
     routes: p.routes,
     resolvConf,
     dns,
-    killSwitch: opts.killSwitch ? { table: KILLSWITCH_TABLE, exempt } : null,
+    killSwitch: opts.killSwitch ? { table: prev?.killSwitch?.table ?? KILLSWITCH_TABLE, exempt } : null,
   }
   writeState(opts.stateFile, s)
   try {
@@ -254,14 +275,24 @@ export async function applyClientRouting(opts: ClientRoutingOptions): Promise<Ap
     if (resolvConf !== null) writeResolvConf(resolvConf, dns)
   } catch (e) {
     try {
-      await undo(s)
-      deleteState(opts.stateFile)
+      await rollBack(opts.stateFile, s, adopt)
     } catch (undoErr) {
       throw new SkywireError('ESTATE', `${(e as Error).message}; and undoing failed, state kept in ${opts.stateFile}: ${(undoErr as Error).message}`, { cause: e })
     }
     throw e
   }
   return handle(opts.stateFile, s, p)
+}
+
+/** Undoes `s`; with keepKillSwitch the kill switch stays up and the state file shrinks to just it. */
+async function rollBack(stateFile: string, s: ClientState, keepKillSwitch: boolean): Promise<void> {
+  if (keepKillSwitch && s.killSwitch !== null) {
+    await undo({ ...s, killSwitch: null })
+    writeState(stateFile, { ...s, routes: [], resolvConf: null, dns: [] })
+    return
+  }
+  await undo(s)
+  deleteState(stateFile)
 }
 
 /**
@@ -301,10 +332,9 @@ function handle(stateFile: string, s: ClientState, p: Plan): AppliedClientRoutin
     state: s,
     skipped: p.skipped,
     ipv6: p.ipv6,
-    async restore() {
+    async restore(o = {}) {
       if (done) return
-      await undo(s)
-      deleteState(stateFile)
+      await rollBack(stateFile, s, o.keepKillSwitch ?? false)
       done = true
     },
     verify: () => verifyClientRouting(s),
@@ -315,11 +345,10 @@ function handle(stateFile: string, s: ClientState, p: Plan): AppliedClientRoutin
  * Disconnect by state file alone (the visor may have lost its handle). true when
  * there was something to restore.
  */
-export async function restoreClientRouting(stateFile: string): Promise<boolean> {
+export async function restoreClientRouting(stateFile: string, opts: { keepKillSwitch?: boolean } = {}): Promise<boolean> {
   const s = readState(stateFile)
   if (s === null) return false
-  await undo(s)
-  deleteState(stateFile)
+  await rollBack(stateFile, s, opts.keepKillSwitch ?? false)
   return true
 }
 

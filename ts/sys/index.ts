@@ -16,6 +16,9 @@
  * Client connect (TUN up with the tunnel address, endpoints resolved to IPs):
  *   handle = await applyClientRouting({ tunIf, exempt: [stcpr, sudph, ar, sd, tpd...], dns, tunnelIpv6, killSwitch, stateFile })
  *   Hello's "networks I already use": await localSubnets({ excludeInterfaces: [tunIf] })
+ * Client status: await handle.verify() -> { intact, missingRoutes, killSwitch, dns }; not intact: restore and apply again.
+ * Client reconnect with kill switch: await handle.restore({ keepKillSwitch: true }), then applyClientRouting
+ *   again (new endpoints allowed); the kill switch stays up in between and a crash there is still recovered.
  * Client disconnect: await handle.restore() (or restoreClientRouting(stateFile)), then drop the TUN.
  */
 export * from './netifc.js'

@@ -174,6 +174,31 @@ describe.skipIf(skip !== null)(`client routing${skip === null ? '' : ` (skipped:
     expect((await ping(client, LAN_GW, { count: 1 })).ok).toBe(true)
   })
 
+  it('reconnect: the kill switch stays up between restore({ keepKillSwitch }) and the next apply, which may change endpoints', async () => {
+    const before = await snap()
+    await sys(client, [{ fn: 'applyClientRouting', args: [{ ...opts, exempt: [ENDPOINT], killSwitch: true }] }, { fn: 'last.restore', args: [{ keepKillSwitch: true }] }])
+    const between = await snap()
+    expect(between.route).toEqual(before.route)
+    expect(between.resolvConf).toEqual(before.resolvConf)
+    expect(between.nft).toMatch(/skywire_killswitch/)
+    expect(existsSync(stateFile)).toBe(true)
+    expect((await ping(client, LAN_GW, { count: 1, timeoutS: 0.5 })).ok).toBe(false)
+    // The new session goes to another endpoint.
+    await sys1(client, 'applyClientRouting', { ...opts, exempt: [DISCOVERY], killSwitch: true })
+    expect(await routeGet(DISCOVERY)).toMatch(new RegExp(`via ${LAN_GW} dev eth0`))
+    expect((await ping(client, DISCOVERY, { count: 1 })).ok).toBe(true)
+    expect((await ping(client, LAN_GW, { count: 1, timeoutS: 0.5 })).ok).toBe(false)
+    await sys1(client, 'restoreClientRouting', stateFile)
+    expect(await snap()).toEqual(before)
+
+    // Kill switch left for a reconnect, but the user turned it off: the next connect drops it.
+    await sys(client, [{ fn: 'applyClientRouting', args: [{ ...opts, killSwitch: true }] }, { fn: 'last.restore', args: [{ keepKillSwitch: true }] }])
+    await sys1(client, 'applyClientRouting', opts)
+    expect((await snap()).nft).not.toMatch(/skywire_killswitch/)
+    await sys1(client, 'restoreClientRouting', stateFile)
+    expect(await snap()).toEqual(before)
+  })
+
   it('a SIGKILLed visor: recoverStale refuses while it lives, then restores everything', async () => {
     const before = await snap()
     const { proc } = await sysHang(lab, client, [{ fn: 'applyClientRouting', args: [{ ...opts, killSwitch: true }] }])
