@@ -119,12 +119,35 @@ describe('cli config show', () => {
 })
 
 describe('commands that arrive later', () => {
-  it.each([['visor'], ['services'], ['cli', 'vpn', 'status'], ['cli', 'vpn', 'server', 'stop']])(
-    '%j says it is not available and exits 69',
-    (...args) => {
-      const r = skywire(args)
-      expect(r.code).toBe(69)
-      expect(expectOneLineError(r)).toMatch(/not available yet/)
-    },
-  )
+  it.each([['cli', 'vpn', 'ui'], ['cli', 'vpn', 'url']])('%j says it is not available and exits 69', (...args) => {
+    const r = skywire(args)
+    expect(r.code).toBe(69)
+    expect(expectOneLineError(r)).toMatch(/not available yet/)
+  })
+})
+
+describe('a visor that is not running', () => {
+  it.each([
+    ['cli', 'vpn', 'status'],
+    ['cli', 'vpn', 'list'],
+    ['cli', 'vpn', 'server', 'stop'],
+  ])('%j is one line and exit 3', (...args) => {
+    const r = skywire([...args, '--rpc', join(dir, 'no-visor.sock')])
+    expect(r.code).toBe(3)
+    expect(expectOneLineError(r)).toMatch(/no visor is running at/)
+  })
+
+  it('a malformed --rpc is a usage error', () => {
+    const r = skywire(['cli', 'vpn', 'status', '--rpc', 'nonsense'])
+    expect(r.code).toBe(2)
+    expect(expectOneLineError(r)).toMatch(/--rpc must be a socket path or HOST:PORT/)
+  })
+})
+
+describe('skywire visor', () => {
+  it('a missing config is one line', () => {
+    const r = skywire(['visor', '-c', join(dir, 'absent.json')])
+    expect(r.code).toBe(2)
+    expect(expectOneLineError(r)).toMatch(/cannot read config/)
+  })
 })

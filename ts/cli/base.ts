@@ -5,6 +5,7 @@
 import { Command } from '@oclif/core'
 import { NotAvailableError } from '../errors.js'
 import { rpcFlag } from './flags.js'
+import { VisorClient } from '../visor/rpc-client.js'
 
 export abstract class SkywireCommand extends Command {
   static override enableJsonFlag = true
@@ -13,6 +14,12 @@ export abstract class SkywireCommand extends Command {
 export abstract class VisorCommand extends SkywireCommand {
   static override baseFlags = {
     rpc: rpcFlag,
+  }
+
+  /** A client of the running visor named by --rpc. */
+  protected async visor(): Promise<VisorClient> {
+    const { flags } = await this.parse(this.constructor as typeof VisorCommand)
+    return new VisorClient((flags as { rpc?: string }).rpc)
   }
 }
 

@@ -3,7 +3,9 @@ import { Flags } from '@oclif/core'
 import { SkywireError } from '../errors.js'
 import { parsePublicKey, parsePublicKeyList } from '../keys.js'
 
-export const DEFAULT_RPC = '127.0.0.1:3435'
+import { DEFAULT_RPC } from '../visor/rpc-client.js'
+
+export { DEFAULT_RPC }
 export const DEFAULT_CONFIG = 'skywire-config.json'
 
 export const pkFlag = Flags.custom<string>({
@@ -33,7 +35,7 @@ export const secondsFlag = Flags.custom<number>({
 })
 
 export const rpcFlag = Flags.string({
-  description: 'Address of the visor control API (HOST:PORT).',
+  description: 'The visor\'s control API: its unix socket path, or HOST:PORT.',
   default: DEFAULT_RPC,
   helpGroup: 'GLOBAL',
 })

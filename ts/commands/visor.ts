@@ -1,21 +1,41 @@
 import { Flags } from '@oclif/core'
-import { SkywireCommand, notAvailable } from '../cli/base.js'
+import { SkywireCommand } from '../cli/base.js'
 import { configFlag } from '../cli/flags.js'
+import { loadConfig } from '../config/file.js'
+import { SkywireError } from '../errors.js'
+import { Visor } from '../visor/visor.js'
 
-export default class Visor extends SkywireCommand {
+export default class VisorCmd extends SkywireCommand {
   static override summary = 'Run a visor: the long-running daemon holding this node\'s identity, transports and VPN.'
   static override description =
     'Loads and validates the config, starts the STCPR and SUDPH listeners, registers with the discovery services, ' +
     'starts the VPN server unless the config disables it, and serves the local control API and web UI. ' +
     'Runs as root on Linux. Stops cleanly on SIGINT/SIGTERM, restoring routes, nftables and sysctls.'
   static override examples = ['<%= config.bin %> visor -c /etc/skywire/skywire-config.json']
+  static override enableJsonFlag = false
   static override flags = {
     config: configFlag,
     'no-vpn-server': Flags.boolean({ description: 'Do not start the VPN server with the visor.' }),
   }
 
-  async run(): Promise<unknown> {
-    await this.parse(Visor)
-    notAvailable('visor')
+  async run(): Promise<void> {
+    const { flags } = await this.parse(VisorCmd)
+    const config = await loadConfig(flags.config)
+    if (process.platform !== 'linux') throw new SkywireError('ENOTAVAILABLE', 'the visor runs on Linux only')
+    if (process.getuid?.() !== 0) {
+      throw new SkywireError('EPERM', 'the visor must run as root: it creates TUN devices and changes routes (try sudo)')
+    }
+    const visor = await Visor.start(config, { noVpnServer: flags['no-vpn-server'] })
+    await new Promise<void>((resolve) => {
+      let stopping = false
+      const stop = (sig: string) => {
+        if (stopping) return
+        stopping = true
+        visor.log.info({ signal: sig }, 'stopping')
+        void visor.close().finally(resolve)
+      }
+      process.once('SIGINT', () => stop('SIGINT'))
+      process.once('SIGTERM', () => stop('SIGTERM'))
+    })
   }
 }

@@ -57,6 +57,11 @@ export const configSchema = z
         secure: z.boolean().default(true),
         whitelist: z.array(pk).max(10000).default([]),
         pool: cidr4.default('10.77.0.0/16'),
+        /** DNS servers handed to clients (reached through the tunnel, from the server). */
+        dns: z
+          .array(z.string().refine((s) => isIP(s) !== 0, 'must be an IP address'))
+          .max(4)
+          .default(['1.1.1.1', '9.9.9.9']),
         /** ISO country code to advertise when the address is private. */
         country: z
           .string()
@@ -75,8 +80,10 @@ export const configSchema = z
       .prefault({}),
     control: z
       .strictObject({
-        /** Loopback address of the control API and web UI. */
-        listen: hostPort.default('127.0.0.1:3435'),
+        /** Unix socket of the control API (root only, mode 0600): what the CLI uses. */
+        socket: z.string().min(1).default('/run/skywire/visor.sock'),
+        /** Loopback address of the web UI (and the control API behind it); empty: no TCP listener. */
+        listen: z.union([z.literal(''), hostPort]).default('127.0.0.1:3435'),
       })
       .prefault({}),
   })

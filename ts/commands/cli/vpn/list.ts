@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core'
-import { VisorCommand, notAvailable } from '../../../cli/base.js'
+import { VisorCommand } from '../../../cli/base.js'
 import { countryFlag } from '../../../cli/flags.js'
 
 export default class VpnList extends VisorCommand {
@@ -15,7 +15,26 @@ export default class VpnList extends VisorCommand {
   }
 
   async run(): Promise<unknown> {
-    await this.parse(VpnList)
-    notAvailable('cli vpn list')
+    const { flags } = await this.parse(VpnList)
+    const visor = await this.visor()
+    if (flags.stats) {
+      const c = await visor.vpnServerCount()
+      if (flags.country) {
+        const n = c.byCountry[flags.country] ?? 0
+        this.log(`${n} VPN server${n === 1 ? '' : 's'} in ${flags.country}`)
+        return { total: n, country: flags.country }
+      }
+      this.log(`${c.total} VPN server${c.total === 1 ? '' : 's'}`)
+      for (const [cc, n] of Object.entries(c.byCountry).sort()) this.log(`  ${cc}  ${n}`)
+      return c
+    }
+    const page = await visor.vpnServers({ ...(flags.country ? { country: flags.country } : {}), limit: 100 })
+    if (page.entries.length === 0) {
+      this.log(flags.country ? `no VPN servers in ${flags.country}` : 'no VPN servers registered')
+    }
+    for (const e of page.entries) {
+      this.log(`${e.pk}  ${e.country ?? '??'}  clients: ${e.stats.connectedClients ?? 0}  v${e.version}`)
+    }
+    return page
   }
 }

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core'
-import { VisorCommand, notAvailable } from '../../../cli/base.js'
+import { VisorCommand } from '../../../cli/base.js'
 import { pkFlag, secondsFlag } from '../../../cli/flags.js'
 
 export default class VpnStart extends VisorCommand {
@@ -19,7 +19,11 @@ export default class VpnStart extends VisorCommand {
   }
 
   async run(): Promise<unknown> {
-    await this.parse(VpnStart)
-    notAvailable('cli vpn start')
+    const { flags } = await this.parse(VpnStart)
+    const visor = await this.visor()
+    if (!this.jsonEnabled()) this.logToStderr(`connecting to ${flags.pk} ...`)
+    const s = await visor.vpnStart(flags.pk, { existingTp: flags['existing-tp'], timeoutS: flags.timeout })
+    this.log(`connected to ${s.server} over ${s.transport}; tunnel IP ${s.tunnelIp}`)
+    return s
   }
 }

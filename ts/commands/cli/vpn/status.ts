@@ -1,4 +1,5 @@
-import { VisorCommand, notAvailable } from '../../../cli/base.js'
+import { VisorCommand } from '../../../cli/base.js'
+import { formatBytes, formatDuration } from '../../../cli/format.js'
 
 export default class VpnStatus extends VisorCommand {
   static override summary = 'Show the VPN client\'s state: server, transport, tunnel IP, traffic, latency, uptime.'
@@ -6,6 +7,18 @@ export default class VpnStatus extends VisorCommand {
 
   async run(): Promise<unknown> {
     await this.parse(VpnStatus)
-    notAvailable('cli vpn status')
+    const s = await (await this.visor()).vpnStatus()
+    this.log(`state:      ${s.state}`)
+    if (s.server) {
+      this.log(`server:     ${s.server}`)
+      this.log(`transport:  ${s.transport ?? '-'}${s.remote ? ` (${s.remote})` : ''}`)
+      this.log(`tunnel IP:  ${s.tunnelIp ?? '-'}`)
+      this.log(`traffic:    ${formatBytes(s.txBytes)} sent (${s.txPackets} packets), ${formatBytes(s.rxBytes)} received (${s.rxPackets} packets)`)
+      this.log(`latency:    ${s.latencyMs === null ? '-' : `${s.latencyMs.toFixed(1)} ms`}`)
+      this.log(`last packet: ${s.lastPacketMs === null ? '-' : `${(s.lastPacketMs / 1000).toFixed(1)} s ago`}`)
+      this.log(`uptime:     ${s.uptimeS === null ? '-' : formatDuration(s.uptimeS)}`)
+    }
+    if (s.lastError) this.log(`last error: ${s.lastError}`)
+    return s
   }
 }

@@ -1,4 +1,4 @@
-import { VisorCommand, notAvailable } from '../../../cli/base.js'
+import { VisorCommand } from '../../../cli/base.js'
 
 export default class VpnStop extends VisorCommand {
   static override summary = 'Disconnect the VPN and restore the routes and DNS exactly as they were.'
@@ -6,6 +6,8 @@ export default class VpnStop extends VisorCommand {
 
   async run(): Promise<unknown> {
     await this.parse(VpnStop)
-    notAvailable('cli vpn stop')
+    const s = await (await this.visor()).vpnStop()
+    this.log('disconnected; routes and DNS restored')
+    return s
   }
 }

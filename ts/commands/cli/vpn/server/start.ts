@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core'
-import { VisorCommand, notAvailable } from '../../../../cli/base.js'
+import { VisorCommand } from '../../../../cli/base.js'
 import { whitelistFlag } from '../../../../cli/flags.js'
 
 export default class VpnServerStart extends VisorCommand {
@@ -23,7 +23,13 @@ export default class VpnServerStart extends VisorCommand {
   }
 
   async run(): Promise<unknown> {
-    await this.parse(VpnServerStart)
-    notAvailable('cli vpn server start')
+    const { flags } = await this.parse(VpnServerStart)
+    const s = await (await this.visor()).serverStart({
+      ...(flags.netifc !== undefined ? { netifc: flags.netifc } : {}),
+      secure: flags.secure,
+      ...(flags.whitelist !== undefined ? { whitelist: flags.whitelist } : {}),
+    })
+    this.log(`VPN server running: NAT out of ${s.netifc}, secure ${s.secure ? 'on' : 'off'}, whitelist ${s.whitelist.length ? s.whitelist.length + ' key(s)' : 'off (everyone)'}`)
+    return s
   }
 }

@@ -1,4 +1,4 @@
-import { VisorCommand, notAvailable } from '../../../../cli/base.js'
+import { VisorCommand } from '../../../../cli/base.js'
 
 export default class VpnServerStop extends VisorCommand {
   static override summary = 'Stop this visor\'s VPN server; connected clients are dropped.'
@@ -6,6 +6,8 @@ export default class VpnServerStop extends VisorCommand {
 
   async run(): Promise<unknown> {
     await this.parse(VpnServerStop)
-    notAvailable('cli vpn server stop')
+    const s = await (await this.visor()).serverStop()
+    this.log('VPN server stopped')
+    return s
   }
 }

@@ -1,0 +1,67 @@
+/**
+ * The VPN end to end on the lab network: real services, two real visors in
+ * their own namespaces, the real CLI. The client's public IP (as the fake
+ * internet's whoami sees it) becomes the server's and comes back.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { NsProcess } from '../../ts/netlab/exec.js'
+import { snapshotNet } from '../../ts/netlab/probe.js'
+import { labSkipReason, useTopology } from './helpers/lab.js'
+import { makeVisor, startServices, tempDir, type TestVisor } from './helpers/visors.js'
+
+const skip = labSkipReason()
+
+describe.skipIf(skip !== null)('VPN end to end (server public, client behind NAT)', () => {
+  const topo = useTopology({})
+  const tmp = tempDir('skywire-e2e-')
+  let services: NsProcess
+  let server: TestVisor
+  let client: TestVisor
+
+  beforeAll(async () => {
+    const t = topo()
+    services = await startServices(t, tmp.dir)
+    server = makeVisor(t, t.server.ns, tmp.dir, 'server', { vpnServer: { dns: ['203.0.113.53'] } })
+    client = makeVisor(t, t.client.ns, tmp.dir, 'client', { vpnServer: { autostart: false } })
+    await server.start()
+    await client.start()
+  }, 60_000)
+
+  afterAll(async () => {
+    await client?.stop()
+    await server?.stop()
+    await services?.kill('SIGTERM', 3000)
+    tmp.cleanup()
+  })
+
+  it('lists the server, connects, changes the public IP, blocks the server LAN, and restores everything on stop', async () => {
+    const t = topo()
+    const before = await snapshotNet(t.client.ns)
+    expect(await t.curlWhoami(t.client.ns)).toBe(t.natc.wanAddr)
+
+    // The server registered itself in service discovery.
+    await expect.poll(() => client.cli(['cli', 'vpn', 'list']).stdout, { timeout: 15_000 }).toContain(server.config.pk)
+
+    const start = client.cli(['cli', 'vpn', 'start', '-k', server.config.pk, '-t', '20'])
+    expect(start.stderr + start.stdout).toMatch(/connected to/)
+    expect(start.code, start.stderr).toBe(0)
+
+    expect(await t.curlWhoami(t.client.ns)).toBe(t.server.publicAddr)
+    // Secure mode: the server's LAN is not reachable through it.
+    expect(await t.canHttpGet(t.client.ns, t.lanhost.url)).toBe(false)
+    // No IPv6 leak: the tunnel carries none, and it must not go around it.
+    if (t.ipv6) await expect(t.curlWhoami(t.client.ns, { v6: true, timeoutMs: 2000 })).rejects.toThrow()
+
+    const st = JSON.parse(client.cli(['cli', 'vpn', 'status', '--json']).stdout)
+    expect(st.state).toBe('connected')
+    expect(st.server).toBe(server.config.pk)
+    expect(st.rxBytes).toBeGreaterThan(0)
+    const ss = JSON.parse(server.cli(['cli', 'vpn', 'server', 'status', '--json']).stdout)
+    expect(ss.clients.map((c: { pk: string }) => c.pk)).toContain(client.config.pk)
+
+    const stop = client.cli(['cli', 'vpn', 'stop'])
+    expect(stop.code, stop.stderr).toBe(0)
+    expect(await t.curlWhoami(t.client.ns)).toBe(t.natc.wanAddr)
+    expect(await snapshotNet(t.client.ns)).toEqual(before)
+  }, 90_000)
+})

@@ -1,0 +1,265 @@
+/**
+ * The visor: one long-running process holding the identity, the Rust node,
+ * the discovery registrations, the VPN server and client, and the control
+ * API. Library users get the same object the `skywire visor` command runs.
+ *
+ * ```ts
+ * import { Visor, loadConfig } from 'skywire-vpn'
+ * const visor = await Visor.start(await loadConfig('skywire-config.json'))
+ * await visor.vpnClient.start(serverPk)
+ * ```
+ */
+import { randomUUID } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
+import { lookup } from 'node:dns/promises'
+import { isIP } from 'node:net'
+import { join } from 'node:path'
+import pino, { type Logger } from 'pino'
+import { parseHostPort, type Config } from '../config/schema.js'
+import { ServicesClient } from '../discovery/client.js'
+import { SkywireError } from '../errors.js'
+import { hostAddresses } from '../sys/index.js'
+import { VpnClient } from '../vpn/client.js'
+import { LinuxClientHost, LinuxServerHost, hostOf } from '../vpn/linux-host.js'
+import { VpnServer } from '../vpn/server.js'
+import { CoreNode, type SessionUp } from './core-node.js'
+import { ControlApi } from './control-api.js'
+import { VERSION } from './version.js'
+
+export interface VisorOptions {
+  /** Skip the VPN server even if the config starts it. */
+  noVpnServer?: boolean
+  logger?: Logger
+  /** Serve the control API (default true). */
+  controlApi?: boolean
+}
+
+/** How often registrations are refreshed (well inside the services' TTLs). */
+const REFRESH_MS = 30_000
+/** Skywire's VPN server port: the address in service discovery is `pk:3`. */
+export const VPN_PORT = 3
+
+export interface VisorStatus {
+  pk: string
+  version: string
+  uptimeS: number
+  stcpr: string | null
+  sudph: string | null
+  observed: string | null
+  services: string
+  transports: { id: number; peer: string; type: string; remote: string; rttMs: number | null; lastRxMs: number | null }[]
+}
+
+export class Visor {
+  readonly started = new Date()
+  readonly vpnServer: VpnServer
+  readonly vpnClient: VpnClient
+  private readonly transportIds = new Map<number, string>()
+  private refresh: NodeJS.Timeout | null = null
+  private api: ControlApi | null = null
+  private closed = false
+
+  private constructor(
+    readonly config: Config,
+    readonly node: CoreNode,
+    readonly services: ServicesClient,
+    readonly log: Logger,
+  ) {
+    this.vpnServer = new VpnServer(node, new LinuxServerHost(), log.child({ part: 'vpn-server' }), {
+      netifc: config.vpnServer.netifc,
+      secure: config.vpnServer.secure,
+      whitelist: config.vpnServer.whitelist,
+      pool: config.vpnServer.pool,
+      dns: config.vpnServer.dns,
+      mtu: 1420,
+      tunName: 'swvpns0',
+    })
+    this.vpnClient = new VpnClient(
+      node,
+      services,
+      new LinuxClientHost(join(config.dataDir, 'vpn-client.state.json')),
+      log.child({ part: 'vpn-client' }),
+      {
+        order: config.transports.order,
+        tunName: 'swvpn0',
+        killswitch: config.vpnClient.killswitch,
+        dns: config.vpnClient.dns,
+        serviceHosts: [config.services.url, config.services.udp],
+      },
+    )
+  }
+
+  static async start(config: Config, opts: VisorOptions = {}): Promise<Visor> {
+    const log = opts.logger ?? pino({ level: config.logLevel, base: { pk: config.pk.slice(0, 8) } })
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
+    const node = await CoreNode.start({
+      secretKey: config.sk,
+      stcprListen: config.transports.stcpr.listen,
+      sudphListen: config.transports.sudph.listen,
+      resolver: await resolveUdp(config.services.udp),
+    })
+    const services = new ServicesClient({ url: config.services.url, secretKey: config.sk })
+    const visor = new Visor(config, node, services, log)
+    try {
+      await visor.init(opts)
+    } catch (err) {
+      await visor.close()
+      throw err
+    }
+    return visor
+  }
+
+  private async init(opts: VisorOptions): Promise<void> {
+    // A visor that crashed while connected left routes and DNS behind.
+    if (await this.vpnClient.recoverStale()) this.log.warn('restored routes and DNS left by a previous visor that did not stop cleanly')
+    this.node.on('session-up', (s) => this.onSessionUp(s))
+    this.node.on('control', ({ id, data }) => {
+      if (!this.vpnClient.onControl(id, data) && !this.vpnServer.onControl(id, data)) {
+        this.log.debug({ id }, 'control message for nobody')
+      }
+    })
+    this.node.on('session-down', ({ id, peer, reason }) => {
+      this.log.info({ peer, reason }, 'transport down')
+      this.vpnServer.onSessionDown(id)
+      this.vpnClient.onSessionDown(id, reason)
+      const tid = this.transportIds.get(id)
+      this.transportIds.delete(id)
+      if (tid) this.services.deleteTransport(tid).catch(() => {})
+    })
+    this.node.on('bound', ({ observed }) => this.log.info({ observed }, 'SUDPH bound at the address resolver'))
+    this.node.on('punch', (p) => this.log.debug(p, 'hole punching'))
+    this.log.info({ stcpr: this.node.stcprAddr, sudph: this.node.sudphAddr, version: VERSION }, 'visor started')
+
+    if (this.config.vpnServer.autostart && !opts.noVpnServer) await this.startVpnServer()
+    await this.refreshRegistrations()
+    this.refresh = setInterval(() => void this.refreshRegistrations(), REFRESH_MS)
+    this.refresh.unref()
+    if (opts.controlApi ?? true) {
+      this.api = new ControlApi(this, this.log.child({ part: 'control' }))
+      await this.api.listen(this.config.control)
+    }
+  }
+
+  private onSessionUp(s: SessionUp): void {
+    this.log.info({ peer: s.peer, transport: s.transport, remote: s.remote, initiator: s.initiator }, 'transport up')
+    this.vpnServer.onSessionUp(s)
+    if (s.initiator) {
+      // The dialing side reports the transport; one entry per transport.
+      const tid = randomUUID()
+      this.transportIds.set(s.id, tid)
+      this.services
+        .registerTransport({ id: tid, edges: [this.node.publicKey, s.peer], type: s.transport })
+        .catch((err) => this.log.debug({ err: (err as Error).message }, 'transport discovery unreachable'))
+    }
+  }
+
+  async startVpnServer(patch: Parameters<VpnServer['configure']>[0] = {}): Promise<void> {
+    if (Object.keys(patch).length > 0) this.vpnServer.configure(patch)
+    await this.vpnServer.start()
+    await this.registerVpn()
+  }
+
+  async stopVpnServer(): Promise<void> {
+    await this.vpnServer.stop()
+    await this.services.deleteService(`${this.node.publicKey}:${VPN_PORT}`).catch(() => false)
+  }
+
+  private async registerVpn(): Promise<void> {
+    if (!this.vpnServer.isRunning) return
+    try {
+      await this.services.registerService({
+        port: VPN_PORT,
+        type: 'vpn',
+        version: VERSION,
+        ...(this.config.vpnServer.country ? { country: this.config.vpnServer.country } : {}),
+        stats: { connectedClients: this.vpnServer.clientCount },
+      })
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'cannot register the VPN server in service discovery')
+    }
+  }
+
+  /** STCPR addresses at the address resolver, the VPN entry, and our transports. */
+  private async refreshRegistrations(): Promise<void> {
+    try {
+      const addrs = await this.stcprAddresses()
+      if (addrs.length > 0) await this.services.registerStcpr(addrs)
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'cannot register STCPR addresses')
+    }
+    await this.registerVpn()
+    for (const [sid, tid] of this.transportIds) {
+      const s = this.node.session(sid)
+      if (s) {
+        await this.services
+          .registerTransport({ id: tid, edges: [this.node.publicKey, s.peer], type: s.transport as 'stcpr' | 'sudph' })
+          .catch(() => {})
+      }
+    }
+  }
+
+  /** The listen address, or every global address of this host with its port when it listens on a wildcard. */
+  private async stcprAddresses(): Promise<string[]> {
+    const bound = this.node.stcprAddr
+    if (!bound) return []
+    const hp = parseHostPort(bound)
+    if (!hp) return []
+    if (hp.host !== '0.0.0.0' && hp.host !== '::') return [bound]
+    const addrs = (await hostAddresses()).filter((a) => a.scope === 'global' && a.family === 4 && !a.ifname.startsWith('swvpn'))
+    return addrs.slice(0, 8).map((a) => `${a.address}:${hp.port}`)
+  }
+
+  status(): VisorStatus {
+    return {
+      pk: this.node.publicKey,
+      version: VERSION,
+      uptimeS: Math.round((Date.now() - this.started.getTime()) / 1000),
+      stcpr: this.node.stcprAddr,
+      sudph: this.node.sudphAddr,
+      observed: this.node.observedAddr,
+      services: this.config.services.url,
+      transports: this.node.sessions().map((s) => ({
+        id: s.id,
+        peer: s.peer,
+        type: s.transport,
+        remote: s.remote,
+        rttMs: s.stats.rttMs ?? null,
+        lastRxMs: s.stats.lastRxMs ?? null,
+      })),
+    }
+  }
+
+  /** Stop everything and undo every host change (routes, DNS, nftables, sysctls, TUNs). */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    if (this.refresh) clearInterval(this.refresh)
+    const steps: [string, () => Promise<unknown>][] = [
+      ['control api', async () => this.api?.close()],
+      ['vpn client', () => this.vpnClient.stop()],
+      ['vpn server', () => this.stopVpnServer()],
+      ['stcpr registration', () => this.services.deleteStcpr().catch(() => false)],
+    ]
+    for (const [what, step] of steps) {
+      try {
+        await step()
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, `stopping ${what} failed`)
+      }
+    }
+    this.node.close()
+    this.log.info('visor stopped')
+  }
+}
+
+async function resolveUdp(hostPort: string): Promise<string> {
+  const hp = parseHostPort(hostPort)
+  if (!hp) throw new SkywireError('ECONFIG', `services.udp must be HOST:PORT, got ${hostPort}`)
+  if (isIP(hp.host)) return isIP(hp.host) === 6 ? `[${hp.host}]:${hp.port}` : hostPort
+  try {
+    const a = await lookup(hostOf(hostPort))
+    return a.family === 6 ? `[${a.address}]:${hp.port}` : `${a.address}:${hp.port}`
+  } catch {
+    throw new SkywireError('EUNREACHABLE', `cannot resolve the address resolver host ${hp.host}`)
+  }
+}

@@ -1,0 +1,362 @@
+/**
+ * The VPN client: negotiate a transport to the server (an existing one, or
+ * SUDPH then STCPR), say hello, get an address, bring up the TUN and route
+ * everything through it. Liveness is judged from what the session actually
+ * receives (keepalives, pongs, data): "connected" is never shown without
+ * traffic, and a lost server is reconnected to with backoff while the routes
+ * (and the kill switch, when on) stay in place so nothing leaks meanwhile.
+ */
+import { EventEmitter } from 'node:events'
+import type { Logger } from 'pino'
+import { SkywireError } from '../errors.js'
+import type { ServicesClient } from '../discovery/client.js'
+import type { CoreNode, TransportType } from '../visor/core-node.js'
+import type { ClientHost } from './host.js'
+import { PROTOCOL_VERSION, decode, encode, type Status } from './protocol.js'
+
+export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting'
+
+export interface VpnClientStatus {
+  state: ClientState
+  server: string | null
+  transport: TransportType | null
+  remote: string | null
+  tunnelIp: string | null
+  tun: string | null
+  dns: string[]
+  rxBytes: number
+  txBytes: number
+  rxPackets: number
+  txPackets: number
+  latencyMs: number | null
+  lastPacketMs: number | null
+  connectedAt: string | null
+  uptimeS: number | null
+  lastError: string | null
+  killswitch: boolean
+}
+
+export interface VpnClientOptions {
+  order: TransportType[]
+  tunName: string
+  killswitch: boolean
+  /** DNS servers to use instead of the server's. */
+  dns: string[]
+  /** Addresses (host or host:port) that must never go through the tunnel: the discovery services. */
+  serviceHosts: string[]
+}
+
+export interface StartOptions {
+  existingTp?: boolean
+  timeoutS?: number
+  onProgress?: (stage: string) => void
+}
+
+/** No authenticated packet for this long: the session is not carrying traffic. */
+export const STALE_AFTER_MS = 15_000
+const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000]
+
+export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
+  private state: ClientState = 'disconnected'
+  private server: string | null = null
+  private sessionId: number | null = null
+  private transport: TransportType | null = null
+  private remote: string | null = null
+  private tunnelIp: string | null = null
+  private tun: string | null = null
+  private tunAddress: string | null = null
+  private dns: string[] = []
+  private connectedAt: Date | null = null
+  private lastError: string | null = null
+  private statusWaiter: ((s: Status) => void) | null = null
+  private monitor: NodeJS.Timeout | null = null
+  private reconnecting: Promise<void> | null = null
+  private stopping = false
+
+  constructor(
+    private readonly node: CoreNode,
+    private readonly services: ServicesClient | null,
+    private readonly host: ClientHost,
+    private readonly log: Logger,
+    private readonly opts: VpnClientOptions,
+  ) {
+    super()
+  }
+
+  /** Undo what a crashed visor left on the host; true if there was something. */
+  recoverStale(): Promise<boolean> {
+    return this.host.recoverStale()
+  }
+
+  async start(pk: string, o: StartOptions = {}): Promise<VpnClientStatus> {
+    if (this.state !== 'disconnected') {
+      throw new SkywireError('ESTATE', `the VPN is already ${this.state}${this.server ? ` to ${this.server}` : ''}; stop it first`)
+    }
+    this.stopping = false
+    this.lastError = null
+    this.server = pk
+    this.setState('connecting')
+    const deadline = Date.now() + (o.timeoutS ?? 20) * 1000
+    try {
+      await this.connect(pk, deadline, o)
+      this.startMonitor()
+      return this.status()
+    } catch (err) {
+      this.lastError = (err as Error).message
+      await this.teardown()
+      this.server = null
+      this.setState('disconnected')
+      throw err
+    }
+  }
+
+  async stop(): Promise<VpnClientStatus> {
+    this.stopping = true
+    await this.teardown()
+    this.server = null
+    this.setState('disconnected')
+    return this.status()
+  }
+
+  /** A control message on our session: the server's status answer. */
+  onControl(id: number, data: Buffer): boolean {
+    if (id !== this.sessionId || !this.statusWaiter) return false
+    try {
+      const msg = decode(data)
+      if (msg.type === 'status') this.statusWaiter(msg)
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'bad control message from the vpn server')
+    }
+    return true
+  }
+
+  onSessionDown(id: number, reason: string): void {
+    if (id !== this.sessionId || this.stopping) return
+    this.sessionId = null
+    this.lastError = `session lost: ${reason}`
+    this.log.warn({ server: this.server, reason }, 'vpn session lost; reconnecting')
+    this.startReconnect()
+  }
+
+  private async connect(pk: string, deadline: number, o: StartOptions): Promise<void> {
+    const progress = (s: string) => {
+      o.onProgress?.(s)
+      this.log.info({ server: pk, stage: s }, 'vpn connect')
+    }
+    const { id, transport } = await this.openTransport(pk, deadline, o.existingTp ?? false, progress)
+    this.sessionId = id
+    this.transport = transport
+    this.remote = this.node.session(id)?.remote ?? null
+
+    progress('asking the server for an address')
+    const usedNets = await this.host.usedNetworks()
+    const status = await this.hello(id, usedNets, deadline)
+    if (status.status !== 'ok' || !status.address) {
+      this.node.closeSession(id)
+      this.sessionId = null
+      throw statusError(pk, status)
+    }
+    this.tunnelIp = status.address
+    this.dns = this.opts.dns.length > 0 ? this.opts.dns : (status.dns ?? [])
+
+    progress('routing traffic through the tunnel')
+    if (this.tun && this.tunAddress !== status.address) {
+      // A reconnect that got a new address: the TUN must carry it.
+      await this.host.restore()
+      this.node.closeTun(this.tun)
+      this.tun = null
+    }
+    if (!this.tun) {
+      this.tun = this.node.createTun({ name: this.opts.tunName, ipv4: `${status.address}/32`, mtu: status.mtu ?? 1420 })
+      this.tunAddress = status.address
+    }
+    // Everything into the tunnel; IPv6 too, where the server drops it: the
+    // tunnel carries no IPv6, and it must never leave beside the tunnel.
+    this.node.attach(this.tun, id, ['0.0.0.0/0', '::/0'])
+    await this.host.apply({
+      tun: this.tun,
+      tunnelIp: status.address,
+      exempt: [this.remote, ...this.opts.serviceHosts].filter((x): x is string => !!x),
+      dns: this.dns,
+      killswitch: this.opts.killswitch,
+    })
+    this.connectedAt = new Date()
+    this.setState('connected')
+  }
+
+  private async openTransport(
+    pk: string,
+    deadline: number,
+    existingOnly: boolean,
+    progress: (s: string) => void,
+  ): Promise<{ id: number; transport: TransportType }> {
+    const existing = this.node.sessions().find((s) => s.peer === pk)
+    if (existingOnly) {
+      if (!existing) throw new SkywireError('ENOTRANSPORT', `no transport to ${pk} is up (drop --existing-tp to open one)`)
+      progress(`using the existing ${existing.transport} transport`)
+      return { id: existing.id, transport: existing.transport as TransportType }
+    }
+    const errors: string[] = []
+    for (const t of this.opts.order) {
+      const left = deadline - Date.now()
+      if (left <= 0) break
+      try {
+        if (t === 'sudph') {
+          progress('punching a UDP path (SUDPH)')
+          const id = await this.node.dial(pk, 'sudph', null, left)
+          return { id, transport: 'sudph' }
+        }
+        progress('looking up the server\'s TCP addresses')
+        const r = this.services ? await this.services.resolve(pk) : null
+        if (!r || r.stcpr.length === 0) {
+          errors.push('stcpr: the server has no TCP address registered (offline?)')
+          continue
+        }
+        progress('connecting over TCP (STCPR)')
+        const id = await this.node.dial(pk, 'stcpr', r.stcpr, deadline - Date.now())
+        return { id, transport: 'stcpr' }
+      } catch (err) {
+        errors.push(`${t}: ${(err as Error).message}`)
+      }
+    }
+    if (Date.now() >= deadline && errors.length === 0) throw new SkywireError('ETIMEOUT', `timed out connecting to ${pk}`)
+    const offline = errors.every((e) => /not bound|no TCP address|offline/.test(e))
+    throw new SkywireError(
+      offline ? 'EOFFLINE' : 'EUNREACHABLE',
+      offline ? `server ${pk} is offline (${errors.join('; ')})` : `cannot reach ${pk}: ${errors.join('; ')}`,
+    )
+  }
+
+  private hello(id: number, usedNets: string[], deadline: number): Promise<Status> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.statusWaiter = null
+        reject(new SkywireError('ETIMEOUT', 'the server did not answer the VPN hello in time'))
+      }, Math.max(1, deadline - Date.now()))
+      this.statusWaiter = (s) => {
+        clearTimeout(timer)
+        this.statusWaiter = null
+        resolve(s)
+      }
+      try {
+        this.node.sendControl(id, encode({ type: 'hello', v: PROTOCOL_VERSION, usedNets }))
+      } catch (err) {
+        clearTimeout(timer)
+        this.statusWaiter = null
+        reject(err)
+      }
+    })
+  }
+
+  private startMonitor(): void {
+    this.stopMonitor()
+    this.monitor = setInterval(() => this.checkLiveness(), 1000)
+    this.monitor.unref()
+  }
+
+  private stopMonitor(): void {
+    if (this.monitor) clearInterval(this.monitor)
+    this.monitor = null
+  }
+
+  private checkLiveness(): void {
+    if (this.sessionId === null || this.state === 'reconnecting') return
+    const s = this.node.session(this.sessionId)
+    const stale = !s || (s.stats.lastRxMs ?? Infinity) > STALE_AFTER_MS
+    if (stale && this.state === 'connected') {
+      this.lastError = 'no packets from the server for 15 s'
+      this.log.warn({ server: this.server }, 'vpn session is silent; reconnecting')
+      const id = this.sessionId
+      this.sessionId = null
+      this.node.closeSession(id)
+      this.startReconnect()
+    }
+  }
+
+  private startReconnect(): void {
+    if (this.reconnecting || this.stopping || !this.server) return
+    this.setState('reconnecting')
+    const pk = this.server
+    this.reconnecting = (async () => {
+      for (let attempt = 0; !this.stopping; attempt++) {
+        const wait = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)] as number
+        await new Promise((r) => setTimeout(r, wait))
+        if (this.stopping) return
+        try {
+          await this.connect(pk, Date.now() + 20_000, {})
+          this.lastError = null
+          this.log.info({ server: pk }, 'vpn reconnected')
+          return
+        } catch (err) {
+          this.lastError = (err as Error).message
+          this.setState('reconnecting')
+        }
+      }
+    })().finally(() => {
+      this.reconnecting = null
+    })
+  }
+
+  private async teardown(): Promise<void> {
+    this.stopMonitor()
+    if (this.statusWaiter) this.statusWaiter = null
+    if (this.sessionId !== null) this.node.closeSession(this.sessionId)
+    this.sessionId = null
+    await this.host.restore()
+    if (this.tun) {
+      try {
+        this.node.closeTun(this.tun)
+      } catch {
+        // already gone with the node
+      }
+    }
+    this.tun = null
+    this.tunAddress = null
+    this.tunnelIp = null
+    this.transport = null
+    this.remote = null
+    this.connectedAt = null
+  }
+
+  private setState(s: ClientState): void {
+    this.state = s
+    this.emit('state', this.status())
+  }
+
+  status(): VpnClientStatus {
+    const s = this.sessionId !== null ? this.node.session(this.sessionId) : null
+    return {
+      state: this.state,
+      server: this.server,
+      transport: this.transport,
+      remote: this.remote,
+      tunnelIp: this.tunnelIp,
+      tun: this.tun,
+      dns: this.dns,
+      rxBytes: s?.stats.rxBytes ?? 0,
+      txBytes: s?.stats.txBytes ?? 0,
+      rxPackets: s?.stats.rxPackets ?? 0,
+      txPackets: s?.stats.txPackets ?? 0,
+      latencyMs: s?.stats.rttMs ?? null,
+      lastPacketMs: s?.stats.lastRxMs ?? null,
+      connectedAt: this.connectedAt?.toISOString() ?? null,
+      uptimeS: this.connectedAt ? Math.round((Date.now() - this.connectedAt.getTime()) / 1000) : null,
+      lastError: this.lastError,
+      killswitch: this.opts.killswitch,
+    }
+  }
+}
+
+function statusError(pk: string, s: Status): SkywireError {
+  const why = s.message ? `: ${s.message}` : ''
+  switch (s.status) {
+    case 'forbidden':
+      return new SkywireError('EFORBIDDEN', `server ${pk} refused the connection (forbidden)${why}`)
+    case 'no-free-address':
+      return new SkywireError('ENOADDRESS', `server ${pk} has no free address for us${why}`)
+    case 'version-mismatch':
+      return new SkywireError('EVERSION', `server ${pk} speaks another VPN protocol version${why}`)
+    default:
+      return new SkywireError('EREMOTE', `server ${pk} answered with an error${why}`)
+  }
+}

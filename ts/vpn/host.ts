@@ -1,0 +1,42 @@
+/**
+ * What the VPN needs from the host's network stack, as two small interfaces.
+ * The implementations (ts/sys) change routes, DNS, sysctls and nftables; the
+ * VPN logic only says what it wants.
+ */
+
+export interface ServerHostUp {
+  tun: string
+  netifc: string
+  pool: string
+  gateway: string
+  secure: boolean
+}
+
+export interface ServerHost {
+  /** '' means the default route's interface; a name that does not exist is a one-line error. */
+  resolveNetifc(name: string): Promise<string>
+  /** Forwarding on, NAT out of netifc, secure-mode drops. */
+  up(p: ServerHostUp): Promise<void>
+  /** Undo exactly what up() did. */
+  down(): Promise<void>
+}
+
+export interface ClientHostApply {
+  tun: string
+  tunnelIp: string
+  /** Endpoints (IP or IP:port) that must keep using the original route. */
+  exempt: string[]
+  dns: string[]
+  killswitch: boolean
+}
+
+export interface ClientHost {
+  /** Networks this host is on, told to the server so our tunnel address never clashes with them. */
+  usedNetworks(): Promise<string[]>
+  /** Route everything through the tunnel; state is saved before any change. Re-applying replaces the previous changes. */
+  apply(p: ClientHostApply): Promise<void>
+  /** Undo exactly what apply() did; no-op when nothing is applied. */
+  restore(): Promise<void>
+  /** Undo what a crashed visor left (its state file), at visor start. */
+  recoverStale(): Promise<boolean>
+}

@@ -1,0 +1,76 @@
+/**
+ * The VPN's control messages, sent as control frames over an established
+ * session (never as data). JSON, validated on receipt: a peer sending garbage
+ * gets an error status, never a crash.
+ *
+ * client → server: hello { v, passcode?, usedNets }
+ * server → client: status { status, message?, address?, gateway?, prefix?, mtu?, dns? }
+ */
+import { isIP } from 'node:net'
+import { z } from 'zod'
+
+export const PROTOCOL_VERSION = 1
+
+const cidr = z.string().max(64).refine((s) => {
+  const [a, p] = s.split('/')
+  const fam = isIP(a ?? '')
+  const n = Number(p)
+  return fam !== 0 && Number.isInteger(n) && n >= 0 && n <= (fam === 4 ? 32 : 128)
+}, 'must be ADDR/PREFIX')
+
+const ip = z.string().max(64).refine((s) => isIP(s) !== 0, 'must be an IP address')
+
+export const helloSchema = z.object({
+  type: z.literal('hello'),
+  v: z.number().int().min(1),
+  passcode: z.string().max(256).optional(),
+  /** Networks the client already uses (its LAN); the server never hands out an address inside them. */
+  usedNets: z.array(cidr).max(64).default([]),
+})
+export type Hello = z.infer<typeof helloSchema>
+
+export const STATUS = ['ok', 'forbidden', 'no-free-address', 'version-mismatch', 'error'] as const
+export type StatusCode = (typeof STATUS)[number]
+
+export const statusSchema = z.object({
+  type: z.literal('status'),
+  status: z.enum(STATUS),
+  message: z.string().max(512).optional(),
+  address: ip.optional(),
+  gateway: ip.optional(),
+  prefix: z.number().int().min(1).max(32).optional(),
+  mtu: z.number().int().min(576).max(65535).optional(),
+  dns: z.array(ip).max(4).optional(),
+})
+export type Status = z.infer<typeof statusSchema>
+
+export type ControlMessage = Hello | Status
+
+const anySchema = z.discriminatedUnion('type', [helloSchema, statusSchema])
+
+export class ProtocolError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ProtocolError'
+  }
+}
+
+export function encode(msg: ControlMessage): Buffer {
+  return Buffer.from(JSON.stringify(msg), 'utf8')
+}
+
+/** Parse a control frame; throws ProtocolError with a one-line reason. */
+export function decode(data: Buffer): ControlMessage {
+  let raw: unknown
+  try {
+    raw = JSON.parse(data.toString('utf8'))
+  } catch {
+    throw new ProtocolError('control message is not JSON')
+  }
+  const r = anySchema.safeParse(raw)
+  if (!r.success) {
+    const i = r.error.issues[0]
+    throw new ProtocolError(`bad control message: ${i ? `${i.path.join('.') || '(root)'}: ${i.message}` : 'invalid'}`)
+  }
+  return r.data
+}
