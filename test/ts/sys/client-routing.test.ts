@@ -131,6 +131,21 @@ describe.skipIf(skip !== null)(`client routing${skip === null ? '' : ` (skipped:
     expect(await snap()).toEqual(before)
   })
 
+  it('a failure half-way (TUN down) undoes what was done: bypass routes and kill switch gone, no state file', async () => {
+    await lab.ip(client, ['link', 'set', TUN, 'down'])
+    try {
+      const before = await snap()
+      const err = await sys1(client, 'applyClientRouting', { ...opts, killSwitch: true }).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(SysCallError)
+      expect((err as SysCallError).code).toBe('ESYSCMD')
+      expect((err as SysCallError).message).toMatch(/^ip -batch -: /)
+      expect(await snap()).toEqual(before)
+      expect(existsSync(stateFile)).toBe(false)
+    } finally {
+      await lab.ip(client, ['link', 'set', TUN, 'up'])
+    }
+  })
+
   it('keeps a host route somebody else made to an endpoint', async () => {
     await lab.ip(client, ['route', 'add', `${ENDPOINT}/32`, 'via', LAN_GW, 'dev', 'eth0'])
     try {
