@@ -50,7 +50,10 @@ export interface ClientRoutingOptions {
 export interface AppliedClientRouting {
   readonly stateFile: string
   readonly state: ClientState
-  /** Exempt addresses left without a bypass route: the host's own, or unroutable anyway. */
+  /**
+   * Exempt addresses left without a bypass route (the host's own, already pinned, or
+   * unroutable anyway), plus `::/0` when IPv6 was asked to be tunnelled but is off on the TUN.
+   */
   readonly skipped: readonly { addr: string; why: string }[]
   /** `tunnel`, `blocked`, or `none` when this host has no IPv6 at all. */
   readonly ipv6: 'tunnel' | 'blocked' | 'none'
