@@ -55,6 +55,9 @@ export class RedisStore implements Store {
       lazyConnect: true,
       connectTimeout: opts.connectTimeoutMs ?? 3000,
       maxRetriesPerRequest: 2,
+      // While Redis is away, fail requests at once (503, which clients retry with backoff) instead of
+      // queueing them and holding every HTTP request open.
+      enableOfflineQueue: false,
       // Keep trying after start-up (Redis restarts), but never during the first connect.
       retryStrategy: (times) => Math.min(times * 200, 2000),
     })
