@@ -6,7 +6,7 @@
  * Server start (after the core created the TUN with the gateway address):
  *   netIf = opts.netifc ?? await defaultInterface(4); await requireInterface(netIf)
  *   fwd = await enableForwarding({ ipv6: pool6 !== undefined })
- *   await applyServerFirewall({ tunIf, netIf, pool4, gateway4, pool6?, gateway6?, secure })
+ *   await applyServerFirewall({ tunIf, netIf, pool4, gateway4, pool6?, gateway6?, secure, dns: config dns })
  * Server stop (also after a failed start, every step tolerates "never done"):
  *   await removeServerFirewall(); await restoreForwarding(fwd); then the core drops the TUN.
  *   A crashed server leaves table inet skywire_vpn behind: removeServerFirewall() at start is harmless.

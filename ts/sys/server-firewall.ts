@@ -68,6 +68,12 @@ export interface ServerFirewallOptions {
   blockUplinkSubnet?: boolean
   /** Services on the gateway address clients may use (e.g. a DNS resolver: udp/53, tcp/53). */
   gatewayServices?: { proto: 'tcp' | 'udp'; port: number }[]
+  /**
+   * The DNS servers handed to clients. Port 53 to them stays open even when
+   * secure mode blocks the address (a resolver on the server's LAN, or the
+   * server itself); everything else on those hosts stays blocked.
+   */
+  dns?: readonly string[]
   /** Default `skywire_vpn`. */
   table?: string
 }
@@ -109,6 +115,13 @@ export function serverFirewallBody(opts: ServerFirewallOptions, blocked: Blocked
   const gw4 = checkFamily('gateway4', opts.gateway4, 4, false)
   const pool6 = opts.pool6 === undefined ? null : checkFamily('pool6', opts.pool6, 6, true)
   const gw6 = opts.gateway6 === undefined ? null : checkFamily('gateway6', opts.gateway6, 6, false)
+  const dns4 = (opts.dns ?? []).filter((a) => familyOf(a) === 4)
+  const dns6 = (opts.dns ?? []).filter((a) => familyOf(a) === 6)
+  if ((opts.dns ?? []).some((a) => familyOf(a) === null)) throw new SkywireError('EUSAGE', `dns must be IP addresses, got ${JSON.stringify(opts.dns)}`)
+  const dnsRules = (indent: string) => [
+    ...(dns4.length > 0 ? [`${indent}iifname ${tun} ip daddr { ${dns4.join(', ')} } meta l4proto { tcp, udp } th dport 53 accept`] : []),
+    ...(dns6.length > 0 && pool6 !== null ? [`${indent}iifname ${tun} ip6 daddr { ${dns6.join(', ')} } meta l4proto { tcp, udp } th dport 53 accept`] : []),
+  ]
   const L: string[] = []
   const set = (name: string, type: string, elems: string[]) => {
     L.push(`  set ${name} {`, `    type ${type}`, '    flags interval', '    auto-merge')
@@ -127,6 +140,7 @@ export function serverFirewallBody(opts: ServerFirewallOptions, blocked: Blocked
   L.push(`    iifname ${tun} meta nfproto ipv4 ip saddr != ${pool4} counter drop comment "spoofed"`)
   if (pool6 !== null) L.push(`    iifname ${tun} meta nfproto ipv6 ip6 saddr != ${pool6} counter drop comment "spoofed"`)
   else L.push(`    iifname ${tun} meta nfproto ipv6 counter drop comment "no-ipv6"`)
+  L.push(...dnsRules('    '))
   if (secure) {
     L.push(`    iifname ${tun} ip daddr @local4 counter drop comment "secure-local"`)
     L.push(`    iifname ${tun} ip6 daddr @local6 counter drop comment "secure-local"`)
@@ -148,15 +162,17 @@ export function serverFirewallBody(opts: ServerFirewallOptions, blocked: Blocked
     L.push(`    iifname ${tun} ip daddr ${gw4} ${proto} dport ${s.port} accept`)
     if (gw6 !== null) L.push(`    iifname ${tun} ip6 daddr ${gw6} ${proto} dport ${s.port} accept`)
   }
+  L.push(...dnsRules('    '))
   L.push(`    iifname ${tun} ct state established,related accept`)
   // Link-layer plumbing, not a service: a TUN never carries it, but a TAP or veth in its place would die without it.
   L.push(`    iifname ${tun} icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept`)
   L.push(`    iifname ${tun} counter drop comment "server-itself"`)
   L.push('  }')
 
-  // Secure mode only lets clients out of netIf; otherwise NAT them out of whatever they leave by,
-  // so a LAN host whose router is not this server can still answer.
-  const out = secure ? `oifname ${net}` : `oifname != ${tun}`
+  // NAT out of whatever clients leave by (netIf; in secure mode also a LAN resolver, otherwise the
+  // whole LAN), so a host whose router is not this server can still answer. The forward chain decides
+  // where they may go.
+  const out = `oifname != ${tun}`
   L.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;')
   L.push(`    ${out} ip saddr ${pool4} masquerade`)
   if (pool6 !== null) L.push(`    ${out} ip6 saddr ${pool6} masquerade`)

@@ -93,7 +93,7 @@ describe.skipIf(skip !== null)(`server firewall, forwarding, interfaces${skip ==
       for (const l of listen) await p.waitForOutput(new RegExp(`listening on ${l.replace(/[[\]]/g, '\\$&')}`), 10_000)
     }
     await whoami(inet, ['198.51.100.80:80', '203.0.113.1:80', '[2001:db8:100::80]:80'])
-    await whoami(lanhost, ['192.168.50.10:80', '[fd50::10]:80'])
+    await whoami(lanhost, ['192.168.50.10:80', '[fd50::10]:80', '192.168.50.10:53'])
     await whoami(server, ['203.0.113.20:80', '10.99.0.1:80'])
     await whoami(client2, ['10.99.0.3:80'])
     // Snapshots must not race the kernel finishing link-local addresses.
@@ -180,14 +180,20 @@ describe.skipIf(skip !== null)(`server firewall, forwarding, interfaces${skip ==
       ])
       expect({ c2, lan, lan6, own, gw }).toEqual({ c2: false, lan: false, lan6: false, own: false, gw: false })
       expect([pingGw.ok, pingGw6.ok, pingOwn.ok]).toEqual([true, true, false])
-      // The LAN itself still works for the server: only clients are fenced in.
-      expect(await canHttpGet(server, LANHOST)).toBe(true)
-
       const status = (await sys1(server, 'serverFirewallStatus')) as { present: boolean; drops: Record<string, number> }
       expect(status.present).toBe(true)
       expect(status.drops['secure-local']).toBeGreaterThan(0)
       expect(status.drops['server-itself']).toBeGreaterThan(0)
       expect(status.drops['client-to-client']).toBeGreaterThan(0)
+      // The LAN itself still works for the server: only clients are fenced in.
+      expect(await canHttpGet(server, LANHOST)).toBe(true)
+
+      // (Replacing the table resets its counters, so this comes last.)
+      // A resolver on the LAN handed out as the clients' DNS: port 53 only.
+      expect(await canHttpGet(client, 'http://192.168.50.10:53/', 1000)).toBe(false)
+      await sys1(server, 'applyServerFirewall', { ...FW, dns: ['192.168.50.10'] })
+      expect((await httpGet(client, 'http://192.168.50.10:53/')).trim()).toBe('192.168.50.1')
+      expect(await canHttpGet(client, LANHOST, 1000)).toBe(false)
     } finally {
       await sys(server, [{ fn: 'removeServerFirewall' }, { fn: 'restoreForwarding', args: [fwd] }])
     }

@@ -86,8 +86,8 @@ describe('server firewall script', () => {
     expect(at(/ip daddr @local4 counter drop/)).toBeLessThan(at(/^iifname "swvpn0" accept$/))
     expect(at(/ip6 daddr @local6 counter drop/)).toBeLessThan(at(/^iifname "swvpn0" accept$/))
     expect(at(/oifname != "eth0" counter drop/)).toBeLessThan(at(/^iifname "swvpn0" accept$/))
-    expect(lines).toContain('oifname "eth0" ip saddr 10.218.0.0/16 masquerade')
-    expect(lines).toContain('oifname "eth0" ip6 saddr fd00:218::/64 masquerade')
+    expect(lines).toContain('oifname != "swvpn0" ip saddr 10.218.0.0/16 masquerade')
+    expect(lines).toContain('oifname != "swvpn0" ip6 saddr fd00:218::/64 masquerade')
     expect(lines).toContain('iifname "swvpn0" ip daddr 10.218.0.1 icmp type echo-request accept')
     expect(lines.at(lines.indexOf('chain postrouting {') - 2)).toBe('iifname "swvpn0" counter drop comment "server-itself"')
     expect(body).not.toMatch(/flush|ruleset/)
@@ -99,6 +99,17 @@ describe('server firewall script', () => {
     expect(body).toContain('oifname != "swvpn0" ip saddr 10.218.0.0/16 masquerade')
     expect(body).toContain('iifname "swvpn0" meta nfproto ipv6 counter drop comment "no-ipv6"')
     expect(body).toContain('iifname "swvpn0" oifname "swvpn0" counter drop')
+  })
+
+  it('the DNS servers handed out stay reachable on port 53 only, before the secure drops, also on the server itself', () => {
+    const body = serverFirewallBody({ ...opts, dns: ['192.168.50.53', '10.218.0.1', 'fd00:218::1'] }, blockedDestinations(opts, host))
+    const lines = body.split('\n').map((l) => l.trim())
+    const rule4 = 'iifname "swvpn0" ip daddr { 192.168.50.53, 10.218.0.1 } meta l4proto { tcp, udp } th dport 53 accept'
+    expect(lines.indexOf(rule4)).toBeGreaterThan(-1)
+    expect(lines.indexOf(rule4)).toBeLessThan(lines.findIndex((l) => l.includes('@local4')))
+    expect(lines.lastIndexOf(rule4)).toBeGreaterThan(lines.indexOf('chain input {'))
+    expect(lines).toContain('iifname "swvpn0" ip6 daddr { fd00:218::1 } meta l4proto { tcp, udp } th dport 53 accept')
+    expect(() => serverFirewallBody({ ...opts, dns: ['dns.example'] }, { v4: [], v6: [] })).toThrow(/dns must be IP/)
   })
 
   it('rejects what could break out of the script', () => {
