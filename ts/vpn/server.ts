@@ -58,7 +58,7 @@ const HELLO_TIMEOUT_MS = 10_000
 export class VpnServer {
   private pool: AddressPool
   private readonly clients = new Map<number, Client>()
-  private readonly awaitingHello = new Map<number, { up: SessionUp; timer: NodeJS.Timeout }>()
+  private readonly awaitingHello = new Map<number, { timer: NodeJS.Timeout }>()
   private tun: string | null = null
   private netifc: string | null = null
   private running = false
@@ -129,7 +129,7 @@ export class VpnServer {
       }
     }, HELLO_TIMEOUT_MS)
     timer.unref()
-    this.awaitingHello.set(up.id, { up, timer })
+    this.awaitingHello.set(up.id, { timer })
   }
 
   onSessionDown(id: number): void {
@@ -146,17 +146,26 @@ export class VpnServer {
     }
   }
 
-  /** Returns true when the control message was ours to handle. */
+  /**
+   * A hello on an inbound session. Accepted at any time, not only right after
+   * the handshake: a client that disconnected and dials again from the same
+   * address is, on the wire, the same session rekeying, so its new hello
+   * arrives on the session we already have. Returns true when it was ours.
+   */
   onControl(id: number, data: Buffer): boolean {
     const w = this.awaitingHello.get(id)
-    if (!w) return false
-    clearTimeout(w.timer)
-    this.awaitingHello.delete(id)
+    if (w) {
+      clearTimeout(w.timer)
+      this.awaitingHello.delete(id)
+    }
+    const info = this.node.session(id)
+    if (!this.running || !info || info.initiator) return false
+    const up: SessionUp = { id, peer: info.peer, transport: info.transport as TransportType, remote: info.remote, initiator: false }
     const reply = (s: Omit<Status, 'type'>) => {
       try {
         this.node.sendControl(id, encode({ type: 'status', ...s }))
       } catch (err) {
-        this.log.warn({ peer: w.up.peer, err: (err as Error).message }, 'cannot answer vpn hello')
+        this.log.warn({ peer: up.peer, err: (err as Error).message }, 'cannot answer vpn hello')
       }
     }
     let hello
@@ -166,20 +175,20 @@ export class VpnServer {
       hello = msg
     } catch (err) {
       reply({ status: 'error', message: (err as Error).message })
-      this.log.warn({ peer: w.up.peer, err: (err as Error).message }, 'bad vpn hello')
+      this.log.warn({ peer: up.peer, err: (err as Error).message }, 'bad vpn hello')
       return true
     }
     if (hello.v !== PROTOCOL_VERSION) {
       reply({ status: 'version-mismatch', message: `server speaks VPN protocol ${PROTOCOL_VERSION}, client ${hello.v}` })
       return true
     }
-    if (this.opts.whitelist.length > 0 && !this.opts.whitelist.includes(w.up.peer)) {
-      this.log.warn({ peer: w.up.peer }, 'vpn client refused: not on the whitelist')
+    if (this.opts.whitelist.length > 0 && !this.opts.whitelist.includes(up.peer)) {
+      this.log.warn({ peer: up.peer }, 'vpn client refused: not on the whitelist')
       reply({ status: 'forbidden', message: 'this server only admits whitelisted public keys' })
       return true
     }
     if (this.opts.passcode && hello.passcode !== this.opts.passcode) {
-      this.log.warn({ peer: w.up.peer }, 'vpn client refused: wrong passcode')
+      this.log.warn({ peer: up.peer }, 'vpn client refused: wrong passcode')
       reply({ status: 'forbidden', message: 'wrong passcode' })
       return true
     }
@@ -190,15 +199,15 @@ export class VpnServer {
     }
     this.node.attach(this.tun, id, [`${ip}/32`])
     this.clients.set(id, {
-      pk: w.up.peer,
+      pk: up.peer,
       sessionId: id,
       tunnelIp: ip,
-      transport: w.up.transport,
-      remote: w.up.remote,
+      transport: up.transport,
+      remote: up.remote,
       connectedAt: new Date(),
     })
     reply({ status: 'ok', address: ip, gateway: this.pool.gateway, prefix: this.pool.prefix, mtu: this.opts.mtu, dns: this.opts.dns })
-    this.log.info({ peer: w.up.peer, tunnelIp: ip, transport: w.up.transport }, 'vpn client connected')
+    this.log.info({ peer: up.peer, tunnelIp: ip, transport: up.transport }, 'vpn client connected')
     return true
   }
 

@@ -21,7 +21,8 @@ export default class VpnStart extends VisorCommand {
   async run(): Promise<unknown> {
     const { flags } = await this.parse(VpnStart)
     const visor = await this.visor()
-    if (!this.jsonEnabled()) this.logToStderr(`connecting to ${flags.pk} ...`)
+    // Progress only for a person at a terminal: scripts get one line of result or error.
+    if (!this.jsonEnabled() && process.stderr.isTTY) this.logToStderr(`connecting to ${flags.pk} ...`)
     const s = await visor.vpnStart(flags.pk, { existingTp: flags['existing-tp'], timeoutS: flags.timeout })
     this.log(`connected to ${s.server} over ${s.transport}; tunnel IP ${s.tunnelIp}`)
     return s

@@ -1,0 +1,146 @@
+/**
+ * The VPN's policies and failure paths on the lab network: whitelist, secure
+ * mode off, STCPR, --existing-tp, two clients, crash recovery, 50 cycles and
+ * a restarted server. Driven through the control API (the same calls the CLI
+ * makes) where speed matters, and through the CLI where the output matters.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { NsProcess } from '../../ts/netlab/exec.js'
+import { snapshotNet } from '../../ts/netlab/probe.js'
+import { native } from '../../ts/native.js'
+import { VisorClient } from '../../ts/visor/rpc-client.js'
+import { expectOneLineError } from './helpers/cli.js'
+import { labSkipReason, useTopology } from './helpers/lab.js'
+import { makeVisor, startServices, tempDir, type TestVisor } from './helpers/visors.js'
+
+const skip = labSkipReason()
+
+describe.skipIf(skip !== null)('VPN policies (public server, two NATed clients)', () => {
+  const topo = useTopology({ clients: 2 })
+  const tmp = tempDir('skywire-policy-')
+  let services: NsProcess
+  let server: TestVisor
+  let c1: TestVisor
+  let c2: TestVisor
+  let api1: VisorClient
+  let api2: VisorClient
+  let apiS: VisorClient
+
+  beforeAll(async () => {
+    const t = topo()
+    services = await startServices(t, tmp.dir)
+    server = makeVisor(t, t.server.ns, tmp.dir, 'server', { vpnServer: { dns: ['203.0.113.53'] } })
+    c1 = makeVisor(t, t.clients[0]!.ns, tmp.dir, 'c1', { vpnServer: { autostart: false } })
+    // The second client prefers STCPR, so both transports carry the VPN here.
+    c2 = makeVisor(t, t.clients[1]!.ns, tmp.dir, 'c2', { vpnServer: { autostart: false }, transports: { order: ['stcpr'] } })
+    await Promise.all([server.start(), c1.start(), c2.start()])
+    api1 = new VisorClient(c1.rpc)
+    api2 = new VisorClient(c2.rpc)
+    apiS = new VisorClient(server.rpc)
+  }, 90_000)
+
+  afterAll(async () => {
+    await Promise.all([c1?.stop(), c2?.stop()])
+    await server?.stop()
+    await services?.kill('SIGTERM', 3000)
+    tmp.cleanup()
+  })
+
+  it('a PK not on the whitelist is refused with a clear message; a listed one connects', async () => {
+    const t = topo()
+    await apiS.serverStop()
+    await apiS.serverStart({ whitelist: [c2.config.pk] })
+    const r = c1.cli(['cli', 'vpn', 'start', '-k', server.config.pk])
+    expect(r.code).not.toBe(0)
+    expect(expectOneLineError(r)).toMatch(/refused the connection \(forbidden\)/)
+    expect(await t.curlWhoami(t.clients[0]!.ns)).toBe(t.clients[0]!.publicAddr)
+    expect(server.proc!.output().stdout).toMatch(/not on the whitelist/)
+    const ok = await api2.vpnStart(server.config.pk)
+    expect(ok.state).toBe('connected')
+    expect(ok.transport).toBe('stcpr')
+    expect(await t.curlWhoami(t.clients[1]!.ns)).toBe(t.server.publicAddr)
+    await api2.vpnStop()
+    await apiS.serverStop()
+    await apiS.serverStart({ whitelist: [] })
+  }, 60_000)
+
+  it('two clients get different addresses and cannot reach each other through the tunnel', async () => {
+    const t = topo()
+    const a = await api1.vpnStart(server.config.pk)
+    const b = await api2.vpnStart(server.config.pk)
+    expect(a.transport).toBe('sudph')
+    expect(b.transport).toBe('stcpr')
+    expect(a.tunnelIp).not.toBe(b.tunnelIp)
+    expect(await t.curlWhoami(t.clients[0]!.ns)).toBe(t.server.publicAddr)
+    expect(await t.curlWhoami(t.clients[1]!.ns)).toBe(t.server.publicAddr)
+    const p = await t.ping(t.clients[0]!.ns, b.tunnelIp!, 2)
+    expect(p.received).toBe(0)
+    await api2.vpnStop()
+  }, 60_000)
+
+  it('secure off makes the server LAN reachable; secure on blocks it', async () => {
+    const t = topo()
+    expect(await t.canHttpGet(t.clients[0]!.ns, t.lanhost.url)).toBe(false)
+    await apiS.serverStop()
+    await apiS.serverStart({ secure: false })
+    await api1.vpnStop()
+    await api1.vpnStart(server.config.pk)
+    expect(await t.canHttpGet(t.clients[0]!.ns, t.lanhost.url)).toBe(true)
+    await api1.vpnStop()
+    await apiS.serverStop()
+    await apiS.serverStart({ secure: true })
+  }, 60_000)
+
+  it('--existing-tp fails clearly without a transport and uses one that is up', async () => {
+    const none = c2.cli(['cli', 'vpn', 'start', '-k', native.generateKeypair().publicKey, '--existing-tp'])
+    expect(none.code).not.toBe(0)
+    expect(expectOneLineError(none)).toMatch(/no transport to .* is up/)
+    // A VPN session leaves its transport up only while connected, so connect, then reuse it.
+    await api1.vpnStart(server.config.pk)
+    const s = await api1.status()
+    const tp = s.visor.transports.find((x) => x.peer === server.config.pk)
+    expect(tp).toBeDefined()
+    await api1.vpnStop()
+  }, 60_000)
+
+  it('a server that is not there is one clear line', async () => {
+    const r = c1.cli(['cli', 'vpn', 'start', '-k', native.generateKeypair().publicKey, '-t', '5'])
+    expect(r.code).not.toBe(0)
+    expect(expectOneLineError(r)).toMatch(/offline|cannot reach|timed out/)
+  }, 30_000)
+
+  it('50 connect/disconnect cycles leave the routing table identical', async () => {
+    const t = topo()
+    const ns = t.clients[0]!.ns
+    const before = await snapshotNet(ns)
+    for (let i = 0; i < 50; i++) {
+      const s = await api1.vpnStart(server.config.pk)
+      expect(s.state).toBe('connected')
+      await api1.vpnStop()
+    }
+    expect(await snapshotNet(ns)).toEqual(before)
+  }, 240_000)
+
+  it('kill -9 of the client visor, then a restart, restores routes and DNS byte for byte', async () => {
+    const t = topo()
+    const ns = t.clients[0]!.ns
+    const before = await snapshotNet(ns)
+    await api1.vpnStart(server.config.pk)
+    expect(await snapshotNet(ns)).not.toEqual(before)
+    await c1.kill9()
+    await c1.start()
+    expect(await snapshotNet(ns)).toEqual(before)
+    expect(c1.proc!.output().stdout).toMatch(/restored routes and DNS left by a previous visor/)
+  }, 60_000)
+
+  it('a restarted server is reconnected to', async () => {
+    const t = topo()
+    await api1.vpnStart(server.config.pk)
+    await server.stop()
+    await expect.poll(async () => (await api1.vpnStatus()).state, { timeout: 30_000, interval: 500 }).toBe('reconnecting')
+    await server.start()
+    await expect.poll(async () => (await api1.vpnStatus()).state, { timeout: 45_000, interval: 500 }).toBe('connected')
+    expect(await t.curlWhoami(t.clients[0]!.ns)).toBe(t.server.publicAddr)
+    await api1.vpnStop()
+  }, 120_000)
+})
