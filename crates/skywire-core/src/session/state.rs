@@ -430,13 +430,12 @@ impl Session {
             }
             FrameKind::Pong => {
                 let us = u64::from_be_bytes(out[1..9].try_into().expect("8 bytes"));
-                let sent = self.born + Duration::from_micros(us);
-                // A pong from the future is not ours to believe.
-                let rtt = now.checked_duration_since(sent).ok_or(SessionError::BadBody {
-                    kind,
-                    expected: 8,
-                    got: 8,
-                })?;
+                // A pong from the future is not an answer to any ping of ours.
+                let rtt = self
+                    .born
+                    .checked_add(Duration::from_micros(us))
+                    .and_then(|sent| now.checked_duration_since(sent))
+                    .ok_or(SessionError::BadBody { kind, expected: 8, got: 8 })?;
                 self.rtt = Some(rtt);
                 Ok(Decapsulated::Pong { rtt })
             }
