@@ -44,7 +44,7 @@ describe.skipIf(skip !== null)('address resolver behind NAT (network namespaces)
       await services.waitForOutput(/discovery services listening/, 20_000)
       const server = generateIdentity()
       const client = generateIdentity()
-      const visor = (host: typeof t.server, id: typeof server, mode: string, target = '') =>
+      const visor = (host: { ns: string; addr: string }, id: typeof server, mode: string, target = '') =>
         t.lab.spawn(host.ns, [process.execPath, VISOR], {
           env: {
             ...process.env,

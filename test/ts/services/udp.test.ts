@@ -168,7 +168,7 @@ describe.each(storeFactories)('UDP resolver on $name', (factory) => {
 
   it('error 2 for a bad signature (and nothing is recorded)', async () => {
     const m = a.bind()
-    m[m.length - 1] ^= 0xff
+    m[m.length - 1] = (m[m.length - 1] as number) ^ 0xff
     a.send(m, resolver)
     expect(hex(await a.next())).toBe(hex(encodeError(a.id.publicKey, 2)))
     const forged = encodeBind({ pk: a.id.publicKey, timestampMs: Date.now(), local: [] }, b.sign)
