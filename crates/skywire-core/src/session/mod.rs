@@ -55,12 +55,12 @@
 //! # Peer identity
 //!
 //! Noise authenticates the peer's X25519 static key ([`Session::remote_static`]).
-//! The Ed25519 → X25519 map forgets the sign of x, so a responder cannot
-//! recover the peer's Ed25519 PK from the handshake alone: the initiator side
-//! knows it ([`Session::remote_pk`]); on the responder side the host program
-//! learns the claimed PK (e.g. in the VPN hello) and checks it with
-//! [`Session::confirm_remote_pk`], which only accepts a PK whose X25519 form is
-//! the authenticated static key.
+//! The Ed25519 → X25519 map forgets the sign of x, so the X25519 key alone
+//! does not give the peer's Ed25519 PK. The initiator already knows it; the
+//! initiation payload carries it after the timestamp, and the [`Responder`]
+//! drops an initiation whose claimed PK does not map to the authenticated
+//! static key ([`SessionError::WrongPeerKey`]). So [`Session::remote_pk`] is
+//! always `Some` on both sides, and it is authenticated.
 
 mod cookie;
 mod keys;

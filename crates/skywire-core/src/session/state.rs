@@ -217,8 +217,8 @@ impl Session {
         &self.remote_static
     }
 
-    /// The peer's Ed25519 key if known: always for sessions we initiated; on the
-    /// responder side after [`confirm_remote_pk`](Self::confirm_remote_pk).
+    /// The peer's Ed25519 key: the one we dialed, or the one the initiation
+    /// carried and the responder checked against the Noise static key.
     pub fn remote_pk(&self) -> Option<PublicKey> {
         self.remote_pk
     }

@@ -319,6 +319,27 @@ fn rekey_without_loss() {
 }
 
 #[test]
+fn rekey_after_message_count() {
+    let t0 = Instant::now();
+    let Pair { mut a, mut b, .. } = establish(t0);
+    a.set_config(SessionConfig { rekey_after_messages: 4, ..SessionConfig::default() });
+    let mut out = [0u8; BUF];
+    // The confirming keepalive was message 0; three more reach the limit.
+    for i in 0..2u8 {
+        let m = send(&mut a, FrameKind::Data, &[i], t0);
+        recv_data(&mut b, &m, t0);
+        assert_eq!(a.update_timers(t0, &mut out), TimerAction::Idle);
+    }
+    let m = send(&mut a, FrameKind::Data, &[9], t0);
+    recv_data(&mut b, &m, t0);
+    assert_eq!(a.update_timers(t0, &mut out), TimerAction::Rekey);
+    // The responder never rekeys on its own.
+    b.set_config(SessionConfig { rekey_after_messages: 1, ..SessionConfig::default() });
+    let _ = send(&mut b, FrameKind::Data, &[1], t0);
+    assert_eq!(b.update_timers(t0, &mut out), TimerAction::Idle);
+}
+
+#[test]
 fn handshake_retransmit_and_give_up() {
     let t0 = Instant::now();
     let mut out = [0u8; BUF];
