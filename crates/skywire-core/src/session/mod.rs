@@ -2,7 +2,7 @@
 //! replay protection, rekey, keepalive and expiry (`docs/wire.md` section 1).
 //!
 //! Nothing here touches a socket or a clock. Every call takes the current
-//! [`Instant`] and writes what must be sent into a caller buffer, so the I/O
+//! [`Instant`](std::time::Instant) and writes what must be sent into a caller buffer, so the I/O
 //! layer drives it and tests can fast-forward time.
 //!
 //! # Pieces

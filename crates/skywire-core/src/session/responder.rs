@@ -15,11 +15,20 @@ use crate::identity::PublicKey;
 use super::state::Session;
 use super::{need_out, SessionConfig, SessionError};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResponderConfig {
     pub load: LoadConfig,
     /// Timers of the sessions this responder creates.
     pub session: SessionConfig,
+    /// Above this many remembered peers (replay timestamps), long-silent ones
+    /// are forgotten. Default 2^20 (about 80 MB at worst).
+    pub max_tracked_peers: usize,
+}
+
+impl Default for ResponderConfig {
+    fn default() -> Self {
+        ResponderConfig { load: LoadConfig::default(), session: SessionConfig::default(), max_tracked_peers: 1 << 20 }
+    }
 }
 
 /// Outcome of an initiation that was not dropped.
@@ -39,7 +48,8 @@ pub struct Responder {
     local: Arc<StaticKeys>,
     mac1_key: [u8; 32],
     /// Last accepted initiation timestamp per peer static key.
-    timestamps: HashMap<[u8; 32], [u8; TIMESTAMP_LEN]>,
+    /// Last accepted initiation timestamp per peer static key, and when.
+    timestamps: HashMap<[u8; 32], ([u8; TIMESTAMP_LEN], Instant)>,
     jar: CookieJar,
     load: LoadMeter,
     cfg: ResponderConfig,
@@ -108,7 +118,7 @@ impl Responder {
         if claimed.to_x25519() != remote {
             return Err(SessionError::WrongPeerKey);
         }
-        if self.timestamps.get(&remote).is_some_and(|last| ts <= *last) {
+        if self.timestamps.get(&remote).is_some_and(|(last, _)| ts <= *last) {
             return Err(SessionError::StaleTimestamp);
         }
 
@@ -118,10 +128,27 @@ impl Responder {
         let len = write_response(out, local_index, init.sender_index, &noise_msg)?;
         seal_macs(&mut out[..len], &mac1_key(&remote), None);
         let keys = TransportKeys::new(hs.into_stateless_transport_mode()?, local_index, init.sender_index, now);
-        self.timestamps.insert(remote, ts);
+        self.remember(remote, ts, now);
         let mut session = Session::accepted(self.local.clone(), remote, keys, self.cfg.session, now);
         session.confirm_remote_pk(claimed)?;
         Ok(Responded::Accepted { session: Box::new(session), response: &out[..len] })
+    }
+
+    /// Anyone may handshake with a server, so the per-peer map is bounded. A
+    /// peer silent for longer than a session can live without rekeying has no
+    /// session left here; replaying its old initiation could only create keys
+    /// nobody can use, so forgetting it is safe.
+    fn remember(&mut self, remote: [u8; 32], ts: [u8; TIMESTAMP_LEN], now: Instant) {
+        if self.timestamps.len() >= self.cfg.max_tracked_peers && !self.timestamps.contains_key(&remote) {
+            let horizon = self.cfg.session.reject_after_time + self.cfg.session.expiry;
+            self.timestamps.retain(|_, (_, at)| now.saturating_duration_since(*at) < horizon);
+        }
+        self.timestamps.insert(remote, (ts, now));
+    }
+
+    /// Peers whose last initiation timestamp is remembered.
+    pub fn tracked_peers(&self) -> usize {
+        self.timestamps.len()
     }
 
     /// Initiations that got as far as the Diffie-Hellman work (a load metric,

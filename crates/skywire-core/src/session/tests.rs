@@ -756,3 +756,26 @@ fn crossing_handshakes_converge() {
         assert_eq!(recv_data(&mut a, &m, t0), [i]);
     }
 }
+
+#[test]
+fn replay_memory_is_bounded() {
+    let t0 = Instant::now();
+    let kb = kp(2);
+    let cfg = ResponderConfig { max_tracked_peers: 2, ..ResponderConfig::default() };
+    let mut resp = Responder::new(&kb, cfg, t0);
+    let mut o = [0u8; BUF];
+    let mut accept = |seed: u8, at: Instant, resp: &mut Responder| {
+        let mut out = [0u8; BUF];
+        let (_, m) = Session::initiate(&kp(seed), kb.public, 1, SessionConfig::default(), at, &mut out).unwrap();
+        let m = m.to_vec();
+        resp.handle_initiation(src(), &m, 2, at, &mut o).map(|_| ())
+    };
+    accept(10, t0, &mut resp).unwrap();
+    accept(11, t0 + secs(1), &mut resp).unwrap();
+    // Full, but both are recent: nothing is forgotten (their replay protection stays).
+    accept(12, t0 + secs(2), &mut resp).unwrap();
+    assert_eq!(resp.tracked_peers(), 3);
+    // Much later (past reject-after + expiry), the silent ones are dropped.
+    accept(13, t0 + secs(400), &mut resp).unwrap();
+    assert_eq!(resp.tracked_peers(), 1);
+}
