@@ -65,3 +65,42 @@ describe.skipIf(skip !== null)('VPN end to end (server public, client behind NAT
     expect(await snapshotNet(t.client.ns)).toEqual(before)
   }, 90_000)
 })
+
+describe.skipIf(skip !== null)('VPN end to end (server and client each behind their own NAT)', () => {
+  const topo = useTopology({ serverBehindNat: true })
+  const tmp = tempDir('skywire-e2e-nat-')
+  let services: NsProcess
+  let server: TestVisor
+  let client: TestVisor
+
+  beforeAll(async () => {
+    const t = topo()
+    services = await startServices(t, tmp.dir)
+    server = makeVisor(t, t.server.ns, tmp.dir, 'server', { vpnServer: { dns: ['203.0.113.53'] } })
+    client = makeVisor(t, t.client.ns, tmp.dir, 'client', { vpnServer: { autostart: false } })
+    await server.start()
+    await client.start()
+  }, 60_000)
+
+  afterAll(async () => {
+    await client?.stop()
+    await server?.stop()
+    await services?.kill('SIGTERM', 3000)
+    tmp.cleanup()
+  })
+
+  it('SUDPH punches through both NATs and the client leaves from the server NAT\'s address', async () => {
+    const t = topo()
+    expect(await t.curlWhoami(t.client.ns)).toBe(t.natc.wanAddr)
+    const r = client.cli(['cli', 'vpn', 'start', '-k', server.config.pk, '-t', '15', '--json'])
+    if (r.code !== 0) console.log(client.proc!.output().stdout.slice(-6000), '\n-----\n', server.proc!.output().stdout.slice(-6000), services.output().stdout.slice(-3000))
+    expect(r.code, r.stderr).toBe(0)
+    const s = JSON.parse(r.stdout)
+    expect(s.transport).toBe('sudph')
+    // The server's public face is its NAT: nothing on the path is a relay.
+    expect(s.remote.split(':')[0]).toBe(t.nats!.wanAddr)
+    expect(await t.curlWhoami(t.client.ns)).toBe(t.nats!.wanAddr)
+    expect(client.cli(['cli', 'vpn', 'stop']).code).toBe(0)
+    expect(await t.curlWhoami(t.client.ns)).toBe(t.natc.wanAddr)
+  }, 60_000)
+})

@@ -154,7 +154,16 @@ export const LAB_NAMES = {
 } as const
 
 function natScript(): string {
+  // The input chain is a home router's firewall: unsolicited TCP/UDP to the
+  // router itself is dropped. Without it the first hole punch to arrive
+  // leaves a conntrack entry on the router that makes its masquerade pick
+  // another port for the answer, and the punch never meets (a dropped
+  // packet's entry is never confirmed, so it clashes with nothing).
   return `table inet ${NAT_TABLE} {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname "wan0" ct state new meta l4proto { tcp, udp } drop
+  }
   chain prerouting {
     type nat hook prerouting priority dstnat; policy accept;
   }

@@ -10,6 +10,8 @@ export interface ServerHostUp {
   pool: string
   gateway: string
   secure: boolean
+  /** DNS servers handed to clients: reachable through the tunnel even in secure mode. */
+  dns: string[]
 }
 
 export interface ServerHost {

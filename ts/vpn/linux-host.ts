@@ -6,6 +6,7 @@ import {
   applyServerFirewall,
   defaultInterface,
   enableForwarding,
+  hostAddresses,
   localSubnets,
   recoverStale,
   removeServerFirewall,
@@ -28,7 +29,7 @@ export class LinuxServerHost implements ServerHost {
   async up(p: ServerHostUp): Promise<void> {
     this.forwarding = await enableForwarding()
     try {
-      await applyServerFirewall({ tunIf: p.tun, netIf: p.netifc, pool4: p.pool, gateway4: p.gateway, secure: p.secure })
+      await applyServerFirewall({ tunIf: p.tun, netIf: p.netifc, pool4: p.pool, gateway4: p.gateway, secure: p.secure, dns: p.dns })
     } catch (err) {
       await this.down()
       throw err
@@ -73,7 +74,9 @@ export class LinuxClientHost implements ClientHost {
   ) {}
 
   async usedNetworks(): Promise<string[]> {
-    return (await localSubnets({ family: 4 })).filter((n) => !n.startsWith(this.tunPrefix))
+    // Our own TUN (left from a previous connection) is not a network we use.
+    const tuns = (await hostAddresses()).filter((a) => a.ifname.startsWith(this.tunPrefix)).map((a) => a.ifname)
+    return localSubnets({ family: 4, excludeInterfaces: tuns })
   }
 
   async apply(p: ClientHostApply): Promise<void> {
@@ -82,7 +85,12 @@ export class LinuxClientHost implements ClientHost {
     // A reconnect to the same endpoint keeps the routes in place: no window
     // in which traffic could leave outside the tunnel.
     if (this.applied && key === this.appliedKey) return
-    await this.restore()
+    // New endpoints: replace the routes, but keep the kill switch up across
+    // the swap so nothing leaves outside the tunnel meanwhile.
+    const old = this.applied
+    this.applied = null
+    this.appliedKey = ''
+    if (old) await old.restore({ keepKillSwitch: p.killswitch })
     this.applied = await applyClientRouting({ tunIf: p.tun, exempt, dns: p.dns, killSwitch: p.killswitch, stateFile: this.stateFile })
     this.appliedKey = key
   }

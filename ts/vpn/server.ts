@@ -88,7 +88,7 @@ export class VpnServer {
     const netifc = await this.host.resolveNetifc(this.opts.netifc)
     const tun = this.node.createTun({ name: this.opts.tunName, ipv4: `${this.pool.gateway}/${this.pool.prefix}`, mtu: this.opts.mtu })
     try {
-      await this.host.up({ tun, netifc, pool: this.opts.pool, gateway: this.pool.gateway, secure: this.opts.secure })
+      await this.host.up({ tun, netifc, pool: this.opts.pool, gateway: this.pool.gateway, secure: this.opts.secure, dns: this.opts.dns })
     } catch (err) {
       this.node.closeTun(tun)
       throw err

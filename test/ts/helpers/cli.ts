@@ -15,7 +15,7 @@ export function skywire(args: string[], opts: { cwd?: string; env?: NodeJS.Proce
     cwd: opts.cwd,
     env: { ...process.env, SKYWIRE_DEBUG: '', NO_COLOR: '1', ...opts.env },
     encoding: 'utf8',
-    timeout: 20_000,
+    timeout: 60_000,
   })
   if (r.error) throw r.error
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
