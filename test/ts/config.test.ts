@@ -119,10 +119,11 @@ describe('cli config show', () => {
 })
 
 describe('commands that arrive later', () => {
-  it.each([['cli', 'vpn', 'ui'], ['cli', 'vpn', 'url']])('%j says it is not available and exits 69', (...args) => {
-    const r = skywire(args)
-    expect(r.code).toBe(69)
-    expect(expectOneLineError(r)).toMatch(/not available yet/)
+  // They have arrived: both ask the visor for the UI's URL, so without one they fail like every visor command.
+  it.each([['cli', 'vpn', 'ui'], ['cli', 'vpn', 'url']])('%j asks the visor for the web UI and says when none runs', (...args) => {
+    const r = skywire([...args, '--rpc', join(dir, 'no-visor.sock')])
+    expect(r.code).toBe(3)
+    expect(expectOneLineError(r)).toMatch(/no visor is running at/)
   })
 })
 

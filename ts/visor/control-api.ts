@@ -12,6 +12,7 @@ import { z } from 'zod'
 import { parseHostPort } from '../config/schema.js'
 import { SkywireError } from '../errors.js'
 import { PK_PATTERN } from '../keys.js'
+import { registerUi } from './ui-routes.js'
 import type { Visor } from './visor.js'
 
 const startBody = z.object({
@@ -130,6 +131,7 @@ export class ControlApi {
   async listen(cfg: { socket: string; listen: string }): Promise<void> {
     const local = Fastify({ logger: false, bodyLimit: 64 * 1024 })
     routes(local, this.visor)
+    registerUi(local, this.visor, { web: false })
     mkdirSync(dirname(cfg.socket), { recursive: true, mode: 0o755 })
     // A socket left by a visor that was killed would make listen fail.
     rmSync(cfg.socket, { force: true })
@@ -149,6 +151,7 @@ export class ControlApi {
         }
       })
       routes(web, this.visor)
+      registerUi(web, this.visor, { web: true })
       try {
         await web.listen({ host: hp.host, port: hp.port })
       } catch (err) {

@@ -1,11 +1,13 @@
-import { VisorCommand, notAvailable } from '../../../cli/base.js'
+import { VisorCommand } from '../../../cli/base.js'
 
 export default class VpnUrl extends VisorCommand {
-  static override summary = 'Print the URL of the VPN web interface.'
-  static override examples = ['<%= config.bin %> cli vpn url']
+  static override summary = 'Print the URL of the VPN web interface (it carries this visor\'s UI token: treat it like a password).'
+  static override examples = ['<%= config.bin %> cli vpn url', '<%= config.bin %> cli vpn url --json']
 
-  async run(): Promise<unknown> {
+  async run(): Promise<{ url: string; listen: string }> {
     await this.parse(VpnUrl)
-    notAvailable('cli vpn url')
+    const ui = await (await this.visor()).call<{ url: string; listen: string }>('GET', '/api/ui')
+    this.log(ui.url)
+    return ui
   }
 }

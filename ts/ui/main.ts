@@ -1,0 +1,263 @@
+/**
+ * The page: wires the pure pieces in lib/ to the DOM. Live state comes from
+ * the visor's event stream; the only requests are the server list and the
+ * user's own actions.
+ */
+import { Api } from './lib/api.js'
+import { bannerFor, type Banner } from './lib/errors.js'
+import {
+  countryName,
+  entryPk,
+  flagEmoji,
+  formatBytes,
+  formatDuration,
+  formatLatency,
+  formatRate,
+  shortPk,
+} from './lib/format.js'
+import { graphPaths } from './lib/graph.js'
+import { countries, filterServers, load } from './lib/servers.js'
+import { MAX_SAMPLES, canConnect, canDisconnect, initialState, reduce, stateLabel, type Action, type UiState } from './lib/state.js'
+import { hashWithoutToken, tokenFromHash } from './lib/token.js'
+import type { ServerEntry, StateEvent, TickEvent } from './lib/types.js'
+
+const api = new Api()
+let state: UiState = initialState()
+let servers: ServerEntry[] = []
+
+function $<T extends HTMLElement = HTMLElement>(id: string): T {
+  const el = document.getElementById(id)
+  if (!el) throw new Error(`#${id} missing from the page`)
+  return el as T
+}
+
+function text(id: string, v: string): void {
+  const el = $(id)
+  if (el.textContent !== v) el.textContent = v
+}
+
+function dispatch(a: Action): void {
+  state = reduce(state, a)
+  render()
+}
+
+function showBanner(b: Banner | null): void {
+  dispatch({ type: 'banner', banner: b })
+}
+
+function render(): void {
+  const s = state
+  const c = s.client
+  const label = stateLabel(s)
+  const badge = $('state')
+  badge.dataset.state = s.stream === 'lost' ? 'lost' : (c?.state ?? 'loading')
+  text('state', label)
+  text('state-server', c?.server ? `to ${shortPk(c.server)}` : '')
+  text('f-server', c?.server ?? '–')
+  text('f-remote', c?.remote ?? '–')
+  text('f-transport', c?.transport ? c.transport.toUpperCase() : '–')
+  text('f-tunnel', c?.tunnelIp ?? '–')
+  text('f-latency', formatLatency(c?.latencyMs ?? null))
+  text('f-uptime', formatDuration(c?.uptimeS ?? null))
+  text('f-rx', c ? `${formatBytes(c.rxBytes)} (${c.rxPackets} packets)` : '–')
+  text('f-tx', c ? `${formatBytes(c.txBytes)} (${c.txPackets} packets)` : '–')
+  const lastErr = $('last-error')
+  lastErr.hidden = !c?.lastError || c.state === 'connected'
+  text('last-error', c?.lastError ? `Last error: ${c.lastError}` : '')
+
+  const g = graphPaths(s.samples, 600, 150, MAX_SAMPLES)
+  $('graph-rx').setAttribute('d', g.rx)
+  $('graph-tx').setAttribute('d', g.tx)
+  const last = s.samples[s.samples.length - 1]
+  text('rate-rx', last ? formatRate(last.rxBps) : '–')
+  text('rate-tx', last ? formatRate(last.txBps) : '–')
+  text('graph-max', formatRate(g.max))
+
+  const dis = $<HTMLButtonElement>('disconnect')
+  dis.disabled = !canDisconnect(s)
+  text('disconnect', s.busy === 'stop' ? 'Disconnecting…' : 'Disconnect')
+
+  const sv = s.server
+  const serveBadge = $('serve-state').querySelector<HTMLElement>('.badge')
+  if (serveBadge) {
+    serveBadge.dataset.state = sv ? (sv.running ? 'connected' : 'disconnected') : 'loading'
+    const v = sv ? (sv.running ? 'serving' : 'not serving') : 'loading'
+    if (serveBadge.textContent !== v) serveBadge.textContent = v
+  }
+  text('s-clients', sv ? String(sv.clients) : '–')
+  text('s-secure', sv ? (sv.secure ? 'on (clients reach only the internet)' : 'off') : '–')
+  text('s-netifc', sv?.netifc ?? '–')
+  text('s-traffic', sv?.running ? `${formatBytes(sv.rxBytes)} in, ${formatBytes(sv.txBytes)} out` : '–')
+
+  text('live-text', s.stream === 'open' ? 'live' : s.stream === 'lost' ? 'visor unreachable, retrying…' : 'connecting to the visor…')
+  $('live').dataset.stream = s.stream
+
+  const banner = $('banner')
+  banner.hidden = s.banner === null
+  banner.dataset.kind = s.banner?.kind ?? ''
+  text('banner-title', s.banner?.title ?? '')
+  text('banner-message', s.banner?.message ?? '')
+
+  // Buttons only change their state here, so keyboard focus stays where it is.
+  const ok = canConnect(s)
+  for (const b of $('servers').querySelectorAll<HTMLButtonElement>('button[data-pk]')) {
+    const pk = b.dataset.pk ?? ''
+    const mine = c?.server === pk && c.state !== 'disconnected'
+    b.disabled = !ok
+    const v = s.busy === pk ? 'Connecting…' : mine ? (c?.state === 'connected' ? 'Connected' : 'Connecting…') : 'Connect'
+    if (b.textContent !== v) b.textContent = v
+    b.closest('li')?.classList.toggle('current', mine)
+  }
+}
+
+function renderServers(): void {
+  const country = $<HTMLSelectElement>('country').value
+  const query = $<HTMLInputElement>('query').value
+  const shown = filterServers(servers, { country, query })
+  const list = $('servers')
+  list.replaceChildren(
+    ...shown.map((e) => {
+      const pk = entryPk(e)
+      const li = document.createElement('li')
+      li.className = 'server'
+      const where = document.createElement('span')
+      where.className = 'where'
+      const flag = document.createElement('span')
+      flag.className = 'flag'
+      flag.setAttribute('aria-hidden', 'true')
+      flag.textContent = flagEmoji(e.country)
+      const cc = document.createElement('span')
+      cc.className = 'cc'
+      cc.textContent = e.country ? e.country.toUpperCase() : '??'
+      cc.title = countryName(e.country)
+      where.append(flag, cc)
+      const who = document.createElement('span')
+      who.className = 'who'
+      const name = document.createElement('span')
+      name.className = 'country-name'
+      name.textContent = countryName(e.country)
+      const key = document.createElement('code')
+      key.className = 'pk'
+      key.textContent = pk
+      who.append(name, key)
+      const ld = document.createElement('span')
+      ld.className = 'load'
+      const n = load(e)
+      ld.textContent = `${n} ${n === 1 ? 'client' : 'clients'}`
+      const btn = document.createElement('button')
+      btn.type = 'button'
+      btn.dataset.pk = pk
+      btn.textContent = 'Connect'
+      btn.setAttribute('aria-label', `Connect to ${shortPk(pk)} in ${countryName(e.country)}`)
+      btn.addEventListener('click', () => void connect(pk))
+      li.append(where, who, ld, btn)
+      return li
+    }),
+  )
+  text(
+    'servers-note',
+    servers.length === 0
+      ? 'No VPN servers are registered in service discovery.'
+      : `${shown.length} of ${servers.length} ${servers.length === 1 ? 'server' : 'servers'}`,
+  )
+  render()
+}
+
+function renderCountries(): void {
+  const sel = $<HTMLSelectElement>('country')
+  const keep = sel.value
+  const opts = countries(servers).map(({ code, count }) => {
+    const o = document.createElement('option')
+    o.value = code
+    o.textContent = `${flagEmoji(code)} ${code} – ${countryName(code)} (${count})`
+    return o
+  })
+  const all = document.createElement('option')
+  all.value = ''
+  all.textContent = 'All countries'
+  sel.replaceChildren(all, ...opts)
+  sel.value = opts.some((o) => o.value === keep) ? keep : ''
+}
+
+async function loadServers(): Promise<void> {
+  text('servers-note', 'Loading servers…')
+  try {
+    servers = await api.servers()
+  } catch (err) {
+    servers = []
+    showBanner(bannerFor(err, 'loading the server list'))
+  }
+  renderCountries()
+  renderServers()
+}
+
+async function connect(pk: string): Promise<void> {
+  if (!canConnect(state)) return
+  dispatch({ type: 'busy', busy: pk })
+  showBanner(null)
+  try {
+    await api.start(pk)
+  } catch (err) {
+    showBanner(bannerFor(err, `connecting to ${shortPk(pk)}`))
+  } finally {
+    dispatch({ type: 'busy', busy: null })
+  }
+}
+
+async function disconnect(): Promise<void> {
+  dispatch({ type: 'busy', busy: 'stop' })
+  try {
+    await api.stop()
+    showBanner(null)
+  } catch (err) {
+    showBanner(bannerFor(err, 'disconnecting'))
+  } finally {
+    dispatch({ type: 'busy', busy: null })
+  }
+}
+
+function openStream(): void {
+  const es = new EventSource('/api/events')
+  es.addEventListener('tick', (ev) => {
+    const d = JSON.parse((ev as MessageEvent<string>).data) as TickEvent
+    if (state.banner?.kind === 'visor') showBanner(null)
+    dispatch({ type: 'tick', t: d.t, client: d.client, server: d.server })
+  })
+  es.addEventListener('state', (ev) => {
+    const d = JSON.parse((ev as MessageEvent<string>).data) as StateEvent
+    dispatch({ type: 'state', t: d.t, client: d.client })
+  })
+  es.addEventListener('error', () => {
+    // EventSource retries by itself; a closed one got a 401 or similar and will not.
+    dispatch({ type: 'stream', stream: 'lost' })
+    if (es.readyState === EventSource.CLOSED) {
+      void api.servers(1).catch((err: unknown) => showBanner(bannerFor(err, 'reaching the visor')))
+      setTimeout(openStream, 3000)
+    }
+  })
+}
+
+async function main(): Promise<void> {
+  $('disconnect').addEventListener('click', () => void disconnect())
+  $('banner-close').addEventListener('click', () => showBanner(null))
+  $('refresh').addEventListener('click', () => void loadServers())
+  $('country').addEventListener('change', renderServers)
+  $('query').addEventListener('input', renderServers)
+  $('filters').addEventListener('submit', (e) => e.preventDefault())
+
+  const token = tokenFromHash(location.hash)
+  if (token) {
+    try {
+      await api.session(token)
+    } catch (err) {
+      showBanner(bannerFor(err, 'signing in to the visor'))
+    }
+    // Out of the address bar, history and any bookmark.
+    history.replaceState(null, '', location.pathname + location.search + hashWithoutToken(location.hash))
+  }
+  render()
+  openStream()
+  await loadServers()
+}
+
+void main()
