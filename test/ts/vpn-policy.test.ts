@@ -91,16 +91,36 @@ describe.skipIf(skip !== null)('VPN policies (public server, two NATed clients)'
     await apiS.serverStart({ secure: true })
   }, 60_000)
 
-  it('--existing-tp fails clearly without a transport and uses one that is up', async () => {
-    const none = c2.cli(['cli', 'vpn', 'start', '-k', native.generateKeypair().publicKey, '--existing-tp'])
+  it('--existing-tp fails clearly without a transport, and rides on one opened with tp add', async () => {
+    const t = topo()
+    const none = c2.cli(['cli', 'vpn', 'start', '-k', server.config.pk, '--existing-tp'])
     expect(none.code).not.toBe(0)
     expect(expectOneLineError(none)).toMatch(/no transport to .* is up/)
-    // A VPN session leaves its transport up only while connected, so connect, then reuse it.
-    await api1.vpnStart(server.config.pk)
-    const s = await api1.status()
-    const tp = s.visor.transports.find((x) => x.peer === server.config.pk)
-    expect(tp).toBeDefined()
-    await api1.vpnStop()
+
+    const add = c2.cli(['cli', 'tp', 'add', '-k', server.config.pk, '-t', 'stcpr', '--json'])
+    expect(add.code, add.stderr).toBe(0)
+    const tp = JSON.parse(add.stdout) as { id: number; type: string }
+    expect(tp.type).toBe('stcpr')
+    const s = await api2.vpnStart(server.config.pk, { existingTp: true })
+    expect(s.sessionId).toBe(tp.id)
+    expect(await t.curlWhoami(t.clients[1]!.ns)).toBe(t.server.publicAddr)
+    await api2.vpnStop()
+    // The VPN said bye: the server freed the address at once; the transport stays up.
+    expect((await apiS.serverStatus()).clients.map((c) => c.pk)).not.toContain(c2.config.pk)
+    expect((await api2.transports()).map((x) => x.id)).toContain(tp.id)
+    expect(c2.cli(['cli', 'tp', 'rm', '-i', String(tp.id)]).code).toBe(0)
+    await expect.poll(async () => (await api2.transports()).map((x) => x.id)).not.toContain(tp.id)
+  }, 60_000)
+
+  it('a named interface that does not exist is one clear line', async () => {
+    await apiS.serverStop()
+    const r = server.cli(['cli', 'vpn', 'server', 'start', '-i', 'nosuchif0'])
+    expect(r.code).not.toBe(0)
+    expect(expectOneLineError(r)).toMatch(/network interface "nosuchif0" does not exist/)
+    // A stopped server is gone from service discovery.
+    expect(c1.cli(['cli', 'vpn', 'list']).stdout).not.toContain(server.config.pk)
+    await apiS.serverStart({})
+    await expect.poll(() => c1.cli(['cli', 'vpn', 'list']).stdout, { timeout: 15_000 }).toContain(server.config.pk)
   }, 60_000)
 
   it('a server that is not there is one clear line', async () => {

@@ -27,6 +27,12 @@ const serverStartBody = z.object({
   whitelist: z.array(z.string().regex(PK_PATTERN)).max(10000).optional(),
 })
 
+const tpBody = z.object({
+  pk: z.string().regex(PK_PATTERN, 'pk must be 64 lowercase hex characters'),
+  type: z.enum(['stcpr', 'sudph']).optional(),
+  timeoutS: z.number().int().min(1).max(3600).optional(),
+})
+
 const listQuery = z.object({
   country: z.string().regex(/^[A-Za-z]{2}$/).optional(),
   offset: z.coerce.number().int().min(0).optional(),
@@ -96,6 +102,17 @@ function routes(app: FastifyInstance, visor: Visor): void {
     })
   })
   app.get('/api/vpn/servers/count', async () => visor.services.countServices('vpn'))
+  app.get('/api/tp', async () => visor.status().transports)
+  app.post('/api/tp', async (req) => {
+    const b = parse(tpBody, req.body)
+    return visor.addTransport(b.pk, b.type ?? null, b.timeoutS ?? 20)
+  })
+  app.post('/api/tp/:id/close', async (req) => {
+    const id = Number((req.params as { id: string }).id)
+    if (!Number.isInteger(id) || id < 1) throw new SkywireError('EUSAGE', 'transport id must be a positive integer')
+    visor.removeTransport(id)
+    return { closed: id }
+  })
   app.get('/api/vpn/status', async () => visor.vpnClient.status())
   app.post('/api/vpn/start', async (req) => {
     const b = parse(startBody, req.body)

@@ -82,6 +82,15 @@ export class VisorClient {
     })
   }
 
+  transports(): Promise<VisorStatus['transports']> {
+    return this.call('GET', '/api/tp')
+  }
+  addTransport(pk: string, o: { type?: 'stcpr' | 'sudph'; timeoutS?: number } = {}): Promise<VisorStatus['transports'][number]> {
+    return this.call('POST', '/api/tp', { pk, ...o })
+  }
+  closeTransport(id: number): Promise<{ closed: number }> {
+    return this.call('POST', `/api/tp/${id}/close`, {})
+  }
   status(): Promise<RemoteStatus> {
     return this.call('GET', '/api/status')
   }

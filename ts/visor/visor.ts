@@ -24,6 +24,7 @@ import { LinuxClientHost, LinuxServerHost, hostOf } from '../vpn/linux-host.js'
 import { VpnServer } from '../vpn/server.js'
 import { CoreNode, type SessionUp } from './core-node.js'
 import { ControlApi } from './control-api.js'
+import { dialTransport } from './transports.js'
 import { VERSION } from './version.js'
 
 export interface VisorOptions {
@@ -153,9 +154,33 @@ export class Visor {
     }
   }
 
+  /** Open a transport to `pk` (no VPN): what `skywire cli tp add` does. */
+  async addTransport(pk: string, type: 'stcpr' | 'sudph' | null, timeoutS: number): Promise<VisorStatus['transports'][number]> {
+    const order = type ? [type] : this.config.transports.order
+    const { id } = await dialTransport(this.node, this.services, pk, order, Date.now() + timeoutS * 1000)
+    const t = this.status().transports.find((x) => x.id === id)
+    if (!t) throw new SkywireError('ENOSESSION', 'the transport closed right after it opened')
+    return t
+  }
+
+  removeTransport(id: number): void {
+    if (!this.node.session(id)) throw new SkywireError('ENOTFOUND', `no transport ${id}`)
+    if (id === this.vpnClient.status().sessionId) {
+      throw new SkywireError('ESTATE', `transport ${id} carries the VPN; run \`skywire cli vpn stop\` first`)
+    }
+    this.node.closeSession(id)
+  }
+
   async startVpnServer(patch: Parameters<VpnServer['configure']>[0] = {}): Promise<void> {
+    const previous = this.vpnServer.options()
     if (Object.keys(patch).length > 0) this.vpnServer.configure(patch)
-    await this.vpnServer.start()
+    try {
+      await this.vpnServer.start()
+    } catch (err) {
+      // A bad flag (say, -i nosuchif) must not stick to the next start.
+      this.vpnServer.configure(previous)
+      throw err
+    }
     await this.registerVpn()
   }
 

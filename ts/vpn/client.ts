@@ -11,6 +11,7 @@ import type { Logger } from 'pino'
 import { SkywireError } from '../errors.js'
 import type { ServicesClient } from '../discovery/client.js'
 import type { CoreNode, TransportType } from '../visor/core-node.js'
+import { dialTransport } from '../visor/transports.js'
 import type { ClientHost } from './host.js'
 import { PROTOCOL_VERSION, decode, encode, type Status } from './protocol.js'
 
@@ -18,6 +19,8 @@ export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'reconne
 
 export interface VpnClientStatus {
   state: ClientState
+  /** The transport (session) the VPN rides on. */
+  sessionId: number | null
   server: string | null
   transport: TransportType | null
   remote: string | null
@@ -60,6 +63,8 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   private state: ClientState = 'disconnected'
   private server: string | null = null
   private sessionId: number | null = null
+  /** False when the VPN rides a transport it found up (--existing-tp): stop leaves it up. */
+  private ownsSession = true
   private transport: TransportType | null = null
   private remote: string | null = null
   private tunnelIp: string | null = null
@@ -143,8 +148,9 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       o.onProgress?.(s)
       this.log.info({ server: pk, stage: s }, 'vpn connect')
     }
-    const { id, transport } = await this.openTransport(pk, deadline, o.existingTp ?? false, progress)
+    const { id, transport, owned } = await this.openTransport(pk, deadline, o.existingTp ?? false, progress)
     this.sessionId = id
+    this.ownsSession = owned
     this.transport = transport
     this.remote = this.node.session(id)?.remote ?? null
 
@@ -189,42 +195,15 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     deadline: number,
     existingOnly: boolean,
     progress: (s: string) => void,
-  ): Promise<{ id: number; transport: TransportType }> {
-    const existing = this.node.sessions().find((s) => s.peer === pk)
+  ): Promise<{ id: number; transport: TransportType; owned: boolean }> {
     if (existingOnly) {
+      const existing = this.node.sessions().find((s) => s.peer === pk)
       if (!existing) throw new SkywireError('ENOTRANSPORT', `no transport to ${pk} is up (drop --existing-tp to open one)`)
       progress(`using the existing ${existing.transport} transport`)
-      return { id: existing.id, transport: existing.transport as TransportType }
+      return { id: existing.id, transport: existing.transport as TransportType, owned: false }
     }
-    const errors: string[] = []
-    for (const t of this.opts.order) {
-      const left = deadline - Date.now()
-      if (left <= 0) break
-      try {
-        if (t === 'sudph') {
-          progress('punching a UDP path (SUDPH)')
-          const id = await this.node.dial(pk, 'sudph', null, left)
-          return { id, transport: 'sudph' }
-        }
-        progress('looking up the server\'s TCP addresses')
-        const r = this.services ? await this.services.resolve(pk) : null
-        if (!r || r.stcpr.length === 0) {
-          errors.push('stcpr: the server has no TCP address registered (offline?)')
-          continue
-        }
-        progress('connecting over TCP (STCPR)')
-        const id = await this.node.dial(pk, 'stcpr', r.stcpr, deadline - Date.now())
-        return { id, transport: 'stcpr' }
-      } catch (err) {
-        errors.push(`${t}: ${(err as Error).message}`)
-      }
-    }
-    if (Date.now() >= deadline && errors.length === 0) throw new SkywireError('ETIMEOUT', `timed out connecting to ${pk}`)
-    const offline = errors.every((e) => /not bound|no TCP address|offline/.test(e))
-    throw new SkywireError(
-      offline ? 'EOFFLINE' : 'EUNREACHABLE',
-      offline ? `server ${pk} is offline (${errors.join('; ')})` : `cannot reach ${pk}: ${errors.join('; ')}`,
-    )
+    const t = await dialTransport(this.node, this.services, pk, this.opts.order, deadline, progress)
+    return { ...t, owned: true }
   }
 
   private hello(id: number, usedNets: string[], deadline: number): Promise<Status> {
@@ -300,7 +279,17 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   private async teardown(): Promise<void> {
     this.stopMonitor()
     if (this.statusWaiter) this.statusWaiter = null
-    if (this.sessionId !== null) this.node.closeSession(this.sessionId)
+    if (this.sessionId !== null) {
+      // Tell the server at once, so it frees our address now rather than when
+      // the session expires; then drop the transport if we opened it.
+      try {
+        this.node.sendControl(this.sessionId, encode({ type: 'bye' }))
+      } catch {
+        // the session is already gone
+      }
+      if (this.tun) this.node.attach(this.tun, this.sessionId, [])
+      if (this.ownsSession) this.node.closeSession(this.sessionId)
+    }
     this.sessionId = null
     await this.host.restore()
     if (this.tun) {
@@ -327,6 +316,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     const s = this.sessionId !== null ? this.node.session(this.sessionId) : null
     return {
       state: this.state,
+      sessionId: this.sessionId,
       server: this.server,
       transport: this.transport,
       remote: this.remote,

@@ -5,6 +5,7 @@
  *
  * client → server: hello { v, passcode?, usedNets }
  * server → client: status { status, message?, address?, gateway?, prefix?, mtu?, dns? }
+ * client → server: bye {} (the VPN stops; the transport may stay up)
  */
 import { isIP } from 'node:net'
 import { z } from 'zod'
@@ -44,9 +45,12 @@ export const statusSchema = z.object({
 })
 export type Status = z.infer<typeof statusSchema>
 
-export type ControlMessage = Hello | Status
+export const byeSchema = z.object({ type: z.literal('bye') })
+export type Bye = z.infer<typeof byeSchema>
 
-const anySchema = z.discriminatedUnion('type', [helloSchema, statusSchema])
+export type ControlMessage = Hello | Status | Bye
+
+const anySchema = z.discriminatedUnion('type', [helloSchema, statusSchema, byeSchema])
 
 export class ProtocolError extends Error {
   constructor(message: string) {

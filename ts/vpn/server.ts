@@ -76,6 +76,10 @@ export class VpnServer {
     return this.running
   }
 
+  options(): VpnServerOptions {
+    return { ...this.opts, whitelist: [...this.opts.whitelist] }
+  }
+
   /** Apply new settings (from `vpn server start` flags); takes effect on start. */
   configure(patch: Partial<VpnServerOptions>): void {
     if (this.running) throw new SkywireError('ESTATE', 'the VPN server is running; stop it first')
@@ -138,12 +142,17 @@ export class VpnServer {
       clearTimeout(w.timer)
       this.awaitingHello.delete(id)
     }
+    this.release(id)
+  }
+
+  /** The client is gone (or said bye): its address goes back to the pool. */
+  private release(id: number): void {
     const c = this.clients.get(id)
-    if (c) {
-      this.clients.delete(id)
-      this.pool.release(String(id))
-      this.log.info({ peer: c.pk, tunnelIp: c.tunnelIp }, 'vpn client disconnected')
-    }
+    if (!c) return
+    this.clients.delete(id)
+    this.pool.release(String(id))
+    if (this.tun && this.node.session(id)) this.node.attach(this.tun, id, [])
+    this.log.info({ peer: c.pk, tunnelIp: c.tunnelIp }, 'vpn client disconnected')
   }
 
   /**
@@ -171,6 +180,10 @@ export class VpnServer {
     let hello
     try {
       const msg = decode(data)
+      if (msg.type === 'bye') {
+        this.release(id)
+        return true
+      }
       if (msg.type !== 'hello') throw new ProtocolError('expected a hello')
       hello = msg
     } catch (err) {

@@ -1,0 +1,21 @@
+/** The README's main job, as a user runs it: `npm run demo -- --once`. */
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { listNetns } from '../../ts/netlab/netns.js'
+import { labSkipReason } from './helpers/lab.js'
+
+const DEMO = fileURLToPath(new URL('../../dist/demo/run.js', import.meta.url))
+
+describe.skipIf(labSkipReason() !== null)('npm run demo', () => {
+  it('connects, shows the public IP change to the server\'s, and leaves no namespace behind', () => {
+    const before = listNetns()
+    const r = spawnSync(process.execPath, [DEMO, '--once'], { encoding: 'utf8', timeout: 120_000 })
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/client's public IP before: 203\.0\.113\.30/)
+    expect(r.stdout).toMatch(/connected over sudph/)
+    expect(r.stdout).toMatch(/client's public IP now: +203\.0\.113\.20/)
+    expect(r.stdout).toMatch(/disconnected; client's public IP: 203\.0\.113\.30/)
+    expect(listNetns()).toEqual(before)
+  }, 150_000)
+})

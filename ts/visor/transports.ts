@@ -1,0 +1,48 @@
+/**
+ * Opening a transport to a visor: SUDPH (the core punches through the address
+ * resolver) and STCPR (addresses from the address resolver), in the
+ * configured order, within one deadline. Used by the VPN client and by
+ * `skywire cli tp add`.
+ */
+import type { ServicesClient } from '../discovery/client.js'
+import { SkywireError } from '../errors.js'
+import type { CoreNode, TransportType } from './core-node.js'
+
+export async function dialTransport(
+  node: CoreNode,
+  services: ServicesClient | null,
+  pk: string,
+  order: readonly TransportType[],
+  deadline: number,
+  progress: (stage: string) => void = () => {},
+): Promise<{ id: number; transport: TransportType }> {
+  const errors: string[] = []
+  for (const t of order) {
+    const left = deadline - Date.now()
+    if (left <= 0) break
+    try {
+      if (t === 'sudph') {
+        progress('punching a UDP path (SUDPH)')
+        const id = await node.dial(pk, 'sudph', null, left)
+        return { id, transport: 'sudph' }
+      }
+      progress('looking up the TCP addresses (STCPR)')
+      const r = services ? await services.resolve(pk) : null
+      if (!r || r.stcpr.length === 0) {
+        errors.push('stcpr: no TCP address registered (offline?)')
+        continue
+      }
+      progress('connecting over TCP (STCPR)')
+      const id = await node.dial(pk, 'stcpr', r.stcpr, deadline - Date.now())
+      return { id, transport: 'stcpr' }
+    } catch (err) {
+      errors.push(`${t}: ${(err as Error).message}`)
+    }
+  }
+  if (errors.length === 0) throw new SkywireError('ETIMEOUT', `timed out connecting to ${pk}`)
+  const offline = errors.every((e) => /not bound|no TCP address|offline/.test(e))
+  throw new SkywireError(
+    offline ? 'EOFFLINE' : 'EUNREACHABLE',
+    offline ? `${pk} is offline (${errors.join('; ')})` : `cannot reach ${pk}: ${errors.join('; ')}`,
+  )
+}
