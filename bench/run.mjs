@@ -35,6 +35,8 @@ const SETTINGS = {
   seconds: envInt('BENCH_SECONDS', 10),
   repeat: envInt('BENCH_REPEAT', 3),
   sessions: envInt('BENCH_SESSIONS', 1000),
+  // New sessions per second the load tool opens; the server counts more than 200 handshakes/s as an attack.
+  sessionRate: envInt('BENCH_SESSION_RATE', 100),
   connects: envInt('BENCH_CONNECTS', 20),
   pings: envInt('BENCH_PINGS', 200, 2),
   // IP packet size of the UDP test; the iperf3 payload is 28 bytes less (IPv4 + UDP headers), so that
@@ -414,9 +416,10 @@ async function serverMemory(lab, env, transport) {
       addrs: [transport === 'stcpr' ? '192.0.2.1:7777' : '192.0.2.1:7778'],
       n,
       concurrency: 32,
+      rate: SETTINGS.sessionRate,
       timeoutMs: 10_000,
     })
-    const m = await load.waitForOutput(/\{"done":(\{[^\n]*\})\}/, 60_000 + n * 100)
+    const m = await load.waitForOutput(/\{"done":(\{[^\n]*\})\}/, 60_000 + (n * 1000) / SETTINGS.sessionRate + n * 100)
     const done = JSON.parse(m[1])
     const deadline = Date.now() + 10_000
     while (ups < done.up && Date.now() < deadline) await sleep(100)
