@@ -14,9 +14,9 @@ fi
 
 # System packages: compilers for the addon, iproute2/nftables for the VPN and
 # its network-namespace tests, redis-server for the Redis store tests,
-# iperf3 for the benchmark.
+# iperf3 for the benchmark, chromium for the web UI's browser test.
 PKGS=(build-essential pkg-config ca-certificates curl git iproute2 nftables iputils-ping procps
-      redis-server iperf3)
+      redis-server iperf3 chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -42,6 +42,12 @@ if ! command -v cargo >/dev/null 2>&1; then
   log "installing the Rust toolchain (rustup)"
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
   export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+# The short fuzz run in `npm test` uses cargo-fuzz, which needs nightly.
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  log "installing the nightly Rust toolchain (for cargo-fuzz)"
+  rustup toolchain install nightly --profile minimal
 fi
 
 log "installing npm dependencies and building (Rust addon + TypeScript)"

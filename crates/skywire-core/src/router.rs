@@ -37,7 +37,7 @@ impl AllowedIps {
                 self.prefixes.push((net, peer));
             }
         }
-        self.prefixes.sort_by(|a, b| b.0.prefix_len().cmp(&a.0.prefix_len()));
+        self.prefixes.sort_by_key(|(n, _)| std::cmp::Reverse(n.prefix_len()));
     }
 
     pub fn remove_peer(&mut self, peer: PeerId) {

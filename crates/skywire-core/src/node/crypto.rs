@@ -44,7 +44,7 @@ pub(crate) enum Tick {
 }
 
 pub(crate) enum Accepted {
-    Session(SessionBox, usize),
+    Session(Box<SessionBox>, usize),
     Reply(usize),
 }
 
@@ -131,7 +131,7 @@ impl Acceptor {
             Responded::Accepted { session, response } => {
                 let len = response.len();
                 let remote = session.remote_pk().ok_or(SessionError::WrongPeerKey)?;
-                Ok(Accepted::Session(SessionBox { s: *session, remote, last_ping: None }, len))
+                Ok(Accepted::Session(Box::new(SessionBox { s: *session, remote, last_ping: None }), len))
             }
             Responded::CookieReply(b) => Ok(Accepted::Reply(b.len())),
         }

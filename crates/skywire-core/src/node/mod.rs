@@ -401,8 +401,8 @@ impl Inner {
     }
 
     /// A peer re-handshook with us: new keys, same session id and tunnel.
-    pub(crate) fn absorb(&self, peer: &Arc<Peer>, session: SessionBox, index: u32) {
-        if peer.session.lock().unwrap().absorb(session).is_ok() {
+    pub(crate) fn absorb(&self, peer: &Arc<Peer>, session: Box<SessionBox>, index: u32) {
+        if peer.session.lock().unwrap().absorb(*session).is_ok() {
             self.by_index.write().unwrap().insert(index, peer.id);
         }
     }
@@ -526,7 +526,7 @@ async fn timer_loop(inner: std::sync::Weak<Inner>) {
         }
         // Forget indexes the sessions have rotated away from.
         rounds += 1;
-        if rounds % 40 == 0 {
+        if rounds.is_multiple_of(40) {
             let mut map = inner.by_index.write().unwrap();
             let peers = inner.peers.read().unwrap();
             map.retain(|idx, id| peers.get(id).is_some_and(|p| p.session.lock().unwrap().owns_index(*idx)));

@@ -81,7 +81,7 @@ async fn respond(inner: Arc<Inner>, stream: TcpStream, addr: SocketAddr) {
             if wr.write_all(&frame(&out[..len])).await.is_err() {
                 return;
             }
-            start_conn(inner, session, index, rd, wr, addr, false);
+            start_conn(inner, *session, index, rd, wr, addr, false);
         }
         Ok(Accepted::Reply(len)) => {
             // Cookie reply: the initiator retries with mac2 on a new connection.

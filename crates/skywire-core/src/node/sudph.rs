@@ -72,7 +72,7 @@ async fn on_initiation(inner: &Arc<Inner>, sock: &Arc<UdpSocket>, msg: &[u8], sr
                 return;
             }
             let link = Link::Udp { sock: sock.clone(), addr: std::sync::Mutex::new(src) };
-            inner.add_peer(session, index, TransportKind::Sudph, link, false);
+            inner.add_peer(*session, index, TransportKind::Sudph, link, false);
         }
         Ok(Accepted::Reply(len)) => {
             let _ = sock.send_to(&out[..len], src).await;
