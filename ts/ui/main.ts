@@ -24,6 +24,36 @@ import type { ServerEntry, StateEvent, TickEvent } from './lib/types.js'
 const api = new Api()
 let state: UiState = initialState()
 let servers: ServerEntry[] = []
+let serversFailed = false
+const flags = flagsRender()
+
+/**
+ * Whether this system draws flag emoji in colour. Without an emoji font they are
+ * two empty boxes, so the page shows just the country code instead.
+ */
+function flagsRender(): boolean {
+  try {
+    const c = document.createElement('canvas')
+    c.width = c.height = 20
+    const ctx = c.getContext('2d', { willReadFrequently: true })
+    if (!ctx) return false
+    ctx.textBaseline = 'top'
+    ctx.font = '16px sans-serif'
+    ctx.fillText(flagEmoji('DE'), 0, 0)
+    const d = ctx.getImageData(0, 0, 20, 20).data
+    for (let i = 0; i < d.length; i += 4) {
+      const [r, g, b, a] = [d[i] ?? 0, d[i + 1] ?? 0, d[i + 2] ?? 0, d[i + 3] ?? 0]
+      if (a > 0 && Math.max(r, g, b) - Math.min(r, g, b) > 60) return true
+    }
+  } catch {
+    // no canvas: assume no colour emoji
+  }
+  return false
+}
+
+function flagOf(cc: string | null | undefined): string {
+  return flags ? flagEmoji(cc) : ''
+}
 
 function $<T extends HTMLElement = HTMLElement>(id: string): T {
   const el = document.getElementById(id)
@@ -45,12 +75,19 @@ function showBanner(b: Banner | null): void {
   dispatch({ type: 'banner', banner: b })
 }
 
+/** A banner for the failure; without a valid token nothing else will work either, so the page says so once. */
+function failed(err: unknown, doing: string): void {
+  const b = bannerFor(err, doing)
+  if (b.kind === 'auth') dispatch({ type: 'stream', stream: 'denied' })
+  showBanner(b)
+}
+
 function render(): void {
   const s = state
   const c = s.client
   const label = stateLabel(s)
   const badge = $('state')
-  badge.dataset.state = s.stream === 'lost' ? 'lost' : (c?.state ?? 'loading')
+  badge.dataset.state = s.stream === 'lost' || s.stream === 'denied' ? s.stream : (c?.state ?? 'loading')
   text('state', label)
   text('state-server', c?.server ? `to ${shortPk(c.server)}` : '')
   text('f-server', c?.server ?? '–')
@@ -62,16 +99,21 @@ function render(): void {
   text('f-rx', c ? `${formatBytes(c.rxBytes)} (${c.rxPackets} packets)` : '–')
   text('f-tx', c ? `${formatBytes(c.txBytes)} (${c.txPackets} packets)` : '–')
   const lastErr = $('last-error')
-  lastErr.hidden = !c?.lastError || c.state === 'connected'
+  // The banner already says it when the error came from what the user just did.
+  lastErr.hidden = !c?.lastError || c.state === 'connected' || s.banner?.message === c.lastError
   text('last-error', c?.lastError ? `Last error: ${c.lastError}` : '')
 
-  const g = graphPaths(s.samples, 600, 150, MAX_SAMPLES)
+  // The window grows from 30 s to its full two minutes, so a new connection is not a sliver at the edge.
+  const slots = Math.min(MAX_SAMPLES, Math.max(30, s.samples.length))
+  const g = graphPaths(s.samples, 600, 150, slots)
+  text('graph-window', formatDuration(slots))
   $('graph-rx').setAttribute('d', g.rx)
   $('graph-tx').setAttribute('d', g.tx)
   const last = s.samples[s.samples.length - 1]
   text('rate-rx', last ? formatRate(last.rxBps) : '–')
   text('rate-tx', last ? formatRate(last.txBps) : '–')
-  text('graph-max', formatRate(g.max))
+  text('graph-max', s.samples.length > 0 ? formatRate(g.max) : '–')
+  $('graph-rx-area').setAttribute('d', g.rxArea)
 
   const dis = $<HTMLButtonElement>('disconnect')
   dis.disabled = !canDisconnect(s)
@@ -89,7 +131,10 @@ function render(): void {
   text('s-netifc', sv?.netifc ?? '–')
   text('s-traffic', sv?.running ? `${formatBytes(sv.rxBytes)} in, ${formatBytes(sv.txBytes)} out` : '–')
 
-  text('live-text', s.stream === 'open' ? 'live' : s.stream === 'lost' ? 'visor unreachable, retrying…' : 'connecting to the visor…')
+  text(
+    'live-text',
+    { open: 'live', lost: 'visor unreachable, retrying…', denied: 'not authorised', opening: 'connecting to the visor…' }[s.stream],
+  )
   $('live').dataset.stream = s.stream
 
   const banner = $('banner')
@@ -125,7 +170,7 @@ function renderServers(): void {
       const flag = document.createElement('span')
       flag.className = 'flag'
       flag.setAttribute('aria-hidden', 'true')
-      flag.textContent = flagEmoji(e.country)
+      flag.textContent = flagOf(e.country)
       const cc = document.createElement('span')
       cc.className = 'cc'
       cc.textContent = e.country ? e.country.toUpperCase() : '??'
@@ -156,7 +201,9 @@ function renderServers(): void {
   )
   text(
     'servers-note',
-    servers.length === 0
+    serversFailed
+      ? 'The server list could not be loaded.'
+      : servers.length === 0
       ? 'No VPN servers are registered in service discovery.'
       : `${shown.length} of ${servers.length} ${servers.length === 1 ? 'server' : 'servers'}`,
   )
@@ -169,7 +216,7 @@ function renderCountries(): void {
   const opts = countries(servers).map(({ code, count }) => {
     const o = document.createElement('option')
     o.value = code
-    o.textContent = `${flagEmoji(code)} ${code} – ${countryName(code)} (${count})`
+    o.textContent = `${flagOf(code)} ${code} – ${countryName(code)} (${count})`.trim()
     return o
   })
   const all = document.createElement('option')
@@ -183,9 +230,11 @@ async function loadServers(): Promise<void> {
   text('servers-note', 'Loading servers…')
   try {
     servers = await api.servers()
+    serversFailed = false
   } catch (err) {
     servers = []
-    showBanner(bannerFor(err, 'loading the server list'))
+    serversFailed = true
+    failed(err, 'loading the server list')
   }
   renderCountries()
   renderServers()
@@ -198,7 +247,7 @@ async function connect(pk: string): Promise<void> {
   try {
     await api.start(pk)
   } catch (err) {
-    showBanner(bannerFor(err, `connecting to ${shortPk(pk)}`))
+    failed(err, `connecting to ${shortPk(pk)}`)
   } finally {
     dispatch({ type: 'busy', busy: null })
   }
@@ -210,7 +259,7 @@ async function disconnect(): Promise<void> {
     await api.stop()
     showBanner(null)
   } catch (err) {
-    showBanner(bannerFor(err, 'disconnecting'))
+    failed(err, 'disconnecting')
   } finally {
     dispatch({ type: 'busy', busy: null })
   }
@@ -220,7 +269,7 @@ function openStream(): void {
   const es = new EventSource('/api/events')
   es.addEventListener('tick', (ev) => {
     const d = JSON.parse((ev as MessageEvent<string>).data) as TickEvent
-    if (state.banner?.kind === 'visor') showBanner(null)
+    if (state.banner?.kind === 'visor' || state.banner?.kind === 'auth') showBanner(null)
     dispatch({ type: 'tick', t: d.t, client: d.client, server: d.server })
   })
   es.addEventListener('state', (ev) => {
@@ -229,10 +278,11 @@ function openStream(): void {
   })
   es.addEventListener('error', () => {
     // EventSource retries by itself; a closed one got a 401 or similar and will not.
-    dispatch({ type: 'stream', stream: 'lost' })
+    if (state.stream !== 'denied') dispatch({ type: 'stream', stream: 'lost' })
     if (es.readyState === EventSource.CLOSED) {
-      void api.servers(1).catch((err: unknown) => showBanner(bannerFor(err, 'reaching the visor')))
-      setTimeout(openStream, 3000)
+      // A refused stream says nothing about why; an ordinary request does.
+      void api.servers(1).catch((err: unknown) => failed(err, 'reaching the visor'))
+      setTimeout(openStream, 5000)
     }
   })
 }
@@ -250,7 +300,7 @@ async function main(): Promise<void> {
     try {
       await api.session(token)
     } catch (err) {
-      showBanner(bannerFor(err, 'signing in to the visor'))
+      failed(err, 'signing in to the visor')
     }
     // Out of the address bar, history and any bookmark.
     history.replaceState(null, '', location.pathname + location.search + hashWithoutToken(location.hash))

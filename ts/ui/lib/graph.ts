@@ -3,6 +3,8 @@ import type { Sample } from './state.js'
 
 export interface GraphPaths {
   rx: string
+  /** The rx line closed down to the baseline, for a light fill under it. */
+  rxArea: string
   tx: string
   /** The value at the top of the graph, bytes per second. */
   max: number
@@ -29,7 +31,9 @@ export function graphPaths(samples: Sample[], width: number, height: number, slo
         return `${i === 0 ? 'M' : 'L'}${round(x)} ${round(y)}`
       })
       .join(' ')
-  return { rx: path((s) => s.rxBps), tx: path((s) => s.txBps), max }
+  const rx = path((s) => s.rxBps)
+  const rxArea = samples.length > 1 ? `${rx} L${round(width)} ${height} L${round(x0)} ${height} Z` : ''
+  return { rx, rxArea, tx: path((s) => s.txBps), max }
 }
 
 function round(v: number): number {

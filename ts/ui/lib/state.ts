@@ -12,7 +12,8 @@ export interface Sample {
   txBps: number
 }
 
-export type Stream = 'opening' | 'open' | 'lost'
+/** The event stream: 'denied' when the visor refused this page's token. */
+export type Stream = 'opening' | 'open' | 'lost' | 'denied'
 
 export interface UiState {
   client: ClientStatus | null
@@ -76,6 +77,7 @@ export function reduce(s: UiState, a: Action): UiState {
 /** What the big status line says. */
 export function stateLabel(s: UiState): string {
   if (s.stream === 'lost') return 'visor unreachable'
+  if (s.stream === 'denied') return 'not authorised'
   if (!s.client) return 'loading'
   return s.client.state
 }

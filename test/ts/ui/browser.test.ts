@@ -1,0 +1,155 @@
+/**
+ * The web UI in a real browser on the lab: Debian's chromium, driven by
+ * playwright-core, runs inside the client visor's namespace (where its
+ * loopback UI listens), connects through the page, and the lab's whoami
+ * sees the server's address. Screenshots go to test-artifacts/ui/.
+ */
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { native } from '../../../ts/native.js'
+import type { NsProcess } from '../../../ts/netlab/exec.js'
+import { labSkipReason, useTopology } from '../helpers/lab.js'
+import { makeVisor, startServices, tempDir, type TestVisor } from '../helpers/visors.js'
+
+const CHROMIUM = '/usr/bin/chromium'
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+const SHOTS = join(ROOT, 'test-artifacts', 'ui')
+const BUILT = existsSync(join(ROOT, 'dist', 'ui', 'index.html'))
+
+const skip = labSkipReason() ?? (existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install chromium)`) ?? (BUILT ? null : 'the UI is not built (npm run build:ui)')
+
+describe.skipIf(skip !== null)('web UI in chromium on the lab', () => {
+  const topo = useTopology({})
+  const tmp = tempDir('skywire-ui-e2e-')
+  let services: NsProcess
+  let server: TestVisor
+  let client: TestVisor
+  let browser: Browser
+  let page: Page
+  let url: string
+  // Script errors and CSP violations on the main page (the bundle must run under script-src 'self').
+  const problems: string[] = []
+
+  const shot = (name: string): Promise<Buffer> => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
+
+  beforeAll(async () => {
+    const t = topo()
+    mkdirSync(SHOTS, { recursive: true })
+    services = await startServices(t, tmp.dir)
+    server = makeVisor(t, t.server.ns, tmp.dir, 'server', { vpnServer: { dns: ['203.0.113.53'], country: 'DE' } })
+    client = makeVisor(t, t.client.ns, tmp.dir, 'client', {
+      vpnServer: { autostart: false },
+      control: { socket: join(tmp.dir, 'client.sock'), listen: '127.0.0.1:3435' },
+    })
+    await Promise.all([server.start(), client.start()])
+    const r = client.cli(['cli', 'vpn', 'url', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    url = (JSON.parse(r.stdout) as { url: string }).url
+
+    // Playwright passes its own flags to the executable, so the namespace goes in a wrapper.
+    const wrapper = join(tmp.dir, 'chromium-in-ns')
+    writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${t.client.ns} ${CHROMIUM} "$@"\n`)
+    chmodSync(wrapper, 0o755)
+    browser = await chromium.launch({
+      executablePath: wrapper,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      timeout: 30_000,
+    })
+    page = await browser.newPage({ viewport: { width: 1100, height: 900 } })
+    page.on('pageerror', (e) => problems.push(e.message))
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(m.text())
+    })
+  }, 90_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    await client?.stop()
+    await server?.stop()
+    await services?.kill('SIGTERM', 3000)
+    tmp.cleanup()
+  })
+
+  it('`vpn url` gives a loopback URL with the token in the fragment', () => {
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:3435\/#token=[A-Za-z0-9_-]{43}$/)
+  })
+
+  it('without the token the page says how to get in', async () => {
+    const p = await browser.newPage()
+    await p.goto(url.split('#')[0] as string)
+    await expect.poll(() => p.getByRole('alert').textContent(), { timeout: 10_000 }).toMatch(/skywire cli vpn url/)
+    expect(await p.locator('#state').textContent()).toBe('not authorised')
+    expect(await p.locator('#servers-note').textContent()).toMatch(/could not be loaded/)
+    await p.screenshot({ path: join(SHOTS, 'no-token.png') })
+    await p.close()
+  })
+
+  it('lists the server, connects, moves the public IP to the server, shows it live, and disconnects', async () => {
+    const t = topo()
+    const pk = server.config.pk
+    const connectBtn = page.locator(`button[data-pk="${pk}"]`)
+    await page.goto(url)
+    // The token leaves the address bar once traded for the cookie.
+    await expect.poll(() => page.url()).toBe('http://127.0.0.1:3435/')
+    await expect.poll(() => page.locator('#state').textContent(), { timeout: 10_000 }).toBe('disconnected')
+    await expect
+      .poll(async () => {
+        if ((await connectBtn.count()) > 0) return true
+        await page.getByRole('button', { name: 'Refresh' }).click()
+        return false
+      }, { timeout: 15_000, interval: 1000 })
+      .toBe(true)
+    await expect(page.locator('li.server', { hasText: pk }).textContent()).resolves.toMatch(/DE/)
+    await shot('servers')
+
+    expect(await t.curlWhoami(t.client.ns)).toBe(t.natc.wanAddr)
+    await page.getByRole('button', { name: new RegExp(`^Connect to ${pk.slice(0, 8)}`) }).click()
+    await expect.poll(() => page.locator('#state').textContent(), { timeout: 25_000 }).toBe('connected')
+    await expect.poll(() => page.locator('#f-remote').textContent()).toContain(t.server.publicAddr)
+    expect(await page.locator('#f-server').textContent()).toBe(pk)
+    expect(await page.locator('#f-tunnel').textContent()).toMatch(/^\d+\.\d+\.\d+\.\d+/)
+    expect(await t.curlWhoami(t.client.ns)).toBe(t.server.publicAddr)
+
+    // Some traffic for the graph, and a few ticks of it.
+    for (let i = 0; i < 4; i++) {
+      await t.curlWhoami(t.client.ns)
+      await new Promise((r) => setTimeout(r, 700))
+    }
+    await expect.poll(() => page.locator('#graph-rx').getAttribute('d'), { timeout: 5000 }).toMatch(/L/)
+    expect(await page.locator('#f-rx').textContent()).not.toMatch(/^0 B/)
+    await shot('connected')
+    await page.setViewportSize({ width: 390, height: 844 })
+    await shot('connected-phone')
+    await page.setViewportSize({ width: 1100, height: 900 })
+
+    await page.getByRole('button', { name: 'Disconnect' }).click()
+    await expect.poll(() => page.locator('#state').textContent(), { timeout: 15_000 }).toBe('disconnected')
+    expect(await t.curlWhoami(t.client.ns)).toBe(t.natc.wanAddr)
+    expect(await page.getByRole('alert').isVisible()).toBe(false)
+    expect(problems).toEqual([])
+  }, 60_000)
+
+  it('a server whose whitelist leaves us out shows a forbidden banner', async () => {
+    const pk = server.config.pk
+    expect(server.cli(['cli', 'vpn', 'server', 'stop']).code).toBe(0)
+    const r = server.cli(['cli', 'vpn', 'server', 'start', '-w', native.generateKeypair().publicKey])
+    expect(r.code, r.stderr).toBe(0)
+    const connectBtn = page.locator(`button[data-pk="${pk}"]`)
+    await expect
+      .poll(async () => {
+        await page.getByRole('button', { name: 'Refresh' }).click()
+        return (await connectBtn.count()) > 0 && (await connectBtn.isEnabled())
+      }, { timeout: 15_000, interval: 1000 })
+      .toBe(true)
+    await connectBtn.click()
+    const alert = page.getByRole('alert')
+    await expect.poll(() => alert.textContent(), { timeout: 25_000 }).toMatch(/Forbidden/)
+    expect(await alert.textContent()).toMatch(/refused/)
+    await expect.poll(() => page.locator('#state').textContent()).toBe('disconnected')
+    await shot('forbidden')
+  }, 45_000)
+})
