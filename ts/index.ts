@@ -13,3 +13,20 @@ export type { Config, ConfigInput } from './config/schema.js'
 export { generateConfig, loadConfig, parseConfig, redactConfig, writeConfig } from './config/file.js'
 export { generateIdentity, isPublicKey, parsePublicKey, parsePublicKeyList, publicKeyOf } from './keys.js'
 export type { Identity } from './keys.js'
+
+// The visor and its parts: what `skywire visor` runs.
+export { Visor, VPN_PORT } from './visor/visor.js'
+export type { VisorOptions, VisorStatus } from './visor/visor.js'
+export { VisorClient, DEFAULT_RPC } from './visor/rpc-client.js'
+export type { RemoteStatus } from './visor/rpc-client.js'
+export { CoreNode } from './visor/core-node.js'
+export type { CoreNodeOptions, SessionUp, TransportType } from './visor/core-node.js'
+export { VpnClient } from './vpn/client.js'
+export type { VpnClientStatus, ClientState } from './vpn/client.js'
+export { VpnServer } from './vpn/server.js'
+export type { VpnServerStatus, ServerClientInfo } from './vpn/server.js'
+
+// The discovery services and their client.
+export { ServicesClient, ServicesRequestError } from './discovery/client.js'
+export type { ResolveResult, ServiceEntry, TransportEntry, ServiceQuery } from './discovery/client.js'
+export { startServices } from './services/server.js'
