@@ -151,6 +151,9 @@ function render(): void {
     b.disabled = !ok
     const v = s.busy === pk ? 'Connecting…' : mine ? (c?.state === 'connected' ? 'Connected' : 'Connecting…') : 'Connect'
     if (b.textContent !== v) b.textContent = v
+    // The accessible name carries what the button says now, plus which server it is for.
+    const where = b.dataset.where ?? ''
+    b.setAttribute('aria-label', v === 'Connect' ? `Connect to ${shortPk(pk)} in ${where}` : `${v.replace('…', '')} to ${shortPk(pk)} in ${where}`)
     b.closest('li')?.classList.toggle('current', mine)
   }
 }
@@ -193,6 +196,7 @@ function renderServers(): void {
       btn.type = 'button'
       btn.dataset.pk = pk
       btn.textContent = 'Connect'
+      btn.dataset.where = countryName(e.country)
       btn.setAttribute('aria-label', `Connect to ${shortPk(pk)} in ${countryName(e.country)}`)
       btn.addEventListener('click', () => void connect(pk))
       li.append(where, who, ld, btn)

@@ -11,6 +11,7 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { native } from '../../../ts/native.js'
 import type { NsProcess } from '../../../ts/netlab/exec.js'
+import { skywire } from '../helpers/cli.js'
 import { labSkipReason, useTopology } from '../helpers/lab.js'
 import { makeVisor, startServices, tempDir, type TestVisor } from '../helpers/visors.js'
 
@@ -74,8 +75,15 @@ describe.skipIf(skip !== null)('web UI in chromium on the lab', () => {
     tmp.cleanup()
   })
 
-  it('`vpn url` gives a loopback URL with the token in the fragment', () => {
+  it('`vpn url` gives a loopback URL with the token in the fragment; `vpn ui` without a display says how to reach it', () => {
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:3435\/#token=[A-Za-z0-9_-]{43}$/)
+    const noDisplay = { DISPLAY: '', WAYLAND_DISPLAY: '' }
+    const j = skywire(['cli', 'vpn', 'ui', '--json', '--rpc', client.rpc], { env: noDisplay })
+    expect(j.code, j.stderr).toBe(0)
+    expect(JSON.parse(j.stdout)).toMatchObject({ url, opened: false, hint: expect.stringMatching(/ssh -L 3435:127\.0\.0\.1:3435/) })
+    const h = skywire(['cli', 'vpn', 'ui', '--rpc', client.rpc], { env: noDisplay })
+    expect(h.stdout.trim()).toBe(url)
+    expect(h.stderr).toMatch(/no browser here/)
   })
 
   it('without the token the page says how to get in', async () => {
