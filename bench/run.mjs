@@ -68,19 +68,21 @@ function prerequisites() {
   }
   return null
 }
-const why = prerequisites()
+// `--chart FILE.json` only redraws a chart (no root, no lab); everything else needs the lab.
+const CHART_ONLY = process.argv[2] === '--chart'
+const why = CHART_ONLY ? null : prerequisites()
 if (why) {
   console.error(`bench: ${why}`)
   process.exit(2)
 }
-const { createLab, labPrerequisites } = await import('../dist/netlab/index.js')
-const pre = labPrerequisites()
+const { createLab, labPrerequisites } = CHART_ONLY ? {} : await import('../dist/netlab/index.js')
+const pre = CHART_ONLY ? { ok: true } : labPrerequisites()
 if (!pre.ok) {
   console.error(`bench: ${pre.reason}`)
   process.exit(2)
 }
 const require = createRequire(import.meta.url)
-const { generateKeypair } = require('../native/index.js')
+const { generateKeypair } = CHART_ONLY ? {} : require('../native/index.js')
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
 
@@ -540,17 +542,24 @@ function report(res) {
 
 function chart(res, file) {
   const label = { veth: 'bare veth', sudph: 'skywire SUDPH', stcpr: 'skywire STCPR', 'wireguard-go': 'wireguard-go', boringtun: 'boringtun' }
-  const groups = SUBJECTS.filter((n) => res.subjects[n]).map((n) => {
+  const names = SUBJECTS.filter((n) => res.subjects[n])
+  const groups = names.map((n) => {
     const r = res.subjects[n]
     const v = (g) => (g ? { value: g.median, min: g.min, max: g.max } : null)
     return { label: label[n], values: r.error ? [null, null] : [v(r.tcp1.gbps), v(r.tcp4.gbps)] }
   })
+  // The veth is usually 10x and more above the tunnels: then the axis fits the tunnels and the veth bars are cut.
+  const top = (ns) => Math.max(0, ...ns.flatMap((n) => groups[names.indexOf(n)].values.filter(Boolean).map((v) => Math.max(v.value, v.max))))
+  const tunnels = top(names.filter((n) => n !== 'veth'))
+  const scaleMax = tunnels > 0 && top(['veth'].filter((n) => names.includes(n))) > 3 * tunnels ? tunnels * 1.1 : undefined
+  const st = res.settings
   const png = barChart({
     title: 'iperf3 TCP throughput through each tunnel (Gbit/s)',
-    subtitle: `${res.date.slice(0, 16).replace('T', ' ')} UTC, ${res.machine.cpus} cores (busy machine), ${SETTINGS.seconds} s runs, median of ${SETTINGS.repeat}, whiskers min-max`,
+    subtitle: `${res.date.slice(0, 16).replace('T', ' ')} UTC, ${res.machine.cpus} cores (busy machine), ${st.seconds} s runs, median of ${st.repeat}, whiskers min-max`,
     unit: 'Gbit/s',
     series: ['1 stream', '4 streams'],
     groups,
+    scaleMax,
   })
   writeFileSync(file, png)
 }
@@ -664,7 +673,14 @@ async function main() {
   console.log(`wrote ${jsonFile.slice(ROOT.length + 1)} and ${pngFile.slice(ROOT.length + 1)}`)
 }
 
-main().catch((e) => {
-  console.error(`bench: ${e.stack ?? e}`)
-  process.exitCode = 1
-})
+if (CHART_ONLY) {
+  // Redraw the chart of an earlier run: node bench/run.mjs --chart bench/results/<time>.json
+  const file = process.argv[3]
+  chart(JSON.parse(readFileSync(file, 'utf8')), file.replace(/\.json$/, '.png'))
+  console.log(`wrote ${file.replace(/\.json$/, '.png')}`)
+} else {
+  main().catch((e) => {
+    console.error(`bench: ${e.stack ?? e}`)
+    process.exitCode = 1
+  })
+}

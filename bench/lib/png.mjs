@@ -101,7 +101,7 @@ const PALETTE = [
  * Horizontal grouped bar chart.
  * groups: [{ label, values: [{ value, min?, max? } | null, ...] }]; series: names, one per value.
  */
-export function barChart({ title, subtitle, unit, series, groups }) {
+export function barChart({ title, subtitle, unit, series, groups, scaleMax }) {
   const S = 2
   const lineH = 7 * S
   const labelW = Math.max(...groups.map((g) => Canvas.textWidth(g.label, S))) + 20
@@ -110,7 +110,7 @@ export function barChart({ title, subtitle, unit, series, groups }) {
   const groupGap = 18
   const top = 88
   const left = 16 + labelW
-  const right = 120
+  const right = 190
   const width = 980
   const plotW = width - left - right
   const groupH = series.length * (barH + gap) - gap
@@ -122,8 +122,9 @@ export function barChart({ title, subtitle, unit, series, groups }) {
   if (subtitle) c.text(16, 14 + lineH + 8, subtitle, grey, 1.5)
 
   const all = groups.flatMap((g) => g.values.filter(Boolean).map((v) => Math.max(v.value, v.max ?? 0)))
-  const maxV = niceCeil(Math.max(1e-9, ...all))
-  const xOf = (v) => left + (v / maxV) * plotW
+  // scaleMax: a smaller axis so that small bars stay readable; bars beyond it are cut with a break mark.
+  const maxV = niceCeil(Math.max(1e-9, ...(scaleMax ? [scaleMax] : all)))
+  const xOf = (v) => left + (Math.min(v, maxV * 1.04) / maxV) * plotW
   // grid and ticks
   const plotBottom = top + groups.length * (groupH + groupGap) - groupGap + 6
   for (let i = 0; i <= 5; i++) {
@@ -146,7 +147,14 @@ export function barChart({ title, subtitle, unit, series, groups }) {
       }
       const col = PALETTE[si % PALETTE.length]
       c.rect(left, y, Math.max(1, xOf(v.value) - left), barH, col)
-      if (v.min !== undefined && v.max !== undefined && v.max > v.min) {
+      const cut = v.value > maxV
+      if (cut) {
+        // break mark: two white slashes across the bar near the axis end
+        for (const off of [-16, -10]) {
+          for (let k = 0; k < barH; k++) c.rect(xOf(maxV) + off + (barH - k) / 3, y + k, 3, 1, [255, 255, 255])
+        }
+      }
+      if (!cut && v.min !== undefined && v.max !== undefined && v.max > v.min) {
         // whisker: the spread of the repeats
         const x0 = xOf(v.min)
         const x1 = xOf(v.max)
@@ -154,8 +162,8 @@ export function barChart({ title, subtitle, unit, series, groups }) {
         c.rect(x0, y + 3, 2, barH - 6, ink)
         c.rect(x1 - 2, y + 3, 2, barH - 6, ink)
       }
-      const label = fmtTick(v.value)
-      c.text(Math.max(xOf(v.value), xOf(v.max ?? 0)) + 6, y + barH / 2 - 5, label, ink, 1.5)
+      const label = fmtTick(v.value) + (cut ? ' (off scale)' : '')
+      c.text((cut ? xOf(v.value) : Math.max(xOf(v.value), xOf(v.max ?? 0))) + 6, y + barH / 2 - 5, label, ink, 1.5)
     })
   })
   // legend
