@@ -68,8 +68,9 @@ function prerequisites() {
   }
   return null
 }
-// `--chart FILE.json` only redraws a chart (no root, no lab); everything else needs the lab.
-const CHART_ONLY = process.argv[2] === '--chart'
+// `--chart FILE.json` / `--report FILE.json` only redraw the chart / reprint the tables of a run (no root, no
+// lab); everything else needs the lab.
+const CHART_ONLY = process.argv[2] === '--chart' || process.argv[2] === '--report'
 const why = CHART_ONLY ? null : prerequisites()
 if (why) {
   console.error(`bench: ${why}`)
@@ -217,8 +218,8 @@ async function measure(lab, env, name, { addr, pids }) {
     const cpu = pids.length ? tcpAll.reduce((s, r) => s + r.tunnelCpuS, 0) : null
     const busy = tcpAll.reduce((s, r) => s + r.machineBusyCpuS, 0)
     return {
-      tcp1: { gbps: summary(runs.tcp1.map((r) => r.bps / 1e9)), runs: runs.tcp1 },
-      tcp4: { gbps: summary(runs.tcp4.map((r) => r.bps / 1e9)), runs: runs.tcp4 },
+      tcp1: { gbps: summary(runs.tcp1.map((r) => r.bps / 1e9)), retransmitsMedian: median(runs.tcp1.map((r) => r.retransmits ?? 0)), runs: runs.tcp1 },
+      tcp4: { gbps: summary(runs.tcp4.map((r) => r.bps / 1e9)), retransmitsMedian: median(runs.tcp4.map((r) => r.retransmits ?? 0)), runs: runs.tcp4 },
       udp,
       ping,
       cpu: {
@@ -456,10 +457,12 @@ async function serverMemory(lab, env, transport) {
 
 // ---------------------------------------------------------------- report
 function report(res) {
+  const st = res.settings
   const s = res.subjects
   const base = s.veth && !s.veth.error ? s.veth : null
   const wg = s['wireguard-go'] && !s['wireguard-go'].error ? s['wireguard-go'] : null
   const label = { veth: 'bare veth', sudph: 'skywire SUDPH', stcpr: 'skywire STCPR', 'wireguard-go': 'wireguard-go', boringtun: 'boringtun' }
+  const retr = (t) => fmt3(t.retransmitsMedian ?? median(t.runs.map((x) => x.retransmits ?? 0)))
   const range = (g) => (g ? `${fmt3(g.median)} (${fmt3(g.min)}–${fmt3(g.max)})` : '—')
   const rows1 = []
   const rows2 = []
@@ -467,7 +470,7 @@ function report(res) {
     const r = s[name]
     if (!r) continue
     if (r.error) {
-      rows1.push([label[name], `skipped: ${r.error}`, '', '', '', '', '', ''])
+      rows1.push([label[name], `skipped: ${r.error}`, '', '', '', '', '', '', ''])
       rows2.push([label[name], 'skipped', '', '', '', '', '', ''])
       continue
     }
@@ -482,6 +485,7 @@ function report(res) {
       fmtRatio(ratio(g4?.median, base?.tcp4.gbps?.median)),
       fmtRatio(ratio(g4?.median, wg?.tcp4.gbps?.median)),
       r.cpu.tunnelCpuSecondsPerGbit === null ? '— (kernel)' : fmt(r.cpu.tunnelCpuSecondsPerGbit, 3),
+      `${retr(r.tcp1)} / ${retr(r.tcp4)}`,
     ])
     rows2.push([
       label[name],
@@ -497,16 +501,16 @@ function report(res) {
   const out = []
   if (rows1.length) {
     out.push(
-      `Throughput, iperf3 TCP, ${SETTINGS.seconds} s runs, median (min–max) of ${SETTINGS.repeat}, Gbit/s; CPU = tunnel processes (both ends) per Gbit:`,
+      `Throughput, iperf3 TCP, ${st.seconds} s runs, median (min–max) of ${st.repeat}, Gbit/s; CPU = tunnel processes (both ends) per Gbit:`,
     )
-    out.push(table(['subject', 'TCP ×1', 'vs veth', 'vs wg-go', 'TCP ×4', 'vs veth', 'vs wg-go', 'CPU s/Gbit'], rows1))
+    out.push(table(['subject', 'TCP ×1', 'vs veth', 'vs wg-go', 'TCP ×4', 'vs veth', 'vs wg-go', 'CPU s/Gbit', 'TCP retransmits ×1 / ×4'], rows1))
     out.push('')
-    out.push(`UDP (${SETTINGS.udpPacket}-byte packets, unlimited rate, ${SETTINGS.seconds} s) and ping (${SETTINGS.pings} × 10 ms):`)
+    out.push(`UDP (${st.udpPacket}-byte packets, unlimited rate, ${st.seconds} s) and ping (${st.pings} × 10 ms):`)
     out.push(table(['subject', 'UDP kpps rx', 'UDP loss', 'vs veth', 'vs wg-go', 'RTT median ms', 'RTT p99 ms', 'added RTT ms'], rows2))
   }
   if (res.connect && !res.connect.error) {
     out.push('')
-    out.push(`Skywire connect time, fresh client node to first packet through the tunnel (${SETTINGS.connects} runs each), ms:`)
+    out.push(`Skywire connect time, fresh client node to first packet through the tunnel (${st.connects} runs each), ms:`)
     const rows = Object.entries(res.connect).map(([t, c]) => [
       t.toUpperCase(),
       fmt(c.totalMs.median, 1),
@@ -521,7 +525,7 @@ function report(res) {
   } else if (res.connect?.error) out.push('', `connect time: skipped: ${res.connect.error}`)
   if (res.memory) {
     out.push('')
-    out.push(`Skywire server memory with idle client sessions (BENCH_SESSIONS=${SETTINGS.sessions}):`)
+    out.push(`Skywire server memory with idle client sessions (BENCH_SESSIONS=${st.sessions}):`)
     const rows = Object.entries(res.memory).map(([t, m]) =>
       m.error
         ? [t.toUpperCase(), `skipped: ${m.error}`, '', '', '', '']
@@ -674,10 +678,14 @@ async function main() {
 }
 
 if (CHART_ONLY) {
-  // Redraw the chart of an earlier run: node bench/run.mjs --chart bench/results/<time>.json
+  // Redraw the chart or reprint the tables of an earlier run: node bench/run.mjs --chart|--report bench/results/<time>.json
   const file = process.argv[3]
-  chart(JSON.parse(readFileSync(file, 'utf8')), file.replace(/\.json$/, '.png'))
-  console.log(`wrote ${file.replace(/\.json$/, '.png')}`)
+  const res = JSON.parse(readFileSync(file, 'utf8'))
+  if (process.argv[2] === '--report') console.log(report(res))
+  else {
+    chart(res, file.replace(/\.json$/, '.png'))
+    console.log(`wrote ${file.replace(/\.json$/, '.png')}`)
+  }
 } else {
   main().catch((e) => {
     console.error(`bench: ${e.stack ?? e}`)
