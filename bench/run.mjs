@@ -462,7 +462,7 @@ function report(res) {
   const base = s.veth && !s.veth.error ? s.veth : null
   const wg = s['wireguard-go'] && !s['wireguard-go'].error ? s['wireguard-go'] : null
   const label = { veth: 'bare veth', sudph: 'skywire SUDPH', stcpr: 'skywire STCPR', 'wireguard-go': 'wireguard-go', boringtun: 'boringtun' }
-  const retr = (t) => fmt3(t.retransmitsMedian ?? median(t.runs.map((x) => x.retransmits ?? 0)))
+  const retr = (t) => String(Math.round(t.retransmitsMedian ?? median(t.runs.map((x) => x.retransmits ?? 0)) ?? 0))
   const range = (g) => (g ? `${fmt3(g.median)} (${fmt3(g.min)}–${fmt3(g.max)})` : '—')
   const rows1 = []
   const rows2 = []
