@@ -217,7 +217,7 @@ export function registerUi(app: FastifyInstance, visor: UiVisor, opts: UiOptions
     if (path === '/api/health') return
     const given = path === '/api/session' ? bearerOf(req) : (cookieOf(req, cookie) ?? bearerOf(req))
     if (!sameToken(given, token)) {
-      return deny(reply, 401, 'EAUTH', 'this page has no valid UI token: open the URL that `skywire cli vpn url` prints')
+      return deny(reply, 401, 'EAUTH', 'the control API on TCP needs the visor\'s UI token: open the URL that `skywire cli vpn url` prints, or use the unix socket')
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       const origin = req.headers.origin

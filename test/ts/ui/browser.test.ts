@@ -132,6 +132,9 @@ describe.skipIf(skip !== null)('web UI in chromium on the lab', () => {
     await shot('connected')
     await page.setViewportSize({ width: 390, height: 844 })
     await shot('connected-phone')
+    await page.emulateMedia({ colorScheme: 'dark' })
+    await shot('connected-phone-dark')
+    await page.emulateMedia({ colorScheme: 'light' })
     await page.setViewportSize({ width: 1100, height: 900 })
 
     await page.getByRole('button', { name: 'Disconnect' }).click()
