@@ -370,7 +370,7 @@ async function connectTimes(lab, env) {
           log(`  connect ${t} run ${i + 1}: failed: ${failure}`)
           continue
         }
-        runs.push(line.ms)
+        runs.push({ ...line.ms, probes: line.probes, firstSendMs: line.firstSendMs, maxTimerGapMs: line.maxTimerGapMs })
       }
       const pick = (k) => runs.map((r) => r[k])
       out[t] = {
@@ -379,6 +379,10 @@ async function connectTimes(lab, env) {
         firstFailure: failure,
         totalMs: { median: median(pick('total')), p90: percentile(pick('total'), 90), min: Math.min(...pick('total')), max: Math.max(...pick('total')) },
         phasesMedianMs: Object.fromEntries(['start', 'dial', 'tun', 'firstPacket', 'addonLoad'].map((k) => [k, median(pick(k))])),
+        // probes sent (one per 2 ms) until the first echo: many means the first ones were dropped, not slow
+        probesMedian: median(pick('probes')),
+        firstSendMedianMs: median(pick('firstSendMs')),
+        maxTimerGapMedianMs: median(pick('maxTimerGapMs')),
         processWallMedianMs: median(wall),
       }
       log(`  connect ${t}: median ${fmt(out[t].totalMs.median, 1)} ms (dial ${fmt(out[t].phasesMedianMs.dial, 1)} ms) over ${runs.length} runs`)
