@@ -7,6 +7,7 @@
  * --once). Touches nothing outside the namespaces it creates.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { connect, createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -46,12 +47,12 @@ async function main(): Promise<void> {
     await t.lab.waitForTcp(t.services.ns, '203.0.113.10', 9090, 20_000)
     say(`discovery services on http://${HTTP} (UDP ${UDP}), SQLite store`)
 
-    const visor = async (name: string, ns: string, serverAutostart: boolean) => {
+    const visor = async (name: string, ns: string, serverAutostart: boolean, uiListen = '') => {
       const sock = join(dir, `${name}.sock`)
       const cfg = generateConfig({
         dataDir: join(dir, name),
         services: { url: `http://${HTTP}`, udp: UDP },
-        control: { socket: sock, listen: '' },
+        control: { socket: sock, listen: uiListen },
         vpnServer: { autostart: serverAutostart, dns: ['203.0.113.53'] },
       })
       const file = join(dir, `${name}.json`)
@@ -63,14 +64,16 @@ async function main(): Promise<void> {
     }
     const server = await visor('server', t.server.ns, true)
     say(`server visor ${server.pk} (public address ${t.server.publicAddr}, VPN server on)`)
-    const client = await visor('client', t.client.ns, false)
+    const client = await visor('client', t.client.ns, false, '127.0.0.1:3435')
     say(`client visor ${client.pk} (behind NAT ${t.natc.wanAddr})`)
 
     say(`client's public IP before: ${await t.curlWhoami(t.client.ns)}`)
     const s = await client.api.vpnStart(server.pk, { timeoutS: 30 })
     say(`connected over ${s.transport} to ${s.server}; tunnel IP ${s.tunnelIp}`)
     say(`client's public IP now:    ${await t.curlWhoami(t.client.ns)}`)
-    say('UI: the web UI is not available yet in this version; use the CLI:')
+    const ui = await openUi(t, dir, client.api, procs)
+    say(`web UI of the client visor: ${ui}`)
+    say('or the CLI:')
     say(`  ${BIN} cli vpn status --rpc ${client.sock}`)
     say(`  ${BIN} cli vpn server status --rpc ${server.sock}`)
     if (!once) {
@@ -86,6 +89,33 @@ async function main(): Promise<void> {
     await cleanup()
     say('demo network removed')
   }
+}
+
+/**
+ * The client visor's UI listens on 127.0.0.1:3435 inside the client's
+ * namespace, out of reach of the host's browser. Bridge it: a relay inside the
+ * namespace turns a unix socket (the filesystem is shared) into that port, and
+ * this process listens on the host's loopback and feeds the socket. The UI
+ * checks that Origin matches Host, so any host port works.
+ */
+async function openUi(t: Topology, dir: string, api: VisorClient, procs: NsProcess[]): Promise<string> {
+  const relaySock = join(dir, 'ui-relay.sock')
+  const relay = `const net=require('net');net.createServer((c)=>{const u=net.connect(3435,'127.0.0.1');c.pipe(u).pipe(c);c.on('error',()=>u.destroy());u.on('error',()=>c.destroy())}).listen(${JSON.stringify(relaySock)})`
+  const p = t.lab.spawn(t.client.ns, [process.execPath, '-e', relay])
+  procs.push(p)
+  const { url } = await api.call<{ url: string }>('GET', '/api/ui')
+  const server = createServer((c) => {
+    const u = connect(relaySock)
+    c.pipe(u).pipe(c)
+    c.on('error', () => u.destroy())
+    u.on('error', () => c.destroy())
+  })
+  const port = await new Promise<number>((resolve) => {
+    server.once('error', () => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)))
+    server.listen(3435, '127.0.0.1', () => resolve((server.address() as AddressInfo).port))
+  })
+  server.unref()
+  return url.replace(/127\.0\.0\.1:3435/, `127.0.0.1:${port}`)
 }
 
 main().catch(reportAndExit)

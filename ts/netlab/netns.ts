@@ -135,10 +135,13 @@ function installExitHandlers(): void {
   process.on('exit', teardownAllLabs)
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = () => {
+      // Someone else handles the signal (the demo, stopping its visors in
+      // order): let them; the 'exit' handler still tears down what is left.
+      if (process.listenerCount(sig) > 1) return
       teardownAllLabs()
       process.removeListener(sig, onSignal)
-      // Installing a listener cancelled the default action; restore it unless someone else handles the signal.
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig)
+      // Installing a listener cancelled the default action; restore it.
+      process.kill(process.pid, sig)
     }
     process.on(sig, onSignal)
   }

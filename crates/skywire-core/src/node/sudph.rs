@@ -193,7 +193,9 @@ pub(crate) async fn dial(
             }
         }
     }
-    Err(NodeError::Timeout)
+    Err(NodeError::Unreachable(format!(
+        "{remote}: no answer to the handshake through the NATs (hole punching failed; two symmetric NATs cannot be punched)"
+    )))
 }
 
 async fn locate(inner: &Arc<Inner>, sock: &Arc<UdpSocket>, remote: PublicKey, deadline: Instant) -> Result<PeerAddress, NodeError> {
