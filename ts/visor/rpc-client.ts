@@ -43,6 +43,11 @@ export class VisorClient {
           headers: {
             host: 'localhost',
             ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
+            // The TCP listener is the web UI's: it wants the UI token (from
+            // `vpn url`), and for changes an Origin matching Host.
+            ...('host' in t && process.env.SKYWIRE_TOKEN
+              ? { authorization: `Bearer ${process.env.SKYWIRE_TOKEN}`, origin: 'http://localhost' }
+              : {}),
           },
           timeout: this.timeoutMs,
         },
