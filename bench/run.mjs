@@ -507,10 +507,10 @@ function report(res) {
     out.push(
       `Throughput, iperf3 TCP, ${st.seconds} s runs, median (min–max) of ${st.repeat}, Gbit/s; CPU = tunnel processes (both ends) per Gbit:`,
     )
-    out.push(table(['subject', 'TCP ×1', 'vs veth', 'vs wg-go', 'TCP ×4', 'vs veth', 'vs wg-go', 'CPU s/Gbit', 'TCP retransmits ×1 / ×4'], rows1))
+    out.push('', table(['subject', 'TCP ×1', 'vs veth', 'vs wg-go', 'TCP ×4', 'vs veth', 'vs wg-go', 'CPU s/Gbit', 'TCP retransmits ×1 / ×4'], rows1))
     out.push('')
     out.push(`UDP (${st.udpPacket}-byte packets, unlimited rate, ${st.seconds} s) and ping (${st.pings} × 10 ms):`)
-    out.push(table(['subject', 'UDP kpps rx', 'UDP loss', 'vs veth', 'vs wg-go', 'RTT median ms', 'RTT p99 ms', 'added RTT ms'], rows2))
+    out.push('', table(['subject', 'UDP kpps rx', 'UDP loss', 'vs veth', 'vs wg-go', 'RTT median ms', 'RTT p99 ms', 'added RTT ms'], rows2))
   }
   if (res.connect && !res.connect.error) {
     out.push('')
@@ -525,7 +525,7 @@ function report(res) {
       fmt(c.phasesMedianMs.firstPacket, 1),
       c.failed ? `${c.failed} failed` : '',
     ])
-    out.push(table(['transport', 'median', 'p90', 'node start', 'dial', 'TUN+attach', 'first echo', 'note'], rows))
+    out.push('', table(['transport', 'median', 'p90', 'node start', 'dial', 'TUN+attach', 'first echo', 'note'], rows))
   } else if (res.connect?.error) out.push('', `connect time: skipped: ${res.connect.error}`)
   if (res.memory) {
     out.push('')
@@ -542,7 +542,7 @@ function report(res) {
             m.dialFailures ? `${m.dialFailures} dials failed` : '',
           ],
     )
-    out.push(table(['transport', 'sessions', 'server RSS KiB', 'KiB/session', 'server fds', 'note'], rows))
+    out.push('', table(['transport', 'sessions', 'server RSS KiB', 'KiB/session', 'server fds', 'note'], rows))
   }
   if (res.skipped.length) out.push('', ...res.skipped.map((x) => `skipped: ${x}`))
   return out.join('\n')
