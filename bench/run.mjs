@@ -254,24 +254,28 @@ async function setupOurs(lab, env, transport) {
     tun: { name: 'swb0', ipv4: '10.99.0.1/24' },
     allow: { [client.publicKey]: ['10.99.0.2/32'] },
   })
-  await srv.waitForOutput(/"ready"/, 10_000)
-  const cli = spawnNode(lab, env.b, PEER, {
-    sk: client.secretKey,
-    sudph: '0.0.0.0:0',
-    tun: { name: 'swb0', ipv4: '10.99.0.2/24' },
-    allow: { [server.publicKey]: ['10.99.0.0/24'] },
-    dial: { pk: server.publicKey, transport, addrs: [transport === 'stcpr' ? '192.0.2.1:7777' : '192.0.2.1:7778'], timeoutMs: 8000 },
-  })
-  const m = await cli.waitForOutput(/"dialed":\d+|"dialError":\{[^\n]*/, 15_000)
-  if (m[0].includes('dialError')) throw new Error(`dial over ${transport} failed: ${m[0]}`)
-  return {
-    addr: '10.99.0.1',
-    pids: [srv.pid, cli.pid],
-    stop: async () => {
-      await cli.kill('SIGTERM', 2000)
-      await srv.kill('SIGTERM', 2000)
-    },
+  let cli = null
+  const stop = async () => {
+    await cli?.kill('SIGTERM', 2000)
+    await srv.kill('SIGTERM', 2000)
   }
+  try {
+    await srv.waitForOutput(/"ready"/, 10_000)
+    cli = spawnNode(lab, env.b, PEER, {
+      sk: client.secretKey,
+      sudph: '0.0.0.0:0',
+      tun: { name: 'swb0', ipv4: '10.99.0.2/24' },
+      allow: { [server.publicKey]: ['10.99.0.0/24'] },
+      dial: { pk: server.publicKey, transport, addrs: [transport === 'stcpr' ? '192.0.2.1:7777' : '192.0.2.1:7778'], timeoutMs: 8000 },
+    })
+    const m = await cli.waitForOutput(/"dialed":\d+|"dialError":\{[^\n]*/, 15_000)
+    if (m[0].includes('dialError')) throw new Error(`dial over ${transport} failed: ${m[0]}`)
+  } catch (e) {
+    // Nothing may keep the ports or TUN names the next subjects use.
+    await stop()
+    throw e
+  }
+  return { addr: '10.99.0.1', pids: [srv.pid, cli.pid], stop }
 }
 
 /** wireguard-go or boringtun on both ends, configured through the UAPI socket. */
