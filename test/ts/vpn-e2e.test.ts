@@ -17,12 +17,16 @@ describe.skipIf(skip !== null)('VPN end to end (server public, client behind NAT
   let services: NsProcess
   let server: TestVisor
   let client: TestVisor
+  let serverBefore: Awaited<ReturnType<typeof snapshotNet>>
+  let forwardBefore: string
 
   beforeAll(async () => {
     const t = topo()
     services = await startServices(t, tmp.dir)
     server = makeVisor(t, t.server.ns, tmp.dir, 'server', { vpnServer: { dns: ['203.0.113.53'] } })
     client = makeVisor(t, t.client.ns, tmp.dir, 'client', { vpnServer: { autostart: false } })
+    serverBefore = await snapshotNet(t.server.ns)
+    forwardBefore = (await t.lab.execOk(t.server.ns, ['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout
     await server.start()
     await client.start()
   }, 60_000)
@@ -64,6 +68,15 @@ describe.skipIf(skip !== null)('VPN end to end (server public, client behind NAT
     expect(await t.curlWhoami(t.client.ns)).toBe(t.natc.wanAddr)
     expect(await snapshotNet(t.client.ns)).toEqual(before)
   }, 90_000)
+
+  it('a server visor stopped with SIGTERM removes its nft table, TUN and forwarding change', async () => {
+    const t = topo()
+    expect((await t.lab.execOk(t.server.ns, ['nft', 'list', 'tables'])).stdout).toContain('skywire_vpn')
+    await server.stop()
+    expect(await snapshotNet(t.server.ns)).toEqual(serverBefore)
+    expect((await t.lab.execOk(t.server.ns, ['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout).toBe(forwardBefore)
+    expect((await t.lab.execOk(t.server.ns, ['ip', 'link'])).stdout).not.toContain('swvpns0')
+  }, 30_000)
 })
 
 describe.skipIf(skip !== null)('VPN end to end (server and client each behind their own NAT)', () => {

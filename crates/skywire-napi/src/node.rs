@@ -194,6 +194,7 @@ impl VisorNode {
                 .iter()
                 .map(|s| parse_addr(s, "localAddrs"))
                 .collect::<Result<_>>()?,
+            responder: Default::default(),
         };
         let (node, mut events) = Node::start(cfg).await.map_err(node_err)?;
         let pump = tokio::spawn(async move {

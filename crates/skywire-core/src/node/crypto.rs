@@ -115,8 +115,8 @@ pub(crate) struct Acceptor {
 }
 
 impl Acceptor {
-    pub(crate) fn new(kp: &Keypair) -> Self {
-        Acceptor { r: Responder::new(kp, ResponderConfig::default(), Instant::now()) }
+    pub(crate) fn new(kp: &Keypair, cfg: ResponderConfig) -> Self {
+        Acceptor { r: Responder::new(kp, cfg, Instant::now()) }
     }
 
     pub(crate) fn accept(
@@ -140,8 +140,9 @@ impl Acceptor {
 
 /// Our side of a handshake we started, until the response arrives.
 pub(crate) struct PendingHandshake {
-    s: Session,
+    s: Option<Session>,
     remote: PublicKey,
+    index: u32,
 }
 
 /// A completed handshake: the session, and the message that confirms the new
@@ -151,23 +152,38 @@ pub(crate) struct Established {
     pub(crate) confirm: Vec<u8>,
 }
 
+/// What an answer to our initiation led to.
+pub(crate) enum Progress {
+    Established(Box<Established>),
+    /// The responder is under load and sent a cookie: send this initiation
+    /// (now carrying mac2) instead.
+    Retry(Vec<u8>),
+}
+
 pub(crate) fn initiate(kp: &Keypair, remote: PublicKey, index: u32, now: Instant) -> Result<(PendingHandshake, Vec<u8>), SessionError> {
     let mut out = [0u8; 256];
     let (s, msg) = Session::initiate(kp, remote, index, SessionConfig::default(), now, &mut out)?;
     let msg = msg.to_vec();
-    Ok((PendingHandshake { s, remote }, msg))
+    Ok((PendingHandshake { s: Some(s), remote, index }, msg))
 }
 
 impl PendingHandshake {
-    pub(crate) fn finish(mut self, response: &[u8], now: Instant) -> Result<Established, SessionError> {
+    pub(crate) fn handle(&mut self, answer: &[u8], now: Instant) -> Result<Progress, SessionError> {
+        let s = self.s.as_mut().ok_or(SessionError::NotEstablished)?;
         let mut out = [0u8; 256];
-        let confirm = match self.s.decapsulate(response, now, &mut out)? {
+        let confirm = match s.decapsulate(answer, now, &mut out)? {
             Decapsulated::WriteBack(b) => b.to_vec(),
+            Decapsulated::Done if !s.is_established() => {
+                // A cookie reply: the same handshake again, now with mac2.
+                let init = s.rekey(self.index, now, &mut out)?;
+                return Ok(Progress::Retry(init.to_vec()));
+            }
             _ => Vec::new(),
         };
-        if !self.s.is_established() {
+        if !s.is_established() {
             return Err(SessionError::NotEstablished);
         }
-        Ok(Established { session: SessionBox { s: self.s, remote: self.remote, last_ping: None }, confirm })
+        let s = self.s.take().ok_or(SessionError::NotEstablished)?;
+        Ok(Progress::Established(Box::new(Established { session: SessionBox { s, remote: self.remote, last_ping: None }, confirm })))
     }
 }

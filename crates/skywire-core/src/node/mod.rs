@@ -16,6 +16,9 @@ mod stcpr;
 mod sudph;
 mod tunnel;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -129,6 +132,8 @@ pub struct NodeConfig {
     /// first by peers behind the same NAT). Empty: the SUDPH listen address
     /// when it is not a wildcard.
     pub local_addrs: Vec<SocketAddr>,
+    /// Handshake flood protection and session timers of inbound sessions.
+    pub responder: crate::session::ResponderConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -188,7 +193,7 @@ impl Node {
         let stcpr_addr = tcp.as_ref().and_then(|l| l.local_addr().ok());
         let sudph_addr = udp.as_ref().and_then(|s| s.local_addr().ok());
         let inner = Arc::new(Inner {
-            acceptor: Mutex::new(Acceptor::new(&cfg.keypair)),
+            acceptor: Mutex::new(Acceptor::new(&cfg.keypair, cfg.responder)),
             keypair: cfg.keypair,
             events,
             epoch: Instant::now(),
@@ -441,7 +446,8 @@ impl Inner {
             // the peer is rekeying.
             let index = self.alloc_index();
             let mut reply = vec![0u8; 512];
-            let accepted = self.acceptor.lock().unwrap().accept(peer.link.remote_addr(), msg, index, Instant::now(), &mut reply);
+            let src = SocketAddr::new(peer.link.remote_addr().ip(), 0);
+            let accepted = self.acceptor.lock().unwrap().accept(src, msg, index, Instant::now(), &mut reply);
             if let Ok(crypto::Accepted::Session(session, len)) = accepted {
                 if session.remote() == peer.remote {
                     peer.link.try_send(&reply[..len]);

@@ -12,7 +12,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::crypto::{self, Accepted, Established};
+use super::crypto::{self, Accepted, Established, Progress};
 use super::peer::{Link, Peer};
 use super::{Inner, NodeError, TransportKind};
 use crate::PublicKey;
@@ -70,12 +70,15 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
 async fn respond(inner: Arc<Inner>, stream: TcpStream, addr: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let (rd, mut wr) = stream.into_split();
-    let mut rd = BufReader::with_capacity(256 * 1024, rd);
+    let mut rd = BufReader::with_capacity(64 * 1024, rd);
     let mut buf = vec![0u8; 2048];
     let Ok(Some(n)) = read_frame(&mut rd, &mut buf).await else { return };
     let index = inner.alloc_index();
     let mut out = vec![0u8; 2048];
-    let accepted = inner.acceptor.lock().unwrap().accept(addr, &buf[..n], index, Instant::now(), &mut out);
+    // Cookies are bound to the source address; a TCP retry comes from a new
+    // port, and TCP's own handshake has already proved the IP, so bind to it.
+    let src = SocketAddr::new(addr.ip(), 0);
+    let accepted = inner.acceptor.lock().unwrap().accept(src, &buf[..n], index, Instant::now(), &mut out);
     match accepted {
         Ok(Accepted::Session(session, len)) => {
             if wr.write_all(&frame(&out[..len])).await.is_err() {
@@ -109,29 +112,36 @@ pub(crate) async fn dial(inner: &Arc<Inner>, remote: PublicKey, addrs: &[SocketA
 }
 
 async fn dial_one(inner: &Arc<Inner>, remote: PublicKey, addr: SocketAddr) -> Result<Arc<Peer>, NodeError> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?;
-    let _ = stream.set_nodelay(true);
-    let (rd, mut wr) = stream.into_split();
-    let mut rd = BufReader::with_capacity(256 * 1024, rd);
     let index = inner.alloc_index();
-    let (pending, init) =
+    let (mut pending, mut init) =
         crypto::initiate(&inner.keypair, remote, index, Instant::now()).map_err(|e| NodeError::Handshake(e.to_string()))?;
-    wr.write_all(&frame(&init)).await.map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?;
-    let mut buf = vec![0u8; 2048];
-    let n = match read_frame(&mut rd, &mut buf).await {
-        Ok(Some(n)) => n,
-        Ok(None) => return Err(NodeError::Handshake(format!("{addr} closed the connection during the handshake"))),
-        Err(e) => return Err(NodeError::Handshake(format!("{addr}: {e}"))),
-    };
-    match pending.finish(&buf[..n], Instant::now()) {
-        Ok(Established { session, confirm }) => {
-            wr.write_all(&frame(&confirm)).await.map_err(|e| NodeError::Handshake(format!("{addr}: {e}")))?;
-            Ok(start_conn(inner.clone(), session, index, rd, wr, addr, true))
+    // A responder under load answers with a cookie and closes: the second
+    // connection carries the initiation with mac2.
+    for _ in 0..2 {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?;
+        let _ = stream.set_nodelay(true);
+        let (rd, mut wr) = stream.into_split();
+        let mut rd = BufReader::with_capacity(64 * 1024, rd);
+        wr.write_all(&frame(&init)).await.map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?;
+        let mut buf = vec![0u8; 2048];
+        let n = match read_frame(&mut rd, &mut buf).await {
+            Ok(Some(n)) => n,
+            Ok(None) => return Err(NodeError::Handshake(format!("{addr} closed the connection during the handshake"))),
+            Err(e) => return Err(NodeError::Handshake(format!("{addr}: {e}"))),
+        };
+        match pending.handle(&buf[..n], Instant::now()) {
+            Ok(Progress::Established(e)) => {
+                let Established { session, confirm } = *e;
+                wr.write_all(&frame(&confirm)).await.map_err(|e| NodeError::Handshake(format!("{addr}: {e}")))?;
+                return Ok(start_conn(inner.clone(), session, index, rd, wr, addr, true));
+            }
+            Ok(Progress::Retry(again)) => init = again,
+            Err(e) => return Err(NodeError::Handshake(format!("{addr}: {e}"))),
         }
-        Err(e) => Err(NodeError::Handshake(format!("{addr}: {e}"))),
     }
+    Err(NodeError::Handshake(format!("{addr} is under load and refused our handshake twice")))
 }
 
 fn start_conn(

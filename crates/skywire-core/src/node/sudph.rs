@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 
-use super::crypto::{self, Accepted, Established};
+use super::crypto::{self, Accepted, Established, Progress};
 use crate::wire::message::{classify, Route};
 use super::peer::{Link, Peer};
 use super::resolver::{self, PeerAddress, ResolverMessage};
@@ -161,16 +161,23 @@ pub(crate) async fn dial(
             candidates(inner, &info)
         }
     };
+    // One handshake for the whole dial, re-sent on the schedule: a cookie
+    // reply (responder under load) then turns it into one carrying mac2.
+    let index = inner.alloc_index();
+    let (mut pending, mut init) =
+        crypto::initiate(&inner.keypair, remote, index, Instant::now()).map_err(|e| NodeError::Handshake(e.to_string()))?;
     let start = Instant::now();
-    for delay in RETRY.iter().chain(std::iter::repeat(&4000)) {
-        let at = start + Duration::from_millis(*delay);
-        if at >= deadline {
-            break;
+    let mut schedule = RETRY.iter().chain(std::iter::repeat(&4000));
+    let mut resend_now = false;
+    loop {
+        if !resend_now {
+            let at = start + Duration::from_millis(*schedule.next().unwrap_or(&4000));
+            if at >= deadline {
+                break;
+            }
+            tokio::time::sleep_until(at.into()).await;
         }
-        tokio::time::sleep_until(at.into()).await;
-        let index = inner.alloc_index();
-        let (pending, init) = crypto::initiate(&inner.keypair, remote, index, Instant::now())
-            .map_err(|e| NodeError::Handshake(e.to_string()))?;
+        resend_now = false;
         let (tx, rx) = oneshot::channel();
         inner.pending.lock().unwrap().insert(index, tx);
         for t in &targets {
@@ -179,14 +186,24 @@ pub(crate) async fn dial(
         let wait = Duration::from_millis(1000).min(deadline.saturating_duration_since(Instant::now()));
         let reply = tokio::time::timeout(wait, rx).await;
         inner.pending.lock().unwrap().remove(&index);
-        let Ok(Ok((resp, from))) = reply else { continue };
-        match pending.finish(&resp, Instant::now()) {
-            Ok(Established { session, confirm }) => {
+        let Ok(Ok((resp, from))) = reply else {
+            if Instant::now() >= deadline {
+                break;
+            }
+            continue;
+        };
+        match pending.handle(&resp, Instant::now()) {
+            Ok(Progress::Established(e)) => {
+                let Established { session, confirm } = *e;
                 // The confirmation goes first: until it arrives the responder
                 // cannot use its new keys.
                 let _ = sock.send_to(&confirm, from).await;
                 let link = Link::Udp { sock: sock.clone(), addr: std::sync::Mutex::new(from) };
                 return Ok(inner.add_peer(session, index, TransportKind::Sudph, link, true));
+            }
+            Ok(Progress::Retry(again)) => {
+                init = again;
+                resend_now = true;
             }
             Err(e) => {
                 let _ = inner.events.send(Event::Punch { peer: remote, stage: format!("handshake failed: {e}"), addr: Some(from) });

@@ -1,0 +1,101 @@
+//! Two nodes on loopback, no TUN (so no root): dial over each transport,
+//! exchange control messages, and handshake through a responder that is
+//! under load (cookie reply, then mac2).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::{Event, Node, NodeConfig, TransportKind};
+use crate::session::{LoadConfig, ResponderConfig};
+use crate::Keypair;
+
+fn loopback() -> Option<SocketAddr> {
+    Some("127.0.0.1:0".parse().unwrap())
+}
+
+async fn node(responder: ResponderConfig) -> (Node, UnboundedReceiver<Event>) {
+    Node::start(NodeConfig {
+        keypair: Keypair::generate(),
+        stcpr_listen: loopback(),
+        sudph_listen: loopback(),
+        resolver: None,
+        local_addrs: vec![],
+        responder,
+    })
+    .await
+    .unwrap()
+}
+
+async fn next_control(rx: &mut UnboundedReceiver<Event>) -> (u64, Vec<u8>) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("no event in time") {
+            Some(Event::Control { id, data }) => return (id, data),
+            Some(_) => continue,
+            None => panic!("event channel closed"),
+        }
+    }
+}
+
+async fn round_trip(kind: TransportKind, responder: ResponderConfig) {
+    let (server, mut srx) = node(responder).await;
+    let (client, mut crx) = node(ResponderConfig::default()).await;
+    let id = match kind {
+        TransportKind::Stcpr => client
+            .dial_stcpr(server.public_key(), &[server.stcpr_addr().unwrap()], Duration::from_secs(5))
+            .await
+            .unwrap(),
+        TransportKind::Sudph => client
+            .dial_sudph(server.public_key(), Some(vec![server.sudph_addr().unwrap()]), Duration::from_secs(5))
+            .await
+            .unwrap(),
+    };
+    client.send_control(id, b"hello?").unwrap();
+    let (sid, data) = next_control(&mut srx).await;
+    assert_eq!(data, b"hello?");
+    // The server knows who dialed: the PK travels in the handshake.
+    let info = server.session(sid).unwrap();
+    assert_eq!(info.peer, client.public_key());
+    assert_eq!(info.transport, kind);
+    server.send_control(sid, b"hi!").unwrap();
+    assert_eq!(next_control(&mut crx).await, (id, b"hi!".to_vec()));
+}
+
+fn always_under_load() -> ResponderConfig {
+    ResponderConfig {
+        load: LoadConfig { under_load_per_sec: 0, ..LoadConfig::default() },
+        ..ResponderConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn stcpr_round_trip() {
+    round_trip(TransportKind::Stcpr, ResponderConfig::default()).await;
+}
+
+#[tokio::test]
+async fn sudph_round_trip() {
+    round_trip(TransportKind::Sudph, ResponderConfig::default()).await;
+}
+
+#[tokio::test]
+async fn stcpr_through_a_cookie_reply() {
+    round_trip(TransportKind::Stcpr, always_under_load()).await;
+}
+
+#[tokio::test]
+async fn sudph_through_a_cookie_reply() {
+    round_trip(TransportKind::Sudph, always_under_load()).await;
+}
+
+#[tokio::test]
+async fn dial_to_the_wrong_key_fails_cleanly() {
+    let (server, _srx) = node(ResponderConfig::default()).await;
+    let (client, _crx) = node(ResponderConfig::default()).await;
+    let stranger = Keypair::generate().public;
+    let r = client.dial_stcpr(stranger, &[server.stcpr_addr().unwrap()], Duration::from_secs(2)).await;
+    assert!(r.is_err(), "a server with another key must not complete the handshake");
+    let r = client.dial_sudph(stranger, Some(vec![server.sudph_addr().unwrap()]), Duration::from_millis(1500)).await;
+    assert!(r.is_err());
+}
