@@ -3,39 +3,28 @@
  * their own namespaces, the real CLI. The client's public IP (as the fake
  * internet's whoami sees it) becomes the server's and comes back.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { NsProcess } from '../../ts/netlab/exec.js'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { snapshotNet } from '../../ts/netlab/probe.js'
-import { labSkipReason, useTopology } from './helpers/lab.js'
-import { makeVisor, startServices, tempDir, type TestVisor } from './helpers/visors.js'
+import { labSkipReason } from './helpers/lab.js'
+import { serverAndClient, useVpnLab, type TestVisor } from './helpers/visors.js'
 
 const skip = labSkipReason()
 
 describe.skipIf(skip !== null)('VPN end to end (server public, client behind NAT)', () => {
-  const topo = useTopology({})
-  const tmp = tempDir('skywire-e2e-')
-  let services: NsProcess
-  let server: TestVisor
-  let client: TestVisor
   let serverBefore: Awaited<ReturnType<typeof snapshotNet>>
   let forwardBefore: string
-
-  beforeAll(async () => {
-    const t = topo()
-    services = await startServices(t, tmp.dir)
-    server = makeVisor(t, t.server.ns, tmp.dir, 'server', { vpnServer: { dns: ['203.0.113.53'] } })
-    client = makeVisor(t, t.client.ns, tmp.dir, 'client', { vpnServer: { autostart: false } })
-    serverBefore = await snapshotNet(t.server.ns)
-    forwardBefore = (await t.lab.execOk(t.server.ns, ['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout
-    await server.start()
-    await client.start()
-  }, 60_000)
-
-  afterAll(async () => {
-    await client?.stop()
-    await server?.stop()
-    await services?.kill('SIGTERM', 3000)
-    tmp.cleanup()
+  const lab = useVpnLab({}, serverAndClient, {
+    beforeStart: async (t) => {
+      serverBefore = await snapshotNet(t.server.ns)
+      forwardBefore = (await t.lab.execOk(t.server.ns, ['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout
+    },
+  })
+  const topo = lab.topo
+  let server: TestVisor
+  let client: TestVisor
+  beforeAll(() => {
+    server = lab.visor('server')
+    client = lab.visor('client')
   })
 
   it('lists the server, connects, changes the public IP, blocks the server LAN, and restores everything on stop', async () => {
@@ -80,33 +69,20 @@ describe.skipIf(skip !== null)('VPN end to end (server public, client behind NAT
 })
 
 describe.skipIf(skip !== null)('VPN end to end (server and client each behind their own NAT)', () => {
-  const topo = useTopology({ serverBehindNat: true })
-  const tmp = tempDir('skywire-e2e-nat-')
-  let services: NsProcess
+  const lab = useVpnLab({ serverBehindNat: true }, serverAndClient)
+  const topo = lab.topo
   let server: TestVisor
   let client: TestVisor
-
-  beforeAll(async () => {
-    const t = topo()
-    services = await startServices(t, tmp.dir)
-    server = makeVisor(t, t.server.ns, tmp.dir, 'server', { vpnServer: { dns: ['203.0.113.53'] } })
-    client = makeVisor(t, t.client.ns, tmp.dir, 'client', { vpnServer: { autostart: false } })
-    await server.start()
-    await client.start()
-  }, 60_000)
-
-  afterAll(async () => {
-    await client?.stop()
-    await server?.stop()
-    await services?.kill('SIGTERM', 3000)
-    tmp.cleanup()
+  beforeAll(() => {
+    server = lab.visor('server')
+    client = lab.visor('client')
   })
 
   it('SUDPH punches through both NATs and the client leaves from the server NAT\'s address', async () => {
     const t = topo()
     expect(await t.curlWhoami(t.client.ns)).toBe(t.natc.wanAddr)
     const r = client.cli(['cli', 'vpn', 'start', '-k', server.config.pk, '-t', '15', '--json'])
-    if (r.code !== 0) console.log(client.proc!.output().stdout.slice(-6000), '\n-----\n', server.proc!.output().stdout.slice(-6000), services.output().stdout.slice(-3000))
+    if (r.code !== 0) console.log(client.proc!.output().stdout.slice(-6000), '\n-----\n', server.proc!.output().stdout.slice(-6000), lab.services().output().stdout.slice(-3000))
     expect(r.code, r.stderr).toBe(0)
     const s = JSON.parse(r.stdout)
     expect(s.transport).toBe('sudph')

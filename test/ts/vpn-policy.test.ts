@@ -4,21 +4,24 @@
  * a restarted server. Driven through the control API (the same calls the CLI
  * makes) where speed matters, and through the CLI where the output matters.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { NsProcess } from '../../ts/netlab/exec.js'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { snapshotNet } from '../../ts/netlab/probe.js'
 import { native } from '../../ts/native.js'
 import { VisorClient } from '../../ts/visor/rpc-client.js'
 import { expectOneLineError } from './helpers/cli.js'
-import { labSkipReason, useTopology } from './helpers/lab.js'
-import { makeVisor, startServices, tempDir, type TestVisor } from './helpers/visors.js'
+import { labSkipReason } from './helpers/lab.js'
+import { useVpnLab, type TestVisor } from './helpers/visors.js'
 
 const skip = labSkipReason()
 
 describe.skipIf(skip !== null)('VPN policies (public server, two NATed clients)', () => {
-  const topo = useTopology({ clients: 2 })
-  const tmp = tempDir('skywire-policy-')
-  let services: NsProcess
+  const lab = useVpnLab({ clients: 2 }, (t) => ({
+    server: { ns: t.server.ns, config: { vpnServer: { dns: ['203.0.113.53'] } } },
+    c1: { ns: t.clients[0]!.ns, config: { vpnServer: { autostart: false } } },
+    // The second client prefers STCPR, so both transports carry the VPN here.
+    c2: { ns: t.clients[1]!.ns, config: { vpnServer: { autostart: false }, transports: { order: ['stcpr'] } } },
+  }))
+  const topo = lab.topo
   let server: TestVisor
   let c1: TestVisor
   let c2: TestVisor
@@ -26,24 +29,13 @@ describe.skipIf(skip !== null)('VPN policies (public server, two NATed clients)'
   let api2: VisorClient
   let apiS: VisorClient
 
-  beforeAll(async () => {
-    const t = topo()
-    services = await startServices(t, tmp.dir)
-    server = makeVisor(t, t.server.ns, tmp.dir, 'server', { vpnServer: { dns: ['203.0.113.53'] } })
-    c1 = makeVisor(t, t.clients[0]!.ns, tmp.dir, 'c1', { vpnServer: { autostart: false } })
-    // The second client prefers STCPR, so both transports carry the VPN here.
-    c2 = makeVisor(t, t.clients[1]!.ns, tmp.dir, 'c2', { vpnServer: { autostart: false }, transports: { order: ['stcpr'] } })
-    await Promise.all([server.start(), c1.start(), c2.start()])
+  beforeAll(() => {
+    server = lab.visor('server')
+    c1 = lab.visor('c1')
+    c2 = lab.visor('c2')
     api1 = new VisorClient(c1.rpc)
     api2 = new VisorClient(c2.rpc)
     apiS = new VisorClient(server.rpc)
-  }, 90_000)
-
-  afterAll(async () => {
-    await Promise.all([c1?.stop(), c2?.stop()])
-    await server?.stop()
-    await services?.kill('SIGTERM', 3000)
-    tmp.cleanup()
   })
 
   it('a PK not on the whitelist is refused with a clear message; a listed one connects', async () => {

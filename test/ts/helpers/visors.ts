@@ -8,7 +8,9 @@ import { join } from 'node:path'
 import { generateConfig } from '../../../ts/config/file.js'
 import type { Config, ConfigInput } from '../../../ts/config/schema.js'
 import type { NsProcess } from '../../../ts/netlab/exec.js'
-import type { Topology } from '../../../ts/netlab/topology.js'
+import type { Topology, TopologyOptions } from '../../../ts/netlab/topology.js'
+import { afterAll, beforeAll } from 'vitest'
+import { useTopology } from './lab.js'
 import { BIN, skywire, type CliResult } from './cli.js'
 
 export const SERVICES_HTTP = '203.0.113.10:9090'
@@ -73,4 +75,58 @@ export function makeVisor(topo: Topology, ns: string, dir: string, name: string,
     },
   }
   return v
+}
+
+export interface VpnLab {
+  topo(): Topology
+  services(): NsProcess
+  visor(name: string): TestVisor
+}
+
+/**
+ * A topology with the discovery services and the named visors running for a
+ * describe block, stopped in order after it. `beforeStart` runs once the
+ * visors are configured but before any starts (to snapshot the namespaces).
+ */
+export function useVpnLab(
+  topoOpts: TopologyOptions,
+  specs: (t: Topology) => Record<string, { ns: string; config?: Overrides }>,
+  opts: { beforeStart?: (t: Topology) => Promise<void> } = {},
+): VpnLab {
+  const topo = useTopology(topoOpts)
+  const tmp = tempDir('skywire-lab-')
+  let services: NsProcess | null = null
+  const visors = new Map<string, TestVisor>()
+  beforeAll(async () => {
+    const t = topo()
+    services = await startServices(t, tmp.dir)
+    for (const [name, s] of Object.entries(specs(t))) visors.set(name, makeVisor(t, s.ns, tmp.dir, name, s.config))
+    await opts.beforeStart?.(t)
+    await Promise.all([...visors.values()].map((v) => v.start()))
+  }, 90_000)
+  afterAll(async () => {
+    await Promise.all([...visors.values()].map((v) => v.stop()))
+    await services?.kill('SIGTERM', 3000)
+    tmp.cleanup()
+  })
+  return {
+    topo,
+    services: () => {
+      if (!services) throw new Error('services not started (did beforeAll fail?)')
+      return services
+    },
+    visor: (name) => {
+      const v = visors.get(name)
+      if (!v) throw new Error(`no visor ${name} (did beforeAll fail?)`)
+      return v
+    },
+  }
+}
+
+/** The usual pair: a VPN server (DNS on the lab's resolver) and a client that serves nothing. */
+export function serverAndClient(t: Topology): Record<string, { ns: string; config?: Overrides }> {
+  return {
+    server: { ns: t.server.ns, config: { vpnServer: { dns: ['203.0.113.53'] } } },
+    client: { ns: t.client.ns, config: { vpnServer: { autostart: false } } },
+  }
 }
