@@ -44,6 +44,11 @@ impl Link {
     }
 }
 
+/// STCPR frame header: the length prefix written in front of each message.
+const FRAME_HEADER: usize = 4;
+/// How long the TUN reader waits for room in one connection's queue.
+const TCP_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
+
 pub struct Peer {
     pub(crate) id: PeerId,
     pub(crate) remote: PublicKey,
@@ -57,6 +62,60 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// The data path from the TUN: encrypt and send, waiting while the socket
+    /// or the connection's queue is full. Waiting pushes back on the TUN
+    /// reader, so a congested path slows the sender's TCP down instead of
+    /// dropping packets we already paid to encrypt.
+    pub(crate) async fn send_data(&self, payload: &[u8], buf: &mut Vec<u8>) {
+        let need = FRAME_HEADER + payload.len() + super::crypto::OVERHEAD;
+        match &self.link {
+            Link::Udp { sock, addr } => {
+                if buf.len() < need {
+                    buf.resize(need, 0);
+                }
+                let Some(n) = self.encrypt(payload, buf) else { return };
+                let to = *addr.lock().unwrap();
+                match sock.send_to(&buf[..n], to).await {
+                    Ok(_) => self.counters.sent(payload.len()),
+                    Err(_) => self.counters.drop_one(),
+                }
+            }
+            Link::Tcp { tx, .. } => {
+                // Encrypt straight into the frame that goes to the writer:
+                // one buffer per packet, no second copy.
+                let mut frame = vec![0u8; need];
+                let Some(n) = self.encrypt(payload, &mut frame[FRAME_HEADER..]) else { return };
+                frame[..FRAME_HEADER].copy_from_slice(&(n as u32).to_be_bytes());
+                frame.truncate(FRAME_HEADER + n);
+                // Wait for room, but briefly: one TUN feeds every client of a
+                // server, and a client that stops reading must not stall the
+                // others (head-of-line blocking); past that its packets drop.
+                let sent = match tx.try_send(frame) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(frame)) => {
+                        matches!(tokio::time::timeout(TCP_QUEUE_WAIT, tx.send(frame)).await, Ok(Ok(())))
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                };
+                if sent {
+                    self.counters.sent(payload.len())
+                } else {
+                    self.counters.drop_one()
+                }
+            }
+        }
+    }
+
+    fn encrypt(&self, payload: &[u8], out: &mut [u8]) -> Option<usize> {
+        match self.session.lock().unwrap().encapsulate(Kind::Data, payload, out) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.counters.drop_one();
+                None
+            }
+        }
+    }
+
     /// Encrypt and send. `buf` is the caller's scratch space, reused across
     /// packets so the data path does not allocate.
     pub(crate) fn send(&self, kind: Kind, payload: &[u8], buf: &mut Vec<u8>) -> bool {

@@ -11,7 +11,6 @@ use std::time::Instant;
 use ipnet::IpNet;
 use tokio::task::JoinHandle;
 
-use super::crypto::Kind;
 use super::peer::Peer;
 use super::stats::Counters;
 use crate::packet;
@@ -94,26 +93,24 @@ impl Drop for Tunnel {
 
 /// TUN → session: read, route by destination, encrypt, send.
 async fn outbound_loop(tunnel: Weak<Tunnel>) {
-    let mtu = match tunnel.upgrade() {
-        Some(t) => t.tun.mtu() as usize,
-        None => return,
-    };
+    // The device is held here; stop() aborts this task, which releases it.
+    let Some(tun) = tunnel.upgrade().map(|t| t.tun.clone()) else { return };
+    let mtu = tun.mtu() as usize;
     let mut pkt = vec![0u8; mtu.max(1500) + 64];
     let mut out = vec![0u8; mtu.max(1500) + 128];
     loop {
-        let Some(t) = tunnel.upgrade() else { return };
-        let tun = t.tun.clone();
-        drop(t);
         let n = match tun.recv(&mut pkt).await {
             Ok(n) => n,
             Err(_) => return,
         };
         let Some(t) = tunnel.upgrade() else { return };
-        match t.route(&pkt[..n]) {
-            Some(peer) => {
-                peer.send(Kind::Data, &pkt[..n], &mut out);
-            }
-            None => t.counters.drop_one(),
+        let peer = t.route(&pkt[..n]);
+        if peer.is_none() {
+            t.counters.drop_one();
+        }
+        drop(t);
+        if let Some(peer) = peer {
+            peer.send_data(&pkt[..n], &mut out).await;
         }
     }
 }
