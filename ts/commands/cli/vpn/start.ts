@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core'
+import { Flags, ux } from '@oclif/core'
 import { VisorCommand } from '../../../cli/base.js'
 import { pkFlag, secondsFlag } from '../../../cli/flags.js'
 
@@ -21,9 +21,17 @@ export default class VpnStart extends VisorCommand {
   async run(): Promise<unknown> {
     const { flags } = await this.parse(VpnStart)
     const visor = await this.visor()
-    // Progress only for a person at a terminal: scripts get one line of result or error.
-    if (!this.jsonEnabled() && process.stderr.isTTY) this.logToStderr(`connecting to ${flags.pk} ...`)
-    const s = await visor.vpnStart(flags.pk, { existingTp: flags['existing-tp'], timeoutS: flags.timeout })
+    // A spinner only for a person at a terminal: scripts get one line of result or error.
+    const progress = !this.jsonEnabled() && process.stderr.isTTY === true
+    if (progress) ux.action.start(`connecting to ${flags.pk}`)
+    let s
+    try {
+      s = await visor.vpnStart(flags.pk, { existingTp: flags['existing-tp'], timeoutS: flags.timeout })
+    } catch (err) {
+      if (progress) ux.action.stop('failed')
+      throw err
+    }
+    if (progress) ux.action.stop('done')
     this.log(`connected to ${s.server} over ${s.transport}; tunnel IP ${s.tunnelIp}`)
     return s
   }
