@@ -69,6 +69,12 @@ describe('bad input gets one line and a non-zero exit', () => {
     expect(expectOneLineError(r)).toMatch(/two-letter code/)
   })
 
+  it('unknown country code', () => {
+    const r = skywire(['cli', 'vpn', 'list', '-c', 'XX'])
+    expect(r.code).toBe(2)
+    expect(expectOneLineError(r)).toMatch(/unknown country code "XX"/)
+  })
+
   it('bad timeout', () => {
     const r = skywire(['cli', 'vpn', 'start', '-k', 'a'.repeat(64), '-t', '0'])
     expect(r.code).toBe(2)
