@@ -37,6 +37,9 @@ for dir in npm/*/; do
   node_file="native/skywire.$platform.node"
   if [ -f "$node_file" ]; then
     cp "$node_file" "$dir"
+    # The release profile keeps debug info (for profiling); users do not need it.
+    strip --strip-debug "$dir/skywire.$platform.node" 2>/dev/null ||
+      log "$platform: could not strip debug info; packing it as built"
   elif [ ! -f "$dir/skywire.$platform.node" ]; then
     log "skipping $platform: no $node_file (see scripts/build-platforms.sh)"
     continue
