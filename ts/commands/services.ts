@@ -2,8 +2,6 @@ import { Flags } from '@oclif/core'
 import { SkywireCommand } from '../cli/base.js'
 import { parseHostPort } from '../config/schema.js'
 import { SkywireError } from '../errors.js'
-import { defaultLogger, startServices } from '../services/server.js'
-import { openStore } from '../services/store/open.js'
 import type { RateLimitOptions } from '../services/rate-limit.js'
 
 function hostPort(flag: string, value: string): { host: string; port: number } {
@@ -65,6 +63,10 @@ export default class Services extends SkywireCommand {
       transportMs: ttlFromEnv('SKYWIRE_TTL_TRANSPORT_MS'),
     }
     const httpRate = rateFromEnv('SKYWIRE_HTTP_RATE')
+    // Loaded here, not at the top: oclif imports every command file to list
+    // them, and the services pull in fastify, better-sqlite3 and ioredis.
+    const { defaultLogger, startServices } = await import('../services/server.js')
+    const { openStore } = await import('../services/store/open.js')
     const log = defaultLogger()
     const store = await openStore({ redis: flags.redis, redisPrefix: flags['redis-prefix'], db: flags.db })
     let running

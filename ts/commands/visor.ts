@@ -3,7 +3,6 @@ import { SkywireCommand } from '../cli/base.js'
 import { configFlag } from '../cli/flags.js'
 import { loadConfig } from '../config/file.js'
 import { SkywireError } from '../errors.js'
-import { Visor } from '../visor/visor.js'
 
 export default class VisorCmd extends SkywireCommand {
   static override summary = 'Run a visor: the long-running daemon holding this node\'s identity, transports and VPN.'
@@ -25,6 +24,9 @@ export default class VisorCmd extends SkywireCommand {
     if (process.getuid?.() !== 0) {
       throw new SkywireError('EPERM', 'the visor must run as root: it creates TUN devices and changes routes (try sudo)')
     }
+    // Loaded here, not at the top: oclif imports every command file to list
+    // them, and the visor pulls in fastify, pino and the addon's node.
+    const { Visor } = await import('../visor/visor.js')
     const visor = await Visor.start(config, { noVpnServer: flags['no-vpn-server'] })
     await new Promise<void>((resolve) => {
       let stopping = false
