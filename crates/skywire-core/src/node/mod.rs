@@ -418,9 +418,9 @@ impl Inner {
         if let Some(t) = peer.tunnel.write().unwrap().take() {
             t.detach(id);
         }
-        if let Link::Tcp { tx, .. } = &peer.link {
-            // Dropping the queue ends the writer, which closes the socket.
-            drop(tx.clone());
+        if let Link::Tcp { close, .. } = &peer.link {
+            // A stored permit: the reader sees it even if it is not waiting yet.
+            close.notify_one();
         }
         let _ = self.events.send(Event::SessionDown { id, peer: peer.remote, reason: reason.into() });
     }

@@ -19,8 +19,9 @@ pub(crate) enum Link {
     /// SUDPH: the shared UDP socket and the peer's current address (it can
     /// change when the peer's NAT rebinds; we follow authenticated packets).
     Udp { sock: Arc<UdpSocket>, addr: Mutex<SocketAddr> },
-    /// STCPR: frames for the connection's writer task.
-    Tcp { tx: mpsc::Sender<Vec<u8>>, addr: SocketAddr },
+    /// STCPR: frames for the connection's writer task, and the signal that
+    /// closes the connection when the session is closed on our side.
+    Tcp { tx: mpsc::Sender<Vec<u8>>, addr: SocketAddr, close: Arc<tokio::sync::Notify> },
 }
 
 impl Link {

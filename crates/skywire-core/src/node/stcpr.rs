@@ -154,11 +154,18 @@ fn start_conn(
     initiator: bool,
 ) -> Arc<Peer> {
     let (tx, rx) = mpsc::channel(QUEUE);
-    let peer = inner.add_peer(session, index, TransportKind::Stcpr, Link::Tcp { tx, addr }, initiator);
+    let close = Arc::new(tokio::sync::Notify::new());
+    let link = Link::Tcp { tx, addr, close: close.clone() };
+    let peer = inner.add_peer(session, index, TransportKind::Stcpr, link, initiator);
     let writer = tokio::spawn(write_loop(wr, rx));
     let p = peer.clone();
     tokio::spawn(async move {
-        let reason = read_loop(&inner, &p, rd).await;
+        // The reader holds the peer, so a session closed on our side must
+        // stop it explicitly; ending it drops both halves and the socket.
+        let reason = tokio::select! {
+            r = read_loop(&inner, &p, rd) => r,
+            _ = close.notified() => "closed locally".to_string(),
+        };
         writer.abort();
         inner.remove_peer(p.id, &reason);
     });

@@ -90,6 +90,27 @@ async fn sudph_through_a_cookie_reply() {
 }
 
 #[tokio::test]
+async fn closing_an_stcpr_session_closes_its_connection() {
+    let (server, mut srx) = node(ResponderConfig::default()).await;
+    let (client, _crx) = node(ResponderConfig::default()).await;
+    let id = client
+        .dial_stcpr(server.public_key(), &[server.stcpr_addr().unwrap()], Duration::from_secs(5))
+        .await
+        .unwrap();
+    client.close_session(id).unwrap();
+    // The server learns it from the TCP connection closing, not from an expiry minutes later.
+    let reason = loop {
+        match tokio::time::timeout(Duration::from_secs(5), srx.recv()).await.expect("no session-down in time") {
+            Some(Event::SessionDown { reason, .. }) => break reason,
+            Some(_) => continue,
+            None => panic!("event channel closed"),
+        }
+    };
+    assert!(reason.contains("closed by peer"), "{reason}");
+    assert!(server.sessions().is_empty());
+}
+
+#[tokio::test]
 async fn dial_to_the_wrong_key_fails_cleanly() {
     let (server, _srx) = node(ResponderConfig::default()).await;
     let (client, _crx) = node(ResponderConfig::default()).await;
