@@ -4,12 +4,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::crypto::{Kind, SessionBox};
 use super::stats::Counters;
 use super::tunnel::Tunnel;
+use super::udp::UdpSock;
 use super::TransportKind;
 use crate::router::PeerId;
 use crate::PublicKey;
@@ -18,7 +18,7 @@ use crate::PublicKey;
 pub(crate) enum Link {
     /// SUDPH: the shared UDP socket and the peer's current address (it can
     /// change when the peer's NAT rebinds; we follow authenticated packets).
-    Udp { sock: Arc<UdpSocket>, addr: Mutex<SocketAddr> },
+    Udp { sock: Arc<UdpSock>, addr: Mutex<SocketAddr> },
     /// STCPR: frames for the connection's writer task, and the signal that
     /// closes the connection when the session is closed on our side.
     Tcp { tx: mpsc::Sender<Vec<u8>>, addr: SocketAddr, close: Arc<tokio::sync::Notify> },
@@ -62,63 +62,90 @@ pub struct Peer {
     pub(crate) since: Instant,
 }
 
+/// The TUN reader's encryption buffer, reused for every batch: ciphertexts
+/// back to back, and their lengths.
+#[derive(Default)]
+pub(crate) struct SendScratch {
+    buf: Vec<u8>,
+    lens: Vec<usize>,
+}
+
 impl Peer {
-    /// The data path from the TUN: encrypt and send, waiting while the socket
+    /// The data path from the TUN: encrypt a run of packets under one lock,
+    /// then send them together (UDP: runs of equal size in one GSO send;
+    /// TCP: one buffer of frames for the writer), waiting while the socket
     /// or the connection's queue is full. Waiting pushes back on the TUN
     /// reader, so a congested path slows the sender's TCP down instead of
     /// dropping packets we already paid to encrypt.
-    pub(crate) async fn send_data(&self, payload: &[u8], buf: &mut Vec<u8>) {
-        let need = FRAME_HEADER + payload.len() + super::crypto::OVERHEAD;
-        match &self.link {
+    pub(crate) async fn send_batch<'a>(&self, pkts: impl Iterator<Item = &'a [u8]>, scratch: &mut SendScratch) {
+        let framed = matches!(self.link, Link::Tcp { .. });
+        let (packets, bytes) = self.encrypt_all(pkts, scratch, framed);
+        if packets == 0 {
+            return;
+        }
+        let sent = match &self.link {
             Link::Udp { sock, addr } => {
-                if buf.len() < need {
-                    buf.resize(need, 0);
-                }
-                let Some(n) = self.encrypt(payload, buf) else { return };
                 let to = *addr.lock().unwrap();
-                match sock.send_to(&buf[..n], to).await {
-                    Ok(_) => self.counters.sent(payload.len()),
-                    Err(_) => self.counters.drop_one(),
-                }
+                send_runs(sock, &scratch.buf, &scratch.lens, to).await
             }
             Link::Tcp { tx, .. } => {
-                // Encrypt straight into the frame that goes to the writer:
-                // one buffer per packet, no second copy.
-                let mut frame = vec![0u8; need];
-                let Some(n) = self.encrypt(payload, &mut frame[FRAME_HEADER..]) else { return };
-                frame[..FRAME_HEADER].copy_from_slice(&(n as u32).to_be_bytes());
-                frame.truncate(FRAME_HEADER + n);
                 // Wait for room, but briefly: one TUN feeds every client of a
                 // server, and a client that stops reading must not stall the
                 // others (head-of-line blocking); past that its packets drop.
-                let sent = match tx.try_send(frame) {
+                // Hand the buffer over (no copy); the next batch gets a new one.
+                let cap = scratch.buf.capacity();
+                let frames = std::mem::replace(&mut scratch.buf, Vec::with_capacity(cap));
+                let ok = match tx.try_send(frames) {
                     Ok(()) => true,
-                    Err(mpsc::error::TrySendError::Full(frame)) => {
-                        matches!(tokio::time::timeout(TCP_QUEUE_WAIT, tx.send(frame)).await, Ok(Ok(())))
+                    Err(mpsc::error::TrySendError::Full(frames)) => {
+                        matches!(tokio::time::timeout(TCP_QUEUE_WAIT, tx.send(frames)).await, Ok(Ok(())))
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => false,
                 };
-                if sent {
-                    self.counters.sent(payload.len())
-                } else {
-                    self.counters.drop_one()
+                if ok { packets } else { 0 }
+            }
+        };
+        if sent > 0 {
+            self.counters.sent(sent, if sent == packets { bytes } else { bytes * sent / packets });
+        }
+        self.counters.drop_many(packets - sent);
+    }
+
+    /// Encrypt every packet into `scratch` (with STCPR's length prefix when
+    /// `framed`); returns the packets and payload bytes that made it.
+    fn encrypt_all<'a>(&self, pkts: impl Iterator<Item = &'a [u8]>, scratch: &mut SendScratch, framed: bool) -> (usize, usize) {
+        let SendScratch { buf, lens } = scratch;
+        buf.clear();
+        lens.clear();
+        let head = if framed { FRAME_HEADER } else { 0 };
+        let (mut packets, mut bytes, mut failed) = (0, 0, 0);
+        let mut session = self.session.lock().unwrap();
+        for pkt in pkts {
+            let at = buf.len();
+            buf.resize(at + head + pkt.len() + super::crypto::OVERHEAD, 0);
+            match session.encapsulate(Kind::Data, pkt, &mut buf[at + head..]) {
+                Ok(n) => {
+                    if framed {
+                        buf[at..at + head].copy_from_slice(&(n as u32).to_be_bytes());
+                    }
+                    buf.truncate(at + head + n);
+                    lens.push(head + n);
+                    packets += 1;
+                    bytes += pkt.len();
+                }
+                Err(_) => {
+                    buf.truncate(at);
+                    failed += 1;
                 }
             }
         }
+        drop(session);
+        self.counters.drop_many(failed);
+        (packets, bytes)
     }
 
-    fn encrypt(&self, payload: &[u8], out: &mut [u8]) -> Option<usize> {
-        match self.session.lock().unwrap().encapsulate(Kind::Data, payload, out) {
-            Ok(n) => Some(n),
-            Err(_) => {
-                self.counters.drop_one();
-                None
-            }
-        }
-    }
-
-    /// Encrypt and send. `buf` is the caller's scratch space, reused across
-    /// packets so the data path does not allocate.
+    /// Encrypt and send one control-plane message (control, keepalive,
+    /// ping) without waiting. `buf` is the caller's scratch space.
     pub(crate) fn send(&self, kind: Kind, payload: &[u8], buf: &mut Vec<u8>) -> bool {
         let need = payload.len() + super::crypto::OVERHEAD;
         if buf.len() < need {
@@ -132,13 +159,35 @@ impl Peer {
             }
         };
         if self.link.try_send(&buf[..n]) {
-            if kind == Kind::Data {
-                self.counters.sent(payload.len());
-            }
             true
         } else {
             self.counters.drop_one();
             false
         }
     }
+}
+
+/// Send datagrams laid back to back in `buf` (lengths `lens`): each run of
+/// equal lengths (its last may be shorter) goes out in one GSO send. Returns
+/// how many datagrams were sent.
+async fn send_runs(sock: &UdpSock, buf: &[u8], lens: &[usize], to: SocketAddr) -> usize {
+    let (mut i, mut off, mut sent) = (0, 0, 0);
+    while i < lens.len() {
+        let seg = lens[i];
+        let max = sock.max_segments(seg);
+        let (mut j, mut len) = (i + 1, seg);
+        while j < lens.len() && j - i < max && lens[j] <= seg {
+            len += lens[j];
+            j += 1;
+            if lens[j - 1] < seg {
+                break;
+            }
+        }
+        if sock.send_run(&buf[off..off + len], seg, to).await.is_ok() {
+            sent += j - i;
+        }
+        off += len;
+        i = j;
+    }
+    sent
 }

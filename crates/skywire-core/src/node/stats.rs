@@ -31,9 +31,9 @@ pub struct Snapshot {
 }
 
 impl Counters {
-    pub fn sent(&self, bytes: usize) {
+    pub fn sent(&self, packets: usize, bytes: usize) {
         self.tx_bytes.fetch_add(bytes as u64, Relaxed);
-        self.tx_packets.fetch_add(1, Relaxed);
+        self.tx_packets.fetch_add(packets as u64, Relaxed);
     }
 
     pub fn received(&self, bytes: usize, epoch: Instant) {
@@ -48,7 +48,11 @@ impl Counters {
     }
 
     pub fn drop_one(&self) {
-        self.dropped.fetch_add(1, Relaxed);
+        self.drop_many(1);
+    }
+
+    pub fn drop_many(&self, packets: usize) {
+        self.dropped.fetch_add(packets as u64, Relaxed);
     }
 
     pub fn set_rtt(&self, rtt: Duration) {

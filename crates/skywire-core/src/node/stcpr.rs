@@ -20,8 +20,13 @@ use crate::PublicKey;
 /// Largest frame accepted; a bigger length closes the connection before
 /// anything is allocated for it.
 pub(crate) const MAX_FRAME: usize = 262_144;
-/// Frames queued per connection before new data packets are dropped.
-const QUEUE: usize = 1024;
+/// Entries queued per connection before new data packets are dropped: each
+/// entry is one batch from the TUN (up to ~64 KiB of frames) or one control
+/// message, so this bounds the queue near 2 MiB.
+const QUEUE: usize = 32;
+/// Bytes one read asks the kernel for.
+const READ_BUF: usize = 128 * 1024;
+const FRAME_HEADER: usize = 4;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) fn frame(msg: &[u8]) -> Vec<u8> {
@@ -153,6 +158,9 @@ fn start_conn(
     addr: SocketAddr,
     initiator: bool,
 ) -> Arc<Peer> {
+    // Frames that arrived right behind the handshake are in the reader's buffer.
+    let early = rd.buffer().to_vec();
+    let rd = rd.into_inner();
     let (tx, rx) = mpsc::channel(QUEUE);
     let close = Arc::new(tokio::sync::Notify::new());
     let link = Link::Tcp { tx, addr, close: close.clone() };
@@ -163,7 +171,7 @@ fn start_conn(
         // The reader holds the peer, so a session closed on our side must
         // stop it explicitly; ending it drops both halves and the socket.
         let reason = tokio::select! {
-            r = read_loop(&inner, &p, rd) => r,
+            r = read_loop(&inner, &p, rd, early) => r,
             _ = close.notified() => "closed locally".to_string(),
         };
         writer.abort();
@@ -172,35 +180,67 @@ fn start_conn(
     peer
 }
 
-/// Coalesce queued frames into one write: fewer syscalls under load, and no
-/// added latency when the queue holds one frame.
+/// Write what the queue holds, several entries per write when they pile up
+/// (each entry is already a run of frames): fewer syscalls under load, no
+/// added latency when the queue holds one.
 async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
-    let mut batch = Vec::with_capacity(64);
-    let mut out = Vec::with_capacity(256 * 1024);
-    while rx.recv_many(&mut batch, 64).await > 0 {
-        out.clear();
-        for f in batch.drain(..) {
-            out.extend_from_slice(&f);
-        }
-        if wr.write_all(&out).await.is_err() {
+    let mut batch = Vec::with_capacity(16);
+    let mut out = Vec::new();
+    while rx.recv_many(&mut batch, 16).await > 0 {
+        let res = if batch.len() == 1 {
+            wr.write_all(&batch[0]).await
+        } else {
+            out.clear();
+            for f in &batch {
+                out.extend_from_slice(f);
+            }
+            wr.write_all(&out).await
+        };
+        batch.clear();
+        if res.is_err() {
             return;
         }
     }
     let _ = wr.shutdown().await;
 }
 
-async fn read_loop(inner: &Arc<Inner>, peer: &Arc<Peer>, mut rd: BufReader<OwnedReadHalf>) -> String {
-    let mut buf = vec![0u8; 65_536];
-    let mut out = vec![0u8; 65_536 + 256];
+/// Read frames and act on each; after decrypting all the complete frames one
+/// read brought, write their packets to the TUN in one batch. `buf` starts
+/// with what the handshake's reader had already buffered.
+async fn read_loop(inner: &Arc<Inner>, peer: &Arc<Peer>, mut rd: OwnedReadHalf, mut buf: Vec<u8>) -> String {
+    let (mut start, mut end) = (0, buf.len());
+    buf.resize(buf.len().max(READ_BUF), 0);
     loop {
-        match read_frame(&mut rd, &mut buf).await {
-            Ok(Some(n)) => {
-                if out.len() < n + 256 {
-                    out.resize(n + 256, 0);
-                }
-                inner.on_session_message(peer, &buf[..n], &mut out).await;
+        let mut sink = None;
+        let need = loop {
+            let Some(head) = buf.get(start..start + FRAME_HEADER).filter(|_| end - start >= FRAME_HEADER) else {
+                break FRAME_HEADER;
+            };
+            let n = u32::from_be_bytes(head.try_into().unwrap()) as usize;
+            if n == 0 || n > MAX_FRAME {
+                return format!("connection error: bad frame length {n}");
             }
-            Ok(None) => return "connection closed by peer".into(),
+            if end - start < FRAME_HEADER + n {
+                break FRAME_HEADER + n;
+            }
+            let sink = sink.get_or_insert_with(|| inner.sinks.take());
+            inner.on_session_message(peer, &buf[start + FRAME_HEADER..start + FRAME_HEADER + n], sink).await;
+            start += FRAME_HEADER + n;
+        };
+        if let Some(mut sink) = sink {
+            sink.flush().await;
+            inner.sinks.give(sink);
+        }
+        // Keep the partial frame at the front, with room for all of it.
+        buf.copy_within(start..end, 0);
+        end -= start;
+        start = 0;
+        if buf.len() < need {
+            buf.resize(need, 0);
+        }
+        match rd.read(&mut buf[end..]).await {
+            Ok(0) => return "connection closed by peer".into(),
+            Ok(k) => end += k,
             Err(e) => return format!("connection error: {e}"),
         }
     }

@@ -9,13 +9,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 
 use super::crypto::{self, Accepted, Established, Progress};
 use crate::wire::message::{classify, Route};
 use super::peer::{Link, Peer};
 use super::resolver::{self, PeerAddress, ResolverMessage};
+use super::sink::TunSink;
+use super::udp::{RecvBatch, UdpSock};
 use super::{Event, Inner, NodeError, TransportKind};
 use crate::PublicKey;
 
@@ -23,43 +24,54 @@ use crate::PublicKey;
 /// moments on each side, so early tries are frequent.
 const RETRY: [u64; 8] = [0, 250, 500, 1000, 1500, 2000, 3000, 4000];
 
-pub(crate) async fn recv_loop(inner: Arc<Inner>, sock: Arc<UdpSocket>) {
-    let mut buf = vec![0u8; 65_536];
-    let mut out = vec![0u8; 65_536 + 256];
+pub(crate) async fn recv_loop(inner: Arc<Inner>, sock: Arc<UdpSock>) {
+    let mut batch = RecvBatch::new();
+    let mut sink = TunSink::new();
+    let mut out = vec![0u8; 2048];
     loop {
-        let (n, src) = match sock.recv_from(&mut buf).await {
-            Ok(x) => x,
+        let slots = match sock.recv_batch(&mut batch).await {
+            Ok(n) => n,
             // ICMP port unreachable from an earlier send shows up here on
             // Linux; it says nothing about this socket.
             Err(_) => continue,
         };
-        let msg = &buf[..n];
-        match classify(msg) {
-            Ok(Route::Index(idx)) => {
-                // A response or cookie reply to a dial in progress.
-                if let Some(tx) = inner.pending.lock().unwrap().remove(&idx) {
-                    let _ = tx.send((msg.to_vec(), src));
-                    continue;
-                }
-                let Some(peer) = inner.peer_by_index(idx) else { continue };
-                let authenticated = inner.on_session_message(&peer, msg, &mut out).await;
-                // Follow the peer when its NAT mapping changes, but only on a
-                // message that authenticated: a forged source moves nothing.
-                if let (true, Link::Udp { addr, .. }) = (authenticated, &peer.link) {
-                    let mut a = addr.lock().unwrap();
-                    if *a != src {
-                        *a = src;
-                    }
-                }
+        for i in 0..slots {
+            let (src, datagrams) = batch.datagrams(i);
+            for msg in datagrams {
+                on_datagram(&inner, &sock, msg, src, &mut sink, &mut out).await;
             }
-            Ok(Route::Initiation) => on_initiation(&inner, &sock, msg, src, &mut out).await,
-            Ok(Route::Resolver(_)) => on_resolver(&inner, &sock, msg, src),
-            Err(_) => {}
         }
+        // Everything ready has been read: write what it decrypted to.
+        sink.flush().await;
     }
 }
 
-async fn on_initiation(inner: &Arc<Inner>, sock: &Arc<UdpSocket>, msg: &[u8], src: SocketAddr, out: &mut [u8]) {
+async fn on_datagram(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketAddr, sink: &mut TunSink, out: &mut [u8]) {
+    match classify(msg) {
+        Ok(Route::Index(idx)) => {
+            // A response or cookie reply to a dial in progress.
+            if let Some(tx) = inner.pending.lock().unwrap().remove(&idx) {
+                let _ = tx.send((msg.to_vec(), src));
+                return;
+            }
+            let Some(peer) = inner.peer_by_index(idx) else { return };
+            let authenticated = inner.on_session_message(&peer, msg, sink).await;
+            // Follow the peer when its NAT mapping changes, but only on a
+            // message that authenticated: a forged source moves nothing.
+            if let (true, Link::Udp { addr, .. }) = (authenticated, &peer.link) {
+                let mut a = addr.lock().unwrap();
+                if *a != src {
+                    *a = src;
+                }
+            }
+        }
+        Ok(Route::Initiation) => on_initiation(inner, sock, msg, src, out).await,
+        Ok(Route::Resolver(_)) => on_resolver(inner, sock, msg, src),
+        Err(_) => {}
+    }
+}
+
+async fn on_initiation(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketAddr, out: &mut [u8]) {
     let index = inner.alloc_index();
     let accepted = inner.acceptor.lock().unwrap().accept(src, msg, index, Instant::now(), out);
     match accepted {
@@ -81,7 +93,7 @@ async fn on_initiation(inner: &Arc<Inner>, sock: &Arc<UdpSocket>, msg: &[u8], sr
     }
 }
 
-fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSocket>, msg: &[u8], src: SocketAddr) {
+fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketAddr) {
     // Only the configured resolver may tell us things, except punches, which
     // come from peers and only need noting.
     let from_resolver = inner.resolver == Some(src);
@@ -137,7 +149,7 @@ fn is_private(ip: IpAddr) -> bool {
     }
 }
 
-fn punch(inner: &Arc<Inner>, sock: &Arc<UdpSocket>, info: &PeerAddress) {
+fn punch(inner: &Arc<Inner>, sock: &Arc<UdpSock>, info: &PeerAddress) {
     let msg = resolver::punch(inner.keypair.public);
     for addr in candidates(inner, info) {
         let _ = sock.try_send_to(&msg, addr);
@@ -181,7 +193,7 @@ pub(crate) async fn dial(
         let (tx, rx) = oneshot::channel();
         inner.pending.lock().unwrap().insert(index, tx);
         for t in &targets {
-            let _ = sock.send_to(&init, t).await;
+            let _ = sock.send_to(&init, *t).await;
         }
         let wait = Duration::from_millis(1000).min(deadline.saturating_duration_since(Instant::now()));
         let reply = tokio::time::timeout(wait, rx).await;
@@ -215,7 +227,7 @@ pub(crate) async fn dial(
     )))
 }
 
-async fn locate(inner: &Arc<Inner>, sock: &Arc<UdpSocket>, remote: PublicKey, deadline: Instant) -> Result<PeerAddress, NodeError> {
+async fn locate(inner: &Arc<Inner>, sock: &Arc<UdpSock>, remote: PublicKey, deadline: Instant) -> Result<PeerAddress, NodeError> {
     let resolver_addr = inner.resolver.ok_or(NodeError::NoResolver)?;
     let (tx, mut rx) = oneshot::channel();
     inner.punch_waiters.lock().unwrap().insert(remote, tx);
@@ -240,7 +252,7 @@ async fn locate(inner: &Arc<Inner>, sock: &Arc<UdpSocket>, remote: PublicKey, de
 }
 
 /// Keep our binding (and so our NAT mapping) alive at the resolver.
-pub(crate) async fn bind_loop(inner: Arc<Inner>, sock: Arc<UdpSocket>, locals: Vec<SocketAddr>) {
+pub(crate) async fn bind_loop(inner: Arc<Inner>, sock: Arc<UdpSock>, locals: Vec<SocketAddr>) {
     let Some(to) = inner.resolver else { return };
     loop {
         let msg = resolver::bind(&inner.keypair, &locals);

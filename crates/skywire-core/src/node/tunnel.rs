@@ -1,21 +1,23 @@
 //! A TUN device shared by one or more sessions. Packets read from the TUN go
 //! to the session that owns their destination (cryptokey routing); packets a
 //! session decrypts are written to the TUN only if that session owns their
-//! source. A VPN server attaches every client to one tunnel; a client attaches
+//! source (`admit`; the writing itself is batched by the receive loops'
+//! `TunSink`). A VPN server attaches every client to one tunnel; a client attaches
 //! its one session with 0.0.0.0/0.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Instant;
 
 use ipnet::IpNet;
 use tokio::task::JoinHandle;
 
-use super::peer::Peer;
+use super::peer::{Peer, SendScratch};
 use super::stats::Counters;
 use crate::packet;
 use crate::router::{AllowedIps, PeerId};
-use crate::tun::Tun;
+use crate::tun::{RecvBatch, Tun, TUN_BATCH};
 
 pub struct Tunnel {
     pub(crate) tun: Tun,
@@ -61,25 +63,23 @@ impl Tunnel {
         }
     }
 
-    /// A packet `peer` decrypted: into the TUN if its source belongs to that peer.
-    pub(crate) async fn inbound(&self, peer: &Peer, pkt: &[u8], epoch: Instant) {
+    /// Whether `peer` may put `pkt` (which it sent, decrypted) into this
+    /// TUN: only if its source is one of that peer's addresses.
+    pub(crate) fn admit(&self, peer: &Peer, pkt: &[u8], epoch: Instant) -> bool {
         let allowed = match packet::source(pkt) {
             Some(src) => self.routes.read().unwrap().allows(peer.id, src),
             None => false,
         };
-        if !allowed {
+        if allowed {
+            peer.counters.received(pkt.len(), epoch);
+        } else {
             // Spoofed or garbage: authenticated, but not this peer's to send.
             peer.counters.drop_one();
-            return;
         }
-        peer.counters.received(pkt.len(), epoch);
-        if self.tun.send(pkt).await.is_err() {
-            self.counters.drop_one();
-        }
+        allowed
     }
 
-    fn route(&self, pkt: &[u8]) -> Option<Arc<Peer>> {
-        let dst = packet::destination(pkt)?;
+    fn route(&self, dst: IpAddr) -> Option<Arc<Peer>> {
         let id = self.routes.read().unwrap().lookup(dst)?;
         self.peers.read().unwrap().get(&id)?.upgrade()
     }
@@ -91,26 +91,58 @@ impl Drop for Tunnel {
     }
 }
 
-/// TUN → session: read, route by destination, encrypt, send.
+/// TUN → session: read a batch, route each packet by destination, and hand
+/// each run of packets for one peer to it to encrypt and send together.
 async fn outbound_loop(tunnel: Weak<Tunnel>) {
     // The device is held here; stop() aborts this task, which releases it.
     let Some(tun) = tunnel.upgrade().map(|t| t.tun.clone()) else { return };
-    let mtu = tun.mtu() as usize;
-    let mut pkt = vec![0u8; mtu.max(1500) + 64];
-    let mut out = vec![0u8; mtu.max(1500) + 128];
+    let mut batch = RecvBatch::new(tun.mtu());
+    let mut scratch = SendScratch::default();
+    let mut run: Vec<usize> = Vec::with_capacity(TUN_BATCH);
     loop {
-        let n = match tun.recv(&mut pkt).await {
+        let n = match tun.recv_batch(&mut batch).await {
             Ok(n) => n,
             Err(_) => return,
         };
         let Some(t) = tunnel.upgrade() else { return };
-        let peer = t.route(&pkt[..n]);
-        if peer.is_none() {
-            t.counters.drop_one();
+        // Packets of one batch mostly go to one peer (one TCP flow split by
+        // the kernel's offload): look the route up only when the destination
+        // changes, and send per run of one peer.
+        let mut last: Option<(IpAddr, Option<Arc<Peer>>)> = None;
+        let mut current: Option<Arc<Peer>> = None;
+        for i in 0..n {
+            let pkt = batch.packet(i);
+            let peer = match (packet::destination(pkt), &last) {
+                (Some(dst), Some((d, p))) if *d == dst => p.clone(),
+                (Some(dst), _) => {
+                    let p = t.route(dst);
+                    last = Some((dst, p.clone()));
+                    p
+                }
+                (None, _) => None,
+            };
+            let Some(peer) = peer else {
+                t.counters.drop_one();
+                continue;
+            };
+            if current.as_ref().is_some_and(|c| !Arc::ptr_eq(c, &peer)) {
+                let c = current.take().unwrap();
+                c.send_batch(run.iter().map(|&j| batch.packet(j)), &mut scratch).await;
+                run.clear();
+            }
+            current = Some(peer);
+            run.push(i);
         }
         drop(t);
-        if let Some(peer) = peer {
-            peer.send_data(&pkt[..n], &mut out).await;
+        if let Some(c) = current.take() {
+            c.send_batch(run.iter().map(|&j| batch.packet(j)), &mut scratch).await;
+        }
+        run.clear();
+        if batch.bad > 0 {
+            if let Some(t) = tunnel.upgrade() {
+                t.counters.drop_one();
+            }
+            batch.bad = 0;
         }
     }
 }

@@ -1,0 +1,102 @@
+//! The inbound half of the data path, batched: every receive loop (the UDP
+//! socket's, each TCP connection's) decrypts straight into a `TunSink` slot
+//! and flushes the sink when it has nothing more ready to read. One flush is
+//! one `Tun::send_batch`, where packets of one TCP flow are coalesced into a
+//! single TUN write.
+
+use std::sync::Arc;
+
+use tun_rs::GROTable;
+
+use super::tunnel::Tunnel;
+use crate::tun::TUN_HEADROOM;
+
+const MIN_SLOT: usize = 128;
+/// Packets held before a flush is forced.
+const SINK_SLOTS: usize = 128;
+const SLOT_CAPACITY: usize = 2 * TUN_HEADROOM + 65_535;
+
+pub(crate) struct TunSink {
+    tunnel: Option<Arc<Tunnel>>,
+    bufs: Vec<Vec<u8>>,
+    used: usize,
+    gro: GROTable,
+}
+
+impl TunSink {
+    pub(crate) fn new() -> Self {
+        // Coalescing appends a flow's packets to its first buffer in place and
+        // skips any buffer without room for 64 KiB. The capacity is only
+        // address space until a coalesced packet actually fills it.
+        let bufs = (0..SINK_SLOTS).map(|_| Vec::with_capacity(SLOT_CAPACITY)).collect();
+        TunSink { tunnel: None, bufs, used: 0, gro: GROTable::default() }
+    }
+
+    /// Make room for one packet for `tunnel`: a full sink, or one holding
+    /// another tunnel's packets, is written out first.
+    pub(crate) async fn reserve(&mut self, tunnel: &Arc<Tunnel>) {
+        let other = self.tunnel.as_ref().is_some_and(|t| !Arc::ptr_eq(t, tunnel));
+        if self.used == self.bufs.len() || (other && self.used > 0) {
+            self.flush().await;
+        }
+    }
+
+    /// The next free slot, sized for a message of `len` bytes. Decrypt into
+    /// it at offset [`Self::DECRYPT_AT`] so that the IP packet (after the
+    /// one-byte frame kind) lands at `TUN_HEADROOM`.
+    pub(crate) fn slot(&mut self, len: usize) -> &mut [u8] {
+        let buf = &mut self.bufs[self.used];
+        // The session wants room for a reply (a pong) even for tiny messages.
+        buf.resize(TUN_HEADROOM + len.max(MIN_SLOT), 0);
+        &mut buf[..]
+    }
+
+    pub(crate) const DECRYPT_AT: usize = TUN_HEADROOM - 1;
+
+    /// Keep the slot just filled: its packet is `range` of the slot.
+    pub(crate) fn commit(&mut self, tunnel: &Arc<Tunnel>, start: usize, len: usize) {
+        let buf = &mut self.bufs[self.used];
+        if start != TUN_HEADROOM {
+            buf.copy_within(start..start + len, TUN_HEADROOM);
+        }
+        buf.truncate(TUN_HEADROOM + len);
+        if self.tunnel.as_ref().is_none_or(|t| !Arc::ptr_eq(t, tunnel)) {
+            self.tunnel = Some(tunnel.clone());
+        }
+        self.used += 1;
+    }
+
+    /// Write out everything held.
+    pub(crate) async fn flush(&mut self) {
+        if self.used == 0 {
+            return;
+        }
+        let n = std::mem::take(&mut self.used);
+        if let Some(t) = &self.tunnel {
+            if t.tun.send_batch(&mut self.gro, &mut self.bufs[..n]).await.is_err() {
+                t.counters.drop_one();
+            }
+        }
+    }
+}
+
+/// Sinks lent to TCP connections while they process what they read: a
+/// `GROTable` is large (its flow tables are preallocated), so connections
+/// share a few instead of holding one each; idle ones hold none.
+#[derive(Default)]
+pub(crate) struct SinkPool {
+    free: std::sync::Mutex<Vec<TunSink>>,
+}
+
+impl SinkPool {
+    pub(crate) fn take(&self) -> TunSink {
+        self.free.lock().unwrap().pop().unwrap_or_else(TunSink::new)
+    }
+
+    /// Return a flushed sink.
+    pub(crate) fn give(&self, mut sink: TunSink) {
+        debug_assert_eq!(sink.used, 0);
+        sink.tunnel = None;
+        self.free.lock().unwrap().push(sink);
+    }
+}

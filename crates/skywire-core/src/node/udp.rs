@@ -1,0 +1,103 @@
+//! The SUDPH socket: one UDP socket for every session, the resolver and hole
+//! punching, with the kernel's batching turned on (through quinn-udp):
+//! UDP GSO sends a run of equal-size datagrams in one `sendmsg`, UDP GRO and
+//! `recvmmsg` receive many in one call. Everything else sees plain
+//! `send_to`/`try_send_to`.
+
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+
+use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+
+/// Datagram slots per receive call (`recvmmsg`).
+const RECV_SLOTS: usize = 8;
+/// One slot holds a whole GRO list: the kernel stops coalescing at 64 KiB.
+const SLOT_BYTES: usize = 65_536 + 2048;
+/// A GSO send carries at most this many payload bytes (the UDP length field).
+const GSO_MAX_BYTES: usize = 65_000;
+
+pub(crate) struct UdpSock {
+    io: UdpSocket,
+    state: UdpSocketState,
+}
+
+impl UdpSock {
+    /// Bind with buffers big enough for bursts at tunnel speed.
+    pub(crate) fn bind(addr: SocketAddr) -> io::Result<UdpSock> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        let _ = sock.set_recv_buffer_size(4 << 20);
+        let _ = sock.set_send_buffer_size(4 << 20);
+        sock.set_nonblocking(true)?;
+        sock.bind(&addr.into())?;
+        let state = UdpSocketState::new(UdpSockRef::from(&sock))?;
+        Ok(UdpSock { io: UdpSocket::from_std(sock.into())?, state })
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.local_addr()
+    }
+
+    pub(crate) async fn send_to(&self, msg: &[u8], to: SocketAddr) -> io::Result<usize> {
+        self.io.send_to(msg, to).await
+    }
+
+    pub(crate) fn try_send_to(&self, msg: &[u8], to: SocketAddr) -> io::Result<usize> {
+        self.io.try_send_to(msg, to)
+    }
+
+    /// Most datagrams one [`send_run`](Self::send_run) may carry.
+    pub(crate) fn max_segments(&self, segment: usize) -> usize {
+        self.state.max_gso_segments().min(GSO_MAX_BYTES / segment.max(1)).max(1)
+    }
+
+    /// Send `buf` as datagrams of `segment` bytes each (the last may be
+    /// shorter), in one system call when the kernel does GSO, waiting while
+    /// the socket buffer is full. At most [`max_segments`](Self::max_segments).
+    pub(crate) async fn send_run(&self, buf: &[u8], segment: usize, to: SocketAddr) -> io::Result<()> {
+        let transmit = Transmit {
+            destination: to,
+            ecn: None,
+            contents: buf,
+            segment_size: (buf.len() > segment).then_some(segment),
+            src_ip: None,
+        };
+        self.io.async_io(Interest::WRITABLE, || self.state.try_send(UdpSockRef::from(&self.io), &transmit)).await
+    }
+
+    /// Wait for datagrams and receive what is ready into `batch`.
+    pub(crate) async fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        let RecvBatch { bufs, meta } = batch;
+        self.io
+            .async_io(Interest::READABLE, || {
+                let mut slices: [IoSliceMut<'_>; RECV_SLOTS] = {
+                    let mut it = bufs.chunks_mut(SLOT_BYTES).map(IoSliceMut::new);
+                    std::array::from_fn(|_| it.next().expect("RECV_SLOTS slots"))
+                };
+                self.state.recv(UdpSockRef::from(&self.io), &mut slices, meta)
+            })
+            .await
+    }
+}
+
+/// Receive buffers, reused: `RECV_SLOTS` slots of `SLOT_BYTES`.
+pub(crate) struct RecvBatch {
+    bufs: Vec<u8>,
+    meta: [RecvMeta; RECV_SLOTS],
+}
+
+impl RecvBatch {
+    pub(crate) fn new() -> Self {
+        RecvBatch { bufs: vec![0; RECV_SLOTS * SLOT_BYTES], meta: [RecvMeta::default(); RECV_SLOTS] }
+    }
+
+    /// The datagrams of received slot `i` (a GRO slot holds several of
+    /// `stride` bytes, the last possibly shorter), with their sender.
+    pub(crate) fn datagrams(&self, i: usize) -> (SocketAddr, std::slice::Chunks<'_, u8>) {
+        let m = &self.meta[i];
+        let slot = &self.bufs[i * SLOT_BYTES..i * SLOT_BYTES + m.len];
+        (m.addr, slot.chunks(m.stride.max(1)))
+    }
+}
