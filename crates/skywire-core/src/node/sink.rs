@@ -60,7 +60,7 @@ impl TunSink {
             buf.copy_within(start..start + len, TUN_HEADROOM);
         }
         buf.truncate(TUN_HEADROOM + len);
-        if self.tunnel.as_ref().is_none_or(|t| !Arc::ptr_eq(t, tunnel)) {
+        if self.tunnel.is_none() {
             self.tunnel = Some(tunnel.clone());
         }
         self.used += 1;
@@ -72,7 +72,9 @@ impl TunSink {
             return;
         }
         let n = std::mem::take(&mut self.used);
-        if let Some(t) = &self.tunnel {
+        // Not kept past the flush: a closed tunnel must release its device
+        // even while this receive loop lives on.
+        if let Some(t) = self.tunnel.take() {
             if t.tun.send_batch(&mut self.gro, &mut self.bufs[..n]).await.is_err() {
                 t.counters.drop_one();
             }
@@ -96,7 +98,6 @@ impl SinkPool {
     /// Return a flushed sink.
     pub(crate) fn give(&self, mut sink: TunSink) {
         debug_assert_eq!(sink.used, 0);
-        sink.tunnel = None;
         self.free.lock().unwrap().push(sink);
     }
 }
