@@ -24,8 +24,9 @@ pub(crate) const MAX_FRAME: usize = 262_144;
 /// entry is one batch from the TUN (up to ~64 KiB of frames) or one control
 /// message, so this bounds the queue near 2 MiB.
 const QUEUE: usize = 32;
-/// Bytes one read asks the kernel for.
+/// Bytes one read asks the kernel for under load, and while idle.
 const READ_BUF: usize = 128 * 1024;
+const IDLE_READ_BUF: usize = 2048;
 const FRAME_HEADER: usize = 4;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -209,7 +210,9 @@ async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
 /// with what the handshake's reader had already buffered.
 async fn read_loop(inner: &Arc<Inner>, peer: &Arc<Peer>, mut rd: OwnedReadHalf, mut buf: Vec<u8>) -> String {
     let (mut start, mut end) = (0, buf.len());
-    buf.resize(buf.len().max(READ_BUF), 0);
+    // Small while the connection is idle (a server holds thousands); grown
+    // when a read fills it, i.e. when data is flowing.
+    buf.resize(buf.len().max(IDLE_READ_BUF), 0);
     loop {
         let mut sink = None;
         let need = loop {
@@ -240,7 +243,12 @@ async fn read_loop(inner: &Arc<Inner>, peer: &Arc<Peer>, mut rd: OwnedReadHalf, 
         }
         match rd.read(&mut buf[end..]).await {
             Ok(0) => return "connection closed by peer".into(),
-            Ok(k) => end += k,
+            Ok(k) => {
+                end += k;
+                if end == buf.len() && buf.len() < READ_BUF {
+                    buf.resize(READ_BUF, 0);
+                }
+            }
             Err(e) => return format!("connection error: {e}"),
         }
     }
