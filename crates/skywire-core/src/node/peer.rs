@@ -174,20 +174,47 @@ async fn send_runs(sock: &UdpSock, buf: &[u8], lens: &[usize], to: SocketAddr) -
     let (mut i, mut off, mut sent) = (0, 0, 0);
     while i < lens.len() {
         let seg = lens[i];
-        let max = sock.max_segments(seg);
-        let (mut j, mut len) = (i + 1, seg);
-        while j < lens.len() && j - i < max && lens[j] <= seg {
-            len += lens[j];
-            j += 1;
-            if lens[j - 1] < seg {
-                break;
-            }
-        }
+        let (count, len) = gso_run(&lens[i..], sock.max_segments(seg));
         if sock.send_run(&buf[off..off + len], seg, to).await.is_ok() {
-            sent += j - i;
+            sent += count;
         }
         off += len;
-        i = j;
+        i += count;
     }
     sent
+}
+
+/// The longest GSO run at the start of `lens` (not empty): datagrams of the
+/// first one's length, then at most one shorter, at most `max` in all. The
+/// kernel requires exactly this shape. Returns the count and total bytes.
+fn gso_run(lens: &[usize], max: usize) -> (usize, usize) {
+    let seg = lens[0];
+    let (mut count, mut bytes) = (1, seg);
+    for &l in &lens[1..] {
+        if count == max || l > seg {
+            break;
+        }
+        count += 1;
+        bytes += l;
+        if l < seg {
+            break;
+        }
+    }
+    (count, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gso_run;
+
+    #[test]
+    fn gso_runs_are_equal_sizes_then_one_shorter() {
+        assert_eq!(gso_run(&[1453, 1453, 1453, 900, 1453], 64), (4, 1453 * 3 + 900));
+        // A longer datagram cannot follow: it starts the next run.
+        assert_eq!(gso_run(&[900, 1453], 64), (1, 900));
+        assert_eq!(gso_run(&[1453], 64), (1, 1453));
+        assert_eq!(gso_run(&[100, 100, 100, 100], 3), (3, 300));
+        // Two shorter ones in a row: only the first joins.
+        assert_eq!(gso_run(&[500, 400, 400], 64), (2, 900));
+    }
 }
