@@ -114,3 +114,56 @@ describe.skipIf(!pre.ok)('core tunnel between two namespaces', () => {
     })
   }
 })
+
+// A router on the way whose next link has an MTU below our full-size
+// datagrams (1420-byte packets + 61 bytes of IP, UDP and framing): the tunnel
+// must still carry full-size packets, fragmented by the router, instead of
+// losing them to "don't fragment" (a black hole for every TCP flow).
+describe.skipIf(!pre.ok)('core tunnel across a link with a smaller MTU', () => {
+  let lab: Lab
+  let srvNs: string
+  let cliNs: string
+  const server = native.generateKeypair()
+  const client = native.generateKeypair()
+
+  beforeAll(async () => {
+    lab = createLab()
+    srvNs = await lab.addNamespace('srv')
+    const r = await lab.addNamespace('rtr')
+    cliNs = await lab.addNamespace('cli')
+    await lab.veth({ ns: srvNs, ifname: 'va', addrs: ['192.0.2.1/24'] }, { ns: r, ifname: 'ra', addrs: ['192.0.2.254/24'] }, { mtu: 1400 })
+    await lab.veth({ ns: cliNs, ifname: 'vb', addrs: ['198.51.100.2/24'] }, { ns: r, ifname: 'rb', addrs: ['198.51.100.254/24'] })
+    await lab.sysctl(r, 'net.ipv4.ip_forward', 1)
+    await lab.ip(srvNs, ['route', 'add', 'default', 'via', '192.0.2.254'])
+    await lab.ip(cliNs, ['route', 'add', 'default', 'via', '198.51.100.254'])
+  })
+  afterAll(() => lab?.teardown())
+
+  it('sudph: full-size packets and TCP get through', async () => {
+    const srv = startPeer(lab, srvNs, {
+      sk: server.secretKey,
+      sudph: '192.0.2.1:7778',
+      tun: { name: 'swt0', ipv4: '10.99.0.1/24' },
+      allow: { [client.publicKey]: ['10.99.0.2/32'] },
+    })
+    await srv.waitForOutput(/"ready"/, 10_000)
+    const cli = startPeer(lab, cliNs, {
+      sk: client.secretKey,
+      sudph: '0.0.0.0:0',
+      tun: { name: 'swt0', ipv4: '10.99.0.2/24' },
+      allow: { [server.publicKey]: ['10.99.0.0/24'] },
+      dial: { pk: server.publicKey, transport: 'sudph', addrs: ['192.0.2.1:7778'], timeoutMs: 8000 },
+    })
+    try {
+      await cli.waitForOutput(/"dialed":\d+/, 15_000)
+      // 1392 bytes of ICMP payload: a 1420-byte packet, the TUN's MTU.
+      const p = await lab.exec(cliNs, ['ping', '-n', '-c', '3', '-i', '0.2', '-W', '2', '-M', 'do', '-s', '1392', '10.99.0.1'])
+      expect(p.stdout, p.stdout + p.stderr).toMatch(/3 packets transmitted, 3 received/)
+      const bps = await iperf(lab, cliNs, srvNs, '10.99.0.1')
+      expect(bps).toBeGreaterThan(10e6)
+    } finally {
+      await cli.kill('SIGTERM', 2000)
+      await srv.kill('SIGTERM', 2000)
+    }
+  })
+})

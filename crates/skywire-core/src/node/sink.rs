@@ -96,7 +96,7 @@ impl SinkPool {
     }
 
     /// Return a flushed sink.
-    pub(crate) fn give(&self, mut sink: TunSink) {
+    pub(crate) fn give(&self, sink: TunSink) {
         debug_assert_eq!(sink.used, 0);
         self.free.lock().unwrap().push(sink);
     }

@@ -33,6 +33,7 @@ impl UdpSock {
         sock.set_nonblocking(true)?;
         sock.bind(&addr.into())?;
         let state = UdpSocketState::new(UdpSockRef::from(&sock))?;
+        allow_fragmentation(&sock, addr.is_ipv6());
         Ok(UdpSock { io: UdpSocket::from_std(sock.into())?, state })
     }
 
@@ -79,6 +80,28 @@ impl UdpSock {
                 self.state.recv(UdpSockRef::from(&self.io), &mut slices, meta)
             })
             .await
+    }
+}
+
+/// quinn-udp sets "DF, and ignore ICMP" (`IP_PMTUDISC_PROBE`): a path whose
+/// MTU is below our 1481-byte datagrams would then drop them for good. Like
+/// kernel WireGuard, let IPv4 routers fragment them instead (the kernel
+/// still sends whole GSO runs: each datagram fits our own link). IPv6
+/// routers never fragment, so there the kernel's default applies: learn
+/// the path MTU from ICMP and fragment at the source.
+/// Best effort, as quinn-udp's own setting is: a kernel that refuses keeps it.
+fn allow_fragmentation(sock: &socket2::Socket, v6: bool) {
+    use std::os::fd::AsRawFd;
+    let set = |level, name, value: libc::c_int| {
+        // SAFETY: a live socket, an int option, its size.
+        let rc = unsafe {
+            libc::setsockopt(sock.as_raw_fd(), level, name, (&value as *const libc::c_int).cast(), size_of::<libc::c_int>() as libc::socklen_t)
+        };
+        rc == 0
+    };
+    set(libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_DONT);
+    if v6 {
+        set(libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER, libc::IPV6_PMTUDISC_WANT);
     }
 }
 
