@@ -76,7 +76,8 @@ impl TunSink {
         // even while this receive loop lives on.
         if let Some(t) = self.tunnel.take() {
             if t.tun.send_batch(&mut self.gro, &mut self.bufs[..n]).await.is_err() {
-                t.counters.drop_one();
+                // Some of the batch may have been written; count it all.
+                t.counters.drop_many(n);
             }
         }
     }

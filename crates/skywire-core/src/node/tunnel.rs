@@ -140,7 +140,7 @@ async fn outbound_loop(tunnel: Weak<Tunnel>) {
         run.clear();
         if batch.bad > 0 {
             if let Some(t) = tunnel.upgrade() {
-                t.counters.drop_one();
+                t.counters.drop_many(batch.bad as usize);
             }
             batch.bad = 0;
         }
