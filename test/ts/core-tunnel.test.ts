@@ -48,6 +48,44 @@ async function iperf(lab: Lab, clientNs: string, serverNs: string, addr: string)
   }
 }
 
+/**
+ * A server node at 192.0.2.1 (tunnel 10.99.0.1) and a client node that dials
+ * it over `transport` (tunnel 10.99.0.2), each with its TUN `swt0`; resolves
+ * once the client has dialed. The caller kills both.
+ */
+async function startPair(
+  lab: Lab,
+  ns: { server: string; client: string },
+  keys: { server: { secretKey: string; publicKey: string }; client: { secretKey: string; publicKey: string } },
+  transport: 'stcpr' | 'sudph',
+): Promise<{ srv: NsProcess; cli: NsProcess }> {
+  const port = transport === 'stcpr' ? 7777 : 7778
+  const srv = startPeer(lab, ns.server, {
+    sk: keys.server.secretKey,
+    stcpr: '192.0.2.1:7777',
+    sudph: '192.0.2.1:7778',
+    tun: { name: 'swt0', ipv4: '10.99.0.1/24' },
+    allow: { [keys.client.publicKey]: ['10.99.0.2/32'] },
+  })
+  await srv.waitForOutput(/"ready"/, 10_000)
+  const cli = startPeer(lab, ns.client, {
+    sk: keys.client.secretKey,
+    stcpr: '0.0.0.0:0',
+    sudph: '0.0.0.0:0',
+    tun: { name: 'swt0', ipv4: '10.99.0.2/24' },
+    allow: { [keys.server.publicKey]: ['10.99.0.0/24'] },
+    dial: { pk: keys.server.publicKey, transport, addrs: [`192.0.2.1:${port}`], timeoutMs: 8000 },
+  })
+  try {
+    await cli.waitForOutput(/"dialed":\d+/, 15_000)
+  } catch (e) {
+    await cli.kill('SIGTERM', 2000)
+    await srv.kill('SIGTERM', 2000)
+    throw e
+  }
+  return { srv, cli }
+}
+
 describe.skipIf(!pre.ok)('core tunnel between two namespaces', () => {
   let lab: Lab
   let a: string
@@ -65,25 +103,8 @@ describe.skipIf(!pre.ok)('core tunnel between two namespaces', () => {
 
   for (const transport of ['stcpr', 'sudph'] as const) {
     it(`${transport}: handshake, control message, ping and TCP through the TUNs; spoofed source dropped`, async () => {
-      const port = transport === 'stcpr' ? 7777 : 7778
-      const srv = startPeer(lab, a, {
-        sk: server.secretKey,
-        stcpr: '192.0.2.1:7777',
-        sudph: '192.0.2.1:7778',
-        tun: { name: 'swt0', ipv4: '10.99.0.1/24' },
-        allow: { [client.publicKey]: ['10.99.0.2/32'] },
-      })
-      await srv.waitForOutput(/"ready"/, 10_000)
-      const cli = startPeer(lab, b, {
-        sk: client.secretKey,
-        stcpr: '0.0.0.0:0',
-        sudph: '0.0.0.0:0',
-        tun: { name: 'swt0', ipv4: '10.99.0.2/24' },
-        allow: { [server.publicKey]: ['10.99.0.0/24'] },
-        dial: { pk: server.publicKey, transport, addrs: [`192.0.2.1:${port}`], timeoutMs: 8000 },
-      })
+      const { srv, cli } = await startPair(lab, { server: a, client: b }, { server, client }, transport)
       try {
-        await cli.waitForOutput(/"dialed":\d+/, 15_000)
         // The server saw who we are, over which transport, and our control message.
         const up = await srv.waitForOutput(/"kind":"session-up"[^\n]*/, 5000)
         expect(up[0]).toContain(client.publicKey)
@@ -140,22 +161,8 @@ describe.skipIf(!pre.ok)('core tunnel across a link with a smaller MTU', () => {
   afterAll(() => lab?.teardown())
 
   it('sudph: full-size packets and TCP get through', async () => {
-    const srv = startPeer(lab, srvNs, {
-      sk: server.secretKey,
-      sudph: '192.0.2.1:7778',
-      tun: { name: 'swt0', ipv4: '10.99.0.1/24' },
-      allow: { [client.publicKey]: ['10.99.0.2/32'] },
-    })
-    await srv.waitForOutput(/"ready"/, 10_000)
-    const cli = startPeer(lab, cliNs, {
-      sk: client.secretKey,
-      sudph: '0.0.0.0:0',
-      tun: { name: 'swt0', ipv4: '10.99.0.2/24' },
-      allow: { [server.publicKey]: ['10.99.0.0/24'] },
-      dial: { pk: server.publicKey, transport: 'sudph', addrs: ['192.0.2.1:7778'], timeoutMs: 8000 },
-    })
+    const { srv, cli } = await startPair(lab, { server: srvNs, client: cliNs }, { server, client }, 'sudph')
     try {
-      await cli.waitForOutput(/"dialed":\d+/, 15_000)
       // 1392 bytes of ICMP payload: a 1420-byte packet, the TUN's MTU.
       const p = await lab.exec(cliNs, ['ping', '-n', '-c', '3', '-i', '0.2', '-W', '2', '-M', 'do', '-s', '1392', '10.99.0.1'])
       expect(p.stdout, p.stdout + p.stderr).toMatch(/3 packets transmitted, 3 received/)
