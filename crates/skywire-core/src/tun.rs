@@ -78,29 +78,43 @@ fn valid_name(n: &str) -> bool {
     (1..=15).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
+fn build(cfg: &TunConfig, offload: bool) -> io::Result<AsyncDevice> {
+    let mut b = DeviceBuilder::new().mtu(cfg.mtu as u16).offload(offload);
+    if let Some(name) = &cfg.name {
+        b = b.name(name);
+    }
+    if let Some((addr, prefix)) = cfg.ipv4 {
+        b = b.ipv4(addr, prefix, None);
+    }
+    if let Some((addr, prefix)) = cfg.ipv6 {
+        b = b.ipv6(addr, prefix);
+    }
+    b.build_async()
+}
+
 impl Tun {
     /// Must be called inside a tokio runtime (the device registers with its reactor).
     pub fn create(cfg: &TunConfig) -> Result<Tun, TunError> {
         if !(576..=65535).contains(&cfg.mtu) {
             return Err(TunError::BadMtu(cfg.mtu));
         }
-        // Offloads (IFF_VNET_HDR + TSO/USO): the kernel hands us 64 KiB TCP
-        // super-packets and takes coalesced ones back, so a TCP flow costs one
-        // TUN syscall per ~45 packets instead of one each (as wireguard-go does).
-        let mut b = DeviceBuilder::new().mtu(cfg.mtu as u16).offload(true);
         if let Some(name) = &cfg.name {
             if !valid_name(name) {
                 return Err(TunError::BadName(name.clone()));
             }
-            b = b.name(name);
         }
-        if let Some((addr, prefix)) = cfg.ipv4 {
-            b = b.ipv4(addr, prefix, None);
-        }
-        if let Some((addr, prefix)) = cfg.ipv6 {
-            b = b.ipv6(addr, prefix);
-        }
-        let dev = b.build_async().map_err(|e| TunError::io("create", e))?;
+        // Offloads (IFF_VNET_HDR + TSO/USO): the kernel hands us 64 KiB TCP
+        // super-packets and takes coalesced ones back, so a TCP flow costs one
+        // TUN syscall per ~45 packets instead of one each (as wireguard-go does).
+        // A kernel or sandbox that refuses them still gets a working TUN, one
+        // packet per syscall (the batch calls handle both).
+        let dev = match build(cfg, true) {
+            Ok(dev) => dev,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP | libc::ENOTTY)) => {
+                build(cfg, false).map_err(|e| TunError::io("create", e))?
+            }
+            Err(e) => return Err(TunError::io("create", e)),
+        };
         let name = dev.name().map_err(|e| TunError::io("name", e))?;
         Ok(Tun { dev: Arc::new(dev), name, mtu: cfg.mtu })
     }
