@@ -235,9 +235,11 @@ async fn read_loop(inner: &Arc<Inner>, peer: &Arc<Peer>, mut rd: OwnedReadHalf, 
             inner.sinks.give(sink);
         }
         // Keep the partial frame at the front, with room for all of it.
-        buf.copy_within(start..end, 0);
-        end -= start;
-        start = 0;
+        if start > 0 {
+            buf.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+        }
         if buf.len() < need {
             buf.resize(need, 0);
         }
