@@ -216,6 +216,10 @@ export class Lab {
     mkdirSync(`${NETNS_ETC}/${ns}`, { recursive: true })
     writeFileSync(this.resolvConfPath(ns), opts.resolvConf ?? this.resolvConf)
     await execOk(null, ['ip', 'netns', 'add', ns])
+    // No duplicate address detection: IPv6 link-local addresses then appear
+    // when a link comes up, not ~1 s later, so a routing snapshot taken after
+    // setup is final (-e: a kernel without IPv6 has no such keys).
+    await execOk(ns, ['sysctl', '-qew', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0'])
     await execOk(null, ['ip', '-n', ns, 'link', 'set', 'lo', 'up'])
     return ns
   }
