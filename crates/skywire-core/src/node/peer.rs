@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use super::crypto::{Kind, SessionBox};
 use super::stats::Counters;
 use super::tunnel::Tunnel;
+use super::stcpr::FRAME_HEADER;
 use super::udp::UdpSock;
 use super::TransportKind;
 use crate::router::PeerId;
@@ -45,8 +46,6 @@ impl Link {
     }
 }
 
-/// STCPR frame header: the length prefix written in front of each message.
-const FRAME_HEADER: usize = 4;
 /// How long the TUN reader waits for room in one connection's queue.
 const TCP_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 

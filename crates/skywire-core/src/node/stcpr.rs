@@ -27,11 +27,12 @@ const QUEUE: usize = 32;
 /// Bytes one read asks the kernel for under load, and while idle.
 const READ_BUF: usize = 128 * 1024;
 const IDLE_READ_BUF: usize = 2048;
-const FRAME_HEADER: usize = 4;
+/// The frame header: the message's length, u32 big-endian.
+pub(crate) const FRAME_HEADER: usize = 4;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) fn frame(msg: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(4 + msg.len());
+    let mut f = Vec::with_capacity(FRAME_HEADER + msg.len());
     f.extend_from_slice(&(msg.len() as u32).to_be_bytes());
     f.extend_from_slice(msg);
     f
@@ -39,7 +40,7 @@ pub(crate) fn frame(msg: &[u8]) -> Vec<u8> {
 
 /// Read one frame into `buf` (reused). `Ok(None)` on a clean close.
 async fn read_frame(r: &mut BufReader<OwnedReadHalf>, buf: &mut Vec<u8>) -> std::io::Result<Option<usize>> {
-    let mut len = [0u8; 4];
+    let mut len = [0u8; FRAME_HEADER];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
@@ -216,10 +217,10 @@ async fn read_loop(inner: &Arc<Inner>, peer: &Arc<Peer>, mut rd: OwnedReadHalf, 
     loop {
         let mut sink = None;
         let need = loop {
-            let Some(head) = buf.get(start..start + FRAME_HEADER).filter(|_| end - start >= FRAME_HEADER) else {
+            if end - start < FRAME_HEADER {
                 break FRAME_HEADER;
-            };
-            let n = u32::from_be_bytes(head.try_into().unwrap()) as usize;
+            }
+            let n = u32::from_be_bytes(buf[start..start + FRAME_HEADER].try_into().unwrap()) as usize;
             if n == 0 || n > MAX_FRAME {
                 return format!("connection error: bad frame length {n}");
             }
