@@ -11,6 +11,18 @@ const hostPort = z.string().refine((s) => parseHostPort(s) !== null, {
   message: 'must be HOST:PORT (IPv6 as [ADDR]:PORT) with a port from 0 to 65535',
 })
 
+/**
+ * The web UI's listener: loopback only. Its token stops other programs, but
+ * nothing on the network should even reach the page (or guess at the token).
+ */
+const loopbackHostPort = z.string().refine(
+  (s) => {
+    const host = parseHostPort(s)?.host
+    return host === 'localhost' || host === '::1' || (isIP(host ?? '') === 4 && host?.startsWith('127.') === true)
+  },
+  { message: 'must be a loopback HOST:PORT (127.0.0.1, [::1] or localhost): the web UI never listens on the network' },
+)
+
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
 
 const pk = z.string().regex(PK_PATTERN, 'must be a public key (64 lowercase hex characters)')
@@ -83,7 +95,7 @@ export const configSchema = z
         /** Unix socket of the control API (root only, mode 0600): what the CLI uses. */
         socket: z.string().min(1).default('/run/skywire/visor.sock'),
         /** Loopback address of the web UI (and the control API behind it); empty: no TCP listener. */
-        listen: z.union([z.literal(''), hostPort]).default('127.0.0.1:3435'),
+        listen: z.union([z.literal(''), loopbackHostPort]).default('127.0.0.1:3435'),
       })
       .prefault({}),
   })

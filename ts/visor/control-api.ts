@@ -12,7 +12,8 @@ import { z } from 'zod'
 import { parseHostPort } from '../config/schema.js'
 import { SkywireError } from '../errors.js'
 import { PK_PATTERN } from '../keys.js'
-import { registerUi } from './ui-routes.js'
+import { apiScope, loopbackHostOnly, refuseNonCanonicalPaths, type RouteAuth, type TokenAuth } from './http-guard.js'
+import { registerUiApi, registerUiPage, uiAuth, type UiOptions, type UiVisor } from './ui-routes.js'
 import type { Visor } from './visor.js'
 
 const startBody = z.object({
@@ -78,15 +79,11 @@ function parse<T>(schema: z.ZodType<T>, v: unknown): T {
   return r.data
 }
 
-const LOOPBACK_HOSTS = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/
+const PUBLIC: RouteAuth = { public: true }
 
+/** The control API's own routes; they are registered inside the guarded scope (http-guard.ts). */
 function routes(app: FastifyInstance, visor: Visor): void {
-  app.setErrorHandler((err, _req, reply) => {
-    const e = err as { statusCode?: number; message: string }
-    if (e.statusCode && e.statusCode < 500) return reply.code(e.statusCode).send({ error: { code: 'EUSAGE', message: e.message } })
-    return sendError(reply, err)
-  })
-  app.get('/api/health', async () => ({ ok: true }))
+  app.get('/api/health', { config: PUBLIC }, async () => ({ ok: true }))
   app.get('/api/status', async () => ({
     visor: visor.status(),
     client: visor.vpnClient.status(),
@@ -136,6 +133,34 @@ function routes(app: FastifyInstance, visor: Visor): void {
   })
 }
 
+/**
+ * One listener's app: canonical paths only, then (web) loopback Host names
+ * only, then every API route (`routes` and the UI's) in one scope that checks
+ * credentials on the matched route, then (web) the public page. `web` is null
+ * for the unix socket, which root alone can open.
+ */
+export function controlApp(
+  visor: UiVisor,
+  web: TokenAuth | null,
+  routes: (api: FastifyInstance) => void,
+  ui: UiOptions = {},
+): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 })
+  app.setErrorHandler((err, _req, reply) => {
+    const e = err as { statusCode?: number; message: string }
+    if (e.statusCode && e.statusCode < 500) return reply.code(e.statusCode).send({ error: { code: 'EUSAGE', message: e.message } })
+    return sendError(reply, err)
+  })
+  refuseNonCanonicalPaths(app)
+  if (web) loopbackHostOnly(app)
+  apiScope(app, web, (api) => {
+    routes(api)
+    registerUiApi(api, visor, web, ui)
+  })
+  if (web) registerUiPage(app, ui)
+  return app
+}
+
 export class ControlApi {
   private readonly apps: FastifyInstance[] = []
   private socketPath: string | null = null
@@ -146,9 +171,7 @@ export class ControlApi {
   ) {}
 
   async listen(cfg: { socket: string; listen: string }): Promise<void> {
-    const local = Fastify({ logger: false, bodyLimit: 64 * 1024 })
-    routes(local, this.visor)
-    registerUi(local, this.visor, { web: false })
+    const local = controlApp(this.visor, null, (api) => routes(api, this.visor))
     mkdirSync(dirname(cfg.socket), { recursive: true, mode: 0o755 })
     // A socket left by a visor that was killed would make listen fail.
     rmSync(cfg.socket, { force: true })
@@ -161,14 +184,7 @@ export class ControlApi {
     if (cfg.listen) {
       const hp = parseHostPort(cfg.listen)
       if (!hp) throw new SkywireError('ECONFIG', `control.listen must be HOST:PORT, got ${cfg.listen}`)
-      const web = Fastify({ logger: false, bodyLimit: 64 * 1024 })
-      web.addHook('onRequest', async (req, reply) => {
-        if (!LOOPBACK_HOSTS.test(req.headers.host ?? '')) {
-          return reply.code(403).send({ error: { code: 'EFORBIDDEN', message: 'the control API answers only loopback host names' } })
-        }
-      })
-      routes(web, this.visor)
-      registerUi(web, this.visor, { web: true })
+      const web = controlApp(this.visor, uiAuth(this.visor), (api) => routes(api, this.visor))
       try {
         await web.listen({ host: hp.host, port: hp.port })
       } catch (err) {

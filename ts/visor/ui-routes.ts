@@ -9,16 +9,20 @@
  * page trades it for an HttpOnly SameSite=Strict cookie), and every mutating
  * call also needs an Origin equal to the UI's own: SameSite does not tell
  * ports apart, so a page on 127.0.0.1:8080 would otherwise ride the cookie.
- * The unix socket is root's alone and needs no token.
+ * The unix socket is root's alone and needs no token. Those checks live in
+ * http-guard.ts and apply to the matched route; this module only says which
+ * of its routes are exceptions (the token-for-cookie trade takes the bearer
+ * header only) and serves the public page.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { extname, join, normalize, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import { parseHostPort } from '../config/schema.js'
 import { SkywireError } from '../errors.js'
+import { deny, type RouteAuth, type TokenAuth } from './http-guard.js'
 import type { VpnClient, VpnClientStatus } from '../vpn/client.js'
 import type { VpnServerStatus } from '../vpn/server.js'
 
@@ -30,8 +34,6 @@ export interface UiVisor {
 }
 
 export interface UiOptions {
-  /** true on the loopback TCP listener (token, cookie, Origin), false on the unix socket. */
-  web: boolean
   /** Where the built UI lives (default: dist/ui next to this module). */
   staticDir?: string
   /** Stats tick of /api/events (default 1000 ms). */
@@ -64,34 +66,9 @@ export function loadOrCreateToken(dataDir: string): string {
 export function uiUrl(listen: string, token: string): string {
   const hp = parseHostPort(listen)
   if (!hp) throw new SkywireError('ECONFIG', `control.listen must be HOST:PORT, got ${listen}`)
-  // A wildcard bind is still reached (and Host-checked) as loopback.
-  let host = hp.host === '0.0.0.0' ? '127.0.0.1' : hp.host === '::' ? '::1' : hp.host
+  let host = hp.host
   if (host.includes(':')) host = `[${host}]`
   return `http://${host}:${hp.port}/#token=${token}`
-}
-
-function sameToken(a: string | undefined, b: string): boolean {
-  if (!a) return false
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
-}
-
-function cookieOf(req: FastifyRequest, name: string): string | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const i = part.indexOf('=')
-    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim()
-  }
-  return undefined
-}
-
-function bearerOf(req: FastifyRequest): string | undefined {
-  const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')
-  return m?.[1]
-}
-
-function deny(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
-  return reply.code(status).send({ error: { code, message } })
 }
 
 const TYPES: Record<string, string> = {
@@ -155,23 +132,33 @@ export function serverSummary(s: VpnServerStatus): {
   }
 }
 
-export function registerUi(app: FastifyInstance, visor: UiVisor, opts: UiOptions): void {
+/** The token and cookie name the web listener checks, or null when the UI is off. */
+export function uiAuth(visor: UiVisor): TokenAuth | null {
   const listen = visor.config.control.listen
-  const token = listen ? loadOrCreateToken(visor.config.dataDir) : ''
-  const cookie = cookieName(listen)
+  return listen ? { token: loadOrCreateToken(visor.config.dataDir), cookie: cookieName(listen) } : null
+}
+
+/**
+ * The UI's API routes, registered inside the control API's guarded scope
+ * (http-guard.ts). `web` is the listener's credentials: null on the unix socket.
+ */
+export function registerUiApi(api: FastifyInstance, visor: UiVisor, web: TokenAuth | null, opts: UiOptions = {}): void {
+  const listen = visor.config.control.listen
+  // The unix socket hands the token to root's CLI (`vpn url`) as well.
+  const token = web?.token ?? (listen ? loadOrCreateToken(visor.config.dataDir) : '')
   const tickMs = opts.tickMs ?? 1000
   // Fastify's close waits for open connections; an event stream never ends by itself.
   const streams = new Set<() => void>()
-  app.addHook('preClose', async () => {
+  api.addHook('preClose', async () => {
     for (const end of [...streams]) end()
   })
 
-  app.get('/api/ui', async () => {
+  api.get('/api/ui', async () => {
     if (!listen) throw new SkywireError('ENOTAVAILABLE', 'the web UI is off: set control.listen (e.g. 127.0.0.1:3435) in the visor config')
     return { url: uiUrl(listen, token), listen }
   })
 
-  app.get('/api/events', (req, reply) => {
+  api.get('/api/events', (req, reply) => {
     reply.hijack()
     const res = reply.raw
     res.writeHead(200, {
@@ -208,31 +195,18 @@ export function registerUi(app: FastifyInstance, visor: UiVisor, opts: UiOptions
     res.on('error', done)
   })
 
-  if (!opts.web) return
-
-  const root = opts.staticDir ?? DEFAULT_STATIC
-  app.addHook('onRequest', async (req, reply) => {
-    const path = req.url.split('?')[0] ?? ''
-    if (!path.startsWith('/api/')) return
-    if (path === '/api/health') return
-    const given = path === '/api/session' ? bearerOf(req) : (cookieOf(req, cookie) ?? bearerOf(req))
-    if (!sameToken(given, token)) {
-      return deny(reply, 401, 'EAUTH', 'the control API on TCP needs the visor\'s UI token: open the URL that `skywire cli vpn url` prints, or use the unix socket')
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      const origin = req.headers.origin
-      if (origin !== `http://${req.headers.host}`) {
-        return deny(reply, 403, 'EFORBIDDEN', `cross-origin request refused (Origin ${origin ?? 'missing'})`)
-      }
-    }
-  })
-
+  if (!web) return
   // The page trades the fragment's token for a cookie so EventSource (which cannot send headers) is authorised too.
-  app.post('/api/session', async (_req, reply) => {
-    reply.header('set-cookie', `${cookie}=${token}; Path=/; HttpOnly; SameSite=Strict`)
+  const session: RouteAuth = { auth: 'bearer' }
+  api.post('/api/session', { config: session }, async (_req, reply) => {
+    reply.header('set-cookie', `${web.cookie}=${web.token}; Path=/; HttpOnly; SameSite=Strict`)
     return { ok: true }
   })
+}
 
+/** The static page and its assets: public, read-only, served only on the web listener. */
+export function registerUiPage(app: FastifyInstance, opts: UiOptions = {}): void {
+  const root = opts.staticDir ?? DEFAULT_STATIC
   app.get('/', (_req, reply) => sendStatic(reply, root, 'index.html'))
   app.get('/assets/*', (req, reply) => sendStatic(reply, root, `assets/${(req.params as { '*': string })['*']}`))
   app.get('/favicon.svg', (_req, reply) => sendStatic(reply, root, 'favicon.svg'))

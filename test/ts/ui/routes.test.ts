@@ -4,9 +4,10 @@ import { request } from 'node:http'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { TOKEN_FILE, cookieName, loadOrCreateToken, registerUi, uiUrl, type UiVisor } from '../../../ts/visor/ui-routes.js'
+import { controlApp } from '../../../ts/visor/control-api.js'
+import { TOKEN_FILE, cookieName, loadOrCreateToken, uiAuth, uiUrl, type UiVisor } from '../../../ts/visor/ui-routes.js'
 import type { VpnClientStatus } from '../../../ts/vpn/client.js'
 import type { VpnServerStatus } from '../../../ts/vpn/server.js'
 
@@ -47,7 +48,6 @@ describe('UI token', () => {
   it('goes in the fragment of a loopback URL', () => {
     expect(uiUrl('127.0.0.1:3435', 'T')).toBe('http://127.0.0.1:3435/#token=T')
     expect(uiUrl('[::1]:8080', 'T')).toBe('http://[::1]:8080/#token=T')
-    expect(uiUrl('0.0.0.0:1', 'T')).toBe('http://127.0.0.1:1/#token=T')
     expect(cookieName('127.0.0.1:3435')).toBe('skywire_ui_3435')
   })
 })
@@ -64,11 +64,12 @@ describe('web listener', () => {
     writeFileSync(join(staticDir, 'index.html'), '<!doctype html><title>ui</title>')
     writeFileSync(join(staticDir, 'assets', 'a.js'), 'console.log(1)')
     writeFileSync(join(d, 'secret.txt'), 'no')
-    app = Fastify()
-    // As in control-api.ts: the API's own routes come first, then the UI's.
-    app.post('/api/vpn/stop', async () => ({ stopped: true }))
-    app.get('/api/status', async () => ({ ok: true }))
-    registerUi(app, fakeVisor(join(d, 'data')), { web: true, staticDir })
+    const v = fakeVisor(join(d, 'data'))
+    // The same app the visor builds, with two stand-in routes of the control API's.
+    app = controlApp(v, uiAuth(v), (api) => {
+      api.post('/api/vpn/stop', async () => ({ stopped: true }))
+      api.get('/api/status', async () => ({ ok: true }))
+    }, { staticDir })
     token = readFileSync(join(d, 'data', TOKEN_FILE), 'utf8').trim()
     await app.ready()
   })
@@ -85,7 +86,7 @@ describe('web listener', () => {
     expect(js.statusCode).toBe(200)
     expect(js.headers['cache-control']).toMatch(/immutable/)
     const out = await app.inject({ url: '/assets/..%2F..%2Fsecret.txt', headers: { host: HOST } })
-    expect(out.statusCode).toBe(404)
+    expect(out.statusCode).toBe(400)
   })
 
   it('refuses the API without the token', async () => {
@@ -127,23 +128,20 @@ describe('web listener', () => {
 
 describe('unix socket side', () => {
   it('answers /api/ui without a token, and says so when the UI is off', async () => {
-    const app = Fastify()
-    registerUi(app, fakeVisor(join(dir, 'sock')), { web: false })
+    const app = controlApp(fakeVisor(join(dir, 'sock')), null, () => {})
     const r = await app.inject({ url: '/api/ui' })
     expect(r.json().url).toMatch(/^http:\/\/127\.0\.0\.1:3435\/#token=[A-Za-z0-9_-]{43}$/)
     expect((await app.inject({ url: '/' })).statusCode).toBe(404)
     await app.close()
-    const off = Fastify()
-    registerUi(off, fakeVisor(join(dir, 'off'), ''), { web: false })
+    const off = controlApp(fakeVisor(join(dir, 'off'), ''), null, () => {})
     const o = await off.inject({ url: '/api/ui' })
     expect(o.statusCode).toBe(500)
     await off.close()
   })
 
   it('streams a tick at once, state changes as they happen, and ends streams on close', async () => {
-    const app = Fastify()
     const v = fakeVisor(join(dir, 'sse'))
-    registerUi(app, v, { web: false, tickMs: 50 })
+    const app = controlApp(v, null, () => {}, { tickMs: 50 })
     await app.listen({ host: '127.0.0.1', port: 0 })
     const port = (app.server.address() as { port: number }).port
     const events: { event: string; data: unknown }[] = []
