@@ -4,6 +4,16 @@
  * while the tunnel is down or reconnecting nothing leaks around it (the LAN
  * included). Installed before the client's routes change, removed after they
  * are restored.
+ *
+ * Its forward chain does the same for what the host routes for others:
+ * containers and NAT-ed VMs (Docker, libvirt) send through the host's
+ * forwarding path, which the output hook never sees. Forwarded packets may
+ * leave only through the TUN; the exemptions are for the visor's own
+ * transport and do not apply to them. From the TUN, only replies to such
+ * connections come back in: the server (or anyone on its side) cannot open
+ * connections into containers or the LAN behind this host.
+ * Bridged VMs whose NIC sits on the same bridge as the uplink are not routed
+ * by this host at all (layer 2), so no hook of an inet table sees them.
  */
 import { familyOf } from './cidr.js'
 import { deleteTable, nftIfname, replaceTable } from './nft.js'
@@ -27,6 +37,11 @@ export function killSwitchBody(tunIf: string, exempt: readonly string[]): string
   L.push('    udp sport 546 udp dport 547 accept')
   // reject, not drop: programs fail at once instead of hanging until their timeouts.
   L.push('    counter reject with icmpx type admin-prohibited comment "killswitch"')
+  L.push('  }')
+  L.push('  chain forward {', '    type filter hook forward priority filter; policy accept;')
+  L.push(`    oifname ${nftIfname(tunIf)} accept`)
+  L.push(`    iifname ${nftIfname(tunIf)} ct state established,related accept`)
+  L.push('    counter reject with icmpx type admin-prohibited comment "killswitch-forward"')
   L.push('  }')
   return L.join('\n') + '\n'
 }
