@@ -10,7 +10,7 @@ import { native } from '../../ts/native.js'
 import { VisorClient } from '../../ts/visor/rpc-client.js'
 import { expectOneLineError } from './helpers/cli.js'
 import { labSkipReason } from './helpers/lab.js'
-import { useVpnLab, type TestVisor } from './helpers/visors.js'
+import { SERVICES_HTTP, useVpnLab, type TestVisor } from './helpers/visors.js'
 
 const skip = labSkipReason()
 
@@ -19,7 +19,11 @@ describe.skipIf(skip !== null)('VPN policies (public server, two NATed clients)'
     server: { ns: t.server.ns, config: { vpnServer: { dns: ['203.0.113.53'] } } },
     c1: { ns: t.clients[0]!.ns, config: { vpnServer: { autostart: false } } },
     // The second client prefers STCPR, so both transports carry the VPN here.
-    c2: { ns: t.clients[1]!.ns, config: { vpnServer: { autostart: false }, transports: { order: ['stcpr'] } } },
+    // It also opts in to publishing its VPN transport, which c1 (the default) does not.
+    c2: {
+      ns: t.clients[1]!.ns,
+      config: { vpnServer: { autostart: false }, transports: { order: ['stcpr'] }, vpnClient: { publishTransport: true } },
+    },
   }))
   const topo = lab.topo
   let server: TestVisor
@@ -67,6 +71,22 @@ describe.skipIf(skip !== null)('VPN policies (public server, two NATed clients)'
     expect(await t.curlWhoami(t.clients[1]!.ns)).toBe(t.server.publicAddr)
     const p = await t.ping(t.clients[0]!.ns, b.tunnelIp!, 2)
     expect(p.received).toBe(0)
+    await api2.vpnStop()
+  }, 60_000)
+
+  it('transport discovery does not learn which exit a client uses, unless the client opts in', async () => {
+    const t = topo()
+    // What anyone can ask the public services: the transports with this key as an edge.
+    const published = async (pk: string): Promise<string[][]> => {
+      const r = await t.lab.execOk(t.clients[0]!.ns, ['curl', '-sf', `http://${SERVICES_HTTP}/tpd/transports?pk=${pk}`])
+      return (JSON.parse(r.stdout) as { entries: { edges: string[] }[] }).entries.map((e) => [...e.edges].sort())
+    }
+    const pair = [c2.config.pk, server.config.pk].sort()
+    if ((await api1.vpnStatus()).state !== 'connected') await api1.vpnStart(server.config.pk)
+    await api2.vpnStart(server.config.pk)
+    await expect.poll(() => published(c2.config.pk), { timeout: 10_000 }).toEqual([pair])
+    expect(await published(c1.config.pk)).toEqual([])
+    expect(await published(server.config.pk)).toEqual([pair])
     await api2.vpnStop()
   }, 60_000)
 

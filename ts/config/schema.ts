@@ -84,6 +84,11 @@ export const configSchema = z
     vpnClient: z
       .strictObject({
         killswitch: z.boolean().default(false),
+        /**
+         * Register the VPN's transport in transport discovery. Off by default:
+         * entries are public and would tell anyone which exit this key uses.
+         */
+        publishTransport: z.boolean().default(false),
         dns: z
           .array(z.string().refine((s) => isIP(s) !== 0, 'must be an IP address'))
           .max(4)

@@ -19,7 +19,7 @@ import { parseHostPort, type Config } from '../config/schema.js'
 import { ServicesClient } from '../discovery/client.js'
 import { SkywireError } from '../errors.js'
 import { hostAddresses } from '../sys/index.js'
-import { VpnClient } from '../vpn/client.js'
+import { VpnClient, type VpnClientStatus } from '../vpn/client.js'
 import { LinuxClientHost, LinuxServerHost, hostOf } from '../vpn/linux-host.js'
 import { VpnServer } from '../vpn/server.js'
 import { CoreNode, type SessionUp } from './core-node.js'
@@ -114,6 +114,11 @@ export class Visor {
     // A visor that crashed while connected left routes and DNS behind.
     if (await this.vpnClient.recoverStale()) this.log.warn('restored routes and DNS left by a previous visor that did not stop cleanly')
     this.node.on('session-up', (s) => this.onSessionUp(s))
+    if (this.config.vpnClient.publishTransport) {
+      this.vpnClient.on('state', (st: VpnClientStatus) => {
+        if (st.state === 'connected' && st.sessionId !== null) this.publishTransport(st.sessionId)
+      })
+    }
     this.node.on('control', ({ id, data }) => {
       if (!this.vpnClient.onControl(id, data) && !this.vpnServer.onControl(id, data)) {
         this.log.debug({ id }, 'control message for nobody')
@@ -144,20 +149,29 @@ export class Visor {
   private onSessionUp(s: SessionUp): void {
     this.log.info({ peer: s.peer, transport: s.transport, remote: s.remote, initiator: s.initiator }, 'transport up')
     this.vpnServer.onSessionUp(s)
-    if (s.initiator) {
-      // The dialing side reports the transport; one entry per transport.
-      const tid = randomUUID()
-      this.transportIds.set(s.id, tid)
-      this.services
-        .registerTransport({ id: tid, edges: [this.node.publicKey, s.peer], type: s.transport })
-        .catch((err) => this.log.debug({ err: (err as Error).message }, 'transport discovery unreachable'))
-    }
+  }
+
+  /**
+   * Reports a transport this visor dialed to transport discovery. Only on
+   * request: an entry is public and links this visor's key to its peer, so a
+   * VPN session, whose peer is the user's exit, is published only when
+   * vpnClient.publishTransport says so; `tp add` is the user asking.
+   */
+  private publishTransport(sessionId: number): void {
+    const s = this.node.session(sessionId)
+    if (!s || this.transportIds.has(sessionId)) return
+    const tid = randomUUID()
+    this.transportIds.set(sessionId, tid)
+    this.services
+      .registerTransport({ id: tid, edges: [this.node.publicKey, s.peer], type: s.transport as 'stcpr' | 'sudph' })
+      .catch((err) => this.log.debug({ err: (err as Error).message }, 'transport discovery unreachable'))
   }
 
   /** Open a transport to `pk` (no VPN): what `skywire cli tp add` does. */
   async addTransport(pk: string, type: 'stcpr' | 'sudph' | null, timeoutS: number): Promise<VisorStatus['transports'][number]> {
     const order = type ? [type] : this.config.transports.order
     const { id } = await dialTransport(this.node, this.services, pk, order, Date.now() + timeoutS * 1000)
+    this.publishTransport(id)
     const t = this.status().transports.find((x) => x.id === id)
     if (!t) throw new SkywireError('ENOSESSION', 'the transport closed right after it opened')
     return t
