@@ -21,12 +21,27 @@ const cidr = z.string().max(64).refine((s) => {
 
 const ip = z.string().max(64).refine((s) => isIP(s) !== 0, 'must be an IP address')
 
+/**
+ * At most this many networks in a hello. A host's interface subnets (LAN,
+ * docker bridges, other VPNs) are a handful; the server's allocation cost
+ * grows with this count (a sort and a merge), so a peer must not choose it.
+ */
+export const MAX_USED_NETS = 64
+
+/**
+ * No usedNet broader than this. An interface subnet is never wider than a /8;
+ * anything broader (0.0.0.0/0, two /1s) only exists to cover the whole pool.
+ */
+export const MIN_USED_NET_PREFIX = 8
+
+const usedNet = cidr.refine((s) => Number(s.split('/')[1]) >= MIN_USED_NET_PREFIX, `must be /${MIN_USED_NET_PREFIX} or narrower`)
+
 export const helloSchema = z.object({
   type: z.literal('hello'),
   v: z.number().int().min(1),
   passcode: z.string().max(256).optional(),
   /** Networks the client already uses (its LAN); the server never hands out an address inside them. */
-  usedNets: z.array(cidr).max(64).default([]),
+  usedNets: z.array(usedNet).max(MAX_USED_NETS).default([]),
 })
 export type Hello = z.infer<typeof helloSchema>
 
