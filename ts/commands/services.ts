@@ -29,6 +29,24 @@ function rateFromEnv(name: string): RateLimitOptions | null | undefined {
   return { ratePerSec: Number(m[1]), burst: Number(m[2]) }
 }
 
+/** --trust-proxy: a hop count, or a comma-separated list of proxy addresses/CIDRs. */
+export function parseTrustProxy(value: string): number | string[] {
+  const v = value.trim()
+  if (/^\d+$/.test(v)) return Number(v)
+  const list = v.split(',').map((x) => x.trim()).filter((x) => x !== '')
+  if (list.length === 0 || v === 'true' || v === 'false') {
+    throw new SkywireError('EUSAGE', `--trust-proxy must be a hop count (e.g. 1) or proxy addresses/CIDRs (e.g. 10.0.0.0/8,fd00::/8), got "${value}"`)
+  }
+  return list
+}
+
+function wholeNumber(flag: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new SkywireError('EUSAGE', `--${flag} must be a whole number from ${min} to ${max}, got ${value}`)
+  }
+  return value
+}
+
 export default class Services extends SkywireCommand {
   static override summary = 'Run the discovery services: address resolver, service discovery and transport discovery.'
   static override description =
@@ -49,7 +67,23 @@ export default class Services extends SkywireCommand {
     redis: Flags.string({ description: 'Redis URL; replicas pointing at one Redis share their state.', exclusive: ['db'] }),
     'redis-prefix': Flags.string({ description: 'Prefix of every Redis key.', default: 'skywire:' }),
     geoip: Flags.string({ description: 'Geo-IP lookup: "builtin" (the shipped database) or "off".', default: 'builtin', options: ['builtin', 'off'] }),
-    'trust-proxy': Flags.boolean({ description: 'Take client addresses from X-Forwarded-For (behind a load balancer).', default: false }),
+    'trust-proxy': Flags.string({
+      description:
+        'Behind a reverse proxy or load balancer: how many proxy hops to trust (e.g. 1), or the proxies\' addresses/CIDRs ' +
+        '(e.g. 10.0.0.0/8,fd00::/8). The client is the X-Forwarded-For entry just left of the trusted ones. Off by default: ' +
+        'then X-Forwarded-For is ignored.',
+    }),
+    'max-entries-per-ip': Flags.integer({
+      description: 'Live service entries one source (an IPv4 address or an IPv6 /64) may hold; a key holds one entry.',
+      default: 8,
+    }),
+    'max-transports-per-key': Flags.integer({ description: 'Live transports one key may report.', default: 1024 }),
+    'nonce-window': Flags.integer({
+      description: 'Seconds a signed write\'s nonce (a timestamp) may be off the server\'s clock.',
+      default: 300,
+    }),
+    'body-limit': Flags.integer({ description: 'Largest HTTP request body in bytes.', default: 16 * 1024 }),
+    'max-connections': Flags.integer({ description: 'Open HTTP connections in total; more are closed at once.', default: 2048 }),
   }
 
   async run(): Promise<unknown> {
@@ -77,7 +111,14 @@ export default class Services extends SkywireCommand {
         store,
         geoip: flags.geoip as 'builtin' | 'off',
         ttl: Object.fromEntries(Object.entries(ttl).filter(([, v]) => v !== undefined)),
-        trustProxy: flags['trust-proxy'],
+        ...(flags['trust-proxy'] !== undefined ? { trustProxy: parseTrustProxy(flags['trust-proxy']) } : {}),
+        limits: {
+          maxEntriesPerSource: wholeNumber('max-entries-per-ip', flags['max-entries-per-ip'], 1, 1_000_000),
+          maxTransportsPerKey: wholeNumber('max-transports-per-key', flags['max-transports-per-key'], 1, 1_000_000),
+        },
+        nonceWindowMs: wholeNumber('nonce-window', flags['nonce-window'], 1, 86_400) * 1000,
+        bodyLimit: wholeNumber('body-limit', flags['body-limit'], 1024, 1024 * 1024),
+        maxConnections: wholeNumber('max-connections', flags['max-connections'], 1, 1_000_000),
         ...(httpRate !== undefined ? { httpRate } : {}),
         logger: log,
       })

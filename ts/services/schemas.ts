@@ -3,6 +3,7 @@ import { isIP } from 'node:net'
 import { z } from 'zod'
 import { PK_PATTERN } from '../keys.js'
 import { parseHostPort } from '../config/schema.js'
+import { isIsoCountryCode } from './countries.js'
 
 export const MAX_PAGE = 100
 export const DEFAULT_PAGE = 50
@@ -19,7 +20,10 @@ export const ipPortSchema = z.string().max(64).refine(
   { message: 'must be IP:PORT (IPv6 as [ADDR]:PORT) with a port from 1 to 65535' },
 )
 
-export const countrySchema = z.string().regex(/^[A-Z]{2}$/, 'must be a two-letter country code like US')
+export const countrySchema = z
+  .string()
+  .regex(/^[A-Z]{2}$/, 'must be a two-letter country code like US')
+  .refine(isIsoCountryCode, 'must be an ISO 3166-1 alpha-2 country code like US or DE')
 
 export const pageQuery = {
   offset: z.coerce.number().int('offset must be a whole number').min(0).max(MAX_OFFSET).default(0),

@@ -339,6 +339,162 @@ describe.each(storeFactories)('HTTP API on $name', (factory) => {
   })
 })
 
+describe.each(storeFactories)('flood limits on $name (issue 12 item 4)', (factory) => {
+  let store: Store
+  let svc: RunningServices
+
+  afterEach(async () => {
+    await svc?.close()
+  })
+
+  const serviceBody = (id: Identity, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ address: `${id.publicKey}:3`, type: 'vpn', version: '1.0.0', stats: { connectedClients: 0 }, ...extra })
+
+  it('a request that fails validation or authorization does not consume its nonce', async () => {
+    store = await factory.make()
+    svc = await startTest(store)
+    const [a, b] = identities(2) as [Identity, Identity]
+    const nonce = String(++nonceBase)
+    expectError(await raw(svc, 'POST', '/sd/services', { id: a, nonce, body: serviceBody(a, { country: 'Germany' }) }), 400, 'bad_request')
+    expectError(await raw(svc, 'POST', '/sd/services', { id: a, nonce, body: serviceBody(b) }), 403, 'forbidden')
+    expectError(await raw(svc, 'PUT', '/ar/stcpr', { id: a, nonce, body: JSON.stringify({ addresses: ['0.0.0.0:1'] }) }), 400, 'bad_request')
+    expect((await raw(svc, 'POST', '/sd/services', { id: a, nonce, body: serviceBody(a) })).status).toBe(200)
+    // Once used, it is a replay.
+    expectError(await raw(svc, 'POST', '/sd/services', { id: a, nonce, body: serviceBody(a) }), 401, 'unauthorized', /not greater/)
+  })
+
+  it('nonces are timestamps within the window; their counters expire, and an expired counter re-admits no replay', async () => {
+    store = await factory.make()
+    svc = await startTest(store, { nonceWindowMs: 500 })
+    const [a] = identities(1) as [Identity]
+    const body = JSON.stringify({ addresses: ['192.0.2.1:7777'] })
+    const now = Date.now() * 1000
+    expectError(await raw(svc, 'PUT', '/ar/stcpr', { id: a, body, nonce: String(now - 5_000_000) }), 401, 'unauthorized', /within 1 s of the server's clock/)
+    expectError(await raw(svc, 'PUT', '/ar/stcpr', { id: a, body, nonce: String(now + 5_000_000) }), 401, 'unauthorized', /SW-Nonce/)
+    expectError(await raw(svc, 'PUT', '/ar/stcpr', { id: a, body, nonce: '1' }), 401, 'unauthorized', /SW-Nonce/)
+    const nonce = String(Date.now() * 1000)
+    expect((await raw(svc, 'PUT', '/ar/stcpr', { id: a, body, nonce })).status).toBe(200)
+    expect((await store.counts()).counters).toBe(1)
+    // The counter lives 2 x window + 1 s; polled, not slept.
+    await eventually(async () => (await store.counts()).counters === 0, 6000, 100)
+    expectError(await raw(svc, 'PUT', '/ar/stcpr', { id: a, body, nonce }), 401, 'unauthorized', /SW-Nonce must be the time/)
+  })
+
+  it('the nonce window follows the injected clock', async () => {
+    store = await factory.make()
+    let clock = Date.now()
+    svc = await startTest(store, { nonceWindowMs: 60_000, now: () => clock })
+    const [a] = identities(1) as [Identity]
+    const body = JSON.stringify({ addresses: ['192.0.2.1:7777'] })
+    const nonce = String(Date.now() * 1000)
+    clock += 61_000
+    expectError(await raw(svc, 'PUT', '/ar/stcpr', { id: a, body, nonce }), 401, 'unauthorized', /61 s off/)
+    clock -= 61_000
+    expect((await raw(svc, 'PUT', '/ar/stcpr', { id: a, body, nonce })).status).toBe(200)
+  })
+
+  it('50 registrations from one key on 50 ports leave one entry', async () => {
+    store = await factory.make()
+    svc = await startTest(store)
+    const [a, b] = identities(2) as [Identity, Identity]
+    const ca = new ServicesClient({ url: svc.url, secretKey: a.secretKey, retries: 0 })
+    for (let port = 1; port <= 50; port++) await ca.registerService(vpnReg(port))
+    const page = await new ServicesClient({ url: svc.url }).listServices()
+    expect(page.total).toBe(1)
+    expect(page.entries.map((e) => e.address)).toEqual([`${a.publicKey}:50`])
+    await new ServicesClient({ url: svc.url, secretKey: b.secretKey, retries: 0 }).registerService(vpnReg(1))
+    expect((await ca.countServices()).total).toBe(2)
+  })
+
+  it('entries from one source beyond the cap are refused with a clear error; other sources are not affected', async () => {
+    store = await factory.make()
+    svc = await startTest(store, { limits: { maxEntriesPerSource: 3 }, trustProxy: 1 })
+    const ids = identities(5)
+    const post = (id: Identity, ip: string) =>
+      raw(svc, 'POST', '/sd/services', { id, body: serviceBody(id), headers: { 'x-forwarded-for': ip } })
+    for (const id of ids.slice(0, 3)) expect((await post(id, '198.51.100.1')).status).toBe(200)
+    expectError(
+      await post(ids[3]!, '198.51.100.1'),
+      403,
+      'limit_reached',
+      /^198\.51\.100\.1 already holds 3 service entries of other keys \(the limit per source address\)/,
+    )
+    // A heartbeat of a key already there is not a new entry.
+    expect((await post(ids[0]!, '198.51.100.1')).status).toBe(200)
+    expect((await post(ids[3]!, '198.51.100.2')).status).toBe(200)
+    // IPv6: the source is the /64, so new addresses in one /64 do not buy more entries.
+    for (const [i, id] of ids.slice(0, 3).entries()) expect((await post(id, `2001:db8:1:2::${i + 1}`)).status).toBe(200)
+    expectError(await post(ids[4]!, '2001:db8:1:2:ffff::9'), 403, 'limit_reached', /^2001:db8:1:2::\/64 already holds 3/)
+    expect((await new ServicesClient({ url: svc.url }).countServices()).total).toBe(4)
+  })
+
+  it('a key reports a bounded number of transports', async () => {
+    store = await factory.make()
+    svc = await startTest(store, { limits: { maxTransportsPerKey: 3 } })
+    const [a, ...others] = identities(5) as [Identity, ...Identity[]]
+    const ca = new ServicesClient({ url: svc.url, secretKey: a.secretKey, retries: 0 })
+    const ids = Array.from({ length: 4 }, () => randomUUID())
+    for (let i = 0; i < 3; i++) await ca.registerTransport({ id: ids[i]!, edges: [a.publicKey, others[i]!.publicKey], type: 'stcpr' })
+    // Refreshing one it has is fine; a fourth is not.
+    await ca.registerTransport({ id: ids[0]!, edges: [a.publicKey, others[0]!.publicKey], type: 'stcpr' })
+    const err = await ca.registerTransport({ id: ids[3]!, edges: [a.publicKey, others[3]!.publicKey], type: 'stcpr' }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ status: 403, apiCode: 'limit_reached' })
+    expect((err as Error).message).toMatch(/already has 3 live transports \(the limit per key\)/)
+  })
+
+  it('only ISO 3166-1 alpha-2 countries are accepted, in registrations and in queries', async () => {
+    store = await factory.make()
+    svc = await startTest(store)
+    const [a] = identities(1) as [Identity]
+    for (const cc of ['ZZ', 'XX', 'EU', 'UK', 'QO', 'AA']) {
+      expectError(await raw(svc, 'POST', '/sd/services', { id: a, body: serviceBody(a, { country: cc }) }), 400, 'bad_request', /country: must be an ISO 3166-1 alpha-2/)
+      expectError(await raw(svc, 'GET', `/sd/services?country=${cc}`), 400, 'bad_request', /^query: country/)
+    }
+    expect((await raw(svc, 'POST', '/sd/services', { id: a, body: serviceBody(a, { country: 'GB' }) })).status).toBe(200)
+    expect((await raw(svc, 'POST', '/sd/services', { id: a, body: serviceBody(a, { country: 'AQ' }) })).status).toBe(200)
+  })
+
+  it('public callers cannot register loopback, link-local, metadata or other non-routable STCPR addresses', async () => {
+    store = await factory.make()
+    svc = await startTest(store, { trustProxy: 1 })
+    const [a] = identities(1) as [Identity]
+    const put = (addresses: string[], from?: string) =>
+      raw(svc, 'PUT', '/ar/stcpr', { id: a, body: JSON.stringify({ addresses }), headers: from ? { 'x-forwarded-for': from } : {} })
+    const publicIp = '8.8.4.4'
+    for (const bad of ['127.0.0.1:7777', '169.254.169.254:80', '[::1]:7777', '[fe80::1]:7777', '0.0.0.0:7777', '224.0.0.1:7777', '255.255.255.255:1', '240.0.0.1:1', '[ff02::1]:1', '[::ffff:127.0.0.1]:7777']) {
+      expectError(await put(['8.8.8.8:7777', bad], publicIp), 400, 'bad_request', /is not one other visors may be sent to dial/)
+    }
+    // Private and lab addresses from a public caller are dropped (a NATed visor lists its LAN address too).
+    const r = await put(['10.0.0.5:7777', '8.8.8.8:7777', '[fd00::5]:7777', '192.0.2.1:7777'], publicIp)
+    expect(r.status).toBe(200)
+    expect(r.json.addresses).toEqual(['8.8.8.8:7777'])
+    expectError(await put(['10.0.0.5:7777'], publicIp), 400, 'bad_request', /no address left/)
+    // A caller on a private network may register private addresses, never link-local or the metadata service.
+    expect((await put(['10.0.0.5:7777', '[fd00::5]:7777'], '10.0.0.5')).json.addresses).toEqual(['10.0.0.5:7777', '[fd00::5]:7777'])
+    expectError(await put(['169.254.169.254:80'], '10.0.0.5'), 400, 'bad_request', /not one other visors may/)
+    expectError(await put(['127.0.0.1:7777'], '10.0.0.5'), 400, 'bad_request', /not one other visors may/)
+    // Loopback is only for a caller on this host (tests, the lab, one-box set-ups).
+    expect((await put(['127.0.0.1:7777'])).json.addresses).toEqual(['127.0.0.1:7777'])
+    expectError(await put(['169.254.169.254:80']), 400, 'bad_request', /not one other visors may/)
+  })
+
+  it('the body limit is configurable and named in the 413; rate limits count an IPv6 /64 as one source', async () => {
+    store = await factory.make()
+    svc = await startTest(store, { bodyLimit: 2048, trustProxy: 1, httpRate: { ratePerSec: 1, burst: 2 } })
+    const [a] = identities(1) as [Identity]
+    expectError(
+      await raw(svc, 'POST', '/sd/services', { id: a, body: JSON.stringify({ x: 'y'.repeat(3000) }), headers: { 'x-forwarded-for': '2001:db8:9::1' } }),
+      413,
+      'payload_too_large',
+      /^body is larger than the limit of 2 KiB$/,
+    )
+    const get = (ip: string) => raw(svc, 'GET', '/sd/services', { headers: { 'x-forwarded-for': ip } })
+    expect((await get('2001:db8:9::2')).status).toBe(200)
+    expectError(await get('2001:db8:9::3'), 429, 'rate_limited', /^too many requests from 2001:db8:9:0::\/64; slow down$/)
+    expect((await get('2001:db8:a::1')).status).toBe(200)
+  })
+})
+
 describe.each(storeFactories)('expiry on $name', (factory) => {
   let svc: RunningServices
 
@@ -370,7 +526,7 @@ describe.each(storeFactories)('expiry on $name', (factory) => {
     expect(await ca.resolve(a.publicKey)).toBeNull()
     expect(await ca.countServices()).toMatchObject({ total: 1 })
     await eventually(async () => (await ca.listServices()).total === 0, 3000)
-    expect(await store.counts()).toEqual({ stcpr: 0, sudph: 0, services: 0, transports: 0 })
+    expect(await store.counts()).toMatchObject({ stcpr: 0, sudph: 0, services: 0, transports: 0 })
   })
 })
 

@@ -66,7 +66,7 @@ describe.each(storeFactories)('service country on $name', (factory) => {
   }
 
   it('comes from the request\'s public address (behind a trusted proxy), the claim only where the DB does not know', async () => {
-    svc = await startTest(await factory.make(), { geoip: 'builtin', trustProxy: true })
+    svc = await startTest(await factory.make(), { geoip: 'builtin', trustProxy: 1 })
     const [a, b, c] = identities(3) as [Identity, Identity, Identity]
     await register(a, '81.2.69.142', 'DE')
     await register(b, '192.168.7.7', 'DE')
@@ -77,6 +77,23 @@ describe.each(storeFactories)('service country on $name', (factory) => {
     expect((await cl.getService(`${c.publicKey}:3`))?.country).toBe('NL')
     expect(await cl.countServices()).toMatchObject({ total: 3, byCountry: { GB: 1, DE: 1, NL: 1 } })
     expect((await cl.listServices({ country: 'GB' })).entries.map((e) => e.pk)).toEqual([a.publicKey])
+  })
+
+  it('believes only as many X-Forwarded-For hops as configured, or only the configured proxy CIDRs', async () => {
+    // The client put a Dutch address in front; our one proxy appended the address it saw (British).
+    svc = await startTest(await factory.make(), { geoip: 'builtin', trustProxy: 1 })
+    const [a, b, c] = identities(3) as [Identity, Identity, Identity]
+    await register(a, '193.0.6.139, 81.2.69.142', 'DE')
+    const cl = new ServicesClient({ url: svc.url })
+    expect((await cl.getService(`${a.publicKey}:3`))?.country).toBe('GB')
+    await svc.close()
+    // Proxies by address: loopback (the socket peer) and 10.0.0.0/8 are ours; the first other entry from the right is the client.
+    svc = await startTest(await factory.make(), { geoip: 'builtin', trustProxy: ['127.0.0.1', '10.0.0.0/8'] })
+    await register(b, '193.0.6.139, 81.2.69.142, 10.1.2.3', 'DE')
+    await register(c, '81.2.69.142, 193.0.6.139', 'DE')
+    const cl2 = new ServicesClient({ url: svc.url })
+    expect((await cl2.getService(`${b.publicKey}:3`))?.country).toBe('GB')
+    expect((await cl2.getService(`${c.publicKey}:3`))?.country).toBe('NL')
   })
 
   it('ignores X-Forwarded-For unless --trust-proxy', async () => {

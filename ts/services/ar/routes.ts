@@ -1,9 +1,11 @@
 /** Address resolver over HTTP: STCPR registration and PK lookup (SUDPH bindings arrive over UDP). */
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
+import { addressVerdict, callerClass } from '../addr-policy.js'
+import { parseHostPort } from '../../config/schema.js'
 import type { ServicesContext } from '../context.js'
 import { authenticate } from '../http/auth.js'
-import { notFound } from '../http/errors.js'
+import { badRequest, notFound } from '../http/errors.js'
 import { validate } from '../http/validate.js'
 import { ipPortSchema, pkSchema } from '../schemas.js'
 
@@ -20,15 +22,31 @@ const pkParams = z.object({ pk: pkSchema })
 
 export async function arRoutes(app: FastifyInstance, ctx: ServicesContext): Promise<void> {
   app.put('/stcpr', async (req) => {
-    const pk = await authenticate(req, ctx.store)
+    const auth = await authenticate(req, ctx.store, ctx.auth)
+    const pk = auth.pk
     const body = validate(stcprBody, req.body, 'body')
-    const addresses = [...new Set(body.addresses)]
+    // ts/services/addr-policy.ts: which addresses this caller may hand to other visors to dial.
+    const caller = callerClass(req.ip)
+    const addresses: string[] = []
+    for (const a of new Set(body.addresses)) {
+      const verdict = addressVerdict(parseHostPort(a)?.host ?? '', caller)
+      if (verdict === 'refuse') {
+        throw badRequest(`address ${a} is not one other visors may be sent to dial (loopback, link-local, multicast, unspecified or reserved) from a ${caller} caller`)
+      }
+      if (verdict === 'allow') addresses.push(a)
+    }
+    if (addresses.length === 0) {
+      throw badRequest(`no address left: from a public address (${req.ip}) only public addresses are registered, private ones are dropped`)
+    }
+    await auth.commit()
     await ctx.store.putStcpr({ pk, addresses, updatedAt: Date.now() }, ctx.ttl.stcprMs)
     return { pk, addresses, ttlS: Math.ceil(ctx.ttl.stcprMs / 1000) }
   })
 
   app.delete('/stcpr', async (req) => {
-    const pk = await authenticate(req, ctx.store)
+    const auth = await authenticate(req, ctx.store, ctx.auth)
+    await auth.commit()
+    const pk = auth.pk
     if (!(await ctx.store.deleteStcpr(pk))) throw notFound(`no STCPR registration for ${pk}`)
     return { deleted: true }
   })

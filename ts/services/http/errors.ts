@@ -14,6 +14,7 @@ export type ApiErrorCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'rate_limited'
+  | 'limit_reached'
   | 'unavailable'
   | 'internal'
 
@@ -58,16 +59,20 @@ export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
   return reply.code(err.status).type('application/json').send({ error: { code: err.code, message: err.message } })
 }
 
-const FRAMEWORK_MESSAGES: Record<string, string> = {
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'content-type must be application/json',
-  FST_ERR_CTP_BODY_TOO_LARGE: 'body is larger than the limit of 64 KiB',
-  FST_ERR_MAX_PARAM_LENGTH: 'a path parameter is too long',
+function bytesText(n: number): string {
+  return n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`
+}
+
+const FRAMEWORK_MESSAGES: Record<string, (bodyLimit: number) => string> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: () => 'content-type must be application/json',
+  FST_ERR_CTP_BODY_TOO_LARGE: (limit) => `body is larger than the limit of ${bytesText(limit)}`,
+  FST_ERR_MAX_PARAM_LENGTH: () => 'a path parameter is too long',
 }
 
 /** A framework-detected client mistake, with a short one-line message (Fastify's can echo the whole input). */
-export function clientError(err: FastifyError): ApiError {
+export function clientError(err: FastifyError, bodyLimit: number): ApiError {
   const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400
-  const msg = FRAMEWORK_MESSAGES[err.code] ?? (err.message.length > 200 ? `${err.message.slice(0, 200)}...` : err.message)
+  const msg = FRAMEWORK_MESSAGES[err.code]?.(bodyLimit) ?? (err.message.length > 200 ? `${err.message.slice(0, 200)}...` : err.message)
   return new ApiError(status, codeForStatus(status), msg)
 }
 
@@ -76,11 +81,11 @@ export function clientError(err: FastifyError): ApiError {
  * status. Anything else is a 503 when the store is down (clients retry that)
  * and a 500 (our bug) when it is not.
  */
-export function errorHandler(log: Logger, store: { kind: string; ping(): Promise<void> }) {
+export function errorHandler(log: Logger, store: { kind: string; ping(): Promise<void> }, bodyLimit: number) {
   return async (err: FastifyError | ApiError, req: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof ApiError) return sendError(reply, err)
     const status = (err as FastifyError).statusCode
-    if (typeof status === 'number' && status >= 400 && status < 500) return sendError(reply, clientError(err as FastifyError))
+    if (typeof status === 'number' && status >= 400 && status < 500) return sendError(reply, clientError(err as FastifyError, bodyLimit))
     const storeDown = await Promise.race([
       store.ping().then(() => false, () => true),
       new Promise<boolean>((r) => setTimeout(() => r(true), 1000).unref()),

@@ -6,8 +6,9 @@ import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import type { ServicesContext } from '../context.js'
 import { resolveCountry } from '../geo.js'
+import { sourceKey } from '../addr-policy.js'
 import { authenticate } from '../http/auth.js'
-import { forbidden, notFound } from '../http/errors.js'
+import { ApiError, forbidden, notFound } from '../http/errors.js'
 import { validate } from '../http/validate.js'
 import { countrySchema, pageQuery } from '../schemas.js'
 
@@ -51,10 +52,15 @@ const addressParams = z.object({ address: addressSchema })
 
 export async function sdRoutes(app: FastifyInstance, ctx: ServicesContext): Promise<void> {
   app.post('/services', async (req) => {
-    const pk = await authenticate(req, ctx.store)
+    const auth = await authenticate(req, ctx.store, ctx.auth)
+    const pk = auth.pk
     const body = validate(registerBody, req.body, 'body')
     const owner = body.address.slice(0, 64)
     if (owner !== pk) throw forbidden(`address ${body.address} belongs to another key; a visor registers only its own PK`)
+    await auth.commit()
+    const source = sourceKey(req.ip)
+    const max = ctx.limits.maxEntriesPerSource
+    // The store replaces this key's previous entry (any port or type): one entry per key.
     const entry = await ctx.store.putService(
       {
         address: body.address,
@@ -66,7 +72,16 @@ export async function sdRoutes(app: FastifyInstance, ctx: ServicesContext): Prom
         updatedAt: Date.now(),
       },
       ctx.ttl.serviceMs,
+      { key: source, max },
     )
+    if (!entry) {
+      throw new ApiError(
+        403,
+        'limit_reached',
+        `${source} already holds ${max} service entries of other keys (the limit per source address); ` +
+          'one expires when its server stops sending heartbeats',
+      )
+    }
     return { entry, ttlS: Math.ceil(ctx.ttl.serviceMs / 1000) }
   })
 
@@ -90,9 +105,11 @@ export async function sdRoutes(app: FastifyInstance, ctx: ServicesContext): Prom
   })
 
   app.delete('/services/:address', async (req) => {
-    const pk = await authenticate(req, ctx.store)
+    const auth = await authenticate(req, ctx.store, ctx.auth)
+    const pk = auth.pk
     const { address } = validate(addressParams, req.params, 'path')
     if (address.slice(0, 64) !== pk) throw forbidden(`address ${address} belongs to another key`)
+    await auth.commit()
     if (!(await ctx.store.deleteService(address))) throw notFound(`no service registered at ${address}`)
     return { deleted: true }
   })

@@ -14,6 +14,7 @@ import {
   type ServiceCounts,
   type ServiceEntry,
   type ServiceQuery,
+  type ServiceSource,
   type StcprRecord,
   type Store,
   type SudphRecord,
@@ -21,14 +22,43 @@ import {
 } from './store.js'
 
 // Compare-and-set in one round trip: the check and the write must not interleave with another replica's.
+// KEYS: counter, counter index. ARGV: value, ttlMs, expiresAt. The index only feeds counts().
 const ADVANCE = `
 local cur = redis.call('GET', KEYS[1])
 if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
-if tonumber(ARGV[2]) > 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], KEYS[1])
+return 1
+`
+
+// A service registration, atomically: the per-source cap, the removal of the key's previous entry (any
+// address or type), the write. The owner key (one per PK) holds "entry key\nsource\ntype" of its entry.
+// KEYS: entry, owner, source index, all-entries index, type index.
+// ARGV: json, ttlMs, expiresAt, now, max per source, pk, key prefix, source, type.
+const PUT_SERVICE = `
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[4])
+local n = redis.call('ZCARD', KEYS[3])
+if redis.call('ZSCORE', KEYS[3], ARGV[6]) then n = n - 1 end
+if n >= tonumber(ARGV[5]) then return 0 end
+local prev = redis.call('GET', KEYS[2])
+if prev then
+  local a = string.find(prev, '\\n', 1, true)
+  local b = string.find(prev, '\\n', a + 1, true)
+  local oldKey = string.sub(prev, 1, a - 1)
+  local oldSrc = string.sub(prev, a + 1, b - 1)
+  local oldType = string.sub(prev, b + 1)
+  redis.call('ZREM', ARGV[7] .. 'sd:type:' .. oldType, oldKey)
+  if oldKey ~= KEYS[1] then
+    redis.call('DEL', oldKey)
+    redis.call('ZREM', KEYS[4], oldKey)
+  end
+  if oldSrc ~= ARGV[8] then redis.call('ZREM', ARGV[7] .. 'sd:src:' .. oldSrc, ARGV[6]) end
 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], KEYS[1] .. '\\n' .. ARGV[8] .. '\\n' .. ARGV[9], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[5], ARGV[3], KEYS[1])
+redis.call('ZADD', KEYS[4], ARGV[3], KEYS[1])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[6])
 return 1
 `
 
@@ -91,7 +121,8 @@ export class RedisStore implements Store {
   }
 
   async advanceCounter(scope: CounterScope, pk: string, value: number, ttlMs: number): Promise<boolean> {
-    const r = await this.redis.eval(ADVANCE, 1, this.k('ctr', scope, pk), String(value), String(ttlMs))
+    if (!(ttlMs > 0)) throw new RangeError('a counter needs a positive TTL')
+    const r = await this.redis.eval(ADVANCE, 2, this.k('ctr', scope, pk), this.k('ctr-index'), String(value), String(ttlMs), String(Date.now() + ttlMs))
     return r === 1
   }
 
@@ -160,16 +191,37 @@ export class RedisStore implements Store {
     return this.getJson(this.k('ar', 'sudph', pk))
   }
 
-  async putService(entry: Omit<ServiceEntry, 'expiresAt'>, ttlMs: number): Promise<ServiceEntry> {
+  /** The key's live entry, found through its owner record. */
+  private async entryOfPk(pk: string): Promise<ServiceEntry | null> {
+    const owner = await this.redis.get(this.k('sd', 'owner', pk))
+    return owner ? this.getJson<ServiceEntry>(owner.split('\n')[0] ?? '') : null
+  }
+
+  async putService(entry: Omit<ServiceEntry, 'expiresAt' | 'since'>, ttlMs: number, source: ServiceSource): Promise<ServiceEntry | null> {
     const key = this.k('sd', 'svc', entry.address)
-    const old = await this.getJson<ServiceEntry>(key)
-    if (old && old.type !== entry.type) await this.redis.zrem(this.k('sd', 'type', old.type), key)
-    const full: ServiceEntry = { ...entry, expiresAt: Date.now() + ttlMs }
-    const m = this.redis.multi().set(key, JSON.stringify(full), 'PX', ttlMs)
-    m.zadd(this.k('sd', 'type', entry.type), full.expiresAt, key)
-    m.zadd(this.k('sd', 'index'), full.expiresAt, key)
-    await m.exec()
-    return full
+    const now = Date.now()
+    // `since` is read outside the script: two racing heartbeats of one key can only disagree by a few ms.
+    const prev = await this.entryOfPk(entry.pk)
+    const full: ServiceEntry = { ...entry, since: prev ? (prev.since ?? prev.updatedAt) : now, expiresAt: now + ttlMs }
+    const ok = await this.redis.eval(
+      PUT_SERVICE,
+      5,
+      key,
+      this.k('sd', 'owner', entry.pk),
+      this.k('sd', 'src', source.key),
+      this.k('sd', 'index'),
+      this.k('sd', 'type', entry.type),
+      JSON.stringify(full),
+      String(ttlMs),
+      String(full.expiresAt),
+      String(now),
+      String(source.max),
+      entry.pk,
+      this.p,
+      source.key,
+      entry.type,
+    )
+    return ok === 1 ? full : null
   }
 
   async getService(address: string): Promise<ServiceEntry | null> {
@@ -203,6 +255,11 @@ export class RedisStore implements Store {
     const key = this.k('sd', 'svc', address)
     const old = await this.getJson<ServiceEntry>(key)
     if (!old) return false
+    const ownerKey = this.k('sd', 'owner', old.pk)
+    const owner = (await this.redis.get(ownerKey))?.split('\n')
+    if (owner?.[0] === key) {
+      await this.redis.multi().del(ownerKey).zrem(this.k('sd', 'src', owner[1] ?? ''), old.pk).exec()
+    }
     return this.deleteIndexed(key, this.k('sd', 'type', old.type), this.k('sd', 'index'))
   }
 
@@ -239,13 +296,14 @@ export class RedisStore implements Store {
   }
 
   async counts(): Promise<EntryCounts> {
-    const [stcpr, sudph, services, transports] = await Promise.all([
+    const [stcpr, sudph, services, transports, counters] = await Promise.all([
       this.liveCount(this.k('ar', 'stcpr-index')),
       this.liveCount(this.k('ar', 'sudph-index')),
       this.liveCount(this.k('sd', 'index')),
       this.liveCount(this.k('tpd', 'index')),
+      this.liveCount(this.k('ctr-index')),
     ])
-    return { stcpr, sudph, services, transports }
+    return { stcpr, sudph, services, transports, counters }
   }
 
   async ping(): Promise<void> {

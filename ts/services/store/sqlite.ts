@@ -15,6 +15,7 @@ import {
   type ServiceCounts,
   type ServiceEntry,
   type ServiceQuery,
+  type ServiceSource,
   type StcprRecord,
   type Store,
   type SudphRecord,
@@ -40,6 +41,19 @@ CREATE INDEX IF NOT EXISTS transports_by_a ON transports (edge_a, id);
 CREATE INDEX IF NOT EXISTS transports_by_b ON transports (edge_b, id);
 `
 
+// Columns added after the first release: a database from an older version gets them at open.
+// pk: a key holds one entry; source: the per-source cap. Neither is part of the public entry JSON.
+const SERVICE_COLUMNS: [string, string][] = [
+  ['pk', 'TEXT'],
+  ['source', 'TEXT'],
+]
+const SERVICE_INDEXES = `
+UPDATE services SET pk = substr(address, 1, 64) WHERE pk IS NULL;
+CREATE INDEX IF NOT EXISTS services_by_pk ON services (pk);
+CREATE INDEX IF NOT EXISTS services_by_source ON services (source, expires_at);
+CREATE INDEX IF NOT EXISTS counters_by_expiry ON counters (expires_at);
+`
+
 export interface SqliteStoreOptions {
   /** A file path, or ":memory:". */
   file: string
@@ -61,6 +75,9 @@ export class SqliteStore implements Store {
       this.db.pragma('synchronous = NORMAL')
       this.db.pragma('busy_timeout = 5000')
       this.db.exec(SCHEMA)
+      const have = new Set((this.db.prepare('PRAGMA table_info(services)').all() as { name: string }[]).map((c) => c.name))
+      for (const [col, type] of SERVICE_COLUMNS) if (!have.has(col)) this.db.exec(`ALTER TABLE services ADD COLUMN ${col} ${type}`)
+      this.db.exec(SERVICE_INDEXES)
     } catch (err) {
       throw new SkywireError('ECONFIG', `cannot open database ${opts.file}: ${(err as Error).message}`, { cause: err })
     }
@@ -83,8 +100,12 @@ export class SqliteStore implements Store {
       putSudph: db.prepare('INSERT OR REPLACE INTO sudph (pk, json, expires_at) VALUES (?, ?, ?)'),
       getSudph: db.prepare('SELECT json FROM sudph WHERE pk = ? AND expires_at > ?'),
       putService: db.prepare(
-        'INSERT OR REPLACE INTO services (address, type, country, version, json, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+        `INSERT OR REPLACE INTO services (address, type, country, version, json, expires_at, pk, source)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      liveOfPk: db.prepare('SELECT json FROM services WHERE pk = ? AND expires_at > ? ORDER BY expires_at DESC LIMIT 1'),
+      delOfPk: db.prepare('DELETE FROM services WHERE pk = ?'),
+      countOfSource: db.prepare('SELECT COUNT(*) AS n FROM services WHERE source = ? AND expires_at > ? AND pk != ?'),
       getService: db.prepare('SELECT json, expires_at FROM services WHERE address = ? AND expires_at > ?'),
       delService: db.prepare('DELETE FROM services WHERE address = ? AND expires_at > ?'),
       countByCountry: db.prepare(
@@ -102,7 +123,8 @@ export class SqliteStore implements Store {
         `SELECT (SELECT COUNT(*) FROM stcpr WHERE expires_at > @now) AS stcpr,
                 (SELECT COUNT(*) FROM sudph WHERE expires_at > @now) AS sudph,
                 (SELECT COUNT(*) FROM services WHERE expires_at > @now) AS services,
-                (SELECT COUNT(*) FROM transports WHERE expires_at > @now) AS transports`,
+                (SELECT COUNT(*) FROM transports WHERE expires_at > @now) AS transports,
+                (SELECT COUNT(*) FROM counters WHERE expires_at IS NULL OR expires_at > @now) AS counters`,
       ),
     }
   }
@@ -116,8 +138,9 @@ export class SqliteStore implements Store {
   }
 
   async advanceCounter(scope: CounterScope, pk: string, value: number, ttlMs: number): Promise<boolean> {
+    if (!(ttlMs > 0)) throw new RangeError('a counter needs a positive TTL')
     const now = Date.now()
-    const r = this.st.advance.run(scope, pk, value, ttlMs > 0 ? now + ttlMs : null, now)
+    const r = this.st.advance.run(scope, pk, value, now + ttlMs, now)
     return r.changes === 1
   }
 
@@ -143,10 +166,20 @@ export class SqliteStore implements Store {
     return row ? (JSON.parse(row.json) as SudphRecord) : null
   }
 
-  async putService(entry: Omit<ServiceEntry, 'expiresAt'>, ttlMs: number): Promise<ServiceEntry> {
-    const full: ServiceEntry = { ...entry, expiresAt: Date.now() + ttlMs }
-    this.st.putService.run(full.address, full.type, full.country, full.version, JSON.stringify(full), full.expiresAt)
-    return full
+  async putService(entry: Omit<ServiceEntry, 'expiresAt' | 'since'>, ttlMs: number, source: ServiceSource): Promise<ServiceEntry | null> {
+    // One transaction: the cap check, the removal of the key's other entries and the insert cannot interleave.
+    return this.db.transaction((): ServiceEntry | null => {
+      const now = Date.now()
+      // The key's own entries are replaced, so they do not count against its source.
+      const n = (this.st.countOfSource.get(source.key, now, entry.pk) as { n: number }).n
+      if (n >= source.max) return null
+      const prev = this.st.liveOfPk.get(entry.pk, now) as { json: string } | undefined
+      const prevEntry = prev ? (JSON.parse(prev.json) as ServiceEntry) : null
+      const full: ServiceEntry = { ...entry, since: prevEntry ? (prevEntry.since ?? prevEntry.updatedAt) : now, expiresAt: now + ttlMs }
+      this.st.delOfPk.run(entry.pk)
+      this.st.putService.run(full.address, full.type, full.country, full.version, JSON.stringify(full), full.expiresAt, full.pk, source.key)
+      return full
+    })()
   }
 
   async getService(address: string): Promise<ServiceEntry | null> {

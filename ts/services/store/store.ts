@@ -33,8 +33,23 @@ export interface ServiceEntry {
   country: string | null
   version: string
   stats: Record<string, number>
+  /**
+   * When this key's entry was first registered (kept over heartbeats and
+   * re-registrations while it stays live). Self-reported stats cannot be
+   * checked; how long a server has been listed can, so a client may prefer
+   * established servers over fresh ones claiming zero load.
+   */
+  since?: number
   updatedAt: number
   expiresAt: number
+}
+
+/** Who registered an entry, for the per-source cap; never part of the public entry. */
+export interface ServiceSource {
+  /** ts/services/addr-policy.ts sourceKey(): an IPv4 address or an IPv6 /64. */
+  key: string
+  /** Most live entries one source may hold; a registration beyond it is refused. */
+  max: number
 }
 
 export interface TransportEntry {
@@ -70,6 +85,8 @@ export interface EntryCounts {
   sudph: number
   services: number
   transports: number
+  /** Live nonce/timestamp counters: bounded by the active keys of the last counter TTL. */
+  counters: number
 }
 
 /** Namespaces of the monotonic counters (HTTP nonces, UDP timestamps per message type). */
@@ -80,8 +97,11 @@ export interface Store {
 
   /**
    * Atomically accept `value` when it is greater than the last accepted value
-   * of (scope, pk); false when it is not (a replay or a stale message). A
-   * ttlMs of 0 keeps the counter forever.
+   * of (scope, pk); false when it is not (a replay or a stale message). The
+   * counter is forgotten ttlMs after its last advance, so one-off keys do not
+   * pile up; callers bound accepted values to a clock window shorter than the
+   * TTL, which keeps an expired counter from re-admitting a replay. ttlMs must
+   * be positive.
    */
   advanceCounter(scope: CounterScope, pk: string, value: number, ttlMs: number): Promise<boolean>
 
@@ -92,8 +112,13 @@ export interface Store {
   putSudph(rec: SudphRecord, ttlMs: number): Promise<void>
   getSudph(pk: string): Promise<SudphRecord | null>
 
-  /** Insert or replace; `entry.expiresAt` is set by the store from ttlMs. */
-  putService(entry: Omit<ServiceEntry, 'expiresAt'>, ttlMs: number): Promise<ServiceEntry>
+  /**
+   * Insert or replace; `entry.expiresAt` and `entry.since` are set by the
+   * store. A key holds one entry: any other entry of `entry.pk` (another port
+   * or type) is removed in the same step. Null, and nothing changed, when
+   * `source` already holds `source.max` live entries of other keys.
+   */
+  putService(entry: Omit<ServiceEntry, 'expiresAt' | 'since'>, ttlMs: number, source: ServiceSource): Promise<ServiceEntry | null>
   getService(address: string): Promise<ServiceEntry | null>
   /** Ordered by address, so paging is stable. */
   listServices(q: ServiceQuery): Promise<Page<ServiceEntry>>
