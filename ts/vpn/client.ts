@@ -6,14 +6,18 @@
  * traffic, and a lost server is reconnected to with backoff while the routes
  * (and the kill switch, when on) stay in place so nothing leaks meanwhile.
  */
+import { lookup } from 'node:dns/promises'
 import { EventEmitter } from 'node:events'
+import { isIP } from 'node:net'
 import type { Logger } from 'pino'
 import { SkywireError } from '../errors.js'
 import type { ServicesClient } from '../discovery/client.js'
 import type { CoreNode, TransportType } from '../visor/core-node.js'
 import { dialTransport } from '../visor/transports.js'
 import type { ClientHost } from './host.js'
-import { PROTOCOL_VERSION, decode, encode, type Status } from './protocol.js'
+import { minimalPrefixes } from '../sys/cidr.js'
+import { checkOffer } from './offer.js'
+import { MAX_USED_NETS, MIN_USED_NET_PREFIX, PROTOCOL_VERSION, decode, encode, type Status } from './protocol.js'
 
 export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting'
 
@@ -73,7 +77,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   private dns: string[] = []
   private connectedAt: Date | null = null
   private lastError: string | null = null
-  private statusWaiter: ((s: Status) => void) | null = null
+  private statusWaiter: ((s: Status | Error) => void) | null = null
   private monitor: NodeJS.Timeout | null = null
   private reconnecting: Promise<void> | null = null
   private stopping = false
@@ -130,7 +134,9 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       const msg = decode(data)
       if (msg.type === 'status') this.statusWaiter(msg)
     } catch (err) {
+      // Not a status we can read: fail now with the reason rather than wait for the timeout.
       this.log.warn({ err: (err as Error).message }, 'bad control message from the vpn server')
+      this.statusWaiter(new SkywireError('EREMOTE', `server ${this.server} sent an unreadable VPN status (${(err as Error).message}); nothing was changed`))
     }
     return true
   }
@@ -156,32 +162,52 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
 
     progress('asking the server for an address')
     const usedNets = await this.host.usedNetworks()
-    const status = await this.hello(id, usedNets, deadline)
+    let status
+    try {
+      status = await this.hello(id, helloNets(usedNets), deadline)
+    } catch (err) {
+      this.dropSession(id, owned)
+      throw err
+    }
     if (status.status !== 'ok' || !status.address) {
       this.node.closeSession(id)
       this.sessionId = null
       throw statusError(pk, status)
     }
-    this.tunnelIp = status.address
-    this.dns = this.opts.dns.length > 0 ? this.opts.dns : (status.dns ?? [])
+    // Checked against every network we are on (not only those the hello
+    // carried) before anything on the host changes.
+    let offer
+    try {
+      offer = checkOffer(pk, status, {
+        usedNets,
+        mustReach: await endpointIps([this.remote, ...this.opts.serviceHosts].filter((x): x is string => !!x)),
+        useServerDns: this.opts.dns.length === 0,
+      })
+    } catch (err) {
+      this.log.warn({ server: pk, err: (err as Error).message }, 'refusing the vpn server\'s setup')
+      this.dropSession(id, owned)
+      throw err
+    }
+    this.tunnelIp = offer.address
+    this.dns = this.opts.dns.length > 0 ? this.opts.dns : offer.dns
 
     progress('routing traffic through the tunnel')
-    if (this.tun && this.tunAddress !== status.address) {
+    if (this.tun && this.tunAddress !== offer.address) {
       // A reconnect that got a new address: the TUN must carry it.
       await this.host.restore()
       this.node.closeTun(this.tun)
       this.tun = null
     }
     if (!this.tun) {
-      this.tun = this.node.createTun({ name: this.opts.tunName, ipv4: `${status.address}/32`, mtu: status.mtu ?? 1420 })
-      this.tunAddress = status.address
+      this.tun = this.node.createTun({ name: this.opts.tunName, ipv4: `${offer.address}/32`, mtu: offer.mtu })
+      this.tunAddress = offer.address
     }
     // Everything into the tunnel; IPv6 too, where the server drops it: the
     // tunnel carries no IPv6, and it must never leave beside the tunnel.
     this.node.attach(this.tun, id, ['0.0.0.0/0', '::/0'])
     await this.host.apply({
       tun: this.tun,
-      tunnelIp: status.address,
+      tunnelIp: offer.address,
       exempt: [this.remote, ...this.opts.serviceHosts].filter((x): x is string => !!x),
       dns: this.dns,
       killswitch: this.opts.killswitch,
@@ -206,6 +232,17 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     return { ...t, owned: true }
   }
 
+  /** Say bye (so the server frees what it gave us) and drop the session if we opened it. */
+  private dropSession(id: number, owned: boolean): void {
+    try {
+      this.node.sendControl(id, encode({ type: 'bye' }))
+    } catch {
+      // already gone
+    }
+    if (owned) this.node.closeSession(id)
+    this.sessionId = null
+  }
+
   private hello(id: number, usedNets: string[], deadline: number): Promise<Status> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -215,7 +252,8 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       this.statusWaiter = (s) => {
         clearTimeout(timer)
         this.statusWaiter = null
-        resolve(s)
+        if (s instanceof Error) reject(s)
+        else resolve(s)
       }
       try {
         this.node.sendControl(id, encode({ type: 'hello', v: PROTOCOL_VERSION, usedNets }))
@@ -335,6 +373,44 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       killswitch: this.opts.killswitch,
     }
   }
+}
+
+/**
+ * The networks the hello carries: what the server's schema takes (IPv4, none
+ * broader than /8, at most MAX_USED_NETS). A host with more still checks the
+ * offered address against all of them.
+ */
+function helloNets(nets: readonly string[]): string[] {
+  const v4 = nets.filter((n) => isIP(n.split('/')[0] ?? '') === 4 && Number(n.split('/')[1] ?? 32) >= MIN_USED_NET_PREFIX)
+  let minimal: string[]
+  try {
+    minimal = minimalPrefixes(v4)
+  } catch {
+    minimal = v4
+  }
+  return minimal.slice(0, MAX_USED_NETS)
+}
+
+/**
+ * The IPs behind endpoints (ip:port, host:port, URLs), for the offer check.
+ * A name that does not resolve in time is skipped: routing could not exempt
+ * it either.
+ */
+async function endpointIps(endpoints: readonly string[]): Promise<string[]> {
+  const out = new Set<string>()
+  for (const e of endpoints) {
+    let h = e
+    if (/^[a-z]+:\/\//i.test(e)) h = new URL(e).hostname
+    else if (isIP(e) === 0) h = e.replace(/:\d+$/, '')
+    h = h.replace(/^\[|\]$/g, '')
+    if (isIP(h)) {
+      out.add(h)
+      continue
+    }
+    const timeout = new Promise<[]>((r) => setTimeout(() => r([]), 2000).unref())
+    for (const a of await Promise.race([lookup(h, { all: true }).catch(() => []), timeout])) out.add(a.address)
+  }
+  return [...out]
 }
 
 function statusError(pk: string, s: Status): SkywireError {
