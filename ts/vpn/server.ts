@@ -7,6 +7,7 @@
 import type { Logger } from 'pino'
 import { SkywireError } from '../errors.js'
 import type { CoreNode, SessionUp, TransportType } from '../visor/core-node.js'
+import { DEFAULT_PASSCODE_LIMITS, PasscodeGate, type PasscodeLimits } from './passcode.js'
 import { AddressPool } from './pool.js'
 import { PROTOCOL_VERSION, ProtocolError, decode, encode, type Status } from './protocol.js'
 import type { ServerHost } from './host.js'
@@ -20,7 +21,27 @@ export interface VpnServerOptions {
   mtu: number
   tunName: string
   passcode?: string
+  /** Defaults: DEFAULT_SERVER_LIMITS. */
+  limits?: Partial<VpnServerLimits>
 }
+
+export interface VpnServerLimits {
+  /**
+   * A session that opens (or says bye) and sends no hello for this long is
+   * closed: a peer cannot hold sessions idle. A real client says hello
+   * within a round trip of the handshake.
+   */
+  helloTimeoutMs: number
+  /**
+   * A refused session (any status but ok) is closed this long after the
+   * status is sent, so the client reads why before the transport goes;
+   * meanwhile everything else it sends is ignored.
+   */
+  closeAfterStatusMs: number
+  passcode: PasscodeLimits
+}
+
+export const DEFAULT_SERVER_LIMITS: VpnServerLimits = { helloTimeoutMs: 10_000, closeAfterStatusMs: 500, passcode: DEFAULT_PASSCODE_LIMITS }
 
 export interface ServerClientInfo {
   pk: string
@@ -52,13 +73,14 @@ interface Client {
   connectedAt: Date
 }
 
-/** A client that connected but has not said hello is dropped after this long. */
-const HELLO_TIMEOUT_MS = 10_000
-
 export class VpnServer {
   private pool: AddressPool
   private readonly clients = new Map<number, Client>()
   private readonly awaitingHello = new Map<number, { timer: NodeJS.Timeout }>()
+  /** Refused sessions, closed when their timer fires; their messages are ignored until then. */
+  private readonly closing = new Map<number, NodeJS.Timeout>()
+  private passcodeGate: PasscodeGate | null = null
+  private passcodeGateFor: string | null = null
   private tun: string | null = null
   private netifc: string | null = null
   private running = false
@@ -123,24 +145,43 @@ export class VpnServer {
     this.log.info('vpn server stopped')
   }
 
+  private get limits(): VpnServerLimits {
+    return { ...DEFAULT_SERVER_LIMITS, ...this.opts.limits }
+  }
+
   /** Inbound sessions wait for a hello; nothing is assigned before it. */
   onSessionUp(up: SessionUp): void {
     if (!this.running || up.initiator) return
-    const timer = setTimeout(() => {
-      if (this.awaitingHello.delete(up.id)) {
-        this.log.warn({ peer: up.peer }, 'no vpn hello in time; dropping the session')
-        this.node.closeSession(up.id)
-      }
-    }, HELLO_TIMEOUT_MS)
-    timer.unref()
-    this.awaitingHello.set(up.id, { timer })
+    this.awaitHello(up.id, up.peer)
   }
 
-  onSessionDown(id: number): void {
+  /** Close the session unless a hello comes within the hello timeout (from now). */
+  private awaitHello(id: number, peer: string): void {
+    this.stopAwaiting(id)
+    const timer = setTimeout(() => {
+      if (this.awaitingHello.delete(id)) {
+        this.log.warn({ peer }, 'no vpn hello in time; dropping the session')
+        this.node.closeSession(id)
+      }
+    }, this.limits.helloTimeoutMs)
+    timer.unref()
+    this.awaitingHello.set(id, { timer })
+  }
+
+  private stopAwaiting(id: number): void {
     const w = this.awaitingHello.get(id)
     if (w) {
       clearTimeout(w.timer)
       this.awaitingHello.delete(id)
+    }
+  }
+
+  onSessionDown(id: number): void {
+    this.stopAwaiting(id)
+    const c = this.closing.get(id)
+    if (c) {
+      clearTimeout(c)
+      this.closing.delete(id)
     }
     this.release(id)
   }
@@ -156,71 +197,119 @@ export class VpnServer {
   }
 
   /**
-   * A hello on an inbound session. Accepted at any time, not only right after
-   * the handshake: a client that disconnected and dials again from the same
-   * address is, on the wire, the same session rekeying, so its new hello
-   * arrives on the session we already have. Returns true when it was ours.
+   * Any answer but ok ends the session: the status goes out now, the session
+   * is closed a moment later (so the client reads why), and nothing it sends
+   * meanwhile is looked at. A refused peer must handshake again to try again.
+   */
+  private refuse(id: number, s: Omit<Status, 'type'>): void {
+    this.stopAwaiting(id)
+    this.release(id)
+    try {
+      this.node.sendControl(id, encode({ type: 'status', ...s }))
+    } catch {
+      // the session is already gone; closing it below is a no-op
+    }
+    if (this.closing.has(id)) return
+    const timer = setTimeout(() => {
+      this.closing.delete(id)
+      this.node.closeSession(id)
+    }, this.limits.closeAfterStatusMs)
+    timer.unref()
+    this.closing.set(id, timer)
+  }
+
+  private passcodeVerdict(pk: string, given: string | undefined) {
+    const expected = this.opts.passcode as string
+    // A new passcode (configure) starts a new count.
+    if (!this.passcodeGate || this.passcodeGateFor !== expected) {
+      this.passcodeGate = new PasscodeGate(expected, this.limits.passcode)
+      this.passcodeGateFor = expected
+    }
+    return this.passcodeGate.check(pk, given)
+  }
+
+  /**
+   * A control message on an inbound session. One hello per VPN connection:
+   * a hello on a session that already holds an address is refused and the
+   * session closed. After a bye the session is idle and may say hello again
+   * (within the hello timeout): a client that stops and starts again over
+   * the same transport (--existing-tp, or SUDPH from the same address, which
+   * the core treats as the same session rekeying) does exactly that.
+   * Returns true when the message was ours.
    */
   onControl(id: number, data: Buffer): boolean {
-    const w = this.awaitingHello.get(id)
-    if (w) {
-      clearTimeout(w.timer)
-      this.awaitingHello.delete(id)
-    }
     const info = this.node.session(id)
     if (!this.running || !info || info.initiator) return false
-    const up: SessionUp = { id, peer: info.peer, transport: info.transport as TransportType, remote: info.remote, initiator: false }
-    const reply = (s: Omit<Status, 'type'>) => {
-      try {
-        this.node.sendControl(id, encode({ type: 'status', ...s }))
-      } catch (err) {
-        this.log.warn({ peer: up.peer, err: (err as Error).message }, 'cannot answer vpn hello')
-      }
-    }
+    if (this.closing.has(id)) return true
+    const peer = info.peer
     let hello
     try {
       const msg = decode(data)
       if (msg.type === 'bye') {
-        this.release(id)
+        // A bye before any hello changes nothing: the hello timer keeps running.
+        if (this.clients.has(id)) {
+          this.release(id)
+          this.awaitHello(id, peer)
+        }
         return true
       }
       if (msg.type !== 'hello') throw new ProtocolError('expected a hello')
       hello = msg
     } catch (err) {
-      reply({ status: 'error', message: (err as Error).message })
-      this.log.warn({ peer: up.peer, err: (err as Error).message }, 'bad vpn hello')
+      this.log.warn({ peer, err: (err as Error).message }, 'bad vpn control message; closing the session')
+      this.refuse(id, { status: 'error', message: (err as Error).message })
       return true
     }
+    if (this.clients.has(id)) {
+      this.log.warn({ peer }, 'second vpn hello on a session; closing it')
+      this.refuse(id, { status: 'error', message: 'one hello per session (say bye first); closing the session' })
+      return true
+    }
+    this.stopAwaiting(id)
     if (hello.v !== PROTOCOL_VERSION) {
-      reply({ status: 'version-mismatch', message: `server speaks VPN protocol ${PROTOCOL_VERSION}, client ${hello.v}` })
+      this.refuse(id, { status: 'version-mismatch', message: `server speaks VPN protocol ${PROTOCOL_VERSION}, client ${hello.v}` })
       return true
     }
-    if (this.opts.whitelist.length > 0 && !this.opts.whitelist.includes(up.peer)) {
-      this.log.warn({ peer: up.peer }, 'vpn client refused: not on the whitelist')
-      reply({ status: 'forbidden', message: 'this server only admits whitelisted public keys' })
+    if (this.opts.whitelist.length > 0 && !this.opts.whitelist.includes(peer)) {
+      this.log.warn({ peer }, 'vpn client refused: not on the whitelist')
+      this.refuse(id, { status: 'forbidden', message: 'this server only admits whitelisted public keys' })
       return true
     }
-    if (this.opts.passcode && hello.passcode !== this.opts.passcode) {
-      this.log.warn({ peer: up.peer }, 'vpn client refused: wrong passcode')
-      reply({ status: 'forbidden', message: 'wrong passcode' })
+    if (this.opts.passcode) {
+      const v = this.passcodeVerdict(peer, hello.passcode)
+      if (v !== 'ok') {
+        this.log.warn({ peer, verdict: v }, 'vpn client refused: passcode')
+        this.refuse(id, { status: 'forbidden', message: v === 'wrong' ? 'wrong passcode' : 'too many wrong passcodes; try again later' })
+        return true
+      }
+    }
+    const got = this.pool.allocateOrWhy(String(id), hello.usedNets)
+    if (!got.ok || !this.tun) {
+      if (got.ok) this.pool.release(String(id))
+      const covered = !got.ok && got.reason === 'covered'
+      this.log.warn({ peer, usedNets: hello.usedNets.length, covered }, 'vpn client refused: no free address')
+      this.refuse(id, {
+        status: 'no-free-address',
+        message: covered ? `your networks cover the server's whole pool ${this.opts.pool}` : 'no address left in the pool outside the client\'s networks',
+      })
       return true
     }
-    const ip = this.pool.allocate(String(id), hello.usedNets)
-    if (!ip || !this.tun) {
-      reply({ status: 'no-free-address', message: 'no address left in the pool outside the client\'s networks' })
-      return true
-    }
+    const ip = got.ip
     this.node.attach(this.tun, id, [`${ip}/32`])
     this.clients.set(id, {
-      pk: up.peer,
+      pk: peer,
       sessionId: id,
       tunnelIp: ip,
-      transport: up.transport,
-      remote: up.remote,
+      transport: info.transport as TransportType,
+      remote: info.remote,
       connectedAt: new Date(),
     })
-    reply({ status: 'ok', address: ip, gateway: this.pool.gateway, prefix: this.pool.prefix, mtu: this.opts.mtu, dns: this.opts.dns })
-    this.log.info({ peer: up.peer, tunnelIp: ip, transport: up.transport }, 'vpn client connected')
+    try {
+      this.node.sendControl(id, encode({ type: 'status', status: 'ok', address: ip, gateway: this.pool.gateway, prefix: this.pool.prefix, mtu: this.opts.mtu, dns: this.opts.dns }))
+    } catch (err) {
+      this.log.warn({ peer, err: (err as Error).message }, 'cannot answer vpn hello')
+    }
+    this.log.info({ peer, tunnelIp: ip, transport: info.transport }, 'vpn client connected')
     return true
   }
 
