@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core'
 import { SkywireCommand } from '../cli/base.js'
 import { configFlag } from '../cli/flags.js'
-import { loadConfig } from '../config/file.js'
+import { loadConfig, loadTrustedConfig } from '../config/file.js'
 import { SkywireError } from '../errors.js'
 
 export default class VisorCmd extends SkywireCommand {
@@ -19,15 +19,17 @@ export default class VisorCmd extends SkywireCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(VisorCmd)
-    const config = await loadConfig(flags.config)
+    await loadConfig(flags.config)
     if (process.platform !== 'linux') throw new SkywireError('ENOTAVAILABLE', 'the visor runs on Linux only')
     if (process.getuid?.() !== 0) {
       throw new SkywireError('EPERM', 'the visor must run as root: it creates TUN devices and changes routes (try sudo)')
     }
+    // Root uses the config only if nobody else could have written (or read: it holds the secret key) it.
+    const { config, path: configFile } = loadTrustedConfig(flags.config)
     // Loaded here, not at the top: oclif imports every command file to list
     // them, and the visor pulls in fastify, pino and the addon's node.
     const { Visor } = await import('../visor/visor.js')
-    const visor = await Visor.start(config, { noVpnServer: flags['no-vpn-server'] })
+    const visor = await Visor.start(config, { noVpnServer: flags['no-vpn-server'], configFile })
     await new Promise<void>((resolve) => {
       let stopping = false
       const stop = (sig: string) => {

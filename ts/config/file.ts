@@ -1,10 +1,17 @@
 /** Reading and writing the visor config file. */
-import { constants as fsc } from 'node:fs'
+import { constants as fsc, statSync } from 'node:fs'
 import { open, readFile } from 'node:fs/promises'
 import type { z } from 'zod'
 import { ConfigError, SkywireError } from '../errors.js'
 import { generateIdentity, publicKeyOf } from '../keys.js'
+import { checkParentDirs, readTrustedFile, trustedUid, writeFileAtomic } from '../sys/safe-file.js'
 import { configSchema, type Config, type ConfigInput } from './schema.js'
+
+/**
+ * The largest config root reads. The biggest legitimate one is a 10000-key
+ * whitelist (the schema's cap), about 720 KB formatted.
+ */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 /** One line per problem: `services.url: must be an http(s) URL`. */
 export function describeIssues(issues: z.core.$ZodIssue[]): string[] {
@@ -42,6 +49,76 @@ export async function loadConfig(file: string): Promise<Config> {
     throw new SkywireError('ECONFIG', `config ${file} is not valid JSON: ${(err as Error).message}`)
   }
   return parseConfig(raw, file)
+}
+
+/**
+ * The config as root may use it: the file must be ours, not writable by group
+ * or others (they would choose root's data dir, sockets and firewall), and,
+ * since it holds the secret key, not readable by them either: a config that
+ * leaks the identity is refused rather than warned about, as ssh does with
+ * keys, because a warning in a daemon's log is read after the key is gone.
+ * Its directories must be safe too. Returns the real path (no symlinks), the
+ * one settings are saved to.
+ */
+export function loadTrustedConfig(file: string): { config: Config; path: string } {
+  const path = checkParentDirs(file, 'config')
+  const buf = readTrustedFile(path, { what: 'config', secret: true, maxBytes: MAX_CONFIG_BYTES })
+  if (buf === null) throw new SkywireError('ECONFIG', `cannot read config ${file}: no such file`)
+  let raw: unknown
+  try {
+    raw = JSON.parse(buf.toString('utf8'))
+  } catch (err) {
+    throw new SkywireError('ECONFIG', `config ${path} is not valid JSON: ${(err as Error).message}`)
+  }
+  return { config: parseConfig(raw, path), path }
+}
+
+/** The `vpnServer` fields `vpn server start` may change at run time. */
+export interface VpnServerSettings {
+  netifc?: string
+  secure?: boolean
+  whitelist?: string[]
+}
+
+/**
+ * Writes run-time VPN server settings into the config file, so a restart
+ * keeps them (a whitelist that vanished at restart would reopen the server
+ * to everyone). Edits the JSON as it is: every other field, unknown ones
+ * included, keeps its value and place; the file keeps its mode, owner,
+ * indentation and final newline. Validated before writing, written
+ * atomically. Returns the real path and whether anything changed.
+ */
+export function saveVpnServerSettings(file: string, settings: VpnServerSettings): { path: string; changed: boolean } {
+  const path = checkParentDirs(file, 'config')
+  const fail = (e: unknown) => {
+    if (e instanceof SkywireError) return e
+    const code = (e as NodeJS.ErrnoException).code
+    const perm = code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+    return new SkywireError(perm ? 'EPERM' : 'ECONFIG', `cannot save the VPN server settings to ${path}: ${code ?? (e as Error).message}`, { cause: e })
+  }
+  try {
+    const buf = readTrustedFile(path, { what: 'config', secret: true, maxBytes: MAX_CONFIG_BYTES })
+    if (buf === null) throw new SkywireError('ECONFIG', `cannot save the VPN server settings: config ${path} is gone`)
+    const text = buf.toString('utf8')
+    const raw = JSON.parse(text) as unknown
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new SkywireError('ECONFIG', `config ${path} is not a JSON object`)
+    const obj = raw as Record<string, unknown>
+    const old = obj.vpnServer
+    const oldVs = old !== null && typeof old === 'object' && !Array.isArray(old) ? (old as Record<string, unknown>) : {}
+    const vs: Record<string, unknown> = { ...oldVs }
+    for (const [k, v] of Object.entries(settings)) if (v !== undefined) vs[k] = v
+    if (JSON.stringify(vs) === JSON.stringify(old)) return { path, changed: false }
+    // Spreading keeps every key where it was; a config without vpnServer gets it at the end.
+    const next = { ...obj, vpnServer: vs }
+    parseConfig(next, path)
+    const indent = /^\{\r?\n([ \t]+)"/.exec(text)?.[1] ?? (text.includes('\n') ? '  ' : '')
+    const out = JSON.stringify(next, null, indent) + (text.endsWith('\n') ? '\n' : '')
+    const st = statSync(path)
+    writeFileAtomic(path, out, { mode: st.mode & 0o7777, ...(trustedUid() === 0 ? { uid: st.uid, gid: st.gid } : {}) })
+    return { path, changed: true }
+  } catch (e) {
+    throw fail(e)
+  }
 }
 
 /** A complete config with a fresh identity and every default filled in. */

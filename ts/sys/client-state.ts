@@ -4,11 +4,29 @@
  * next (an error half-way, SIGKILL, a power cut) the next visor start can undo
  * exactly that and nothing else.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs'
-import { dirname } from 'node:path'
 import { z } from 'zod'
-import { SkywireError } from '../errors.js'
-import { fsyncDir } from './resolv-conf.js'
+import { KILLSWITCH_TABLE } from './killswitch.js'
+import { RESOLV_CONF } from './resolv-conf.js'
+import { deleteStateFile, invalidState, readStateFile, writeStateFile } from './state-file.js'
+
+export { bootId } from './state-file.js'
+
+const WHAT = 'VPN state file'
+
+/**
+ * The largest resolv.conf we back up (and so restore). glibc reads 3
+ * nameservers and 6 search domains; real files are well under 4 KiB. A
+ * bigger "backup" is not one: refusing it bounds what a state file can make
+ * root write.
+ */
+export const MAX_RESOLV_CONF_BYTES = 64 * 1024
+
+/**
+ * Permission bits a restored resolv.conf may have: read and write only. A
+ * state file asking for setuid, setgid, sticky or execute is not describing
+ * a resolv.conf, whoever wrote it.
+ */
+const RESOLV_MODE_BITS = 0o666
 
 const route = z.object({
   family: z.union([z.literal(4), z.literal(6)]),
@@ -22,8 +40,16 @@ const route = z.object({
 export type PlannedRoute = z.infer<typeof route>
 
 const resolvBackup = z.discriminatedUnion('kind', [
-  z.object({ path: z.string(), kind: z.literal('file'), contentBase64: z.string(), mode: z.number().int() }),
-  z.object({ path: z.string(), kind: z.literal('symlink'), target: z.string() }),
+  z.object({
+    path: z.string(),
+    kind: z.literal('file'),
+    contentBase64: z.base64().max(Math.ceil(MAX_RESOLV_CONF_BYTES / 3) * 4, `must decode to at most ${MAX_RESOLV_CONF_BYTES} bytes`),
+    mode: z
+      .number()
+      .int()
+      .refine((m) => m >= 0 && (m & ~RESOLV_MODE_BITS) === 0, 'must be read/write permission bits only (no setuid, setgid, sticky or execute)'),
+  }),
+  z.object({ path: z.string(), kind: z.literal('symlink'), target: z.string().min(1).max(4095).refine((t) => !t.includes('\0'), 'must not contain NUL') }),
   z.object({ path: z.string(), kind: z.literal('missing') }),
 ])
 
@@ -43,63 +69,40 @@ const state = z.object({
 })
 export type ClientState = z.infer<typeof state>
 
-export function bootId(): string | null {
-  try {
-    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
-  } catch {
-    return null
-  }
-}
-
-/** Atomic and durable: temp file, fsync, rename, fsync of the directory. Mode 0600. */
+/** Atomic and durable: temp file (never through a planted link), fsync, rename, fsync of the directory. Mode 0600. */
 export function writeState(path: string, s: ClientState): void {
-  const tmp = `${path}.tmp`
-  try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
-    const fd = openSync(tmp, 'w', 0o600)
-    try {
-      writeSync(fd, JSON.stringify(s, null, 2) + '\n')
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    renameSync(tmp, path)
-    fsyncDir(dirname(path))
-  } catch (e) {
-    throw new SkywireError('ESTATE', `cannot write VPN state file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e })
-  }
-}
-
-/** null when there is no state file. */
-export function readState(path: string): ClientState | null {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw new SkywireError('ESTATE', `cannot read VPN state file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e })
-  }
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (e) {
-    throw new SkywireError('ESTATE', `VPN state file ${path} is not JSON; inspect it and delete it by hand`, { cause: e })
-  }
-  const r = state.safeParse(json)
+  // What cannot be read back must not be written: a connect fails here, before any change, with the reason.
+  const r = state.safeParse(s)
   if (!r.success) {
     const first = r.error.issues[0]
-    throw new SkywireError('ESTATE', `VPN state file ${path} is invalid (${first?.path.join('.') || 'root'}: ${first?.message}); inspect it and delete it by hand`)
+    throw invalidState(path, WHAT, `${first?.path.join('.') || 'root'}: ${first?.message}`)
   }
-  return r.data
+  writeStateFile(path, s, WHAT)
+}
+
+export interface ReadStateOptions {
+  /** The resolv.conf this visor manages; a state naming any other path is refused. Default /etc/resolv.conf. */
+  resolvConfPath?: string
+}
+
+/**
+ * null when there is no state file. Refused (ESTATE/ECONFIG) when it is not
+ * root's alone, not valid, or asks for more than the client ever changes: a
+ * resolv.conf other than ours, a kill-switch table other than ours.
+ */
+export function readState(path: string, opts: ReadStateOptions = {}): ClientState | null {
+  const s = readStateFile(path, state, WHAT)
+  if (s === null) return null
+  const resolvPath = opts.resolvConfPath ?? RESOLV_CONF
+  if (s.resolvConf !== null && s.resolvConf.path !== resolvPath) {
+    throw invalidState(path, WHAT, `resolvConf.path: is ${JSON.stringify(s.resolvConf.path)}, but this visor only manages ${resolvPath}`)
+  }
+  if (s.killSwitch !== null && s.killSwitch.table !== KILLSWITCH_TABLE) {
+    throw invalidState(path, WHAT, `killSwitch.table: is ${JSON.stringify(s.killSwitch.table)}, but this visor only manages ${KILLSWITCH_TABLE}`)
+  }
+  return s
 }
 
 export function deleteState(path: string): void {
-  try {
-    unlinkSync(path)
-    fsyncDir(dirname(path))
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new SkywireError('ESTATE', `cannot delete VPN state file ${path}: ${(e as NodeJS.ErrnoException).code}`, { cause: e })
-    }
-  }
+  deleteStateFile(path, WHAT)
 }

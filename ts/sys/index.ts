@@ -9,7 +9,8 @@
  *   await applyServerFirewall({ tunIf, netIf, pool4, gateway4, pool6?, gateway6?, secure, dns: config dns })
  * Server stop (also after a failed start, every step tolerates "never done"):
  *   await removeServerFirewall(); await restoreForwarding(fwd); then the core drops the TUN.
- *   A crashed server leaves table inet skywire_vpn behind: removeServerFirewall() at start is harmless.
+ *   The visor's LinuxServerHost writes a server state file (server-state.ts) before any of this, and
+ *   undoes a crashed server's changes from it at visor start: recoverServerStale(stateFile, { tunIf, table }).
  * Server status: serverFirewallStatus() -> { present, drops per rule }.
  *
  * Client start of the visor: await recoverStale(stateFile) (null when clean).
@@ -28,5 +29,7 @@ export * from './client-routing.js'
 export { KILLSWITCH_TABLE, installKillSwitch, removeKillSwitch, killSwitchBody } from './killswitch.js'
 export { RESOLV_CONF, backupResolvConf, restoreResolvConf, writeResolvConf, type ResolvBackup } from './resolv-conf.js'
 export { readState } from './client-state.js'
+export { newServerState, readServerState, recoverServerStale, undoServerState, writeServerState, deleteServerState, type ServerState, type ServerStateExpect } from './server-state.js'
+export { checkTrustedDir, checkTrustedFile, ensureTrustedDir, readTrustedFile, writeFileAtomic } from './safe-file.js'
 export { tableExists } from './nft.js'
 export { minimalPrefixes, networkOf, parsePrefix, formatPrefix, isPrivate } from './cidr.js'

@@ -76,6 +76,15 @@ export interface ServerFirewallOptions {
   dns?: readonly string[]
   /** Default `skywire_vpn`. */
   table?: string
+  /**
+   * Drop IPv4 forwarded traffic that neither enters nor leaves the TUN. Turning
+   * net.ipv4.ip_forward on makes the host route between ALL its interfaces;
+   * the server needs it only for the TUN. Set it when forwarding was off
+   * before the server started (a drop in any table's forward hook is final,
+   * so this also overrides other tables' accepts: right for a host that was
+   * not a router, wrong for one that was, which is why it is not the default).
+   */
+  dropOtherForwarding?: boolean
 }
 
 /** What secure mode blocks, computed from the host; returned for logs and status. */
@@ -134,6 +143,9 @@ export function serverFirewallBody(opts: ServerFirewallOptions, blocked: Blocked
   }
 
   L.push('  chain forward {', '    type filter hook forward priority filter; policy accept;')
+  if (opts.dropOtherForwarding ?? false) {
+    L.push(`    meta nfproto ipv4 iifname != ${tun} oifname != ${tun} counter drop comment "not-a-router"`)
+  }
   // Clients never talk to each other through the server: each only sees the internet.
   L.push(`    iifname ${tun} oifname ${tun} counter drop comment "client-to-client"`)
   // The core's cryptokey routing already enforces this; a second line of defence costs nothing.

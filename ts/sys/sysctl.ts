@@ -80,6 +80,17 @@ async function familyKeys(family: 4 | 6): Promise<string[]> {
  * from RAs should set accept_ra=2 on its uplink.
  */
 export async function enableForwarding(opts: { ipv6?: boolean } = {}): Promise<ForwardingSnapshot> {
+  const snap = await snapshotForwarding(opts)
+  await applyForwarding(snap)
+  return snap
+}
+
+/**
+ * What `enableForwarding` would change, read but not written: the server
+ * puts this in its state file before turning anything on, so a crash never
+ * loses the original values.
+ */
+export async function snapshotForwarding(opts: { ipv6?: boolean } = {}): Promise<ForwardingSnapshot> {
   const families: (4 | 6)[] = opts.ipv6 ? [4, 6] : [4]
   const snap: ForwardingSnapshot = { globals: [], perInterface: {} }
   for (const f of families) {
@@ -94,7 +105,43 @@ export async function enableForwarding(opts: { ipv6?: boolean } = {}): Promise<F
     }
     snap.globals.push({ path: GLOBAL[f], value: old })
   }
+  return snap
+}
+
+/** Turns on every global switch a snapshot names. */
+export async function applyForwarding(snap: ForwardingSnapshot): Promise<void> {
+  checkForwardingSnapshot(snap)
   for (const g of snap.globals) await writePath(g.path, '1')
+}
+
+/** True when IPv4 forwarding was off before the snapshot's owner turned it on: the host was not a router. */
+export function wasIpv4ForwardingOff(snap: ForwardingSnapshot): boolean {
+  return snap.globals.some((g) => g.path === GLOBAL[4] && g.value === '0')
+}
+
+/**
+ * The only /proc/sys files a snapshot may name: the global and per-interface
+ * forwarding switches. Interface names cannot contain '/' and are never '.'
+ * or '..' (the kernel refuses them), so a path that matches stays in /proc/sys/net.
+ */
+const FORWARDING_PATH = /^\/proc\/sys\/net\/(ipv4\/ip_forward|ipv6\/conf\/all\/forwarding|ipv[46]\/conf\/(?!\.\.?\/)[^/\s:]{1,15}\/forwarding)$/
+/** Forwarding switches hold 0 or 1 (2 is not a value the kernel accepts for them, but costs nothing to allow). */
+const FORWARDING_VALUE = /^[0-2]$/
+
+/**
+ * A snapshot read back from a state file is validated before root writes
+ * what it says: only forwarding switches, only small integers.
+ */
+export function checkForwardingSnapshot(snap: ForwardingSnapshot): ForwardingSnapshot {
+  const bad = (why: string) => new SkywireError('ESTATE', `bad forwarding snapshot: ${why}`)
+  for (const g of snap.globals) {
+    if (g.path !== GLOBAL[4] && g.path !== GLOBAL[6]) throw bad(`${JSON.stringify(g.path)} is not a global forwarding switch`)
+    if (!FORWARDING_VALUE.test(g.value)) throw bad(`${g.path} = ${JSON.stringify(g.value)}`)
+  }
+  for (const [path, value] of Object.entries(snap.perInterface)) {
+    if (!FORWARDING_PATH.test(path)) throw bad(`${JSON.stringify(path)} is not a forwarding switch`)
+    if (!FORWARDING_VALUE.test(value)) throw bad(`${path} = ${JSON.stringify(value)}`)
+  }
   return snap
 }
 
@@ -104,6 +151,7 @@ export async function enableForwarding(opts: { ipv6?: boolean } = {}): Promise<F
  * interfaces that have gone.
  */
 export async function restoreForwarding(snap: ForwardingSnapshot): Promise<void> {
+  checkForwardingSnapshot(snap)
   for (const g of snap.globals) await writePath(g.path, g.value)
   for (const [path, value] of Object.entries(snap.perInterface)) {
     const now = await readPath(path)

@@ -124,8 +124,9 @@ function routes(app: FastifyInstance, visor: Visor): void {
     if (b.netifc !== undefined) patch.netifc = b.netifc
     if (b.secure !== undefined) patch.secure = b.secure
     if (b.whitelist !== undefined) patch.whitelist = b.whitelist
-    await visor.startVpnServer(patch)
-    return visor.vpnServer.status()
+    // Saved to the config file, so a restart does not reopen a whitelisted or secure server to everyone.
+    const saved = await visor.startVpnServer(patch, { persist: true })
+    return { ...visor.vpnServer.status(), ...saved }
   })
   app.post('/api/vpn/server/stop', async () => {
     await visor.stopVpnServer()

@@ -15,13 +15,14 @@
  * header only) and serves the public page.
  */
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { extname, join, normalize, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { parseHostPort } from '../config/schema.js'
 import { SkywireError } from '../errors.js'
+import { writeFileAtomic } from '../sys/safe-file.js'
 import { deny, type RouteAuth, type TokenAuth } from './http-guard.js'
 import type { VpnClient, VpnClientStatus } from '../vpn/client.js'
 import type { VpnServerStatus } from '../vpn/server.js'
@@ -58,7 +59,7 @@ export function loadOrCreateToken(dataDir: string): string {
   }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
   const t = randomBytes(32).toString('base64url')
-  writeFileSync(file, `${t}\n`, { mode: 0o600 })
+  writeFileAtomic(file, `${t}\n`, { mode: 0o600 })
   return t
 }
 

@@ -10,7 +10,6 @@
  * ```
  */
 import { randomUUID } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import { join } from 'node:path'
@@ -19,6 +18,9 @@ import { parseHostPort, type Config } from '../config/schema.js'
 import { ServicesClient } from '../discovery/client.js'
 import { SkywireError } from '../errors.js'
 import { hostAddresses } from '../sys/index.js'
+import { checkTrustedFile, ensureTrustedDir } from '../sys/safe-file.js'
+import { saveVpnServerSettings } from '../config/file.js'
+import { TOKEN_FILE } from './ui-routes.js'
 import { VpnClient, type VpnClientStatus } from '../vpn/client.js'
 import { LinuxClientHost, LinuxServerHost, hostOf } from '../vpn/linux-host.js'
 import { VpnServer } from '../vpn/server.js'
@@ -33,6 +35,22 @@ export interface VisorOptions {
   logger?: Logger
   /** Serve the control API (default true). */
   controlApi?: boolean
+  /**
+   * The config file the visor was loaded from (its real path): run-time VPN
+   * server settings are saved there. Without it they last until the visor stops.
+   */
+  configFile?: string
+}
+
+/** Files in dataDir root acts on; each must be root's alone (the UI token is a credential: nobody else reads it either). */
+const CLIENT_STATE_FILE = 'vpn-client.state.json'
+const SERVER_STATE_FILE = 'vpn-server.state.json'
+const SERVER_TUN = 'swvpns0'
+
+/** Where `vpn server start` settings went: the config file, or null when the visor has none. */
+export interface SavedSettings {
+  savedTo: string | null
+  changed: boolean
 }
 
 /** How often registrations are refreshed (well inside the services' TTLs). */
@@ -65,20 +83,21 @@ export class Visor {
     readonly node: CoreNode,
     readonly services: ServicesClient,
     readonly log: Logger,
+    private readonly configFile: string | null = null,
   ) {
-    this.vpnServer = new VpnServer(node, new LinuxServerHost(), log.child({ part: 'vpn-server' }), {
+    this.vpnServer = new VpnServer(node, new LinuxServerHost(join(config.dataDir, SERVER_STATE_FILE), SERVER_TUN), log.child({ part: 'vpn-server' }), {
       netifc: config.vpnServer.netifc,
       secure: config.vpnServer.secure,
       whitelist: config.vpnServer.whitelist,
       pool: config.vpnServer.pool,
       dns: config.vpnServer.dns,
       mtu: 1420,
-      tunName: 'swvpns0',
+      tunName: SERVER_TUN,
     })
     this.vpnClient = new VpnClient(
       node,
       services,
-      new LinuxClientHost(join(config.dataDir, 'vpn-client.state.json')),
+      new LinuxClientHost(join(config.dataDir, CLIENT_STATE_FILE)),
       log.child({ part: 'vpn-client' }),
       {
         order: config.transports.order,
@@ -91,8 +110,15 @@ export class Visor {
   }
 
   static async start(config: Config, opts: VisorOptions = {}): Promise<Visor> {
+    // Before anything is created or read: root acts on what the state files say, so
+    // a data dir (or a file in it) another user could have written is refused.
+    const dataDir = ensureTrustedDir(config.dataDir, 'dataDir')
+    checkTrustedFile(join(dataDir, TOKEN_FILE), { what: 'UI token', secret: true })
+    checkTrustedFile(join(dataDir, CLIENT_STATE_FILE), { what: 'VPN client state file' })
+    checkTrustedFile(join(dataDir, SERVER_STATE_FILE), { what: 'VPN server state file' })
+    // The checked path, symlinks resolved, is the one used from now on.
+    config = { ...config, dataDir }
     const log = opts.logger ?? pino({ level: config.logLevel, base: { pk: config.pk.slice(0, 8) } })
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
     const node = await CoreNode.start({
       secretKey: config.sk,
       stcprListen: config.transports.stcpr.listen,
@@ -100,7 +126,7 @@ export class Visor {
       resolver: await resolveUdp(config.services.udp),
     })
     const services = new ServicesClient({ url: config.services.url, secretKey: config.sk })
-    const visor = new Visor(config, node, services, log)
+    const visor = new Visor(config, node, services, log, opts.configFile ?? null)
     try {
       await visor.init(opts)
     } catch (err) {
@@ -113,6 +139,9 @@ export class Visor {
   private async init(opts: VisorOptions): Promise<void> {
     // A visor that crashed while connected left routes and DNS behind.
     if (await this.vpnClient.recoverStale()) this.log.warn('restored routes and DNS left by a previous visor that did not stop cleanly')
+    if (await this.vpnServer.recoverStale()) {
+      this.log.warn('restored forwarding and removed the firewall table and TUN left by a previous visor that did not stop cleanly')
+    }
     this.node.on('session-up', (s) => this.onSessionUp(s))
     if (this.config.vpnClient.publishTransport) {
       this.vpnClient.on('state', (st: VpnClientStatus) => {
@@ -185,7 +214,13 @@ export class Visor {
     this.node.closeSession(id)
   }
 
-  async startVpnServer(patch: Parameters<VpnServer['configure']>[0] = {}): Promise<void> {
+  /**
+   * Starts the VPN server, with `patch` applied first. With `persist`, the
+   * patched settings are then saved to the config file, so a restart brings
+   * the server back as it runs now (not open to everyone after a `-w`); if
+   * they cannot be saved, the server is stopped again and the error says why.
+   */
+  async startVpnServer(patch: Parameters<VpnServer['configure']>[0] = {}, opts: { persist?: boolean } = {}): Promise<SavedSettings> {
     const previous = this.vpnServer.options()
     if (Object.keys(patch).length > 0) this.vpnServer.configure(patch)
     try {
@@ -195,7 +230,20 @@ export class Visor {
       this.vpnServer.configure(previous)
       throw err
     }
+    let saved: SavedSettings = { savedTo: null, changed: false }
+    if ((opts.persist ?? false) && this.configFile !== null) {
+      const settings = { netifc: patch.netifc, secure: patch.secure, whitelist: patch.whitelist }
+      try {
+        const r = saveVpnServerSettings(this.configFile, settings)
+        saved = { savedTo: r.path, changed: r.changed }
+      } catch (err) {
+        await this.vpnServer.stop().catch(() => {})
+        this.vpnServer.configure(previous)
+        throw new SkywireError((err as SkywireError).code ?? 'ECONFIG', `${(err as Error).message}; the VPN server was not started, since these settings would be lost at restart`)
+      }
+    }
     await this.registerVpn()
+    return saved
   }
 
   async stopVpnServer(): Promise<void> {

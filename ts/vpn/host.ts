@@ -17,10 +17,14 @@ export interface ServerHostUp {
 export interface ServerHost {
   /** '' means the default route's interface; a name that does not exist is a one-line error. */
   resolveNetifc(name: string): Promise<string>
+  /** Before the TUN is created: record (durably) that host changes are coming, so a crash from here on is undone. */
+  prepare(): Promise<void>
   /** Forwarding on, NAT out of netifc, secure-mode drops. */
   up(p: ServerHostUp): Promise<void>
-  /** Undo exactly what up() did. */
+  /** Undo exactly what prepare() and up() did. */
   down(): Promise<void>
+  /** Undo what a crashed visor's server left (its state file), at visor start; true when there was something. */
+  recoverStale(): Promise<boolean>
 }
 
 export interface ClientHostApply {

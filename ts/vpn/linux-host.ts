@@ -3,22 +3,40 @@ import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import {
   applyClientRouting,
+  applyForwarding,
   applyServerFirewall,
   defaultInterface,
-  enableForwarding,
+  deleteServerState,
   hostAddresses,
   localSubnets,
+  newServerState,
+  recoverServerStale,
   recoverStale,
-  removeServerFirewall,
   requireInterface,
-  restoreForwarding,
+  SERVER_TABLE,
+  snapshotForwarding,
+  undoServerState,
+  wasIpv4ForwardingOff,
+  writeServerState,
   type AppliedClientRouting,
-  type ForwardingSnapshot,
+  type ServerState,
 } from '../sys/index.js'
 import type { ClientHost, ClientHostApply, ServerHost, ServerHostUp } from './host.js'
 
+/**
+ * Every change is written to the server state file before it is made
+ * (prepare: the TUN about to be created; up: the forwarding values about to
+ * be overwritten), so a visor killed at any point is undone at its next
+ * start by recoverStale().
+ */
 export class LinuxServerHost implements ServerHost {
-  private forwarding: ForwardingSnapshot | null = null
+  private state: ServerState | null = null
+
+  constructor(
+    private readonly stateFile: string,
+    private readonly tunName: string,
+    private readonly table: string = SERVER_TABLE,
+  ) {}
 
   async resolveNetifc(name: string): Promise<string> {
     if (name === '') return defaultInterface(4)
@@ -26,10 +44,36 @@ export class LinuxServerHost implements ServerHost {
     return name
   }
 
+  async recoverStale(): Promise<boolean> {
+    return (await recoverServerStale(this.stateFile, { tunIf: this.tunName, table: this.table })) !== null
+  }
+
+  async prepare(): Promise<void> {
+    // Left by this process (a stop that failed half-way) or a crashed one: undo it first, so what we record is the original.
+    await this.recoverStale()
+    this.state = newServerState({ tunIf: this.tunName, table: this.table })
+    writeServerState(this.stateFile, this.state)
+  }
+
   async up(p: ServerHostUp): Promise<void> {
-    this.forwarding = await enableForwarding()
+    if (this.state === null) await this.prepare()
+    const s = this.state as ServerState
     try {
-      await applyServerFirewall({ tunIf: p.tun, netIf: p.netifc, pool4: p.pool, gateway4: p.gateway, secure: p.secure, dns: p.dns })
+      const forwarding = await snapshotForwarding()
+      this.state = { ...s, tunIf: p.tun, forwarding }
+      writeServerState(this.stateFile, this.state)
+      await applyForwarding(forwarding)
+      await applyServerFirewall({
+        tunIf: p.tun,
+        netIf: p.netifc,
+        pool4: p.pool,
+        gateway4: p.gateway,
+        secure: p.secure,
+        dns: p.dns,
+        table: this.table,
+        // A host that did not forward before must not become a router between its other interfaces.
+        dropOtherForwarding: wasIpv4ForwardingOff(forwarding),
+      })
     } catch (err) {
       await this.down()
       throw err
@@ -37,9 +81,12 @@ export class LinuxServerHost implements ServerHost {
   }
 
   async down(): Promise<void> {
-    await removeServerFirewall()
-    if (this.forwarding) await restoreForwarding(this.forwarding)
-    this.forwarding = null
+    const s = this.state
+    if (s === null) return
+    // The TUN is the core's to close (the server does that before calling down); we only undo our own changes.
+    await undoServerState(s, { removeTun: false })
+    deleteServerState(this.stateFile)
+    this.state = null
   }
 }
 

@@ -112,7 +112,15 @@ export class VpnServer {
   async start(): Promise<void> {
     if (this.running) return
     const netifc = await this.host.resolveNetifc(this.opts.netifc)
-    const tun = this.node.createTun({ name: this.opts.tunName, ipv4: `${this.pool.gateway}/${this.pool.prefix}`, mtu: this.opts.mtu })
+    // The state file first: from the TUN on, a crash is undone at the next visor start.
+    await this.host.prepare()
+    let tun: string
+    try {
+      tun = this.node.createTun({ name: this.opts.tunName, ipv4: `${this.pool.gateway}/${this.pool.prefix}`, mtu: this.opts.mtu })
+    } catch (err) {
+      await this.host.down()
+      throw err
+    }
     try {
       await this.host.up({ tun, netifc, pool: this.opts.pool, gateway: this.pool.gateway, secure: this.opts.secure, dns: this.opts.dns })
     } catch (err) {
@@ -127,6 +135,11 @@ export class VpnServer {
     for (const s of this.node.sessions()) {
       if (!s.initiator) this.onSessionUp({ id: s.id, peer: s.peer, transport: s.transport as TransportType, remote: s.remote, initiator: false })
     }
+  }
+
+  /** At visor start, before anything else: undo what a server that did not stop cleanly left on the host. */
+  recoverStale(): Promise<boolean> {
+    return this.host.recoverStale()
   }
 
   async stop(): Promise<void> {
