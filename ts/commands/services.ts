@@ -47,6 +47,14 @@ function wholeNumber(flag: string, value: number, min: number, max: number): num
   return value
 }
 
+/** SKYWIRE_AR_COOKIE_SECRET: hex, at least 32 bytes, shared by replicas behind one UDP address. */
+function cookieSecretFromEnv(): Buffer | undefined {
+  const v = process.env.SKYWIRE_AR_COOKIE_SECRET
+  if (v === undefined || v === '') return undefined
+  if (!/^([0-9a-fA-F]{2}){32,}$/.test(v)) throw new SkywireError('EUSAGE', 'SKYWIRE_AR_COOKIE_SECRET must be at least 64 hex characters (32 random bytes)')
+  return Buffer.from(v, 'hex')
+}
+
 export default class Services extends SkywireCommand {
   static override summary = 'Run the discovery services: address resolver, service discovery and transport discovery.'
   static override description =
@@ -54,8 +62,10 @@ export default class Services extends SkywireCommand {
     'SUDPH bindings and hole punching. The store is an embedded SQLite file by default; --redis shares one store ' +
     'between several replicas. The API is described in docs/services-api.md. Entry TTLs can be changed with the ' +
     'environment variables SKYWIRE_TTL_STCPR_MS, SKYWIRE_TTL_SUDPH_MS, SKYWIRE_TTL_SERVICE_MS and ' +
-    'SKYWIRE_TTL_TRANSPORT_MS; the per-IP HTTP rate limit with SKYWIRE_HTTP_RATE=RATE,BURST (0 = off); the log level ' +
-    'with SKYWIRE_LOG_LEVEL.'
+    'SKYWIRE_TTL_TRANSPORT_MS; the per-IP HTTP rate limit with SKYWIRE_HTTP_RATE=RATE,BURST (0 = off) and the UDP one ' +
+    'with SKYWIRE_UDP_RATE=RATE,BURST (default 10,20); the key of the UDP bind challenges, for replicas sharing one UDP ' +
+    'address without per-source affinity, with SKYWIRE_AR_COOKIE_SECRET (64+ hex characters); the log level with ' +
+    'SKYWIRE_LOG_LEVEL.'
   static override examples = [
     '<%= config.bin %> services',
     '<%= config.bin %> services --http 0.0.0.0:9090 --udp 0.0.0.0:9091 --redis redis://127.0.0.1:6379',
@@ -97,6 +107,9 @@ export default class Services extends SkywireCommand {
       transportMs: ttlFromEnv('SKYWIRE_TTL_TRANSPORT_MS'),
     }
     const httpRate = rateFromEnv('SKYWIRE_HTTP_RATE')
+    const udpRate = rateFromEnv('SKYWIRE_UDP_RATE')
+    if (udpRate === null) throw new SkywireError('EUSAGE', 'SKYWIRE_UDP_RATE cannot be 0: the UDP port is always rate limited')
+    const udpCookieSecret = cookieSecretFromEnv()
     // Loaded here, not at the top: oclif imports every command file to list
     // them, and the services pull in fastify, better-sqlite3 and ioredis.
     const { defaultLogger, startServices } = await import('../services/server.js')
@@ -120,6 +133,8 @@ export default class Services extends SkywireCommand {
         bodyLimit: wholeNumber('body-limit', flags['body-limit'], 1024, 1024 * 1024),
         maxConnections: wholeNumber('max-connections', flags['max-connections'], 1, 1_000_000),
         ...(httpRate !== undefined ? { httpRate } : {}),
+        ...(udpRate ? { udpRate } : {}),
+        ...(udpCookieSecret ? { udpCookieSecret } : {}),
         logger: log,
       })
     } catch (err) {

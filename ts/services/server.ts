@@ -62,6 +62,10 @@ export interface ServicesOptions {
   /** The clock the nonce window is checked against; tests inject one. */
   now?: () => number
   udpRate?: RateLimitOptions
+  /** Key of the UDP bind challenges; see UdpResolverOptions.cookieSecret. */
+  udpCookieSecret?: Buffer
+  /** Seconds a UDP bind challenge can be echoed (default 10). */
+  udpChallengeTtlS?: number
   /** Per client IP over all API routes (not /health, /metrics); null turns it off. Default 50/s, burst 100. */
   httpRate?: RateLimitOptions | null
   logger?: Logger
@@ -234,6 +238,8 @@ export async function startServices(opts: ServicesOptions): Promise<RunningServi
         metrics,
         clockSkewMs: opts.clockSkewMs,
         rate: opts.udpRate,
+        cookieSecret: opts.udpCookieSecret,
+        challengeTtlS: opts.udpChallengeTtlS,
       })
     } catch (err) {
       await app.close().catch(() => {})

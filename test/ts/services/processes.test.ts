@@ -3,7 +3,7 @@
  * keeping its data over a restart, graceful shutdown, and the one-line errors
  * of a taken port or an unreachable Redis.
  */
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { createSocket } from 'node:dgram'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
@@ -35,8 +35,10 @@ describe('replicas on one Redis', () => {
   it('see each other\'s registrations, deletions, UDP bindings and nonces', async () => {
     const redis = await sharedRedis()
     const prefix = `replicas-${randomUUID()}:`
-    const r1 = await start(['--redis', redis.url, '--redis-prefix', prefix, '--geoip', 'off'])
-    const r2 = await start(['--redis', redis.url, '--redis-prefix', prefix, '--geoip', 'off'])
+    // One challenge key for both, as replicas behind one UDP address without source affinity need.
+    const env = { SKYWIRE_AR_COOKIE_SECRET: randomBytes(32).toString('hex') }
+    const r1 = await start(['--redis', redis.url, '--redis-prefix', prefix, '--geoip', 'off'], env)
+    const r2 = await start(['--redis', redis.url, '--redis-prefix', prefix, '--geoip', 'off'], env)
     const [a, b] = identities(2) as [Identity, Identity]
     const on1 = new ServicesClient({ url: r1.url, secretKey: a.secretKey, retries: 0 })
     const on2 = new ServicesClient({ url: r2.url, secretKey: a.secretKey, retries: 0 })
@@ -52,13 +54,17 @@ describe('replicas on one Redis', () => {
     await on1.registerStcpr(['192.0.2.1:7777'])
     expect((await on2.resolve(a.publicKey))?.stcpr).toEqual(['192.0.2.1:7777'])
 
-    // A UDP binding made at replica 1 is what replica 2 resolves.
+    // A UDP binding made at replica 1 is what replica 2 resolves; replica 2 accepts replica 1's challenge.
     const sock = createSocket('udp4')
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r))
     try {
-      const ackd = new Promise<Buffer>((r) => sock.once('message', r))
+      const challenged = new Promise<Buffer>((r) => sock.once('message', r))
       const bind = encodeBind({ pk: b.publicKey, timestampMs: Date.now(), local: [] }, (m) => native.sign(b.secretKey, m))
       sock.send(bind, r1.udp!.port, r1.udp!.ip)
+      const challenge = await challenged
+      expect(challenge[0]).toBe(0x16)
+      const ackd = new Promise<Buffer>((r) => sock.once('message', r))
+      sock.send(Buffer.concat([Buffer.from([0x17]), challenge.subarray(1)]), r2.udp!.port, r2.udp!.ip)
       expect((await ackd)[0]).toBe(0x11)
       expect((await on2.resolve(b.publicKey))?.sudph?.observed).toBe(`127.0.0.1:${sock.address().port}`)
     } finally {
@@ -144,6 +150,42 @@ describe('default database', () => {
       expect(await s.stop()).toBe(0)
     } finally {
       rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('flood limits from the command line', () => {
+  const signedPost = (url: string, id: Identity, forwardedFor: string) => {
+    const body = Buffer.from(JSON.stringify({ address: `${id.publicKey}:3`, type: 'vpn', version: '1', stats: { connectedClients: 0 } }))
+    const nonce = String(Date.now() * 1000)
+    return fetch(`${url}/sd/services`, {
+      method: 'POST',
+      body,
+      headers: {
+        'content-type': 'application/json',
+        'x-forwarded-for': forwardedFor,
+        [HEADER_PK]: id.publicKey,
+        [HEADER_NONCE]: nonce,
+        [HEADER_SIG]: native.sign(id.secretKey, signingMessage('POST', '/sd/services', body, nonce)).toString('hex'),
+      },
+    })
+  }
+
+  it('--trust-proxy 1 believes one hop of X-Forwarded-For, not what the client wrote before it; --max-entries-per-ip caps a source', async () => {
+    const s = await start(['--db', ':memory:', '--geoip', 'off', '--trust-proxy', '1', '--max-entries-per-ip', '2'])
+    const ids = identities(3)
+    // Each client claims a fresh address on the left; the proxy appended the real one.
+    for (const [i, id] of ids.slice(0, 2).entries()) expect((await signedPost(s.url, id, `203.0.113.${i + 1}, 198.51.100.7`)).status).toBe(200)
+    const res = await signedPost(s.url, ids[2]!, '203.0.113.99, 198.51.100.7')
+    expect(res.status).toBe(403)
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/^198\.51\.100\.7 already holds 2 service entries/)
+  })
+
+  it('a bad --trust-proxy is a one-line usage error', () => {
+    for (const bad of ['true', 'not-an-ip', '10.0.0.0/99']) {
+      const r = skywire(['services', '--http', '127.0.0.1:0', '--udp', '127.0.0.1:0', '--db', ':memory:', '--trust-proxy', bad])
+      expect(r.code).toBe(2)
+      expect(expectOneLineError(r)).toMatch(/--trust-proxy must be|trusted proxy ".*" must be an IP address or CIDR/)
     }
   })
 })

@@ -1,19 +1,25 @@
 /**
- * The resolver's UDP port between real sockets on loopback: bind, bind ack,
- * connect request and the two peer-address messages, errors and rate limits,
- * with the exact bytes of docs/wire.md section 3.
+ * The resolver's UDP port between real sockets on loopback: bind, challenge,
+ * confirm, bind ack, connect request and the two peer-address messages,
+ * errors and rate limits, with the exact bytes of docs/wire.md section 3.
  */
+import { createHmac, randomBytes } from 'node:crypto'
 import { createSocket, type Socket } from 'node:dgram'
+import { createRequire } from 'node:module'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ServicesClient } from '../../../ts/discovery/client.js'
 import type { Identity } from '../../../ts/keys.js'
 import { native } from '../../../ts/native.js'
 import {
+  MSG,
+  bindChallengeBody,
   encodeAddr,
   encodeBind,
+  encodeBindChallenge,
   encodeConnectRequest,
   encodeError,
   encodePeerAddress,
+  parseMessage,
   type UdpAddr,
 } from '../../../ts/services/ar/udp-wire.js'
 import type { RunningServices, ServicesOptions } from '../../../ts/services/server.js'
@@ -91,12 +97,23 @@ class Peer {
     return encodeConnectRequest({ pk: this.id.publicKey, target, timestampMs }, this.sign)
   }
 
+  /** What a visor does: bind, echo the challenge as a confirm, return the ack. */
+  async doBind(to: UdpAddr, local: UdpAddr[] = [], timestampMs = Date.now()): Promise<Buffer> {
+    this.send(this.bind(local, timestampMs), to)
+    const challenge = await this.next()
+    if (challenge[0] !== MSG.bindChallenge) throw new Error(`expected a bind challenge, got ${hex(challenge)}`)
+    this.send(confirmOf(challenge), to)
+    return this.next()
+  }
+
   close(): Promise<void> {
     return new Promise((r) => this.sock.close(() => r()))
   }
 }
 
 const hex = (b: Buffer) => b.toString('hex')
+/** The echo is the challenge with type 0x17. */
+const confirmOf = (challenge: Buffer) => Buffer.concat([Buffer.from([MSG.bindConfirm]), challenge.subarray(1)])
 const ack = (observed: UdpAddr, ttl: number) => hex(Buffer.concat([Buffer.from([0x11]), encodeAddr(observed), Buffer.from([ttl >> 8, ttl & 0xff])]))
 
 describe.each(storeFactories)('UDP resolver on $name', (factory) => {
@@ -126,8 +143,7 @@ describe.each(storeFactories)('UDP resolver on $name', (factory) => {
 
   it('bind is acknowledged with the observed address and TTL, and shows in HTTP resolve', async () => {
     const local = [{ ip: '192.168.1.10', port: 7778 }, { ip: 'fd00::10', port: 7778 }]
-    a.send(a.bind(local), resolver)
-    expect(hex(await a.next())).toBe(ack(a.addr, 60))
+    expect(hex(await a.doBind(resolver, local))).toBe(ack(a.addr, 60))
     expect(await client.resolve(a.id.publicKey)).toEqual({
       pk: a.id.publicKey,
       stcpr: [],
@@ -138,10 +154,8 @@ describe.each(storeFactories)('UDP resolver on $name', (factory) => {
   it('connect request: the client learns the target, the target learns the client', async () => {
     const aLocal = [{ ip: '192.168.1.10', port: 7778 }]
     const bLocal = [{ ip: '10.1.2.3', port: 4000 }]
-    a.send(a.bind(aLocal), resolver)
-    await a.next()
-    b.send(b.bind(bLocal), resolver)
-    await b.next()
+    await a.doBind(resolver, aLocal)
+    await b.doBind(resolver, bLocal)
     b.send(b.connect(a.id.publicKey), resolver)
     const toClient = await b.next()
     const toTarget = await a.next()
@@ -153,12 +167,133 @@ describe.each(storeFactories)('UDP resolver on $name', (factory) => {
     )
   })
 
-  it('a client without a binding of its own still gets through, with no local addresses', async () => {
-    a.send(a.bind(), resolver)
-    await a.next()
-    b.send(b.connect(a.id.publicKey), resolver)
+  it('a client is served only from the address of its own verified binding; otherwise "not bound" about itself', async () => {
+    await a.doBind(resolver)
+    const req = b.connect(a.id.publicKey)
+    b.send(req, resolver)
+    const reply = await b.next()
+    expect(hex(reply)).toBe(hex(encodeError(b.id.publicKey, 1)))
+    // Smaller than the request, and nothing went to the target.
+    expect(reply.length).toBeLessThan(req.length)
+    expect(await a.silent(300)).toBe(true)
+    // The refused request consumed nothing: once bound, the same request is served.
+    await b.doBind(resolver)
+    b.send(req, resolver)
     expect(hex(await b.next())).toBe(hex(encodePeerAddress(a.id.publicKey, a.addr, [])))
     expect(hex(await a.next())).toBe(hex(encodePeerAddress(b.id.publicKey, b.addr, [])))
+    // The same key from another socket is not its binding.
+    const other = await Peer.open(b.id)
+    try {
+      other.send(other.connect(a.id.publicKey), resolver)
+      expect(hex(await other.next())).toBe(hex(encodeError(b.id.publicKey, 1)))
+      expect(await a.silent(300)).toBe(true)
+    } finally {
+      await other.close()
+    }
+  })
+
+  it('a bind from an unverified address gets a challenge smaller than the bind, and nothing is stored until the echo', async () => {
+    const local = [{ ip: '192.168.1.10', port: 7778 }]
+    const bind = a.bind(local)
+    a.send(bind, resolver)
+    const challenge = await a.next()
+    expect(challenge[0]).toBe(0x16)
+    expect(challenge.length).toBeLessThan(bind.length)
+    const parsed = parseMessage(challenge)
+    expect(parsed).toMatchObject({ type: 'bindChallenge', pk: a.id.publicKey, local })
+    expect(await client.resolve(a.id.publicKey)).toBeNull()
+    // The echo from any other address binds nothing and gets no answer.
+    const elsewhere = await Peer.open(a.id)
+    try {
+      elsewhere.send(confirmOf(challenge), resolver)
+      expect(await elsewhere.silent(300)).toBe(true)
+      expect(await client.resolve(a.id.publicKey)).toBeNull()
+    } finally {
+      await elsewhere.close()
+    }
+    // A tampered MAC or content: dropped.
+    const tampered = confirmOf(challenge)
+    tampered[tampered.length - 1] = (tampered[tampered.length - 1] as number) ^ 1
+    a.send(tampered, resolver)
+    const moved = confirmOf(challenge)
+    moved[42 + 4] = 11 // the local address 192.168.1.10 -> 192.168.1.11
+    a.send(moved, resolver)
+    expect(await a.silent(300)).toBe(true)
+    expect(await client.resolve(a.id.publicKey)).toBeNull()
+    // The echo from the address it was sent to binds, once.
+    a.send(confirmOf(challenge), resolver)
+    expect(hex(await a.next())).toBe(ack(a.addr, 60))
+    expect((await client.resolve(a.id.publicKey))?.sudph).toEqual({ observed: `127.0.0.1:${a.addr.port}`, local: ['192.168.1.10:7778'] })
+    a.send(confirmOf(challenge), resolver)
+    expect(hex(await a.next())).toBe(hex(encodeError(a.id.publicKey, 3)))
+    // Re-binds from the verified address are acknowledged directly.
+    a.send(a.bind(local), resolver)
+    expect(hex(await a.next())).toBe(ack(a.addr, 60))
+  })
+
+  it('a challenge is only good for its TTL', async () => {
+    await svc.close()
+    await Promise.all([a.close(), b.close()])
+    const secret = randomBytes(32)
+    await start({ udpCookieSecret: secret, udpChallengeTtlS: 10 })
+    // Made with the resolver's key, for a's real address, but issued 11 s ago.
+    const body = bindChallengeBody({ pk: a.id.publicKey, timestampMs: Date.now(), local: [], issuedS: Math.floor(Date.now() / 1000) - 11 })
+    const mac = createHmac('sha256', secret).update('skywire-ar-cookie/1').update(body).update(encodeAddr(a.addr)).digest().subarray(0, 16)
+    a.send(encodeBindChallenge(body, mac, 'bindConfirm'), resolver)
+    expect(await a.silent(300)).toBe(true)
+    expect(await client.resolve(a.id.publicKey)).toBeNull()
+    // The same, issued now, binds: the MAC above is exactly the resolver's.
+    const fresh = bindChallengeBody({ pk: a.id.publicKey, timestampMs: Date.now(), local: [], issuedS: Math.floor(Date.now() / 1000) })
+    const mac2 = createHmac('sha256', secret).update('skywire-ar-cookie/1').update(fresh).update(encodeAddr(a.addr)).digest().subarray(0, 16)
+    a.send(encodeBindChallenge(fresh, mac2, 'bindConfirm'), resolver)
+    expect(hex(await a.next())).toBe(ack(a.addr, 60))
+  })
+
+  it('local addresses follow the STCPR rule: link-local, metadata, multicast and unspecified ones are dropped', async () => {
+    const local = [
+      { ip: '169.254.169.254', port: 80 },
+      { ip: '127.0.0.1', port: 7778 },
+      { ip: '0.0.0.0', port: 7778 },
+      { ip: '224.0.0.1', port: 7778 },
+      { ip: 'fe80::1', port: 7778 },
+      { ip: '10.0.0.1', port: 7778 },
+    ]
+    await a.doBind(resolver, local)
+    // From loopback, loopback is allowed (one host); the rest of the junk is not.
+    expect((await client.resolve(a.id.publicKey))?.sudph?.local).toEqual(['127.0.0.1:7778', '10.0.0.1:7778'])
+  })
+
+  it('a real visor (the Rust core) binds through the challenge, and two of them punch through via the resolver', async () => {
+    const { VisorNode } = createRequire(import.meta.url)('../../../native/index.js') as {
+      VisorNode: {
+        start(o: Record<string, unknown>, cb: (ev: { kind: string; observed?: string }) => void): Promise<{
+          publicKey: string
+          sudphAddr: string
+          dial(pk: string, transport: string, addrs: string[] | null, timeoutMs: number): Promise<number>
+          close(): void
+        }>
+      }
+    }
+    const [ia, ib] = identities(2) as [Identity, Identity]
+    const bound: Record<string, string> = {}
+    const start = (id: Identity) =>
+      VisorNode.start({ secretKey: id.secretKey, sudphListen: '127.0.0.1:0', resolver: `${resolver.ip}:${resolver.port}` }, (ev) => {
+        if (ev.kind === 'bound' && ev.observed) bound[id.publicKey] = ev.observed
+      })
+    const na = await start(ia)
+    const nb = await start(ib)
+    try {
+      await eventually(async () => bound[ia.publicKey] !== undefined && bound[ib.publicKey] !== undefined, 5000)
+      expect(bound[ia.publicKey]).toBe(na.sudphAddr)
+      expect((await client.resolve(ia.publicKey))?.sudph?.observed).toBe(na.sudphAddr)
+      const metrics = await (await fetch(`${svc.url}/metrics`)).text()
+      expect(metrics).toMatch(/skywire_udp_datagrams_total\{type="bind",result="challenged"\} [1-9]/)
+      const id = await nb.dial(ia.publicKey, 'sudph', null, 8000)
+      expect(id).toBeGreaterThan(0)
+    } finally {
+      na.close()
+      nb.close()
+    }
   })
 
   it('error 1 when the target is not bound', async () => {
@@ -188,6 +323,7 @@ describe.each(storeFactories)('UDP resolver on $name', (factory) => {
   it('error 3 for a replayed, older, too old or future timestamp', async () => {
     const now = Date.now()
     const first = a.bind([], now)
+    await a.doBind(resolver, [], now - 10)
     a.send(first, resolver)
     await a.next()
     a.send(first, resolver)
@@ -210,7 +346,7 @@ describe.each(storeFactories)('UDP resolver on $name', (factory) => {
     }
     expect(await a.silent(200)).toBe(true)
     a.send(good, resolver)
-    expect(hex(await a.next())).toBe(ack(a.addr, 60))
+    expect((await a.next())[0]).toBe(MSG.bindChallenge)
     const metrics = await (await fetch(`${svc.url}/metrics`)).text()
     expect(metrics).toMatch(/skywire_udp_datagrams_total\{type="invalid",result="dropped"\} [1-9]/)
   })
@@ -219,8 +355,7 @@ describe.each(storeFactories)('UDP resolver on $name', (factory) => {
     await svc.close()
     await Promise.all([a.close(), b.close()])
     await start({ ttl: { sudphMs: 300 } })
-    a.send(a.bind(), resolver)
-    expect(hex(await a.next())).toBe(ack(a.addr, 1))
+    expect(hex(await a.doBind(resolver))).toBe(ack(a.addr, 1))
     expect(await client.resolve(a.id.publicKey)).not.toBeNull()
     await eventually(async () => (await client.resolve(a.id.publicKey)) === null, 3000)
     b.send(b.connect(a.id.publicKey), resolver)
@@ -239,7 +374,7 @@ describe.each(storeFactories)('UDP resolver on $name', (factory) => {
       if (!m) break
       got.push(m)
     }
-    const acks = got.filter((m) => m[0] === 0x11)
+    const acks = got.filter((m) => m[0] === MSG.bindChallenge)
     const limited = got.filter((m) => hex(m) === hex(encodeError(a.id.publicKey, 4)))
     // The burst of 3 (plus at most one refilled token) is served; one "rate limited" error, the rest dropped.
     expect(acks.length).toBeGreaterThanOrEqual(3)
@@ -248,8 +383,7 @@ describe.each(storeFactories)('UDP resolver on $name', (factory) => {
     expect(got.length).toBe(acks.length + 1)
     // Another source IP is not affected (the whole 127/8 is loopback on Linux).
     const other = await Peer.open(b.id, '127.0.0.2')
-    other.send(other.bind(), resolver)
-    expect(hex(await other.next())).toBe(ack(other.addr, 60))
+    expect(hex(await other.doBind(resolver))).toBe(ack(other.addr, 60))
     await other.close()
   })
 })

@@ -4,7 +4,17 @@
  * addresses for hole punching. Bindings live in the shared store, so the HTTP
  * resolve of any replica sees them; a connect request is answered by the
  * replica that received it.
+ *
+ * UDP source addresses can be forged, so an address is used only once it is
+ * verified: a bind from an address that is not the key's current binding is
+ * answered with a challenge (smaller than the bind, nothing stored), and the
+ * binding is stored when the visor echoes the challenge from that address.
+ * A connect request is served only from the address of the client's own
+ * verified binding. To an unverified address the resolver sends only replies
+ * smaller than what it received from there (challenge, error), so forged
+ * requests cannot make it amplify or reflect traffic at a third party.
  */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
 import { isIP } from 'node:net'
 import type { Logger } from 'pino'
@@ -13,15 +23,21 @@ import { native } from '../../native.js'
 import type { ServicesContext } from '../context.js'
 import type { Metrics } from '../http/metrics.js'
 import { RateLimiter, type RateLimitOptions } from '../rate-limit.js'
+import { addressVerdict, callerClass } from '../addr-policy.js'
 import {
+  COOKIE_MAC_LEN,
   ERROR_CODE,
+  bindChallengeBody,
+  encodeAddr,
   encodeBindAck,
+  encodeBindChallenge,
   encodeError,
   encodePeerAddress,
   formatAddr,
   parseMessage,
   signingInput,
   unmapV4,
+  type BindChallengeMessage,
   type BindMessage,
   type ConnectRequestMessage,
   type ResolverErrorCode,
@@ -38,9 +54,20 @@ export interface UdpResolverOptions {
   /** How far a message timestamp may be from our clock. */
   clockSkewMs?: number
   rate?: RateLimitOptions
+  /**
+   * Key of the challenge MACs. Random per process by default; replicas that
+   * share one UDP address without per-source affinity at the load balancer
+   * need the same secret (SKYWIRE_AR_COOKIE_SECRET), or a challenge issued by
+   * one is not accepted by another.
+   */
+  cookieSecret?: Buffer
+  /** Seconds an issued challenge can be echoed; the echo usually comes one round trip later. */
+  challengeTtlS?: number
 }
 
 const MAX_DATAGRAM = 1024
+export const DEFAULT_CHALLENGE_TTL_S = 10
+const COOKIE_CONTEXT = Buffer.from('skywire-ar-cookie/1', 'ascii')
 
 export class UdpResolver {
   private readonly socket: Socket
@@ -48,12 +75,16 @@ export class UdpResolver {
   /** At most one "rate limited" error per source per second, so we never amplify a flood. */
   private readonly errorLimiter = new RateLimiter({ ratePerSec: 1, burst: 1, maxSources: 10_000 })
   private readonly skew: number
+  private readonly secret: Buffer
+  private readonly challengeTtlS: number
   private pending = new Set<Promise<void>>()
 
   private constructor(private readonly opts: UdpResolverOptions) {
     this.socket = createSocket({ type: isIP(opts.host) === 6 ? 'udp6' : 'udp4' })
     this.limiter = new RateLimiter(opts.rate ?? { ratePerSec: 10, burst: 20 })
     this.skew = opts.clockSkewMs ?? 60_000
+    this.secret = opts.cookieSecret ?? randomBytes(32)
+    this.challengeTtlS = opts.challengeTtlS ?? DEFAULT_CHALLENGE_TTL_S
   }
 
   static async start(opts: UdpResolverOptions): Promise<UdpResolver> {
@@ -100,7 +131,7 @@ export class UdpResolver {
     const src: UdpAddr = { ip: unmapV4(rinfo.address), port: rinfo.port }
     try {
       const msg = buf.length <= MAX_DATAGRAM ? parseMessage(buf) : null
-      if (!msg || (msg.type !== 'bind' && msg.type !== 'connectRequest')) {
+      if (!msg || (msg.type !== 'bind' && msg.type !== 'bindConfirm' && msg.type !== 'connectRequest')) {
         metrics.observeUdp(msg?.type ?? 'invalid', 'dropped')
         return
       }
@@ -110,7 +141,8 @@ export class UdpResolver {
         return
       }
       if (msg.type === 'bind') await this.onBind(msg, src)
-      else await this.onConnect(msg, src)
+      else if (msg.type === 'connectRequest') await this.onConnect(msg, src)
+      else await this.onConfirm(msg as BindChallengeMessage, src)
     } catch (err) {
       // A store outage must not take the socket down; the visor retries on its schedule.
       metrics.observeUdp('internal', 'failed')
@@ -118,8 +150,8 @@ export class UdpResolver {
     }
   }
 
-  /** Signature and timestamp checks shared by bind and connect; sends the error itself. */
-  private async admit(msg: BindMessage | ConnectRequestMessage, src: UdpAddr): Promise<boolean> {
+  /** Signature and clock checks shared by bind and connect; sends the error itself. Consumes nothing. */
+  private check(msg: BindMessage | ConnectRequestMessage, src: UdpAddr): boolean {
     // A PK (or target) that is not a curve point cannot be answered usefully: the core refuses to parse
     // messages about such keys, so these are dropped without an error.
     if (!validPk(msg.pk) || (msg.type === 'connectRequest' && !validPk(msg.target))) return false
@@ -127,34 +159,95 @@ export class UdpResolver {
       this.sendError(msg.pk, ERROR_CODE.badSignature, src)
       return false
     }
-    const scope = msg.type === 'bind' ? 'udp-bind' : 'udp-connect'
-    const fresh =
-      Math.abs(msg.timestampMs - Date.now()) <= this.skew &&
-      (await this.opts.ctx.store.advanceCounter(scope, msg.pk, msg.timestampMs, 2 * this.skew))
-    if (!fresh) {
+    if (!this.inWindow(msg.timestampMs)) {
       this.sendError(msg.pk, ERROR_CODE.staleTimestamp, src)
       return false
     }
     return true
   }
 
+  private inWindow(timestampMs: number): boolean {
+    return Math.abs(timestampMs - Date.now()) <= this.skew
+  }
+
+  /** The last step before acting: the timestamp must be newer than the last accepted one of this key and type. */
+  private async advance(scope: 'udp-bind' | 'udp-connect', pk: string, timestampMs: number, src: UdpAddr): Promise<boolean> {
+    // Kept twice the clock window: by then a timestamp not above the counter is outside the window anyway.
+    if (await this.opts.ctx.store.advanceCounter(scope, pk, timestampMs, 2 * this.skew)) return true
+    this.sendError(pk, ERROR_CODE.staleTimestamp, src)
+    return false
+  }
+
+  private mac(body: Buffer, to: UdpAddr): Buffer {
+    return createHmac('sha256', this.secret)
+      .update(COOKIE_CONTEXT)
+      .update(body)
+      .update(encodeAddr(to))
+      .digest()
+      .subarray(0, COOKIE_MAC_LEN)
+  }
+
   private async onBind(msg: BindMessage, src: UdpAddr): Promise<void> {
-    if (!(await this.admit(msg, src))) {
-      this.opts.metrics.observeUdp('bind', 'rejected')
+    const { ctx, metrics } = this.opts
+    if (!this.check(msg, src)) {
+      metrics.observeUdp('bind', 'rejected')
       return
     }
+    // A re-bind from the address of the key's live binding: that address was verified when it was stored.
+    const current = await ctx.store.getSudph(msg.pk)
+    if (current && current.observed === formatAddr(src)) {
+      if (!(await this.advance('udp-bind', msg.pk, msg.timestampMs, src))) {
+        metrics.observeUdp('bind', 'rejected')
+        return
+      }
+      await this.store(msg.pk, msg.local, src)
+      metrics.observeUdp('bind', 'ok')
+      return
+    }
+    // Anything else may come from a forged source: answer with a challenge, which is always smaller than
+    // the bind (no signature), store nothing, consume nothing.
+    const body = bindChallengeBody({ pk: msg.pk, timestampMs: msg.timestampMs, local: msg.local, issuedS: Math.floor(Date.now() / 1000) })
+    this.send(encodeBindChallenge(body, this.mac(body, src)), src)
+    metrics.observeUdp('bind', 'challenged')
+  }
+
+  private async onConfirm(msg: BindChallengeMessage, src: UdpAddr): Promise<void> {
+    const { metrics } = this.opts
+    const expected = this.mac(msg.body, src)
+    const age = Math.floor(Date.now() / 1000) - msg.issuedS
+    // A wrong MAC or an old challenge gets no answer: the sender has not shown it receives at this address.
+    if (!timingSafeEqual(expected, msg.mac) || age < 0 || age > this.challengeTtlS) {
+      metrics.observeUdp('bindConfirm', 'dropped')
+      return
+    }
+    // The MAC proves we issued this for a bind whose signature we checked, and that the echo came back from src.
+    if (!this.inWindow(msg.timestampMs)) {
+      this.sendError(msg.pk, ERROR_CODE.staleTimestamp, src)
+      metrics.observeUdp('bindConfirm', 'rejected')
+      return
+    }
+    if (!(await this.advance('udp-bind', msg.pk, msg.timestampMs, src))) {
+      metrics.observeUdp('bindConfirm', 'rejected')
+      return
+    }
+    await this.store(msg.pk, msg.local, src)
+    metrics.observeUdp('bind', 'ok')
+  }
+
+  private async store(pk: string, local: UdpAddr[], src: UdpAddr): Promise<void> {
     const { ctx } = this.opts
-    await ctx.store.putSudph(
-      { pk: msg.pk, observed: formatAddr(src), local: msg.local.map(formatAddr), updatedAt: Date.now() },
-      ctx.ttl.sudphMs,
-    )
+    // Local addresses are handed to peers to punch: the same rule as STCPR addresses (ts/services/addr-policy.ts),
+    // except that what is not allowed is dropped rather than refused.
+    const caller = callerClass(src.ip)
+    const allowed = local.filter((a) => addressVerdict(a.ip, caller) === 'allow')
+    await ctx.store.putSudph({ pk, observed: formatAddr(src), local: allowed.map(formatAddr), updatedAt: Date.now() }, ctx.ttl.sudphMs)
     this.send(encodeBindAck(src, Math.min(65535, Math.ceil(ctx.ttl.sudphMs / 1000))), src)
-    this.opts.metrics.observeUdp('bind', 'ok')
   }
 
   private async onConnect(msg: ConnectRequestMessage, src: UdpAddr): Promise<void> {
-    if (!(await this.admit(msg, src))) {
-      this.opts.metrics.observeUdp('connectRequest', 'rejected')
+    const { metrics } = this.opts
+    if (!this.check(msg, src)) {
+      metrics.observeUdp('connectRequest', 'rejected')
       return
     }
     const { store } = this.opts.ctx
@@ -162,15 +255,26 @@ export class UdpResolver {
     const targetAddr = target ? toUdpAddr(target.observed) : null
     if (!target || !targetAddr) {
       this.sendError(msg.target, ERROR_CODE.targetNotBound, src)
-      this.opts.metrics.observeUdp('connectRequest', 'not_bound')
+      metrics.observeUdp('connectRequest', 'not_bound')
+      return
+    }
+    // Only from the client's own verified binding: otherwise src may be a forged victim address, and the
+    // peer address (larger than the request) would go there. "Not bound" about the client's own key is
+    // small, and a visor keeps asking until its bind completes.
+    if (!client || client.observed !== formatAddr(src)) {
+      this.sendError(msg.pk, ERROR_CODE.targetNotBound, src)
+      metrics.observeUdp('connectRequest', 'source_not_bound')
+      return
+    }
+    if (!(await this.advance('udp-connect', msg.pk, msg.timestampMs, src))) {
+      metrics.observeUdp('connectRequest', 'rejected')
       return
     }
     const targetLocal = target.local.map(toUdpAddr).filter((a): a is UdpAddr => a !== null)
-    const clientLocal = (client?.local ?? []).map(toUdpAddr).filter((a): a is UdpAddr => a !== null)
+    const clientLocal = client.local.map(toUdpAddr).filter((a): a is UdpAddr => a !== null)
     this.send(encodePeerAddress(msg.target, targetAddr, targetLocal), src)
-    // The client's observed address is where this request came from, not its (possibly older) binding.
     this.send(encodePeerAddress(msg.pk, src, clientLocal), targetAddr)
-    this.opts.metrics.observeUdp('connectRequest', 'ok')
+    metrics.observeUdp('connectRequest', 'ok')
   }
 
   async close(): Promise<void> {

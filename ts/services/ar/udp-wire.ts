@@ -13,6 +13,8 @@ export const MSG = {
   peerAddress: 0x13,
   error: 0x14,
   punch: 0x15,
+  bindChallenge: 0x16,
+  bindConfirm: 0x17,
 } as const
 
 export const ERROR_CODE = {
@@ -28,6 +30,7 @@ export const SIGNING_CONTEXT = Buffer.from('skywire-ar-udp/1', 'ascii')
 export const MAX_LOCAL_ADDRS = 8
 const PK_LEN = 32
 const SIG_LEN = 64
+export const COOKIE_MAC_LEN = 16
 
 export interface UdpAddr {
   ip: string
@@ -77,7 +80,26 @@ export interface PunchMessage {
   pk: string
 }
 
+/**
+ * The resolver's answer to a bind from an address it has not verified, and
+ * the visor's echo of it (same body, type 0x17): the bind's content, when the
+ * resolver issued it, and a MAC only the resolver can make over all that and
+ * the address it sent the challenge to. The echo arriving from that address
+ * proves the visor receives there; the binding is stored only then.
+ */
+export interface BindChallengeMessage {
+  type: 'bindChallenge' | 'bindConfirm'
+  pk: string
+  timestampMs: number
+  local: UdpAddr[]
+  issuedS: number
+  mac: Buffer
+  /** Everything before the MAC, type byte excluded: what the MAC covers (with the address). */
+  body: Buffer
+}
+
 export type ResolverMessage =
+  | BindChallengeMessage
   | BindMessage
   | BindAckMessage
   | ConnectRequestMessage
@@ -260,6 +282,21 @@ function parseUnchecked(buf: Buffer): ResolverMessage | null {
       if (buf.length !== 1 + PK_LEN) return null
       return { type: 'punch', pk: buf.subarray(1, 33).toString('hex') }
     }
+    case MSG.bindChallenge:
+    case MSG.bindConfirm: {
+      if (buf.length < 1 + PK_LEN + 8 + 1 + 4 + COOKIE_MAC_LEN) return null
+      const l = decodeAddrList(buf, 41)
+      if (!l || l.next + 4 + COOKIE_MAC_LEN !== buf.length) return null
+      return {
+        type: type === MSG.bindChallenge ? 'bindChallenge' : 'bindConfirm',
+        pk: buf.subarray(1, 33).toString('hex'),
+        timestampMs: Number(buf.readBigUInt64BE(33)),
+        local: l.list,
+        issuedS: buf.readUInt32BE(l.next),
+        mac: Buffer.from(buf.subarray(l.next + 4)),
+        body: Buffer.from(buf.subarray(1, l.next + 4)),
+      }
+    }
     default:
       return null
   }
@@ -294,6 +331,18 @@ export function encodePeerAddress(peer: string, observed: UdpAddr, local: UdpAdd
 
 export function encodeError(about: string, code: ResolverErrorCode): Buffer {
   return Buffer.concat([Buffer.from([MSG.error]), pkBytes(about), Buffer.from([code])])
+}
+
+/** The challenge body (after the type byte, before the MAC): the bind's pk, timestamp and locals, and the issue time. */
+export function bindChallengeBody(m: { pk: string; timestampMs: number; local: UdpAddr[]; issuedS: number }): Buffer {
+  const issued = Buffer.alloc(4)
+  issued.writeUInt32BE(m.issuedS)
+  return Buffer.concat([pkBytes(m.pk), u64(m.timestampMs), encodeAddrList(m.local), issued])
+}
+
+export function encodeBindChallenge(body: Buffer, mac: Buffer, type: 'bindChallenge' | 'bindConfirm' = 'bindChallenge'): Buffer {
+  if (mac.length !== COOKIE_MAC_LEN) throw new TypeError(`the MAC is ${COOKIE_MAC_LEN} bytes`)
+  return Buffer.concat([Buffer.from([MSG[type]]), body, mac])
 }
 
 export function encodePunch(pk: string): Buffer {

@@ -53,7 +53,7 @@ pub fn classify(buf: &[u8]) -> Result<Route, WireError> {
         TYPE_INITIATION => Ok(Route::Initiation),
         TYPE_RESPONSE => index_at(8).map(Route::Index),
         TYPE_COOKIE_REPLY | TYPE_TRANSPORT => index_at(4).map(Route::Index),
-        0x10..=0x15 => Ok(Route::Resolver(ty)),
+        0x10..=0x17 => Ok(Route::Resolver(ty)),
         other => Err(WireError::UnknownType(other)),
     }
 }

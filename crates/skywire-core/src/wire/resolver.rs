@@ -1,4 +1,4 @@
-//! UDP address-resolver messages (`docs/wire.md` section 3, types 0x10-0x15).
+//! UDP address-resolver messages (`docs/wire.md` section 3, types 0x10-0x17).
 //!
 //! These are control-plane messages a few times a minute, so they are plain
 //! owned structs. Parsing is strict (exact lengths, known families and codes)
@@ -16,6 +16,12 @@ pub const TYPE_CONNECT_REQUEST: u8 = 0x12;
 pub const TYPE_PEER_ADDRESS: u8 = 0x13;
 pub const TYPE_ERROR: u8 = 0x14;
 pub const TYPE_PUNCH: u8 = 0x15;
+/// The resolver's answer to a bind from an address it has not verified.
+pub const TYPE_BIND_CHALLENGE: u8 = 0x16;
+/// The visor's echo of a challenge, from the address the challenge went to.
+pub const TYPE_BIND_CONFIRM: u8 = 0x17;
+/// Length of the resolver's MAC in a bind challenge.
+pub const CHALLENGE_MAC_LEN: usize = 16;
 
 /// Most local addresses a bind or peer-address message may list.
 pub const MAX_ADDRS: usize = 8;
@@ -85,6 +91,20 @@ pub struct Punch {
     pub pk: PublicKey,
 }
 
+/// A bind challenge (0x16) or its echo (0x17), byte for byte the same after
+/// the type: the bind's content when the resolver issued the challenge, and
+/// the resolver's MAC over that and the address it sent it to. Opaque to the
+/// visor, which echoes it unchanged; the binding is stored only when the echo
+/// comes back from that address, so a forged source binds nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindChallenge {
+    pub pk: PublicKey,
+    pub timestamp_ms: u64,
+    pub local_addrs: Vec<SocketAddr>,
+    pub issued_s: u32,
+    pub mac: [u8; CHALLENGE_MAC_LEN],
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResolverMessage {
     Bind(Bind),
@@ -93,6 +113,8 @@ pub enum ResolverMessage {
     PeerAddress(PeerAddress),
     Error(ErrorMsg),
     Punch(Punch),
+    BindChallenge(BindChallenge),
+    BindConfirm(BindChallenge),
 }
 
 /// Append `ADDR` (`family u8`, 4 or 16 address bytes, `port u16`).
@@ -205,6 +227,8 @@ impl ResolverMessage {
             ResolverMessage::PeerAddress(_) => TYPE_PEER_ADDRESS,
             ResolverMessage::Error(_) => TYPE_ERROR,
             ResolverMessage::Punch(_) => TYPE_PUNCH,
+            ResolverMessage::BindChallenge(_) => TYPE_BIND_CHALLENGE,
+            ResolverMessage::BindConfirm(_) => TYPE_BIND_CONFIRM,
         }
     }
 
@@ -220,6 +244,8 @@ impl ResolverMessage {
             TYPE_PEER_ADDRESS => "resolver peer address",
             TYPE_ERROR => "resolver error",
             TYPE_PUNCH => "punch",
+            TYPE_BIND_CHALLENGE => "resolver bind challenge",
+            TYPE_BIND_CONFIRM => "resolver bind confirm",
             other => return Err(WireError::UnknownType(other)),
         };
         let mut r = Reader::new(buf, what);
@@ -247,6 +273,20 @@ impl ResolverMessage {
                 about: get_pk(&mut r, "error about")?,
                 code: ErrorCode::try_from(r.u8()?)?,
             }),
+            TYPE_BIND_CHALLENGE | TYPE_BIND_CONFIRM => {
+                let c = BindChallenge {
+                    pk: get_pk(&mut r, "bind challenge pk")?,
+                    timestamp_ms: r.u64()?,
+                    local_addrs: get_addrs(&mut r)?,
+                    issued_s: u32::from_be_bytes(*r.array::<4>()?),
+                    mac: *r.array()?,
+                };
+                if ty == TYPE_BIND_CHALLENGE {
+                    ResolverMessage::BindChallenge(c)
+                } else {
+                    ResolverMessage::BindConfirm(c)
+                }
+            }
             _ => ResolverMessage::Punch(Punch { pk: get_pk(&mut r, "punch pk")? }),
         };
         r.finish()?;
@@ -285,6 +325,14 @@ impl ResolverMessage {
                 out.push(TYPE_PUNCH);
                 out.extend_from_slice(p.pk.as_bytes());
             }
+            ResolverMessage::BindChallenge(c) | ResolverMessage::BindConfirm(c) => {
+                out.push(self.type_byte());
+                out.extend_from_slice(c.pk.as_bytes());
+                out.extend_from_slice(&c.timestamp_ms.to_be_bytes());
+                put_addrs(&mut out, &c.local_addrs)?;
+                out.extend_from_slice(&c.issued_s.to_be_bytes());
+                out.extend_from_slice(&c.mac);
+            }
         }
         Ok(out)
     }
@@ -317,7 +365,31 @@ mod tests {
             }),
             ResolverMessage::Error(ErrorMsg { about: b.public, code: ErrorCode::StaleTimestamp }),
             ResolverMessage::Punch(Punch { pk: a.public }),
+            ResolverMessage::BindChallenge(challenge()),
+            ResolverMessage::BindConfirm(challenge()),
         ]
+    }
+
+    fn challenge() -> BindChallenge {
+        BindChallenge { pk: kp(1).public, timestamp_ms: 7, local_addrs: addrs(), issued_s: 0x0102_0304, mac: [9; CHALLENGE_MAC_LEN] }
+    }
+
+    #[test]
+    fn bind_challenge_layout_and_echo() {
+        let c = BindChallenge { local_addrs: vec!["10.0.0.1:258".parse().unwrap()], ..challenge() };
+        let bytes = ResolverMessage::BindChallenge(c.clone()).to_bytes().unwrap();
+        assert_eq!(bytes.len(), 1 + 32 + 8 + 1 + 7 + 4 + 16);
+        assert_eq!(bytes[0], TYPE_BIND_CHALLENGE);
+        assert_eq!(&bytes[41..49], &[1, 4, 10, 0, 0, 1, 1, 2]);
+        assert_eq!(&bytes[49..53], &[1, 2, 3, 4]);
+        assert_eq!(&bytes[53..], &[9; 16]);
+        // The echo differs only in the type byte.
+        let echo = ResolverMessage::BindConfirm(c).to_bytes().unwrap();
+        assert_eq!(echo[0], TYPE_BIND_CONFIRM);
+        assert_eq!(&echo[1..], &bytes[1..]);
+        // Always smaller than the bind it answers (no signature): the resolver never amplifies.
+        let bind = ResolverMessage::Bind(Bind::signed(&kp(1), 7, vec!["10.0.0.1:258".parse().unwrap()]).unwrap()).to_bytes().unwrap();
+        assert!(bytes.len() < bind.len());
     }
 
     #[test]
@@ -389,7 +461,7 @@ mod tests {
             long.push(0);
             assert!(matches!(ResolverMessage::parse(&long), Err(WireError::Trailing { extra: 1, .. })));
         }
-        assert_eq!(ResolverMessage::parse(&[0x16]), Err(WireError::UnknownType(0x16)));
+        assert_eq!(ResolverMessage::parse(&[0x18]), Err(WireError::UnknownType(0x18)));
         let ack = [TYPE_BIND_ACK, 5, 1, 2, 3, 4, 0, 0, 0, 0];
         assert_eq!(ResolverMessage::parse(&ack), Err(WireError::BadAddressFamily(5)));
         let mut e = ResolverMessage::Error(ErrorMsg { about: kp(3).public, code: ErrorCode::RateLimited }).to_bytes().unwrap();
