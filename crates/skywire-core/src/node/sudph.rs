@@ -122,6 +122,14 @@ fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketA
                 let _ = w.send(Err(resolver::error_text(e.code)));
             }
         }
+        // The resolver checks we receive at this address before storing our
+        // binding: echo its challenge unchanged (same size, so never an
+        // amplifier); the bind ack follows.
+        Ok(ResolverMessage::BindChallenge(c)) if from_resolver && c.pk == inner.keypair.public => {
+            if let Ok(echo) = ResolverMessage::BindConfirm(c).to_bytes() {
+                let _ = sock.try_send_to(&echo, src);
+            }
+        }
         _ => {}
     }
 }
