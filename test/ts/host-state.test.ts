@@ -127,6 +127,18 @@ describe.skipIf(skip !== null)(`root trusts no user-writable file${skip === null
     expect(readdirSync(dataDir).sort()).toEqual(before)
   })
 
+  it('a data dir under a directory a user owns (who could swap it): refused, and a missing one is not created there', async () => {
+    const parent = join(base, 'user-parent')
+    mkdirSync(parent, { mode: 0o755 })
+    chownSync(parent, NOBODY, NOGROUP)
+    const dataDir = join(parent, 'data')
+    mkdirSync(dataDir, { mode: 0o700 })
+    refuses(await visor(config('user-parent', dataDir)), new RegExp(`${dataDir}: its parent ${parent} is owned by uid ${NOBODY}`))
+    const missing = join(parent, 'missing')
+    refuses(await visor(config('user-parent-missing', missing)), new RegExp(`its parent ${parent} is owned by uid ${NOBODY}`))
+    expect(existsSync(missing)).toBe(false)
+  })
+
   it('a state file owned by a user in a root data dir (left from an older layout): refused', async () => {
     const dataDir = join(base, 'user-file')
     mkdirSync(dataDir, { mode: 0o700 })
