@@ -48,7 +48,10 @@ export declare class VisorNode {
 /** Generate a fresh visor identity. */
 export declare function generateKeypair(): KeyPair
 
-/** Whether `pk` is a well-formed visor public key (64 lowercase hex, a curve point). */
+/**
+ * Whether `pk` is a well-formed visor public key (64 lowercase hex, the
+ * canonical encoding of a prime-order curve point: no weak keys).
+ */
 export declare function isValidPublicKey(pk: string): boolean
 
 export interface KeyPair {
@@ -93,6 +96,12 @@ export interface NodeOptions {
 
 /** The public key of a secret key (both hex). */
 export declare function publicKeyFromSecret(secretKey: string): string
+
+/**
+ * Why `pk` is not a visor public key, in a few words ("small-order point",
+ * "must be 64 hex characters, got 3", ...); null when it is one.
+ */
+export declare function publicKeyProblem(pk: string): string | null
 
 export interface SessionDescription {
   id: number

@@ -839,5 +839,6 @@ module.exports.VisorNode = nativeBinding.VisorNode
 module.exports.generateKeypair = nativeBinding.generateKeypair
 module.exports.isValidPublicKey = nativeBinding.isValidPublicKey
 module.exports.publicKeyFromSecret = nativeBinding.publicKeyFromSecret
+module.exports.publicKeyProblem = nativeBinding.publicKeyProblem
 module.exports.sign = nativeBinding.sign
 module.exports.verify = nativeBinding.verify

@@ -1,4 +1,10 @@
-/** Visor public keys: 64 lowercase hex characters that decode to an Ed25519 point. */
+/**
+ * Visor public keys: 64 lowercase hex characters that are the canonical
+ * encoding of a prime-order Ed25519 point. Weak keys (small-order points such
+ * as the all-zero key, points with a small-order part, non-canonical
+ * spellings) are refused: with one, a "peer" needs no secret, or one secret
+ * answers to several addresses. The core decides (crates/skywire-core identity.rs).
+ */
 import { SkywireError } from './errors.js'
 import { callNative, native } from './native.js'
 
@@ -8,13 +14,24 @@ export function isPublicKey(s: string): boolean {
   return PK_PATTERN.test(s) && native.isValidPublicKey(s)
 }
 
+/**
+ * Why `s` (64 lowercase hex) is not a public key, e.g. "not a valid public
+ * key: small-order point"; null when it is one. For schemas whose pattern
+ * already checked the characters.
+ */
+export function publicKeyProblem(s: string): string | null {
+  const why = native.publicKeyProblem(s)
+  return why === null ? null : `not a valid public key: ${why}`
+}
+
 /** Parse a PK from user input, with a one-line reason when it is not one. */
 export function parsePublicKey(input: string, what = 'public key'): string {
   const s = input.trim()
   if (s.length !== 64) throw new SkywireError('EINVALIDPK', `${what} must be 64 hex characters, got ${s.length}`)
   if (!/^[0-9a-fA-F]{64}$/.test(s)) throw new SkywireError('EINVALIDPK', `${what} must be hex (0-9, a-f)`)
   const pk = s.toLowerCase()
-  if (!native.isValidPublicKey(pk)) throw new SkywireError('EINVALIDPK', `${what} is not a valid Ed25519 key`)
+  const why = publicKeyProblem(pk)
+  if (why !== null) throw new SkywireError('EINVALIDPK', what === 'public key' ? why : `${what}: ${why}`)
   return pk
 }
 

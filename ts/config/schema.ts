@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net'
 import { z } from 'zod'
-import { PK_PATTERN } from '../keys.js'
+import { PK_PATTERN, publicKeyProblem } from '../keys.js'
 
 const hostPort = z.string().refine((s) => parseHostPort(s) !== null, {
   message: 'must be HOST:PORT (IPv6 as [ADDR]:PORT) with a port from 0 to 65535',
@@ -26,6 +26,11 @@ const loopbackHostPort = z.string().refine(
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
 
 const pk = z.string().regex(PK_PATTERN, 'must be a public key (64 lowercase hex characters)')
+  // Weak keys (small-order points, ...) are no identity and no whitelist entry.
+  .superRefine((s, ctx) => {
+    const why = PK_PATTERN.test(s) ? publicKeyProblem(s) : null
+    if (why !== null) ctx.addIssue({ code: 'custom', message: why })
+  })
 
 const cidr4 = z.string().refine(
   (s) => {

@@ -6,6 +6,9 @@ use thiserror::Error;
 pub enum CoreError {
     #[error("invalid public key: {0}")]
     InvalidPublicKey(String),
+    /// A curve point that must not be an identity (see [`crate::identity::WeakKey`]).
+    #[error("not a valid public key: {0}")]
+    WeakPublicKey(crate::identity::WeakKey),
     #[error("invalid secret key: {0}")]
     InvalidSecretKey(String),
     #[error("invalid signature: {0}")]
@@ -15,7 +18,7 @@ pub enum CoreError {
 impl CoreError {
     pub fn code(&self) -> &'static str {
         match self {
-            CoreError::InvalidPublicKey(_) => "EINVALIDPK",
+            CoreError::InvalidPublicKey(_) | CoreError::WeakPublicKey(_) => "EINVALIDPK",
             CoreError::InvalidSecretKey(_) => "EINVALIDSK",
             CoreError::InvalidSignature(_) => "EINVALIDSIG",
         }

@@ -42,11 +42,50 @@ fn decode_hex32(s: &str, what: &str) -> std::result::Result<[u8; 32], String> {
     Ok(out)
 }
 
+/// Curve points that decode but must never be a visor's identity. A key made
+/// by `Keypair::generate` (the base point times a scalar) is none of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeakKey {
+    /// One of the 8 points of small order (the identity `0100..00`, the
+    /// all-zero encoding, ...): X25519 with it gives an all-zero shared secret
+    /// whatever our key, so the "peer" needs no secret at all.
+    SmallOrder,
+    /// A point with a small-order component: X25519 clears that component,
+    /// so the same secret key would answer to up to 8 different public keys.
+    MixedOrder,
+    /// The y coordinate is not reduced (y >= p): a second spelling of a point
+    /// that has a shorter one, so one key would have two addresses.
+    NonCanonical,
+}
+
+impl fmt::Display for WeakKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WeakKey::SmallOrder => "small-order point",
+            WeakKey::MixedOrder => "point with a small-order component",
+            WeakKey::NonCanonical => "non-canonical point encoding",
+        })
+    }
+}
+
 impl PublicKey {
+    /// Only the encoding of a prime-order curve point is a public key:
+    /// anything else is refused here, so no weak key ever reaches Noise,
+    /// signatures, the whitelist or the discovery services.
     pub fn from_bytes(bytes: [u8; PUBLIC_KEY_LEN]) -> Result<Self> {
         // Reject bytes that are not a point on the curve now, not at first use.
-        VerifyingKey::from_bytes(&bytes)
+        let vk = VerifyingKey::from_bytes(&bytes)
             .map_err(|_| CoreError::InvalidPublicKey("not a valid Ed25519 point".into()))?;
+        if vk.is_weak() {
+            return Err(CoreError::WeakPublicKey(WeakKey::SmallOrder));
+        }
+        let point = vk.to_edwards();
+        if point.compress().to_bytes() != bytes {
+            return Err(CoreError::WeakPublicKey(WeakKey::NonCanonical));
+        }
+        if !point.is_torsion_free() {
+            return Err(CoreError::WeakPublicKey(WeakKey::MixedOrder));
+        }
         Ok(PublicKey(bytes))
     }
 
@@ -209,6 +248,92 @@ mod tests {
         let kp = Keypair::generate();
         let xp = MontgomeryPoint::mul_base_clamped(kp.secret.to_x25519()).to_bytes();
         assert_eq!(xp, kp.public.to_x25519());
+    }
+
+    /// The encodings of the 8 points of small order (the torsion subgroup),
+    /// as listed in the ed25519-speccheck / "Taming the many EdDSAs" vectors,
+    /// and non-canonical spellings of some of them (y >= p, or x = 0 with the
+    /// sign bit set).
+    const SMALL_ORDER: [&str; 12] = [
+        // order 1: the identity (0, 1)
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        // order 2: (0, -1)
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        // order 4: (+-sqrt(-1), 0): the all-zero key and its sign flip
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0000000000000000000000000000000000000000000000000000000000000080",
+        // order 8
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+        // non-canonical: the identity with the sign bit, y = p + 1, y = p - 1 + p ...
+        "0100000000000000000000000000000000000000000000000000000000000080",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+    ];
+
+    #[test]
+    fn small_order_and_non_canonical_points_are_not_keys() {
+        // Every one of them decodes as a curve point: a check for "is a
+        // point" alone (what `from_bytes` did before) lets all of them in.
+        for hex in SMALL_ORDER {
+            assert!(VerifyingKey::from_bytes(&hex_bytes(hex)).is_ok(), "{hex} does not even decode");
+        }
+        for hex in SMALL_ORDER {
+            let e = hex.parse::<PublicKey>().expect_err(hex);
+            assert_eq!(e.code(), "EINVALIDPK", "{hex}");
+            assert!(e.to_string().starts_with("not a valid public key") || e.to_string().contains("not a valid Ed25519 point"), "{hex}: {e}");
+        }
+        assert!(matches!(
+            "0000000000000000000000000000000000000000000000000000000000000000".parse::<PublicKey>(),
+            Err(CoreError::WeakPublicKey(WeakKey::SmallOrder))
+        ));
+        assert!(matches!(
+            "0100000000000000000000000000000000000000000000000000000000000000".parse::<PublicKey>(),
+            Err(CoreError::WeakPublicKey(WeakKey::SmallOrder))
+        ));
+        let e = "0100000000000000000000000000000000000000000000000000000000000000".parse::<PublicKey>().unwrap_err();
+        assert_eq!(e.to_string(), "not a valid public key: small-order point");
+    }
+
+    #[test]
+    fn mixed_order_and_non_canonical_spellings_of_real_keys_are_refused() {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        let kp = Keypair::generate();
+        let a = CompressedEdwardsY(*kp.public.as_bytes()).decompress().unwrap();
+        // The order-8 point of the list above, added to a real key.
+        let t = CompressedEdwardsY(hex_bytes(SMALL_ORDER[4])).decompress().unwrap();
+        let mixed = (a + t).compress().to_bytes();
+        assert!(matches!(PublicKey::from_bytes(mixed), Err(CoreError::WeakPublicKey(WeakKey::MixedOrder))));
+        assert_eq!(PublicKey::from_bytes(*kp.public.as_bytes()).unwrap(), kp.public);
+        // y >= p: p + y for every small y that is a point and not of small
+        // order (the decoder reduces y mod p, so these spell real points twice).
+        let mut seen = 0;
+        for y in 2u8..=18 {
+            let mut b = hex_bytes("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"); // p
+            b[0] += y;
+            if VerifyingKey::from_bytes(&b).is_ok_and(|vk| !vk.is_weak()) {
+                seen += 1;
+                assert!(matches!(PublicKey::from_bytes(b), Err(CoreError::WeakPublicKey(WeakKey::NonCanonical))), "y = p + {y}");
+            }
+        }
+        assert!(seen > 0, "no non-canonical spelling was tried");
+    }
+
+    #[test]
+    fn generated_keys_are_never_weak() {
+        for _ in 0..64 {
+            let kp = Keypair::generate();
+            assert!(PublicKey::from_bytes(*kp.public.as_bytes()).is_ok());
+        }
+    }
+
+    fn hex_bytes(s: &str) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        hex::decode_to_slice(s, &mut b).unwrap();
+        b
     }
 
     // RFC 8032 test vector 1: the seed and its public key.

@@ -3,7 +3,7 @@
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use skywire_core::{Keypair, PublicKey, SecretKey};
+use skywire_core::{CoreError, Keypair, PublicKey, SecretKey};
 
 use crate::core_err;
 
@@ -29,10 +29,23 @@ pub fn public_key_from_secret(secret_key: String) -> Result<String> {
     Ok(sk.public_key().to_hex())
 }
 
-/// Whether `pk` is a well-formed visor public key (64 lowercase hex, a curve point).
+/// Whether `pk` is a well-formed visor public key (64 lowercase hex, the
+/// canonical encoding of a prime-order curve point: no weak keys).
 #[napi]
 pub fn is_valid_public_key(pk: String) -> bool {
     pk.parse::<PublicKey>().is_ok()
+}
+
+/// Why `pk` is not a visor public key, in a few words ("small-order point",
+/// "must be 64 hex characters, got 3", ...); null when it is one.
+#[napi]
+pub fn public_key_problem(pk: String) -> Option<String> {
+    match pk.parse::<PublicKey>() {
+        Ok(_) => None,
+        Err(CoreError::InvalidPublicKey(why)) => Some(why),
+        Err(CoreError::WeakPublicKey(weak)) => Some(weak.to_string()),
+        Err(e) => Some(e.to_string()),
+    }
 }
 
 /// Sign `message` with an Ed25519 secret key; returns the 64-byte signature.
