@@ -20,6 +20,8 @@ export declare class VisorNode {
   /** The bound STCPR address (with the real port when 0 was asked for). */
   get stcprAddr(): string | null
   get sudphAddr(): string | null
+  /** Pending handshakes and inbound sessions held now, and refusals so far. */
+  limitStats(): NodeLimitStats
   /** Where the address resolver last saw our SUDPH socket (our NAT's mapping). */
   get observedAddr(): string | null
   /**
@@ -65,7 +67,8 @@ export interface KeyPair {
  * One event from the node. `kind` says which fields are set:
  * "session-up" (id, peer, transport, remote, initiator), "control" (id, data),
  * "session-down" (id, peer, reason), "punch" (peer, stage, addr?),
- * "bound" (observed).
+ * "bound" (observed), "refused" (reason: the limit, addr: the source that
+ * triggered this report, limits: the counts; at most one every 10 s).
  */
 export interface NodeEvent {
   kind: string
@@ -79,6 +82,30 @@ export interface NodeEvent {
   stage?: string
   addr?: string
   observed?: string
+  limits?: NodeLimitStats
+}
+
+/** Caps on inbound dials (see `skywire_core::node::Limits` for why each default). */
+export interface NodeLimits {
+  /** Handshakes not yet confirmed, in total (default 256). */
+  pendingHandshakes?: number
+  /** ...per source IPv4 address or IPv6 /64 (default 8). */
+  pendingHandshakesPerIp?: number
+  /** Inbound sessions in total (default 1024). */
+  sessions?: number
+  /** ...per source IPv4 address or IPv6 /64 (default 32). */
+  sessionsPerIp?: number
+}
+
+/** What the node holds for strangers now, and how many dials each limit refused. */
+export interface NodeLimitStats {
+  pending: number
+  sessions: number
+  refusedPendingTotal: number
+  refusedPendingPerIp: number
+  refusedSessionsTotal: number
+  refusedSessionsPerIp: number
+  refusedBadFirstFrame: number
 }
 
 export interface NodeOptions {
@@ -92,6 +119,8 @@ export interface NodeOptions {
   resolver?: string
   /** LAN addresses announced to the resolver (tried first by same-NAT peers). */
   localAddrs?: Array<string>
+  /** Caps on what strangers can make the node hold; absent fields keep the core's defaults. */
+  limits?: NodeLimits
 }
 
 /** The public key of a secret key (both hex). */

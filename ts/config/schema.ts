@@ -108,6 +108,24 @@ export const configSchema = z
         listen: z.union([z.literal(''), loopbackHostPort]).default('127.0.0.1:3435'),
       })
       .prefault({}),
+    /**
+     * What strangers can make the visor hold (anyone who knows its key can
+     * dial it). A pending handshake is an STCPR connection or SUDPH handshake
+     * whose keys the peer has not confirmed yet (closed after 5 s); a source
+     * is an IPv4 address or an IPv6 /64. Over a cap, a connection is closed
+     * at once and a datagram dropped. Defaults hold on a 1 GiB VPS: 256
+     * pending cost under 2 MiB, 1024 busy sessions about 130 MiB of read buffers.
+     */
+    limits: z
+      .strictObject({
+        pendingHandshakes: z.number().int().min(1).max(65_536).default(256),
+        /** A client makes one handshake at a time; a few behind one NAT may make several. */
+        pendingHandshakesPerIp: z.number().int().min(1).max(65_536).default(8),
+        sessions: z.number().int().min(1).max(1_000_000).default(1024),
+        /** Carrier-grade NAT puts many users behind one address: not too small. */
+        sessionsPerIp: z.number().int().min(1).max(1_000_000).default(32),
+      })
+      .prefault({}),
   })
   .strict()
 

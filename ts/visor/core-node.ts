@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { callNative, fromNativeError, native } from '../native.js'
-import type { NodeEvent, SessionDescription, TunOptions, VisorNode } from '../../native/index.js'
+import type { NodeEvent, NodeLimitStats, NodeLimits, SessionDescription, TunOptions, VisorNode } from '../../native/index.js'
 
 export type TransportType = 'stcpr' | 'sudph'
 
@@ -23,6 +23,8 @@ export interface CoreNodeEvents {
   'session-down': [{ id: number; peer: string; reason: string }]
   punch: [{ peer: string; stage: string; addr: string | null }]
   bound: [{ observed: string }]
+  /** Inbound dials refused by a limit: at most one event per 10 s, however large the flood. */
+  refused: [{ reason: string; from: string; limits: NodeLimitStats | null }]
 }
 
 export interface CoreNodeOptions {
@@ -31,9 +33,11 @@ export interface CoreNodeOptions {
   sudphListen?: string
   resolver?: string
   localAddrs?: string[]
+  /** Caps on pending handshakes and inbound sessions (config `limits`); absent: the core's defaults. */
+  limits?: NodeLimits
 }
 
-export type { SessionDescription }
+export type { NodeLimitStats, NodeLimits, SessionDescription }
 
 export class CoreNode extends EventEmitter<CoreNodeEvents> {
   private constructor(private readonly node: VisorNode) {
@@ -56,6 +60,7 @@ export class CoreNode extends EventEmitter<CoreNodeEvents> {
           sudphListen: opts.sudphListen,
           resolver: opts.resolver,
           localAddrs: opts.localAddrs,
+          limits: opts.limits,
         },
         onEvent,
       )
@@ -91,6 +96,9 @@ export class CoreNode extends EventEmitter<CoreNodeEvents> {
       case 'bound':
         this.emit('bound', { observed: ev.observed ?? '' })
         break
+      case 'refused':
+        this.emit('refused', { reason: ev.reason ?? '', from: ev.addr ?? '', limits: ev.limits ?? null })
+        break
     }
   }
 
@@ -105,6 +113,11 @@ export class CoreNode extends EventEmitter<CoreNodeEvents> {
   }
   get observedAddr(): string | null {
     return this.node.observedAddr ?? null
+  }
+
+  /** Pending handshakes and inbound sessions held now, and what each limit refused. */
+  limitStats(): NodeLimitStats {
+    return this.node.limitStats()
   }
 
   async dial(pk: string, transport: TransportType, addrs: string[] | null, timeoutMs: number): Promise<number> {

@@ -124,6 +124,7 @@ export class Visor {
       stcprListen: config.transports.stcpr.listen,
       sudphListen: config.transports.sudph.listen,
       resolver: await resolveUdp(config.services.udp),
+      limits: config.limits,
     })
     const services = new ServicesClient({ url: config.services.url, secretKey: config.sk })
     const visor = new Visor(config, node, services, log, opts.configFile ?? null)
@@ -163,6 +164,7 @@ export class Visor {
     })
     this.node.on('bound', ({ observed }) => this.log.info({ observed }, 'SUDPH bound at the address resolver'))
     this.node.on('punch', (p) => this.log.debug(p, 'hole punching'))
+    this.node.on('refused', (r) => this.log.debug(r, 'inbound dials refused by a limit (reported at most every 10 s)'))
     this.log.info({ stcpr: this.node.stcprAddr, sudph: this.node.sudphAddr, version: VERSION }, 'visor started')
 
     if (this.config.vpnServer.autostart && !opts.noVpnServer) await this.startVpnServer()

@@ -10,7 +10,7 @@ use ipnet::IpNet;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use skywire_core::node::{Event, Node, NodeConfig, NodeError, SessionInfo};
+use skywire_core::node::{Event, LimitStats, Limits, Node, NodeConfig, NodeError, SessionInfo};
 use skywire_core::tun::TunConfig;
 use skywire_core::{Keypair, PublicKey, SecretKey};
 use tokio::task::JoinHandle;
@@ -41,12 +41,70 @@ pub struct NodeOptions {
     pub resolver: Option<String>,
     /// LAN addresses announced to the resolver (tried first by same-NAT peers).
     pub local_addrs: Option<Vec<String>>,
+    /// Caps on what strangers can make the node hold; absent fields keep the core's defaults.
+    pub limits: Option<NodeLimits>,
+}
+
+/// Caps on inbound dials (see `skywire_core::node::Limits` for why each default).
+#[napi(object)]
+pub struct NodeLimits {
+    /// Handshakes not yet confirmed, in total (default 256).
+    pub pending_handshakes: Option<u32>,
+    /// ...per source IPv4 address or IPv6 /64 (default 8).
+    pub pending_handshakes_per_ip: Option<u32>,
+    /// Inbound sessions in total (default 1024).
+    pub sessions: Option<u32>,
+    /// ...per source IPv4 address or IPv6 /64 (default 32).
+    pub sessions_per_ip: Option<u32>,
+}
+
+fn limits(l: Option<NodeLimits>) -> Limits {
+    let mut out = Limits::default();
+    if let Some(l) = l {
+        let set = |v: Option<u32>, slot: &mut usize| {
+            if let Some(v) = v {
+                *slot = v as usize;
+            }
+        };
+        set(l.pending_handshakes, &mut out.pending_handshakes);
+        set(l.pending_handshakes_per_ip, &mut out.pending_handshakes_per_ip);
+        set(l.sessions, &mut out.sessions);
+        set(l.sessions_per_ip, &mut out.sessions_per_ip);
+    }
+    out
+}
+
+/// What the node holds for strangers now, and how many dials each limit refused.
+#[napi(object)]
+pub struct NodeLimitStats {
+    pub pending: u32,
+    pub sessions: u32,
+    pub refused_pending_total: f64,
+    pub refused_pending_per_ip: f64,
+    pub refused_sessions_total: f64,
+    pub refused_sessions_per_ip: f64,
+    pub refused_bad_first_frame: f64,
+}
+
+impl From<LimitStats> for NodeLimitStats {
+    fn from(s: LimitStats) -> Self {
+        NodeLimitStats {
+            pending: s.pending as u32,
+            sessions: s.sessions as u32,
+            refused_pending_total: s.refused_pending_total as f64,
+            refused_pending_per_ip: s.refused_pending_per_ip as f64,
+            refused_sessions_total: s.refused_sessions_total as f64,
+            refused_sessions_per_ip: s.refused_sessions_per_ip as f64,
+            refused_bad_first_frame: s.refused_bad_first_frame as f64,
+        }
+    }
 }
 
 /// One event from the node. `kind` says which fields are set:
 /// "session-up" (id, peer, transport, remote, initiator), "control" (id, data),
 /// "session-down" (id, peer, reason), "punch" (peer, stage, addr?),
-/// "bound" (observed).
+/// "bound" (observed), "refused" (reason: the limit, addr: the source that
+/// triggered this report, limits: the counts; at most one every 10 s).
 #[napi(object)]
 pub struct NodeEvent {
     pub kind: String,
@@ -60,6 +118,7 @@ pub struct NodeEvent {
     pub stage: Option<String>,
     pub addr: Option<String>,
     pub observed: Option<String>,
+    pub limits: Option<NodeLimitStats>,
 }
 
 impl NodeEvent {
@@ -76,6 +135,7 @@ impl NodeEvent {
             stage: None,
             addr: None,
             observed: None,
+            limits: None,
         }
     }
 
@@ -105,6 +165,12 @@ impl NodeEvent {
                 ..Self::empty("punch")
             },
             Event::Bound { observed } => NodeEvent { observed: Some(observed.to_string()), ..Self::empty("bound") },
+            Event::Refused { why, from, stats } => NodeEvent {
+                reason: Some(why.as_str().into()),
+                addr: Some(from.to_string()),
+                limits: Some(stats.into()),
+                ..Self::empty("refused")
+            },
         }
     }
 }
@@ -195,6 +261,7 @@ impl VisorNode {
                 .map(|s| parse_addr(s, "localAddrs"))
                 .collect::<Result<_>>()?,
             responder: Default::default(),
+            limits: limits(options.limits),
         };
         let (node, mut events) = Node::start(cfg).await.map_err(node_err)?;
         let pump = tokio::spawn(async move {
@@ -219,6 +286,12 @@ impl VisorNode {
     #[napi(getter)]
     pub fn sudph_addr(&self) -> Option<String> {
         self.node.sudph_addr().map(|a| a.to_string())
+    }
+
+    /// Pending handshakes and inbound sessions held now, and refusals so far.
+    #[napi]
+    pub fn limit_stats(&self) -> NodeLimitStats {
+        self.node.limit_stats().into()
     }
 
     /// Where the address resolver last saw our SUDPH socket (our NAT's mapping).

@@ -18,7 +18,7 @@ pub const MAX_CONTROL: usize = crate::session::MAX_CONTROL_LEN;
 pub(crate) const OVERHEAD: usize = 33;
 /// A ping this often gives RTT and proves liveness both ways even on an idle
 /// tunnel (the client judges "connected" by what it receives).
-const PING_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const PING_EVERY: Duration = Duration::from_secs(5);
 
 pub(crate) fn random_u32() -> u32 {
     OsRng.next_u32()
@@ -103,6 +103,12 @@ impl SessionBox {
     /// A new handshake from the same peer (rekey or reconnect): take its keys.
     pub(crate) fn absorb(&mut self, newer: SessionBox) -> Result<(), SessionError> {
         self.s.absorb(newer.s)
+    }
+
+    /// Whether the session has confirmed keys (on the responder side: the
+    /// initiator's first transport message arrived under the new keys).
+    pub(crate) fn is_established(&self) -> bool {
+        self.s.is_established()
     }
 
     pub(crate) fn owns_index(&self, index: u32) -> bool {

@@ -12,6 +12,7 @@
 //! Only control messages and lifecycle events leave for the host.
 
 mod crypto;
+mod limits;
 mod peer;
 mod resolver;
 mod sink;
@@ -23,10 +24,12 @@ mod udp;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod preauth_tests;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -37,10 +40,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use self::crypto::{Kind, MAX_CONTROL};
+pub use self::limits::{LimitStats, Limits, Refusal};
 pub use self::peer::Peer;
 pub use self::stats::Snapshot;
 pub use self::tunnel::Tunnel;
 use self::crypto::{Acceptor, Inbound, SessionBox, Tick};
+use self::limits::{Gate, Ticket};
 use self::peer::Link;
 use self::sink::{SinkPool, TunSink};
 use self::udp::UdpSock;
@@ -127,6 +132,10 @@ pub enum Event {
     Punch { peer: PublicKey, stage: String, addr: Option<SocketAddr> },
     /// The address resolver acknowledged our SUDPH binding and saw us at `observed`.
     Bound { observed: SocketAddr },
+    /// Inbound dials are being refused by a limit (at most one event per
+    /// `limits::REPORT_EVERY`, however large the flood): `from` is the
+    /// source of the one that triggered the report, `stats` the counts.
+    Refused { why: Refusal, from: std::net::IpAddr, stats: LimitStats },
 }
 
 pub struct NodeConfig {
@@ -141,6 +150,8 @@ pub struct NodeConfig {
     pub local_addrs: Vec<SocketAddr>,
     /// Handshake flood protection and session timers of inbound sessions.
     pub responder: crate::session::ResponderConfig,
+    /// Caps on what strangers can make us hold (pending handshakes, inbound sessions).
+    pub limits: Limits,
 }
 
 #[derive(Clone, Debug)]
@@ -169,6 +180,7 @@ pub(crate) struct Inner {
     pub(crate) observed: Mutex<Option<SocketAddr>>,
     pub(crate) pending: Mutex<HashMap<u32, DialReply>>,
     pub(crate) punch_waiters: Mutex<HashMap<PublicKey, oneshot::Sender<Located>>>,
+    pub(crate) gate: Arc<Gate>,
     peers: RwLock<HashMap<PeerId, Arc<Peer>>>,
     by_index: RwLock<HashMap<u32, PeerId>>,
     tunnels: Mutex<HashMap<String, Arc<Tunnel>>>,
@@ -211,6 +223,7 @@ impl Node {
             observed: Mutex::new(None),
             pending: Mutex::new(HashMap::new()),
             punch_waiters: Mutex::new(HashMap::new()),
+            gate: Gate::new(cfg.limits),
             peers: RwLock::new(HashMap::new()),
             by_index: RwLock::new(HashMap::new()),
             tunnels: Mutex::new(HashMap::new()),
@@ -245,6 +258,11 @@ impl Node {
 
     pub fn sudph_addr(&self) -> Option<SocketAddr> {
         self.sudph_addr
+    }
+
+    /// Pending handshakes and inbound sessions held now, and what each limit refused.
+    pub fn limit_stats(&self) -> LimitStats {
+        self.inner.gate.stats()
     }
 
     /// The address the resolver last saw our SUDPH socket at.
@@ -364,6 +382,14 @@ impl Inner {
         }
     }
 
+    /// Count an inbound dial a limit refused; tell the host now and then
+    /// (rate-limited: a flood must not become a flood of events or logs).
+    pub(crate) fn refused(&self, why: Refusal, from: std::net::IpAddr) {
+        if self.gate.count(why) {
+            let _ = self.events.send(Event::Refused { why, from, stats: self.gate.stats() });
+        }
+    }
+
     fn peer(&self, id: PeerId) -> Option<Arc<Peer>> {
         self.peers.read().unwrap().get(&id).cloned()
     }
@@ -382,14 +408,27 @@ impl Inner {
             .cloned()
     }
 
-    pub(crate) fn add_peer(&self, session: SessionBox, index: u32, kind: TransportKind, link: Link, initiator: bool) -> Arc<Peer> {
+    /// `ticket`: an inbound session's admission (its session slot, and its
+    /// pending slot until the initiator confirms the keys); none when we dialed.
+    pub(crate) fn add_peer(
+        &self,
+        session: SessionBox,
+        index: u32,
+        kind: TransportKind,
+        link: Link,
+        initiator: bool,
+        ticket: Option<Ticket>,
+    ) -> Arc<Peer> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let remote = session.remote();
+        let unconfirmed = ticket.is_some() && !session.is_established();
         let peer = Arc::new(Peer {
             id,
             remote,
             kind,
             initiator,
+            unconfirmed: AtomicBool::new(unconfirmed),
+            admission: Mutex::new(ticket),
             session: Mutex::new(session),
             link,
             counters: Default::default(),
@@ -413,6 +452,8 @@ impl Inner {
     pub(crate) fn remove_peer(&self, id: PeerId, reason: &str) {
         let Some(peer) = self.peers.write().unwrap().remove(&id) else { return };
         self.by_index.write().unwrap().retain(|_, p| *p != id);
+        // Its slots go back now, not when the last task lets go of the peer.
+        drop(peer.admission.lock().unwrap().take());
         if let Some(t) = peer.tunnel.write().unwrap().take() {
             t.detach(id);
         }
@@ -449,7 +490,16 @@ impl Inner {
         }
         let slot = sink.slot(msg.len());
         let out = &mut slot[TunSink::DECRYPT_AT..];
-        let res = peer.session.lock().unwrap().decapsulate(msg, out, Instant::now());
+        let res = {
+            let mut s = peer.session.lock().unwrap();
+            let res = s.decapsulate(msg, out, Instant::now());
+            // One relaxed load per message; the rest only once per inbound session.
+            if res.is_ok() && peer.unconfirmed.load(Ordering::Relaxed) && s.is_established() {
+                drop(s);
+                peer.confirmed();
+            }
+            res
+        };
         match res {
             Ok(Inbound::Data(range)) => {
                 match &tunnel {
@@ -516,7 +566,16 @@ async fn timer_loop(inner: std::sync::Weak<Inner>) {
         let Some(inner) = inner.upgrade() else { return };
         let peers: Vec<_> = inner.peers.read().unwrap().values().cloned().collect();
         let now = Instant::now();
+        // A stranger's handshake may not hold a slot for minutes: an inbound
+        // session the initiator never confirms goes after the handshake
+        // timeout plus one ping interval (a lost confirmation is repeated by
+        // the initiator's first ping).
+        let confirm_within = inner.gate.limits().handshake_timeout + crypto::PING_EVERY;
         for p in &peers {
+            if p.unconfirmed.load(Ordering::Relaxed) && now.saturating_duration_since(p.since) >= confirm_within {
+                inner.remove_peer(p.id, "handshake not confirmed in time");
+                continue;
+            }
             // Several actions can be due at once (a retransmit and a ping).
             for _ in 0..4 {
                 let action = p.session.lock().unwrap().tick(now, &mut buf);

@@ -1,12 +1,14 @@
 //! One established session with a remote visor, over one transport link.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use tokio::sync::mpsc;
 
 use super::crypto::{Kind, SessionBox};
+use super::limits::Ticket;
 use super::stats::Counters;
 use super::tunnel::Tunnel;
 use super::stcpr::FRAME_HEADER;
@@ -54,6 +56,11 @@ pub struct Peer {
     pub(crate) remote: PublicKey,
     pub(crate) kind: TransportKind,
     pub(crate) initiator: bool,
+    /// An inbound session whose keys the initiator has not confirmed yet: it
+    /// still holds a pending-handshake slot and expires soon.
+    pub(crate) unconfirmed: AtomicBool,
+    /// An inbound session's share of the limits (`None` for sessions we dialed).
+    pub(crate) admission: Mutex<Option<Ticket>>,
     pub(crate) session: Mutex<SessionBox>,
     pub(crate) link: Link,
     pub(crate) counters: Counters,
@@ -70,6 +77,15 @@ pub(crate) struct SendScratch {
 }
 
 impl Peer {
+    /// The initiator confirmed the keys: the handshake no longer counts as pending.
+    pub(crate) fn confirmed(&self) {
+        if self.unconfirmed.swap(false, Ordering::Relaxed) {
+            if let Some(t) = self.admission.lock().unwrap().as_mut() {
+                t.confirm();
+            }
+        }
+    }
+
     /// The data path from the TUN: encrypt a run of packets under one lock,
     /// then send them together (UDP: runs of equal size in one GSO send;
     /// TCP: one buffer of frames for the writer), waiting while the socket

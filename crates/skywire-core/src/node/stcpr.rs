@@ -13,13 +13,23 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::crypto::{self, Accepted, Established, Progress};
+use super::limits::{Refusal, Ticket};
 use super::peer::{Link, Peer};
 use super::{Inner, NodeError, TransportKind};
+use crate::wire::message::{COOKIE_REPLY_LEN, INITIATION_LEN, RESPONSE_LEN, TAG_LEN, TRANSPORT_HEADER_LEN};
 use crate::PublicKey;
 
-/// Largest frame accepted; a bigger length closes the connection before
-/// anything is allocated for it.
-pub(crate) const MAX_FRAME: usize = 262_144;
+/// Largest frame of an established connection: the largest session message
+/// (a transport header and a Noise message of at most 65535 bytes). A bigger
+/// length closes the connection before anything is allocated for it.
+pub(crate) const MAX_FRAME: usize = TRANSPORT_HEADER_LEN + 1 + crate::session::MAX_BODY_LEN + TAG_LEN;
+/// The first frame a responder reads must be a handshake initiation, which
+/// has exactly this length: any other length closes the connection before a
+/// byte of the body is read, and the body goes into a fixed buffer.
+const FIRST_FRAME: usize = INITIATION_LEN;
+/// The largest answer a dialer may get to its initiation (a response, or a
+/// cookie reply from a responder under load).
+const MAX_REPLY: usize = if RESPONSE_LEN > COOKIE_REPLY_LEN { RESPONSE_LEN } else { COOKIE_REPLY_LEN };
 /// Entries queued per connection before new data packets are dropped: each
 /// entry is one batch from the TUN (up to ~64 KiB of frames) or one control
 /// message, so this bounds the queue near 2 MiB.
@@ -29,7 +39,6 @@ const READ_BUF: usize = 128 * 1024;
 const IDLE_READ_BUF: usize = 2048;
 /// The frame header: the message's length, u32 big-endian.
 pub(crate) const FRAME_HEADER: usize = 4;
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) fn frame(msg: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(FRAME_HEADER + msg.len());
@@ -38,8 +47,9 @@ pub(crate) fn frame(msg: &[u8]) -> Vec<u8> {
     f
 }
 
-/// Read one frame into `buf` (reused). `Ok(None)` on a clean close.
-async fn read_frame(r: &mut BufReader<OwnedReadHalf>, buf: &mut Vec<u8>) -> std::io::Result<Option<usize>> {
+/// Read one frame of at most `max` bytes into `buf` (reused). `Ok(None)` on
+/// a clean close.
+async fn read_frame(r: &mut BufReader<OwnedReadHalf>, buf: &mut Vec<u8>, max: usize) -> std::io::Result<Option<usize>> {
     let mut len = [0u8; FRAME_HEADER];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
@@ -47,7 +57,7 @@ async fn read_frame(r: &mut BufReader<OwnedReadHalf>, buf: &mut Vec<u8>) -> std:
         Err(e) => return Err(e),
     }
     let n = u32::from_be_bytes(len) as usize;
-    if n == 0 || n > MAX_FRAME {
+    if n == 0 || n > max {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad frame length {n}")));
     }
     if buf.len() < n {
@@ -57,6 +67,13 @@ async fn read_frame(r: &mut BufReader<OwnedReadHalf>, buf: &mut Vec<u8>) -> std:
     Ok(Some(n))
 }
 
+/// Close at once with a reset: no lingering FIN exchange, no TIME_WAIT on
+/// our side, so refusing costs us nothing that outlives the call.
+fn reset(stream: TcpStream) {
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
+
 pub(crate) async fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
     loop {
         let Ok((stream, addr)) = listener.accept().await else {
@@ -64,34 +81,62 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
+        // Admission before any byte is read: a stranger over the caps costs
+        // one accept and one close.
+        let ticket = match inner.gate.begin(addr.ip()) {
+            Ok(t) => t,
+            Err(why) => {
+                reset(stream);
+                inner.refused(why, addr.ip());
+                continue;
+            }
+        };
         let inner = inner.clone();
+        let deadline = inner.gate.limits().handshake_timeout;
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, respond(inner, stream, addr))
-                .await
-                .map_err(|_| ());
+            // A connection that sends nothing, or half an initiation, is
+            // dropped (and its ticket with it) when the deadline passes.
+            let _ = tokio::time::timeout(deadline, respond(inner, stream, addr, ticket)).await;
         });
     }
 }
 
-/// Server side: the first frame must be a valid handshake initiation.
-async fn respond(inner: Arc<Inner>, stream: TcpStream, addr: SocketAddr) {
+/// Server side: the first frame must be a valid handshake initiation. It is
+/// read into a fixed buffer after its length proved to be an initiation's:
+/// nothing is allocated from what a stranger announces.
+async fn respond(inner: Arc<Inner>, stream: TcpStream, addr: SocketAddr, mut ticket: Ticket) {
     let _ = stream.set_nodelay(true);
-    let (rd, mut wr) = stream.into_split();
-    let mut rd = BufReader::with_capacity(64 * 1024, rd);
-    let mut buf = vec![0u8; 2048];
-    let Ok(Some(n)) = read_frame(&mut rd, &mut buf).await else { return };
+    let mut first = [0u8; FIRST_FRAME];
+    let mut len = [0u8; FRAME_HEADER];
+    if read_exact(&stream, &mut len).await.is_err() {
+        return;
+    }
+    if u32::from_be_bytes(len) as usize != FIRST_FRAME {
+        reset(stream);
+        inner.refused(Refusal::BadFirstFrame, addr.ip());
+        return;
+    }
+    if read_exact(&stream, &mut first).await.is_err() {
+        return;
+    }
     let index = inner.alloc_index();
-    let mut out = vec![0u8; 2048];
+    let mut out = [0u8; MAX_REPLY];
     // Cookies are bound to the source address; a TCP retry comes from a new
     // port, and TCP's own handshake has already proved the IP, so bind to it.
     let src = SocketAddr::new(addr.ip(), 0);
-    let accepted = inner.acceptor.lock().unwrap().accept(src, &buf[..n], index, Instant::now(), &mut out);
+    let accepted = inner.acceptor.lock().unwrap().accept(src, &first, index, Instant::now(), &mut out);
+    let (rd, mut wr) = stream.into_split();
     match accepted {
         Ok(Accepted::Session(session, len)) => {
+            // The caps may have filled while this one was handshaking.
+            if let Err(why) = ticket.establish() {
+                inner.refused(why, addr.ip());
+                return;
+            }
             if wr.write_all(&frame(&out[..len])).await.is_err() {
                 return;
             }
-            start_conn(inner, *session, index, rd, wr, addr, false);
+            start_conn(inner, *session, index, rd, Vec::new(), wr, addr, false, Some(ticket));
         }
         Ok(Accepted::Reply(len)) => {
             // Cookie reply: the initiator retries with mac2 on a new connection.
@@ -99,6 +144,22 @@ async fn respond(inner: Arc<Inner>, stream: TcpStream, addr: SocketAddr) {
         }
         Err(_) => {}
     }
+}
+
+/// `read_exact` through a shared `&TcpStream` (tokio reads need `&mut`),
+/// so that the stream can still be reset afterwards.
+async fn read_exact(stream: &TcpStream, buf: &mut [u8]) -> std::io::Result<()> {
+    let mut got = 0;
+    while got < buf.len() {
+        stream.readable().await?;
+        match stream.try_read(&mut buf[got..]) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Client side: connect to the first address that answers, then handshake.
@@ -130,10 +191,11 @@ async fn dial_one(inner: &Arc<Inner>, remote: PublicKey, addr: SocketAddr) -> Re
             .map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?;
         let _ = stream.set_nodelay(true);
         let (rd, mut wr) = stream.into_split();
-        let mut rd = BufReader::with_capacity(64 * 1024, rd);
+        // Small: it only has to hold the answer and whatever arrives right behind it.
+        let mut rd = BufReader::with_capacity(IDLE_READ_BUF, rd);
         wr.write_all(&frame(&init)).await.map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?;
-        let mut buf = vec![0u8; 2048];
-        let n = match read_frame(&mut rd, &mut buf).await {
+        let mut buf = vec![0u8; MAX_REPLY];
+        let n = match read_frame(&mut rd, &mut buf, MAX_REPLY).await {
             Ok(Some(n)) => n,
             Ok(None) => return Err(NodeError::Handshake(format!("{addr} closed the connection during the handshake"))),
             Err(e) => return Err(NodeError::Handshake(format!("{addr}: {e}"))),
@@ -142,7 +204,9 @@ async fn dial_one(inner: &Arc<Inner>, remote: PublicKey, addr: SocketAddr) -> Re
             Ok(Progress::Established(e)) => {
                 let Established { session, confirm } = *e;
                 wr.write_all(&frame(&confirm)).await.map_err(|e| NodeError::Handshake(format!("{addr}: {e}")))?;
-                return Ok(start_conn(inner.clone(), session, index, rd, wr, addr, true));
+                // Frames that arrived right behind the answer are in the reader's buffer.
+                let early = rd.buffer().to_vec();
+                return Ok(start_conn(inner.clone(), session, index, rd.into_inner(), early, wr, addr, true, None));
             }
             Ok(Progress::Retry(again)) => init = again,
             Err(e) => return Err(NodeError::Handshake(format!("{addr}: {e}"))),
@@ -151,22 +215,24 @@ async fn dial_one(inner: &Arc<Inner>, remote: PublicKey, addr: SocketAddr) -> Re
     Err(NodeError::Handshake(format!("{addr} is under load and refused our handshake twice")))
 }
 
+/// `early`: bytes already read behind the handshake; `ticket`: an inbound
+/// connection's admission.
+#[allow(clippy::too_many_arguments)]
 fn start_conn(
     inner: Arc<Inner>,
     session: crypto::SessionBox,
     index: u32,
-    rd: BufReader<OwnedReadHalf>,
+    rd: OwnedReadHalf,
+    early: Vec<u8>,
     wr: OwnedWriteHalf,
     addr: SocketAddr,
     initiator: bool,
+    ticket: Option<Ticket>,
 ) -> Arc<Peer> {
-    // Frames that arrived right behind the handshake are in the reader's buffer.
-    let early = rd.buffer().to_vec();
-    let rd = rd.into_inner();
     let (tx, rx) = mpsc::channel(QUEUE);
     let close = Arc::new(tokio::sync::Notify::new());
     let link = Link::Tcp { tx, addr, close: close.clone() };
-    let peer = inner.add_peer(session, index, TransportKind::Stcpr, link, initiator);
+    let peer = inner.add_peer(session, index, TransportKind::Stcpr, link, initiator, ticket);
     let writer = tokio::spawn(write_loop(wr, rx));
     let p = peer.clone();
     tokio::spawn(async move {

@@ -72,19 +72,35 @@ async fn on_datagram(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: S
 }
 
 async fn on_initiation(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketAddr, out: &mut [u8]) {
+    // Over the caps, with nothing of ours at that source (so no rekey):
+    // dropped before any Diffie-Hellman work.
+    if let Some(why) = inner.gate.refuses_newcomer(src.ip()) {
+        inner.refused(why, src.ip());
+        return;
+    }
     let index = inner.alloc_index();
     let accepted = inner.acceptor.lock().unwrap().accept(src, msg, index, Instant::now(), out);
     match accepted {
         Ok(Accepted::Session(session, len)) => {
-            let _ = sock.send_to(&out[..len], src).await;
             // A new handshake from a peer we already have on this address is
             // a rekey: keep the peer (and its tunnel), take the new keys.
             if let Some(existing) = inner.find_udp_peer(session.remote(), src) {
+                let _ = sock.send_to(&out[..len], src).await;
                 inner.absorb(&existing, session, index);
                 return;
             }
+            // A new session: it is pending until the initiator confirms the
+            // keys, and must fit the session caps. Refused: no answer, no state.
+            let ticket = match inner.gate.begin(src.ip()) {
+                Ok(mut t) => match t.establish() {
+                    Ok(()) => t,
+                    Err(why) => return inner.refused(why, src.ip()),
+                },
+                Err(why) => return inner.refused(why, src.ip()),
+            };
+            let _ = sock.send_to(&out[..len], src).await;
             let link = Link::Udp { sock: sock.clone(), addr: std::sync::Mutex::new(src) };
-            inner.add_peer(*session, index, TransportKind::Sudph, link, false);
+            inner.add_peer(*session, index, TransportKind::Sudph, link, false, Some(ticket));
         }
         Ok(Accepted::Reply(len)) => {
             let _ = sock.send_to(&out[..len], src).await;
@@ -219,7 +235,7 @@ pub(crate) async fn dial(
                 // cannot use its new keys.
                 let _ = sock.send_to(&confirm, from).await;
                 let link = Link::Udp { sock: sock.clone(), addr: std::sync::Mutex::new(from) };
-                return Ok(inner.add_peer(session, index, TransportKind::Sudph, link, true));
+                return Ok(inner.add_peer(session, index, TransportKind::Sudph, link, true, None));
             }
             Ok(Progress::Retry(again)) => {
                 init = again;

@@ -23,6 +23,7 @@ async fn node(responder: ResponderConfig) -> (Node, UnboundedReceiver<Event>) {
         resolver: None,
         local_addrs: vec![],
         responder,
+        limits: Default::default(),
     })
     .await
     .unwrap()
