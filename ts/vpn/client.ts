@@ -62,6 +62,9 @@ export interface StartOptions {
 /** No authenticated packet for this long: the session is not carrying traffic. */
 export const STALE_AFTER_MS = 15_000
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000]
+/** Dial again at most this often when the server asks us to (retryAfterMs), and wait at most this long each time: a server cannot keep us looping. */
+const HELLO_RETRIES = 2
+const HELLO_RETRY_MAX_WAIT_MS = 5000
 
 export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   private state: ClientState = 'disconnected'
@@ -154,20 +157,38 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       o.onProgress?.(s)
       this.log.info({ server: pk, stage: s }, 'vpn connect')
     }
-    const { id, transport, owned } = await this.openTransport(pk, deadline, o.existingTp ?? false, progress)
-    this.sessionId = id
-    this.ownsSession = owned
-    this.transport = transport
-    this.remote = this.node.session(id)?.remote ?? null
-
-    progress('asking the server for an address')
     const usedNets = await this.host.usedNetworks()
-    let status
-    try {
-      status = await this.hello(id, helloNets(usedNets), deadline)
-    } catch (err) {
-      this.dropSession(id, owned)
-      throw err
+    let id: number
+    let owned: boolean
+    let status: Status
+    for (let attempt = 0; ; attempt++) {
+      const t = await this.openTransport(pk, deadline, o.existingTp ?? false, progress)
+      id = t.id
+      owned = t.owned
+      this.sessionId = id
+      this.ownsSession = owned
+      this.transport = t.transport
+      this.remote = this.node.session(id)?.remote ?? null
+      progress('asking the server for an address')
+      try {
+        status = await this.hello(id, helloNets(usedNets), deadline)
+      } catch (err) {
+        this.dropSession(id, owned)
+        throw err
+      }
+      // The server still held this session from before (we crashed or lost
+      // it without a bye, and SUDPH from the same address is the same session
+      // to it): it refused our hello and closes that session; a new dial after
+      // the pause it names gets a fresh one. A few times at most, within the
+      // deadline, and never for a transport we did not open.
+      const wait = Math.min(status.retryAfterMs ?? -1, HELLO_RETRY_MAX_WAIT_MS)
+      if (status.status === 'error' && wait >= 0 && owned && attempt < HELLO_RETRIES && Date.now() + wait < deadline) {
+        this.log.info({ server: pk, wait }, 'the server still had our previous session; dialing again')
+        this.dropSession(id, owned)
+        await new Promise((r) => setTimeout(r, wait))
+        continue
+      }
+      break
     }
     if (status.status !== 'ok' || !status.address) {
       this.node.closeSession(id)

@@ -57,6 +57,12 @@ export const statusSchema = z.object({
   prefix: z.number().int().min(1).max(32).optional(),
   mtu: z.number().int().min(576).max(65535).optional(),
   dns: z.array(ip).max(4).optional(),
+  /**
+   * With a refusal: the session is being closed, and a new transport dialed
+   * after this many ms may try again (the hello was refused only because this
+   * session already had one).
+   */
+  retryAfterMs: z.number().int().min(0).max(60_000).optional(),
 })
 export type Status = z.infer<typeof statusSchema>
 

@@ -275,7 +275,10 @@ export class VpnServer {
     }
     if (this.clients.has(id)) {
       this.log.warn({ peer }, 'second vpn hello on a session; closing it')
-      this.refuse(id, { status: 'error', message: 'one hello per session (say bye first); closing the session' })
+      // The client may have lost this session without a bye (crash, restart)
+      // and, over SUDPH from the same address, reached it again: it may dial
+      // anew once this one is closed.
+      this.refuse(id, { status: 'error', message: 'one hello per session (say bye first); closing the session', retryAfterMs: this.limits.closeAfterStatusMs + 500 })
       return true
     }
     this.stopAwaiting(id)
