@@ -14,7 +14,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, re
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { generateConfig } from '../../ts/config/file.js'
+import { generateConfig, writeConfig } from '../../ts/config/file.js'
 import { createLab, type Lab } from '../../ts/netlab/netns.js'
 import { writeState, type ClientState } from '../../ts/sys/client-state.js'
 import { BIN, expectOneLineError } from './helpers/cli.js'
@@ -183,5 +183,25 @@ describe.skipIf(skip !== null)(`root trusts no user-writable file${skip === null
     expect(statSync(state).mode & 0o777).toBe(0o600)
     expect(JSON.parse(readFileSync(state, 'utf8'))).toEqual(s)
     expect(existsSync(`${state}.tmp`)).toBe(false)
+  })
+
+  it('writing the config follows no symlink, at the temp path or at the config path, and never clobbers without force', async () => {
+    const dir = mkdtempSync(join(base, 'cfg-'))
+    const victim = join(dir, 'victim')
+    writeFileSync(victim, 'untouched\n', { mode: 0o644 })
+    const file = join(dir, 'skywire.json')
+    symlinkSync(victim, `${file}.tmp`)
+    const cfg = generateConfig()
+    await writeConfig(file, cfg)
+    expect(readFileSync(victim, 'utf8')).toBe('untouched\n')
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(cfg)
+    await expect(writeConfig(file, generateConfig())).rejects.toMatchObject({ code: 'EEXIST' })
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(cfg)
+    const link = join(dir, 'link.json')
+    symlinkSync(victim, link)
+    await writeConfig(link, cfg, true)
+    expect(readFileSync(victim, 'utf8')).toBe('untouched\n')
+    expect(lstatSync(link).isFile()).toBe(true)
+    expect(statSync(link).mode & 0o777).toBe(0o600)
   })
 })

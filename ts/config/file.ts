@@ -1,6 +1,6 @@
 /** Reading and writing the visor config file. */
-import { constants as fsc, statSync } from 'node:fs'
-import { open, readFile } from 'node:fs/promises'
+import { statSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import type { z } from 'zod'
 import { ConfigError, SkywireError } from '../errors.js'
 import { generateIdentity, publicKeyOf } from '../keys.js'
@@ -129,27 +129,20 @@ export function generateConfig(overrides: Partial<Omit<ConfigInput, 'pk' | 'sk' 
 
 /**
  * Write the config with mode 0600, created exclusively unless `force`, so a
- * generated identity never silently replaces an existing one.
+ * generated identity never silently replaces an existing one. Atomic, through
+ * a temp file that never follows a planted symlink: a reader (or a crash)
+ * never sees half a config, and `--force` over a symlink replaces the link,
+ * never the file it points to.
  */
 export async function writeConfig(file: string, cfg: Config, force = false): Promise<void> {
-  const flags = fsc.O_WRONLY | fsc.O_CREAT | (force ? fsc.O_TRUNC : fsc.O_EXCL)
-  let fh
   try {
-    fh = await open(file, flags, 0o600)
+    writeFileAtomic(file, JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600, noClobber: !force })
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'EEXIST') throw new SkywireError('EEXIST', `${file} already exists (use --force to overwrite)`)
     if (code === 'ENOENT') throw new SkywireError('ECONFIG', `cannot write ${file}: its directory does not exist`)
     if (code === 'EACCES') throw new SkywireError('EPERM', `cannot write ${file}: permission denied`)
     throw new SkywireError('ECONFIG', `cannot write ${file}: ${String(code)}`)
-  }
-  try {
-    // O_CREAT's mode only applies to a new file; an overwritten one keeps
-    // its old mode unless we set it.
-    await fh.chmod(0o600)
-    await fh.writeFile(JSON.stringify(cfg, null, 2) + '\n')
-  } finally {
-    await fh.close()
   }
 }
 

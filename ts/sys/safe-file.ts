@@ -19,6 +19,7 @@ import {
   fchownSync,
   fstatSync,
   fsyncSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -236,6 +237,11 @@ export interface AtomicWriteOptions {
   /** Owner and group of the new file (only root can give files away); default: ours. */
   uid?: number
   gid?: number
+  /**
+   * Fail with EEXIST instead of replacing an existing `path` (the new file is
+   * hard-linked into place, which, unlike rename, refuses to clobber; atomic).
+   */
+  noClobber?: boolean
 }
 
 // libuv adds O_CLOEXEC to every open, so the temp file never leaks into a child process.
@@ -273,7 +279,12 @@ export function writeFileAtomic(path: string, data: string | Buffer, opts: Atomi
     } finally {
       closeSync(fd)
     }
-    renameSync(tmp, path)
+    if (opts.noClobber ?? false) {
+      linkSync(tmp, path)
+      unlinkSync(tmp)
+    } else {
+      renameSync(tmp, path)
+    }
   } catch (e) {
     try {
       unlinkSync(tmp)
