@@ -115,3 +115,85 @@ describe.skipIf(skip !== null)('address resolver behind NAT (network namespaces)
     }
   })
 })
+
+const FORGE = fileURLToPath(new URL('./fixtures/udp-forge.mjs', import.meta.url))
+
+describe.skipIf(skip !== null)('address resolver and forged UDP sources (network namespaces)', () => {
+  const topo = useTopology({ ipv6: false, whoami: false, dns: false })
+
+  it('forged-source binds and connect requests make the resolver send the victim no more bytes than were forged', async () => {
+    const t = topo()
+    const svcAddr = t.services.addr
+    // The victim is the internet router's address (any host on the internet without a firewall would do);
+    // the attacker is the server host.
+    const victim = `${t.services.gateway}:40000`
+    const procs: NsProcess[] = []
+    try {
+      const services = t.lab.spawn(
+        t.services.ns,
+        [process.execPath, BIN, 'services', '--http', `${svcAddr}:9090`, '--udp', `${svcAddr}:9091`, '--db', ':memory:', '--geoip', 'off'],
+        // A generous UDP rate limit, so what is measured is the protocol, not the limiter.
+        { env: { ...process.env, SKYWIRE_LOG_LEVEL: 'info', SKYWIRE_DEBUG: '', SKYWIRE_UDP_RATE: '1000,1000' } },
+      )
+      procs.push(services)
+      await services.waitForOutput(/discovery services listening/, 20_000)
+      // A forged source without a raw socket: the attacker holds the victim's address on its loopback and never
+      // answers ARP for it (the LVS direct-routing set-up), so it sends with that source while every answer to
+      // that address still goes to the victim.
+      for (const kv of ['net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2', 'net.ipv4.conf.wan0.arp_ignore=1', 'net.ipv4.conf.wan0.arp_announce=2']) {
+        await t.lab.execOk(t.server.ns, ['sysctl', '-qw', kv])
+      }
+      await t.lab.execOk(t.server.ns, ['ip', 'addr', 'add', `${t.services.gateway}/32`, 'dev', 'lo'])
+      const v = t.lab.spawn(t.internet.ns, [process.execPath, FORGE], { env: { ...process.env, MODE: 'victim', VICTIM: victim } })
+      procs.push(v)
+      await v.waitForOutput(/"event":"ready"/, 10_000)
+      const k1 = generateIdentity()
+      const k2 = generateIdentity()
+      const attacker = t.lab.spawn(t.server.ns, [process.execPath, FORGE], {
+        env: {
+          ...process.env,
+          MODE: 'attacker',
+          VICTIM: victim,
+          RESOLVER: `${svcAddr}:9091`,
+          REAL_IP: t.server.addr,
+          SK1: k1.secretKey,
+          PK1: k1.publicKey,
+          SK2: k2.secretKey,
+          PK2: k2.publicKey,
+        },
+      })
+      procs.push(attacker)
+      await attacker.waitForOutput(/"event":"done"/, 30_000)
+      type Phase = { from: number; bytes: number }
+      const { forgedBytes, forgedCount, phases } = events(attacker).find((e) => e.event === 'done') as Event & {
+        forgedBytes: number
+        forgedCount: number
+        phases: { bind: Phase; connect: Phase }
+      }
+      expect(forgedCount).toBe(50)
+      const rx = events(v).filter((e) => e.event === 'rx') as (Event & { t: number; len: number; type: number; from: string })[]
+      const bytes = (list: typeof rx) => list.reduce((n, e) => n + e.len, 0)
+      const received = bytes(rx)
+      const inConnect = bytes(rx.filter((e) => e.t >= phases.connect.from))
+      console.info(
+        `forged ${forgedCount} datagrams, ${forgedBytes} bytes (connect phase ${phases.connect.bytes}); ` +
+          `the victim received ${rx.length} datagrams, ${received} bytes (connect phase ${inConnect})`,
+      )
+      // Everything the victim got came from the resolver, and it is no more than was sent in its name, in total
+      // and in the connect phase (where the old resolver relayed 193-byte peer addresses for 137-byte requests).
+      expect(rx.every((e) => e.from === `${svcAddr}:9091`)).toBe(true)
+      expect(received).toBeLessThanOrEqual(forgedBytes)
+      expect(inConnect).toBeLessThanOrEqual(phases.connect.bytes)
+      // Only challenges and errors, never a bind ack or a peer address.
+      expect(new Set(rx.map((e) => e.type))).toEqual(new Set([0x16, 0x14]))
+      // Key 2 was never bound at the victim's address.
+      const res = await t.lab.exec(t.client.ns, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${svcAddr}:9090/ar/resolve/${k2.publicKey}`])
+      expect(res.stdout.trim()).toBe('404')
+    } catch (err) {
+      for (const p of procs) console.error(p.ns, p.output().stdout.slice(-3000), p.output().stderr.slice(-2000))
+      throw err
+    } finally {
+      await Promise.all(procs.map((p) => p.kill('SIGTERM', 2000).catch(() => undefined)))
+    }
+  })
+})
