@@ -98,6 +98,12 @@ export const configSchema = z
           .array(z.string().refine((s) => isIP(s) !== 0, 'must be an IP address'))
           .max(4)
           .default([]),
+        /**
+         * Seconds between checks, while connected, that the tunnel's DNS setup (resolv.conf,
+         * systemd-resolved's link settings) is still in place; a DHCP client or NetworkManager
+         * rewriting it is undone at the next check. 0 turns the check off.
+         */
+        dnsRecheckS: z.number().int().min(0).max(3600).default(10),
       })
       .prefault({}),
     control: z

@@ -17,7 +17,8 @@ import { bootId, deleteState, readState, writeState, type ClientState, type Plan
 import { installKillSwitch, KILLSWITCH_TABLE, removeKillSwitch } from './killswitch.js'
 import { nftIfname, tableExists } from './nft.js'
 import { requireInterface, routeGet } from './netifc.js'
-import { backupResolvConf, RESOLV_CONF, resolvConfText, restoreResolvConf, writeResolvConf } from './resolv-conf.js'
+import { backupResolvConf, reassertResolvConf, RESOLV_CONF, resolvConfIsOurs, restoreResolvConf, writeResolvConf } from './resolv-conf.js'
+import { resolvedControl, type ResolvedControl, type ResolvedEnv } from './resolved.js'
 import { ipJson, tryRun, commandError } from './run.js'
 
 export type { ClientState, PlannedRoute } from './client-state.js'
@@ -45,6 +46,8 @@ export interface ClientRoutingOptions {
   stateFile: string
   /** Default /etc/resolv.conf: in a namespace started by `ip netns exec`, that namespace's copy. */
   resolvConfPath?: string
+  /** Where to look for systemd-resolved and which resolvectl to run (defaults: the real ones). */
+  resolved?: ResolvedEnv
 }
 
 export interface AppliedClientRouting {
@@ -65,6 +68,8 @@ export interface AppliedClientRouting {
   restore(opts?: { keepKillSwitch?: boolean }): Promise<void>
   /** Whether everything applied is still in place (for status; see `verifyClientRouting`). */
   verify(): Promise<ClientRoutingCheck>
+  /** Puts the DNS setup back where somebody changed it (see `reassertClientDns`). */
+  reassertDns(): Promise<DnsReassertion>
 }
 
 export interface ClientRoutingCheck {
@@ -74,7 +79,7 @@ export interface ClientRoutingCheck {
   missingRoutes: PlannedRoute[]
   /** null when no kill switch was asked for. */
   killSwitch: boolean | null
-  /** null when DNS was left alone; false when resolv.conf was rewritten behind our back. */
+  /** null when DNS was left alone; false when resolv.conf was rewritten, or resolved's link settings lost, behind our back. */
   dns: boolean | null
 }
 
@@ -206,7 +211,7 @@ async function delRoutes(routes: readonly PlannedRoute[]): Promise<void> {
  * gone (the TUN vanished with a crashed core, taking its routes along). Tries
  * every step; throws one error naming all that failed.
  */
-async function undo(s: ClientState): Promise<void> {
+async function undo(s: ClientState, resolved: ResolvedControl = resolvedControl()): Promise<void> {
   const failures: string[] = []
   const attempt = async (f: () => Promise<unknown> | void) => {
     try {
@@ -219,6 +224,10 @@ async function undo(s: ClientState): Promise<void> {
     const backup = s.resolvConf
     await attempt(() => restoreResolvConf(backup))
   }
+  if (s.resolved != null) {
+    const link = s.resolved.tunIf
+    await attempt(() => resolved.revert(link))
+  }
   await attempt(() => delRoutes([...s.routes].reverse()))
   if (s.killSwitch !== null) {
     const table = s.killSwitch.table
@@ -229,7 +238,7 @@ async function undo(s: ClientState): Promise<void> {
 
 /** A state holding only a kill switch: what `restore({ keepKillSwitch: true })` leaves while the visor reconnects. */
 function killSwitchOnly(s: ClientState): boolean {
-  return s.killSwitch !== null && s.routes.length === 0 && s.resolvConf === null
+  return s.killSwitch !== null && s.routes.length === 0 && s.resolvConf === null && s.resolved == null
 }
 
 /**
@@ -258,7 +267,13 @@ export async function applyClientRouting(opts: ClientRoutingOptions): Promise<Ap
   await requireInterface(opts.tunIf)
   const p = await plan(opts)
   const dns = [...(opts.dns ?? [])]
-  const resolvConf = dns.length > 0 ? backupResolvConf(opts.resolvConfPath ?? RESOLV_CONF) : null
+  const resolvPath = opts.resolvConfPath ?? RESOLV_CONF
+  const rc = resolvedControl({ resolvConfPath: resolvPath, ...opts.resolved })
+  // Under systemd-resolved the tunnel's link gets the DNS servers; resolv.conf is rewritten too unless it
+  // already sends every lookup to resolved (the stub), where editing the manager's file would gain nothing.
+  const det = dns.length > 0 ? await rc.detect() : null
+  const viaResolved = det?.running === true
+  const resolvConf = dns.length > 0 && !(viaResolved && det?.resolvConf === 'stub') ? backupResolvConf(resolvPath) : null
   const exempt = [...new Set(opts.exempt)]
   const s: ClientState = {
     version: 1,
@@ -270,31 +285,33 @@ export async function applyClientRouting(opts: ClientRoutingOptions): Promise<Ap
     resolvConf,
     dns,
     killSwitch: opts.killSwitch ? { table: prev?.killSwitch?.table ?? KILLSWITCH_TABLE, exempt } : null,
+    resolved: viaResolved ? { tunIf: opts.tunIf } : null,
   }
   writeState(opts.stateFile, s)
   try {
     if (s.killSwitch !== null) await installKillSwitch(s.tunIf, s.killSwitch.exempt, s.killSwitch.table)
     await addRoutes(s.routes)
     if (resolvConf !== null) writeResolvConf(resolvConf, dns)
+    if (s.resolved != null) await rc.apply(s.resolved.tunIf, dns)
   } catch (e) {
     try {
-      await rollBack(opts.stateFile, s, adopt)
+      await rollBack(opts.stateFile, s, adopt, rc)
     } catch (undoErr) {
       throw new SkywireError('ESTATE', `${(e as Error).message}; and undoing failed, state kept in ${opts.stateFile}: ${(undoErr as Error).message}`, { cause: e })
     }
     throw e
   }
-  return handle(opts.stateFile, s, p)
+  return handle(opts.stateFile, s, p, rc)
 }
 
 /** Undoes `s`; with keepKillSwitch the kill switch stays up and the state file shrinks to just it. */
-async function rollBack(stateFile: string, s: ClientState, keepKillSwitch: boolean): Promise<void> {
+async function rollBack(stateFile: string, s: ClientState, keepKillSwitch: boolean, rc?: ResolvedControl): Promise<void> {
   if (keepKillSwitch && s.killSwitch !== null) {
-    await undo({ ...s, killSwitch: null })
-    writeState(stateFile, { ...s, routes: [], resolvConf: null, dns: [] })
+    await undo({ ...s, killSwitch: null }, rc)
+    writeState(stateFile, { ...s, routes: [], resolvConf: null, dns: [], resolved: null })
     return
   }
-  await undo(s)
+  await undo(s, rc)
   deleteState(stateFile)
 }
 
@@ -304,7 +321,7 @@ async function rollBack(stateFile: string, s: ClientState, keepKillSwitch: boole
  * switch table present, resolv.conf still the tunnel's. The visor puts the
  * result in status and, when not intact, restores and applies again.
  */
-export async function verifyClientRouting(s: ClientState): Promise<ClientRoutingCheck> {
+export async function verifyClientRouting(s: ClientState, rc: ResolvedControl = resolvedControl()): Promise<ClientRoutingCheck> {
   const present = new Set<string>()
   for (const f of [4, 6] as const) {
     if (f === 6 && !s.routes.some((r) => r.family === 6)) continue
@@ -318,17 +335,12 @@ export async function verifyClientRouting(s: ClientState): Promise<ClientRouting
   const missingRoutes = s.routes.filter((r) => !present.has(key(r)))
   const killSwitch = s.killSwitch === null ? null : await tableExists(s.killSwitch.table)
   let dns: boolean | null = null
-  if (s.resolvConf !== null) {
-    try {
-      dns = readFileSync(s.resolvConf.path, 'utf8') === resolvConfText(s.dns)
-    } catch {
-      dns = false
-    }
-  }
+  if (s.resolvConf !== null) dns = resolvConfIsOurs(s.resolvConf.path, s.dns)
+  if (s.resolved != null) dns = dns !== false && (await rc.isOurs(s.resolved.tunIf, s.dns))
   return { intact: missingRoutes.length === 0 && killSwitch !== false && dns !== false, missingRoutes, killSwitch, dns }
 }
 
-function handle(stateFile: string, s: ClientState, p: Plan): AppliedClientRouting {
+function handle(stateFile: string, s: ClientState, p: Plan, rc: ResolvedControl): AppliedClientRouting {
   let done = false
   return {
     stateFile,
@@ -337,11 +349,38 @@ function handle(stateFile: string, s: ClientState, p: Plan): AppliedClientRoutin
     ipv6: p.ipv6,
     async restore(o = {}) {
       if (done) return
-      await rollBack(stateFile, s, o.keepKillSwitch ?? false)
+      await rollBack(stateFile, s, o.keepKillSwitch ?? false, rc)
       done = true
     },
-    verify: () => verifyClientRouting(s),
+    verify: () => verifyClientRouting(s, rc),
+    reassertDns: () => reassertClientDns(s, rc),
   }
+}
+
+/** What `reassertClientDns` had to put back (empty: everything was still ours). */
+export interface DnsReassertion {
+  repaired: ('resolv.conf' | 'resolved')[]
+}
+
+/**
+ * While connected, a DHCP client or NetworkManager may rewrite resolv.conf
+ * (a lease renewal), and resolved may forget a link's settings (restarted,
+ * or the link reconfigured): lookups would then leave beside the tunnel.
+ * This puts back whatever of the state's DNS setup is no longer ours; the
+ * visor calls it periodically. The backup is not retaken: disconnecting
+ * restores what was there before the connect.
+ */
+export async function reassertClientDns(s: ClientState, rc: ResolvedControl = resolvedControl()): Promise<DnsReassertion> {
+  const repaired: DnsReassertion['repaired'] = []
+  if (s.resolvConf !== null && !resolvConfIsOurs(s.resolvConf.path, s.dns)) {
+    reassertResolvConf(s.resolvConf.path, s.dns)
+    repaired.push('resolv.conf')
+  }
+  if (s.resolved != null && !(await rc.isOurs(s.resolved.tunIf, s.dns))) {
+    await rc.apply(s.resolved.tunIf, s.dns)
+    repaired.push('resolved')
+  }
+  return { repaired }
 }
 
 /**

@@ -66,6 +66,14 @@ const state = z.object({
   resolvConf: resolvBackup.nullable(),
   dns: z.array(z.string()),
   killSwitch: z.object({ table: z.string(), exempt: z.array(z.string()) }).nullable(),
+  /**
+   * The link whose DNS was set in systemd-resolved (undone with `resolvectl revert`), or null.
+   * Optional: state files written before this field existed have none.
+   */
+  resolved: z
+    .object({ tunIf: z.string().regex(/^[A-Za-z0-9_.@+-]{1,15}$/, 'must be an interface name') })
+    .nullable()
+    .optional(),
 })
 export type ClientState = z.infer<typeof state>
 

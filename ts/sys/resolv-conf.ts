@@ -8,6 +8,8 @@
  * - a symlink (systemd-resolved's stub): replaced by a file, and the link put
  *   back on restore, so the manager's own file is never edited;
  * - missing: created, and removed on restore.
+ * Where systemd-resolved runs and this file is its stub, the file is left
+ * alone and the tunnel's link is configured in resolved instead (resolved.ts).
  */
 import { closeSync, fsyncSync, lstatSync, openSync, readFileSync, readlinkSync, renameSync, symlinkSync, unlinkSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
@@ -50,6 +52,35 @@ export function writeResolvConf(backup: ResolvBackup, servers: readonly string[]
   const text = resolvConfText(servers)
   if (backup.kind === 'symlink') replaceWithFile(backup.path, Buffer.from(text), 0o644)
   else writeInPlace(backup.path, Buffer.from(text), backup.kind === 'file' ? undefined : 0o644)
+}
+
+/** True when `path` is a regular file holding exactly the tunnel's resolv.conf (not a link to one). */
+export function resolvConfIsOurs(path: string, servers: readonly string[]): boolean {
+  try {
+    return lstatSync(path).isFile() && readFileSync(path, 'utf8') === resolvConfText(servers)
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Puts the tunnel's resolv.conf back after somebody else (a DHCP client,
+ * NetworkManager, resolvconf) replaced it while connected, whatever it has
+ * become meanwhile: a link is replaced by a file, never written through (the
+ * link's target is the manager's), and a missing file is created. The backup
+ * taken at connect is left as it was: disconnecting restores the original.
+ */
+export function reassertResolvConf(path: string, servers: readonly string[]): void {
+  const text = Buffer.from(resolvConfText(servers))
+  let st
+  try {
+    st = lstatSync(path)
+  } catch {
+    st = null
+  }
+  if (st?.isFile()) writeInPlace(path, text)
+  else if (st === null) writeInPlace(path, text, 0o644)
+  else replaceWithFile(path, text, 0o644)
 }
 
 /** Puts back exactly what `backup` describes. */

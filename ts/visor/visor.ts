@@ -97,7 +97,7 @@ export class Visor {
     this.vpnClient = new VpnClient(
       node,
       services,
-      new LinuxClientHost(join(config.dataDir, CLIENT_STATE_FILE)),
+      new LinuxClientHost(join(config.dataDir, CLIENT_STATE_FILE), undefined, { dnsRecheckMs: config.vpnClient.dnsRecheckS * 1000, log: log.child({ part: 'vpn-dns' }) }),
       log.child({ part: 'vpn-client' }),
       {
         order: config.transports.order,

@@ -111,14 +111,73 @@ async function toIps(endpoints: readonly string[]): Promise<string[]> {
   return [...out]
 }
 
+/**
+ * How often, while connected, the client checks that the DNS setup is still
+ * the tunnel's and puts it back (config `vpnClient.dnsRecheckS`). A DHCP
+ * renewal or NetworkManager can rewrite resolv.conf at any time; until the
+ * next check lookups may leave beside the tunnel (or be refused by the kill
+ * switch). 10 s costs a stat and a read (plus three resolvectl calls under
+ * systemd-resolved) and bounds that window.
+ */
+export const DNS_RECHECK_MS = 10_000
+
+export interface LinuxClientHostOptions {
+  /** See DNS_RECHECK_MS; 0 turns the re-check off. */
+  dnsRecheckMs?: number
+  /** Where a repaired DNS setup is reported. */
+  log?: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void }
+}
+
 export class LinuxClientHost implements ClientHost {
   private applied: AppliedClientRouting | null = null
   private appliedKey = ''
+  private recheckTimer: NodeJS.Timeout | null = null
+  private rechecking: Promise<void> | null = null
+  /** Warned about a repair during this connection already: a manager that keeps fighting is logged once, not every period. */
+  private warned = false
 
   constructor(
     private readonly stateFile: string,
     private readonly tunPrefix = 'swvpn',
+    private readonly opts: LinuxClientHostOptions = {},
   ) {}
+
+  private startRecheck(): void {
+    const ms = this.opts.dnsRecheckMs ?? DNS_RECHECK_MS
+    if (ms <= 0 || this.recheckTimer !== null) return
+    this.recheckTimer = setInterval(() => void this.recheckDns(), ms)
+    this.recheckTimer.unref()
+  }
+
+  /** Stops the loop and waits for a check in flight, so it can never rewrite DNS after a restore. */
+  private async stopRecheck(): Promise<void> {
+    if (this.recheckTimer !== null) clearInterval(this.recheckTimer)
+    this.recheckTimer = null
+    await this.rechecking
+  }
+
+  /** One check; never throws (a failure is logged like a repair, once per connection). */
+  recheckDns(): Promise<void> {
+    const a = this.applied
+    if (a === null || this.rechecking !== null) return this.rechecking ?? Promise.resolve()
+    this.rechecking = (async () => {
+      try {
+        const { repaired } = await a.reassertDns()
+        if (repaired.length > 0) this.report({ repaired }, `DNS setup was changed by something else (${repaired.join(', ')}); put the tunnel's back`)
+      } catch (e) {
+        this.report({ err: (e as Error).message }, 'cannot check or put back the tunnel DNS setup')
+      } finally {
+        this.rechecking = null
+      }
+    })()
+    return this.rechecking
+  }
+
+  private report(obj: object, msg: string): void {
+    if (this.warned) this.opts.log?.debug(obj, msg)
+    else this.opts.log?.warn(obj, `${msg} (further repairs during this connection are logged at debug level)`)
+    this.warned = true
+  }
 
   async usedNetworks(): Promise<string[]> {
     // Our own TUN (left from a previous connection) is not a network we use.
@@ -131,7 +190,12 @@ export class LinuxClientHost implements ClientHost {
     const key = JSON.stringify([p.tun, exempt, p.dns, p.killswitch])
     // A reconnect to the same endpoint keeps the routes in place: no window
     // in which traffic could leave outside the tunnel.
-    if (this.applied && key === this.appliedKey) return
+    if (this.applied && key === this.appliedKey) {
+      // The TUN may be new, and resolved's settings for it gone with the old one.
+      await this.recheckDns()
+      return
+    }
+    await this.stopRecheck()
     // New endpoints: replace the routes, but keep the kill switch up across
     // the swap so nothing leaves outside the tunnel meanwhile.
     const old = this.applied
@@ -140,9 +204,12 @@ export class LinuxClientHost implements ClientHost {
     if (old) await old.restore({ keepKillSwitch: p.killswitch })
     this.applied = await applyClientRouting({ tunIf: p.tun, exempt, dns: p.dns, killSwitch: p.killswitch, stateFile: this.stateFile })
     this.appliedKey = key
+    this.warned = false
+    this.startRecheck()
   }
 
   async restore(): Promise<void> {
+    await this.stopRecheck()
     const a = this.applied
     this.applied = null
     this.appliedKey = ''
