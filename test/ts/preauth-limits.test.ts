@@ -129,12 +129,15 @@ describe('STCPR before authentication', () => {
   let proc: ChildProcess | null = null
   let stcprPort = 0
   let pid = 0
+  /** Everything the visor printed (pino JSON lines). */
+  let out = ''
 
   beforeAll(async () => {
     stcprPort = await freePort()
     const config = generateConfig({
       dataDir: join(tmp.dir, 'data'),
-      logLevel: 'info',
+      // Debug: refusals are logged there, and only now and then.
+      logLevel: 'debug',
       // Nothing listens there: the visor carries on without discovery.
       services: { url: `http://127.0.0.1:${await freePort()}`, udp: `127.0.0.1:${await freePort()}` },
       transports: { stcpr: { listen: `127.0.0.1:${stcprPort}` }, sudph: { listen: `127.0.0.1:${await freePort()}` } },
@@ -146,11 +149,11 @@ describe('STCPR before authentication', () => {
     writeFileSync(file, JSON.stringify(config), { mode: 0o600 })
     const p = spawn(process.execPath, [BIN, 'visor', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] })
     proc = p
-    let out = ''
+    p.stdout?.on('data', (d: Buffer) => (out += d.toString()))
+    p.stderr?.on('data', (d: Buffer) => (out += d.toString()))
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`visor did not start:\n${out}`)), 20_000)
-      const onData = (d: Buffer) => {
-        out += d.toString()
+      const onData = () => {
         if (/control API listening/.test(out)) {
           clearTimeout(timer)
           resolve()
@@ -231,6 +234,11 @@ describe('STCPR before authentication', () => {
       expect(all.length - held.length).toBeGreaterThan(CONNECTIONS / 2)
       // The handshake stage has a deadline of a few seconds: nobody is left hanging.
       expect(longest).toBeLessThan(8000)
+      // Thousands of refusals in both tests, a handful of log lines: at most one per 10 s.
+      const reports = out.split('\n').filter((l) => l.includes('inbound dials refused by a limit'))
+      console.log(`refusal reports in the visor's debug log: ${reports.length}`)
+      expect(reports.length).toBeGreaterThanOrEqual(1)
+      expect(reports.length).toBeLessThanOrEqual(4)
       // Once they are gone, a new one from the same address is held again (slots are given back).
       const again = await openMany(stcprPort, 1, 1, half)
       await sleep(300)

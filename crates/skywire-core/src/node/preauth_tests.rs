@@ -153,7 +153,7 @@ async fn a_huge_first_length_closes_the_connection_before_anything_is_allocated(
 
 #[tokio::test]
 async fn stcpr_pending_handshakes_are_capped_per_source_and_in_total_and_time_out() {
-    let (server, _rx) = node_at("127.0.0.1", small(3, 2, 100, 100, 1500)).await;
+    let (server, mut rx) = node_at("127.0.0.1", small(3, 2, 100, 100, 1500)).await;
     let addr = server.stcpr_addr().unwrap();
     let mut held = Vec::new();
     for _ in 0..2 {
@@ -169,6 +169,14 @@ async fn stcpr_pending_handshakes_are_capped_per_source_and_in_total_and_time_ou
     assert!(closed_within(&mut fourth, Duration::from_millis(500)).await, "over the total cap must be refused");
     let st = server.limit_stats();
     assert_eq!((st.refused_pending_per_ip, st.refused_pending_total), (1, 1));
+    // Two refusals, one report to the host: a flood must not become a flood of events.
+    let mut reports = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        if let Event::Refused { why, from, .. } = e {
+            reports.push((why, from));
+        }
+    }
+    assert_eq!(reports, vec![(super::Refusal::PendingPerIp, "127.0.0.1".parse::<IpAddr>().unwrap())]);
     // The admitted ones are still open: one sends half an initiation.
     let mut half = [0u8; 4 + INITIATION_LEN / 2];
     half[..4].copy_from_slice(&(INITIATION_LEN as u32).to_be_bytes());
@@ -290,5 +298,4 @@ async fn inbound_sessions_are_capped_per_source_and_in_total() {
     let (other, _) = node_at("127.0.0.4", Limits::default()).await;
     dial(&server, &other, TransportKind::Stcpr).await.unwrap();
     assert_eq!(server.limit_stats().sessions, 3);
-    let _ = IpAddr::from([127, 0, 0, 1]);
 }
