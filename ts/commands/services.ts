@@ -63,7 +63,8 @@ export default class Services extends SkywireCommand {
     'between several replicas. The API is described in docs/services-api.md. Entry TTLs can be changed with the ' +
     'environment variables SKYWIRE_TTL_STCPR_MS, SKYWIRE_TTL_SUDPH_MS, SKYWIRE_TTL_SERVICE_MS and ' +
     'SKYWIRE_TTL_TRANSPORT_MS; the per-IP HTTP rate limit with SKYWIRE_HTTP_RATE=RATE,BURST (0 = off) and the UDP one ' +
-    'with SKYWIRE_UDP_RATE=RATE,BURST (default 10,20); the key of the UDP bind challenges, for replicas sharing one UDP ' +
+    'with SKYWIRE_UDP_RATE=RATE,BURST (default 10,20), over all sources with SKYWIRE_UDP_TOTAL_RATE (default ' +
+    '2000,4000); the key of the UDP bind challenges, for replicas sharing one UDP ' +
     'address without per-source affinity, with SKYWIRE_AR_COOKIE_SECRET (64+ hex characters); the log level with ' +
     'SKYWIRE_LOG_LEVEL.'
   static override examples = [
@@ -109,6 +110,8 @@ export default class Services extends SkywireCommand {
     const httpRate = rateFromEnv('SKYWIRE_HTTP_RATE')
     const udpRate = rateFromEnv('SKYWIRE_UDP_RATE')
     if (udpRate === null) throw new SkywireError('EUSAGE', 'SKYWIRE_UDP_RATE cannot be 0: the UDP port is always rate limited')
+    const udpTotalRate = rateFromEnv('SKYWIRE_UDP_TOTAL_RATE')
+    if (udpTotalRate === null) throw new SkywireError('EUSAGE', 'SKYWIRE_UDP_TOTAL_RATE cannot be 0')
     const udpCookieSecret = cookieSecretFromEnv()
     // Loaded here, not at the top: oclif imports every command file to list
     // them, and the services pull in fastify, better-sqlite3 and ioredis.
@@ -134,6 +137,7 @@ export default class Services extends SkywireCommand {
         maxConnections: wholeNumber('max-connections', flags['max-connections'], 1, 1_000_000),
         ...(httpRate !== undefined ? { httpRate } : {}),
         ...(udpRate ? { udpRate } : {}),
+        ...(udpTotalRate ? { udpTotalRate } : {}),
         ...(udpCookieSecret ? { udpCookieSecret } : {}),
         logger: log,
       })

@@ -62,6 +62,8 @@ export interface ServicesOptions {
   /** The clock the nonce window is checked against; tests inject one. */
   now?: () => number
   udpRate?: RateLimitOptions
+  /** All UDP sources together; see UdpResolverOptions.totalRate. */
+  udpTotalRate?: RateLimitOptions
   /** Key of the UDP bind challenges; see UdpResolverOptions.cookieSecret. */
   udpCookieSecret?: Buffer
   /** Seconds a UDP bind challenge can be echoed (default 10). */
@@ -238,6 +240,7 @@ export async function startServices(opts: ServicesOptions): Promise<RunningServi
         metrics,
         clockSkewMs: opts.clockSkewMs,
         rate: opts.udpRate,
+        totalRate: opts.udpTotalRate,
         cookieSecret: opts.udpCookieSecret,
         challengeTtlS: opts.udpChallengeTtlS,
       })

@@ -362,6 +362,26 @@ describe.each(storeFactories)('UDP resolver on $name', (factory) => {
     expect(hex(await b.next())).toBe(hex(encodeError(a.id.publicKey, 1)))
   })
 
+  it('a total budget over all sources bounds the work a flood of (forged) sources can cause; over it, silence', async () => {
+    await svc.close()
+    await Promise.all([a.close(), b.close()])
+    await start({ udpTotalRate: { ratePerSec: 1, burst: 3 } })
+    for (let i = 0; i < 3; i++) {
+      a.send(a.bind([], Date.now() + i), resolver)
+      expect((await a.next())[0]).toBe(MSG.bindChallenge)
+    }
+    // Another source, with its own per-source budget untouched, gets nothing while the total is spent.
+    const other = await Peer.open(b.id, '127.0.0.3')
+    try {
+      other.send(other.bind(), resolver)
+      expect(await other.silent(300)).toBe(true)
+      const metrics = await (await fetch(`${svc.url}/metrics`)).text()
+      expect(metrics).toMatch(/skywire_udp_datagrams_total\{type="bind",result="over_total_rate"\} 1/)
+    } finally {
+      await other.close()
+    }
+  })
+
   it('rate limits per source: error 4 at most once a second, then silence', async () => {
     await svc.close()
     await Promise.all([a.close(), b.close()])

@@ -23,7 +23,7 @@ import { native } from '../../native.js'
 import type { ServicesContext } from '../context.js'
 import type { Metrics } from '../http/metrics.js'
 import { RateLimiter, type RateLimitOptions } from '../rate-limit.js'
-import { addressVerdict, callerClass } from '../addr-policy.js'
+import { addressVerdict, callerClass, sourceKey } from '../addr-policy.js'
 import {
   COOKIE_MAC_LEN,
   ERROR_CODE,
@@ -55,6 +55,13 @@ export interface UdpResolverOptions {
   clockSkewMs?: number
   rate?: RateLimitOptions
   /**
+   * All sources together. Forged sources are free, so per-source buckets do
+   * not bound the work (an Ed25519 verification and a store read per message)
+   * a flood of random sources causes; this does. Default 2000/s, burst 4000:
+   * far above what re-binding visors need (one bind per visor per 20 s).
+   */
+  totalRate?: RateLimitOptions
+  /**
    * Key of the challenge MACs. Random per process by default; replicas that
    * share one UDP address without per-source affinity at the load balancer
    * need the same secret (SKYWIRE_AR_COOKIE_SECRET), or a challenge issued by
@@ -67,11 +74,13 @@ export interface UdpResolverOptions {
 
 const MAX_DATAGRAM = 1024
 export const DEFAULT_CHALLENGE_TTL_S = 10
+export const DEFAULT_UDP_TOTAL_RATE: RateLimitOptions = { ratePerSec: 2000, burst: 4000 }
 const COOKIE_CONTEXT = Buffer.from('skywire-ar-cookie/1', 'ascii')
 
 export class UdpResolver {
   private readonly socket: Socket
   private readonly limiter: RateLimiter
+  private readonly total: RateLimiter
   /** At most one "rate limited" error per source per second, so we never amplify a flood. */
   private readonly errorLimiter = new RateLimiter({ ratePerSec: 1, burst: 1, maxSources: 10_000 })
   private readonly skew: number
@@ -82,6 +91,7 @@ export class UdpResolver {
   private constructor(private readonly opts: UdpResolverOptions) {
     this.socket = createSocket({ type: isIP(opts.host) === 6 ? 'udp6' : 'udp4' })
     this.limiter = new RateLimiter(opts.rate ?? { ratePerSec: 10, burst: 20 })
+    this.total = new RateLimiter(opts.totalRate ?? DEFAULT_UDP_TOTAL_RATE)
     this.skew = opts.clockSkewMs ?? 60_000
     this.secret = opts.cookieSecret ?? randomBytes(32)
     this.challengeTtlS = opts.challengeTtlS ?? DEFAULT_CHALLENGE_TTL_S
@@ -135,9 +145,16 @@ export class UdpResolver {
         metrics.observeUdp(msg?.type ?? 'invalid', 'dropped')
         return
       }
-      if (!this.limiter.take(src.ip)) {
+      // Per IPv4 address or IPv6 /64, like the HTTP limit.
+      const key = sourceKey(src.ip)
+      if (!this.limiter.take(key)) {
         metrics.observeUdp(msg.type, 'rate_limited')
-        if (this.errorLimiter.take(src.ip)) this.sendError(msg.pk, ERROR_CODE.rateLimited, src)
+        if (this.errorLimiter.take(key)) this.sendError(msg.pk, ERROR_CODE.rateLimited, src)
+        return
+      }
+      // Over the total budget nothing is answered: a flood of forged sources gets no errors either.
+      if (!this.total.take('all')) {
+        metrics.observeUdp(msg.type, 'over_total_rate')
         return
       }
       if (msg.type === 'bind') await this.onBind(msg, src)
