@@ -24,15 +24,20 @@ export function publicKeyProblem(s: string): string | null {
   return why === null ? null : `not a valid public key: ${why}`
 }
 
+/** The reasons the core gives for curve points that are weak keys (`WeakKey` in identity.rs). */
+const WEAK = new Set(['small-order point', 'point with a small-order component', 'non-canonical point encoding'])
+
 /** Parse a PK from user input, with a one-line reason when it is not one. */
 export function parsePublicKey(input: string, what = 'public key'): string {
   const s = input.trim()
   if (s.length !== 64) throw new SkywireError('EINVALIDPK', `${what} must be 64 hex characters, got ${s.length}`)
   if (!/^[0-9a-fA-F]{64}$/.test(s)) throw new SkywireError('EINVALIDPK', `${what} must be hex (0-9, a-f)`)
   const pk = s.toLowerCase()
-  const why = publicKeyProblem(pk)
-  if (why !== null) throw new SkywireError('EINVALIDPK', what === 'public key' ? why : `${what}: ${why}`)
-  return pk
+  const why = native.publicKeyProblem(pk)
+  if (why === null) return pk
+  // A point, but a weak one: say which kind, so nobody mistakes it for a typo.
+  if (WEAK.has(why)) throw new SkywireError('EINVALIDPK', `${what === 'public key' ? '' : `${what}: `}not a valid public key: ${why}`)
+  throw new SkywireError('EINVALIDPK', `${what} is not a valid Ed25519 key`)
 }
 
 /** Parse a comma-separated list of PKs (the whitelist flag). Empty items are ignored. */
