@@ -176,6 +176,26 @@ describe.skipIf(skip !== null)('VPN hello: hostile clients against a real server
   }, 40_000)
 })
 
+describe.skipIf(skip !== null)('VPN hello: an honest client that lost its session without a bye', () => {
+  const lab = useVpnLab({}, serverAndClient)
+
+  it('a client visor killed with -9 and restarted gets in again with its first vpn start', async () => {
+    const server = lab.visor('server')
+    const client = lab.visor('client')
+    const first = await new VisorClient(client.rpc).vpnStart(server.config.pk, { timeoutS: 20 })
+    expect(first.transport).toBe('sudph')
+    // No bye: the server still holds the session, and the restarted client's
+    // SUDPH handshake (same port, same NAT mapping) lands on it as a rekey.
+    await client.kill9()
+    await client.start()
+    const r = client.cli(['cli', 'vpn', 'start', '-k', server.config.pk, '-t', '20'])
+    expect(r.code, r.stderr).toBe(0)
+    // It did land on the old session (this test exercises that path).
+    await expect.poll(() => server.proc!.output().stdout, { timeout: 5000 }).toMatch(/second vpn hello on a session/)
+    expect(client.cli(['cli', 'vpn', 'stop']).code).toBe(0)
+  }, 90_000)
+})
+
 describe.skipIf(skip !== null)('VPN client against a hostile server', () => {
   const lab = useVpnLab({}, (t) => ({ client: serverAndClient(t).client! }))
   const topo = lab.topo
