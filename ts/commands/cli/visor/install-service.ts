@@ -164,6 +164,9 @@ export default class VisorInstallService extends SkywireCommand {
   static override description =
     `Writes ${UNIT_PATH}, which runs this installation's \`skywire visor -c CONFIG\` with this Node.js, ` +
     'restarting it if it fails. The VPN server starts with the visor unless the config disables it. ' +
+    'The unit is sandboxed for what the visor does (CAP_NET_ADMIN only, read-only system but for the data dir, the ' +
+    "config's directory, the control socket, /proc/sys/net and, unless systemd-resolved's stub handles DNS, /etc): " +
+    're-run it after moving those or changing how the host does DNS. ' +
     'Then enable it with `systemctl daemon-reload && systemctl enable --now skywire-visor`. ' +
     'With --dry-run it prints the unit and writes nothing.'
   static override examples = [
