@@ -1,5 +1,10 @@
 /** The store contract itself, on both implementations: counters are atomic and monotonic, TTLs hide entries. */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { SqliteStore } from '../../../ts/services/store/sqlite.js'
 import type { ServiceEntry, Store } from '../../../ts/services/store/store.js'
 import { eventually, sleep, stopSharedRedis, storeFactories } from './helpers.js'
 
@@ -133,5 +138,33 @@ describe.each(storeFactories)('store contract on $name', (factory) => {
 
   it('ping works and close is clean', async () => {
     await expect(store.ping()).resolves.toBeUndefined()
+  })
+})
+
+describe('SQLite upgrade', () => {
+  it('a database from before one-entry-per-key and per-source caps is upgraded at open, its entries kept', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'skywire-store-upgrade-'))
+    try {
+      const file = join(dir, 'services.db')
+      const old = new Database(file)
+      old.exec(`CREATE TABLE services (
+        address TEXT PRIMARY KEY, type TEXT NOT NULL, country TEXT, version TEXT NOT NULL,
+        json TEXT NOT NULL, expires_at INTEGER NOT NULL)`)
+      const entry = { ...svc(PK, 7), expiresAt: Date.now() + 60_000 }
+      old.prepare('INSERT INTO services VALUES (?, ?, ?, ?, ?, ?)').run(entry.address, 'vpn', null, '1', JSON.stringify(entry), entry.expiresAt)
+      old.close()
+      const store = new SqliteStore({ file })
+      try {
+        expect(await store.getService(`${PK}:7`)).toMatchObject({ address: `${PK}:7` })
+        // The old row belongs to its key: a new registration of the key replaces it.
+        expect(await store.putService(svc(PK, 8), 10_000, SRC)).not.toBeNull()
+        expect(await store.getService(`${PK}:7`)).toBeNull()
+        expect((await store.listServices({ type: 'vpn', offset: 0, limit: 10 })).total).toBe(1)
+      } finally {
+        await store.close()
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
