@@ -9,15 +9,14 @@ import { dirname } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
 import { z } from 'zod'
-import { parseHostPort } from '../config/schema.js'
+import { parseHostPort, publicKeySchema } from '../config/schema.js'
 import { SkywireError } from '../errors.js'
-import { PK_PATTERN } from '../keys.js'
 import { apiScope, loopbackHostOnly, refuseNonCanonicalPaths, type RouteAuth, type TokenAuth } from './http-guard.js'
 import { registerUiApi, registerUiPage, uiAuth, type UiOptions, type UiVisor } from './ui-routes.js'
 import type { Visor } from './visor.js'
 
 const startBody = z.object({
-  pk: z.string().regex(PK_PATTERN, 'pk must be 64 lowercase hex characters'),
+  pk: publicKeySchema,
   existingTp: z.boolean().optional(),
   timeoutS: z.number().int().min(1).max(3600).optional(),
 })
@@ -25,11 +24,11 @@ const startBody = z.object({
 const serverStartBody = z.object({
   netifc: z.string().max(15).optional(),
   secure: z.boolean().optional(),
-  whitelist: z.array(z.string().regex(PK_PATTERN)).max(10000).optional(),
+  whitelist: z.array(publicKeySchema).max(10000).optional(),
 })
 
 const tpBody = z.object({
-  pk: z.string().regex(PK_PATTERN, 'pk must be 64 lowercase hex characters'),
+  pk: publicKeySchema,
   type: z.enum(['stcpr', 'sudph']).optional(),
   timeoutS: z.number().int().min(1).max(3600).optional(),
 })

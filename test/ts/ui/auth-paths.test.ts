@@ -164,6 +164,21 @@ describe.skipIf(labSkipReason() !== null)('control listeners refuse every path t
     }
   }, 60_000)
 
+  it('refuses a weak key in a body at the door, with the reason', async () => {
+    const weak = '0000000000000000000000000000000000000000000000000000000000000000'
+    const json = { 'content-type': 'application/json' }
+    const out = await raw(socket, [
+      { method: 'POST', target: '/api/vpn/start', headers: json, body: JSON.stringify({ pk: weak }) },
+      { method: 'POST', target: '/api/tp', headers: json, body: JSON.stringify({ pk: weak }) },
+      { method: 'POST', target: '/api/vpn/server/start', headers: json, body: JSON.stringify({ whitelist: [weak] }) },
+    ])
+    for (const r of out) {
+      expect(r.status, r.target).toBe(400)
+      expect(JSON.parse(r.body).error.message, r.target).toMatch(/not a valid public key: small-order point/)
+    }
+    expect(await serverRunning()).toBe(false)
+  })
+
   it('keeps the static page and its assets reachable without the token', async () => {
     const [page, dotfile] = await raw(LISTEN, [
       { method: 'GET', target: '/', headers: { host: LISTEN } },
