@@ -75,6 +75,14 @@ describe('bad input gets one line and a non-zero exit', () => {
     expect(expectOneLineError(r)).toMatch(/unknown country code "XX"/)
   })
 
+  it('a code ICU names but ISO 3166-1 has not assigned (UK, EU) is unknown too: discovery would never match it', () => {
+    for (const cc of ['UK', 'EU']) {
+      const r = skywire(['cli', 'vpn', 'list', '-c', cc])
+      expect(r.code, cc).toBe(2)
+      expect(expectOneLineError(r)).toMatch(new RegExp(`unknown country code "${cc}"`))
+    }
+  })
+
   it('bad timeout', () => {
     // A real key (RFC 8032's first): 'a'.repeat(64) is a weak key, refused before the timeout.
     const r = skywire(['cli', 'vpn', 'start', '-k', 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a', '-t', '0'])

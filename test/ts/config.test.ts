@@ -152,3 +152,14 @@ describe('skywire visor', () => {
     expect(expectOneLineError(r)).toMatch(/cannot read config/)
   })
 })
+
+describe('vpnServer.country', () => {
+  it('takes ISO 3166-1 codes only, the ones the discovery services accept', async () => {
+    const { generateConfig, parseConfig } = await import('../../ts/config/file.js')
+    const base = generateConfig()
+    expect(parseConfig({ ...base, vpnServer: { ...base.vpnServer, country: 'DE' } }, 'x').vpnServer.country).toBe('DE')
+    for (const country of ['UK', 'EU', 'ZZ', 'XK']) {
+      expect(() => parseConfig({ ...base, vpnServer: { ...base.vpnServer, country } }, 'x'), country).toThrow(/vpnServer\.country: must be an ISO 3166-1 country code/)
+    }
+  })
+})

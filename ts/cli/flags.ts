@@ -1,8 +1,8 @@
 /** Flags shared by several commands, each validating its input at parse time. */
 import { Flags } from '@oclif/core'
+import { isIsoCountryCode } from '../countries.js'
 import { SkywireError } from '../errors.js'
 import { parsePublicKey, parsePublicKeyList } from '../keys.js'
-
 import { DEFAULT_RPC } from '../visor/rpc-client.js'
 
 export { DEFAULT_RPC }
@@ -16,19 +16,11 @@ export const whitelistFlag = Flags.custom<string[]>({
   parse: async (input) => parsePublicKeyList(input),
 })
 
-const regionNames = new Intl.DisplayNames(['en'], { type: 'region' })
-
-/** Whether `cc` is an ISO 3166 country code ICU knows (Intl echoes unknown codes back). */
-export function isCountryCode(cc: string): boolean {
-  const name = regionNames.of(cc)
-  return name !== undefined && name !== cc && name !== 'Unknown Region'
-}
-
 export const countryFlag = Flags.custom<string>({
   parse: async (input) => {
     const cc = input.trim().toUpperCase()
     if (!/^[A-Z]{2}$/.test(cc)) throw new SkywireError('EUSAGE', `country must be a two-letter code like US, got "${input}"`)
-    if (!isCountryCode(cc)) throw new SkywireError('EUSAGE', `unknown country code "${cc}" (ISO 3166, like US or DE)`)
+    if (!isIsoCountryCode(cc)) throw new SkywireError('EUSAGE', `unknown country code "${cc}" (ISO 3166, like US or DE)`)
     return cc
   },
 })

@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net'
 import { z } from 'zod'
+import { isIsoCountryCode } from '../countries.js'
 import { PK_PATTERN, publicKeyProblem } from '../keys.js'
 
 const hostPort = z.string().refine((s) => parseHostPort(s) !== null, {
@@ -85,6 +86,8 @@ export const configSchema = z
         country: z
           .string()
           .regex(/^[A-Z]{2}$/, 'must be a two-letter country code like US')
+          // The services refuse any other code, so the registration would fail for good.
+          .refine(isIsoCountryCode, 'must be an ISO 3166-1 country code like US or DE')
           .optional(),
       })
       .prefault({}),

@@ -3,7 +3,7 @@ import { isIP } from 'node:net'
 import { z } from 'zod'
 import { PK_PATTERN } from '../keys.js'
 import { parseHostPort } from '../config/schema.js'
-import { isIsoCountryCode } from './countries.js'
+import { isIsoCountryCode } from '../countries.js'
 
 export const MAX_PAGE = 100
 export const DEFAULT_PAGE = 50

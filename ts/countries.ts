@@ -1,7 +1,8 @@
 /**
- * ISO 3166-1 alpha-2 country codes. The list is the one `vpn list -c`
- * already uses (ts/cli/flags.ts: the region names ICU/CLDR ships with Node),
- * minus the codes CLDR names that ISO 3166-1 has not assigned: exceptionally
+ * ISO 3166-1 alpha-2 country codes, the one test for a country everywhere
+ * (`vpn list -c`, the config's vpnServer.country, the discovery services):
+ * the region names ICU/CLDR ships with Node, minus the codes CLDR names that
+ * ISO 3166-1 has not assigned: exceptionally
  * or transitionally reserved codes (EU, UK, UN, SU, YU, ...), user-assigned
  * ones (XA, XB, XK, QO) and CLDR-only areas. Unknown pairs like ZZ or XX get
  * no name from ICU and are refused as before.
@@ -15,7 +16,7 @@ const regionNames = new Intl.DisplayNames(['en'], { type: 'region' })
 
 export function isIsoCountryCode(cc: string): boolean {
   if (!/^[A-Z]{2}$/.test(cc) || NOT_ISO_3166_1.has(cc)) return false
-  // Same test as ts/cli/flags.ts isCountryCode: ICU echoes codes it does not know.
+  // ICU echoes codes it does not know.
   const name = regionNames.of(cc)
   return name !== undefined && name !== cc && name !== 'Unknown Region'
 }
