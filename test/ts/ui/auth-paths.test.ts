@@ -164,6 +164,18 @@ describe.skipIf(labSkipReason() !== null)('control listeners refuse every path t
     }
   }, 60_000)
 
+  it('answers no Host name but loopback ones, even with the token (DNS rebinding)', async () => {
+    const auth = { authorization: `Bearer ${token}` }
+    const out = await raw(LISTEN, ['evil.example:3435', 'evil.example', '127.0.0.1.evil.example:3435', 'localhost.:3435', ''].map((host) => ({
+      method: 'GET',
+      target: '/api/status',
+      headers: { ...auth, host },
+    })))
+    for (const r of out) expect(r.status, r.target).toBe(403)
+    const [ok] = await raw(LISTEN, [{ method: 'GET', target: '/api/status', headers: { ...auth, host: 'localhost:3435' } }])
+    expect(ok?.status).toBe(200)
+  })
+
   it('refuses a weak key in a body at the door, with the reason', async () => {
     const weak = '0000000000000000000000000000000000000000000000000000000000000000'
     const json = { 'content-type': 'application/json' }
