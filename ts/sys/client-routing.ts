@@ -20,6 +20,7 @@ import { requireInterface, routeGet } from './netifc.js'
 import { backupResolvConf, reassertResolvConf, RESOLV_CONF, resolvConfIsOurs, restoreResolvConf, writeResolvConf } from './resolv-conf.js'
 import { resolvedControl, type ResolvedControl, type ResolvedEnv } from './resolved.js'
 import { ipJson, tryRun, commandError } from './run.js'
+import { ownedByLiveProcess } from './state-file.js'
 
 export type { ClientState, PlannedRoute } from './client-state.js'
 
@@ -394,15 +395,6 @@ export async function restoreClientRouting(stateFile: string, opts: { keepKillSw
   return true
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /**
  * Visor start: undoes a state file a crashed visor left behind. Returns the
  * state it restored, or null when there was none. Refuses (ESTATE) when the
@@ -412,8 +404,7 @@ function processAlive(pid: number): boolean {
 export async function recoverStale(stateFile: string, opts: { force?: boolean } = {}): Promise<ClientState | null> {
   const s = readState(stateFile)
   if (s === null) return null
-  const sameBoot = s.bootId !== null && s.bootId === bootId()
-  if (!(opts.force ?? false) && sameBoot && s.pid !== process.pid && processAlive(s.pid)) {
+  if (!(opts.force ?? false) && ownedByLiveProcess(s)) {
     throw new SkywireError('ESTATE', `VPN state file ${stateFile} belongs to running process ${s.pid}: stop that visor first`)
   }
   await undo(s)

@@ -121,6 +121,17 @@ struct State {
     by_source: HashMap<u128, Counts>,
 }
 
+/// Whether one more session fits the caps, given the source's sessions.
+fn session_room(l: &Limits, st: &State, ip_sessions: usize) -> Result<(), Refusal> {
+    if st.sessions >= l.sessions {
+        return Err(Refusal::SessionsTotal);
+    }
+    if ip_sessions >= l.sessions_per_ip {
+        return Err(Refusal::SessionsPerIp);
+    }
+    Ok(())
+}
+
 /// Counters the node reports; one per [`Refusal`].
 #[derive(Default)]
 struct Refused([AtomicU64; 5]);
@@ -161,20 +172,13 @@ impl Gate {
         let l = &self.limits;
         let mut st = self.state.lock().unwrap();
         let (ip_pending, ip_sessions) = st.by_source.get(&key).map_or((0, 0), |c| (c.pending, c.sessions));
-        let why = if st.pending >= l.pending_handshakes {
-            Some(Refusal::PendingTotal)
-        } else if ip_pending >= l.pending_handshakes_per_ip {
-            Some(Refusal::PendingPerIp)
-        } else if st.sessions >= l.sessions {
-            Some(Refusal::SessionsTotal)
-        } else if ip_sessions >= l.sessions_per_ip {
-            Some(Refusal::SessionsPerIp)
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            return Err(why);
+        if st.pending >= l.pending_handshakes {
+            return Err(Refusal::PendingTotal);
         }
+        if ip_pending >= l.pending_handshakes_per_ip {
+            return Err(Refusal::PendingPerIp);
+        }
+        session_room(l, &st, ip_sessions)?;
         st.pending += 1;
         st.by_source.entry(key).or_default().pending += 1;
         Ok(Ticket { gate: self.clone(), key, pending: true, session: false })
@@ -264,16 +268,7 @@ impl Ticket {
         let l = self.gate.limits;
         let mut st = self.gate.state.lock().unwrap();
         let ip_sessions = st.by_source.get(&self.key).map_or(0, |c| c.sessions);
-        let why = if st.sessions >= l.sessions {
-            Some(Refusal::SessionsTotal)
-        } else if ip_sessions >= l.sessions_per_ip {
-            Some(Refusal::SessionsPerIp)
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            return Err(why);
-        }
+        session_room(&l, &st, ip_sessions)?;
         st.sessions += 1;
         st.by_source.entry(self.key).or_default().sessions += 1;
         self.session = true;
