@@ -7,7 +7,7 @@
 import { z } from 'zod'
 import { KILLSWITCH_TABLE } from './killswitch.js'
 import { RESOLV_CONF } from './resolv-conf.js'
-import { deleteStateFile, invalidState, readStateFile, writeStateFile } from './state-file.js'
+import { deleteStateFile, invalidState, readStateFile, stateHeader, writeStateFile } from './state-file.js'
 
 export { bootId } from './state-file.js'
 
@@ -53,12 +53,7 @@ const resolvBackup = z.discriminatedUnion('kind', [
   z.object({ path: z.string(), kind: z.literal('missing') }),
 ])
 
-const state = z.object({
-  version: z.literal(1),
-  /** The visor that made the changes, and the boot it made them in: a live owner's state is not stale. */
-  pid: z.number().int(),
-  bootId: z.string().nullable(),
-  createdAt: z.string(),
+const state = stateHeader.extend({
   tunIf: z.string(),
   /** In the order they are added; removed in reverse. */
   routes: z.array(route),

@@ -13,7 +13,7 @@ import { checkTableName, nftIfname } from './nft.js'
 import { tryRun } from './run.js'
 import { removeServerFirewall } from './server-firewall.js'
 import { checkForwardingSnapshot, restoreForwarding, type ForwardingSnapshot } from './sysctl.js'
-import { bootId, deleteStateFile, invalidState, ownedByLiveProcess, readStateFile, writeStateFile } from './state-file.js'
+import { bootId, deleteStateFile, invalidState, ownedByLiveProcess, readStateFile, stateHeader, writeStateFile } from './state-file.js'
 
 const WHAT = 'VPN server state file'
 
@@ -22,12 +22,7 @@ const forwarding = z.object({
   perInterface: z.record(z.string(), z.string()),
 })
 
-const state = z.object({
-  version: z.literal(1),
-  /** The visor that made the changes, and the boot it made them in: a live owner's state is not stale. */
-  pid: z.number().int(),
-  bootId: z.string().nullable(),
-  createdAt: z.string(),
+const state = stateHeader.extend({
   /** The TUN the core creates; gone with the process normally, removed at recovery if not. */
   tunIf: z.string(),
   table: z.string(),

@@ -11,7 +11,7 @@
  */
 import { mkdirSync, readFileSync, unlinkSync } from 'node:fs'
 import { dirname } from 'node:path'
-import type { z } from 'zod'
+import { z } from 'zod'
 import { SkywireError } from '../errors.js'
 import { fsyncDir, readTrustedFile, writeFileAtomic } from './safe-file.js'
 
@@ -20,6 +20,14 @@ import { fsyncDir, readTrustedFile, writeFileAtomic } from './safe-file.js'
  * (itself capped, see client-state.ts) or a few hundred sysctl values: far
  * below this. Anything bigger was not written by a visor.
  */
+/** What every state file starts with: the visor that made the changes, and the boot it made them in (a live owner's state is not stale). */
+export const stateHeader = z.object({
+  version: z.literal(1),
+  pid: z.number().int(),
+  bootId: z.string().nullable(),
+  createdAt: z.string(),
+})
+
 export const MAX_STATE_FILE_BYTES = 1024 * 1024
 
 export function bootId(): string | null {
