@@ -14,9 +14,11 @@ fi
 
 # System packages: compilers for the addon, iproute2/nftables for the VPN and
 # its network-namespace tests, redis-server for the Redis store tests,
-# iperf3 for the benchmark, chromium for the web UI's browser test.
+# iperf3 for the benchmark, chromium for the web UI's browser test; setpriv
+# (util-linux), dbus-daemon and systemd-analyze (systemd, never started here)
+# for the non-root, systemd-resolved and service-unit tests.
 PKGS=(build-essential pkg-config ca-certificates curl git iproute2 nftables iputils-ping procps
-      redis-server iperf3 chromium)
+      redis-server iperf3 chromium util-linux dbus-daemon systemd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -27,6 +29,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The DNS tests run a real systemd-resolved in a namespace. Installing it would
+# turn this machine's /etc/resolv.conf into a link to its stub, so its package
+# is only unpacked, where test/ts/sys/resolved.test.ts looks for it.
+RESOLVED_ROOT=/opt/skywire-test/resolved
+if ! dpkg-query -W -f='${Status}' systemd-resolved 2>/dev/null | grep -q 'install ok installed' \
+   && [ ! -x "$RESOLVED_ROOT/lib/systemd/systemd-resolved" ]; then
+  log "unpacking systemd-resolved into $RESOLVED_ROOT (for the DNS tests; not installed)"
+  tmp=$(mktemp -d)
+  ( cd "$tmp" && { apt-get download -qq systemd-resolved 2>/dev/null || { apt-get update -qq && apt-get download -qq systemd-resolved; }; } )
+  mkdir -p "$RESOLVED_ROOT"
+  dpkg -x "$tmp"/systemd-resolved_*.deb "$RESOLVED_ROOT"
+  rm -rf "$tmp"
 fi
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
