@@ -84,6 +84,8 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   private monitor: NodeJS.Timeout | null = null
   private reconnecting: Promise<void> | null = null
   private stopping = false
+  /** The tail of the host changes in flight (see hostExclusive). */
+  private hostOps: Promise<void> = Promise.resolve()
 
   constructor(
     private readonly node: CoreNode,
@@ -101,6 +103,11 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   }
 
   async start(pk: string, o: StartOptions = {}): Promise<VpnClientStatus> {
+    // A reconnect loop a stop ended may still be finishing its last attempt
+    // (it checks `stopping` before touching the host): let it see the stop
+    // before this start clears it, so two connects never run at once.
+    if (this.state === 'disconnected') await this.reconnecting
+    // Checked after the wait and right before the state changes: of two starts, one wins.
     if (this.state !== 'disconnected') {
       throw new SkywireError('ESTATE', `the VPN is already ${this.state}${this.server ? ` to ${this.server}` : ''}; stop it first`)
     }
@@ -124,6 +131,8 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
 
   async stop(): Promise<VpnClientStatus> {
     this.stopping = true
+    // A reconnect waiting for the server's answer gives up now instead of at its deadline.
+    this.statusWaiter?.(new SkywireError('ESTATE', 'the VPN was stopped while connecting'))
     await this.teardown()
     this.server = null
     this.setState('disconnected')
@@ -169,6 +178,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       this.ownsSession = owned
       this.transport = t.transport
       this.remote = this.node.session(id)?.remote ?? null
+      this.throwIfStopped(id, owned)
       progress('asking the server for an address')
       try {
         status = await this.hello(id, helloNets(usedNets), deadline)
@@ -176,6 +186,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
         this.dropSession(id, owned)
         throw err
       }
+      this.throwIfStopped(id, owned)
       // The server still held this session from before (we crashed or lost
       // it without a bye, and SUDPH from the same address is the same session
       // to it): it refused our hello and closes that session; a new dial after
@@ -209,32 +220,58 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       this.dropSession(id, owned)
       throw err
     }
-    this.tunnelIp = offer.address
-    this.dns = this.opts.dns.length > 0 ? this.opts.dns : offer.dns
 
-    progress('routing traffic through the tunnel')
-    if (this.tun && this.tunAddress !== offer.address) {
-      // A reconnect that got a new address: the TUN must carry it.
-      await this.host.restore()
-      this.node.closeTun(this.tun)
-      this.tun = null
-    }
-    if (!this.tun) {
-      this.tun = this.node.createTun({ name: this.opts.tunName, ipv4: `${offer.address}/32`, mtu: offer.mtu })
-      this.tunAddress = offer.address
-    }
-    // Everything into the tunnel; IPv6 too, where the server drops it: the
-    // tunnel carries no IPv6, and it must never leave beside the tunnel.
-    this.node.attach(this.tun, id, ['0.0.0.0/0', '::/0'])
-    await this.host.apply({
-      tun: this.tun,
-      tunnelIp: offer.address,
-      exempt: [this.remote, ...this.opts.serviceHosts].filter((x): x is string => !!x),
-      dns: this.dns,
-      killswitch: this.opts.killswitch,
+    // The host changes run one at a time with teardown's: a stop that came
+    // while we were dialing or waiting for the server must not be followed by
+    // this connect putting the routes back.
+    await this.hostExclusive(async () => {
+      this.throwIfStopped(id, owned)
+      this.tunnelIp = offer.address
+      this.dns = this.opts.dns.length > 0 ? this.opts.dns : offer.dns
+      progress('routing traffic through the tunnel')
+      if (this.tun && this.tunAddress !== offer.address) {
+        // A reconnect that got a new address: the TUN must carry it. Routes
+        // and DNS go with the old TUN, but the kill switch stays up (the next
+        // apply adopts it), so nothing leaves outside the tunnel meanwhile.
+        await this.host.restore({ keepKillSwitch: this.opts.killswitch })
+        this.node.closeTun(this.tun)
+        this.tun = null
+        this.tunAddress = null
+      }
+      if (!this.tun) {
+        this.tun = this.node.createTun({ name: this.opts.tunName, ipv4: `${offer.address}/32`, mtu: offer.mtu })
+        this.tunAddress = offer.address
+      }
+      // Everything into the tunnel; IPv6 too, where the server drops it: the
+      // tunnel carries no IPv6, and it must never leave beside the tunnel.
+      this.node.attach(this.tun, id, ['0.0.0.0/0', '::/0'])
+      await this.host.apply({
+        tun: this.tun,
+        tunnelIp: offer.address,
+        exempt: [this.remote, ...this.opts.serviceHosts].filter((x): x is string => !!x),
+        dns: this.dns,
+        killswitch: this.opts.killswitch,
+      })
     })
     this.connectedAt = new Date()
     this.setState('connected')
+  }
+
+  /** A stop came while connecting: give the session back and end this attempt without touching the host. */
+  private throwIfStopped(id: number, owned: boolean): void {
+    if (!this.stopping) return
+    this.dropSession(id, owned)
+    throw new SkywireError('ESTATE', 'the VPN was stopped while connecting')
+  }
+
+  /** Runs host changes after those already running (connect's apply, teardown's restore), never beside them. */
+  private hostExclusive<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.hostOps.then(f)
+    this.hostOps = run.then(
+      () => undefined,
+      () => undefined,
+    )
+    return run
   }
 
   private async openTransport(
@@ -326,6 +363,9 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
           this.log.info({ server: pk }, 'vpn reconnected')
           return
         } catch (err) {
+          // A failed attempt leaves the host as it was (routes into the TUN,
+          // kill switch up): only stop() takes them down.
+          if (this.stopping) return
           this.lastError = (err as Error).message
           this.setState('reconnecting')
         }
@@ -350,15 +390,17 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       if (this.ownsSession) this.node.closeSession(this.sessionId)
     }
     this.sessionId = null
-    await this.host.restore()
-    if (this.tun) {
-      try {
-        this.node.closeTun(this.tun)
-      } catch {
-        // already gone with the node
+    await this.hostExclusive(async () => {
+      await this.host.restore()
+      if (this.tun) {
+        try {
+          this.node.closeTun(this.tun)
+        } catch {
+          // already gone with the node
+        }
       }
-    }
-    this.tun = null
+      this.tun = null
+    })
     this.tunAddress = null
     this.tunnelIp = null
     this.transport = null

@@ -41,8 +41,14 @@ export interface ClientHost {
   usedNetworks(): Promise<string[]>
   /** Route everything through the tunnel; state is saved before any change. Re-applying replaces the previous changes. */
   apply(p: ClientHostApply): Promise<void>
-  /** Undo exactly what apply() did; no-op when nothing is applied. */
-  restore(): Promise<void>
+  /**
+   * Undo exactly what apply() did; no-op when nothing is applied. With
+   * keepKillSwitch (a reconnect that must rebuild the TUN), routes and DNS
+   * are undone but the kill switch stays up for the next apply to adopt, so
+   * nothing leaves outside the tunnel in between; a later restore() without
+   * it removes that kill switch too.
+   */
+  restore(opts?: { keepKillSwitch?: boolean }): Promise<void>
   /** Undo what a crashed visor left (its state file), at visor start. */
   recoverStale(): Promise<boolean>
 }

@@ -13,6 +13,7 @@ import {
   recoverServerStale,
   recoverStale,
   requireInterface,
+  restoreClientRouting,
   SERVER_TABLE,
   snapshotForwarding,
   undoServerState,
@@ -208,12 +209,17 @@ export class LinuxClientHost implements ClientHost {
     this.startRecheck()
   }
 
-  async restore(): Promise<void> {
+  async restore(opts: { keepKillSwitch?: boolean } = {}): Promise<void> {
     await this.stopRecheck()
     const a = this.applied
     this.applied = null
     this.appliedKey = ''
-    if (a) await a.restore()
+    if (a) await a.restore(opts)
+    // Nothing in hand, but a kill switch may still be up from a reconnect
+    // (restore with keepKillSwitch, or an apply that failed after adopting it
+    // and kept it): the state file says what is left, and a full restore
+    // (vpn stop) must take that down too.
+    else if (!(opts.keepKillSwitch ?? false)) await restoreClientRouting(this.stateFile)
   }
 
   async recoverStale(): Promise<boolean> {
