@@ -15,14 +15,17 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NsProcess } from '../../ts/netlab/exec.js'
+import { createLab, type Lab } from '../../ts/netlab/netns.js'
 import { snapshotNet } from '../../ts/netlab/probe.js'
 import type { Topology } from '../../ts/netlab/topology.js'
 import { KILLSWITCH_TABLE } from '../../ts/sys/killswitch.js'
 import { VisorClient } from '../../ts/visor/rpc-client.js'
 import { labSkipReason } from './helpers/lab.js'
 import { tempDir, useVpnLab, type TestVisor } from './helpers/visors.js'
+import { sysSkipReason } from './sys/helpers.js'
 
 const skip = labSkipReason()
 
@@ -153,4 +156,79 @@ done > '${samples}'`,
     expect(await snapshotNet(t.client.ns)).toEqual(before)
     expect(await t.curlWhoami(t.client.ns)).toBe(t.natc.wanAddr)
   }, 30_000)
+})
+
+/**
+ * The host side of the same promise, on the real LinuxClientHost inside a
+ * lab namespace (a TUN standing in for the core's): restore with
+ * keepKillSwitch leaves exactly the kill switch, and a later full restore
+ * (what `vpn stop` does) takes it down, also when the handle is gone because
+ * the reconnect's apply failed after adopting it.
+ */
+const HOST_RUNNER = `
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+const [mod, stateFile, tun] = process.argv.slice(1)
+const { LinuxClientHost } = await import(mod)
+const host = new LinuxClientHost(stateFile, 'swks', { dnsRecheckMs: 0 })
+const look = () => ({
+  table: execFileSync('nft', ['list', 'tables']).toString().includes('${KILLSWITCH_TABLE}'),
+  state: existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, 'utf8')) : null,
+})
+const apply = (t) => host.apply({ tun: t, tunnelIp: '10.99.0.2', exempt: [], dns: [], killswitch: true })
+const out = {}
+await apply(tun)
+out.applied = look()
+await host.restore({ keepKillSwitch: true })
+out.kept = look()
+await host.restore()
+out.stopped = look()
+await apply(tun)
+// A reconnect whose apply fails (its TUN is gone): the adopted kill switch stays, the handle does not.
+out.failed = await apply('swksgone0').then(() => 'applied', (e) => e.message)
+out.afterFailed = look()
+await host.restore()
+out.stoppedAfterFailed = look()
+process.stdout.write(JSON.stringify(out) + '\\n')
+`
+
+const hostSkip = sysSkipReason()
+
+describe.skipIf(hostSkip !== null)('LinuxClientHost: restore keeping the kill switch, then vpn stop', () => {
+  const root = fileURLToPath(new URL('../../', import.meta.url))
+  const TUN = 'swks0'
+  let lab: Lab
+  let ns: string
+  const tmp = tempDir('skywire-ksh-')
+  beforeAll(async () => {
+    lab = createLab()
+    ns = await lab.addNamespace('client')
+    await lab.ip(ns, ['tuntap', 'add', 'dev', TUN, 'mode', 'tun'])
+    await lab.addr(ns, TUN, '10.99.0.2/24')
+    await lab.ip(ns, ['link', 'set', TUN, 'up'])
+  })
+  afterAll(async () => {
+    await lab?.close()
+    tmp.cleanup()
+  })
+
+  it('keeps only the kill switch, and a full restore removes it even without a handle', async () => {
+    const stateFile = join(tmp.dir, 'vpn-client.state.json')
+    const p = lab.spawn(ns, [process.execPath, '--input-type=module', '-e', HOST_RUNNER, pathToFileURL(`${root}dist/vpn/linux-host.js`).href, stateFile, TUN])
+    const info = await Promise.race([p.exited, new Promise<null>((r) => setTimeout(() => r(null), 60_000))])
+    if (info === null) await p.kill('SIGKILL', 1000)
+    const { stdout, stderr } = p.output()
+    expect(info?.code, stderr).toBe(0)
+    const out = JSON.parse(stdout.trim().split('\n').pop() as string)
+    expect(out.applied.table).toBe(true)
+    expect(out.applied.state.routes.length).toBeGreaterThan(0)
+    // Routes gone, kill switch up, and the state file says so (the next apply adopts it).
+    expect(out.kept.table).toBe(true)
+    expect(out.kept.state).toMatchObject({ routes: [], resolvConf: null, killSwitch: { table: KILLSWITCH_TABLE } })
+    expect(out.stopped).toEqual({ table: false, state: null })
+    expect(out.failed).toMatch(/swksgone0/)
+    expect(out.afterFailed.table).toBe(true)
+    expect(out.afterFailed.state).toMatchObject({ routes: [], killSwitch: { table: KILLSWITCH_TABLE } })
+    expect(out.stoppedAfterFailed).toEqual({ table: false, state: null })
+  }, 90_000)
 })
