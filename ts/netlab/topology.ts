@@ -192,8 +192,8 @@ export async function buildTopology(opts: TopologyOptions = {}): Promise<Topolog
 async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
   const v6 = opts.ipv6 ?? true
   const nClients = opts.clients ?? 1
-  if (!Number.isInteger(nClients) || nClients < 1 || nClients > 40) {
-    throw new NetlabError('EMISUSE', `clients must be 1..40, got ${nClients}`)
+  if (!Number.isInteger(nClients) || nClients < 1 || nClients > 150) {
+    throw new NetlabError('EMISUSE', `clients must be 1..150, got ${nClients}`)
   }
   const behindNat = opts.serverBehindNat ?? false
   const shareNat = opts.clientsShareNat ?? false
