@@ -47,6 +47,18 @@ export declare class VisorNode {
   close(): void
 }
 
+export declare function bypassMark(): BypassMark
+
+export interface BypassMark {
+  /** The SO_MARK value (BYPASS_MARK in the core). */
+  mark: number
+  /** True once the kernel refused to mark a socket (no CAP_NET_ADMIN): such sockets go unmarked. */
+  refused: boolean
+}
+
+/** Connect a marked TCP socket to `addr` ("IP:PORT" or "[IPv6]:PORT"); resolves to its fd, which the caller owns. */
+export declare function connectMarked(addr: string, timeoutMs: number): Promise<number>
+
 /** Generate a fresh visor identity. */
 export declare function generateKeypair(): KeyPair
 

@@ -836,6 +836,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.VisorNode = nativeBinding.VisorNode
+module.exports.bypassMark = nativeBinding.bypassMark
+module.exports.connectMarked = nativeBinding.connectMarked
 module.exports.generateKeypair = nativeBinding.generateKeypair
 module.exports.isValidPublicKey = nativeBinding.isValidPublicKey
 module.exports.publicKeyFromSecret = nativeBinding.publicKeyFromSecret

@@ -8,6 +8,7 @@
 import { native } from '../native.js'
 import { SkywireError, type ErrorCode } from '../errors.js'
 import { publicKeyOf } from '../keys.js'
+import { markedRequest } from './marked-http.js'
 import { HEADER_NONCE, HEADER_PK, HEADER_SIG, NonceSource, signingMessage } from './signing.js'
 import type {
   Page,
@@ -65,6 +66,12 @@ export interface ServicesClientOptions {
   retries?: number
   /** First backoff; doubles per attempt, with jitter. */
   backoffMs?: number
+  /**
+   * Send every request over a socket carrying the bypass mark (the visor: its
+   * requests must leave outside the VPN client's tunnel, see marked-http.ts).
+   * Off for the CLI, which runs unprivileged and is not part of the tunnel's exemption.
+   */
+  bypassMark?: boolean
 }
 
 /** A 4xx answer: the request was understood and refused. */
@@ -104,6 +111,7 @@ export class ServicesClient {
   private readonly timeoutMs: number
   private readonly retries: number
   private readonly backoffMs: number
+  private readonly bypassMark: boolean
   private readonly nonces = new NonceSource()
   private writeChain: Promise<unknown> = Promise.resolve()
 
@@ -114,6 +122,7 @@ export class ServicesClient {
     this.timeoutMs = opts.timeoutMs ?? 5000
     this.retries = opts.retries ?? 2
     this.backoffMs = opts.backoffMs ?? 200
+    this.bypassMark = opts.bypassMark ?? false
   }
 
   // ---- general ----
@@ -237,20 +246,26 @@ export class ServicesClient {
       headers[HEADER_NONCE] = nonce
       headers[HEADER_SIG] = native.sign(this.sk, signingMessage(a.method, a.path, body, nonce)).toString('hex')
     }
-    let res: Response
-    try {
-      res = await fetch(this.url + a.path, {
-        method: a.method,
-        headers,
-        body: a.body === undefined ? undefined : body,
-        signal: AbortSignal.timeout(this.timeoutMs),
-      })
-    } catch (err) {
-      const e = err as Error & { cause?: { code?: string; message?: string } }
-      if (e.name === 'TimeoutError') throw new Error(`no answer within ${this.timeoutMs} ms`)
-      throw new Error(e.cause?.code ?? e.cause?.message ?? e.message)
+    let res: { status: number; statusText: string; text: string }
+    if (this.bypassMark) {
+      res = await markedRequest(this.url + a.path, { method: a.method, headers, body: a.body === undefined ? undefined : body, timeoutMs: this.timeoutMs })
+    } else {
+      let r: Response
+      try {
+        r = await fetch(this.url + a.path, {
+          method: a.method,
+          headers,
+          body: a.body === undefined ? undefined : body,
+          signal: AbortSignal.timeout(this.timeoutMs),
+        })
+      } catch (err) {
+        const e = err as Error & { cause?: { code?: string; message?: string } }
+        if (e.name === 'TimeoutError') throw new Error(`no answer within ${this.timeoutMs} ms`)
+        throw new Error(e.cause?.code ?? e.cause?.message ?? e.message)
+      }
+      res = { status: r.status, statusText: r.statusText, text: await r.text().catch(() => '') }
     }
-    const text = await res.text().catch(() => '')
+    const text = res.text
     // 5xx and 429 are worth another try after a backoff; other 4xx will not change.
     if (res.status >= 500 || res.status === 429) throw new Error(`HTTP ${res.status}: ${apiMessage(text) ?? res.statusText}`)
     if (res.status >= 400) {

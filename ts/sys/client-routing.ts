@@ -1,43 +1,47 @@
 /**
- * The VPN client's changes to the host: routes, DNS and the optional kill
- * switch, applied from a plan that is first written to a state file and undone
- * from that same file (by `restore()`, or by `recoverStale()` after a crash).
+ * The VPN client's changes to the host: policy routing, DNS and the optional
+ * kill switch, applied from a plan that is first written to a state file and
+ * undone from that same file (by `restore()`, or by `recoverStale()` after a
+ * crash).
  *
- * Lessons from Skywire's client: every transport endpoint (STCPR and SUDPH)
- * and every discovery service gets a bypass route, not only STCPR peers; the
- * default route is never replaced (two /1 routes win by being more specific,
- * so a disconnect cannot leave several defaults behind); IPv6 is tunnelled or
- * blocked, never leaked; and every route we add carries our own protocol
- * number, so deleting it can never hit an identical route somebody else made.
+ * Only the visor's own sockets bypass the tunnel: they carry BYPASS_MARK
+ * (SO_MARK, set in the core), and policy rules send every unmarked packet to
+ * a table whose default is the TUN (ts/sys/bypass.ts, wg-quick's way). No
+ * address is exempted: a browser talking to a website on the discovery
+ * services' host, or DNS to a resolver on the server's address, goes through
+ * the tunnel like everything else. Lessons from Skywire's client: the main
+ * table's default route is never replaced, so a disconnect cannot leave
+ * several defaults behind; IPv6 is tunnelled or blocked, never leaked; and
+ * every route we add carries our own protocol number in our own table, and
+ * every rule our own preference, so deleting can never hit what somebody
+ * else made.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { SkywireError } from '../errors.js'
-import { familyOf, formatPrefix, parsePrefix, type Family } from './cidr.js'
+import { formatPrefix, parsePrefix, type Family } from './cidr.js'
 import { bootId, deleteState, readState, writeState, type ClientState, type PlannedRoute } from './client-state.js'
+import { BYPASS_TABLE, bypassRules, PREF_SUPPRESS, PREF_TUNNEL, ruleLine, ruleMatches, rulesAtOurPrefs, type PlannedRule } from './bypass.js'
 import { installKillSwitch, KILLSWITCH_TABLE, removeKillSwitch } from './killswitch.js'
 import { nftIfname, tableExists } from './nft.js'
-import { requireInterface, routeGet } from './netifc.js'
+import { requireInterface } from './netifc.js'
 import { backupResolvConf, reassertResolvConf, RESOLV_CONF, resolvConfIsOurs, restoreResolvConf, writeResolvConf } from './resolv-conf.js'
 import { resolvedControl, type ResolvedControl, type ResolvedEnv } from './resolved.js'
 import { ipJson, tryRun, commandError } from './run.js'
 import { ownedByLiveProcess } from './state-file.js'
 
 export type { ClientState, PlannedRoute } from './client-state.js'
+export type { PlannedRule } from './bypass.js'
 
 /** rtnetlink protocol of every route we add (unassigned in /etc/iproute2/rt_protos); `ip route show proto 158` lists ours. */
 export const ROUTE_PROTO = '158'
 
+/** Another VPN's (or an older visor's) way of taking all traffic; with them in main, ours would not see it. */
 const HALVES: Record<Family, [string, string]> = { 4: ['0.0.0.0/1', '128.0.0.0/1'], 6: ['::/1', '8000::/1'] }
+const ANY: Record<Family, string> = { 4: '0.0.0.0/0', 6: '::/0' }
 
 export interface ClientRoutingOptions {
   /** The TUN the core created, already up with the tunnel address. */
   tunIf: string
-  /**
-   * IP addresses that must not go through the tunnel: the server's transport
-   * addresses (STCPR and SUDPH, IPv4 and IPv6) and the discovery services.
-   * Resolve hostnames before calling.
-   */
-  exempt: readonly string[]
   /** The tunnel's DNS servers; empty or absent leaves resolv.conf alone. */
   dns?: readonly string[]
   /** True when the tunnel carries IPv6; otherwise IPv6 to the internet is made unreachable. */
@@ -54,10 +58,7 @@ export interface ClientRoutingOptions {
 export interface AppliedClientRouting {
   readonly stateFile: string
   readonly state: ClientState
-  /**
-   * Exempt addresses left without a bypass route (the host's own, already pinned, or
-   * unroutable anyway), plus `::/0` when IPv6 was asked to be tunnelled but is off on the TUN.
-   */
+  /** `::/0` when IPv6 was asked to be tunnelled but is off on the TUN. */
   readonly skipped: readonly { addr: string; why: string }[]
   /** `tunnel`, `blocked`, or `none` when this host has no IPv6 at all. */
   readonly ipv6: 'tunnel' | 'blocked' | 'none'
@@ -74,10 +75,12 @@ export interface AppliedClientRouting {
 }
 
 export interface ClientRoutingCheck {
-  /** True when every route, the kill switch and the DNS file are as applied. */
+  /** True when every route and rule, the kill switch and the DNS file are as applied. */
   intact: boolean
-  /** Routes from the state that are no longer in the main table (somebody or something deleted them). */
+  /** Routes from the state that are no longer in their table (somebody or something deleted them). */
   missingRoutes: PlannedRoute[]
+  /** Policy rules from the state that are gone. */
+  missingRules: PlannedRule[]
   /** null when no kill switch was asked for. */
   killSwitch: boolean | null
   /** null when DNS was left alone; false when resolv.conf was rewritten, or resolved's link settings lost, behind our back. */
@@ -96,77 +99,58 @@ function ipv6EnabledOn(ifname: string): boolean {
   }
 }
 
-/** Destinations present in the main table, normalised (`default` and host routes included), one `ip` call per family. */
-async function mainTableDsts(family: Family): Promise<Set<string>> {
-  const routes = await ipJson<{ dst?: string }>([`-${family}`, 'route', 'show', 'table', 'main'])
+/** Destinations present in a table, normalised (`default` included), one `ip` call per family. */
+async function tableDsts(family: Family, table: string): Promise<Set<string>> {
+  const routes = await tableRoutes<{ dst?: string }>(family, table)
   const out = new Set<string>()
   for (const r of routes) {
     if (r.dst === undefined) continue
-    const dst = r.dst === 'default' ? (family === 4 ? '0.0.0.0/0' : '::/0') : r.dst
+    const dst = r.dst === 'default' ? ANY[family] : r.dst
     out.add(formatPrefix(parsePrefix(dst)))
   }
   return out
 }
 
+/** `ip -j route show table T [more]`; a table the kernel never had (none of its routes yet) is empty, not an error. */
+async function tableRoutes<T>(family: Family, table: string, more: readonly string[] = []): Promise<T[]> {
+  try {
+    return await ipJson<T>([`-${family}`, 'route', 'show', 'table', table, ...more])
+  } catch (e) {
+    if (e instanceof SkywireError && /FIB table does not exist/.test(e.message)) return []
+    throw e
+  }
+}
+
 interface Plan {
   routes: PlannedRoute[]
+  rules: PlannedRule[]
   skipped: { addr: string; why: string }[]
   ipv6: 'tunnel' | 'blocked' | 'none'
 }
 
 async function plan(opts: ClientRoutingOptions): Promise<Plan> {
-  const endpointRoutes: PlannedRoute[] = []
-  const halves: PlannedRoute[] = []
+  const routes: PlannedRoute[] = []
   const skipped: { addr: string; why: string }[] = []
   const v6 = ipv6Present()
   const ipv6 = !v6 ? 'none' : opts.tunnelIpv6 && ipv6EnabledOn(opts.tunIf) ? 'tunnel' : 'blocked'
   if (opts.tunnelIpv6 && ipv6 === 'blocked') skipped.push({ addr: '::/0', why: `IPv6 is disabled on ${opts.tunIf}: blocking IPv6 instead of tunnelling it` })
   const families: Family[] = ipv6 === 'none' ? [4] : [4, 6]
-  const existing: Record<Family, Set<string>> = { 4: await mainTableDsts(4), 6: v6 ? await mainTableDsts(6) : new Set() }
-
-  // Checked first: when another VPN holds these, that is the problem to report, not its effect on our endpoints.
+  const table = String(BYPASS_TABLE)
   for (const f of families) {
+    // Checked first: when another VPN holds these, that is the problem to report.
+    const main = await tableDsts(f, 'main')
     for (const dst of HALVES[f]) {
-      if (existing[f].has(dst)) throw new SkywireError('EEXIST', `route ${dst} exists already (another VPN connected?); not touching it`)
-      if (f === 6 && ipv6 === 'blocked') halves.push({ family: 6, dst, type: 'unreachable', why: 'IPv6 is not tunnelled: never leak it' })
-      else halves.push({ family: f, dst, type: 'unicast', dev: opts.tunIf, why: 'into the tunnel' })
+      if (main.has(dst)) throw new SkywireError('EEXIST', `route ${dst} exists already (another VPN connected?); not touching it`)
     }
+    if ((await tableDsts(f, table)).size > 0) throw new SkywireError('EEXIST', `routing table ${table} is in use already (another visor connected?); not touching it`)
+    if ((await rulesAtOurPrefs(f)).length > 0) {
+      throw new SkywireError('EEXIST', `IPv${f} policy rules at preference ${PREF_SUPPRESS}/${PREF_TUNNEL} exist already (another visor connected?); not touching them`)
+    }
+    if (f === 6 && ipv6 === 'blocked') routes.push({ family: 6, dst: ANY[6], type: 'unreachable', table, why: 'IPv6 is not tunnelled: never leak it' })
+    else routes.push({ family: f, dst: ANY[f], type: 'unicast', dev: opts.tunIf, table, why: 'into the tunnel' })
   }
-
-  for (const addr of [...new Set(opts.exempt)]) {
-    const family = familyOf(addr)
-    if (family === null) throw new SkywireError('EUSAGE', `exempt endpoint is not an IP address: ${JSON.stringify(addr)} (resolve it first)`)
-    if (family === 6 && !v6) {
-      skipped.push({ addr, why: 'this host has no IPv6' })
-      continue
-    }
-    let via
-    try {
-      via = await routeGet(addr)
-    } catch (e) {
-      if (e instanceof SkywireError && e.code === 'ENOROUTE') {
-        skipped.push({ addr, why: 'no route to it before the tunnel either' })
-        continue
-      }
-      throw e
-    }
-    if (via.type === 'local') {
-      skipped.push({ addr, why: 'an address of this host' })
-      continue
-    }
-    if (via.dev === opts.tunIf) {
-      throw new SkywireError('ENOROUTE', `${addr} is routed through ${opts.tunIf} already: the tunnel cannot carry its own transport`)
-    }
-    const dst = formatPrefix(parsePrefix(addr))
-    if (existing[family].has(dst)) {
-      // Somebody pinned this host already; their route outranks our /1s just as ours would.
-      skipped.push({ addr, why: 'a host route to it exists already' })
-      continue
-    }
-    endpointRoutes.push({ family, dst, type: 'unicast', dev: via.dev, ...(via.gateway === null ? {} : { via: via.gateway }), why: `bypass for endpoint ${addr}` })
-  }
-  // Bypasses before the halves: no moment where the transport's own packets head into the tunnel.
-  return { routes: [...endpointRoutes, ...halves], skipped, ipv6 }
+  // Routes before rules: once the rule sends traffic to the table, the table is full.
+  return { routes, rules: bypassRules(families), skipped, ipv6 }
 }
 
 /** One `ip -batch` line; the family follows from the destination. */
@@ -178,7 +162,7 @@ function routeLine(verb: 'add' | 'del', r: PlannedRoute): string {
     if (r.via !== undefined) words.push('via', r.via)
     if (r.dev !== undefined) words.push('dev', r.dev)
   }
-  words.push('proto', ROUTE_PROTO, 'table', 'main')
+  words.push('proto', ROUTE_PROTO, 'table', r.table ?? 'main')
   for (const w of words) if (!/^[A-Za-z0-9_.:/@+-]+$/.test(w)) throw new SkywireError('EUSAGE', `bad word in route: ${JSON.stringify(w)}`)
   return words.join(' ')
 }
@@ -189,6 +173,36 @@ async function addRoutes(routes: readonly PlannedRoute[]): Promise<void> {
   const argv = ['ip', '-batch', '-']
   const res = await tryRun(argv, { input: routes.map((r) => routeLine('add', r)).join('\n') + '\n' })
   if (res.code !== 0) throw commandError(argv, res)
+}
+
+/** Adds the rules in order, one process per family; the first failure throws (the caller then undoes the lot). */
+async function addRules(rules: readonly PlannedRule[]): Promise<void> {
+  for (const f of [4, 6] as const) {
+    const mine = rules.filter((r) => r.family === f)
+    if (mine.length === 0) continue
+    const argv = ['ip', `-${f}`, '-batch', '-']
+    const res = await tryRun(argv, { input: mine.map((r) => ruleLine('add', r)).join('\n') + '\n' })
+    if (res.code !== 0) throw commandError(argv, res)
+  }
+}
+
+// A rule already gone: what we wanted.
+const RULE_GONE = /No such file or directory|No such process/i
+
+/** Deletes every rule it can (`-force`), by its full selector; only failures other than "already gone" throw. */
+async function delRules(rules: readonly PlannedRule[]): Promise<void> {
+  for (const f of [4, 6] as const) {
+    const mine = rules.filter((r) => r.family === f)
+    if (mine.length === 0) continue
+    const argv = ['ip', `-${f}`, '-force', '-batch', '-']
+    const res = await tryRun(argv, { input: mine.map((r) => ruleLine('del', r)).join('\n') + '\n' })
+    if (res.code === 0) continue
+    const real = res.stderr
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !/^Command failed/.test(l) && !RULE_GONE.test(l))
+    if (real.length > 0) throw commandError(argv, { ...res, stderr: real.join('\n') })
+  }
 }
 
 // A route whose device went away (the TUN of a crashed core) went with it; that is what we wanted.
@@ -229,6 +243,8 @@ async function undo(s: ClientState, resolved: ResolvedControl = resolvedControl(
     const link = s.resolved.tunIf
     await attempt(() => resolved.revert(link))
   }
+  // Rules first: traffic goes back to main's default before the tunnel's table empties.
+  await attempt(() => delRules([...(s.rules ?? [])].reverse()))
   await attempt(() => delRoutes([...s.routes].reverse()))
   if (s.killSwitch !== null) {
     const table = s.killSwitch.table
@@ -239,17 +255,18 @@ async function undo(s: ClientState, resolved: ResolvedControl = resolvedControl(
 
 /** A state holding only a kill switch: what `restore({ keepKillSwitch: true })` leaves while the visor reconnects. */
 function killSwitchOnly(s: ClientState): boolean {
-  return s.killSwitch !== null && s.routes.length === 0 && s.resolvConf === null && s.resolved == null
+  return s.killSwitch !== null && s.routes.length === 0 && (s.rules ?? []).length === 0 && s.resolvConf === null && s.resolved == null
 }
 
 /**
- * Connect: kill switch (if asked), bypass routes, the two /1 halves per family
- * into the TUN (IPv6 unreachable when not tunnelled), then DNS. The state file
+ * Connect: kill switch (if asked), the tunnel's table (a default into the TUN
+ * per family; IPv6 unreachable when not tunnelled), the policy rules that
+ * send every unmarked packet there, then DNS. The state file
  * is written first; a failure half-way undoes what was done and rethrows.
  *
  * Fails with ESTATE if a state file exists already (call `recoverStale` at
  * visor start), except one left by `restore({ keepKillSwitch: true })`: a
- * reconnect adopts that kill switch (replacing its exemptions atomically, so
+ * reconnect adopts that kill switch (replacing it atomically for the new TUN, so
  * nothing leaks in between), and on failure keeps it up rather than undoing it.
  */
 export async function applyClientRouting(opts: ClientRoutingOptions): Promise<AppliedClientRouting> {
@@ -275,7 +292,6 @@ export async function applyClientRouting(opts: ClientRoutingOptions): Promise<Ap
   const det = dns.length > 0 ? await rc.detect() : null
   const viaResolved = det?.running === true
   const resolvConf = dns.length > 0 && !(viaResolved && det?.resolvConf === 'stub') ? backupResolvConf(resolvPath) : null
-  const exempt = [...new Set(opts.exempt)]
   const s: ClientState = {
     version: 1,
     pid: process.pid,
@@ -283,15 +299,17 @@ export async function applyClientRouting(opts: ClientRoutingOptions): Promise<Ap
     createdAt: new Date().toISOString(),
     tunIf: opts.tunIf,
     routes: p.routes,
+    rules: p.rules,
     resolvConf,
     dns,
-    killSwitch: opts.killSwitch ? { table: prev?.killSwitch?.table ?? KILLSWITCH_TABLE, exempt } : null,
+    killSwitch: opts.killSwitch ? { table: prev?.killSwitch?.table ?? KILLSWITCH_TABLE } : null,
     resolved: viaResolved ? { tunIf: opts.tunIf } : null,
   }
   writeState(opts.stateFile, s)
   try {
-    if (s.killSwitch !== null) await installKillSwitch(s.tunIf, s.killSwitch.exempt, s.killSwitch.table)
+    if (s.killSwitch !== null) await installKillSwitch(s.tunIf, s.killSwitch.table)
     await addRoutes(s.routes)
+    await addRules(p.rules)
     if (resolvConf !== null) writeResolvConf(resolvConf, dns)
     if (s.resolved != null) await rc.apply(s.resolved.tunIf, dns)
   } catch (e) {
@@ -309,7 +327,7 @@ export async function applyClientRouting(opts: ClientRoutingOptions): Promise<Ap
 async function rollBack(stateFile: string, s: ClientState, keepKillSwitch: boolean, rc?: ResolvedControl): Promise<void> {
   if (keepKillSwitch && s.killSwitch !== null) {
     await undo({ ...s, killSwitch: null }, rc)
-    writeState(stateFile, { ...s, routes: [], resolvConf: null, dns: [], resolved: null })
+    writeState(stateFile, { ...s, routes: [], rules: [], resolvConf: null, dns: [], resolved: null })
     return
   }
   await undo(s, rc)
@@ -318,27 +336,39 @@ async function rollBack(stateFile: string, s: ClientState, keepKillSwitch: boole
 
 /**
  * Skywire showed "connected" while its routes were gone. This looks: every
- * route of the state still in the main table with our protocol, the kill
- * switch table present, resolv.conf still the tunnel's. The visor puts the
- * result in status and, when not intact, restores and applies again.
+ * route of the state still in its table with our protocol, every policy rule
+ * at its preference, the kill switch table present, resolv.conf still the
+ * tunnel's. The visor puts the result in status and, when not intact,
+ * restores and applies again.
  */
 export async function verifyClientRouting(s: ClientState, rc: ResolvedControl = resolvedControl()): Promise<ClientRoutingCheck> {
   const present = new Set<string>()
+  const key = (table: string, type: string, dst: string, dev: string, via: string) => `${table} ${type} ${dst} ${type === 'unreachable' ? '' : dev} ${via}`
   for (const f of [4, 6] as const) {
-    if (f === 6 && !s.routes.some((r) => r.family === 6)) continue
-    const routes = await ipJson<{ dst?: string; type?: string; dev?: string; gateway?: string }>([`-${f}`, 'route', 'show', 'table', 'main', 'proto', ROUTE_PROTO])
-    for (const r of routes) {
-      if (r.dst === undefined) continue
-      present.add(`${r.type ?? 'unicast'} ${formatPrefix(parsePrefix(r.dst))} ${r.type === 'unreachable' ? '' : (r.dev ?? '')} ${r.gateway ?? ''}`)
+    const tables = new Set(s.routes.filter((r) => r.family === f).map((r) => r.table ?? 'main'))
+    for (const table of tables) {
+      const routes = await tableRoutes<{ dst?: string; type?: string; dev?: string; gateway?: string }>(f, table, ['proto', ROUTE_PROTO])
+      for (const r of routes) {
+        if (r.dst === undefined) continue
+        const dst = formatPrefix(parsePrefix(r.dst === 'default' ? ANY[f] : r.dst))
+        present.add(key(table, r.type ?? 'unicast', dst, r.dev ?? '', r.gateway ?? ''))
+      }
     }
   }
-  const key = (r: PlannedRoute) => `${r.type} ${r.dst} ${r.type === 'unreachable' ? '' : (r.dev ?? '')} ${r.via ?? ''}`
-  const missingRoutes = s.routes.filter((r) => !present.has(key(r)))
+  const missingRoutes = s.routes.filter((r) => !present.has(key(r.table ?? 'main', r.type, r.dst, r.dev ?? '', r.via ?? '')))
+  const rules = s.rules ?? []
+  const missingRules: PlannedRule[] = []
+  for (const f of [4, 6] as const) {
+    const mine = rules.filter((r) => r.family === f)
+    if (mine.length === 0) continue
+    const have = await rulesAtOurPrefs(f)
+    missingRules.push(...mine.filter((r) => !ruleMatches(r, have)))
+  }
   const killSwitch = s.killSwitch === null ? null : await tableExists(s.killSwitch.table)
   let dns: boolean | null = null
   if (s.resolvConf !== null) dns = resolvConfIsOurs(s.resolvConf.path, s.dns)
   if (s.resolved != null) dns = dns !== false && (await rc.isOurs(s.resolved.tunIf, s.dns))
-  return { intact: missingRoutes.length === 0 && killSwitch !== false && dns !== false, missingRoutes, killSwitch, dns }
+  return { intact: missingRoutes.length === 0 && missingRules.length === 0 && killSwitch !== false && dns !== false, missingRoutes, missingRules, killSwitch, dns }
 }
 
 function handle(stateFile: string, s: ClientState, p: Plan, rc: ResolvedControl): AppliedClientRouting {

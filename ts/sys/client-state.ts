@@ -5,6 +5,7 @@
  * exactly that and nothing else.
  */
 import { z } from 'zod'
+import { BYPASS_TABLE, bypassRules, ruleLine } from './bypass.js'
 import { KILLSWITCH_TABLE } from './killswitch.js'
 import { RESOLV_CONF } from './resolv-conf.js'
 import { deleteStateFile, invalidState, readStateFile, stateHeader, writeStateFile } from './state-file.js'
@@ -34,10 +35,24 @@ const route = z.object({
   type: z.enum(['unicast', 'unreachable']),
   dev: z.string().optional(),
   via: z.string().optional(),
+  /** Routing table: ours (BYPASS_TABLE) or, in state files from before policy routing, absent for main. */
+  table: z.literal(String(BYPASS_TABLE)).optional(),
   /** Why this route exists, for humans reading the file. */
   why: z.string(),
 })
 export type PlannedRoute = z.infer<typeof route>
+
+// Exactly the rules bypassRules() makes: a state file cannot make root add or delete any other.
+const rule = z
+  .object({
+    family: z.union([z.literal(4), z.literal(6)]),
+    pref: z.number().int(),
+    table: z.string(),
+    notFwmark: z.number().int().optional(),
+    suppressPrefixlength: z.number().int().optional(),
+    why: z.string(),
+  })
+  .refine((r) => bypassRules([r.family]).some((b) => ruleLine('add', b) === ruleLine('add', r)), 'must be one of the bypass rules (ts/sys/bypass.ts)')
 
 const resolvBackup = z.discriminatedUnion('kind', [
   z.object({
@@ -57,10 +72,13 @@ const state = stateHeader.extend({
   tunIf: z.string(),
   /** In the order they are added; removed in reverse. */
   routes: z.array(route),
+  /** Policy rules (ts/sys/bypass.ts), added after the routes, removed before them. Absent in older state files. */
+  rules: z.array(rule).optional(),
   /** The original resolv.conf, or null when DNS is left alone. */
   resolvConf: resolvBackup.nullable(),
   dns: z.array(z.string()),
-  killSwitch: z.object({ table: z.string(), exempt: z.array(z.string()) }).nullable(),
+  /** `exempt`: addresses the kill switch let through, in state files from before the bypass mark (only `table` is needed to undo). */
+  killSwitch: z.object({ table: z.string(), exempt: z.array(z.string()).optional() }).nullable(),
   /**
    * The link whose DNS was set in systemd-resolved (undone with `resolvectl revert`), or null.
    * Optional: state files written before this field existed have none.

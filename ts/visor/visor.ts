@@ -15,6 +15,7 @@ import { isIP } from 'node:net'
 import { join } from 'node:path'
 import pino, { type Logger } from 'pino'
 import { parseHostPort, type Config } from '../config/schema.js'
+import { bypassMarkStatus } from '../discovery/marked-http.js'
 import { ServicesClient } from '../discovery/client.js'
 import { SkywireError } from '../errors.js'
 import { hostAddresses } from '../sys/index.js'
@@ -126,7 +127,7 @@ export class Visor {
       resolver: await resolveUdp(config.services.udp),
       limits: config.limits,
     })
-    const services = new ServicesClient({ url: config.services.url, secretKey: config.sk })
+    const services = new ServicesClient({ url: config.services.url, secretKey: config.sk, bypassMark: true })
     const visor = new Visor(config, node, services, log, opts.configFile ?? null)
     try {
       await visor.init(opts)
@@ -166,6 +167,10 @@ export class Visor {
     this.node.on('punch', (p) => this.log.debug(p, 'hole punching'))
     this.node.on('refused', (r) => this.log.debug(r, 'inbound dials refused by a limit (reported at most every 10 s)'))
     this.log.info({ stcpr: this.node.stcprAddr, sudph: this.node.sudphAddr, version: VERSION }, 'visor started')
+    if (bypassMarkStatus().refused) {
+      // Without the mark the VPN client's policy routing would send the transports into their own tunnel.
+      this.log.warn('cannot mark the visor\'s sockets (SO_MARK needs CAP_NET_ADMIN): the VPN client will not work')
+    }
 
     if (this.config.vpnServer.autostart && !opts.noVpnServer) await this.startVpnServer()
     await this.refreshRegistrations()

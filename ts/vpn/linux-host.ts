@@ -1,5 +1,4 @@
 /** ServerHost and ClientHost on Linux, over ts/sys. */
-import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import {
   applyClientRouting,
@@ -100,18 +99,6 @@ export function hostOf(endpoint: string): string {
   return endpoint.replace(/:\d+$/, '')
 }
 
-async function toIps(endpoints: readonly string[]): Promise<string[]> {
-  const out = new Set<string>()
-  for (const e of endpoints) {
-    const h = hostOf(e)
-    if (isIP(h)) out.add(h)
-    else {
-      for (const a of await lookup(h, { all: true }).catch(() => [])) out.add(a.address)
-    }
-  }
-  return [...out]
-}
-
 /**
  * How often, while connected, the client checks that the DNS setup is still
  * the tunnel's and puts it back (config `vpnClient.dnsRecheckS`). A DHCP
@@ -187,23 +174,24 @@ export class LinuxClientHost implements ClientHost {
   }
 
   async apply(p: ClientHostApply): Promise<void> {
-    const exempt = (await toIps(p.exempt)).sort()
-    const key = JSON.stringify([p.tun, exempt, p.dns, p.killswitch])
-    // A reconnect to the same endpoint keeps the routes in place: no window
-    // in which traffic could leave outside the tunnel.
+    // The endpoints are not part of the key: they bypass the tunnel by the
+    // mark on the visor's sockets, not by routes. A reconnect on the same TUN
+    // (to the same server or another) keeps everything in place: no window in
+    // which traffic could leave outside the tunnel.
+    const key = JSON.stringify([p.tun, p.dns, p.killswitch])
     if (this.applied && key === this.appliedKey) {
       // The TUN may be new, and resolved's settings for it gone with the old one.
       await this.recheckDns()
       return
     }
     await this.stopRecheck()
-    // New endpoints: replace the routes, but keep the kill switch up across
+    // A new TUN or DNS: replace the routes, but keep the kill switch up across
     // the swap so nothing leaves outside the tunnel meanwhile.
     const old = this.applied
     this.applied = null
     this.appliedKey = ''
     if (old) await old.restore({ keepKillSwitch: p.killswitch })
-    this.applied = await applyClientRouting({ tunIf: p.tun, exempt, dns: p.dns, killSwitch: p.killswitch, stateFile: this.stateFile })
+    this.applied = await applyClientRouting({ tunIf: p.tun, dns: p.dns, killSwitch: p.killswitch, stateFile: this.stateFile })
     this.appliedKey = key
     this.warned = false
     this.startRecheck()

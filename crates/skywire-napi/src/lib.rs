@@ -3,6 +3,7 @@
 //! crosses into JavaScript.
 
 mod identity;
+mod mark;
 mod node;
 
 use napi::{Error, Status};

@@ -13,6 +13,7 @@
 
 mod crypto;
 mod limits;
+pub mod mark;
 mod peer;
 mod resolver;
 mod sink;

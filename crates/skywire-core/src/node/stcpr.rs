@@ -186,9 +186,7 @@ async fn dial_one(inner: &Arc<Inner>, remote: PublicKey, addr: SocketAddr) -> Re
     // A responder under load answers with a cookie and closes: the second
     // connection carries the initiation with mac2.
     for _ in 0..2 {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?;
+        let stream = connect(addr).await.map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?;
         let _ = stream.set_nodelay(true);
         let (rd, mut wr) = stream.into_split();
         // Small: it only has to hold the answer and whatever arrives right behind it.
@@ -213,6 +211,14 @@ async fn dial_one(inner: &Arc<Inner>, remote: PublicKey, addr: SocketAddr) -> Re
         }
     }
     Err(NodeError::Handshake(format!("{addr} is under load and refused our handshake twice")))
+}
+
+/// A TCP connection to `addr` whose packets carry the bypass mark from the
+/// SYN on, so the VPN client's policy routing keeps them outside the tunnel.
+async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let sock = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    super::mark::mark(&sock)?;
+    sock.connect(addr).await
 }
 
 /// `early`: bytes already read behind the handshake; `ticket`: an inbound

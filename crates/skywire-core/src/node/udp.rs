@@ -31,6 +31,8 @@ impl UdpSock {
         let _ = sock.set_recv_buffer_size(4 << 20);
         let _ = sock.set_send_buffer_size(4 << 20);
         sock.set_nonblocking(true)?;
+        // Sessions, resolver binding and hole punching all leave from here: outside the tunnel.
+        super::mark::mark(&sock)?;
         sock.bind(&addr.into())?;
         let state = UdpSocketState::new(UdpSockRef::from(&sock))?;
         allow_fragmentation(&sock, addr.is_ipv6());
