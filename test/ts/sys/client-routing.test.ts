@@ -1,13 +1,17 @@
 /**
  * The VPN client's host changes in a lab namespace with a real TUN standing in
- * for the core's: traffic goes where it should while applied, and restore,
- * 50 cycles and a SIGKILLed "visor" all leave the namespace byte-identical.
+ * for the core's: traffic goes where it should while applied (only packets
+ * with the visor's bypass mark take the original route; `ping -m` and
+ * `ip route get ... mark` stand in for the visor's marked sockets), and
+ * restore, 50 cycles and a SIGKILLed "visor" all leave the namespace
+ * byte-identical.
  */
 import { mkdtempSync, rmSync, existsSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLab, execOk, waitFor, type Lab } from '../../../ts/netlab/netns.js'
 import { ping, snapshotNet } from '../../../ts/netlab/probe.js'
+import { BYPASS_MARK, BYPASS_TABLE } from '../../../ts/sys/bypass.js'
 import { requireFreshDist, sys, sys1, SysCallError, sysHang, sysSkipReason } from './helpers.js'
 
 const skip = sysSkipReason()
@@ -28,6 +32,10 @@ describe.skipIf(skip !== null)(`client routing${skip === null ? '' : ` (skipped:
   let opts: Record<string, unknown>
   const snap = () => snapshotNet(client, lab.resolvConfPath(client))
   const routeGet = async (addr: string) => (await execOk(client, ['ip', addr.includes(':') ? '-6' : '-4', 'route', 'get', addr])).stdout
+  /** The path of the visor's own (marked) packets. */
+  const markedRouteGet = async (addr: string) => (await execOk(client, ['ip', addr.includes(':') ? '-6' : '-4', 'route', 'get', addr, 'mark', String(BYPASS_MARK)])).stdout
+  /** One ping carrying the bypass mark, as the visor's sockets do. */
+  const markedPing = async (addr: string) => (await lab.exec(client, ['ping', '-n', '-c', '1', '-W', '1', '-w', '3', '-m', String(BYPASS_MARK), addr])).code === 0
 
   const hostResolv = readFileSync('/etc/resolv.conf', 'utf8')
 
@@ -60,25 +68,31 @@ describe.skipIf(skip !== null)(`client routing${skip === null ? '' : ` (skipped:
       10_000,
       { what: 'IPv6 link-local address after DAD' },
     )
-    opts = { tunIf: TUN, exempt: [ENDPOINT, ENDPOINT6, DISCOVERY], dns: ['10.99.0.1', 'fd99::1'], stateFile }
+    opts = { tunIf: TUN, dns: ['10.99.0.1', 'fd99::1'], stateFile }
   })
   afterAll(() => {
     lab?.teardown()
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
-  it('routes everything into the TUN except the endpoints, blocks untunnelled IPv6, and restores byte for byte', async () => {
+  it('routes everything into the TUN, the endpoints\' addresses too; only marked packets take the original route; blocks untunnelled IPv6; restores byte for byte', async () => {
     const before = await snap()
     const [applied] = (await sys(client, [{ fn: 'applyClientRouting', args: [opts] }])) as [{ ipv6: string; skipped: unknown[] }]
     expect(applied.ipv6).toBe('blocked')
     expect(applied.skipped).toEqual([])
-    expect(await routeGet('1.1.1.1')).toMatch(new RegExp(`dev ${TUN}`))
-    expect(await routeGet('198.51.100.7')).toMatch(new RegExp(`dev ${TUN}`))
-    expect(await routeGet(ENDPOINT)).toMatch(new RegExp(`via ${LAN_GW} dev eth0`))
-    expect(await routeGet(DISCOVERY)).toMatch(new RegExp(`via ${LAN_GW} dev eth0`))
-    expect(await routeGet(ENDPOINT6)).toMatch(/via fd10::1 dev eth0/)
-    const leak = await lab.exec(client, ['ip', '-6', 'route', 'get', '2001:db8:1::1'])
-    expect(leak.code).not.toBe(0)
+    for (const a of ['1.1.1.1', '198.51.100.7', ENDPOINT, DISCOVERY]) expect(await routeGet(a), a).toMatch(new RegExp(`dev ${TUN}`))
+    expect(await markedRouteGet(ENDPOINT)).toMatch(new RegExp(`via ${LAN_GW} dev eth0`))
+    expect(await markedRouteGet(DISCOVERY)).toMatch(new RegExp(`via ${LAN_GW} dev eth0`))
+    expect(await markedRouteGet(ENDPOINT6)).toMatch(/via fd10::1 dev eth0/)
+    // main's specific routes still win (suppress_prefixlength 0 only suppresses its default).
+    expect(await routeGet(LAN_GW)).toMatch(/dev eth0/)
+    for (const a of ['2001:db8:1::1', ENDPOINT6]) {
+      const leak = await lab.exec(client, ['ip', '-6', 'route', 'get', a])
+      expect(leak.code, a).not.toBe(0)
+    }
+    const rules = (await execOk(client, ['ip', 'rule'])).stdout
+    expect(rules).toMatch(new RegExp(`not from all fwmark 0x${BYPASS_MARK.toString(16)} lookup ${BYPASS_TABLE}`))
+    expect(rules).toMatch(/lookup main suppress_prefixlength 0/)
     expect(readFileSync(lab.resolvConfPath(client), 'utf8')).toMatch(/^nameserver 10\.99\.0\.1\nnameserver fd99::1\n/m)
     expect(readFileSync(lab.resolvConfPath(client), 'utf8')).not.toContain('203.0.113.53')
     expect(existsSync(stateFile)).toBe(true)
@@ -94,7 +108,8 @@ describe.skipIf(skip !== null)(`client routing${skip === null ? '' : ` (skipped:
     const [applied] = (await sys(client, [{ fn: 'applyClientRouting', args: [{ ...opts, tunnelIpv6: true }] }])) as [{ ipv6: string }]
     expect(applied.ipv6).toBe('tunnel')
     expect(await routeGet('2001:db8:1::1')).toMatch(new RegExp(`dev ${TUN}`))
-    expect(await routeGet(ENDPOINT6)).toMatch(/via fd10::1 dev eth0/)
+    expect(await routeGet(ENDPOINT6)).toMatch(new RegExp(`dev ${TUN}`))
+    expect(await markedRouteGet(ENDPOINT6)).toMatch(/via fd10::1 dev eth0/)
     await sys1(client, 'restoreClientRouting', stateFile)
     expect(await snap()).toEqual(before)
   })
@@ -129,9 +144,27 @@ describe.skipIf(skip !== null)(`client routing${skip === null ? '' : ` (skipped:
       await lab.ip(client, ['route', 'del', '128.0.0.0/1', 'dev', TUN])
     }
     expect(await snap()).toEqual(before)
+
+    // Our rule preference or table in use (another visor): refused, nothing changed.
+    for (const taken of [
+      ['rule', 'add', 'pref', '29001', 'table', '100'],
+      ['route', 'add', 'default', 'dev', TUN, 'table', String(BYPASS_TABLE)],
+    ]) {
+      await lab.ip(client, taken)
+      try {
+        const withOther = await snap()
+        const err = await sys1(client, 'applyClientRouting', opts).catch((e: unknown) => e)
+        expect((err as SysCallError).code, taken.join(' ')).toBe('EEXIST')
+        expect(await snap()).toEqual(withOther)
+        expect(existsSync(stateFile)).toBe(false)
+      } finally {
+        await lab.ip(client, [taken[0] as string, 'del', ...taken.slice(2)])
+      }
+    }
+    expect(await snap()).toEqual(before)
   })
 
-  it('a failure half-way (TUN down) undoes what was done: bypass routes and kill switch gone, no state file', async () => {
+  it('a failure half-way (TUN down) undoes what was done: routes, rules and kill switch gone, no state file', async () => {
     await lab.ip(client, ['link', 'set', TUN, 'down'])
     try {
       const before = await snap()
@@ -146,42 +179,39 @@ describe.skipIf(skip !== null)(`client routing${skip === null ? '' : ` (skipped:
     }
   })
 
-  it('keeps a host route somebody else made to an endpoint', async () => {
-    await lab.ip(client, ['route', 'add', `${ENDPOINT}/32`, 'via', LAN_GW, 'dev', 'eth0'])
-    try {
-      const before = await snap()
-      const [applied] = (await sys(client, [{ fn: 'applyClientRouting', args: [opts] }])) as [{ skipped: { addr: string }[] }]
-      expect(applied.skipped.map((s) => s.addr)).toEqual([ENDPOINT])
-      await sys1(client, 'restoreClientRouting', stateFile)
-      expect(await snap()).toEqual(before)
-    } finally {
-      await lab.ip(client, ['route', 'del', `${ENDPOINT}/32`, 'via', LAN_GW, 'dev', 'eth0'])
-    }
-  })
-
   it('verify() notices routes deleted and DNS rewritten behind our back; restore still comes out identical', async () => {
     const before = await snap()
     const [, check] = (await sys(client, [{ fn: 'applyClientRouting', args: [{ ...opts, killSwitch: true }] }, { fn: 'last.verify' }])) as [unknown, { intact: boolean }]
     expect(check.intact).toBe(true)
     const state = await sys1(client, 'readState', stateFile)
-    await lab.ip(client, ['route', 'del', '0.0.0.0/1'])
-    await lab.ip(client, ['route', 'del', `${ENDPOINT}/32`])
+    await lab.ip(client, ['route', 'del', '0.0.0.0/0', 'table', String(BYPASS_TABLE)])
+    await lab.ip(client, ['-6', 'rule', 'del', 'pref', '29001'])
     writeFileSync(lab.resolvConfPath(client), 'nameserver 192.0.2.1\n')
-    const broken = (await sys1(client, 'verifyClientRouting', state)) as { intact: boolean; missingRoutes: { dst: string }[]; dns: boolean; killSwitch: boolean }
+    const broken = (await sys1(client, 'verifyClientRouting', state)) as {
+      intact: boolean
+      missingRoutes: { dst: string }[]
+      missingRules: { family: number; pref: number }[]
+      dns: boolean
+      killSwitch: boolean
+    }
     expect(broken.intact).toBe(false)
-    expect(broken.missingRoutes.map((r) => r.dst).sort()).toEqual(['0.0.0.0/1', `${ENDPOINT}/32`])
+    expect(broken.missingRoutes.map((r) => r.dst)).toEqual(['0.0.0.0/0'])
+    expect(broken.missingRules.map((r) => `${r.family} ${r.pref}`)).toEqual(['6 29001'])
     expect(broken.dns).toBe(false)
     expect(broken.killSwitch).toBe(true)
     await sys1(client, 'restoreClientRouting', stateFile)
     expect(await snap()).toEqual(before)
   })
 
-  it('kill switch: only the TUN and the endpoints are reachable, the LAN is not', async () => {
+  it('kill switch: only the TUN and marked packets leave, not the LAN, not unmarked packets to the endpoints', async () => {
     expect((await ping(client, LAN_GW, { count: 1 })).ok).toBe(true)
     const before = await snap()
     await sys1(client, 'applyClientRouting', { ...opts, killSwitch: true })
-    expect((await ping(client, ENDPOINT, { count: 1 })).ok).toBe(true)
-    expect((await ping(client, ENDPOINT6, { count: 1 })).ok).toBe(true)
+    expect(await markedPing(ENDPOINT)).toBe(true)
+    expect(await markedPing(ENDPOINT6)).toBe(true)
+    expect(await markedPing(LAN_GW)).toBe(true)
+    // Unmarked, ENDPOINT goes into the TUN (where nobody answers in this test); ENDPOINT6 is unreachable.
+    expect((await ping(client, ENDPOINT6, { count: 1, timeoutS: 0.5 })).ok).toBe(false)
     expect((await ping(client, LAN_GW, { count: 1, timeoutS: 0.5 })).ok).toBe(false)
     expect((await ping(client, 'fd10::1', { count: 1, timeoutS: 0.5 })).ok).toBe(false)
     await sys1(client, 'restoreClientRouting', stateFile)
@@ -189,19 +219,21 @@ describe.skipIf(skip !== null)(`client routing${skip === null ? '' : ` (skipped:
     expect((await ping(client, LAN_GW, { count: 1 })).ok).toBe(true)
   })
 
-  it('reconnect: the kill switch stays up between restore({ keepKillSwitch }) and the next apply, which may change endpoints', async () => {
+  it('reconnect: the kill switch stays up between restore({ keepKillSwitch }) and the next apply; marked packets get through all along', async () => {
     const before = await snap()
-    await sys(client, [{ fn: 'applyClientRouting', args: [{ ...opts, exempt: [ENDPOINT], killSwitch: true }] }, { fn: 'last.restore', args: [{ keepKillSwitch: true }] }])
+    await sys(client, [{ fn: 'applyClientRouting', args: [{ ...opts, killSwitch: true }] }, { fn: 'last.restore', args: [{ keepKillSwitch: true }] }])
     const between = await snap()
     expect(between.route).toEqual(before.route)
     expect(between.resolvConf).toEqual(before.resolvConf)
     expect(between.nft).toMatch(/skywire_killswitch/)
     expect(existsSync(stateFile)).toBe(true)
     expect((await ping(client, LAN_GW, { count: 1, timeoutS: 0.5 })).ok).toBe(false)
-    // The new session goes to another endpoint.
-    await sys1(client, 'applyClientRouting', { ...opts, exempt: [DISCOVERY], killSwitch: true })
-    expect(await routeGet(DISCOVERY)).toMatch(new RegExp(`via ${LAN_GW} dev eth0`))
-    expect((await ping(client, DISCOVERY, { count: 1 })).ok).toBe(true)
+    // Between the two, unmarked packets to the endpoints are refused; the visor's marked ones pass.
+    expect((await ping(client, DISCOVERY, { count: 1, timeoutS: 0.5 })).ok).toBe(false)
+    expect(await markedPing(DISCOVERY)).toBe(true)
+    await sys1(client, 'applyClientRouting', { ...opts, killSwitch: true })
+    expect(await markedRouteGet(DISCOVERY)).toMatch(new RegExp(`via ${LAN_GW} dev eth0`))
+    expect(await markedPing(DISCOVERY)).toBe(true)
     expect((await ping(client, LAN_GW, { count: 1, timeoutS: 0.5 })).ok).toBe(false)
     await sys1(client, 'restoreClientRouting', stateFile)
     expect(await snap()).toEqual(before)
@@ -220,8 +252,9 @@ describe.skipIf(skip !== null)(`client routing${skip === null ? '' : ` (skipped:
     expect((await snap()).route).not.toEqual(before.route)
     await expect(sys1(client, 'recoverStale', stateFile)).rejects.toMatchObject({ code: 'ESTATE', message: expect.stringMatching(/running process/) })
     await proc.kill('SIGKILL')
-    const recovered = await sys1<{ routes: unknown[] } | null>(client, 'recoverStale', stateFile)
-    expect(recovered?.routes.length).toBe(7) // 3 bypasses + 4 halves
+    const recovered = await sys1<{ routes: unknown[]; rules: unknown[] } | null>(client, 'recoverStale', stateFile)
+    expect(recovered?.routes.length).toBe(2) // a default per family in our table
+    expect(recovered?.rules.length).toBe(4) // two rules per family
     expect(await snap()).toEqual(before)
     expect(await sys1(client, 'recoverStale', stateFile)).toBeNull()
   })
@@ -245,11 +278,11 @@ describe.skipIf(skip !== null)(`client routing${skip === null ? '' : ` (skipped:
     await lab.ip(nov6, ['tuntap', 'add', 'dev', TUN, 'mode', 'tun'])
     await lab.ip(nov6, ['link', 'set', TUN, 'up'])
     const before = await snapshotNet(nov6, lab.resolvConfPath(nov6))
-    const [applied] = (await sys(nov6, [{ fn: 'applyClientRouting', args: [{ tunIf: TUN, exempt: [ENDPOINT6], tunnelIpv6: true, stateFile }] }])) as [
+    const [applied] = (await sys(nov6, [{ fn: 'applyClientRouting', args: [{ tunIf: TUN, tunnelIpv6: true, stateFile }] }])) as [
       { ipv6: string; skipped: { addr: string }[] },
     ]
     expect(applied.ipv6).toBe('blocked')
-    expect(applied.skipped.map((x) => x.addr)).toEqual(['::/0', ENDPOINT6])
+    expect(applied.skipped.map((x) => x.addr)).toEqual(['::/0'])
     await sys1(nov6, 'restoreClientRouting', stateFile)
     expect(await snapshotNet(nov6, lab.resolvConfPath(nov6))).toEqual(before)
   })

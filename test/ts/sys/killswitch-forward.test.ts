@@ -9,7 +9,7 @@
  * left the client", not "got lost somewhere".
  *
  *   container (172.17.0.2) ─ ctr0 ─ client ─ eth0 ── router (lo: 198.51.100.7 "internet", 203.0.113.20 endpoint)
- *                                     └─ swtun0 (stands in for the TUN) ── exit (lo: 198.51.100.7)
+ *                                     └─ swtun0 (stands in for the TUN) ── exit (lo: 198.51.100.7, 203.0.113.20)
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -77,7 +77,8 @@ describe.skipIf(skip !== null)(`kill switch on forwarded traffic${skip === null 
     await lab.veth({ ns: exitNs, ifname: 'tun0', addrs: ['10.99.0.1/24'] }, { ns: client, ifname: TUN, addrs: ['10.99.0.2/24'] })
     await lab.veth({ ns: container, ifname: 'eth0', addrs: ['172.17.0.2/16', 'fd17::2/64'] }, { ns: client, ifname: 'ctr0', addrs: ['172.17.0.1/16', 'fd17::1/64'] })
     for (const a of [`${INTERNET}/32`, `${ENDPOINT}/32`, `${INTERNET6}/128`]) await lab.addr(router, 'lo', a)
-    await lab.addr(exitNs, 'lo', `${INTERNET}/32`)
+    // The exit answers for the endpoint too: what goes into the tunnel for it is seen (and answered) there.
+    for (const a of [`${INTERNET}/32`, `${ENDPOINT}/32`]) await lab.addr(exitNs, 'lo', a)
     await lab.route(client, 'default', { via: '10.10.0.1' })
     await lab.route(client, 'default', { via: 'fd10::1' })
     await lab.route(container, 'default', { via: '172.17.0.1' })
@@ -97,7 +98,7 @@ describe.skipIf(skip !== null)(`kill switch on forwarded traffic${skip === null 
     )
     await watch(router)
     await watch(exitNs)
-    opts = { tunIf: TUN, exempt: [ENDPOINT], killSwitch: true, stateFile }
+    opts = { tunIf: TUN, killSwitch: true, stateFile }
   })
   afterAll(() => {
     lab?.teardown()
@@ -120,7 +121,7 @@ describe.skipIf(skip !== null)(`kill switch on forwarded traffic${skip === null 
       expect((await snapshotNet(client)).route).toEqual(before.route)
       expect(await probe(INTERNET, 'internet')).toEqual({ ok: false, router: 0, exit: 0 })
       expect(await probe(INTERNET6, 'internet6')).toEqual({ ok: false, router: 0, exit: 0 })
-      // The exemptions are for the visor's own transport, not for whatever it forwards.
+      // The VPN server's address is no exception: only the visor's own marked sockets are.
       expect(await probe(ENDPOINT, 'endpoint')).toEqual({ ok: false, router: 0, exit: 0 })
     } finally {
       await sys1(client, 'restoreClientRouting', stateFile)
@@ -129,13 +130,13 @@ describe.skipIf(skip !== null)(`kill switch on forwarded traffic${skip === null 
     expect((await probe(INTERNET, 'internet')).router).toBe(2)
   })
 
-  it('connected: the container goes through the tunnel only, and not to the exempt endpoint', async () => {
+  it('connected: the container goes through the tunnel only, the VPN server\'s address too', async () => {
     const before = await snapshotNet(client)
     await sys1(client, 'applyClientRouting', opts)
     try {
       expect(await probe(INTERNET, 'internet')).toEqual({ ok: true, router: 0, exit: 2 })
-      // The bypass route to the endpoint is for the visor's transport; a container must not use it.
-      expect(await probe(ENDPOINT, 'endpoint')).toEqual({ ok: false, router: 0, exit: 0 })
+      // Only the visor's marked transport reaches the endpoint beside the tunnel; a container's packets go into it.
+      expect(await probe(ENDPOINT, 'endpoint')).toEqual({ ok: true, router: 0, exit: 2 })
       // The tunnel carries no IPv6 here: it is unreachable, and nothing leaves the uplink.
       expect(await probe(INTERNET6, 'internet6')).toEqual({ ok: false, router: 0, exit: 0 })
     } finally {

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { contains, formatPrefix, isPrivate, minimalPrefixes, networkOf, parsePrefix } from '../../../ts/sys/cidr.js'
 import { readState, writeState, type ClientState } from '../../../ts/sys/client-state.js'
 import { killSwitchBody } from '../../../ts/sys/killswitch.js'
+import { bypassRules, ruleLine } from '../../../ts/sys/bypass.js'
 import { nftIfname } from '../../../ts/sys/nft.js'
 import type { InterfaceAddress } from '../../../ts/sys/netifc.js'
 import { backupResolvConf, restoreResolvConf, writeResolvConf } from '../../../ts/sys/resolv-conf.js'
@@ -119,12 +120,22 @@ describe('server firewall script', () => {
     expect(() => serverFirewallBody({ ...opts, gatewayServices: [{ proto: 'udp', port: 70000 }] }, { v4: [], v6: [] })).toThrow(/port/)
   })
 
-  it('the kill switch lets out only the TUN, loopback, the endpoints and link plumbing', () => {
-    const body = killSwitchBody('swvpn0', ['203.0.113.20', '203.0.113.10', '2001:db8::20'])
+  it('the kill switch lets out only the TUN, loopback, the visor\'s marked sockets and link plumbing, no addresses', () => {
+    const body = killSwitchBody('swvpn0')
     expect(body).toContain('oifname "swvpn0" accept')
-    expect(body).toContain('ip daddr { 203.0.113.10/32, 203.0.113.20/32 } accept')
-    expect(body).toContain('ip6 daddr { 2001:db8::20/128 } accept')
+    expect(body).toContain('meta mark 0x736b accept')
+    expect(body).not.toMatch(/daddr/)
     expect(body.trim().split('\n').at(-2)?.trim()).toMatch(/^counter reject/)
+  })
+
+  it('the state file holds only the bypass rules, nothing else a file could make root add or delete', () => {
+    const rules = bypassRules([4, 6])
+    expect(rules.map((r) => `-${r.family} ${ruleLine('add', r)}`)).toEqual([
+      '-4 rule add pref 29000 table main suppress_prefixlength 0',
+      '-4 rule add pref 29001 not fwmark 0x736b table 29547',
+      '-6 rule add pref 29000 table main suppress_prefixlength 0',
+      '-6 rule add pref 29001 not fwmark 0x736b table 29547',
+    ])
   })
 
   it('sysctl keys map to /proc/sys paths and nothing else', () => {
