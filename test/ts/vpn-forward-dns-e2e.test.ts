@@ -84,7 +84,7 @@ describe.skipIf(skip !== null)('kill switch on forwarded traffic and DNS re-chec
     expect(await pingEndpoint()).toEqual({ ok: true, left: 2 })
   })
 
-  it('connected: the container goes out through the tunnel, never around it (not even to the exempt server address)', async () => {
+  it('connected: the container goes out through the tunnel, never around it (not even to the server\'s own address)', async () => {
     await expect.poll(() => client.cli(['cli', 'vpn', 'list']).stdout, { timeout: 15_000 }).toContain(server.config.pk)
     const start = client.cli(['cli', 'vpn', 'start', '-k', server.config.pk, '-t', '20'])
     expect(start.code, start.stderr).toBe(0)

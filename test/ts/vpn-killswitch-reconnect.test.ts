@@ -175,7 +175,7 @@ const look = () => ({
   table: execFileSync('nft', ['list', 'tables']).toString().includes('${KILLSWITCH_TABLE}'),
   state: existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, 'utf8')) : null,
 })
-const apply = (t) => host.apply({ tun: t, tunnelIp: '10.99.0.2', exempt: [], dns: [], killswitch: true })
+const apply = (t) => host.apply({ tun: t, tunnelIp: '10.99.0.2', dns: [], killswitch: true })
 const out = {}
 await apply(tun)
 out.applied = look()

@@ -69,7 +69,7 @@ export interface ServicesClientOptions {
   /**
    * Send every request over a socket carrying the bypass mark (the visor: its
    * requests must leave outside the VPN client's tunnel, see marked-http.ts).
-   * Off for the CLI, which runs unprivileged and is not part of the tunnel's exemption.
+   * Off for the CLI, which may run unprivileged and is not the visor: its requests go where routing sends them.
    */
   bypassMark?: boolean
 }

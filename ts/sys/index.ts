@@ -15,7 +15,7 @@
  *
  * Client start of the visor: await recoverStale(stateFile) (null when clean).
  * Client connect (TUN up with the tunnel address, endpoints resolved to IPs):
- *   handle = await applyClientRouting({ tunIf, exempt: [stcpr, sudph, ar, sd, tpd...], dns, tunnelIpv6, killSwitch, stateFile })
+ *   handle = await applyClientRouting({ tunIf, dns, tunnelIpv6, killSwitch, stateFile })  // the visor's sockets bypass by SO_MARK (bypass.ts)
  *   Hello's "networks I already use": await localSubnets({ excludeInterfaces: [tunIf] })
  * Client status: await handle.verify() -> { intact, missingRoutes, killSwitch, dns }; not intact: restore and apply again.
  * Client reconnect with kill switch: await handle.restore({ keepKillSwitch: true }), then applyClientRouting

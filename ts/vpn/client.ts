@@ -248,7 +248,6 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       await this.host.apply({
         tun: this.tun,
         tunnelIp: offer.address,
-        exempt: [this.remote, ...this.opts.serviceHosts].filter((x): x is string => !!x),
         dns: this.dns,
         killswitch: this.opts.killswitch,
       })
@@ -456,7 +455,7 @@ function helloNets(nets: readonly string[]): string[] {
 
 /**
  * The IPs behind endpoints (ip:port, host:port, URLs), for the offer check.
- * A name that does not resolve in time is skipped: routing could not exempt
+ * A name that does not resolve in time is skipped: the visor could not reach
  * it either.
  */
 async function endpointIps(endpoints: readonly string[]): Promise<string[]> {

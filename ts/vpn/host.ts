@@ -30,8 +30,6 @@ export interface ServerHost {
 export interface ClientHostApply {
   tun: string
   tunnelIp: string
-  /** Endpoints (IP or IP:port) that must keep using the original route. */
-  exempt: string[]
   dns: string[]
   killswitch: boolean
 }

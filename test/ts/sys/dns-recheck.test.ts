@@ -31,7 +31,7 @@ const { LinuxClientHost } = await import(mod)
 const { stateFile, tun, dns, periodMs } = JSON.parse(payload)
 const line = (level) => (obj, msg) => process.stdout.write(JSON.stringify({ level, msg, ...obj }) + '\\n')
 const host = new LinuxClientHost(stateFile, 'swdns', { dnsRecheckMs: periodMs, log: { warn: line('warn'), debug: line('debug') } })
-await host.apply({ tun, tunnelIp: '10.99.0.2', exempt: [], dns, killswitch: false })
+await host.apply({ tun, tunnelIp: '10.99.0.2', dns, killswitch: false })
 process.stdout.write('CONNECTED\\n')
 process.on('SIGTERM', async () => {
   await host.restore()

@@ -191,7 +191,7 @@ describe.skipIf(skip !== null)(`DNS through a real systemd-resolved in a lab nam
     return (JSON.parse(ok[1] as string) as unknown[])[0]
   }
   const setResolvConf = (text: string) => writeFileSync(lab.resolvConfPath(ns), text) // in place: the mounted inode stays
-  const opts = () => ({ tunIf: TUN, exempt: [], dns: DNS, stateFile })
+  const opts = () => ({ tunIf: TUN, dns: DNS, stateFile })
 
   beforeAll(async () => {
     requireFreshDist()

@@ -142,7 +142,7 @@ try {
   execFileSync('ip', ['tuntap', 'add', 'dev', 'swcap0', 'mode', 'tun'])
   execFileSync('ip', ['addr', 'add', '10.99.0.2/24', 'dev', 'swcap0'])
   execFileSync('ip', ['link', 'set', 'swcap0', 'up'])
-  const h = await m.applyClientRouting({ tunIf: 'swcap0', exempt: ['203.0.113.20'], dns: ['10.99.0.1'], killSwitch: true, stateFile })
+  const h = await m.applyClientRouting({ tunIf: 'swcap0', dns: ['10.99.0.1'], killSwitch: true, stateFile })
   const fwd = await m.enableForwarding()
   await m.restoreForwarding(fwd)
   await h.restore()
