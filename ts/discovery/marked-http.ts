@@ -71,8 +71,8 @@ export function markedRequest(url: string, r: MarkedRequest): Promise<MarkedResp
     req = send(url, {
       method: r.method,
       headers: { ...r.headers, ...(r.body ? { 'content-length': String(r.body.length) } : {}) },
-      // The socket is ours alone and used once: no agent pooling.
-      agent: false,
+      // No agent (not even `agent: false`, which makes a fresh Agent that ignores createConnection):
+      // then node:http takes the socket from createConnection, uses it once and closes it.
       createConnection: createConnection as never,
     })
     req.on('error', fail)

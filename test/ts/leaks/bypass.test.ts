@@ -71,6 +71,8 @@ describe.skipIf(skip !== null)('only the visor\'s own sockets bypass the tunnel'
   chain post {
     type filter hook postrouting priority 300; policy accept;
     oifname "eth0" icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept
+    oifname "eth0" meta mark 0x${BYPASS_MARK.toString(16)} ip daddr ${SERVICES} tcp dport 9090 counter comment "visor-discovery"
+    oifname "eth0" meta mark 0x${BYPASS_MARK.toString(16)} ip daddr ${t.server.addr} counter comment "visor-transport"
     oifname "eth0" meta mark != 0x${BYPASS_MARK.toString(16)} counter comment "unmarked"
   }
   chain out {
@@ -180,9 +182,15 @@ describe.skipIf(skip !== null)('only the visor\'s own sockets bypass the tunnel'
     await expect(t.curlWhoami(t.client.ns, { v6: true, timeoutMs: 2000 })).rejects.toThrow()
     await expect(get(servicesWeb6, 2000)).rejects.toThrow()
 
+    // The visor's own sockets did leave beside the tunnel, marked: its transport to the server, and
+    // its requests to the discovery services (`vpn list` asks them through the visor).
+    expect(lab.visor('client').cli(['cli', 'vpn', 'list']).stdout).toContain(server.config.pk)
+    const client = await counters(t.client.ns)
+    expect(client['visor-transport']! - client0['visor-transport']!).toBeGreaterThan(0)
+    expect(client['visor-discovery']! - client0['visor-discovery']!).toBeGreaterThan(0)
     const natc = await counters(t.natc.ns)
     for (const k of ['web', 'dns', 'server-web', 'v6']) expect(natc[k], k).toBe(natc0[k])
-    expect((await counters(t.client.ns)).unmarked).toBe(client0.unmarked)
+    expect(client.unmarked).toBe(client0.unmarked)
   }, 60_000)
 
   it('kill switch across a reconnect: nothing unmarked leaves the uplink, and the visor\'s own sockets still get through', async () => {

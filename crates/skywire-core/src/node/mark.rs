@@ -48,6 +48,17 @@ fn set_mark(fd: std::os::fd::RawFd, mark: u32) -> io::Result<()> {
     Err(e)
 }
 
+/// The STCPR listener, marked: accepted connections inherit the listener's
+/// mark (the SYN-ACK included), so a session a peer opens to us also stays
+/// outside our own tunnel. As `TcpListener::bind`, with SO_REUSEADDR.
+pub(crate) fn listen_marked(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let sock = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    sock.set_reuseaddr(true)?;
+    mark(&sock)?;
+    sock.bind(addr)?;
+    sock.listen(1024)
+}
+
 /// A TCP socket to `addr`, marked before its SYN leaves, connected with a
 /// bound wait. For the host program's own requests to the discovery services
 /// (the N-API layer hands the fd to Node.js); blocking: call it off the

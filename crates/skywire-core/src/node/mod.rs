@@ -36,7 +36,6 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use thiserror::Error;
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -201,7 +200,7 @@ impl Node {
         let (events, rx) = mpsc::unbounded_channel();
         let tcp = match cfg.stcpr_listen {
             Some(addr) => Some(
-                TcpListener::bind(addr).await.map_err(|source| NodeError::Listen { what: "STCPR (TCP)", addr, source })?,
+                mark::listen_marked(addr).map_err(|source| NodeError::Listen { what: "STCPR (TCP)", addr, source })?,
             ),
             None => None,
         };
