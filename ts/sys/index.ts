@@ -17,7 +17,7 @@
  * Client connect (TUN up with the tunnel address, endpoints resolved to IPs):
  *   handle = await applyClientRouting({ tunIf, dns, tunnelIpv6, killSwitch, stateFile })  // the visor's sockets bypass by SO_MARK (bypass.ts)
  *   Hello's "networks I already use": await localSubnets({ excludeInterfaces: [tunIf] })
- * Client status: await handle.verify() -> { intact, missingRoutes, killSwitch, dns }; not intact: restore and apply again.
+ * Client status: await handle.verify() -> { intact, missingRoutes, missingRules, killSwitch, dns }; not intact: restore and apply again.
  * Client reconnect with kill switch: await handle.restore({ keepKillSwitch: true }), then applyClientRouting
  *   again (new endpoints allowed); the kill switch stays up in between and a crash there is still recovered.
  * Client disconnect: await handle.restore() (or restoreClientRouting(stateFile)), then drop the TUN.

@@ -1,6 +1,6 @@
 /**
  * What the host's network looks like, read with `ip -j` in the current network
- * namespace: the default route (where NAT goes out, where bypass routes point),
+ * namespace: the default route (where NAT goes out, where the visor's marked sockets leave),
  * interfaces, and the host's own addresses and subnets (what the server's secure
  * mode blocks, and the "networks I already use" a client lists in its hello).
  */
@@ -29,7 +29,8 @@ interface IpRoute {
 /**
  * The main table's default route for a family, the lowest metric when there are
  * several; null when there is none. With a VPN client up this still reports the
- * original route: the client overrides it with two /1 routes and never touches it.
+ * original route: the client sends unmarked traffic to its own table by policy
+ * rules (bypass.ts) and never touches it.
  */
 export async function defaultRoute(family: Family): Promise<DefaultRoute | null> {
   const routes = await ipJson<IpRoute>([`-${family}`, 'route', 'show', 'default', 'table', 'main'])
