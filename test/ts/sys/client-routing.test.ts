@@ -287,6 +287,29 @@ describe.skipIf(skip !== null)(`client routing${skip === null ? '' : ` (skipped:
     expect(await snapshotNet(nov6, lab.resolvConfPath(nov6))).toEqual(before)
   })
 
+  it('a state file from before the bypass mark (per-address routes in main, exempting kill switch) is still undone exactly', async () => {
+    const before = await snap()
+    // What the previous version applied: a bypass /32, the two /1 halves, IPv6 unreachable halves, its kill switch.
+    const routes = [
+      { family: 4, dst: `${ENDPOINT}/32`, type: 'unicast', dev: 'eth0', via: LAN_GW, why: `bypass for endpoint ${ENDPOINT}` },
+      { family: 4, dst: '0.0.0.0/1', type: 'unicast', dev: TUN, why: 'into the tunnel' },
+      { family: 4, dst: '128.0.0.0/1', type: 'unicast', dev: TUN, why: 'into the tunnel' },
+      { family: 6, dst: '::/1', type: 'unreachable', why: 'IPv6 is not tunnelled: never leak it' },
+      { family: 6, dst: '8000::/1', type: 'unreachable', why: 'IPv6 is not tunnelled: never leak it' },
+    ]
+    await lab.ip(client, ['route', 'add', `${ENDPOINT}/32`, 'via', LAN_GW, 'dev', 'eth0', 'proto', '158'])
+    for (const h of ['0.0.0.0/1', '128.0.0.0/1']) await lab.ip(client, ['route', 'add', h, 'dev', TUN, 'proto', '158'])
+    for (const h of ['::/1', '8000::/1']) await lab.ip(client, ['-6', 'route', 'add', 'unreachable', h, 'proto', '158'])
+    await lab.nft(client, 'table inet skywire_killswitch {\n  chain output {\n    type filter hook output priority filter; policy accept;\n    ip daddr { 203.0.113.20 } accept\n  }\n}\n')
+    const old = { version: 1, pid: 999_999_999, bootId: null, createdAt: new Date().toISOString(), tunIf: TUN, routes, resolvConf: null, dns: [], killSwitch: { table: 'skywire_killswitch', exempt: [ENDPOINT] } }
+    writeFileSync(stateFile, JSON.stringify(old), { mode: 0o600 })
+    expect((await snap()).route).not.toEqual(before.route)
+    const recovered = await sys1<{ routes: unknown[] } | null>(client, 'recoverStale', stateFile)
+    expect(recovered?.routes.length).toBe(5)
+    expect(await snap()).toEqual(before)
+    expect(existsSync(stateFile)).toBe(false)
+  })
+
   it("never touched the machine's own resolv.conf", () => {
     expect(readFileSync('/etc/resolv.conf', 'utf8')).toBe(hostResolv)
   })
