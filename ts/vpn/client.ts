@@ -436,6 +436,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
         } catch {
           // already gone with the node
         }
+        await this.host.tunGone?.(this.tun)
       }
       this.tun = null
     })
