@@ -59,6 +59,12 @@ export const configSchema = z
         url: httpUrl.default('http://127.0.0.1:9090'),
         /** UDP address of the address resolver, for SUDPH bindings and hole punching. */
         udp: hostPort.default('127.0.0.1:9091'),
+        /**
+         * Seconds between re-registrations (STCPR addresses, the VPN server's entry, published
+         * transports). Also how soon a visor is listed again after the services restarted with
+         * an empty store; kept well inside the services' TTLs (90 s), hence at most 60.
+         */
+        refreshS: z.number().int().min(1).max(60).default(30),
       })
       .prefault({}),
     transports: z
@@ -109,6 +115,12 @@ export const configSchema = z
          * rewriting it is undone at the next check. 0 turns the check off.
          */
         dnsRecheckS: z.number().int().min(0).max(3600).default(10),
+        /**
+         * Seconds a lost server is re-dialed before the client gives up: then routes and DNS are
+         * restored (the kill switch, when on, stays until `vpn stop`), state is `disconnected` and
+         * the last error says why. 0: never give up.
+         */
+        reconnectTimeoutS: z.number().int().min(0).max(86_400).default(300),
       })
       .prefault({}),
     control: z

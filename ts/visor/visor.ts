@@ -54,8 +54,6 @@ export interface SavedSettings {
   changed: boolean
 }
 
-/** How often registrations are refreshed (well inside the services' TTLs). */
-const REFRESH_MS = 30_000
 /** Skywire's VPN server port: the address in service discovery is `pk:3`. */
 export const VPN_PORT = 3
 
@@ -76,6 +74,8 @@ export class Visor {
   readonly vpnClient: VpnClient
   private readonly transportIds = new Map<number, string>()
   private refresh: NodeJS.Timeout | null = null
+  /** The refresh in flight: a slow or unreachable services host must not make refreshes pile up. */
+  private refreshing: Promise<void> | null = null
   private api: ControlApi | null = null
   private closed = false
 
@@ -106,6 +106,7 @@ export class Visor {
         killswitch: config.vpnClient.killswitch,
         dns: config.vpnClient.dns,
         serviceHosts: [config.services.url, config.services.udp],
+        reconnectTimeoutS: config.vpnClient.reconnectTimeoutS,
       },
     )
   }
@@ -173,8 +174,11 @@ export class Visor {
     }
 
     if (this.config.vpnServer.autostart && !opts.noVpnServer) await this.startVpnServer()
-    await this.refreshRegistrations()
-    this.refresh = setInterval(() => void this.refreshRegistrations(), REFRESH_MS)
+    await this.refreshOnce()
+    // Every registration is an upsert, so this periodic refresh is also how a
+    // visor comes back after the services lost their store (a new Redis, a
+    // FLUSHALL): within one interval, with nothing to detect.
+    this.refresh = setInterval(() => void this.refreshOnce(), this.config.services.refreshS * 1000)
     this.refresh.unref()
     if (opts.controlApi ?? true) {
       this.api = new ControlApi(this, this.log.child({ part: 'control' }))
@@ -273,6 +277,13 @@ export class Visor {
     }
   }
 
+  private refreshOnce(): Promise<void> {
+    this.refreshing ??= this.refreshRegistrations().finally(() => {
+      this.refreshing = null
+    })
+    return this.refreshing
+  }
+
   /** STCPR addresses at the address resolver, the VPN entry, and our transports. */
   private async refreshRegistrations(): Promise<void> {
     try {
@@ -329,8 +340,9 @@ export class Visor {
     this.closed = true
     if (this.refresh) clearInterval(this.refresh)
     const steps: [string, () => Promise<unknown>][] = [
-      ['control api', async () => this.api?.close()],
-      ['vpn client', () => this.vpnClient.stop()],
+      // Together: closing the API waits for requests in flight, and a `vpn
+      // start` still dialing ends only when the client is stopped.
+      ['control api and vpn client', () => Promise.all([this.api?.close(), this.vpnClient.stop()])],
       ['vpn server', () => this.stopVpnServer()],
       ['stcpr registration', () => this.services.deleteStcpr().catch(() => false)],
     ]

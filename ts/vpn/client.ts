@@ -51,6 +51,8 @@ export interface VpnClientOptions {
   dns: string[]
   /** Addresses (host or host:port) that must never go through the tunnel: the discovery services. */
   serviceHosts: string[]
+  /** Seconds a lost server is re-dialed before giving up (config vpnClient.reconnectTimeoutS); 0 or absent: never. */
+  reconnectTimeoutS?: number
 }
 
 export interface StartOptions {
@@ -62,6 +64,8 @@ export interface StartOptions {
 /** No authenticated packet for this long: the session is not carrying traffic. */
 export const STALE_AFTER_MS = 15_000
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000]
+/** One reconnect attempt takes at most this long (less when the give-up time comes first). */
+const RECONNECT_ATTEMPT_MS = 20_000
 /** Dial again at most this often when the server asks us to (retryAfterMs), and wait at most this long each time: a server cannot keep us looping. */
 const HELLO_RETRIES = 2
 const HELLO_RETRY_MAX_WAIT_MS = 5000
@@ -84,6 +88,8 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   private monitor: NodeJS.Timeout | null = null
   private reconnecting: Promise<void> | null = null
   private stopping = false
+  /** Aborted by stop(): dials and backoff waits in flight end at once instead of at their deadlines. */
+  private run = new AbortController()
   /** The tail of the host changes in flight (see hostExclusive). */
   private hostOps: Promise<void> = Promise.resolve()
 
@@ -112,6 +118,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       throw new SkywireError('ESTATE', `the VPN is already ${this.state}${this.server ? ` to ${this.server}` : ''}; stop it first`)
     }
     this.stopping = false
+    this.run = new AbortController()
     this.lastError = null
     this.server = pk
     this.setState('connecting')
@@ -131,8 +138,9 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
 
   async stop(): Promise<VpnClientStatus> {
     this.stopping = true
-    // A reconnect waiting for the server's answer gives up now instead of at its deadline.
+    // A reconnect waiting for the server's answer, a dial or a backoff wait end now instead of at their deadlines.
     this.statusWaiter?.(new SkywireError('ESTATE', 'the VPN was stopped while connecting'))
+    this.run.abort()
     await this.teardown()
     this.server = null
     this.setState('disconnected')
@@ -171,7 +179,11 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     let owned: boolean
     let status: Status
     for (let attempt = 0; ; attempt++) {
-      const t = await this.openTransport(pk, deadline, o.existingTp ?? false, progress)
+      // The core cannot cancel a dial: a stop does not wait for it, and a
+      // transport it opens after the stop is closed as soon as it is up.
+      const t = await untilAborted(this.run.signal, this.openTransport(pk, deadline, o.existingTp ?? false, progress), (late) => {
+        if (late.owned) this.node.closeSession(late.id)
+      })
       id = t.id
       owned = t.owned
       this.sessionId = id
@@ -351,19 +363,24 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     if (this.reconnecting || this.stopping || !this.server) return
     this.setState('reconnecting')
     const pk = this.server
+    const signal = this.run.signal
+    const since = Date.now()
+    const limitMs = (this.opts.reconnectTimeoutS ?? 0) * 1000
+    const giveUpAt = limitMs > 0 ? since + limitMs : Infinity
     this.reconnecting = (async () => {
       for (let attempt = 0; !this.stopping; attempt++) {
         const wait = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)] as number
-        await new Promise((r) => setTimeout(r, wait))
+        await abortableSleep(Math.min(wait, giveUpAt - Date.now()), signal)
         if (this.stopping) return
+        if (Date.now() >= giveUpAt) return this.giveUp(pk, since)
         try {
-          await this.connect(pk, Date.now() + 20_000, {})
+          await this.connect(pk, Math.min(Date.now() + RECONNECT_ATTEMPT_MS, giveUpAt), {})
           this.lastError = null
           this.log.info({ server: pk }, 'vpn reconnected')
           return
         } catch (err) {
           // A failed attempt leaves the host as it was (routes into the TUN,
-          // kill switch up): only stop() takes them down.
+          // kill switch up): only stop() or giving up takes them down.
           if (this.stopping) return
           this.lastError = (err as Error).message
           this.setState('reconnecting')
@@ -374,7 +391,28 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     })
   }
 
-  private async teardown(): Promise<void> {
+  /**
+   * The server stayed unreachable for reconnectTimeoutS: routes and DNS go
+   * back, and the state says so in one line. The kill switch, when on, stays
+   * (docs/security.md: only `vpn stop` removes it), so a host that asked for
+   * it still sends nothing beside a tunnel that is gone.
+   */
+  private async giveUp(pk: string, since: number): Promise<void> {
+    const keepKillSwitch = this.opts.killswitch
+    const secs = Math.round((Date.now() - since) / 1000)
+    const line =
+      `gave up reconnecting to VPN server ${pk} after ${secs} s: ${this.lastError ?? 'no answer'}; ` +
+      (keepKillSwitch ? 'routes and DNS restored, the kill switch stays on until `skywire cli vpn stop`' : 'routes and DNS restored')
+    this.log.error({ server: pk }, line)
+    await this.teardown({ keepKillSwitch })
+    // A stop that came meanwhile has set its own state.
+    if (this.stopping) return
+    this.server = null
+    this.lastError = line
+    this.setState('disconnected')
+  }
+
+  private async teardown(o: { keepKillSwitch?: boolean } = {}): Promise<void> {
     this.stopMonitor()
     if (this.statusWaiter) this.statusWaiter = null
     if (this.sessionId !== null) {
@@ -390,13 +428,14 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     }
     this.sessionId = null
     await this.hostExclusive(async () => {
-      await this.host.restore()
+      await this.host.restore(o.keepKillSwitch ? { keepKillSwitch: true } : undefined)
       if (this.tun) {
         try {
           this.node.closeTun(this.tun)
         } catch {
           // already gone with the node
         }
+        await this.host.tunGone?.(this.tun)
       }
       this.tun = null
     })
@@ -473,6 +512,56 @@ async function endpointIps(endpoints: readonly string[]): Promise<string[]> {
     for (const a of await Promise.race([lookup(h, { all: true }).catch(() => []), timeout])) out.add(a.address)
   }
   return [...out]
+}
+
+/**
+ * `p`, unless `signal` aborts first: then a stop error at once, and `late`
+ * gets what p brings when it comes (to close it).
+ */
+function untilAborted<T>(signal: AbortSignal, p: Promise<T>, late: (v: T) => void): Promise<T> {
+  const stopped = () => new SkywireError('ESTATE', 'the VPN was stopped while connecting')
+  if (signal.aborted) {
+    p.then(late, () => {})
+    return Promise.reject(stopped())
+  }
+  return new Promise<T>((resolve, reject) => {
+    let settled = false
+    const onAbort = () => {
+      if (settled) return
+      settled = true
+      // p's handler below hands its value to late.
+      reject(stopped())
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort)
+        if (settled) return late(v)
+        settled = true
+        resolve(v)
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        if (settled) return
+        settled = true
+        reject(err)
+      },
+    )
+  })
+}
+
+/** Waits ms (nothing when <= 0), or less when signal aborts. */
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve()
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
 }
 
 function statusError(pk: string, s: Status): SkywireError {

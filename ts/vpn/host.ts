@@ -49,4 +49,10 @@ export interface ClientHost {
   restore(opts?: { keepKillSwitch?: boolean }): Promise<void>
   /** Undo what a crashed visor left (its state file), at visor start. */
   recoverStale(): Promise<boolean>
+  /**
+   * Resolves once the kernel has removed the TUN `name` (closing it only
+   * starts that), or after timeoutMs: a stop that returns has restored the
+   * host, the TUN's routes included.
+   */
+  tunGone?(name: string, timeoutMs?: number): Promise<void>
 }

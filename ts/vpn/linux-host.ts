@@ -1,4 +1,5 @@
 /** ServerHost and ClientHost on Linux, over ts/sys. */
+import { existsSync } from 'node:fs'
 import { isIP } from 'node:net'
 import {
   applyClientRouting,
@@ -212,5 +213,11 @@ export class LinuxClientHost implements ClientHost {
 
   async recoverStale(): Promise<boolean> {
     return (await recoverStale(this.stateFile)) !== null
+  }
+
+  async tunGone(name: string, timeoutMs = 2000): Promise<void> {
+    // The kernel drops a device's routes before its name: once the name is gone, so are they.
+    const deadline = Date.now() + timeoutMs
+    while (existsSync(`/sys/class/net/${name}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
   }
 }

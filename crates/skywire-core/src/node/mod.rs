@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use thiserror::Error;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use self::crypto::{Kind, MAX_CONTROL};
@@ -186,6 +186,8 @@ pub(crate) struct Inner {
     tunnels: Mutex<HashMap<String, Arc<Tunnel>>>,
     next_id: AtomicU64,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Set by shutdown(): dials in flight end at once instead of at their deadlines.
+    closed: watch::Sender<bool>,
 }
 
 pub struct Node {
@@ -229,6 +231,7 @@ impl Node {
             tunnels: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             tasks: Mutex::new(Vec::new()),
+            closed: watch::channel(false).0,
         });
         let mut tasks = Vec::new();
         if let Some(l) = tcp {
@@ -272,7 +275,7 @@ impl Node {
 
     pub async fn dial_stcpr(&self, remote: PublicKey, addrs: &[SocketAddr], timeout: Duration) -> Result<PeerId, NodeError> {
         let deadline = Instant::now() + timeout;
-        stcpr::dial(&self.inner, remote, addrs, deadline).await.map(|p| p.id)
+        self.until_shutdown(stcpr::dial(&self.inner, remote, addrs, deadline)).await.map(|p| p.id)
     }
 
     /// Dial over SUDPH: through the resolver and hole punching, or straight to
@@ -284,7 +287,20 @@ impl Node {
         timeout: Duration,
     ) -> Result<PeerId, NodeError> {
         let deadline = Instant::now() + timeout;
-        sudph::dial(&self.inner, remote, direct, deadline).await.map(|p| p.id)
+        self.until_shutdown(sudph::dial(&self.inner, remote, direct, deadline)).await.map(|p| p.id)
+    }
+
+    /// A dial, unless the node shuts down first: whoever awaits a dial (a
+    /// visor stopping while it connects) must not be held until its deadline.
+    async fn until_shutdown<T>(&self, dial: impl std::future::Future<Output = Result<T, NodeError>>) -> Result<T, NodeError> {
+        let mut closed = self.inner.closed.subscribe();
+        if *closed.borrow_and_update() {
+            return Err(NodeError::Closed);
+        }
+        tokio::select! {
+            r = dial => r,
+            _ = closed.wait_for(|c| *c) => Err(NodeError::Closed),
+        }
     }
 
     pub fn send_control(&self, id: PeerId, data: &[u8]) -> Result<(), NodeError> {
@@ -350,6 +366,7 @@ impl Node {
 
     /// Stop every task, close every session and TUN.
     pub fn shutdown(&self) {
+        self.inner.closed.send_replace(true);
         for t in self.inner.tasks.lock().unwrap().drain(..) {
             t.abort();
         }

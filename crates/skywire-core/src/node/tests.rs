@@ -156,3 +156,24 @@ async fn dial_to_the_wrong_key_fails_cleanly() {
     let r = client.dial_sudph(stranger, Some(vec![server.sudph_addr().unwrap()]), Duration::from_millis(1500)).await;
     assert!(r.is_err());
 }
+
+#[tokio::test]
+async fn shutdown_ends_a_dial_in_flight() {
+    // A UDP socket that never answers: the dial would punch for its whole minute.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (client, _crx) = node(ResponderConfig::default()).await;
+    let peer = Keypair::generate().public;
+    let started = std::time::Instant::now();
+    let (r, ()) = tokio::join!(
+        client.dial_sudph(peer, Some(vec![silent.local_addr().unwrap()]), Duration::from_secs(60)),
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            client.shutdown();
+        }
+    );
+    assert!(matches!(r, Err(super::NodeError::Closed)), "{r:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "the dial ended {:?} after start", started.elapsed());
+    // And a dial after shutdown does not start.
+    let r = client.dial_stcpr(peer, &[silent.local_addr().unwrap()], Duration::from_secs(60)).await;
+    assert!(matches!(r, Err(super::NodeError::Closed)), "{r:?}");
+}
