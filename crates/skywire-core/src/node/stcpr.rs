@@ -17,22 +17,19 @@ use super::crypto::{self, Accepted, Established, Progress};
 use super::limits::{Refusal, Ticket};
 use super::peer::{Link, Peer};
 use super::{Inner, NodeError, TransportKind};
-use crate::wire::frame::{encode_frame, FrameDecoder, FrameLimit};
-use crate::wire::message::{COOKIE_REPLY_LEN, INITIATION_LEN, RESPONSE_LEN, TAG_LEN, TRANSPORT_HEADER_LEN};
+use crate::wire::frame::{self, encode_frame, FrameDecoder};
 use crate::PublicKey;
 
-/// Largest frame of an established connection: the largest session message
-/// (a transport header and a Noise message of at most 65535 bytes). A bigger
-/// length closes the connection before anything is allocated for it.
-pub(crate) const MAX_FRAME: usize = TRANSPORT_HEADER_LEN + 1 + crate::session::MAX_BODY_LEN + TAG_LEN;
-const ESTABLISHED: FrameLimit = FrameLimit::up_to(MAX_FRAME);
+// The frame lengths each stage takes are wire::frame's FIRST_FRAME, ANSWER
+// and ESTABLISHED; any other length closes the connection before anything is
+// allocated for it.
 /// The first frame a responder reads must be a handshake initiation, which
 /// has exactly this length: any other length closes the connection before a
 /// byte of the body is read, and the body goes into a fixed-size buffer.
-const FIRST_FRAME: usize = INITIATION_LEN;
+const FIRST_FRAME: usize = frame::FIRST_FRAME.max();
 /// The largest answer a dialer may get to its initiation (a response, or a
 /// cookie reply from a responder under load).
-const MAX_REPLY: usize = if RESPONSE_LEN > COOKIE_REPLY_LEN { RESPONSE_LEN } else { COOKIE_REPLY_LEN };
+const MAX_REPLY: usize = frame::ANSWER.max();
 /// Entries queued per connection before new data packets are dropped: each
 /// entry is one batch from the TUN (up to ~64 KiB of frames) or one control
 /// message, so this bounds the queue near 2 MiB.
@@ -44,7 +41,7 @@ const IDLE_READ_BUF: usize = 2048;
 /// The decoder of an established connection: small while idle (a server
 /// holds thousands), grown when a read fills it, i.e. when data is flowing.
 fn established(mut dec: FrameDecoder) -> FrameDecoder {
-    dec.set_limit(ESTABLISHED);
+    dec.set_limit(frame::ESTABLISHED);
     dec.set_window(IDLE_READ_BUF, READ_BUF);
     dec
 }
@@ -98,7 +95,7 @@ async fn respond(inner: Arc<Inner>, stream: TcpStream, addr: SocketAddr, mut tic
     // A header-only window: the reads take the 4 header bytes, then exactly
     // the body once the length proved to be an initiation's; the buffer never
     // exceeds one initiation.
-    let mut dec = FrameDecoder::new(FrameLimit::exactly(FIRST_FRAME));
+    let mut dec = FrameDecoder::new(frame::FIRST_FRAME);
     let mut first = [0u8; FIRST_FRAME];
     match read_first(&stream, &mut dec, &mut first).await {
         Ok(()) => {}
@@ -208,7 +205,7 @@ async fn dial_one(inner: &Arc<Inner>, remote: PublicKey, addr: SocketAddr) -> Re
         let first = encode_frame(&init).map_err(|e| hs(&e))?;
         wr.write_all(&first).await.map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?;
         // Small: it only has to hold the answer and whatever arrives right behind it.
-        let mut dec = FrameDecoder::new(FrameLimit::up_to(MAX_REPLY)).with_window(IDLE_READ_BUF, IDLE_READ_BUF);
+        let mut dec = FrameDecoder::new(frame::ANSWER).with_window(IDLE_READ_BUF, IDLE_READ_BUF);
         let mut answer = [0u8; MAX_REPLY];
         let n = match read_answer(&mut rd, &mut dec, &mut answer).await {
             Ok(n) => n,

@@ -21,11 +21,23 @@
 
 use thiserror::Error;
 
+use super::message::{COOKIE_REPLY_LEN, INITIATION_LEN, RESPONSE_LEN, TAG_LEN, TRANSPORT_HEADER_LEN};
 use super::WireError;
 
 pub const FRAME_HEADER_LEN: usize = 4;
 /// No stage of a connection accepts a longer frame, and nothing encodes one.
 pub const MAX_FRAME_LEN: usize = 262_144;
+
+/// The lengths each stage of an STCPR connection takes (`docs/wire.md`
+/// section 2): the dialer's first frame is an initiation, nothing else...
+pub const FIRST_FRAME: FrameLimit = FrameLimit::exactly(INITIATION_LEN);
+/// ...the listener answers with a response or a cookie reply...
+pub const ANSWER: FrameLimit =
+    FrameLimit::up_to(if RESPONSE_LEN > COOKIE_REPLY_LEN { RESPONSE_LEN } else { COOKIE_REPLY_LEN });
+/// ...and then a frame is one transport message, with the largest body a
+/// session allows.
+pub const ESTABLISHED: FrameLimit =
+    FrameLimit::up_to(TRANSPORT_HEADER_LEN + 1 + crate::session::MAX_BODY_LEN + TAG_LEN);
 
 /// The frame lengths a stage of a connection accepts: `min..=max`, within
 /// `1..=`[`MAX_FRAME_LEN`].
@@ -287,6 +299,13 @@ mod tests {
 
     fn bad(len: u32, min: usize, max: usize) -> WireError {
         WireError::BadFrameLength { len, min, max }
+    }
+
+    #[test]
+    fn stage_limits_are_the_documented_ones() {
+        assert_eq!(FIRST_FRAME, FrameLimit::exactly(180));
+        assert_eq!(ANSWER, FrameLimit::up_to(92));
+        assert_eq!(ESTABLISHED, FrameLimit::up_to(65_551));
     }
 
     #[test]
