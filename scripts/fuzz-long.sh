@@ -14,6 +14,9 @@ export FUZZ_SECONDS="${FUZZ_SECONDS:-600}"
 stats="$(mktemp)"
 trap 'rm -f "$stats"' EXIT
 
+# The load the runs shared the machine with: exec counts are only comparable
+# between runs on an otherwise idle machine.
+export FUZZ_LOAD_START="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || true)"
 rc=0
 FUZZ_STATS="$stats" bash "$root/scripts/fuzz.sh" "$@" || rc=$?
 if [ ! -s "$stats" ]; then

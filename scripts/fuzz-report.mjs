@@ -7,7 +7,7 @@
 // Bad input: one line on stderr, exit 1.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 
 const BEGIN = '<!-- fuzz:begin -->';
 const END = '<!-- fuzz:end -->';
@@ -42,7 +42,8 @@ function table(report) {
       `| \`${t.target}\` | ${num(t.seconds)} | ${num(t.executions)} | ${num(t.execs_per_sec)} | ${num(t.cov)} | ${num(t.ft)} | ${num(t.corpus_files)} (${num(t.corpus_bytes)} B) | ${t.result} |`,
   );
   return [
-    `\`npm run fuzz:long\` on ${report.date.slice(0, 10)}: ${report.seconds_per_target} s per target, ${report.machine.cores} cores, ` +
+    `\`npm run fuzz:long\` on ${report.date.slice(0, 10)}: ${report.seconds_per_target} s per target, ${report.machine.cores} cores ` +
+      `(load average ${report.machine.load_average.start ?? '?'} at the start, ${report.machine.load_average.end} at the end), ` +
       `${report.tools.cargo_fuzz ?? 'cargo-fuzz ?'}, ${report.tools.rustc_nightly ?? 'rustc nightly ?'} (libFuzzer with ASan; ` +
       '`cov`: code edges covered, `ft`: features; corpus: the target\'s corpus directory after the run; raw numbers in ' +
       '`docs/fuzz-results.json`).',
@@ -73,7 +74,11 @@ function main([statsPath, resultsPath, readmePath]) {
   const report = {
     date: new Date().toISOString(),
     seconds_per_target: targets[0].seconds,
-    machine: { cores: cpus().length },
+    machine: {
+      cores: cpus().length,
+      // 1-minute load average when the runs started (from fuzz-long.sh) and ended.
+      load_average: { start: Number(process.env.FUZZ_LOAD_START) || null, end: Number(loadavg()[0].toFixed(2)) },
+    },
     tools: { cargo_fuzz: tool('cargo', ['+nightly', 'fuzz', '--version']), rustc_nightly: tool('rustc', ['+nightly', '--version']) },
     targets,
   };
