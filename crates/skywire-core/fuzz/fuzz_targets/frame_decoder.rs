@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
     let mut rest = bytes;
     let mut i = 0usize;
     while !rest.is_empty() {
-        let n = if i % 2 == 0 {
+        let n = if i.is_multiple_of(2) {
             let n = step.min(rest.len());
             chunked.feed(&rest[..n]);
             n

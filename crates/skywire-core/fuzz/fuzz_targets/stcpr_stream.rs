@@ -90,8 +90,7 @@ struct Outcome {
 /// The reference: the whole stream in one buffer, plain index arithmetic.
 fn reference(stream: &[u8], role: Role) -> Outcome {
     let (mut frames, mut at) = (Vec::new(), 0);
-    loop {
-        let Some(h) = stream.get(at..at + 4) else { break };
+    while let Some(h) = stream.get(at..at + 4) {
         let l = match check(role, frames.is_empty(), u32::from_be_bytes(h.try_into().unwrap())) {
             Ok(l) => l,
             Err(e) => return Outcome { frames, error: Some(e), left: 0 },
