@@ -11,10 +11,10 @@ use super::crypto::{Kind, SessionBox};
 use super::limits::Ticket;
 use super::stats::Counters;
 use super::tunnel::Tunnel;
-use super::stcpr::FRAME_HEADER;
 use super::udp::UdpSock;
 use super::TransportKind;
 use crate::router::PeerId;
+use crate::wire::frame;
 use crate::PublicKey;
 
 /// Where a session's messages go.
@@ -43,7 +43,10 @@ impl Link {
                 let to = *addr.lock().unwrap();
                 sock.try_send_to(msg, to).is_ok()
             }
-            Link::Tcp { tx, .. } => tx.try_send(super::stcpr::frame(msg)).is_ok(),
+            Link::Tcp { tx, .. } => match frame::encode_frame(msg) {
+                Ok(f) => tx.try_send(f).is_ok(),
+                Err(_) => false,
+            },
         }
     }
 }
@@ -126,32 +129,41 @@ impl Peer {
         self.counters.drop_many(packets - sent);
     }
 
-    /// Encrypt every packet into `scratch` (with STCPR's length prefix when
-    /// `framed`); returns the packets and payload bytes that made it.
+    /// Encrypt every packet into `scratch` (as STCPR frames when `framed`,
+    /// else datagrams back to back); returns the packets and payload bytes
+    /// that made it.
     fn encrypt_all<'a>(&self, pkts: impl Iterator<Item = &'a [u8]>, scratch: &mut SendScratch, framed: bool) -> (usize, usize) {
         let SendScratch { buf, lens } = scratch;
         buf.clear();
         lens.clear();
-        let head = if framed { FRAME_HEADER } else { 0 };
         let (mut packets, mut bytes, mut failed) = (0, 0, 0);
         let mut session = self.session.lock().unwrap();
         for pkt in pkts {
-            let at = buf.len();
-            buf.resize(at + head + pkt.len() + super::crypto::OVERHEAD, 0);
-            match session.encapsulate(Kind::Data, pkt, &mut buf[at + head..]) {
-                Ok(n) => {
-                    if framed {
-                        buf[at..at + head].copy_from_slice(&(n as u32).to_be_bytes());
+            let room = pkt.len() + super::crypto::OVERHEAD;
+            let mut seal = |out: &mut [u8]| session.encapsulate(Kind::Data, pkt, out);
+            let appended = if framed {
+                frame::append_frame_with(buf, room, seal).ok()
+            } else {
+                let at = buf.len();
+                buf.resize(at + room, 0);
+                match seal(&mut buf[at..]) {
+                    Ok(n) => {
+                        buf.truncate(at + n);
+                        Some(n)
                     }
-                    buf.truncate(at + head + n);
-                    lens.push(head + n);
+                    Err(_) => {
+                        buf.truncate(at);
+                        None
+                    }
+                }
+            };
+            match appended {
+                Some(n) => {
+                    lens.push(n);
                     packets += 1;
                     bytes += pkt.len();
                 }
-                Err(_) => {
-                    buf.truncate(at);
-                    failed += 1;
-                }
+                None => failed += 1,
             }
         }
         drop(session);

@@ -18,6 +18,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::{Event, Limits, Node, NodeConfig, TransportKind};
 use crate::session::ResponderConfig;
+use crate::wire::frame::encode_frame;
 use crate::wire::message::INITIATION_LEN;
 use crate::Keypair;
 
@@ -178,9 +179,9 @@ async fn stcpr_pending_handshakes_are_capped_per_source_and_in_total_and_time_ou
     }
     assert_eq!(reports, vec![(super::Refusal::PendingPerIp, "127.0.0.1".parse::<IpAddr>().unwrap())]);
     // The admitted ones are still open: one sends half an initiation.
-    let mut half = [0u8; 4 + INITIATION_LEN / 2];
-    half[..4].copy_from_slice(&(INITIATION_LEN as u32).to_be_bytes());
-    held[0].write_all(&half).await.unwrap();
+    // A well-formed frame cut short; the hostile first frames above stay raw bytes on purpose.
+    let whole = encode_frame(&[0u8; INITIATION_LEN]).unwrap();
+    held[0].write_all(&whole[..4 + INITIATION_LEN / 2]).await.unwrap();
     for s in &mut held {
         assert!(!closed_within(s, Duration::from_millis(100)).await);
     }

@@ -1,13 +1,14 @@
 //! STCPR: sessions over TCP. Each session message travels as one frame,
-//! `length u32 BE` + bytes (docs/wire.md section 2). A connection carries
-//! exactly one session; its reader and writer are separate tasks so that a
-//! slow reader never blocks encryption.
+//! `length u32 BE` + bytes (docs/wire.md section 2), read and written by
+//! [`crate::wire::frame`] only. A connection carries exactly one session; its
+//! reader and writer are separate tasks so that a slow reader never blocks
+//! encryption.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -16,20 +17,19 @@ use super::crypto::{self, Accepted, Established, Progress};
 use super::limits::{Refusal, Ticket};
 use super::peer::{Link, Peer};
 use super::{Inner, NodeError, TransportKind};
-use crate::wire::message::{COOKIE_REPLY_LEN, INITIATION_LEN, RESPONSE_LEN, TAG_LEN, TRANSPORT_HEADER_LEN};
+use crate::wire::frame::{self, encode_frame, FrameDecoder};
 use crate::PublicKey;
 
-/// Largest frame of an established connection: the largest session message
-/// (a transport header and a Noise message of at most 65535 bytes). A bigger
-/// length closes the connection before anything is allocated for it.
-pub(crate) const MAX_FRAME: usize = TRANSPORT_HEADER_LEN + 1 + crate::session::MAX_BODY_LEN + TAG_LEN;
+// The frame lengths each stage takes are wire::frame's FIRST_FRAME, ANSWER
+// and ESTABLISHED; any other length closes the connection before anything is
+// allocated for it.
 /// The first frame a responder reads must be a handshake initiation, which
 /// has exactly this length: any other length closes the connection before a
-/// byte of the body is read, and the body goes into a fixed buffer.
-const FIRST_FRAME: usize = INITIATION_LEN;
+/// byte of the body is read, and the body goes into a fixed-size buffer.
+const FIRST_FRAME: usize = frame::FIRST_FRAME.max();
 /// The largest answer a dialer may get to its initiation (a response, or a
 /// cookie reply from a responder under load).
-const MAX_REPLY: usize = if RESPONSE_LEN > COOKIE_REPLY_LEN { RESPONSE_LEN } else { COOKIE_REPLY_LEN };
+const MAX_REPLY: usize = frame::ANSWER.max();
 /// Entries queued per connection before new data packets are dropped: each
 /// entry is one batch from the TUN (up to ~64 KiB of frames) or one control
 /// message, so this bounds the queue near 2 MiB.
@@ -37,34 +37,20 @@ const QUEUE: usize = 32;
 /// Bytes one read asks the kernel for under load, and while idle.
 const READ_BUF: usize = 128 * 1024;
 const IDLE_READ_BUF: usize = 2048;
-/// The frame header: the message's length, u32 big-endian.
-pub(crate) const FRAME_HEADER: usize = 4;
 
-pub(crate) fn frame(msg: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(FRAME_HEADER + msg.len());
-    f.extend_from_slice(&(msg.len() as u32).to_be_bytes());
-    f.extend_from_slice(msg);
-    f
+/// The decoder of an established connection: small while idle (a server
+/// holds thousands), grown when a read fills it, i.e. when data is flowing.
+fn established(mut dec: FrameDecoder) -> FrameDecoder {
+    dec.set_limit(frame::ESTABLISHED);
+    dec.set_window(IDLE_READ_BUF, READ_BUF);
+    dec
 }
 
-/// Read one frame of at most `max` bytes into `buf` (reused). `Ok(None)` on
-/// a clean close.
-async fn read_frame(r: &mut BufReader<OwnedReadHalf>, buf: &mut Vec<u8>, max: usize) -> std::io::Result<Option<usize>> {
-    let mut len = [0u8; FRAME_HEADER];
-    match r.read_exact(&mut len).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    let n = u32::from_be_bytes(len) as usize;
-    if n == 0 || n > max {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad frame length {n}")));
-    }
-    if buf.len() < n {
-        buf.resize(n, 0);
-    }
-    r.read_exact(&mut buf[..n]).await?;
-    Ok(Some(n))
+/// Why a handshake frame could not be read.
+enum ReadFailed {
+    Closed,
+    Io(std::io::Error),
+    Frame(crate::wire::WireError),
 }
 
 /// Close at once with a reset: no lingering FIN exchange, no TIME_WAIT on
@@ -106,18 +92,19 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
 /// nothing is allocated from what a stranger announces.
 async fn respond(inner: Arc<Inner>, stream: TcpStream, addr: SocketAddr, mut ticket: Ticket) {
     let _ = stream.set_nodelay(true);
+    // A header-only window: the reads take the 4 header bytes, then exactly
+    // the body once the length proved to be an initiation's; the buffer never
+    // exceeds one initiation.
+    let mut dec = FrameDecoder::new(frame::FIRST_FRAME);
     let mut first = [0u8; FIRST_FRAME];
-    let mut len = [0u8; FRAME_HEADER];
-    if read_exact(&stream, &mut len).await.is_err() {
-        return;
-    }
-    if u32::from_be_bytes(len) as usize != FIRST_FRAME {
-        reset(stream);
-        inner.refused(Refusal::BadFirstFrame, addr.ip());
-        return;
-    }
-    if read_exact(&stream, &mut first).await.is_err() {
-        return;
+    match read_first(&stream, &mut dec, &mut first).await {
+        Ok(()) => {}
+        Err(ReadFailed::Frame(_)) => {
+            reset(stream);
+            inner.refused(Refusal::BadFirstFrame, addr.ip());
+            return;
+        }
+        Err(ReadFailed::Closed | ReadFailed::Io(_)) => return,
     }
     let index = inner.alloc_index();
     let mut out = [0u8; MAX_REPLY];
@@ -133,33 +120,56 @@ async fn respond(inner: Arc<Inner>, stream: TcpStream, addr: SocketAddr, mut tic
                 inner.refused(why, addr.ip());
                 return;
             }
-            if wr.write_all(&frame(&out[..len])).await.is_err() {
+            let Ok(answer) = encode_frame(&out[..len]) else { return };
+            if wr.write_all(&answer).await.is_err() {
                 return;
             }
-            start_conn(inner, *session, index, rd, Vec::new(), wr, addr, false, Some(ticket));
+            start_conn(inner, *session, index, rd, established(dec), wr, addr, false, Some(ticket));
         }
         Ok(Accepted::Reply(len)) => {
             // Cookie reply: the initiator retries with mac2 on a new connection.
-            let _ = wr.write_all(&frame(&out[..len])).await;
+            if let Ok(answer) = encode_frame(&out[..len]) {
+                let _ = wr.write_all(&answer).await;
+            }
         }
         Err(_) => {}
     }
 }
 
-/// `read_exact` through a shared `&TcpStream` (tokio reads need `&mut`),
-/// so that the stream can still be reset afterwards.
-async fn read_exact(stream: &TcpStream, buf: &mut [u8]) -> std::io::Result<()> {
-    let mut got = 0;
-    while got < buf.len() {
-        stream.readable().await?;
-        match stream.try_read(&mut buf[got..]) {
-            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => got += n,
+/// Read the responder's first frame into `first`, through a shared
+/// `&TcpStream` (tokio reads need `&mut`) so that the stream can still be
+/// reset afterwards.
+async fn read_first(stream: &TcpStream, dec: &mut FrameDecoder, first: &mut [u8; FIRST_FRAME]) -> Result<(), ReadFailed> {
+    loop {
+        if let Some(f) = dec.next_frame().map_err(ReadFailed::Frame)? {
+            // The limit admits exactly FIRST_FRAME bytes.
+            first.copy_from_slice(f);
+            return Ok(());
+        }
+        stream.readable().await.map_err(ReadFailed::Io)?;
+        match stream.try_read(dec.read_buf()) {
+            Ok(0) => return Err(ReadFailed::Closed),
+            Ok(n) => dec.advance(n),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(ReadFailed::Io(e)),
         }
     }
-    Ok(())
+}
+
+/// Read the dialer's answer into `answer`; returns its length.
+async fn read_answer(rd: &mut OwnedReadHalf, dec: &mut FrameDecoder, answer: &mut [u8; MAX_REPLY]) -> Result<usize, ReadFailed> {
+    loop {
+        if let Some(f) = dec.next_frame().map_err(ReadFailed::Frame)? {
+            // The limit admits at most MAX_REPLY bytes.
+            answer[..f.len()].copy_from_slice(f);
+            return Ok(f.len());
+        }
+        match rd.read(dec.read_buf()).await {
+            Ok(0) => return Err(ReadFailed::Closed),
+            Ok(n) => dec.advance(n),
+            Err(e) => return Err(ReadFailed::Io(e)),
+        }
+    }
 }
 
 /// Client side: connect to the first address that answers, then handshake.
@@ -188,26 +198,29 @@ async fn dial_one(inner: &Arc<Inner>, remote: PublicKey, addr: SocketAddr) -> Re
     for _ in 0..2 {
         let stream = connect(addr).await.map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?;
         let _ = stream.set_nodelay(true);
-        let (rd, mut wr) = stream.into_split();
+        let (mut rd, mut wr) = stream.into_split();
+        let hs = |e: &dyn std::fmt::Display| NodeError::Handshake(format!("{addr}: {e}"));
+        let first = encode_frame(&init).map_err(|e| hs(&e))?;
+        wr.write_all(&first).await.map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?;
         // Small: it only has to hold the answer and whatever arrives right behind it.
-        let mut rd = BufReader::with_capacity(IDLE_READ_BUF, rd);
-        wr.write_all(&frame(&init)).await.map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?;
-        let mut buf = vec![0u8; MAX_REPLY];
-        let n = match read_frame(&mut rd, &mut buf, MAX_REPLY).await {
-            Ok(Some(n)) => n,
-            Ok(None) => return Err(NodeError::Handshake(format!("{addr} closed the connection during the handshake"))),
-            Err(e) => return Err(NodeError::Handshake(format!("{addr}: {e}"))),
+        let mut dec = FrameDecoder::new(frame::ANSWER).with_window(IDLE_READ_BUF, IDLE_READ_BUF);
+        let mut answer = [0u8; MAX_REPLY];
+        let n = match read_answer(&mut rd, &mut dec, &mut answer).await {
+            Ok(n) => n,
+            Err(ReadFailed::Closed) => return Err(NodeError::Handshake(format!("{addr} closed the connection during the handshake"))),
+            Err(ReadFailed::Io(e)) => return Err(hs(&e)),
+            Err(ReadFailed::Frame(e)) => return Err(hs(&e)),
         };
-        match pending.handle(&buf[..n], Instant::now()) {
+        match pending.handle(&answer[..n], Instant::now()) {
             Ok(Progress::Established(e)) => {
                 let Established { session, confirm } = *e;
-                wr.write_all(&frame(&confirm)).await.map_err(|e| NodeError::Handshake(format!("{addr}: {e}")))?;
-                // Frames that arrived right behind the answer are in the reader's buffer.
-                let early = rd.buffer().to_vec();
-                return Ok(start_conn(inner.clone(), session, index, rd.into_inner(), early, wr, addr, true, None));
+                let confirm = encode_frame(&confirm).map_err(|e| hs(&e))?;
+                wr.write_all(&confirm).await.map_err(|e| hs(&e))?;
+                // Frames that arrived right behind the answer are in the decoder.
+                return Ok(start_conn(inner.clone(), session, index, rd, established(dec), wr, addr, true, None));
             }
             Ok(Progress::Retry(again)) => init = again,
-            Err(e) => return Err(NodeError::Handshake(format!("{addr}: {e}"))),
+            Err(e) => return Err(hs(&e)),
         }
     }
     Err(NodeError::Handshake(format!("{addr} is under load and refused our handshake twice")))
@@ -221,7 +234,8 @@ async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     sock.connect(addr).await
 }
 
-/// `early`: bytes already read behind the handshake; `ticket`: an inbound
+/// `dec`: the handshake's decoder, set for an established connection, with
+/// whatever it already read behind the handshake; `ticket`: an inbound
 /// connection's admission.
 #[allow(clippy::too_many_arguments)]
 fn start_conn(
@@ -229,7 +243,7 @@ fn start_conn(
     session: crypto::SessionBox,
     index: u32,
     rd: OwnedReadHalf,
-    early: Vec<u8>,
+    dec: FrameDecoder,
     wr: OwnedWriteHalf,
     addr: SocketAddr,
     initiator: bool,
@@ -245,7 +259,7 @@ fn start_conn(
         // The reader holds the peer, so a session closed on our side must
         // stop it explicitly; ending it drops both halves and the socket.
         let reason = tokio::select! {
-            r = read_loop(&inner, &p, rd, early) => r,
+            r = read_loop(&inner, &p, rd, dec) => r,
             _ = close.notified() => "closed locally".to_string(),
         };
         writer.abort();
@@ -279,51 +293,27 @@ async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
 }
 
 /// Read frames and act on each; after decrypting all the complete frames one
-/// read brought, write their packets to the TUN in one batch. `buf` starts
-/// with what the handshake's reader had already buffered.
-async fn read_loop(inner: &Arc<Inner>, peer: &Arc<Peer>, mut rd: OwnedReadHalf, mut buf: Vec<u8>) -> String {
-    let (mut start, mut end) = (0, buf.len());
-    // Small while the connection is idle (a server holds thousands); grown
-    // when a read fills it, i.e. when data is flowing.
-    buf.resize(buf.len().max(IDLE_READ_BUF), 0);
+/// read brought, write their packets to the TUN in one batch.
+async fn read_loop(inner: &Arc<Inner>, peer: &Arc<Peer>, mut rd: OwnedReadHalf, mut dec: FrameDecoder) -> String {
     loop {
         let mut sink = None;
-        let need = loop {
-            if end - start < FRAME_HEADER {
-                break FRAME_HEADER;
+        loop {
+            match dec.next_frame() {
+                Ok(Some(msg)) => {
+                    let sink = sink.get_or_insert_with(|| inner.sinks.take());
+                    inner.on_session_message(peer, msg, sink).await;
+                }
+                Ok(None) => break,
+                Err(e) => return format!("connection error: {e}"),
             }
-            let n = u32::from_be_bytes(buf[start..start + FRAME_HEADER].try_into().unwrap()) as usize;
-            if n == 0 || n > MAX_FRAME {
-                return format!("connection error: bad frame length {n}");
-            }
-            if end - start < FRAME_HEADER + n {
-                break FRAME_HEADER + n;
-            }
-            let sink = sink.get_or_insert_with(|| inner.sinks.take());
-            inner.on_session_message(peer, &buf[start + FRAME_HEADER..start + FRAME_HEADER + n], sink).await;
-            start += FRAME_HEADER + n;
-        };
+        }
         if let Some(mut sink) = sink {
             sink.flush().await;
             inner.sinks.give(sink);
         }
-        // Keep the partial frame at the front, with room for all of it.
-        if start > 0 {
-            buf.copy_within(start..end, 0);
-            end -= start;
-            start = 0;
-        }
-        if buf.len() < need {
-            buf.resize(need, 0);
-        }
-        match rd.read(&mut buf[end..]).await {
+        match rd.read(dec.read_buf()).await {
             Ok(0) => return "connection closed by peer".into(),
-            Ok(k) => {
-                end += k;
-                if end == buf.len() && buf.len() < READ_BUF {
-                    buf.resize(READ_BUF, 0);
-                }
-            }
+            Ok(k) => dec.advance(k),
             Err(e) => return format!("connection error: {e}"),
         }
     }

@@ -33,8 +33,8 @@ pub enum WireError {
     BadAddressFamily(u8),
     #[error("{0} addresses listed, at most {max} allowed", max = resolver::MAX_ADDRS)]
     TooManyAddresses(usize),
-    #[error("frame length {0} is outside 1..=262144")]
-    BadFrameLength(u32),
+    #[error("frame length {len} is outside {min}..={max}")]
+    BadFrameLength { len: u32, min: usize, max: usize },
     #[error("frame decoder failed earlier; the connection must be closed")]
     DecoderPoisoned,
     #[error("output buffer too small: need {need} bytes, have {have}")]
