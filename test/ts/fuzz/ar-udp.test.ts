@@ -25,7 +25,7 @@ import {
 } from '../../../ts/services/ar/udp-wire.js'
 import { fc, hex64, params, timeoutFor } from './fc.js'
 
-const RUNS = 2000
+const RUNS = 1000
 
 const addr: fc.Arbitrary<UdpAddr> = fc.record({
   ip: fc.oneof(fc.ipV4(), fc.ipV6()),
