@@ -9,6 +9,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from './helpers/skip.js'
 import type { NsProcess } from '../../ts/netlab/exec.js'
 import { snapshotNet } from '../../ts/netlab/probe.js'
 import { native } from '../../ts/native.js'
@@ -48,7 +49,7 @@ async function timed<T>(f: () => Promise<T>, limitMs: number): Promise<number> {
   return performance.now() - t0
 }
 
-describe.skipIf(skip !== null)('VPN hello: hostile clients against a real server visor', () => {
+describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a real server visor', () => {
   const lab = useVpnLab({}, serverAndClient)
   const topo = lab.topo
   let server: TestVisor
@@ -176,7 +177,7 @@ describe.skipIf(skip !== null)('VPN hello: hostile clients against a real server
   }, 40_000)
 })
 
-describe.skipIf(skip !== null)('VPN hello: an honest client that lost its session without a bye', () => {
+describe.skipIf(skipUnlessAvailable(skip))('VPN hello: an honest client that lost its session without a bye', () => {
   const lab = useVpnLab({}, serverAndClient)
 
   it('a client visor killed with -9 and restarted gets in again with its first vpn start', async () => {
@@ -196,7 +197,7 @@ describe.skipIf(skip !== null)('VPN hello: an honest client that lost its sessio
   }, 90_000)
 })
 
-describe.skipIf(skip !== null)('VPN client against a hostile server', () => {
+describe.skipIf(skipUnlessAvailable(skip))('VPN client against a hostile server', () => {
   const lab = useVpnLab({}, (t) => ({ client: serverAndClient(t).client! }))
   const topo = lab.topo
   let client: TestVisor

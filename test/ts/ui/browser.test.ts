@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 import { native } from '../../../ts/native.js'
 import type { NsProcess } from '../../../ts/netlab/exec.js'
 import { skywire } from '../helpers/cli.js'
@@ -22,7 +23,7 @@ const BUILT = existsSync(join(ROOT, 'dist', 'ui', 'index.html'))
 
 const skip = labSkipReason() ?? (existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install chromium)`) ?? (BUILT ? null : 'the UI is not built (npm run build:ui)')
 
-describe.skipIf(skip !== null)('web UI in chromium on the lab', () => {
+describe.skipIf(skipUnlessAvailable(skip))('web UI in chromium on the lab', () => {
   const topo = useTopology({})
   const tmp = tempDir('skywire-ui-e2e-')
   let services: NsProcess
