@@ -592,7 +592,8 @@ describe('client against a service that is down', () => {
     const err = await cl.listServices().catch((e: unknown) => e)
     expect(err).toMatchObject({ code: 'EUNREACHABLE', exitCode: 3 })
     expect((err as Error).message).toBe(`discovery services at http://127.0.0.1:${port} are not reachable: ECONNREFUSED`)
-    expect(Date.now() - t0).toBeLessThan(2000)
+    // No waiting for a timeout: three refused connects and ~30 ms of backoff (5 s leaves a busy machine room).
+    expect(Date.now() - t0).toBeLessThan(5000)
   })
 
   it('EUNREACHABLE with a timeout when the server never answers', async () => {

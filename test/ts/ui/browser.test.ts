@@ -128,7 +128,7 @@ describe.skipIf(skipUnlessAvailable(skip))('web UI in chromium on the lab', () =
       await t.curlWhoami(t.client.ns)
       await new Promise((r) => setTimeout(r, 700))
     }
-    await expect.poll(() => page.locator('#graph-rx').getAttribute('d'), { timeout: 5000 }).toMatch(/L/)
+    await expect.poll(() => page.locator('#graph-rx').getAttribute('d'), { timeout: 20_000 }).toMatch(/L/)
     expect(await page.locator('#f-rx').textContent()).not.toMatch(/^0 B/)
     await shot('connected')
     await page.setViewportSize({ width: 390, height: 844 })
