@@ -122,7 +122,7 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN policies (public server, two NAT
     expect((await apiS.serverStatus()).clients.map((c) => c.pk)).not.toContain(c2.config.pk)
     expect((await api2.transports()).map((x) => x.id)).toContain(tp.id)
     expect(c2.cli(['cli', 'tp', 'rm', '-i', String(tp.id)]).code).toBe(0)
-    await expect.poll(async () => (await api2.transports()).map((x) => x.id)).not.toContain(tp.id)
+    await expect.poll(async () => (await api2.transports()).map((x) => x.id), { timeout: 15_000 }).not.toContain(tp.id)
   }, 60_000)
 
   it('a named interface that does not exist is one clear line', async () => {

@@ -103,7 +103,7 @@ describe.skipIf(skipUnlessAvailable(skip))('web UI in chromium on the lab', () =
     const connectBtn = page.locator(`button[data-pk="${pk}"]`)
     await page.goto(url)
     // The token leaves the address bar once traded for the cookie.
-    await expect.poll(() => page.url()).toBe('http://127.0.0.1:3435/')
+    await expect.poll(() => page.url(), { timeout: 15_000 }).toBe('http://127.0.0.1:3435/')
     await expect.poll(() => page.locator('#state').textContent(), { timeout: 10_000 }).toBe('disconnected')
     await expect
       .poll(async () => {
@@ -118,7 +118,7 @@ describe.skipIf(skipUnlessAvailable(skip))('web UI in chromium on the lab', () =
     expect(await t.curlWhoami(t.client.ns)).toBe(t.natc.wanAddr)
     await page.getByRole('button', { name: new RegExp(`^Connect to ${pk.slice(0, 8)}`) }).click()
     await expect.poll(() => page.locator('#state').textContent(), { timeout: 25_000 }).toBe('connected')
-    await expect.poll(() => page.locator('#f-remote').textContent()).toContain(t.server.publicAddr)
+    await expect.poll(() => page.locator('#f-remote').textContent(), { timeout: 15_000 }).toContain(t.server.publicAddr)
     expect(await page.locator('#f-server').textContent()).toBe(pk)
     expect(await page.locator('#f-tunnel').textContent()).toMatch(/^\d+\.\d+\.\d+\.\d+/)
     expect(await t.curlWhoami(t.client.ns)).toBe(t.server.publicAddr)
@@ -161,7 +161,7 @@ describe.skipIf(skipUnlessAvailable(skip))('web UI in chromium on the lab', () =
     const alert = page.getByRole('alert')
     await expect.poll(() => alert.textContent(), { timeout: 25_000 }).toMatch(/Forbidden/)
     expect(await alert.textContent()).toMatch(/refused/)
-    await expect.poll(() => page.locator('#state').textContent()).toBe('disconnected')
+    await expect.poll(() => page.locator('#state').textContent(), { timeout: 15_000 }).toBe('disconnected')
     await shot('forbidden')
   }, 45_000)
 })
