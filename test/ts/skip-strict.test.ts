@@ -4,6 +4,8 @@
  * tool no machine has, run by a real vitest child process.
  */
 import { spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 
@@ -41,4 +43,33 @@ describe('strict mode for skips', () => {
     expect(r.out).toMatch(/unavailable: `skywire-fixture-no-such-tool` is not installed/)
     expect(r.out).toMatch(/1 failed/)
   }, 150_000)
+})
+
+/** Every .ts file under test/ts, fixtures aside. */
+function testSources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name)
+    if (e.isDirectory()) return e.name === 'fixtures' ? [] : testSources(p)
+    return e.name.endsWith('.ts') ? [p] : []
+  })
+}
+
+describe('every skip goes through test/ts/helpers/skip.ts', () => {
+  it('no skipIf/runIf without skipUnlessAvailable, and no unconditional skip, todo or ctx.skip', () => {
+    const dir = fileURLToPath(new URL('.', import.meta.url))
+    const bad: string[] = []
+    for (const file of testSources(dir)) {
+      const rel = relative(dir, file)
+      if (rel === join('helpers', 'skip.ts') || rel === 'skip-strict.test.ts') continue
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          const conditional = /\.(skipIf|runIf)\(/.test(line) && !line.includes('skipUnlessAvailable(')
+          const unconditional = /\b(describe|it|test|suite)\.(skip|todo)\b|\b(ctx|context|t)\.skip\(/.test(line)
+          if (conditional || unconditional) bad.push(`${rel}:${i + 1}: ${line.trim()}`)
+        })
+    }
+    // A skip strict mode cannot see would let CI pass without running the test.
+    expect(bad, 'route these through skipUnlessAvailable (test/ts/helpers/skip.ts)').toEqual([])
+  })
 })
