@@ -26,6 +26,14 @@ describe('soak checks', () => {
     expect(flatness(series(() => 1).slice(0, 3), 'rssKiB', 0.1, 0)).toBeNull()
   })
 
+  it('a one-sample fd spike is not a leak, a raised fd floor is', () => {
+    const fds = (f: (i: number) => number): Sample[] => Array.from({ length: 40 }, (_, i) => ({ t: i * 5, rssKiB: 1, fds: f(i) }))
+    // A child process's pipes seen by one late sample (as in the first full run).
+    expect(flatness(fds((i) => (i === 35 ? 35 : 27)), 'fds', 0, 10, 1)?.flat).toBe(true)
+    // Two fds that never close again from halfway on: every late sample is higher.
+    expect(flatness(fds((i) => (i < 20 ? 27 : 29) + (i % 2)), 'fds', 0, 10, 1)?.flat).toBe(false)
+  })
+
   it('a replaced session, a reconnect line or probe loss fails the run', () => {
     const client = (name: string, o: Partial<ClientRecord> = {}): ClientRecord => ({
       name, pk: name.padEnd(64, '0'), server: 'server', transport: 'stcpr', idle: false, sessionIds: [1], badStates: [], lastErrors: [],

@@ -15,11 +15,17 @@ export interface Bounds {
   /** RSS: late-window max may exceed early-window max by this ratio plus this many KiB. */
   rssRatio: number
   rssSlackKiB: number
-  /** fds: late-window max may exceed early-window max by this many. */
+  /**
+   * fds: late-window max may exceed early-window max by this many (a visor
+   * runs `ip`/`nft` now and then: a sample taken while a child's pipes are
+   * open sees up to ~8 more), and the late-window minimum the early one by
+   * fdFloorSlack (a leaked fd lifts the floor).
+   */
   fdSlack: number
+  fdFloorSlack: number
 }
 
-export const DEFAULT_BOUNDS: Bounds = { lossPct: 0.5, clientLossPct: 2, tcpDeliveredPct: 98, rssRatio: 0.1, rssSlackKiB: 16 * 1024, fdSlack: 3 }
+export const DEFAULT_BOUNDS: Bounds = { lossPct: 0.5, clientLossPct: 2, tcpDeliveredPct: 98, rssRatio: 0.1, rssSlackKiB: 16 * 1024, fdSlack: 10, fdFloorSlack: 1 }
 
 export interface Check {
   name: string
@@ -102,23 +108,23 @@ export function judge(r: SoakResult, b: Bounds = DEFAULT_BOUNDS): Check[] {
     for (const name of names) {
       const s = r.series[name] ?? []
       const rss = flatness(s, 'rssKiB', b.rssRatio, b.rssSlackKiB)
-      const fds = flatness(s, 'fds', 0, b.fdSlack)
+      const fds = flatness(s, 'fds', 0, b.fdSlack, b.fdFloorSlack)
       if (!rss || !fds) continue
       judged++
       if (rss.growth > worstRss.growth) worstRss = { name, growth: rss.growth }
       if (fds.growth > worstFd.growth) worstFd = { name, growth: fds.growth }
       if (!rss.flat) bad.push(`${name} RSS ${Math.round(rss.earlyMax / 1024)} -> ${Math.round(rss.lateMax / 1024)} MiB`)
-      if (!fds.flat) bad.push(`${name} fds ${fds.earlyMax} -> ${fds.lateMax}`)
+      if (!fds.flat) bad.push(`${name} fds max ${fds.earlyMax} -> ${fds.lateMax}, min ${fds.earlyMin} -> ${fds.lateMin}`)
     }
     return { bad, judged, worstRss, worstFd }
   }
-  const bound = `late max ≤ early max × ${1 + b.rssRatio} + ${b.rssSlackKiB / 1024} MiB; fds ≤ early + ${b.fdSlack}`
+  const bound = `RSS: late-window max and min ≤ early-window max and min × ${1 + b.rssRatio} + ${b.rssSlackKiB / 1024} MiB; fds: late max ≤ early max + ${b.fdSlack}, late min ≤ early min + ${b.fdFloorSlack}`
   for (const s of r.servers) {
     const f = flat([s.name])
     const ser = r.series[s.name] ?? []
     const rss = flatness(ser, 'rssKiB', b.rssRatio, b.rssSlackKiB)
-    const fds = flatness(ser, 'fds', 0, b.fdSlack)
-    add(`${s.name} RSS and fds flat`, f.judged === 1 && f.bad.length === 0, rss && fds ? `RSS ${f1(rss.earlyMax / 1024)} -> ${f1(rss.lateMax / 1024)} MiB, fds ${fds.earlyMax} -> ${fds.lateMax} (${bound})${f.bad.length ? `: ${f.bad.join('; ')}` : ''}` : 'too few samples')
+    const fds = flatness(ser, 'fds', 0, b.fdSlack, b.fdFloorSlack)
+    add(`${s.name} RSS and fds flat`, f.judged === 1 && f.bad.length === 0, rss && fds ? `RSS max ${f1(rss.earlyMax / 1024)} -> ${f1(rss.lateMax / 1024)} MiB, fds max ${fds.earlyMax} -> ${fds.lateMax}, min ${fds.earlyMin} -> ${fds.lateMin} (${bound})${f.bad.length ? `: ${f.bad.join('; ')}` : ''}` : 'too few samples')
   }
   const cf = flat(r.clients.map((c) => c.name))
   add('client RSS and fds flat', cf.judged === n && cf.bad.length === 0, `${cf.judged}/${n} clients judged; largest growth RSS ${cf.worstRss.name} ${f1(cf.worstRss.growth / 1024)} MiB, fds ${cf.worstFd.name} ${cf.worstFd.growth} (${bound})${cf.bad.length ? `; over: ${cf.bad.slice(0, 6).join('; ')}` : ''}`)

@@ -60,6 +60,8 @@ export class Sampler {
 export interface Flatness {
   earlyMax: number
   lateMax: number
+  earlyMin: number
+  lateMin: number
   /** lateMax - earlyMax. */
   growth: number
   flat: boolean
@@ -67,11 +69,13 @@ export interface Flatness {
 
 /**
  * "Flat": the maximum over the last quarter of the run is at most `ratio`
- * above the maximum over the first quarter, plus `slack` (absolute, for
- * small numbers). Max against max, so one GC cycle early or late does not
- * decide; a leak shows as a late window above anything seen early.
+ * above the maximum over the first quarter, plus `slack` (absolute, for small
+ * numbers); and the same for the minimum, with `floorSlack`. Max against max,
+ * so one GC cycle early or late does not decide; the floor catches what the
+ * max cannot: a leaked fd never closes, so it lifts the minimum, while a
+ * child process's pipes that happen to be open at one sample lift only the max.
  */
-export function flatness(samples: Sample[], key: 'rssKiB' | 'fds', ratio: number, slack: number): Flatness | null {
+export function flatness(samples: Sample[], key: 'rssKiB' | 'fds', ratio: number, slack: number, floorSlack = slack): Flatness | null {
   if (samples.length < 4) return null
   const end = (samples.at(-1) as Sample).t
   const start = (samples[0] as Sample).t
@@ -80,5 +84,14 @@ export function flatness(samples: Sample[], key: 'rssKiB' | 'fds', ratio: number
   const late = samples.filter((s) => s.t >= end - q).map((s) => s[key])
   const earlyMax = Math.max(...early)
   const lateMax = Math.max(...late)
-  return { earlyMax, lateMax, growth: lateMax - earlyMax, flat: lateMax <= earlyMax * (1 + ratio) + slack }
+  const earlyMin = Math.min(...early)
+  const lateMin = Math.min(...late)
+  return {
+    earlyMax,
+    lateMax,
+    earlyMin,
+    lateMin,
+    growth: lateMax - earlyMax,
+    flat: lateMax <= earlyMax * (1 + ratio) + slack && lateMin <= earlyMin * (1 + ratio) + floorSlack,
+  }
 }
