@@ -36,7 +36,19 @@ export function summary(r: SoakResult, checks: Check[]): string {
     checksTable(checks),
     '',
     `Traffic (steady clients): ${t.probesSent} probes, ${t.probesLost} lost, ${t.probesPending} in flight at the end; ${(t.tcpAcked / 1048576).toFixed(1)} MiB TCP acked; ${t.burstsDone} bursts.`,
+    memoryLine(r),
   ].join('\n')
+}
+
+/** What the visors cost at the end: each is a node process with the Rust core inside. */
+function memoryLine(r: SoakResult): string {
+  const last = (name: string) => r.series[name]?.at(-1)
+  const mib = (k: number) => (k / 1024).toFixed(0)
+  const clients = r.clients.map((c) => last(c.name)?.rssKiB ?? 0).filter((v) => v > 0).sort((a, b) => a - b)
+  if (clients.length === 0) return ''
+  const sum = clients.reduce((a, b) => a + b, 0)
+  const servers = r.servers.map((s) => `${s.name} ${mib(last(s.name)?.rssKiB ?? 0)} MiB / ${last(s.name)?.fds ?? '?'} fds with ${s.clientsAtEnd} clients`)
+  return `Memory at the end: ${servers.join(', ')}; client visors median ${mib(clients[Math.floor(clients.length / 2)] as number)} MiB, max ${mib(clients.at(-1) as number)} MiB, ${(sum / 1048576).toFixed(1)} GiB for all ${clients.length}.`
 }
 
 /** Replaces the block between the markers (adds a minimal Reliability section with them if absent). */
