@@ -37,7 +37,7 @@ describe('soak checks', () => {
   it('a replaced session, a reconnect line or probe loss fails the run', () => {
     const client = (name: string, o: Partial<ClientRecord> = {}): ClientRecord => ({
       name, pk: name.padEnd(64, '0'), server: 'server', transport: 'stcpr', idle: false, sessionIds: [1], badStates: [], lastErrors: [],
-      rekeys: 0, uptimeS: 60, connectMs: 100, reconnectLogs: [], serverSeen: true,
+      rekeys: 0, uptimeS: 60, connectMs: 100, connectAttempts: 1, reconnectLogs: [], serverSeen: true,
       traffic: { final: true, paused: false, probesSent: 300, probesEchoed: 300, probesPending: 0, probesLost: 0, tcpWritten: 1e6, tcpAcked: 1e6, tcpScheduled: 1e6, tcpRedials: 0, bursts: 2, burstsDone: 2, burstMsMax: 100, burstMsSum: 150, stallMsMax: 300, errors: [] },
       ...o,
     })

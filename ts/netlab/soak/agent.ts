@@ -126,6 +126,9 @@ function main(): void {
       }
     })
     s.on('error', (e) => note(`tcp: ${e.message}`))
+    // Whatever the schedule queued while the socket was full or connecting goes now.
+    s.on('connect', () => pump())
+    s.on('drain', () => pump())
     s.on('close', () => {
       if (sock !== s) return
       sock = null
@@ -182,8 +185,6 @@ function main(): void {
       timers.push(setInterval(burst, o.burstEveryMs))
     }, o.burstOffsetMs)
   }
-  const drainSock = () => pump()
-  setInterval(drainSock, 20).unref()
 
   function report(): void {
     st.probesPending = sent.size

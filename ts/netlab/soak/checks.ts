@@ -70,7 +70,8 @@ export function judge(r: SoakResult, b: Bounds = DEFAULT_BOUNDS): Check[] {
   const steady = r.clients.filter((c) => !c.idle)
   const n = r.clients.length
 
-  add('every client connected', r.connectFailures.length === 0, `${n - r.connectFailures.length}/${n}${r.connectFailures.length ? `; first failure: ${r.connectFailures[0]}` : ''}`)
+  const retried = r.clients.filter((c) => (c.connectAttempts ?? 1) > 1).length
+  add('every client connected', r.connectFailures.length === 0, `${n - r.connectFailures.length}/${n}${retried ? ` (${retried} needed more than one start request)` : ', each at the first start request'}${r.connectFailures.length ? `; first failure: ${r.connectFailures[0]}` : ''}`)
 
   const lost = steady.filter((c) => c.sessionIds.length !== 1 || c.badStates.length > 0 || !c.serverSeen)
   const downs = r.servers.flatMap((s) => s.down.filter((d) => steady.some((c) => c.pk === d.peer)).map((d) => `${s.name}: ${d.reason}`))

@@ -132,9 +132,10 @@ export async function buildCast(o: CastOptions): Promise<Cast> {
 }
 
 /** Connects one client to its server, retrying while the server is not yet resolvable. */
-export async function connect(c: SoakClient, deadlineMs: number): Promise<VpnClientStatus> {
+export async function connect(c: SoakClient, deadlineMs: number, onAttempt?: (n: number) => void): Promise<VpnClientStatus> {
   let last: unknown
-  while (Date.now() < deadlineMs) {
+  for (let n = 1; Date.now() < deadlineMs; n++) {
+    onAttempt?.(n)
     try {
       const timeoutS = Math.max(5, Math.min(30, Math.round((deadlineMs - Date.now()) / 1000)))
       return await c.api.call<VpnClientStatus>('POST', '/api/vpn/start', { pk: c.server.config.pk, timeoutS })

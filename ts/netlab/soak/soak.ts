@@ -4,6 +4,7 @@
  * so that its server-side session expires for real; then every check is
  * judged (checks.ts). Shared by `npm run soak` and test/ts/soak.test.ts.
  */
+import { cpus as cpuList, loadavg } from 'node:os'
 import type { VpnClientStatus } from '../../vpn/client.js'
 import type { VpnServerStatus } from '../../vpn/server.js'
 import { Sampler, type Sample } from './sampler.js'
@@ -41,6 +42,8 @@ export interface ClientRecord {
   rekeys: number
   uptimeS: number | null
   connectMs: number
+  /** Start requests it took (more than 1: the first failed, e.g. the server was not registered yet). */
+  connectAttempts: number
   traffic: AgentStats | null
   /** The visor's own log: reconnect-related lines. */
   reconnectLogs: string[]
@@ -83,8 +86,8 @@ const RECONNECT_MSGS = ['vpn session lost; reconnecting', 'vpn session is silent
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const tStart = Date.now()
   const secs = (from: number) => Math.round((Date.now() - from) / 100) / 10
-  const load1 = (await import('node:os')).loadavg()[0] ?? 0
-  const cpus = (await import('node:os')).cpus().length
+  const load1 = loadavg()[0] ?? 0
+  const cpus = cpuList().length
   const cast = await buildCast({ clients: o.clients, concurrency: o.concurrency, log: o.log })
   let agents: Agent[] = []
   try {
@@ -92,11 +95,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     o.log(`setup ${setupS} s; connecting ${o.clients} clients`)
     const tConnect = Date.now()
     const connectMs = new Map<string, number>()
+    const attempts = new Map<string, number>()
     const connectFailures: string[] = []
     await pool(cast.clients, o.concurrency, async (c) => {
       const t = Date.now()
       try {
-        await connect(c, Date.now() + 120_000)
+        await connect(c, Date.now() + 120_000, (n) => attempts.set(c.name, n))
         connectMs.set(c.name, Date.now() - t)
       } catch (e) {
         connectFailures.push((e as Error).message)
@@ -113,7 +117,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const records = new Map<string, ClientRecord>(
       cast.clients.map((c) => [
         c.name,
-        { name: c.name, pk: c.config.pk, server: c.server.name, transport: c.transport, idle: false, sessionIds: [], badStates: [], lastErrors: [], rekeys: 0, uptimeS: null, connectMs: connectMs.get(c.name) ?? -1, traffic: null, reconnectLogs: [], serverSeen: false },
+        { name: c.name, pk: c.config.pk, server: c.server.name, transport: c.transport, idle: false, sessionIds: [], badStates: [], lastErrors: [], rekeys: 0, uptimeS: null, connectMs: connectMs.get(c.name) ?? -1, connectAttempts: attempts.get(c.name) ?? 0, traffic: null, reconnectLogs: [], serverSeen: false },
       ]),
     )
     const idleClient = o.idleExpiry ? (cast.clients.at(-1) as SoakClient) : null
