@@ -11,6 +11,7 @@ import { checksTable } from '../../ts/netlab/soak/report.js'
 import { flatness, type Sample } from '../../ts/netlab/soak/sampler.js'
 import { runSoak, type ClientRecord, type SoakResult } from '../../ts/netlab/soak/soak.js'
 import { labSkipReason } from './helpers/lab.js'
+import { skipUnlessAvailable } from './helpers/skip.js'
 
 const skip = labSkipReason()
 
@@ -61,7 +62,7 @@ describe('soak checks', () => {
   })
 })
 
-describe.skipIf(skip !== null)('soak on the lab (10 clients, 60 s)', () => {
+describe.skipIf(skipUnlessAvailable(skip))('soak on the lab (10 clients, 60 s)', () => {
   it('keeps every session, loses (almost) no probes, and memory and fds stay flat', async () => {
     const r = await runSoak({
       clients: 10,
