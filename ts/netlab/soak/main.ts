@@ -8,7 +8,7 @@
  * earlier run again (after a change to the checks), reprints it and redraws
  * its PNG; no root, no lab.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { labPrerequisites } from '../netns.js'
@@ -37,7 +37,9 @@ function publish(result: SoakResult, base: string, stamp: string): void {
   writeFileSync(`${base}.txt`, text + '\n')
   process.stdout.write(`\n${checksTable(checks)}\n\nwrote soak-results/${stamp}.{json,png,txt}\n`)
   if (process.env.SOAK_README !== '0') {
-    updateReadme(join(ROOT, 'README.md'), `${text}\n\nChart (RSS and fds over time): \`soak-results/${stamp}.png\` (soak-results/ is not committed).`)
+    // The README's run gets its chart committed next to it; other runs stay in soak-results/.
+    copyFileSync(`${base}.png`, join(ROOT, 'docs', 'soak.png'))
+    updateReadme(join(ROOT, 'README.md'), `${text}\n\n![RSS and file descriptors of the servers and clients over the run](docs/soak.png)`)
     process.stdout.write('updated the soak block in README.md\n')
   }
   process.exitCode = checks.some((c) => c.ok === false) ? 1 : 0
