@@ -20,6 +20,7 @@ import { requireInterface, routeGet } from './netifc.js'
 import { backupResolvConf, reassertResolvConf, RESOLV_CONF, resolvConfIsOurs, restoreResolvConf, writeResolvConf } from './resolv-conf.js'
 import { resolvedControl, type ResolvedControl, type ResolvedEnv } from './resolved.js'
 import { ipJson, tryRun, commandError } from './run.js'
+import { followClientRoutes } from './route-follow.js'
 import { ownedByLiveProcess } from './state-file.js'
 
 export type { ClientState, PlannedRoute } from './client-state.js'
@@ -71,6 +72,8 @@ export interface AppliedClientRouting {
   verify(): Promise<ClientRoutingCheck>
   /** Puts the DNS setup back where somebody changed it (see `reassertClientDns`). */
   reassertDns(): Promise<DnsReassertion>
+  /** Moves the bypass routes to the host's current paths, and puts back deleted routes (see route-follow.ts). */
+  follow(): Promise<PlannedRoute[]>
 }
 
 export interface ClientRoutingCheck {
@@ -170,7 +173,7 @@ async function plan(opts: ClientRoutingOptions): Promise<Plan> {
 }
 
 /** One `ip -batch` line; the family follows from the destination. */
-function routeLine(verb: 'add' | 'del', r: PlannedRoute): string {
+export function routeLine(verb: 'add' | 'del' | 'replace', r: PlannedRoute): string {
   const words = ['route', verb]
   if (r.type === 'unreachable') words.push('unreachable', r.dst)
   else {
@@ -355,6 +358,7 @@ function handle(stateFile: string, s: ClientState, p: Plan, rc: ResolvedControl)
     },
     verify: () => verifyClientRouting(s, rc),
     reassertDns: () => reassertClientDns(s, rc),
+    follow: () => (done ? Promise.resolve([]) : followClientRoutes(stateFile, s)),
   }
 }
 

@@ -14,6 +14,8 @@ import {
   recoverStale,
   requireInterface,
   restoreClientRouting,
+  hasDefaultRoute4,
+  routeFingerprint,
   SERVER_TABLE,
   snapshotForwarding,
   undoServerState,
@@ -122,9 +124,21 @@ async function toIps(endpoints: readonly string[]): Promise<string[]> {
  */
 export const DNS_RECHECK_MS = 10_000
 
+/**
+ * How often, while connected or reconnecting, the client looks whether the
+ * routes under the tunnel changed (roaming to another LAN, a replaced default
+ * route, a link that went down and took our bypass routes with it) and moves
+ * its bypass routes along (ts/sys/route-follow.ts). The look reads two /proc
+ * files and spawns nothing; only a change costs `ip` calls. 1 s bounds how
+ * long the transport's own packets can head into the tunnel after a roam.
+ */
+export const ROUTE_FOLLOW_MS = 1000
+
 export interface LinuxClientHostOptions {
   /** See DNS_RECHECK_MS; 0 turns the re-check off. */
   dnsRecheckMs?: number
+  /** See ROUTE_FOLLOW_MS; 0 turns following off. */
+  routeFollowMs?: number
   /** Where a repaired DNS setup is reported. */
   log?: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void }
 }
@@ -134,6 +148,10 @@ export class LinuxClientHost implements ClientHost {
   private appliedKey = ''
   private recheckTimer: NodeJS.Timeout | null = null
   private rechecking: Promise<void> | null = null
+  private followTimer: NodeJS.Timeout | null = null
+  private following: Promise<void> | null = null
+  /** routeFingerprint() when the routes were last known right. */
+  private routesSeen = ''
   /** Warned about a repair during this connection already: a manager that keeps fighting is logged once, not every period. */
   private warned = false
 
@@ -150,11 +168,45 @@ export class LinuxClientHost implements ClientHost {
     this.recheckTimer.unref()
   }
 
-  /** Stops the loop and waits for a check in flight, so it can never rewrite DNS after a restore. */
+  /** Stops the loops and waits for checks in flight, so none can rewrite DNS or routes after a restore. */
   private async stopRecheck(): Promise<void> {
     if (this.recheckTimer !== null) clearInterval(this.recheckTimer)
     this.recheckTimer = null
+    if (this.followTimer !== null) clearInterval(this.followTimer)
+    this.followTimer = null
     await this.rechecking
+    await this.following
+  }
+
+  private startFollow(): void {
+    const ms = this.opts.routeFollowMs ?? ROUTE_FOLLOW_MS
+    this.routesSeen = routeFingerprint()
+    if (ms <= 0 || this.followTimer !== null) return
+    this.followTimer = setInterval(() => void this.followRoutes(), ms)
+    this.followTimer.unref()
+  }
+
+  /** One look (see ROUTE_FOLLOW_MS); never throws. */
+  followRoutes(): Promise<void> {
+    const a = this.applied
+    if (a === null || this.following !== null) return this.following ?? Promise.resolve()
+    const seen = routeFingerprint()
+    if (seen === this.routesSeen) return Promise.resolve()
+    this.following = (async () => {
+      try {
+        // Mid-roam (old default gone, new one not there yet): nothing to follow to; the next change brings it.
+        if (!hasDefaultRoute4()) return
+        const changed = await a.follow()
+        if (changed.length > 0) this.opts.log?.warn({ routes: changed.map((r) => `${r.dst} ${r.dev ?? r.type}${r.via ? ` via ${r.via}` : ''}`) }, 'the network under the tunnel changed; moved the VPN routes along')
+      } catch (e) {
+        this.opts.log?.warn({ err: (e as Error).message }, 'cannot move the VPN routes along with the network')
+      } finally {
+        // What we changed counts as seen; a failure is retried at the next change.
+        this.routesSeen = routeFingerprint()
+        this.following = null
+      }
+    })()
+    return this.following
   }
 
   /** One check; never throws (a failure is logged like a repair, once per connection). */
@@ -207,6 +259,7 @@ export class LinuxClientHost implements ClientHost {
     this.appliedKey = key
     this.warned = false
     this.startRecheck()
+    this.startFollow()
   }
 
   async restore(opts: { keepKillSwitch?: boolean } = {}): Promise<void> {
