@@ -229,6 +229,12 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       this.tunnelIp = offer.address
       this.dns = this.opts.dns.length > 0 ? this.opts.dns : offer.dns
       progress('routing traffic through the tunnel')
+      if (this.tun && this.tunAddress !== offer.address && this.host.readdress) {
+        // A reconnect that got a new address: the same TUN takes it, so the
+        // routes into it stay and nothing leaves beside the tunnel meanwhile.
+        await this.host.readdress(this.tun, this.tunAddress, offer.address)
+        this.tunAddress = offer.address
+      }
       if (this.tun && this.tunAddress !== offer.address) {
         // A reconnect that got a new address: the TUN must carry it. Routes
         // and DNS go with the old TUN, but the kill switch stays up (the next

@@ -51,4 +51,11 @@ export interface ClientHost {
   restore(opts?: { keepKillSwitch?: boolean }): Promise<void>
   /** Undo what a crashed visor left (its state file), at visor start. */
   recoverStale(): Promise<boolean>
+  /**
+   * A reconnect got another tunnel address: give the TUN the new one (added
+   * before the old is removed) and keep everything else, so the routes into
+   * the TUN never leave and nothing goes around the tunnel meanwhile, kill
+   * switch or not. Optional: without it the client rebuilds the TUN.
+   */
+  readdress?(tun: string, from: string | null, to: string): Promise<void>
 }

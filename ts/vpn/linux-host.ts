@@ -1,6 +1,8 @@
 /** ServerHost and ClientHost on Linux, over ts/sys. */
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
+import { SkywireError } from '../errors.js'
+import { commandError, run, tryRun } from '../sys/run.js'
 import {
   applyClientRouting,
   applyForwarding,
@@ -192,20 +194,20 @@ export class LinuxClientHost implements ClientHost {
     if (a === null || this.following !== null) return this.following ?? Promise.resolve()
     const seen = routeFingerprint()
     if (seen === this.routesSeen) return Promise.resolve()
-    this.following = (async () => {
-      try {
-        // Mid-roam (old default gone, new one not there yet): nothing to follow to; the next change brings it.
-        if (!hasDefaultRoute4()) return
-        const changed = await a.follow()
-        if (changed.length > 0) this.opts.log?.warn({ routes: changed.map((r) => `${r.dst} ${r.dev ?? r.type}${r.via ? ` via ${r.via}` : ''}`) }, 'the network under the tunnel changed; moved the VPN routes along')
-      } catch (e) {
-        this.opts.log?.warn({ err: (e as Error).message }, 'cannot move the VPN routes along with the network')
-      } finally {
+    const look = async () => {
+      // Mid-roam (old default gone, new one not there yet): nothing to follow to; the next change brings it.
+      if (!hasDefaultRoute4()) return
+      const changed = await a.follow()
+      if (changed.length > 0) this.opts.log?.warn({ routes: changed.map((r) => `${r.dst} ${r.dev ?? r.type}${r.via ? ` via ${r.via}` : ''}`) }, 'the network under the tunnel changed; moved the VPN routes along')
+    }
+    // Cleared in a then, never inside look: a look that returns without awaiting would clear it before it is set.
+    this.following = look()
+      .catch((e: Error) => this.opts.log?.warn({ err: e.message }, 'cannot move the VPN routes along with the network'))
+      .then(() => {
         // What we changed counts as seen; a failure is retried at the next change.
         this.routesSeen = routeFingerprint()
         this.following = null
-      }
-    })()
+      })
     return this.following
   }
 
@@ -278,4 +280,19 @@ export class LinuxClientHost implements ClientHost {
   async recoverStale(): Promise<boolean> {
     return (await recoverStale(this.stateFile)) !== null
   }
+
+  async readdress(tun: string, from: string | null, to: string): Promise<void> {
+    requireHost4(to)
+    await run(['ip', '-4', 'addr', 'replace', `${to}/32`, 'dev', tun])
+    if (from !== null && from !== to) {
+      requireHost4(from)
+      const r = await tryRun(['ip', '-4', 'addr', 'del', `${from}/32`, 'dev', tun])
+      // Gone already is what we wanted.
+      if (r.code !== 0 && !/Cannot assign requested address|not found/i.test(r.stderr)) throw commandError(['ip', '-4', 'addr', 'del', `${from}/32`, 'dev', tun], r)
+    }
+  }
+}
+
+function requireHost4(a: string): void {
+  if (isIP(a) !== 4) throw new SkywireError('EUSAGE', `not an IPv4 address: ${JSON.stringify(a)}`)
 }

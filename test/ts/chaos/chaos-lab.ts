@@ -15,7 +15,7 @@
  * leak would have packets to show.
  */
 import { afterAll, beforeAll, expect } from 'vitest'
-import type { NsProcess } from '../../../ts/netlab/exec.js'
+import { execSync, type NsProcess } from '../../../ts/netlab/exec.js'
 import type { NetSnapshot } from '../../../ts/netlab/probe.js'
 import { INTERNET, type Host, type NatRouter, type Topology, type TopologyOptions } from '../../../ts/netlab/topology.js'
 import type { VpnClientStatus } from '../../../ts/vpn/client.js'
@@ -47,11 +47,13 @@ export interface ChaosLab {
   nats(): NatRouter[]
   /** Packets that left the client LANs beside the tunnel so far (both NATs, IPv4 and IPv6). */
   leaked(): Promise<number>
+  /** Which source, destination and protocol leaked (for failure messages); '' when none. */
+  leaks(): Promise<string>
   /** Starts a ping loop in every client namespace (stopped after the file). */
   startPingLoops(): void
 }
 
-export function useChaosLab(o: { killswitch: boolean; topo?: TopologyOptions; beforeStart?: (t: Topology) => Promise<void> }): ChaosLab {
+export function useChaosLab(o: { killswitch: boolean | Record<Transport, boolean>; topo?: TopologyOptions; beforeStart?: (t: Topology) => Promise<void> }): ChaosLab {
   const snapshots = new Map<string, NetSnapshot>()
   const lab = useVpnLab(
     { clients: 2, ...o.topo },
@@ -60,7 +62,7 @@ export function useChaosLab(o: { killswitch: boolean; topo?: TopologyOptions; be
       ...Object.fromEntries(
         TRANSPORTS.map((tr, i) => [
           tr,
-          { ns: (t.clients[i] as Host).ns, config: { vpnServer: { autostart: false }, vpnClient: { killswitch: o.killswitch }, transports: { order: [tr] } } },
+          { ns: (t.clients[i] as Host).ns, config: { vpnServer: { autostart: false }, vpnClient: { killswitch: typeof o.killswitch === 'boolean' ? o.killswitch : o.killswitch[tr] }, transports: { order: [tr] } } },
         ]),
       ),
     }),
@@ -100,6 +102,15 @@ export function useChaosLab(o: { killswitch: boolean; topo?: TopologyOptions; be
       }
       return n
     },
+    async leaks() {
+      const t = lab.topo()
+      const out: string[] = []
+      for (const nat of natsOf(t)) {
+        const txt = (await t.lab.execOk(nat.ns, ['nft', 'list', 'table', 'inet', WATCH_TABLE])).stdout
+        for (const m of txt.matchAll(/set seen[46] \{[^}]*?elements = \{([^}]*)\}/g)) out.push(`${nat.role}: ${(m[1] ?? '').replace(/\s+/g, ' ').trim()}`)
+      }
+      return out.join('; ')
+    },
     startPingLoops() {
       const t = lab.topo()
       for (const c of t.clients) {
@@ -123,30 +134,41 @@ function natsOf(t: Topology): NatRouter[] {
 function watchScript(t: Topology): string {
   const allowed4 = [t.server.publicAddr, t.services.addr].join(', ')
   const allowed6 = [t.server.addr6, t.services.addr6].filter((a): a is string => a !== null)
+  // Each leak is counted and its source, destination and protocol kept in a set, for the failure message.
   const v6 = t.ipv6
-    ? `    iifname "lan0" ip6 daddr != { ${[...allowed6, 'fe80::/10', 'ff00::/8'].join(', ')} } counter comment "leak6"\n`
+    ? `    iifname "lan0" ip6 daddr != { ${[...allowed6, 'fe80::/10', 'ff00::/8'].join(', ')} } add @seen6 { ip6 saddr . ip6 daddr . meta l4proto } counter comment "leak6"\n`
     : ''
   return `table inet ${WATCH_TABLE} {
+  set seen4 { type ipv4_addr . ipv4_addr . inet_proto; flags dynamic; size 256; }
+  set seen6 { type ipv6_addr . ipv6_addr . inet_proto; flags dynamic; size 256; }
   chain pre {
     type filter hook prerouting priority -300; policy accept;
-    iifname "lan0" ip daddr != { ${allowed4} } counter comment "leak"
+    iifname "lan0" ip daddr != { ${allowed4} } add @seen4 { ip saddr . ip daddr . meta l4proto } counter comment "leak"
 ${v6}  }
 }
 `
 }
 
-/** Polls the control API until the state is one of `want` (and, for connected, traffic was received on the new session). */
+/** Polls the control API until the state is `want`; on failure prints the status, the routes and the visor's log tail. */
 export async function waitState(c: ChaosClient, want: VpnClientStatus['state'], timeoutMs: number): Promise<VpnClientStatus> {
   let last: VpnClientStatus | null = null
-  await expect
-    .poll(
-      async () => {
-        last = await c.api.vpnStatus()
-        return last.state
-      },
-      { timeout: timeoutMs, interval: 200, message: `${c.transport} client never became ${want}` },
-    )
-    .toBe(want)
+  const poll = () =>
+    expect
+      .poll(
+        async () => {
+          last = await c.api.vpnStatus()
+          return last.state
+        },
+        { timeout: timeoutMs, interval: 200, message: `${c.transport} client never became ${want}` },
+      )
+      .toBe(want)
+  try {
+    await poll()
+  } catch (e) {
+    const routes = execSync(c.host.ns, ['ip', 'route', 'show', 'table', 'all']).stdout
+    console.log(`${c.transport} client stuck: ${JSON.stringify(last)}\n${routes}\n${c.visor.proc?.output().stdout.slice(-6000)}`)
+    throw e
+  }
   return last as unknown as VpnClientStatus
 }
 
@@ -164,6 +186,10 @@ export async function expectWatchCounts(lab: ChaosLab): Promise<void> {
     const n0 = await lab.leaked()
     await t.ping(c.ns, INTERNET.whoami, 1)
     expect((await lab.leaked()) - n0).toBeGreaterThan(0)
+  }
+  // So that the sets name only what leaks from here on.
+  for (const nat of lab.nats()) {
+    for (const set of ['seen4', 'seen6']) await t.lab.execOk(nat.ns, ['nft', 'flush', 'set', 'inet', WATCH_TABLE, set])
   }
 }
 
