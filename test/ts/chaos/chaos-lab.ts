@@ -165,11 +165,21 @@ export async function waitState(c: ChaosClient, want: VpnClientStatus['state'], 
   try {
     await poll()
   } catch (e) {
-    const routes = execSync(c.host.ns, ['ip', 'route', 'show', 'table', 'all']).stdout
-    console.log(`${c.transport} client stuck: ${JSON.stringify(last)}\n${routes}\n${c.visor.proc?.output().stdout.slice(-6000)}`)
+    dump(c, last)
     throw e
   }
   return last as unknown as VpnClientStatus
+}
+
+/** For a failure message: the client's status, routes and the visor's last log lines (debug level left out). */
+export function dump(c: ChaosClient, status: unknown): void {
+  const routes = execSync(c.host.ns, ['ip', 'route', 'show', 'table', 'all']).stdout
+  const log = (c.visor.proc?.output().stdout ?? '')
+    .split('\n')
+    .filter((l) => !l.startsWith('{"level":20'))
+    .slice(-40)
+    .join('\n')
+  console.log(`${c.transport} client stuck: ${JSON.stringify(status)}\n${routes}\n${log}`)
 }
 
 /** What the user sees: `skywire cli vpn status`, as text. */
