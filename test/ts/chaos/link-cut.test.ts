@@ -11,6 +11,8 @@
  *   the test puts the default route back, as a DHCP client or network
  *   manager would; the VPN must move its bypass routes to it and recover.
  *
+ * (The second runs with SKYWIRE_CHAOS_LONG=1, as `npm run test:chaos` does.)
+ *
  * Nothing may leave the client LANs beside the tunnel meanwhile, and vpn stop
  * leaves each host as it was.
  */
@@ -20,6 +22,7 @@ import { labSkipReason } from '../helpers/lab.js'
 import { cliState, connect, expectTunnelTraffic, expectWatchCounts, stopAndCheckRestored, useChaosLab, waitState } from './chaos-lab.js'
 
 const skip = labSkipReason()
+const LONG = process.env.SKYWIRE_CHAOS_LONG === '1'
 
 describe.skipIf(skip !== null)('chaos: link cut and restored (SUDPH and STCPR)', () => {
   const lab = useChaosLab({ killswitch: false })
@@ -53,7 +56,9 @@ describe.skipIf(skip !== null)('chaos: link cut and restored (SUDPH and STCPR)',
     expect(leaked, await lab.leaks()).toBe(0)
   }, 120_000)
 
-  it('the clients\' own uplinks down and up (routes flushed, default route put back): the VPN recovers', async () => {
+  // Longer (two more stale-session waits): in `npm run test:chaos`, not in npm test's budget. The roaming
+  // test covers the same repair (routes flushed under the tunnel) within the budget.
+  it.skipIf(!LONG)('the clients\' own uplinks down and up (routes flushed, default route put back): the VPN recovers', async () => {
     const n0 = await lab.leaked()
     const cut = Date.now()
     const hosts = lab.clients().map((c) => c.host)
