@@ -95,6 +95,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     private readonly opts: VpnClientOptions,
   ) {
     super()
+    host.onPathChange?.((moved) => this.onPathChange(moved))
   }
 
   /** Undo what a crashed visor left on the host; true if there was something. */
@@ -352,6 +353,24 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       this.node.closeSession(id)
       this.startReconnect()
     }
+  }
+
+  /**
+   * The route to the server moved under us (a roam, a replaced default
+   * route). A TCP transport cannot follow a new path (its address or NAT
+   * mapping changed): reconnect now rather than after STALE_AFTER_MS of
+   * silence. SUDPH follows by itself: the server takes the new mapping from
+   * our authenticated packets.
+   */
+  private onPathChange(moved: string[]): void {
+    if (this.state !== 'connected' || this.sessionId === null || this.transport !== 'stcpr' || this.remote === null) return
+    if (!moved.includes(this.remote.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''))) return
+    this.lastError = 'the route to the server changed'
+    this.log.warn({ server: this.server }, 'the route to the vpn server changed under a TCP transport; reconnecting')
+    const id = this.sessionId
+    this.sessionId = null
+    this.node.closeSession(id)
+    this.startReconnect()
   }
 
   private startReconnect(): void {

@@ -58,4 +58,6 @@ export interface ClientHost {
    * switch or not. Optional: without it the client rebuilds the TUN.
    */
   readdress?(tun: string, from: string | null, to: string): Promise<void>
+  /** Tells `listener` the exempted IPs whose path moved (a roam, a replaced default route). Optional. */
+  onPathChange?(listener: (moved: string[]) => void): void
 }

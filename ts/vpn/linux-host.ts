@@ -154,6 +154,7 @@ export class LinuxClientHost implements ClientHost {
   private following: Promise<void> | null = null
   /** routeFingerprint() when the routes were last known right. */
   private routesSeen = ''
+  private pathListener: ((moved: string[]) => void) | null = null
   /** Warned about a repair during this connection already: a manager that keeps fighting is logged once, not every period. */
   private warned = false
 
@@ -197,8 +198,14 @@ export class LinuxClientHost implements ClientHost {
     const look = async () => {
       // Mid-roam (old default gone, new one not there yet): nothing to follow to; the next change brings it.
       if (!hasDefaultRoute4()) return
+      const path = (r: { dev?: string; via?: string }) => `${r.dev ?? ''} ${r.via ?? ''}`
+      const was = new Map(a.state.routes.map((r) => [r.dst, path(r)]))
       const changed = await a.follow()
-      if (changed.length > 0) this.opts.log?.warn({ routes: changed.map((r) => `${r.dst} ${r.dev ?? r.type}${r.via ? ` via ${r.via}` : ''}`) }, 'the network under the tunnel changed; moved the VPN routes along')
+      if (changed.length === 0) return
+      this.opts.log?.warn({ routes: changed.map((r) => `${r.dst} ${r.dev ?? r.type}${r.via ? ` via ${r.via}` : ''}`) }, 'the network under the tunnel changed; moved the VPN routes along')
+      // Bypasses that now take another path (not merely put back where they were).
+      const moved = changed.filter((r) => r.type === 'unicast' && r.dev !== a.state.tunIf && was.get(r.dst) !== path(r)).map((r) => r.dst.replace(/\/(32|128)$/, ''))
+      if (moved.length > 0) this.pathListener?.(moved)
     }
     // Cleared in a then, never inside look: a look that returns without awaiting would clear it before it is set.
     this.following = look()
@@ -279,6 +286,10 @@ export class LinuxClientHost implements ClientHost {
 
   async recoverStale(): Promise<boolean> {
     return (await recoverStale(this.stateFile)) !== null
+  }
+
+  onPathChange(listener: (moved: string[]) => void): void {
+    this.pathListener = listener
   }
 
   async readdress(tun: string, from: string | null, to: string): Promise<void> {
