@@ -10,7 +10,9 @@
  * What may leave a client's LAN beside the tunnel is counted on both NAT
  * routers (prerouting, before anything could drop it): anything from the LAN
  * to an address other than the server's (its transports) and the discovery
- * services'. Both NATs, because the roaming test moves clients between them.
+ * services', or an STCPR dial to another address the server registered (its
+ * LAN address: the visor's own marked socket, not user traffic). Both NATs,
+ * because the roaming test moves clients between them.
  * A ping loop in each client keeps trying the fake internet meanwhile, so a
  * leak would have packets to show.
  */
@@ -33,6 +35,8 @@ const WATCH_TABLE = 'chaoswatch'
  * traffic flowing, so a live session is never this silent).
  */
 export const CHAOS_STALE_S = 7
+/** The test visors' STCPR port (config default transports.stcpr.listen). */
+const STCPR_PORT = 7777
 /** Pings at most this many times (20 ms apart plus the ping): the loop ends even if a test never stops it. */
 const MAX_PINGS = 20_000
 
@@ -150,6 +154,7 @@ function watchScript(t: Topology): string {
   set seen6 { type ipv6_addr . ipv6_addr . inet_proto; flags dynamic; size 256; }
   chain pre {
     type filter hook prerouting priority -300; policy accept;
+    iifname "lan0" ip daddr ${t.server.lanAddr} tcp dport ${STCPR_PORT} accept
     iifname "lan0" ip daddr != { ${allowed4} } add @seen4 { ip saddr . ip daddr . meta l4proto } counter comment "leak"
 ${v6}  }
 }
