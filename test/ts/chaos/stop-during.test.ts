@@ -29,6 +29,7 @@ import { VisorClient } from '../../../ts/visor/rpc-client.js'
 import { BIN, type CliResult } from '../helpers/cli.js'
 import { labSkipReason } from '../helpers/lab.js'
 import { useVpnLab, type TestVisor } from '../helpers/visors.js'
+import { CHAOS_STALE_S } from './chaos-lab.js'
 
 const skip = labSkipReason()
 const CHAOS_TABLE = 'chaos_unreachable'
@@ -67,7 +68,7 @@ describe.skipIf(skip !== null)('chaos: stop while reconnecting, SIGTERM while co
     {},
     (t) => ({
       server: { ns: t.server.ns, config: { vpnServer: { dns: ['203.0.113.53'] } } },
-      client: { ns: t.client.ns, config: { vpnServer: { autostart: false }, vpnClient: { killswitch: true } } },
+      client: { ns: t.client.ns, config: { vpnServer: { autostart: false }, vpnClient: { killswitch: true, staleAfterS: CHAOS_STALE_S } } },
     }),
     {
       beforeStart: async (t) => {
