@@ -165,6 +165,8 @@ export interface SessionStats {
   lastRxMs?: number
   /** Round-trip time from keepalive pings, in milliseconds. */
   rttMs?: number
+  /** Rekeys completed on this session (the first handshake does not count). */
+  rekeys: number
 }
 
 /** Sign `message` with an Ed25519 secret key; returns the 64-byte signature. */

@@ -6,6 +6,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from './helpers/skip.js'
 import { createLab, labPrerequisites, type Lab, type NsProcess } from '../../ts/netlab/netns.js'
 import { ping } from '../../ts/netlab/probe.js'
 import { native } from '../../ts/native.js'
@@ -86,7 +87,7 @@ async function startPair(
   return { srv, cli }
 }
 
-describe.skipIf(!pre.ok)('core tunnel between two namespaces', () => {
+describe.skipIf(skipUnlessAvailable(pre.ok ? null : pre.reason))('core tunnel between two namespaces', () => {
   let lab: Lab
   let a: string
   let b: string
@@ -140,7 +141,7 @@ describe.skipIf(!pre.ok)('core tunnel between two namespaces', () => {
 // datagrams (1420-byte packets + 61 bytes of IP, UDP and framing): the tunnel
 // must still carry full-size packets, fragmented by the router, instead of
 // losing them to "don't fragment" (a black hole for every TCP flow).
-describe.skipIf(!pre.ok)('core tunnel across a link with a smaller MTU', () => {
+describe.skipIf(skipUnlessAvailable(pre.ok ? null : pre.reason))('core tunnel across a link with a smaller MTU', () => {
   let lab: Lab
   let srvNs: string
   let cliNs: string

@@ -2,12 +2,13 @@
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from './helpers/skip.js'
 import { listNetns } from '../../ts/netlab/netns.js'
 import { labSkipReason } from './helpers/lab.js'
 
 const DEMO = fileURLToPath(new URL('../../dist/demo/run.js', import.meta.url))
 
-describe.skipIf(labSkipReason() !== null)('npm run demo', () => {
+describe.skipIf(skipUnlessAvailable(labSkipReason()))('npm run demo', () => {
   it('connects, shows the public IP change to the server\'s, and leaves no namespace behind', () => {
     const before = listNetns()
     const r = spawnSync(process.execPath, [DEMO, '--once'], { encoding: 'utf8', timeout: 120_000 })

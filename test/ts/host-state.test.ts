@@ -14,6 +14,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, re
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from './helpers/skip.js'
 import { generateConfig, writeConfig } from '../../ts/config/file.js'
 import { createLab, type Lab } from '../../ts/netlab/netns.js'
 import { writeState, type ClientState } from '../../ts/sys/client-state.js'
@@ -46,7 +47,7 @@ function plantedState(evil: string): ClientState {
   }
 }
 
-describe.skipIf(skip !== null)(`root trusts no user-writable file${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
+describe.skipIf(skipUnlessAvailable(skip))(`root trusts no user-writable file${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
   let lab: Lab
   let ns: string
   let base: string

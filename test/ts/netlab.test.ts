@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from './helpers/skip.js'
 import { CommandError, Lab, listNetns, NETNS_ETC, sweepStale } from '../../ts/netlab/netns.js'
 import { recordPath } from '../../ts/netlab/registry.js'
 import { buildTopology, INTERNET, LAB_NAMES, type Topology } from '../../ts/netlab/topology.js'
@@ -84,7 +85,7 @@ describe('netlab dns and whoami parsing', () => {
   })
 })
 
-describe.skipIf(skip !== null)(`netlab${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
+describe.skipIf(skipUnlessAvailable(skip))(`netlab${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
   let before: ReturnType<typeof rootState>
   beforeAll(() => {
     sweepStale()

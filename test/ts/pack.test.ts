@@ -11,11 +11,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { skipReason, skipUnlessAvailable } from './helpers/skip.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const PLATFORM = 'linux-x64-gnu'
-const canRun = process.platform === 'linux' && process.arch === 'x64' &&
-  existsSync(join(ROOT, `native/skywire.${PLATFORM}.node`))
+const skip = skipReason(
+  process.platform === 'linux' && process.arch === 'x64' ? null : `the packed tarballs are tested on linux x64 only (this is ${process.platform} ${process.arch})`,
+  existsSync(join(ROOT, `native/skywire.${PLATFORM}.node`)) ? null : `native/skywire.${PLATFORM}.node is not built (npm run build:native)`,
+)
 
 function check(r: SpawnSyncReturns<string>, what: string): string {
   if (r.error) throw r.error
@@ -23,7 +26,7 @@ function check(r: SpawnSyncReturns<string>, what: string): string {
   return r.stdout
 }
 
-describe.skipIf(!canRun)('npm i -g of the packed tarballs', () => {
+describe.skipIf(skipUnlessAvailable(skip))('npm i -g of the packed tarballs', () => {
   let tmp = ''
   let prefix = ''
   let env: NodeJS.ProcessEnv = {}

@@ -12,6 +12,7 @@
 import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from './helpers/skip.js'
 import { generateIdentity } from '../../ts/keys.js'
 import { ping } from '../../ts/netlab/probe.js'
 import { labSkipReason } from './helpers/lab.js'
@@ -21,7 +22,7 @@ const skip = labSkipReason()
 const TABLE = 'skywire_vpn'
 const TUN = 'swvpns0'
 
-describe.skipIf(skip !== null)(`VPN server host state${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
+describe.skipIf(skipUnlessAvailable(skip))(`VPN server host state${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
   const lab = useVpnLab({ ipv6: false, dns: false, whoami: false }, (t) => ({
     server: { ns: t.server.ns, config: { vpnServer: { autostart: false, dns: ['203.0.113.53'] } } },
   }))

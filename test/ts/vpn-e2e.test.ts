@@ -4,13 +4,14 @@
  * internet's whoami sees it) becomes the server's and comes back.
  */
 import { beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from './helpers/skip.js'
 import { snapshotNet } from '../../ts/netlab/probe.js'
 import { labSkipReason } from './helpers/lab.js'
 import { serverAndClient, useVpnLab, type TestVisor } from './helpers/visors.js'
 
 const skip = labSkipReason()
 
-describe.skipIf(skip !== null)('VPN end to end (server public, client behind NAT)', () => {
+describe.skipIf(skipUnlessAvailable(skip))('VPN end to end (server public, client behind NAT)', () => {
   let serverBefore: Awaited<ReturnType<typeof snapshotNet>>
   let forwardBefore: string
   const lab = useVpnLab({}, serverAndClient, {
@@ -70,7 +71,7 @@ describe.skipIf(skip !== null)('VPN end to end (server public, client behind NAT
   }, 30_000)
 })
 
-describe.skipIf(skip !== null)('VPN end to end (server and client each behind their own NAT)', () => {
+describe.skipIf(skipUnlessAvailable(skip))('VPN end to end (server and client each behind their own NAT)', () => {
   const lab = useVpnLab({ serverBehindNat: true }, serverAndClient)
   const topo = lab.topo
   let server: TestVisor

@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from './helpers/skip.js'
 import { ping, snapshotNet } from '../../ts/netlab/probe.js'
 import type { Topology } from '../../ts/netlab/topology.js'
 import { labSkipReason } from './helpers/lab.js'
@@ -18,7 +19,7 @@ const skip = labSkipReason()
 
 const WHOAMI = '203.0.113.80'
 
-describe.skipIf(skip !== null)('kill switch on forwarded traffic and DNS re-check, end to end', () => {
+describe.skipIf(skipUnlessAvailable(skip))('kill switch on forwarded traffic and DNS re-check, end to end', () => {
   let container = ''
   let before: Awaited<ReturnType<typeof snapshotNet>>
   const lab = useVpnLab(

@@ -9,6 +9,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from './helpers/skip.js'
 import type { NsProcess } from '../../ts/netlab/exec.js'
 import { snapshotNet } from '../../ts/netlab/probe.js'
 import { native } from '../../ts/native.js'
@@ -48,7 +49,7 @@ async function timed<T>(f: () => Promise<T>, limitMs: number): Promise<number> {
   return performance.now() - t0
 }
 
-describe.skipIf(skip !== null)('VPN hello: hostile clients against a real server visor', () => {
+describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a real server visor', () => {
   const lab = useVpnLab({}, serverAndClient)
   const topo = lab.topo
   let server: TestVisor
@@ -91,10 +92,11 @@ describe.skipIf(skip !== null)('VPN hello: hostile clients against a real server
       const stats = JSON.parse(done[1] as string) as NonNullable<Line['floodDone']>
       console.log(`hello flood: ${JSON.stringify(stats)}; control API: ${latencies.length} answers, max ${Math.max(...latencies).toFixed(0)} ms, ${failures.length} failures`)
       expect(failures).toEqual([])
-      expect(Math.max(...latencies)).toBeLessThan(1000)
+      // Generous for a busy 2-core machine; a server blocked by the flood answers after seconds (the old one, 30 s).
+      expect(Math.max(...latencies)).toBeLessThan(3000)
       // The server closes every refused session: the attacker had to dial again and again.
       expect(stats.downs).toBeGreaterThanOrEqual(2)
-      expect(stats.maxMsToDown).toBeLessThan(3000)
+      expect(stats.maxMsToDown).toBeLessThan(6000)
       const st = statuses(p)
       expect(st.length).toBeGreaterThan(0)
       // One answer per session, not one per hello.
@@ -119,13 +121,14 @@ describe.skipIf(skip !== null)('VPN hello: hostile clients against a real server
     const p = hostile({ script: [{ send: hello }, { sleep: 500 }, { send: hello }] })
     try {
       const id = Number((await p.waitForOutput(/"dialed":(\d+)/, 15_000))[1])
-      await p.waitForOutput(/"kind":"session-down"/, 5000)
+      await p.waitForOutput(/"kind":"session-down"/, 15_000)
       const st = statuses(p)
       expect(st.map((s) => s.status)).toEqual(['ok', 'error'])
       expect(st[1]!.message).toMatch(/one hello per session/)
       const down = downAt(p, id)!
-      expect(down - st[1]!.t).toBeLessThan(2000)
-      await expect.poll(async () => (await apiS.serverStatus()).clients.map((c) => c.pk)).not.toContain(attacker.publicKey)
+      // Closed at once, not at the 10 s hello timeout; 5 s leaves a busy machine room.
+      expect(down - st[1]!.t).toBeLessThan(5000)
+      await expect.poll(async () => (await apiS.serverStatus()).clients.map((c) => c.pk), { timeout: 15_000 }).not.toContain(attacker.publicKey)
     } finally {
       await p.kill('SIGTERM', 2000)
     }
@@ -135,7 +138,7 @@ describe.skipIf(skip !== null)('VPN hello: hostile clients against a real server
     const p = hostile({ script: [{ send: 'not json at all' }] })
     try {
       const id = Number((await p.waitForOutput(/"dialed":(\d+)/, 15_000))[1])
-      await p.waitForOutput(/"kind":"session-down"/, 5000)
+      await p.waitForOutput(/"kind":"session-down"/, 15_000)
       expect(statuses(p).map((s) => s.status)).toEqual(['error'])
       expect(downAt(p, id)).not.toBeNull()
     } finally {
@@ -164,10 +167,10 @@ describe.skipIf(skip !== null)('VPN hello: hostile clients against a real server
     const p = hostile({ script: [{ send: { type: 'hello', v: 1, usedNets: [] } }] })
     try {
       const id = Number((await p.waitForOutput(/"dialed":(\d+)/, 15_000))[1])
-      await p.waitForOutput(/"kind":"session-down"/, 5000)
+      await p.waitForOutput(/"kind":"session-down"/, 15_000)
       const st = statuses(p)
       expect(st.map((s) => s.status)).toEqual(['forbidden'])
-      expect(downAt(p, id)! - st[0]!.t).toBeLessThan(2000)
+      expect(downAt(p, id)! - st[0]!.t).toBeLessThan(5000)
     } finally {
       await p.kill('SIGTERM', 2000)
       await apiS.serverStop()
@@ -176,7 +179,7 @@ describe.skipIf(skip !== null)('VPN hello: hostile clients against a real server
   }, 40_000)
 })
 
-describe.skipIf(skip !== null)('VPN hello: an honest client that lost its session without a bye', () => {
+describe.skipIf(skipUnlessAvailable(skip))('VPN hello: an honest client that lost its session without a bye', () => {
   const lab = useVpnLab({}, serverAndClient)
 
   it('a client visor killed with -9 and restarted gets in again with its first vpn start', async () => {
@@ -191,12 +194,12 @@ describe.skipIf(skip !== null)('VPN hello: an honest client that lost its sessio
     const r = client.cli(['cli', 'vpn', 'start', '-k', server.config.pk, '-t', '20'])
     expect(r.code, r.stderr).toBe(0)
     // It did land on the old session (this test exercises that path).
-    await expect.poll(() => server.proc!.output().stdout, { timeout: 5000 }).toMatch(/second vpn hello on a session/)
+    await expect.poll(() => server.proc!.output().stdout, { timeout: 15_000 }).toMatch(/second vpn hello on a session/)
     expect(client.cli(['cli', 'vpn', 'stop']).code).toBe(0)
   }, 90_000)
 })
 
-describe.skipIf(skip !== null)('VPN client against a hostile server', () => {
+describe.skipIf(skipUnlessAvailable(skip))('VPN client against a hostile server', () => {
   const lab = useVpnLab({}, (t) => ({ client: serverAndClient(t).client! }))
   const topo = lab.topo
   let client: TestVisor

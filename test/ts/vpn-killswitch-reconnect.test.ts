@@ -17,6 +17,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from './helpers/skip.js'
 import type { NsProcess } from '../../ts/netlab/exec.js'
 import { createLab, type Lab } from '../../ts/netlab/netns.js'
 import { snapshotNet } from '../../ts/netlab/probe.js'
@@ -34,7 +35,7 @@ const NEW_POOL = '10.78.0.0/16'
 /** Samples at most (20 ms apart plus the nft run: several minutes), so the loop ends even if the test never stops it. */
 const MAX_SAMPLES = 10_000
 
-describe.skipIf(skip !== null)('kill switch across a reconnect that gets a new tunnel address', () => {
+describe.skipIf(skipUnlessAvailable(skip))('kill switch across a reconnect that gets a new tunnel address', () => {
   let before: Awaited<ReturnType<typeof snapshotNet>>
   const lab = useVpnLab(
     {},
@@ -194,7 +195,7 @@ process.stdout.write(JSON.stringify(out) + '\\n')
 
 const hostSkip = sysSkipReason()
 
-describe.skipIf(hostSkip !== null)('LinuxClientHost: restore keeping the kill switch, then vpn stop', () => {
+describe.skipIf(skipUnlessAvailable(hostSkip))('LinuxClientHost: restore keeping the kill switch, then vpn stop', () => {
   const root = fileURLToPath(new URL('../../', import.meta.url))
   const TUN = 'swks0'
   let lab: Lab

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from './helpers/skip.js'
 import { createLab, labPrerequisites, type Lab } from '../../ts/netlab/netns.js'
 import { native } from '../../ts/native.js'
 import { PasscodeGate, passcodeMatches } from '../../ts/vpn/passcode.js'
@@ -51,7 +52,7 @@ describe('PasscodeGate', () => {
   })
 })
 
-describe.skipIf(!pre.ok)('VPN passcode on the lab: a brute-forcer with several keys', () => {
+describe.skipIf(skipUnlessAvailable(pre.ok ? null : pre.reason))('VPN passcode on the lab: a brute-forcer with several keys', () => {
   let lab: Lab
   let a: string
   let b: string

@@ -5,6 +5,7 @@
  * makes) where speed matters, and through the CLI where the output matters.
  */
 import { beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from './helpers/skip.js'
 import { snapshotNet } from '../../ts/netlab/probe.js'
 import { native } from '../../ts/native.js'
 import { VisorClient } from '../../ts/visor/rpc-client.js'
@@ -14,7 +15,7 @@ import { SERVICES_HTTP, useVpnLab, type TestVisor } from './helpers/visors.js'
 
 const skip = labSkipReason()
 
-describe.skipIf(skip !== null)('VPN policies (public server, two NATed clients)', () => {
+describe.skipIf(skipUnlessAvailable(skip))('VPN policies (public server, two NATed clients)', () => {
   const lab = useVpnLab({ clients: 2 }, (t) => ({
     server: { ns: t.server.ns, config: { vpnServer: { dns: ['203.0.113.53'] } } },
     c1: { ns: t.clients[0]!.ns, config: { vpnServer: { autostart: false } } },
@@ -121,7 +122,7 @@ describe.skipIf(skip !== null)('VPN policies (public server, two NATed clients)'
     expect((await apiS.serverStatus()).clients.map((c) => c.pk)).not.toContain(c2.config.pk)
     expect((await api2.transports()).map((x) => x.id)).toContain(tp.id)
     expect(c2.cli(['cli', 'tp', 'rm', '-i', String(tp.id)]).code).toBe(0)
-    await expect.poll(async () => (await api2.transports()).map((x) => x.id)).not.toContain(tp.id)
+    await expect.poll(async () => (await api2.transports()).map((x) => x.id), { timeout: 15_000 }).not.toContain(tp.id)
   }, 60_000)
 
   it('a named interface that does not exist is one clear line', async () => {

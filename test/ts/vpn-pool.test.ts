@@ -26,18 +26,32 @@ function cover(from: number, to: number): string[] {
   return out
 }
 
+/**
+ * The fastest of `n` runs, in ms. These tests tell "arithmetic over ranges" from "a walk over every address"
+ * (tens of seconds); one run can also include a stall of a busy machine, the fastest of three rarely does.
+ */
+function fastestMs(n: number, run: () => void): number {
+  let best = Infinity
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now()
+    run()
+    best = Math.min(best, performance.now() - t0)
+  }
+  return best
+}
+
 describe('AddressPool', () => {
   it('a /8 pool whose every address but the last is covered by the client\'s networks allocates the last at once', () => {
-    const pool = new AddressPool('10.0.0.0/8')
     // Everything from the first client address to the one before the last.
     const nets = cover(ipv4ToInt('10.0.0.0'), ipv4ToInt('10.255.255.253'))
-    const t0 = performance.now()
-    const ip = pool.allocate('a', nets)
-    const ms = performance.now() - t0
+    let ip: string | null = null
+    const ms = fastestMs(3, () => {
+      ip = new AddressPool('10.0.0.0/8').allocate('a', nets)
+    })
     console.log(`allocate on a covered /8: ${ms.toFixed(2)} ms`)
     expect(ip).toBe('10.255.255.254')
     // The old walk took tens of seconds here; arithmetic over 23 ranges takes microseconds.
-    expect(ms).toBeLessThan(50)
+    expect(ms).toBeLessThan(500)
     // A hello can carry this many networks.
     expect(nets.length).toBeLessThanOrEqual(MAX_USED_NETS)
   }, 120_000)
@@ -45,22 +59,25 @@ describe('AddressPool', () => {
   it('a /8 pool the client\'s networks cover entirely is refused at once, as covered', () => {
     const pool = new AddressPool('10.0.0.0/8')
     for (const nets of [['10.0.0.0/8'], ['10.0.0.0/9', '10.128.0.0/9'], cover(ipv4ToInt('10.0.0.2'), ipv4ToInt('10.255.255.254'))]) {
-      const t0 = performance.now()
-      const r = pool.allocateOrWhy('a', nets)
-      expect(performance.now() - t0).toBeLessThan(50)
+      let r: unknown
+      expect(fastestMs(3, () => (r = pool.allocateOrWhy('a', nets)))).toBeLessThan(500)
       expect(r).toEqual({ ok: false, reason: 'covered' })
     }
     expect(pool.inUse).toBe(0)
   }, 120_000)
 
   it('100 hellos covering a /16 except one address cost well under a millisecond each', () => {
-    const pool = new AddressPool('10.77.0.0/16')
     const nets = cover(ipv4ToInt('10.77.0.0'), ipv4ToInt('10.77.255.253'))
-    const t0 = performance.now()
-    for (let i = 0; i < 100; i++) {
-      expect(pool.allocate(`c${i}`, nets)).toBe(i === 0 ? '10.77.255.254' : null)
-    }
-    expect(performance.now() - t0).toBeLessThan(100)
+    const ms = fastestMs(3, () => {
+      const pool = new AddressPool('10.77.0.0/16')
+      for (let i = 0; i < 100; i++) {
+        expect(pool.allocate(`c${i}`, nets)).toBe(i === 0 ? '10.77.255.254' : null)
+      }
+    })
+    console.log(`100 hellos covering a /16: ${ms.toFixed(2)} ms`)
+    // ~1 ms on an idle machine; the old walk over 65 534 addresses per hello took seconds for 100. 1 s leaves a
+    // machine running at a load of 28 on 2 cores (measured here: 75-100 ms) room, and still catches the walk.
+    expect(ms).toBeLessThan(1000)
   }, 120_000)
 
   it('skips used addresses and blocked ranges, reuses released addresses, and is idempotent per owner', () => {
@@ -84,9 +101,14 @@ describe('AddressPool', () => {
     const pool = new AddressPool('10.77.0.0/20')
     const size = 2 ** 12 - 3
     for (let i = 0; i < size; i++) expect(pool.allocate(`c${i}`)).not.toBeNull()
-    const t0 = performance.now()
-    for (let i = 0; i < 100; i++) expect(pool.allocate(`late${i}`, ['10.77.8.0/21'])).toBeNull()
-    expect(performance.now() - t0).toBeLessThan(100)
+    // Refusals change nothing, so the same 100 can be timed three times.
+    const ms = fastestMs(3, () => {
+      for (let i = 0; i < 100; i++) expect(pool.allocate(`late${i}`, ['10.77.8.0/21'])).toBeNull()
+    })
+    // ~1 ms here even at a load of 28; the old walk (a BlockList check of each of the 4093 addresses per hello)
+    // took 11 s for these 100 on the same machine. 1 s leaves a stalled machine room and still catches it.
+    console.log(`100 refused hellos on a full /20: ${ms.toFixed(2)} ms`)
+    expect(ms).toBeLessThan(1000)
     pool.release('c2000')
     expect(pool.allocate('z', ['10.77.8.0/21'])).toBe(intToIpv4(ipv4ToInt('10.77.0.2') + 2000))
   })

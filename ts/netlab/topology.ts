@@ -5,6 +5,7 @@
  *           (DNS .53: whoami.lab, services.lab; logs who asked)
  *     ├─ services  203.0.113.10              (discovery services listen here)
  *     ├─ server    203.0.113.20 ── lan0 192.168.50.1/24 ── lanhost 192.168.50.10 (whoami :80)
+ *     ├─ server2   203.0.113.21  (servers: 2 only; public, no LAN)
  *     │   or, serverBehindNat: nats 203.0.113.40 ── 10.20.0.1/24 ── server 10.20.0.10
  *     ├─ natc      203.0.113.30 ── 10.10.0.1/24 ── client 10.10.0.10
  *     └─ natcN     203.0.113.(29+N) ── 10.10.(N-1).1/24 ── clientN 10.10.(N-1).10   (clients > 1;
@@ -33,6 +34,8 @@ export const INTERNET = {
   gateway: '203.0.113.1',
   services: '203.0.113.10',
   serverPublic: '203.0.113.20',
+  /** The second server's address (servers: 2). */
+  server2Public: '203.0.113.21',
   natcFirst: '203.0.113.30',
   nats: '203.0.113.40',
   whoami: '203.0.113.80',
@@ -58,6 +61,8 @@ export const NAT_TABLE = 'netlab_nat'
 export interface TopologyOptions extends LabOptions {
   /** Put the server behind its own NAT router `nats` (for SUDPH with both sides NATed). */
   serverBehindNat?: boolean
+  /** Server hosts: 1 (default) or 2 (adds a public `server2`, e.g. for the soak's two VPN servers). */
+  servers?: 1 | 2
   /** Number of client hosts (default 1). */
   clients?: number
   /** Extra clients join natc's LAN instead of each getting its own NAT router. */
@@ -113,6 +118,8 @@ export interface Topology {
   internet: { ns: string; bridge: 'br0'; whoamiUrl: string; whoamiUrl6: string | null }
   services: Host
   server: ServerHost
+  /** The second server (servers: 2), else null. */
+  server2: Host | null
   lanhost: Host & { url: string; url6: string | null }
   /** clients[0] is `client`. */
   clients: Host[]
@@ -258,6 +265,9 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
   } else {
     serverBase = await publicHost('server', INTERNET.serverPublic, '2001:db8:203::20')
   }
+  const nServers = opts.servers ?? 1
+  if (nServers !== 1 && nServers !== 2) throw new NetlabError('EMISUSE', `servers must be 1 or 2, got ${String(nServers)}`)
+  const server2 = nServers === 2 ? await publicHost('server2', INTERNET.server2Public, '2001:db8:203::21') : null
   const lanhostNs = await addNs('lanhost', false)
   await lab.veth(
     { ns: serverBase.ns, ifname: 'lan0', addrs: [`${SERVER_LAN.gateway}/24`, ...six(SERVER_LAN.gateway6)] },
@@ -332,6 +342,7 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
     internet: { ns: inet, bridge: 'br0', whoamiUrl, whoamiUrl6 },
     services,
     server,
+    server2,
     lanhost,
     clients,
     client,

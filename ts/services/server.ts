@@ -59,7 +59,7 @@ export interface ServicesOptions {
   nonceWindowMs?: number
   limits?: Partial<Limits>
   maxConnections?: number
-  /** The clock the nonce window is checked against; tests inject one. */
+  /** The clock the nonce window and the rate limits (HTTP and UDP) go by; tests inject one, so no limit depends on how fast a busy machine runs them. */
   now?: () => number
   udpRate?: RateLimitOptions
   /** All UDP sources together; see UdpResolverOptions.totalRate. */
@@ -168,7 +168,7 @@ export function buildApp(opts: ServicesOptions, metrics: Metrics, log: Logger): 
     if (!limiter || req.url === '/health' || req.url === '/metrics') return
     // Per IPv4 address or IPv6 /64: one host holds a whole /64, and per-address buckets there would limit nothing.
     const src = sourceKey(req.ip)
-    if (!limiter.take(src)) {
+    if (!limiter.take(src, ctx.auth.now())) {
       reply.header('retry-after', '1')
       return sendError(reply, new ApiError(429, 'rate_limited', `too many requests from ${src}; slow down`))
     }

@@ -80,8 +80,8 @@ function parse<T>(schema: z.ZodType<T>, v: unknown): T {
 
 const PUBLIC: RouteAuth = { public: true }
 
-/** The control API's own routes; they are registered inside the guarded scope (http-guard.ts). */
-function routes(app: FastifyInstance, visor: Visor): void {
+/** The control API's own routes; they are registered inside the guarded scope (http-guard.ts). Exported for the property tests. */
+export function controlRoutes(app: FastifyInstance, visor: Visor): void {
   app.get('/api/health', { config: PUBLIC }, async () => ({ ok: true }))
   app.get('/api/status', async () => ({
     visor: visor.status(),
@@ -151,6 +151,10 @@ export function controlApp(
     if (e.statusCode && e.statusCode < 500) return reply.code(e.statusCode).send({ error: { code: 'EUSAGE', message: e.message } })
     return sendError(reply, err)
   })
+  // Fastify's own 404 body has no `error.code`, so the CLI could only say EINTERNAL (an older visor, a typo'd route).
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: { code: 'ENOTFOUND', message: `no route ${req.method} ${(req.url.split('?')[0] ?? '').slice(0, 200)}` } }),
+  )
   refuseNonCanonicalPaths(app)
   if (web) loopbackHostOnly(app)
   apiScope(app, web, (api) => {
@@ -171,7 +175,7 @@ export class ControlApi {
   ) {}
 
   async listen(cfg: { socket: string; listen: string }): Promise<void> {
-    const local = controlApp(this.visor, null, (api) => routes(api, this.visor))
+    const local = controlApp(this.visor, null, (api) => controlRoutes(api, this.visor))
     mkdirSync(dirname(cfg.socket), { recursive: true, mode: 0o755 })
     // A socket left by a visor that was killed would make listen fail.
     rmSync(cfg.socket, { force: true })
@@ -184,7 +188,7 @@ export class ControlApi {
     if (cfg.listen) {
       const hp = parseHostPort(cfg.listen)
       if (!hp) throw new SkywireError('ECONFIG', `control.listen must be HOST:PORT, got ${cfg.listen}`)
-      const web = controlApp(this.visor, uiAuth(this.visor), (api) => routes(api, this.visor))
+      const web = controlApp(this.visor, uiAuth(this.visor), (api) => controlRoutes(api, this.visor))
       try {
         await web.listen({ host: hp.host, port: hp.port })
       } catch (err) {

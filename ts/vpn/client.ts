@@ -37,6 +37,8 @@ export interface VpnClientStatus {
   txPackets: number
   latencyMs: number | null
   lastPacketMs: number | null
+  /** Rekeys completed on the current session (keys rotate every 120 s). */
+  rekeys: number
   connectedAt: string | null
   uptimeS: number | null
   lastError: string | null
@@ -501,6 +503,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       txPackets: s?.stats.txPackets ?? 0,
       latencyMs: s?.stats.rttMs ?? null,
       lastPacketMs: s?.stats.lastRxMs ?? null,
+      rekeys: s?.stats.rekeys ?? 0,
       connectedAt: this.connectedAt?.toISOString() ?? null,
       uptimeS: this.connectedAt ? Math.round((Date.now() - this.connectedAt.getTime()) / 1000) : null,
       lastError: this.lastError,

@@ -12,11 +12,17 @@ import { z } from 'zod'
 
 export const PROTOCOL_VERSION = 1
 
+/**
+ * ADDR/PREFIX with a plain decimal prefix. Number() alone also took ' 8',
+ * '0x10', '1e1' and '8/9' (split kept only the middle part), so what the
+ * server logged was not what it read; there is one way to write a network.
+ */
+const CIDR = /^([^/]+)\/(0|[1-9][0-9]{0,2})$/
 const cidr = z.string().max(64).refine((s) => {
-  const [a, p] = s.split('/')
-  const fam = isIP(a ?? '')
-  const n = Number(p)
-  return fam !== 0 && Number.isInteger(n) && n >= 0 && n <= (fam === 4 ? 32 : 128)
+  const m = CIDR.exec(s)
+  const fam = isIP(m?.[1] ?? '')
+  const n = Number(m?.[2])
+  return fam !== 0 && n <= (fam === 4 ? 32 : 128)
 }, 'must be ADDR/PREFIX')
 
 const ip = z.string().max(64).refine((s) => isIP(s) !== 0, 'must be an IP address')

@@ -52,6 +52,8 @@ export interface ServerClientInfo {
   connectedAt: string
   rxBytes: number
   txBytes: number
+  /** Rekeys completed on the client's session (the soak test checks they happen). */
+  rekeys: number
 }
 
 export interface VpnServerStatus {
@@ -352,6 +354,7 @@ export class VpnServer {
           connectedAt: c.connectedAt.toISOString(),
           rxBytes: s?.stats.rxBytes ?? 0,
           txBytes: s?.stats.txBytes ?? 0,
+          rekeys: s?.stats.rekeys ?? 0,
         }
       }),
     }

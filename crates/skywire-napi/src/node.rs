@@ -197,6 +197,8 @@ pub struct SessionStats {
     pub last_rx_ms: Option<f64>,
     /// Round-trip time from keepalive pings, in milliseconds.
     pub rtt_ms: Option<f64>,
+    /// Rekeys completed on this session (the first handshake does not count).
+    pub rekeys: f64,
 }
 
 #[napi(object)]
@@ -229,6 +231,7 @@ fn describe(s: SessionInfo) -> SessionDescription {
             dropped: st.dropped as f64,
             last_rx_ms: st.last_rx_ago.map(|d| d.as_secs_f64() * 1000.0),
             rtt_ms: st.rtt.map(|d| d.as_secs_f64() * 1000.0),
+            rekeys: st.rekeys as f64,
         },
     }
 }

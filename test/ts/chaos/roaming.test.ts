@@ -23,6 +23,7 @@ import { describe, expect, it } from 'vitest'
 import { INTERNET, NAT_TABLE, type Host, type NatRouter } from '../../../ts/netlab/topology.js'
 import type { VpnClientStatus } from '../../../ts/vpn/client.js'
 import { labSkipReason } from '../helpers/lab.js'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 import { cliState, connect, dump, expectTunnelTraffic, expectWatchCounts, useChaosLab, type ChaosClient } from './chaos-lab.js'
 
 const skip = labSkipReason()
@@ -30,7 +31,7 @@ const skip = labSkipReason()
 const RECOVER_MS = 45_000
 const REBIND_PORTS = '40000-40999'
 
-describe.skipIf(skip !== null)('chaos: roaming to another LAN, and a NAT that rebinds ports (SUDPH and STCPR)', () => {
+describe.skipIf(skipUnlessAvailable(skip))('chaos: roaming to another LAN, and a NAT that rebinds ports (SUDPH and STCPR)', () => {
   const lab = useChaosLab({ killswitch: false })
   const t = () => lab.topo()
   /** Where each client is now: its address and NAT. */

@@ -26,6 +26,7 @@ import { BYPASS_MARK } from '../../../ts/sys/bypass.js'
 import type { Host, NatRouter, Topology } from '../../../ts/netlab/topology.js'
 import type { VpnClientStatus } from '../../../ts/vpn/client.js'
 import { labSkipReason } from '../helpers/lab.js'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 import { cliState, connect, dump, expectTunnelTraffic, expectWatchCounts, useChaosLab, type ChaosClient } from './chaos-lab.js'
 
 const skip = labSkipReason()
@@ -38,7 +39,7 @@ function altNat(t: Topology, h: Host): NatRouter {
 }
 const altAddr = (nat: NatRouter) => nat.lanAddr.replace(/\.1$/, '.60')
 
-describe.skipIf(skip !== null)('chaos: default route replaced while connected (SUDPH with kill switch, STCPR without)', () => {
+describe.skipIf(skipUnlessAvailable(skip))('chaos: default route replaced while connected (SUDPH with kill switch, STCPR without)', () => {
   const lab = useChaosLab({
     killswitch: { sudph: true, stcpr: false },
     // A second uplink for each client, before any snapshot: the only later difference is the user's default route.

@@ -17,13 +17,14 @@ import { KILLSWITCH_TABLE } from '../../../ts/sys/killswitch.js'
 import { VisorClient } from '../../../ts/visor/rpc-client.js'
 import { labSkipReason } from '../helpers/lab.js'
 import { useVpnLab, type TestVisor } from '../helpers/visors.js'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 import { CHAOS_STALE_S } from './chaos-lab.js'
 
 const skip = labSkipReason()
 /** Short, so the test is quick; the default is 300. */
 const GIVE_UP_S = 5
 
-describe.skipIf(skip !== null)('chaos: the VPN server is gone for good', () => {
+describe.skipIf(skipUnlessAvailable(skip))('chaos: the VPN server is gone for good', () => {
   const before = new Map<string, NetSnapshot>()
   const lab = useVpnLab(
     { clients: 2 },

@@ -17,12 +17,13 @@
 import { writeFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { labSkipReason } from '../helpers/lab.js'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 import { cliState, connect, expectTunnelTraffic, expectWatchCounts, stopAndCheckRestored, useChaosLab, waitState } from './chaos-lab.js'
 
 const skip = labSkipReason()
 const NEW_POOL = '10.78.0.0/16'
 
-describe.skipIf(skip !== null)('chaos: server visor killed with SIGKILL and restarted (SUDPH with kill switch, STCPR without)', () => {
+describe.skipIf(skipUnlessAvailable(skip))('chaos: server visor killed with SIGKILL and restarted (SUDPH with kill switch, STCPR without)', () => {
   const lab = useChaosLab({ killswitch: { sudph: true, stcpr: false } })
   const t = () => lab.topo()
 

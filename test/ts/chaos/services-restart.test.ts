@@ -25,6 +25,7 @@ import { VisorClient } from '../../../ts/visor/rpc-client.js'
 import { BIN } from '../helpers/cli.js'
 import { labSkipReason, useTopology } from '../helpers/lab.js'
 import { SERVICES_HTTP, SERVICES_UDP, makeVisor, startServices, tempDir, type TestVisor } from '../helpers/visors.js'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 
 const skip = labSkipReason()
 const REFRESH_S = 2
@@ -41,7 +42,7 @@ interface Seen {
   tpd: number | null
 }
 
-describe.skipIf(skip !== null)('chaos: the discovery services restart, on SQLite and on an emptied Redis', () => {
+describe.skipIf(skipUnlessAvailable(skip))('chaos: the discovery services restart, on SQLite and on an emptied Redis', () => {
   const topo = useTopology({ clients: 2 })
   const tmp = tempDir('skywire-chaos-svc-')
   let t: Topology

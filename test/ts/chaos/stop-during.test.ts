@@ -29,6 +29,7 @@ import { VisorClient } from '../../../ts/visor/rpc-client.js'
 import { BIN, type CliResult } from '../helpers/cli.js'
 import { labSkipReason } from '../helpers/lab.js'
 import { useVpnLab, type TestVisor } from '../helpers/visors.js'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 import { CHAOS_STALE_S } from './chaos-lab.js'
 
 const skip = labSkipReason()
@@ -62,7 +63,7 @@ function logSince(v: TestVisor, since: number): string[] {
   })
 }
 
-describe.skipIf(skip !== null)('chaos: stop while reconnecting, SIGTERM while connecting, SIGKILL while connected', () => {
+describe.skipIf(skipUnlessAvailable(skip))('chaos: stop while reconnecting, SIGTERM while connecting, SIGKILL while connected', () => {
   let before: NetSnapshot
   const lab = useVpnLab(
     {},

@@ -30,6 +30,7 @@ import { SERVER_TABLE } from '../../../ts/sys/server-firewall.js'
 import { VisorClient } from '../../../ts/visor/rpc-client.js'
 import { labSkipReason } from '../helpers/lab.js'
 import { useVpnLab, type TestVisor } from '../helpers/visors.js'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 
 const skip = labSkipReason()
 
@@ -43,7 +44,7 @@ const NEW_POOL = '10.78.0.0/16'
 const DIG = `const r = new (require('node:dns').promises.Resolver)({ timeout: 1500, tries: 1 }); r.setServers([process.argv[1]]);
 r.resolve4(process.argv[2]).then((a) => console.log(a.join(',')), (e) => { console.log('ERR ' + e.code); process.exit(1) })`
 
-describe.skipIf(skip !== null)('only the visor\'s own sockets bypass the tunnel', () => {
+describe.skipIf(skipUnlessAvailable(skip))('only the visor\'s own sockets bypass the tunnel', () => {
   let dnsProc: NsProcess
   let before: Awaited<ReturnType<typeof snapshotNet>>
   /** The namespace's network state, but the watch counters (they count on, by design). */

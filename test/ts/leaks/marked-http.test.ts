@@ -10,10 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bypassMarkStatus, markedRequest } from '../../../ts/discovery/marked-http.js'
 import { ServicesClient } from '../../../ts/discovery/client.js'
 import { BYPASS_MARK } from '../../../ts/sys/bypass.js'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 
 const skip = process.getuid?.() !== 0 ? 'needs root (SO_MARK needs CAP_NET_ADMIN)' : null
 
-describe.skipIf(skip !== null)('marked requests to the discovery services', () => {
+describe.skipIf(skipUnlessAvailable(skip))('marked requests to the discovery services', () => {
   let srv: Server
   let base: string
   beforeAll(async () => {

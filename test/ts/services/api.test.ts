@@ -365,18 +365,24 @@ describe.each(storeFactories)('flood limits on $name (issue 12 item 4)', (factor
 
   it('nonces are timestamps within the window; their counters expire, and an expired counter re-admits no replay', async () => {
     store = await factory.make()
-    svc = await startTest(store, { nonceWindowMs: 500 })
+    // The window is checked against an injected clock, moved by hand: with the real one, a request stalled
+    // for 500 ms on a busy machine saw its fresh nonce refused. The counter's TTL is the store's real time.
+    let clock = Date.now()
+    svc = await startTest(store, { nonceWindowMs: 500, now: () => clock })
     const [a] = identities(1) as [Identity]
     const body = JSON.stringify({ addresses: ['192.0.2.1:7777'] })
-    const now = Date.now() * 1000
+    const now = clock * 1000
     expectError(await raw(svc, 'PUT', '/ar/stcpr', { id: a, body, nonce: String(now - 5_000_000) }), 401, 'unauthorized', /within 1 s of the server's clock/)
     expectError(await raw(svc, 'PUT', '/ar/stcpr', { id: a, body, nonce: String(now + 5_000_000) }), 401, 'unauthorized', /SW-Nonce/)
     expectError(await raw(svc, 'PUT', '/ar/stcpr', { id: a, body, nonce: '1' }), 401, 'unauthorized', /SW-Nonce/)
-    const nonce = String(Date.now() * 1000)
+    const nonce = String(clock * 1000)
     expect((await raw(svc, 'PUT', '/ar/stcpr', { id: a, body, nonce })).status).toBe(200)
     expect((await store.counts()).counters).toBe(1)
     // The counter lives 2 x window + 1 s; polled, not slept.
-    await eventually(async () => (await store.counts()).counters === 0, 6000, 100)
+    await eventually(async () => (await store.counts()).counters === 0, 15_000, 100)
+    // By then the services' clock has moved on with real time: the replayed nonce is outside the window.
+    clock = Date.now()
+    expect(clock * 1000 - Number(nonce)).toBeGreaterThan(2 * 500 * 1000)
     expectError(await raw(svc, 'PUT', '/ar/stcpr', { id: a, body, nonce }), 401, 'unauthorized', /SW-Nonce must be the time/)
   })
 
@@ -480,7 +486,9 @@ describe.each(storeFactories)('flood limits on $name (issue 12 item 4)', (factor
 
   it('the body limit is configurable and named in the 413; rate limits count an IPv6 /64 as one source', async () => {
     store = await factory.make()
-    svc = await startTest(store, { bodyLimit: 2048, trustProxy: 1, httpRate: { ratePerSec: 1, burst: 2 } })
+    // The limiter's clock held still: a second's stall between the requests would refill the bucket.
+    const t0 = Date.now()
+    svc = await startTest(store, { bodyLimit: 2048, trustProxy: 1, httpRate: { ratePerSec: 1, burst: 2 }, now: () => t0 })
     const [a] = identities(1) as [Identity]
     expectError(
       await raw(svc, 'POST', '/sd/services', { id: a, body: JSON.stringify({ x: 'y'.repeat(3000) }), headers: { 'x-forwarded-for': '2001:db8:9::1' } }),
@@ -504,7 +512,9 @@ describe.each(storeFactories)('expiry on $name', (factory) => {
 
   it('services, transports and STCPR registrations expire without a refresh; a heartbeat keeps them', async () => {
     const store = await factory.make()
-    const ttl = 400
+    // A TTL ten heartbeats long: a 400 ms TTL with 200 ms heartbeats lost b's entry whenever a busy machine
+    // stalled the test for 200 ms. Expiry is polled (bounded), never slept.
+    const ttl = 2000
     svc = await startTest(store, { ttl: { serviceMs: ttl, transportMs: ttl, stcprMs: ttl } })
     const [a, b] = identities(2) as [Identity, Identity]
     const ca = new ServicesClient({ url: svc.url, secretKey: a.secretKey, retries: 0 })
@@ -514,37 +524,56 @@ describe.each(storeFactories)('expiry on $name', (factory) => {
     await cb.registerService(vpnReg(3))
     await ca.registerTransport({ id, edges: [a.publicKey, b.publicKey], type: 'stcpr' })
     await ca.registerStcpr(['192.0.2.1:1'])
-    // b heartbeats twice within its TTL; a does not.
-    for (let i = 0; i < 2; i++) {
-      await sleep(ttl / 2)
-      await cb.registerService(vpnReg(3))
+    // b heartbeats every 200 ms until a's entries are gone; a does not.
+    let beating = true
+    const heartbeats = (async () => {
+      while (beating) {
+        await cb.registerService(vpnReg(3))
+        await sleep(200)
+      }
+    })()
+    try {
+      await eventually(
+        async () => (await ca.getService(`${a.publicKey}:3`)) === null && (await ca.getTransport(id)) === null && (await ca.resolve(a.publicKey)) === null,
+        20_000,
+      )
+      expect((await ca.transportsOf(a.publicKey)).total).toBe(0)
+      expect(await ca.getService(`${b.publicKey}:3`)).not.toBeNull()
+      expect(await ca.countServices()).toMatchObject({ total: 1 })
+    } finally {
+      beating = false
+      await heartbeats
     }
-    expect(await ca.getService(`${a.publicKey}:3`)).toBeNull()
-    expect(await ca.getService(`${b.publicKey}:3`)).not.toBeNull()
-    expect(await ca.getTransport(id)).toBeNull()
-    expect((await ca.transportsOf(a.publicKey)).total).toBe(0)
-    expect(await ca.resolve(a.publicKey)).toBeNull()
-    expect(await ca.countServices()).toMatchObject({ total: 1 })
-    await eventually(async () => (await ca.listServices()).total === 0, 3000)
+    await eventually(async () => (await ca.listServices()).total === 0, 20_000)
     expect(await store.counts()).toMatchObject({ stcpr: 0, sudph: 0, services: 0, transports: 0 })
   })
 })
 
 describe.each(storeFactories)('HTTP rate limit on $name', (factory) => {
   it('429 with Retry-After per client IP once the burst is spent; /health is exempt; the client backs off and retries', async () => {
-    const svc = await startTest(await factory.make(), { httpRate: { ratePerSec: 5, burst: 5 } })
+    // The limiter goes by the services' clock, held still here: at 5/s, eight requests taking over 200 ms each on a
+    // busy machine refilled the bucket and got no 429. `clock` counts readings, so the client's first try below sees
+    // the bucket still empty and its retry sees a minute gone.
+    const t0 = Date.now()
+    let readings = 0
+    let advanceAfter = Infinity
+    const clock = () => (++readings > advanceAfter ? t0 + 60_000 : t0)
+    const svc = await startTest(await factory.make(), { httpRate: { ratePerSec: 5, burst: 5 }, now: clock })
     try {
       const statuses: number[] = []
       for (let i = 0; i < 8; i++) statuses.push((await fetch(`${svc.url}/sd/services`)).status)
-      expect(statuses.slice(0, 5)).toEqual([200, 200, 200, 200, 200])
-      expect(statuses.slice(5)).toContain(429)
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429, 429])
       const res = await fetch(`${svc.url}/sd/services/count`)
       expect(res.status).toBe(429)
       expect(res.headers.get('retry-after')).toBe('1')
       expect(await res.json()).toEqual({ error: { code: 'rate_limited', message: 'too many requests from 127.0.0.1; slow down' } })
       expect((await fetch(`${svc.url}/health`)).status).toBe(200)
       const cl = new ServicesClient({ url: svc.url, retries: 3, backoffMs: 300 })
+      const before = readings
+      advanceAfter = before + 1
       expect((await cl.listServices()).total).toBe(0)
+      // One 429 (the first reading), then the retry: two requests reached the limiter.
+      expect(readings).toBe(before + 2)
     } finally {
       await svc.close()
     }
@@ -563,7 +592,8 @@ describe('client against a service that is down', () => {
     const err = await cl.listServices().catch((e: unknown) => e)
     expect(err).toMatchObject({ code: 'EUNREACHABLE', exitCode: 3 })
     expect((err as Error).message).toBe(`discovery services at http://127.0.0.1:${port} are not reachable: ECONNREFUSED`)
-    expect(Date.now() - t0).toBeLessThan(2000)
+    // No waiting for a timeout: three refused connects and ~30 ms of backoff (5 s leaves a busy machine room).
+    expect(Date.now() - t0).toBeLessThan(5000)
   })
 
   it('EUNREACHABLE with a timeout when the server never answers', async () => {

@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 import { generateIdentity } from '../../../ts/keys.js'
 import type { NsProcess } from '../../../ts/netlab/exec.js'
 import { BIN } from '../helpers/cli.js'
@@ -28,7 +29,7 @@ function events(p: NsProcess): Event[] {
     .map((l) => JSON.parse(l) as Event)
 }
 
-describe.skipIf(skip !== null)('address resolver behind NAT (network namespaces)', () => {
+describe.skipIf(skipUnlessAvailable(skip))('address resolver behind NAT (network namespaces)', () => {
   const topo = useTopology({ serverBehindNat: true, ipv6: false, whoami: false, dns: false })
 
   it('records the NAT mapping of a binding, and two NATed visors punch through with its peer addresses', async () => {
@@ -118,7 +119,7 @@ describe.skipIf(skip !== null)('address resolver behind NAT (network namespaces)
 
 const FORGE = fileURLToPath(new URL('./fixtures/udp-forge.mjs', import.meta.url))
 
-describe.skipIf(skip !== null)('address resolver and forged UDP sources (network namespaces)', () => {
+describe.skipIf(skipUnlessAvailable(skip))('address resolver and forged UDP sources (network namespaces)', () => {
   const topo = useTopology({ ipv6: false, whoami: false, dns: false })
 
   it('forged-source binds and connect requests make the resolver send the victim no more bytes than were forged', async () => {

@@ -35,8 +35,8 @@ export function runServices(args: string[], env: NodeJS.ProcessEnv = {}): Promis
     let buf = ''
     const timer = setTimeout(() => {
       proc.kill('SIGKILL')
-      reject(new Error(`skywire services did not start within 15 s: ${stderr}`))
-    }, 15_000)
+      reject(new Error(`skywire services did not start within 30 s: ${stderr}`))
+    }, 30_000) // a node start-up takes 5-7 s at a load of 28 on 2 cores; this bound only turns a hang into a failure
     proc.stdout!.on('data', (d: Buffer) => {
       buf += d.toString()
       for (const line of buf.split('\n')) {

@@ -9,15 +9,19 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { ServicesClient } from '../../../ts/discovery/client.js'
 import { HEADER_NONCE, HEADER_PK, HEADER_SIG, signingMessage } from '../../../ts/discovery/signing.js'
 import type { Identity } from '../../../ts/keys.js'
 import { native } from '../../../ts/native.js'
 import { encodeBind } from '../../../ts/services/ar/udp-wire.js'
 import { expectOneLineError, skywire } from '../helpers/cli.js'
-import { identities, sharedRedis, stopSharedRedis } from './helpers.js'
+import { eventually, identities, sharedRedis, stopSharedRedis } from './helpers.js'
 import { runServices, type ServicesProcess } from './process.js'
+
+// Every test here starts real processes, two or three in a row: at a load of 28 on 2 cores, stalled 400 ms a
+// second, one took 29.7 s of the default 30 s. The bound only turns a hang into a failure.
+vi.setConfig({ testTimeout: 90_000 })
 
 const running: ServicesProcess[] = []
 async function start(args: string[], env: NodeJS.ProcessEnv = {}) {
@@ -94,7 +98,8 @@ describe('replicas on one Redis', () => {
   it('entries registered at one replica expire for all (TTL from the environment)', async () => {
     const redis = await sharedRedis()
     const prefix = `replicas-${randomUUID()}:`
-    const env = { SKYWIRE_TTL_SERVICE_MS: '500' }
+    // 2 s, so the read right after the write still sees it on a busy machine (500 ms did not always); then polled.
+    const env = { SKYWIRE_TTL_SERVICE_MS: '2000' }
     const r1 = await start(['--redis', redis.url, '--redis-prefix', prefix], env)
     const r2 = await start(['--redis', redis.url, '--redis-prefix', prefix], env)
     const [a] = identities(1) as [Identity]
@@ -102,8 +107,7 @@ describe('replicas on one Redis', () => {
     const c2 = new ServicesClient({ url: r2.url, retries: 0 })
     await c1.registerService({ port: 1, version: '1', stats: { connectedClients: 0 } })
     expect((await c2.listServices()).total).toBe(1)
-    await new Promise((r) => setTimeout(r, 700))
-    expect((await c2.listServices()).total).toBe(0)
+    await eventually(async () => (await c2.listServices()).total === 0, 15_000)
   })
 })
 

@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync, existsSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 import { createLab, execOk, waitFor, type Lab } from '../../../ts/netlab/netns.js'
 import { ping, snapshotNet } from '../../../ts/netlab/probe.js'
 import { BYPASS_MARK, BYPASS_TABLE } from '../../../ts/sys/bypass.js'
@@ -24,7 +25,7 @@ const DISCOVERY = '203.0.113.10'
 const LAN_GW = '10.10.0.1'
 const ORIGINAL_RESOLV = '# lab resolver\nnameserver 203.0.113.53\noptions edns0\n'
 
-describe.skipIf(skip !== null)(`client routing${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
+describe.skipIf(skipUnlessAvailable(skip))(`client routing${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
   let lab: Lab
   let client: string
   let dir: string

@@ -12,6 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 import { createLab, type Lab, type NsProcess } from '../../../ts/netlab/netns.js'
 import { requireFreshDist, sysSkipReason } from './helpers.js'
 
@@ -41,7 +42,7 @@ process.on('SIGTERM', async () => {
 setInterval(() => {}, 1 << 30)
 `
 
-describe.skipIf(skip !== null)(`DNS re-check while connected${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
+describe.skipIf(skipUnlessAvailable(skip))(`DNS re-check while connected${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
   let lab: Lab
   let ns: string
   let dir: string

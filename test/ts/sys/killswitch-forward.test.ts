@@ -14,6 +14,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 import { createLab, execOk, type Lab } from '../../../ts/netlab/netns.js'
 import { ping, snapshotNet } from '../../../ts/netlab/probe.js'
 import { requireFreshDist, sys, sys1, sysSkipReason } from './helpers.js'
@@ -26,7 +27,7 @@ const ENDPOINT = '203.0.113.20'
 const INTERNET = '198.51.100.7'
 const INTERNET6 = '2001:db8:100::7'
 
-describe.skipIf(skip !== null)(`kill switch on forwarded traffic${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
+describe.skipIf(skipUnlessAvailable(skip))(`kill switch on forwarded traffic${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
   let lab: Lab
   let router: string
   let client: string

@@ -19,6 +19,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 import { createLab, type Lab, type NsProcess } from '../../../ts/netlab/netns.js'
 import { resolvConfShape, resolvectlApplyArgv, resolvectlRevertArgv, resolvedControl } from '../../../ts/sys/resolved.js'
 import { requireFreshDist, sysSkipReason } from './helpers.js'
@@ -164,7 +165,7 @@ process.stdout.write('RESULT ' + JSON.stringify(results, (k, v) => (typeof v ===
 if (hang) setInterval(() => {}, 1 << 30)
 `
 
-describe.skipIf(skip !== null)(`DNS through a real systemd-resolved in a lab namespace${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
+describe.skipIf(skipUnlessAvailable(skip))(`DNS through a real systemd-resolved in a lab namespace${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
   let lab: Lab
   let ns: string
   let dir: string

@@ -13,6 +13,7 @@
  * firewall decides whether it is reachable.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 import { createLab, execOk, waitFor, type Lab } from '../../../ts/netlab/netns.js'
 import { canHttpGet, httpGet, ping, snapshotNet } from '../../../ts/netlab/probe.js'
 import { requireFreshDist, sys, sys1, SysCallError, sysSkipReason } from './helpers.js'
@@ -53,7 +54,7 @@ const FW = {
   gateway6: 'fd99::1',
 }
 
-describe.skipIf(skip !== null)(`server firewall, forwarding, interfaces${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
+describe.skipIf(skipUnlessAvailable(skip))(`server firewall, forwarding, interfaces${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
   let lab: Lab
   let server: string
   let client: string

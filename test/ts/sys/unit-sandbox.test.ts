@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 import { sandboxLines, visorUnit } from '../../../ts/commands/cli/visor/install-service.js'
 import { generateConfig } from '../../../ts/config/file.js'
 import { configSchema, type Config } from '../../../ts/config/schema.js'
@@ -111,7 +112,7 @@ describe('install-service: the unit is sandboxed', () => {
     expect(sandboxLines({ config: cfg(), configFile: '/tmp/x/c.json', resolvConf: 'stub', executables: ['/usr/bin'] })).toContain('PrivateTmp=no')
   })
 
-  it.skipIf(!hasSystemdAnalyze())('the printed unit passes `systemd-analyze verify`, and `systemd-analyze security` rates it OK', () => {
+  it.skipIf(skipUnlessAvailable(hasSystemdAnalyze() ? null : '`systemd-analyze` is not installed'))('the printed unit passes `systemd-analyze verify`, and `systemd-analyze security` rates it OK', () => {
     const cfgFile = join(dir, 'c.json')
     expect(skywire(['cli', 'config', 'gen', '-o', cfgFile]).code).toBe(0)
     const r = skywire(['cli', 'visor', 'install-service', '-c', cfgFile, '--dry-run'])
@@ -154,7 +155,7 @@ try {
 }
 `
 
-describe.skipIf(skip !== null)(`the unit's capabilities are enough for the VPN${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
+describe.skipIf(skipUnlessAvailable(skip))(`the unit's capabilities are enough for the VPN${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
   let lab: Lab
   let ns: string
   let dir: string

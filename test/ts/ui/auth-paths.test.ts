@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 import { generateConfig, parseConfig } from '../../../ts/config/file.js'
 import type { NsProcess } from '../../../ts/netlab/exec.js'
 import { createLab, type Lab } from '../../../ts/netlab/netns.js'
@@ -67,7 +68,7 @@ function spellings(rest: string): string[] {
   ]
 }
 
-describe.skipIf(labSkipReason() !== null)('control listeners refuse every path trick (real visor, raw HTTP)', () => {
+describe.skipIf(skipUnlessAvailable(labSkipReason()))('control listeners refuse every path trick (real visor, raw HTTP)', () => {
   let lab: Lab
   let ns: string
   let dir: string

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { skipUnlessAvailable } from '../helpers/skip.js'
 import { native } from '../../../ts/native.js'
 import type { NsProcess } from '../../../ts/netlab/exec.js'
 import { skywire } from '../helpers/cli.js'
@@ -22,7 +23,7 @@ const BUILT = existsSync(join(ROOT, 'dist', 'ui', 'index.html'))
 
 const skip = labSkipReason() ?? (existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install chromium)`) ?? (BUILT ? null : 'the UI is not built (npm run build:ui)')
 
-describe.skipIf(skip !== null)('web UI in chromium on the lab', () => {
+describe.skipIf(skipUnlessAvailable(skip))('web UI in chromium on the lab', () => {
   const topo = useTopology({})
   const tmp = tempDir('skywire-ui-e2e-')
   let services: NsProcess
@@ -102,7 +103,7 @@ describe.skipIf(skip !== null)('web UI in chromium on the lab', () => {
     const connectBtn = page.locator(`button[data-pk="${pk}"]`)
     await page.goto(url)
     // The token leaves the address bar once traded for the cookie.
-    await expect.poll(() => page.url()).toBe('http://127.0.0.1:3435/')
+    await expect.poll(() => page.url(), { timeout: 15_000 }).toBe('http://127.0.0.1:3435/')
     await expect.poll(() => page.locator('#state').textContent(), { timeout: 10_000 }).toBe('disconnected')
     await expect
       .poll(async () => {
@@ -117,7 +118,7 @@ describe.skipIf(skip !== null)('web UI in chromium on the lab', () => {
     expect(await t.curlWhoami(t.client.ns)).toBe(t.natc.wanAddr)
     await page.getByRole('button', { name: new RegExp(`^Connect to ${pk.slice(0, 8)}`) }).click()
     await expect.poll(() => page.locator('#state').textContent(), { timeout: 25_000 }).toBe('connected')
-    await expect.poll(() => page.locator('#f-remote').textContent()).toContain(t.server.publicAddr)
+    await expect.poll(() => page.locator('#f-remote').textContent(), { timeout: 15_000 }).toContain(t.server.publicAddr)
     expect(await page.locator('#f-server').textContent()).toBe(pk)
     expect(await page.locator('#f-tunnel').textContent()).toMatch(/^\d+\.\d+\.\d+\.\d+/)
     expect(await t.curlWhoami(t.client.ns)).toBe(t.server.publicAddr)
@@ -127,7 +128,7 @@ describe.skipIf(skip !== null)('web UI in chromium on the lab', () => {
       await t.curlWhoami(t.client.ns)
       await new Promise((r) => setTimeout(r, 700))
     }
-    await expect.poll(() => page.locator('#graph-rx').getAttribute('d'), { timeout: 5000 }).toMatch(/L/)
+    await expect.poll(() => page.locator('#graph-rx').getAttribute('d'), { timeout: 20_000 }).toMatch(/L/)
     expect(await page.locator('#f-rx').textContent()).not.toMatch(/^0 B/)
     await shot('connected')
     await page.setViewportSize({ width: 390, height: 844 })
@@ -160,7 +161,7 @@ describe.skipIf(skip !== null)('web UI in chromium on the lab', () => {
     const alert = page.getByRole('alert')
     await expect.poll(() => alert.textContent(), { timeout: 25_000 }).toMatch(/Forbidden/)
     expect(await alert.textContent()).toMatch(/refused/)
-    await expect.poll(() => page.locator('#state').textContent()).toBe('disconnected')
+    await expect.poll(() => page.locator('#state').textContent(), { timeout: 15_000 }).toBe('disconnected')
     await shot('forbidden')
   }, 45_000)
 })

@@ -166,9 +166,9 @@ describe('unix socket side', () => {
       req.on('error', reject)
       req.end()
     })
-    await expect.poll(() => events.length).toBeGreaterThanOrEqual(1)
+    await expect.poll(() => events.length, { timeout: 15_000 }).toBeGreaterThanOrEqual(1)
     v.vpnClient.emit('state', clientStatus('connecting'))
-    await expect.poll(() => events.filter((e) => e.event === 'tick').length).toBeGreaterThanOrEqual(3)
+    await expect.poll(() => events.filter((e) => e.event === 'tick').length, { timeout: 15_000 }).toBeGreaterThanOrEqual(3)
     const first = events[0]?.data as { client: VpnClientStatus; server: { clients: number; rxBytes: number; running: boolean } }
     expect(events[0]?.event).toBe('tick')
     expect(first.server).toMatchObject({ running: true, clients: 1, rxBytes: 10, txBytes: 20 })

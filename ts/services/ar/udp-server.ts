@@ -147,13 +147,15 @@ export class UdpResolver {
       }
       // Per IPv4 address or IPv6 /64, like the HTTP limit.
       const key = sourceKey(src.ip)
-      if (!this.limiter.take(key)) {
+      // The services' clock (ServicesOptions.now), so tests can hold time still.
+      const now = this.opts.ctx.auth.now()
+      if (!this.limiter.take(key, now)) {
         metrics.observeUdp(msg.type, 'rate_limited')
-        if (this.errorLimiter.take(key)) this.sendError(msg.pk, ERROR_CODE.rateLimited, src)
+        if (this.errorLimiter.take(key, now)) this.sendError(msg.pk, ERROR_CODE.rateLimited, src)
         return
       }
       // Over the total budget nothing is answered: a flood of forged sources gets no errors either.
-      if (!this.total.take('all')) {
+      if (!this.total.take('all', now)) {
         metrics.observeUdp(msg.type, 'over_total_rate')
         return
       }

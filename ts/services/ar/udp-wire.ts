@@ -222,6 +222,16 @@ function pkBytes(pk: string): Buffer {
   return b
 }
 
+/**
+ * A u64 millisecond timestamp, or null above 2^53: a JS number would round it,
+ * so the message would no longer be the bytes it decodes to (and no honest
+ * clock is there for another 285 000 years).
+ */
+function readTimestamp(buf: Buffer, off: number): number | null {
+  const ts = buf.readBigUInt64BE(off)
+  return ts > BigInt(Number.MAX_SAFE_INTEGER) ? null : Number(ts)
+}
+
 /** Parse one datagram; null for anything that is not exactly one well-formed resolver message. */
 export function parseMessage(buf: Buffer): ResolverMessage | null {
   try {
@@ -238,13 +248,13 @@ function parseUnchecked(buf: Buffer): ResolverMessage | null {
     case MSG.bind: {
       if (buf.length < 1 + PK_LEN + 8 + 1 + SIG_LEN) return null
       const pk = buf.subarray(1, 33).toString('hex')
-      const ts = buf.readBigUInt64BE(33)
+      const ts = readTimestamp(buf, 33)
       const l = decodeAddrList(buf, 41)
-      if (!l || l.next + SIG_LEN !== buf.length) return null
+      if (ts === null || !l || l.next + SIG_LEN !== buf.length) return null
       return {
         type: 'bind',
         pk,
-        timestampMs: Number(ts),
+        timestampMs: ts,
         local: l.list,
         signed: Buffer.from(buf.subarray(0, l.next)),
         sig: Buffer.from(buf.subarray(l.next)),
@@ -257,11 +267,13 @@ function parseUnchecked(buf: Buffer): ResolverMessage | null {
     }
     case MSG.connectRequest: {
       if (buf.length !== 1 + PK_LEN * 2 + 8 + SIG_LEN) return null
+      const ts = readTimestamp(buf, 65)
+      if (ts === null) return null
       return {
         type: 'connectRequest',
         pk: buf.subarray(1, 33).toString('hex'),
         target: buf.subarray(33, 65).toString('hex'),
-        timestampMs: Number(buf.readBigUInt64BE(65)),
+        timestampMs: ts,
         signed: Buffer.from(buf.subarray(0, 73)),
         sig: Buffer.from(buf.subarray(73)),
       }
@@ -285,12 +297,13 @@ function parseUnchecked(buf: Buffer): ResolverMessage | null {
     case MSG.bindChallenge:
     case MSG.bindConfirm: {
       if (buf.length < 1 + PK_LEN + 8 + 1 + 4 + COOKIE_MAC_LEN) return null
+      const ts = readTimestamp(buf, 33)
       const l = decodeAddrList(buf, 41)
-      if (!l || l.next + 4 + COOKIE_MAC_LEN !== buf.length) return null
+      if (ts === null || !l || l.next + 4 + COOKIE_MAC_LEN !== buf.length) return null
       return {
         type: type === MSG.bindChallenge ? 'bindChallenge' : 'bindConfirm',
         pk: buf.subarray(1, 33).toString('hex'),
-        timestampMs: Number(buf.readBigUInt64BE(33)),
+        timestampMs: ts,
         local: l.list,
         issuedS: buf.readUInt32BE(l.next),
         mac: Buffer.from(buf.subarray(l.next + 4)),

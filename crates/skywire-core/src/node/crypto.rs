@@ -111,6 +111,10 @@ impl SessionBox {
         self.s.is_established()
     }
 
+    pub(crate) fn rekeys(&self) -> u64 {
+        self.s.rekeys()
+    }
+
     pub(crate) fn owns_index(&self, index: u32) -> bool {
         self.s.local_indices().any(|i| i == index)
     }

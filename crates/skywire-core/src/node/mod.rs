@@ -492,7 +492,7 @@ impl Inner {
             initiator: p.initiator,
             tunnel: p.tunnel.read().unwrap().as_ref().map(|t| t.name().to_string()),
             age: p.since.elapsed(),
-            stats: p.counters.snapshot(self.epoch),
+            stats: Snapshot { rekeys: p.session.lock().unwrap().rekeys(), ..p.counters.snapshot(self.epoch) },
         }
     }
 

@@ -28,6 +28,9 @@ pub struct Snapshot {
     /// Time since the last authenticated packet; `None` if none yet.
     pub last_rx_ago: Option<Duration>,
     pub rtt: Option<Duration>,
+    /// Rekeys completed on the session (filled in by the node from the
+    /// session state, not kept here).
+    pub rekeys: u64,
 }
 
 impl Counters {
@@ -71,6 +74,7 @@ impl Counters {
             last_rx_ago: (last != 0)
                 .then(|| epoch.elapsed().saturating_sub(Duration::from_micros(last))),
             rtt: (rtt != 0).then(|| Duration::from_micros(rtt)),
+            rekeys: 0,
         }
     }
 }

@@ -94,6 +94,9 @@ pub struct Session {
     last_payload_received: Option<Instant>,
     rtt: Option<Duration>,
     expired: bool,
+    /// Completed key rotations (rekeys), not counting the first handshake:
+    /// lets a long-running host (the soak test, status) see that rekeys happen.
+    rotations: u64,
 }
 
 impl std::fmt::Debug for Session {
@@ -127,6 +130,7 @@ impl Session {
             last_payload_received: None,
             rtt: None,
             expired: false,
+            rotations: 0,
         }
     }
 
@@ -274,6 +278,12 @@ impl Session {
     }
 
     /// Last round-trip time measured by [`ping`](Self::ping).
+    /// How many times the keys were replaced by a newer handshake (rekeys
+    /// completed on our side); the first handshake does not count.
+    pub fn rekeys(&self) -> u64 {
+        self.rotations
+    }
+
     pub fn rtt(&self) -> Option<Duration> {
         self.rtt
     }
@@ -353,6 +363,9 @@ impl Session {
         }
         let keys = TransportKeys::new(hs.into_stateless_transport_mode()?, p.local_index, r.sender_index, now);
         self.pending = None;
+        if self.current.is_some() {
+            self.rotations += 1;
+        }
         self.previous = self.current.take();
         self.current = Some(Epoch::new(keys));
         // `next` (keys from a handshake the peer started at the same time) is
@@ -404,6 +417,9 @@ impl Session {
         epoch.replay.accept(t.counter)?;
         if is_next {
             // First message under the keys we answered with: the initiator has them.
+            if self.current.is_some() {
+                self.rotations += 1;
+            }
             self.previous = self.current.take();
             self.current = self.next.take();
         }

@@ -251,6 +251,7 @@ fn reordering_within_window_and_too_old() {
 fn rekey_without_loss() {
     let t0 = Instant::now();
     let Pair { mut a, mut b, mut resp } = establish(t0);
+    assert_eq!((a.rekeys(), b.rekeys()), (0, 0), "the first handshake is not a rekey");
     let mut out = [0u8; BUF];
     let t1 = t0 + secs(121);
     // Keep both sides alive before the rekey.
@@ -284,6 +285,8 @@ fn rekey_without_loss() {
     let Decapsulated::WriteBack(confirm) = a.decapsulate(&response, t1, &mut out).unwrap() else { panic!() };
     let confirm = confirm.to_vec();
     assert_eq!(&confirm[4..8], &201u32.to_be_bytes());
+    assert_eq!(a.rekeys(), 1, "the initiator counts the rekey when the response arrives");
+    assert_eq!(b.rekeys(), 0, "the responder counts it only once the initiator confirms");
     let a_new: Vec<_> = (5..10u8).map(|i| send(&mut a, FrameKind::Data, &[b'A', i], t1)).collect();
 
     // B: new-key data arrives before the keepalive and before the old packets.
@@ -295,6 +298,7 @@ fn rekey_without_loss() {
             other => panic!("{other:?}"),
         }
     }
+    assert_eq!(b.rekeys(), 1);
     let b_new: Vec<_> = (8..10u8).map(|i| send(&mut b, FrameKind::Data, &[b'B', i], t1 + ms(10))).collect();
     assert!(b_new.iter().all(|m| m[4..8] == 101u32.to_be_bytes()), "B switched to the new keys");
 
