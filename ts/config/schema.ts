@@ -121,6 +121,13 @@ export const configSchema = z
          * the last error says why. 0: never give up.
          */
         reconnectTimeoutS: z.number().int().min(0).max(86_400).default(300),
+        /**
+         * Seconds without any packet from the server (the core pings every 5 s) after which the
+         * client counts it as lost and reconnects: dead-peer detection, like a keepalive timeout.
+         * Lower notices a dead server or a broken path sooner; too close to the ping interval
+         * mistakes a slow network for a dead one.
+         */
+        staleAfterS: z.number().int().min(6).max(3600).default(15),
       })
       .prefault({}),
     control: z

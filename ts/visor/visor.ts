@@ -107,6 +107,7 @@ export class Visor {
         dns: config.vpnClient.dns,
         serviceHosts: [config.services.url, config.services.udp],
         reconnectTimeoutS: config.vpnClient.reconnectTimeoutS,
+        staleAfterMs: config.vpnClient.staleAfterS * 1000,
       },
     )
   }

@@ -55,6 +55,8 @@ export interface VpnClientOptions {
   serviceHosts: string[]
   /** Seconds a lost server is re-dialed before giving up (config vpnClient.reconnectTimeoutS); 0 or absent: never. */
   reconnectTimeoutS?: number
+  /** Silence after which the server counts as lost (config vpnClient.staleAfterS); absent: STALE_AFTER_MS. */
+  staleAfterMs?: number
 }
 
 export interface StartOptions {
@@ -63,7 +65,11 @@ export interface StartOptions {
   onProgress?: (stage: string) => void
 }
 
-/** No authenticated packet for this long: the session is not carrying traffic. */
+/**
+ * No authenticated packet for this long: the session is not carrying traffic
+ * (the default of config vpnClient.staleAfterS). The core pings every 5 s, so
+ * a live session is never silent this long; three missed pings are a loss.
+ */
 export const STALE_AFTER_MS = 15_000
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000]
 /** One reconnect attempt takes at most this long (less when the give-up time comes first). */
@@ -103,6 +109,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     private readonly opts: VpnClientOptions,
   ) {
     super()
+    host.onPathChange?.(() => this.onPathChange())
   }
 
   /** Undo what a crashed visor left on the host; true if there was something. */
@@ -243,6 +250,12 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       this.tunnelIp = offer.address
       this.dns = this.opts.dns.length > 0 ? this.opts.dns : offer.dns
       progress('routing traffic through the tunnel')
+      if (this.tun && this.tunAddress !== offer.address && this.host.readdress) {
+        // A reconnect that got a new address: the same TUN takes it, so the
+        // routes into it stay and nothing leaves beside the tunnel meanwhile.
+        await this.host.readdress(this.tun, this.tunAddress, offer.address)
+        this.tunAddress = offer.address
+      }
       if (this.tun && this.tunAddress !== offer.address) {
         // A reconnect that got a new address: the TUN must carry it. Routes
         // and DNS go with the old TUN, but the kill switch stays up (the next
@@ -350,15 +363,35 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   private checkLiveness(): void {
     if (this.sessionId === null || this.state === 'reconnecting') return
     const s = this.node.session(this.sessionId)
-    const stale = !s || (s.stats.lastRxMs ?? Infinity) > STALE_AFTER_MS
+    const staleMs = this.opts.staleAfterMs ?? STALE_AFTER_MS
+    const stale = !s || (s.stats.lastRxMs ?? Infinity) > staleMs
     if (stale && this.state === 'connected') {
-      this.lastError = 'no packets from the server for 15 s'
+      this.lastError = `no packets from the server for ${Math.round(staleMs / 1000)} s`
       this.log.warn({ server: this.server }, 'vpn session is silent; reconnecting')
       const id = this.sessionId
       this.sessionId = null
       this.node.closeSession(id)
       this.startReconnect()
     }
+  }
+
+  /**
+   * The host's default route changed (a roam, a replaced default route): the
+   * visor's marked sockets now leave by another path. A TCP transport cannot
+   * follow (its source address or NAT mapping is gone): reconnect now rather
+   * than after the silence timeout. SUDPH follows by itself: the server takes
+   * the new mapping from our authenticated packets. A server reached by a
+   * more specific route may not have moved at all; then this costs one quick
+   * redial, which is cheaper than telling the two apart.
+   */
+  private onPathChange(): void {
+    if (this.state !== 'connected' || this.sessionId === null || this.transport !== 'stcpr') return
+    this.lastError = 'the default route changed'
+    this.log.warn({ server: this.server }, 'the default route changed under a TCP transport; reconnecting')
+    const id = this.sessionId
+    this.sessionId = null
+    this.node.closeSession(id)
+    this.startReconnect()
   }
 
   private startReconnect(): void {

@@ -55,4 +55,17 @@ export interface ClientHost {
    * host, the TUN's routes included.
    */
   tunGone?(name: string, timeoutMs?: number): Promise<void>
+  /**
+   * A reconnect got another tunnel address: give the TUN the new one (added
+   * before the old is removed) and keep everything else, so the routes into
+   * the TUN never leave and nothing goes around the tunnel meanwhile, kill
+   * switch or not. Optional: without it the client rebuilds the TUN.
+   */
+  readdress?(tun: string, from: string | null, to: string): Promise<void>
+  /**
+   * Tells `listener` when the main table's default route changed (a roam, a
+   * replaced default route, an uplink back up): the visor's marked sockets
+   * now take another path, which a TCP transport cannot follow. Optional.
+   */
+  onPathChange?(listener: () => void): void
 }

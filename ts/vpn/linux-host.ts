@@ -1,6 +1,8 @@
 /** ServerHost and ClientHost on Linux, over ts/sys. */
 import { existsSync } from 'node:fs'
 import { isIP } from 'node:net'
+import { SkywireError } from '../errors.js'
+import { commandError, run, tryRun } from '../sys/run.js'
 import {
   applyClientRouting,
   applyForwarding,
@@ -22,6 +24,7 @@ import {
   type AppliedClientRouting,
   type ServerState,
 } from '../sys/index.js'
+import { defaultRouteFingerprint } from '../sys/default-route.js'
 import type { ClientHost, ClientHostApply, ServerHost, ServerHostUp } from './host.js'
 
 /**
@@ -110,9 +113,18 @@ export function hostOf(endpoint: string): string {
  */
 export const DNS_RECHECK_MS = 10_000
 
+/**
+ * How often, while the routes are applied, the client looks whether the
+ * host's default route changed (a roam, a replaced default route): see
+ * ts/sys/default-route.ts. The look reads two /proc files and spawns nothing.
+ */
+export const PATH_WATCH_MS = 1000
+
 export interface LinuxClientHostOptions {
   /** See DNS_RECHECK_MS; 0 turns the re-check off. */
   dnsRecheckMs?: number
+  /** See PATH_WATCH_MS; 0 turns the watch off. */
+  pathWatchMs?: number
   /** Where a repaired DNS setup is reported. */
   log?: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void }
 }
@@ -122,6 +134,10 @@ export class LinuxClientHost implements ClientHost {
   private appliedKey = ''
   private recheckTimer: NodeJS.Timeout | null = null
   private rechecking: Promise<void> | null = null
+  private pathTimer: NodeJS.Timeout | null = null
+  /** defaultRouteFingerprint() at the last look. */
+  private pathSeen = ''
+  private pathListener: (() => void) | null = null
   /** Warned about a repair during this connection already: a manager that keeps fighting is logged once, not every period. */
   private warned = false
 
@@ -138,11 +154,37 @@ export class LinuxClientHost implements ClientHost {
     this.recheckTimer.unref()
   }
 
-  /** Stops the loop and waits for a check in flight, so it can never rewrite DNS after a restore. */
+  /** Stops the loops and waits for checks in flight, so none can rewrite DNS or routes after a restore. */
   private async stopRecheck(): Promise<void> {
     if (this.recheckTimer !== null) clearInterval(this.recheckTimer)
     this.recheckTimer = null
+    if (this.pathTimer !== null) clearInterval(this.pathTimer)
+    this.pathTimer = null
     await this.rechecking
+  }
+
+  private startPathWatch(): void {
+    const ms = this.opts.pathWatchMs ?? PATH_WATCH_MS
+    this.pathSeen = this.defaultRoutes()
+    if (ms <= 0 || this.pathTimer !== null) return
+    this.pathTimer = setInterval(() => this.watchPath(), ms)
+    this.pathTimer.unref()
+  }
+
+  private defaultRoutes(): string {
+    return defaultRouteFingerprint((dev) => dev.startsWith(this.tunPrefix))
+  }
+
+  /** One look (see PATH_WATCH_MS). Mid-roam (old default gone, new one not there yet) waits for the new one. */
+  private watchPath(): void {
+    const now = this.defaultRoutes()
+    if (now === this.pathSeen || now === '') return
+    const was = this.pathSeen
+    this.pathSeen = now
+    // The first default after a start with none is not a move.
+    if (was === '') return
+    this.opts.log?.debug({ was, now }, 'the default route changed under the tunnel')
+    this.pathListener?.()
   }
 
   /** One check; never throws (a failure is logged like a repair, once per connection). */
@@ -196,6 +238,7 @@ export class LinuxClientHost implements ClientHost {
     this.appliedKey = key
     this.warned = false
     this.startRecheck()
+    this.startPathWatch()
   }
 
   async restore(opts: { keepKillSwitch?: boolean } = {}): Promise<void> {
@@ -220,4 +263,23 @@ export class LinuxClientHost implements ClientHost {
     const deadline = Date.now() + timeoutMs
     while (existsSync(`/sys/class/net/${name}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
   }
+
+  onPathChange(listener: () => void): void {
+    this.pathListener = listener
+  }
+
+  async readdress(tun: string, from: string | null, to: string): Promise<void> {
+    requireHost4(to)
+    await run(['ip', '-4', 'addr', 'replace', `${to}/32`, 'dev', tun])
+    if (from !== null && from !== to) {
+      requireHost4(from)
+      const r = await tryRun(['ip', '-4', 'addr', 'del', `${from}/32`, 'dev', tun])
+      // Gone already is what we wanted.
+      if (r.code !== 0 && !/Cannot assign requested address|not found/i.test(r.stderr)) throw commandError(['ip', '-4', 'addr', 'del', `${from}/32`, 'dev', tun], r)
+    }
+  }
+}
+
+function requireHost4(a: string): void {
+  if (isIP(a) !== 4) throw new SkywireError('EUSAGE', `not an IPv4 address: ${JSON.stringify(a)}`)
 }

@@ -18,6 +18,7 @@ import { VisorClient } from '../../../ts/visor/rpc-client.js'
 import { labSkipReason } from '../helpers/lab.js'
 import { useVpnLab, type TestVisor } from '../helpers/visors.js'
 import { skipUnlessAvailable } from '../helpers/skip.js'
+import { CHAOS_STALE_S } from './chaos-lab.js'
 
 const skip = labSkipReason()
 /** Short, so the test is quick; the default is 300. */
@@ -29,10 +30,10 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: the VPN server is gone for go
     { clients: 2 },
     (t) => ({
       server: { ns: t.server.ns, config: { vpnServer: { dns: ['203.0.113.53'] } } },
-      plain: { ns: t.clients[0]!.ns, config: { vpnServer: { autostart: false }, vpnClient: { reconnectTimeoutS: GIVE_UP_S } } },
+      plain: { ns: t.clients[0]!.ns, config: { vpnServer: { autostart: false }, vpnClient: { reconnectTimeoutS: GIVE_UP_S, staleAfterS: CHAOS_STALE_S } } },
       locked: {
         ns: t.clients[1]!.ns,
-        config: { vpnServer: { autostart: false }, vpnClient: { reconnectTimeoutS: GIVE_UP_S, killswitch: true } },
+        config: { vpnServer: { autostart: false }, vpnClient: { reconnectTimeoutS: GIVE_UP_S, killswitch: true, staleAfterS: CHAOS_STALE_S } },
       },
     }),
     {
@@ -67,7 +68,7 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: the VPN server is gone for go
   it('after kill -9 of the server, each client gives up within the timeout and says so in one line', async () => {
     await server.kill9()
     const t0 = Date.now()
-    // Silence is noticed after 15 s (STALE_AFTER_MS), then GIVE_UP_S of re-dialing; generous for a 2-core machine.
+    // Silence is noticed after CHAOS_STALE_S (vpnClient.staleAfterS), then GIVE_UP_S of re-dialing; generous for a 2-core machine.
     for (const v of [plain, locked]) {
       await expect.poll(async () => (await status(v)).state, { timeout: 60_000, interval: 250 }).toBe('reconnecting')
     }

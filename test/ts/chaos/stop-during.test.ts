@@ -30,6 +30,7 @@ import { BIN, type CliResult } from '../helpers/cli.js'
 import { labSkipReason } from '../helpers/lab.js'
 import { useVpnLab, type TestVisor } from '../helpers/visors.js'
 import { skipUnlessAvailable } from '../helpers/skip.js'
+import { CHAOS_STALE_S } from './chaos-lab.js'
 
 const skip = labSkipReason()
 const CHAOS_TABLE = 'chaos_unreachable'
@@ -68,7 +69,7 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: stop while reconnecting, SIGT
     {},
     (t) => ({
       server: { ns: t.server.ns, config: { vpnServer: { dns: ['203.0.113.53'] } } },
-      client: { ns: t.client.ns, config: { vpnServer: { autostart: false }, vpnClient: { killswitch: true } } },
+      client: { ns: t.client.ns, config: { vpnServer: { autostart: false }, vpnClient: { killswitch: true, staleAfterS: CHAOS_STALE_S } } },
     }),
     {
       beforeStart: async (t) => {

@@ -27,6 +27,8 @@ mod udp;
 mod tests;
 #[cfg(test)]
 mod preauth_tests;
+#[cfg(test)]
+mod roaming_tests;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
