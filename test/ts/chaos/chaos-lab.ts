@@ -244,3 +244,39 @@ export async function stopAndCheckRestored(t: Topology, c: ChaosClient, expected
   // (its routes then show as "dev ifN") for a moment after stop returns. A TUN that stays fails here.
   await expect.poll(() => t.snapshotNet(c.host.ns), { timeout: 5000, interval: 200 }).toEqual(expected)
 }
+
+/** How long a client may take to get its tunnel back after the network under it changed. */
+const RECOVER_MS = 45_000
+
+/**
+ * Waits until c is connected again with traffic through the tunnel; says whether its session survived.
+ * `pathMoved`: the default route changed, so an STCPR client must have redialled at once (it cannot follow a
+ * new path), not after the silence timeout.
+ */
+export async function recovered(t: Topology, c: ChaosClient, before: VpnClientStatus, start: number, pathMoved = true): Promise<string> {
+  const states = new Set<string>()
+  let ok = 0
+  try {
+    await expect
+      .poll(
+        async () => {
+          const s = await c.api.vpnStatus()
+          states.add(s.state)
+          if (s.state !== 'connected') return s.state
+          return t.curlWhoami(c.host.ns, { timeoutMs: 1500 }).catch(() => 'no traffic')
+        },
+        { timeout: RECOVER_MS, interval: 300, message: `${c.transport} client did not recover` },
+      )
+      .toBe(t.server.publicAddr)
+    ok = Date.now() - start
+  } catch (e) {
+    dump(c, await c.api.vpnStatus())
+    throw e
+  }
+  await expectTunnelTraffic(t, c)
+  expect(cliState(c)).toBe('connected')
+  const s = await c.api.vpnStatus()
+  const survived = s.sessionId === before.sessionId && s.connectedAt === before.connectedAt
+  if (c.transport === 'stcpr' && pathMoved) expect(c.visor.proc?.output().stdout).toMatch(/the default route changed under a TCP transport/)
+  return `${c.transport} ${survived ? 'kept its session' : 'reconnected'} (${[...states].join(' -> ')}), traffic through the tunnel again after ${ok} ms`
+}

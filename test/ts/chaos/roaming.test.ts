@@ -24,11 +24,10 @@ import { INTERNET, NAT_TABLE, type Host, type NatRouter } from '../../../ts/netl
 import type { VpnClientStatus } from '../../../ts/vpn/client.js'
 import { labSkipReason } from '../helpers/lab.js'
 import { skipUnlessAvailable } from '../helpers/skip.js'
-import { cliState, connect, dump, expectTunnelTraffic, expectWatchCounts, useChaosLab, type ChaosClient } from './chaos-lab.js'
+import { connect, expectWatchCounts, recovered, useChaosLab, type ChaosClient } from './chaos-lab.js'
 
 const skip = labSkipReason()
 /** Recovery bound after a roam or a rebinding: SUDPH should not even notice; STCPR notices a dead TCP connection within CHAOS_STALE_S. */
-const RECOVER_MS = 45_000
 const REBIND_PORTS = '40000-40999'
 
 describe.skipIf(skipUnlessAvailable(skip))('chaos: roaming to another LAN, and a NAT that rebinds ports (SUDPH and STCPR)', () => {
@@ -53,7 +52,7 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: roaming to another LAN, and a
     const start = Date.now()
     // Both at once: a into natB's LAN as .50, b into natA's as .50.
     await Promise.all([moveTo(a.host, natB, 50), moveTo(b.host, natA, 50)])
-    const results = await Promise.all(lab.clients().map((c, i) => recovered(c, before[i] as VpnClientStatus, start)))
+    const results = await Promise.all(lab.clients().map((c, i) => recovered(t(), c, before[i] as VpnClientStatus, start)))
     const leaked = (await lab.leaked()) - n0
     console.log(`roaming: ${results.join('; ')}; packets beside the tunnel: ${leaked}`)
     expect(leaked, await lab.leaks()).toBe(0)
@@ -64,7 +63,7 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: roaming to another LAN, and a
     const before = await Promise.all(lab.clients().map((c) => c.api.vpnStatus()))
     const start = Date.now()
     for (const nat of lab.nats()) await rebind(nat)
-    const results = await Promise.all(lab.clients().map((c, i) => recovered(c, before[i] as VpnClientStatus, start, false)))
+    const results = await Promise.all(lab.clients().map((c, i) => recovered(t(), c, before[i] as VpnClientStatus, start, false)))
     // The rebinding really happened: each client's transport flow now leaves from a port in the new range.
     for (const c of lab.clients()) {
       const where = at.get(c.host.ns) as { nat: NatRouter; addr: string }
@@ -152,38 +151,5 @@ ${ports === '' ? '' : `add rule inet ${NAT_TABLE} postrouting oifname "wan0" met
     if (nat.wanAddr6 !== null) await lab.ip(nat.ns, ['-6', 'addr', 'replace', `${nat.wanAddr6}/64`, 'dev', nat.wanIf, 'nodad'])
     await lab.ip(nat.ns, ['-4', 'route', 'replace', 'default', 'via', INTERNET.gateway])
     if (nat.wanAddr6 !== null) await lab.ip(nat.ns, ['-6', 'route', 'replace', 'default', 'via', INTERNET.gateway6])
-  }
-
-  /** Waits until c is connected again with traffic through the tunnel; says whether its session survived. */
-  async function recovered(c: ChaosClient, before: VpnClientStatus, start: number, pathMoved = true): Promise<string> {
-    const states = new Set<string>()
-    const poll = () => expect
-      .poll(
-        async () => {
-          const s = await c.api.vpnStatus()
-          states.add(s.state)
-          if (s.state !== 'connected') return s.state
-          return t()
-            .curlWhoami(c.host.ns, { timeoutMs: 1500 })
-            .catch(() => 'no traffic')
-        },
-        { timeout: RECOVER_MS, interval: 300, message: `${c.transport} client did not recover` },
-      )
-      .toBe(t().server.publicAddr)
-    let ok = 0
-    try {
-      await poll()
-      ok = Date.now() - start
-    } catch (e) {
-      dump(c, await c.api.vpnStatus())
-      throw e
-    }
-    await expectTunnelTraffic(t(), c)
-    expect(cliState(c)).toBe('connected')
-    const s = await c.api.vpnStatus()
-    const survived = s.sessionId === before.sessionId && s.connectedAt === before.connectedAt
-    // STCPR cannot follow a new path: the client redials as soon as the default route moved, not after the silence timeout.
-    if (c.transport === 'stcpr' && pathMoved) expect(c.visor.proc?.output().stdout).toMatch(/the default route changed under a TCP transport/)
-    return `${c.transport} ${survived ? 'kept its session' : 'reconnected'} (${[...states].join(' -> ')}), traffic through the tunnel again after ${ok} ms`
   }
 })

@@ -27,10 +27,9 @@ import type { Host, NatRouter, Topology } from '../../../ts/netlab/topology.js'
 import type { VpnClientStatus } from '../../../ts/vpn/client.js'
 import { labSkipReason } from '../helpers/lab.js'
 import { skipUnlessAvailable } from '../helpers/skip.js'
-import { cliState, connect, dump, expectTunnelTraffic, expectWatchCounts, useChaosLab, type ChaosClient } from './chaos-lab.js'
+import { connect, expectWatchCounts, recovered, useChaosLab } from './chaos-lab.js'
 
 const skip = labSkipReason()
-const RECOVER_MS = 45_000
 const ALT_IF = 'eth1'
 
 /** The other client's NAT: where eth1 leads. */
@@ -76,7 +75,7 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: default route replaced while 
         return `${c.transport} marked path moved after ${Date.now() - start} ms`
       }),
     )
-    const results = await Promise.all(lab.clients().map((c, i) => recovered(c, before[i] as VpnClientStatus, start)))
+    const results = await Promise.all(lab.clients().map((c, i) => recovered(t(), c, before[i] as VpnClientStatus, start)))
     const leaked = (await lab.leaked()) - n0
     console.log(`default route replaced: ${moved.join(', ')}; ${results.join('; ')}; packets beside the tunnel: ${leaked}`)
     expect(leaked, await lab.leaks()).toBe(0)
@@ -98,36 +97,4 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: default route replaced while 
       expect(await t().snapshotNet(c.host.ns)).toEqual(c.before)
     }
   }, 60_000)
-
-  /** Waits until c is connected with traffic through the tunnel; says whether its session survived. */
-  async function recovered(c: ChaosClient, before: VpnClientStatus, start: number, pathMoved = true): Promise<string> {
-    const states = new Set<string>()
-    let ok = 0
-    try {
-      await expect
-        .poll(
-          async () => {
-            const s = await c.api.vpnStatus()
-            states.add(s.state)
-            if (s.state !== 'connected') return s.state
-            return t()
-              .curlWhoami(c.host.ns, { timeoutMs: 1500 })
-              .catch(() => 'no traffic')
-          },
-          { timeout: RECOVER_MS, interval: 300, message: `${c.transport} client did not recover` },
-        )
-        .toBe(t().server.publicAddr)
-      ok = Date.now() - start
-    } catch (e) {
-      dump(c, await c.api.vpnStatus())
-      throw e
-    }
-    await expectTunnelTraffic(t(), c)
-    expect(cliState(c)).toBe('connected')
-    const s = await c.api.vpnStatus()
-    const survived = s.sessionId === before.sessionId && s.connectedAt === before.connectedAt
-    // STCPR cannot follow a new path: the client redials as soon as the default route moved, not after the silence timeout.
-    if (c.transport === 'stcpr' && pathMoved) expect(c.visor.proc?.output().stdout).toMatch(/the default route changed under a TCP transport/)
-    return `${c.transport} ${survived ? 'kept its session' : 'reconnected'} (${[...states].join(' -> ')}), traffic through the tunnel again after ${ok} ms`
-  }
 })

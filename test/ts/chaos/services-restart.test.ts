@@ -16,7 +16,6 @@
  * was not connects. The visors re-register every `services.refreshS` (2 s
  * here, 30 by default); SUDPH bindings are renewed by the core every 20 s.
  */
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NsProcess } from '../../../ts/netlab/exec.js'
 import { httpGet, snapshotNet, type NetSnapshot } from '../../../ts/netlab/probe.js'
