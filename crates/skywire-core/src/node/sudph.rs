@@ -20,9 +20,55 @@ use super::udp::{RecvBatch, UdpSock};
 use super::{Event, Inner, NodeError, TransportKind};
 use crate::PublicKey;
 
-/// Handshake retry schedule while punching: NAT mappings open at different
-/// moments on each side, so early tries are frequent.
-const RETRY: [u64; 8] = [0, 250, 500, 1000, 1500, 2000, 3000, 4000];
+/// When the dialer sends its handshake (ms after the dial starts), then every
+/// PROBE_EVERY until the deadline. The two NAT mappings open at different
+/// moments, and a probe that reaches the peer's NAT before the peer's own
+/// punch went out is dropped there: the next one, 50 ms later, gets through.
+/// Each probe is one small datagram to each candidate address.
+const PROBES: [u64; 10] = [0, 50, 100, 200, 400, 800, 1200, 1600, 2000, 2500];
+const PROBE_EVERY: u64 = 500;
+
+/// When the dialed side punches towards the dialer (ms after the resolver told
+/// it to), until a session with the dialer is up: one punch can be lost, or
+/// leave before the dialer's NAT has a mapping to let it through.
+const PUNCHES: [u64; 8] = [0, 50, 100, 200, 400, 800, 1600, 3200];
+
+pub(crate) fn probe_at(i: usize) -> Duration {
+    let last = PROBES[PROBES.len() - 1];
+    let ms = PROBES.get(i).copied().unwrap_or(last + (i + 1 - PROBES.len()) as u64 * PROBE_EVERY);
+    Duration::from_millis(ms)
+}
+
+/// At most this many addresses learned from one peer's punches per dial.
+const MAX_LEARNED: usize = 8;
+
+/// A SUDPH dial in progress. The peer's punches may arrive from another port
+/// than the resolver saw (its NAT picked a new one, e.g. because our early
+/// probe left a conntrack entry there that clashes): such a source becomes a
+/// target too, but only on an IP the resolver named for the peer, so a forged
+/// punch cannot point our probes at anyone else.
+#[derive(Debug, Default)]
+pub(crate) struct Dialing {
+    ips: Vec<IpAddr>,
+    learned: Vec<SocketAddr>,
+}
+
+impl Dialing {
+    fn new(targets: &[SocketAddr]) -> Self {
+        let mut ips: Vec<IpAddr> = targets.iter().map(|a| a.ip()).collect();
+        ips.dedup();
+        Dialing { ips, learned: Vec::new() }
+    }
+
+    /// Notes a punch from `src`; true when it is a new target.
+    fn learn(&mut self, src: SocketAddr) -> bool {
+        if !self.ips.contains(&src.ip()) || self.learned.contains(&src) || self.learned.len() >= MAX_LEARNED {
+            return false;
+        }
+        self.learned.push(src);
+        true
+    }
+}
 
 pub(crate) async fn recv_loop(inner: Arc<Inner>, sock: Arc<UdpSock>) {
     let mut batch = RecvBatch::new();
@@ -111,9 +157,16 @@ async fn on_initiation(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src:
 
 fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketAddr) {
     // Only the configured resolver may tell us things, except punches, which
-    // come from peers and only need noting.
+    // come from peers: one from a peer we are dialing says where it really is.
     let from_resolver = inner.resolver == Some(src);
     match ResolverMessage::parse(msg) {
+        Ok(ResolverMessage::Punch(p)) if !from_resolver => {
+            if let Some(d) = inner.dialing.lock().unwrap().get_mut(&p.pk) {
+                if d.learn(src) {
+                    let _ = inner.events.send(Event::Punch { peer: p.pk, stage: "peer punched from".into(), addr: Some(src) });
+                }
+            }
+        }
         Ok(ResolverMessage::BindAck(ack)) if from_resolver => {
             let changed = inner.observed.lock().unwrap().replace(ack.observed) != Some(ack.observed);
             if changed {
@@ -125,13 +178,14 @@ fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketA
                 let _ = w.send(Ok(info));
                 return;
             }
-            // We are the target: open our NAT towards the client.
+            // We are the target: open our NAT towards the client, and keep it
+            // open on a schedule until the client's handshake has come through.
             let _ = inner.events.send(Event::Punch {
                 peer: info.peer,
                 stage: "punching".into(),
                 addr: Some(info.observed),
             });
-            punch(inner, sock, &info);
+            tokio::spawn(punch_until_up(Arc::downgrade(inner), sock.clone(), info));
         }
         Ok(ResolverMessage::Error(e)) if from_resolver => {
             if let Some(w) = inner.punch_waiters.lock().unwrap().remove(&e.about) {
@@ -180,6 +234,24 @@ fn punch(inner: &Arc<Inner>, sock: &Arc<UdpSock>, info: &PeerAddress) {
     }
 }
 
+fn has_session(inner: &Inner, pk: PublicKey) -> bool {
+    inner.peers.read().unwrap().values().any(|p| p.remote == pk)
+}
+
+/// The target's side of a punch: PUNCHES, stopping once a session with the
+/// dialer exists (or the node is gone).
+async fn punch_until_up(inner: std::sync::Weak<Inner>, sock: Arc<UdpSock>, info: PeerAddress) {
+    let start = Instant::now();
+    for at in PUNCHES {
+        tokio::time::sleep_until((start + Duration::from_millis(at)).into()).await;
+        let Some(inner) = inner.upgrade() else { return };
+        if at > 0 && has_session(&inner, info.peer) {
+            return;
+        }
+        punch(&inner, &sock, &info);
+    }
+}
+
 /// Ask the resolver where `remote` is, punch, and handshake until `deadline`.
 pub(crate) async fn dial(
     inner: &Arc<Inner>,
@@ -192,9 +264,12 @@ pub(crate) async fn dial(
         Some(a) if !a.is_empty() => a,
         _ => {
             let info = locate(inner, &sock, remote, deadline).await?;
+            let targets = candidates(inner, &info);
+            // Listening for the peer's punches before ours go out.
+            inner.dialing.lock().unwrap().insert(remote, Dialing::new(&targets));
             punch(inner, &sock, &info);
             let _ = inner.events.send(Event::Punch { peer: remote, stage: "punching".into(), addr: Some(info.observed) });
-            candidates(inner, &info)
+            targets
         }
     };
     // One handshake for the whole dial, re-sent on the schedule: a cookie
@@ -202,32 +277,54 @@ pub(crate) async fn dial(
     let index = inner.alloc_index();
     let (mut pending, mut init) =
         crypto::initiate(&inner.keypair, remote, index, Instant::now()).map_err(|e| NodeError::Handshake(e.to_string()))?;
+    inner.dialing.lock().unwrap().entry(remote).or_insert_with(|| Dialing::new(&targets));
+    let result = probe(inner, &sock, remote, targets, index, &mut pending, &mut init, deadline).await;
+    inner.dialing.lock().unwrap().remove(&remote);
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn probe(
+    inner: &Arc<Inner>,
+    sock: &Arc<UdpSock>,
+    remote: PublicKey,
+    mut targets: Vec<SocketAddr>,
+    index: u32,
+    pending: &mut crypto::PendingHandshake,
+    init: &mut Vec<u8>,
+    deadline: Instant,
+) -> Result<Arc<Peer>, NodeError> {
     let start = Instant::now();
-    let mut schedule = RETRY.iter().chain(std::iter::repeat(&4000));
-    let mut resend_now = false;
+    let mut tick = 0usize;
+    let mut send_now = true;
     loop {
-        if !resend_now {
-            let at = start + Duration::from_millis(*schedule.next().unwrap_or(&4000));
-            if at >= deadline {
-                break;
-            }
-            tokio::time::sleep_until(at.into()).await;
+        let now = Instant::now();
+        if now >= deadline {
+            break;
         }
-        resend_now = false;
+        if send_now {
+            // Where the peer's punches came from, since the last probe.
+            if let Some(d) = inner.dialing.lock().unwrap().get(&remote) {
+                for a in &d.learned {
+                    if !targets.contains(a) {
+                        targets.push(*a);
+                    }
+                }
+            }
+            for t in &targets {
+                let _ = sock.send_to(init, *t).await;
+            }
+            tick += 1;
+        }
+        // Wait for an answer until the next probe is due (not longer: a lost
+        // probe must not cost a second).
+        let next = (start + probe_at(tick)).min(deadline);
         let (tx, rx) = oneshot::channel();
         inner.pending.lock().unwrap().insert(index, tx);
-        for t in &targets {
-            let _ = sock.send_to(&init, *t).await;
-        }
-        let wait = Duration::from_millis(1000).min(deadline.saturating_duration_since(Instant::now()));
-        let reply = tokio::time::timeout(wait, rx).await;
+        let reply = tokio::time::timeout(next.saturating_duration_since(Instant::now()), rx).await;
         inner.pending.lock().unwrap().remove(&index);
-        let Ok(Ok((resp, from))) = reply else {
-            if Instant::now() >= deadline {
-                break;
-            }
-            continue;
-        };
+        send_now = true;
+        let Ok(Ok((resp, from))) = reply else { continue };
         match pending.handle(&resp, Instant::now()) {
             Ok(Progress::Established(e)) => {
                 let Established { session, confirm } = *e;
@@ -238,11 +335,16 @@ pub(crate) async fn dial(
                 return Ok(inner.add_peer(session, index, TransportKind::Sudph, link, true, None));
             }
             Ok(Progress::Retry(again)) => {
-                init = again;
-                resend_now = true;
+                // Cookie reply: resend at once, with mac2.
+                *init = again;
+                for t in &targets {
+                    let _ = sock.send_to(init, *t).await;
+                }
+                send_now = false;
             }
             Err(e) => {
                 let _ = inner.events.send(Event::Punch { peer: remote, stage: format!("handshake failed: {e}"), addr: Some(from) });
+                send_now = false;
             }
         }
     }
