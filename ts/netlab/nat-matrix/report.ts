@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { NetlabError } from '../errors.js'
 import type { SiteKind } from '../nat-kinds.js'
+import { expectStcpr, expectSudph } from './expect.js'
 import type { Attempt, PairingResult } from './run.js'
 
 export const BEGIN = '<!-- nat-matrix:begin -->'
@@ -14,7 +15,10 @@ function cell(r: PairingResult | undefined): string {
   if (!r) return ''
   const one = (name: string, a: Attempt) => (a.ok ? `${name} ${a.ms} ms` : null)
   const ok = [one('SUDPH', r.sudph), one('STCPR', r.stcpr)].filter((x) => x !== null)
-  return ok.length > 0 ? ok.join(', ') : '**none**'
+  // Marks: † the outcome is a race (ts/netlab/nat-matrix/expect.ts); ‼ not what expect.ts predicts.
+  const es = expectSudph(r)
+  const mark = es === 'race' ? ' †' : (es === 'ok') !== r.sudph.ok || (expectStcpr(r) === 'ok') !== r.stcpr.ok ? ' ‼' : ''
+  return (ok.length > 0 ? ok.join(', ') : '**none**') + mark
 }
 
 export function renderMarkdown(results: PairingResult[], meta: { when: string; timeoutS: number }): string {
@@ -26,7 +30,8 @@ export function renderMarkdown(results: PairingResult[], meta: { when: string; t
   lines.push(
     `Run ${meta.when} (\`npm run nat-matrix\`): which transport connects, and the time from the dial request to the transport being up ` +
       `(${meta.timeoutS} s allowed per transport; one lab, real visors; each cell is one try of each transport, SUDPH first). ` +
-      'Rows: the client\'s NAT; columns: the server\'s. NAT kinds: `ts/netlab/nat-kinds.ts`.',
+      'Rows: the client\'s NAT; columns: the server\'s. NAT kinds: `ts/netlab/nat-kinds.ts`; † a race (which side\'s first ' +
+      'packet reaches the other NAT first), ‼ differs from what `ts/netlab/nat-matrix/expect.ts` predicts.',
   )
   lines.push('')
   lines.push(`| client \\ server | ${servers.join(' | ')} |`)

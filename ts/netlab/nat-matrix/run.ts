@@ -136,7 +136,7 @@ async function run(topo: Topology, dir: string, bin: string, o: MatrixOptions, t
     const rpc = join(dir, `${name}.sock`)
     const config = generateConfig({
       dataDir: join(dir, name),
-      logLevel: 'info',
+      logLevel: process.env.NAT_MATRIX_DEBUG ? 'debug' : 'info',
       services: { url: `http://${SERVICES_HTTP}`, udp: SERVICES_UDP },
       control: { socket: rpc, listen: '' },
       vpnServer: { autostart: server, dns: ['203.0.113.53'] },
@@ -180,6 +180,9 @@ async function run(topo: Topology, dir: string, bin: string, o: MatrixOptions, t
     )
   }
   await Promise.all([...visors.values()].map((v) => v.proc.kill('SIGTERM', 10_000)))
+  // NAT_MATRIX_DEBUG=DIR: every visor's log there (debug level), to see a punch step by step.
+  const debugDir = process.env.NAT_MATRIX_DEBUG
+  if (debugDir) for (const v of visors.values()) writeFileSync(join(debugDir, `${v.name}.log`), v.proc.output().stdout + v.proc.output().stderr)
   return o.pairings.map((p) => results.get(p) as PairingResult)
 }
 

@@ -35,7 +35,7 @@ const PUNCHES: [u64; 8] = [0, 50, 100, 200, 400, 800, 1600, 3200];
 
 pub(crate) fn probe_at(i: usize) -> Duration {
     let last = PROBES[PROBES.len() - 1];
-    let ms = PROBES.get(i).copied().unwrap_or(last + (i + 1 - PROBES.len()) as u64 * PROBE_EVERY);
+    let ms = PROBES.get(i).copied().unwrap_or_else(|| last + (i + 1 - PROBES.len()) as u64 * PROBE_EVERY);
     Duration::from_millis(ms)
 }
 
@@ -131,7 +131,7 @@ async fn on_initiation(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src:
             // A new handshake from a peer we already have on this address is
             // a rekey: keep the peer (and its tunnel), take the new keys.
             if let Some(existing) = inner.find_udp_peer(session.remote(), src) {
-                let _ = sock.send_to(&out[..len], src).await;
+                send_probe(sock, &out[..len], src).await;
                 inner.absorb(&existing, session, index);
                 return;
             }
@@ -144,12 +144,12 @@ async fn on_initiation(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src:
                 },
                 Err(why) => return inner.refused(why, src.ip()),
             };
-            let _ = sock.send_to(&out[..len], src).await;
+            send_probe(sock, &out[..len], src).await;
             let link = Link::Udp { sock: sock.clone(), addr: std::sync::Mutex::new(src) };
             inner.add_peer(*session, index, TransportKind::Sudph, link, false, Some(ticket));
         }
         Ok(Accepted::Reply(len)) => {
-            let _ = sock.send_to(&out[..len], src).await;
+            send_probe(sock, &out[..len], src).await;
         }
         Err(_) => {}
     }
@@ -230,7 +230,25 @@ fn is_private(ip: IpAddr) -> bool {
 fn punch(inner: &Arc<Inner>, sock: &Arc<UdpSock>, info: &PeerAddress) {
     let msg = resolver::punch(inner.keypair.public);
     for addr in candidates(inner, info) {
-        let _ = sock.try_send_to(&msg, addr);
+        try_send_probe(sock, &msg, addr);
+    }
+}
+
+/// The socket reports ICMP errors (IP_RECVERR): an error an earlier datagram
+/// drew (a peer's private address unreachable, a NAT answering a probe with
+/// port unreachable) fails the NEXT send, and that datagram is not sent. A
+/// failed send is therefore tried once more; a second failure is real.
+async fn send_probe(sock: &UdpSock, msg: &[u8], to: SocketAddr) {
+    if sock.send_to(msg, to).await.is_err() {
+        let _ = sock.send_to(msg, to).await;
+    }
+}
+
+fn try_send_probe(sock: &UdpSock, msg: &[u8], to: SocketAddr) {
+    if let Err(e) = sock.try_send_to(msg, to) {
+        if e.kind() != std::io::ErrorKind::WouldBlock {
+            let _ = sock.try_send_to(msg, to);
+        }
     }
 }
 
@@ -272,29 +290,27 @@ pub(crate) async fn dial(
             targets
         }
     };
-    // One handshake for the whole dial, re-sent on the schedule: a cookie
-    // reply (responder under load) then turns it into one carrying mac2.
-    let index = inner.alloc_index();
-    let (mut pending, mut init) =
-        crypto::initiate(&inner.keypair, remote, index, Instant::now()).map_err(|e| NodeError::Handshake(e.to_string()))?;
     inner.dialing.lock().unwrap().entry(remote).or_insert_with(|| Dialing::new(&targets));
-    let result = probe(inner, &sock, remote, targets, index, &mut pending, &mut init, deadline).await;
+    let result = probe(inner, &sock, remote, targets, deadline).await;
     inner.dialing.lock().unwrap().remove(&remote);
     result
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn probe(
-    inner: &Arc<Inner>,
-    sock: &Arc<UdpSock>,
-    remote: PublicKey,
-    mut targets: Vec<SocketAddr>,
-    index: u32,
-    pending: &mut crypto::PendingHandshake,
-    init: &mut Vec<u8>,
-    deadline: Instant,
-) -> Result<Arc<Peer>, NodeError> {
+/// A fresh initiation at most this often: the responder accepts one
+/// initiation per timestamp, so when its answer to ours was lost, re-sending
+/// the same initiation can never succeed. The previous handshake stays valid
+/// meanwhile, so an answer slower than this still completes.
+const REINITIATE_EVERY: Duration = Duration::from_millis(1000);
+
+async fn probe(inner: &Arc<Inner>, sock: &Arc<UdpSock>, remote: PublicKey, mut targets: Vec<SocketAddr>, deadline: Instant) -> Result<Arc<Peer>, NodeError> {
+    // Re-sent on the schedule; a cookie reply (responder under load) turns it
+    // into one carrying mac2.
+    let index = inner.alloc_index();
+    let initiate = || crypto::initiate(&inner.keypair, remote, index, Instant::now()).map_err(|e| NodeError::Handshake(e.to_string()));
+    let (mut current, mut init) = initiate()?;
+    let mut previous: Option<crypto::PendingHandshake> = None;
     let start = Instant::now();
+    let mut initiated = start;
     let mut tick = 0usize;
     let mut send_now = true;
     loop {
@@ -302,7 +318,17 @@ async fn probe(
         if now >= deadline {
             break;
         }
+        // Registered before anything is sent: on a fast path the answer can
+        // arrive before the send call returns.
+        let (tx, rx) = oneshot::channel();
+        inner.pending.lock().unwrap().insert(index, tx);
         if send_now {
+            if now.duration_since(initiated) >= REINITIATE_EVERY {
+                let (fresh, msg) = initiate()?;
+                previous = Some(std::mem::replace(&mut current, fresh));
+                init = msg;
+                initiated = now;
+            }
             // Where the peer's punches came from, since the last probe.
             if let Some(d) = inner.dialing.lock().unwrap().get(&remote) {
                 for a in &d.learned {
@@ -312,35 +338,38 @@ async fn probe(
                 }
             }
             for t in &targets {
-                let _ = sock.send_to(init, *t).await;
+                send_probe(sock, &init, *t).await;
             }
             tick += 1;
         }
         // Wait for an answer until the next probe is due (not longer: a lost
         // probe must not cost a second).
         let next = (start + probe_at(tick)).min(deadline);
-        let (tx, rx) = oneshot::channel();
-        inner.pending.lock().unwrap().insert(index, tx);
         let reply = tokio::time::timeout(next.saturating_duration_since(Instant::now()), rx).await;
         inner.pending.lock().unwrap().remove(&index);
         send_now = true;
         let Ok(Ok((resp, from))) = reply else { continue };
-        match pending.handle(&resp, Instant::now()) {
+        let now = Instant::now();
+        let progress = match current.handle(&resp, now) {
+            Err(e) => match previous.as_mut().map(|p| p.handle(&resp, now)) {
+                Some(Ok(p)) => Ok(p),
+                _ => Err(e),
+            },
+            ok => ok,
+        };
+        match progress {
             Ok(Progress::Established(e)) => {
                 let Established { session, confirm } = *e;
                 // The confirmation goes first: until it arrives the responder
                 // cannot use its new keys.
-                let _ = sock.send_to(&confirm, from).await;
+                send_probe(sock, &confirm, from).await;
                 let link = Link::Udp { sock: sock.clone(), addr: std::sync::Mutex::new(from) };
                 return Ok(inner.add_peer(session, index, TransportKind::Sudph, link, true, None));
             }
             Ok(Progress::Retry(again)) => {
-                // Cookie reply: resend at once, with mac2.
-                *init = again;
-                for t in &targets {
-                    let _ = sock.send_to(init, *t).await;
-                }
-                send_now = false;
+                // Cookie reply: resend at once (top of the loop), with mac2.
+                init = again;
+                initiated = Instant::now();
             }
             Err(e) => {
                 let _ = inner.events.send(Event::Punch { peer: remote, stage: format!("handshake failed: {e}"), addr: Some(from) });
@@ -349,7 +378,7 @@ async fn probe(
         }
     }
     Err(NodeError::Unreachable(format!(
-        "{remote}: no answer to the handshake through the NATs (hole punching failed; two symmetric NATs cannot be punched)"
+        "{remote}: no answer to the handshake through the NATs (hole punching failed)"
     )))
 }
 
@@ -384,5 +413,35 @@ pub(crate) async fn bind_loop(inner: Arc<Inner>, sock: Arc<UdpSock>, locals: Vec
         let msg = resolver::bind(&inner.keypair, &locals);
         let _ = sock.send_to(&msg, to).await;
         tokio::time::sleep(resolver::REBIND_EVERY).await;
+    }
+}
+
+#[cfg(test)]
+mod punch_tests {
+    use super::*;
+
+    #[test]
+    fn probes_are_dense_first_then_steady() {
+        let at: Vec<u64> = (0..13).map(|i| probe_at(i).as_millis() as u64).collect();
+        assert_eq!(at, [0, 50, 100, 200, 400, 800, 1200, 1600, 2000, 2500, 3000, 3500, 4000]);
+        // Always increasing, so the loop never busy-waits.
+        assert!((0..100).all(|i| probe_at(i + 1) > probe_at(i)));
+    }
+
+    #[test]
+    fn punches_teach_new_ports_only_on_the_peers_ips() {
+        let observed: SocketAddr = "203.0.113.40:7778".parse().unwrap();
+        let lan: SocketAddr = "10.20.0.10:7778".parse().unwrap();
+        let mut d = Dialing::new(&[observed, lan]);
+        // The peer's NAT renumbered its port: a new target.
+        assert!(d.learn("203.0.113.40:40001".parse().unwrap()));
+        assert!(!d.learn("203.0.113.40:40001".parse().unwrap()), "learned twice");
+        // A forged punch naming another host is ignored.
+        assert!(!d.learn("198.51.100.7:7778".parse().unwrap()));
+        // Bounded, whatever the peer's IP sends.
+        for p in 50000..50100u16 {
+            d.learn(SocketAddr::new(observed.ip(), p));
+        }
+        assert_eq!(d.learned.len(), MAX_LEARNED);
     }
 }
