@@ -6,7 +6,9 @@
  * in the visor's LAN addresses, or in the "no direct path" line fails here.
  * Pairings that the code before issue 13 item 5 got wrong are marked "was: ...".
  */
+import { execFileSync } from 'node:child_process'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { NAT_KINDS, natKindScript } from '../../ts/netlab/nat-kinds.js'
 import { expectStcpr, expectSudph } from '../../ts/netlab/nat-matrix/expect.js'
 import { pairingName, runMatrix, type Pairing, type PairingResult } from '../../ts/netlab/nat-matrix/run.js'
 import { noDirectPathReason } from '../../ts/visor/nat-diagnosis.js'
@@ -62,6 +64,14 @@ describe.skipIf(skip !== null)('NAT matrix (subset)', () => {
   it('names both symmetric NATs when both sides are behind one', () => {
     const r = results.find((x) => x.client === 'symmetric' && x.server === 'symmetric')
     expect(r?.vpnStart?.line).toContain('both sides are behind symmetric NATs')
+  })
+})
+
+describe.skipIf(skip !== null)('NAT kinds', () => {
+  it.each(NAT_KINDS)('%s: nft accepts the router script', (kind) => {
+    // -c: checked by the kernel's parser, applied nowhere.
+    const script = natKindScript(kind, { wanAddr: '203.0.113.150', lanCidr: '10.100.0.0/24', table: 'netlab_nat' })
+    expect(() => execFileSync('nft', ['-c', '-f', '-'], { input: script, stdio: ['pipe', 'pipe', 'pipe'] })).not.toThrow()
   })
 })
 

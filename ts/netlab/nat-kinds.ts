@@ -27,7 +27,6 @@
  * chains, so `forwardPort` works on all of them.
  */
 import { NetlabError } from './errors.js'
-import type { Lab } from './netns.js'
 
 /** Kinds one NAT router can be. */
 export const NAT_KINDS = ['full-cone', 'address-restricted', 'port-restricted', 'symmetric', 'icmp', 'hairpin'] as const
@@ -103,9 +102,4 @@ ${inbound}  }
 ${hairpinOut}  }
 ${record}}
 `
-}
-
-/** Turns an existing router into one of `kind` (its old table goes; its conntrack entries stay). */
-export async function applyNatKind(lab: Lab, ns: string, kind: NatKind, r: NatRouterAddrs): Promise<void> {
-  await lab.nft(ns, `table inet ${r.table}\ndelete table inet ${r.table}\n${natKindScript(kind, r)}`)
 }

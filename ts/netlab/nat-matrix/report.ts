@@ -33,6 +33,15 @@ export function renderMarkdown(results: PairingResult[], meta: { when: string; t
       'Rows: the client\'s NAT; columns: the server\'s. NAT kinds: `ts/netlab/nat-kinds.ts`; † a race (which side\'s first ' +
       'packet reaches the other NAT first), ‼ differs from what `ts/netlab/nat-matrix/expect.ts` predicts.',
   )
+  const all = results.length
+  const sudph = results.filter((r) => r.sudph.ok).length
+  const stcpr = results.filter((r) => r.stcpr.ok).length
+  const neither = results.filter((r) => !r.sudph.ok && !r.stcpr.ok).length
+  lines.push('')
+  lines.push(
+    `Of ${all} pairings SUDPH connected in ${sudph}, STCPR in ${stcpr} (a public server, or one on the same LAN), and nothing in ${neither}; ` +
+      'in those `vpn start` names the reason (below).',
+  )
   lines.push('')
   lines.push(`| client \\ server | ${servers.join(' | ')} |`)
   lines.push(`| --- | ${servers.map(() => '---').join(' | ')} |`)

@@ -185,6 +185,11 @@ fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketA
                 stage: "punching".into(),
                 addr: Some(info.observed),
             });
+            // The first punch right here, not from the task: the client's first
+            // probe is on its way, and the sooner our mapping exists the sooner
+            // it gets through (and an ICMP-answering NAT of ours is not
+            // provoked into renumbering us).
+            punch(inner, sock, &info);
             tokio::spawn(punch_until_up(Arc::downgrade(inner), sock.clone(), info));
         }
         Ok(ResolverMessage::Error(e)) if from_resolver => {
@@ -256,14 +261,15 @@ fn has_session(inner: &Inner, pk: PublicKey) -> bool {
     inner.peers.read().unwrap().values().any(|p| p.remote == pk)
 }
 
-/// The target's side of a punch: PUNCHES, stopping once a session with the
-/// dialer exists (or the node is gone).
+/// The target's side of a punch: the rest of PUNCHES, stopping once a session
+/// with the dialer exists (or the node is gone).
 async fn punch_until_up(inner: std::sync::Weak<Inner>, sock: Arc<UdpSock>, info: PeerAddress) {
     let start = Instant::now();
-    for at in PUNCHES {
+    // PUNCHES[0] was sent by the caller.
+    for at in PUNCHES.into_iter().skip(1) {
         tokio::time::sleep_until((start + Duration::from_millis(at)).into()).await;
         let Some(inner) = inner.upgrade() else { return };
-        if at > 0 && has_session(&inner, info.peer) {
+        if has_session(&inner, info.peer) {
             return;
         }
         punch(&inner, &sock, &info);
