@@ -27,6 +27,9 @@ const PAIRINGS: Pairing[] = [
   // was: none (the ICMP-answering NAT gave the server a new port for its punch)
   { client: 'address-restricted', server: 'icmp' },
   { client: 'double', server: 'double' },
+  // was: none (the client's first probe reached the server's NAT before the server's punch left,
+  // and the NAT's ICMP answer left a conntrack entry that renumbered the server's punch)
+  { client: 'port-restricted', server: 'icmp' },
   // was: SUDPH failed (no LAN addresses in the binding; the router does not hairpin)
   { client: 'port-restricted', server: 'port-restricted', sameNat: true },
   { client: 'symmetric', server: 'symmetric' },

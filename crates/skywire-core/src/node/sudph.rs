@@ -39,6 +39,23 @@ pub(crate) fn probe_at(i: usize) -> Duration {
     Duration::from_millis(ms)
 }
 
+/// How long the dialer waits, after the resolver answered, before sending
+/// anything to a peer behind a NAT. The resolver tells the peer at the same
+/// moment, and the peer punches at once; a NAT that answers unsolicited
+/// packets itself (ICMP port unreachable) keeps a conntrack entry for our
+/// first packet if it arrives before that punch left, and then gives the
+/// punch another port, which a port-restricted NAT on our side never lets in.
+/// On the internet the path between the peers is usually longer than this
+/// difference anyway; in a LAN-speed lab it is not.
+const HEAD_START: Duration = Duration::from_millis(30);
+
+/// Only for a peer we know is behind a NAT (it published LAN addresses and
+/// none is what the resolver sees) and not behind ours (then the LAN is used).
+fn needs_head_start(inner: &Inner, info: &PeerAddress) -> bool {
+    let same_nat = inner.observed.lock().unwrap().map(|o| o.ip()) == Some(info.observed.ip());
+    !same_nat && !info.local_addrs.is_empty() && info.local_addrs.iter().all(|a| a.ip() != info.observed.ip())
+}
+
 /// At most this many addresses learned from one peer's punches per dial.
 const MAX_LEARNED: usize = 8;
 
@@ -291,6 +308,9 @@ pub(crate) async fn dial(
             let targets = candidates(inner, &info);
             // Listening for the peer's punches before ours go out.
             inner.dialing.lock().unwrap().insert(remote, Dialing::new(&targets));
+            if needs_head_start(inner, &info) {
+                tokio::time::sleep(HEAD_START).await;
+            }
             punch(inner, &sock, &info);
             let _ = inner.events.send(Event::Punch { peer: remote, stage: "punching".into(), addr: Some(info.observed) });
             targets
