@@ -229,6 +229,9 @@ fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketA
 fn candidates(inner: &Inner, info: &PeerAddress) -> Vec<SocketAddr> {
     // Behind the same NAT (same observed IP) the peer's LAN addresses are the
     // ones that work; hairpinning through the NAT often does not.
+    // Behind another NAT its private addresses are somebody else's network:
+    // probes there draw ICMP errors at best, and on our socket (IP_RECVERR)
+    // each such error makes the next send fail, whatever it carries.
     let same_nat = inner.observed.lock().unwrap().map(|o| o.ip()) == Some(info.observed.ip());
     let mut c = Vec::new();
     if same_nat {
@@ -236,7 +239,7 @@ fn candidates(inner: &Inner, info: &PeerAddress) -> Vec<SocketAddr> {
     }
     c.push(info.observed);
     if !same_nat {
-        c.extend(info.local_addrs.iter().copied().filter(|a| is_private(a.ip())));
+        c.extend(info.local_addrs.iter().copied().filter(|a| !is_private(a.ip())));
     }
     c.dedup();
     c
