@@ -28,6 +28,7 @@ import type { DnsQueryLog } from './dns.js'
 import type { NsProcess } from './exec.js'
 import { DEFAULT_LAB_DNS, Lab, type LabOptions } from './netns.js'
 import { canHttpGet, httpGet, ping, snapshotNet, type NetSnapshot, type PingResult } from './probe.js'
+import { natKindScript, type NatKind } from './nat-kinds.js'
 
 export const INTERNET = {
   cidr: '203.0.113.0/24',
@@ -73,6 +74,10 @@ export interface TopologyOptions extends LabOptions {
   whoami?: boolean
   /** Start the DNS server at INTERNET.dns (default true). */
   dns?: boolean
+  /** The kind of every client NAT router (ts/netlab/nat-kinds.ts); default: the port-restricted router below. */
+  clientNat?: NatKind
+  /** The kind of the server's NAT router; implies serverBehindNat. */
+  serverNat?: NatKind
 }
 
 export interface NatRouter {
@@ -202,7 +207,7 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
   if (!Number.isInteger(nClients) || nClients < 1 || nClients > 150) {
     throw new NetlabError('EMISUSE', `clients must be 1..150, got ${nClients}`)
   }
-  const behindNat = opts.serverBehindNat ?? false
+  const behindNat = (opts.serverBehindNat ?? false) || opts.serverNat !== undefined
   const shareNat = opts.clientsShareNat ?? false
 
   const addNs = async (role: string, router: boolean) => {
@@ -231,12 +236,12 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
   }
   const v6addr = (a: string) => (v6 ? a : null)
 
-  const natRouter = async (role: string, wanAddr: string, wanAddr6: string, lanCidr: string, lanAddr: string, lanAddr6: string): Promise<NatRouter> => {
+  const natRouter = async (role: string, wanAddr: string, wanAddr6: string, lanCidr: string, lanAddr: string, lanAddr6: string, kind?: NatKind): Promise<NatRouter> => {
     const ns = await addNs(role, true)
     await attach(ns, role, 'wan0', wanAddr, v6addr(wanAddr6))
     await defaultRoutes(ns, INTERNET.gateway, v6addr(INTERNET.gateway6))
     await lab.bridge(ns, 'lan0', [`${lanAddr}/24`, ...six(lanAddr6)])
-    await lab.nft(ns, natScript())
+    await lab.nft(ns, kind === undefined ? natScript() : natKindScript(kind, { wanAddr, lanCidr, table: NAT_TABLE }))
     return { ns, role, wanIf: 'wan0', wanAddr, wanAddr6: v6addr(wanAddr6), lanIf: 'lan0', lanAddr, lanCidr, lanAddr6: v6addr(lanAddr6), port: { ns: inet, ifname: `p-${role}` } }
   }
   const behind = async (nat: NatRouter, role: string, addr: string, addr6: string, uplink: string): Promise<Host> => {
@@ -260,7 +265,7 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
   let nats: NatRouter | null = null
   let serverBase: Host
   if (behindNat) {
-    nats = await natRouter('nats', INTERNET.nats, '2001:db8:203::40', '10.20.0.0/24', '10.20.0.1', 'fd20::1')
+    nats = await natRouter('nats', INTERNET.nats, '2001:db8:203::40', '10.20.0.0/24', '10.20.0.1', 'fd20::1', opts.serverNat)
     serverBase = await behind(nats, 'server', '10.20.0.10', 'fd20::10', 'wan0')
   } else {
     serverBase = await publicHost('server', INTERNET.serverPublic, '2001:db8:203::20')
@@ -299,7 +304,7 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
     if (nat === undefined || !shareNat) {
       // .31-.39 for the first extra NATs, then .110 upwards: .40 is nats, .53 DNS, .80 whoami.
       const wan = i < 10 ? 30 + i : 100 + i
-      nat = await natRouter(`natc${suffix}`, `203.0.113.${wan}`, `2001:db8:203::${wan}`, `10.10.${i}.0/24`, `10.10.${i}.1`, `fd10:0:0:${i}::1`)
+      nat = await natRouter(`natc${suffix}`, `203.0.113.${wan}`, `2001:db8:203::${wan}`, `10.10.${i}.0/24`, `10.10.${i}.1`, `fd10:0:0:${i}::1`, opts.clientNat)
       natcs.push(nat)
     }
     const shared = shareNat && i > 0

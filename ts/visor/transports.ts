@@ -7,6 +7,15 @@
 import type { ServicesClient } from '../discovery/client.js'
 import { SkywireError } from '../errors.js'
 import type { CoreNode, TransportType } from './core-node.js'
+import { noDirectPathReason } from './nat-diagnosis.js'
+
+/**
+ * When STCPR comes after SUDPH, SUDPH may use the time left minus this share
+ * of it (at most STCPR_RESERVE_MAX_MS): a punch that fails must not use up the
+ * whole deadline before STCPR is even tried.
+ */
+const STCPR_RESERVE = 0.3
+const STCPR_RESERVE_MAX_MS = 5000
 
 export async function dialTransport(
   node: CoreNode,
@@ -23,7 +32,9 @@ export async function dialTransport(
     try {
       if (t === 'sudph') {
         progress('punching a UDP path (SUDPH)')
-        const id = await node.dial(pk, 'sudph', null, left)
+        const later = order.slice(order.indexOf(t) + 1).includes('stcpr')
+        const budget = later ? left - Math.min(STCPR_RESERVE_MAX_MS, left * STCPR_RESERVE) : left
+        const id = await node.dial(pk, 'sudph', null, budget)
         return { id, transport: 'sudph' }
       }
       progress('looking up the TCP addresses (STCPR)')
@@ -41,6 +52,12 @@ export async function dialTransport(
   }
   if (errors.length === 0) throw new SkywireError('ETIMEOUT', `timed out connecting to ${pk}`)
   const offline = errors.every((e) => /not bound|no TCP address|offline/.test(e))
+  if (!offline && order.includes('sudph') && order.includes('stcpr')) {
+    // Both failed: say why no direct path exists, when what we know explains it.
+    const peer = services ? await services.resolve(pk).catch(() => null) : null
+    const reason = noDirectPathReason(pk, { ourBound: node.sudphAddr, ourObserved: node.observedAddr, peer })
+    if (reason) throw new SkywireError('EUNREACHABLE', reason)
+  }
   throw new SkywireError(
     offline ? 'EOFFLINE' : 'EUNREACHABLE',
     offline ? `${pk} is offline (${errors.join('; ')})` : `cannot reach ${pk}: ${errors.join('; ')}`,

@@ -28,6 +28,7 @@ import { VpnServer } from '../vpn/server.js'
 import { CoreNode, type SessionUp } from './core-node.js'
 import { ControlApi } from './control-api.js'
 import { dialTransport } from './transports.js'
+import { sudphLocalAddrs } from './sudph-locals.js'
 import { VERSION } from './version.js'
 
 export interface VisorOptions {
@@ -126,6 +127,8 @@ export class Visor {
       secretKey: config.sk,
       stcprListen: config.transports.stcpr.listen,
       sudphListen: config.transports.sudph.listen,
+      // So a peer behind the same NAT can reach us without hairpinning (ts/visor/sudph-locals.ts).
+      localAddrs: await sudphLocalAddrs(config.transports.sudph.listen),
       resolver: await resolveUdp(config.services.udp),
       limits: config.limits,
     })

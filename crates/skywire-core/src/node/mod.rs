@@ -182,6 +182,8 @@ pub(crate) struct Inner {
     pub(crate) observed: Mutex<Option<SocketAddr>>,
     pub(crate) pending: Mutex<HashMap<u32, DialReply>>,
     pub(crate) punch_waiters: Mutex<HashMap<PublicKey, oneshot::Sender<Located>>>,
+    /// SUDPH dials in progress: where the peer's punches came from (sudph.rs).
+    pub(crate) dialing: Mutex<HashMap<PublicKey, sudph::Dialing>>,
     pub(crate) gate: Arc<Gate>,
     peers: RwLock<HashMap<PeerId, Arc<Peer>>>,
     by_index: RwLock<HashMap<u32, PeerId>>,
@@ -227,6 +229,7 @@ impl Node {
             observed: Mutex::new(None),
             pending: Mutex::new(HashMap::new()),
             punch_waiters: Mutex::new(HashMap::new()),
+            dialing: Mutex::new(HashMap::new()),
             gate: Gate::new(cfg.limits),
             peers: RwLock::new(HashMap::new()),
             by_index: RwLock::new(HashMap::new()),

@@ -20,9 +20,72 @@ use super::udp::{RecvBatch, UdpSock};
 use super::{Event, Inner, NodeError, TransportKind};
 use crate::PublicKey;
 
-/// Handshake retry schedule while punching: NAT mappings open at different
-/// moments on each side, so early tries are frequent.
-const RETRY: [u64; 8] = [0, 250, 500, 1000, 1500, 2000, 3000, 4000];
+/// When the dialer sends its handshake (ms after the dial starts), then every
+/// PROBE_EVERY until the deadline. The two NAT mappings open at different
+/// moments, and a probe that reaches the peer's NAT before the peer's own
+/// punch went out is dropped there: the next one, 50 ms later, gets through.
+/// Each probe is one small datagram to each candidate address.
+const PROBES: [u64; 10] = [0, 50, 100, 200, 400, 800, 1200, 1600, 2000, 2500];
+const PROBE_EVERY: u64 = 500;
+
+/// When the dialed side punches towards the dialer (ms after the resolver told
+/// it to), until a session with the dialer is up: one punch can be lost, or
+/// leave before the dialer's NAT has a mapping to let it through.
+const PUNCHES: [u64; 8] = [0, 50, 100, 200, 400, 800, 1600, 3200];
+
+pub(crate) fn probe_at(i: usize) -> Duration {
+    let last = PROBES[PROBES.len() - 1];
+    let ms = PROBES.get(i).copied().unwrap_or_else(|| last + (i + 1 - PROBES.len()) as u64 * PROBE_EVERY);
+    Duration::from_millis(ms)
+}
+
+/// How long the dialer waits, after the resolver answered, before sending
+/// anything to a peer behind a NAT. The resolver tells the peer at the same
+/// moment, and the peer punches at once; a NAT that answers unsolicited
+/// packets itself (ICMP port unreachable) keeps a conntrack entry for our
+/// first packet if it arrives before that punch left, and then gives the
+/// punch another port, which a port-restricted NAT on our side never lets in.
+/// On the internet the path between the peers is usually longer than this
+/// difference anyway; in a LAN-speed lab it is not.
+const HEAD_START: Duration = Duration::from_millis(30);
+
+/// Only for a peer we know is behind a NAT (it published LAN addresses and
+/// none is what the resolver sees) and not behind ours (then the LAN is used).
+fn needs_head_start(inner: &Inner, info: &PeerAddress) -> bool {
+    let same_nat = inner.observed.lock().unwrap().map(|o| o.ip()) == Some(info.observed.ip());
+    !same_nat && !info.local_addrs.is_empty() && info.local_addrs.iter().all(|a| a.ip() != info.observed.ip())
+}
+
+/// At most this many addresses learned from one peer's punches per dial.
+const MAX_LEARNED: usize = 8;
+
+/// A SUDPH dial in progress. The peer's punches may arrive from another port
+/// than the resolver saw (its NAT picked a new one, e.g. because our early
+/// probe left a conntrack entry there that clashes): such a source becomes a
+/// target too, but only on an IP the resolver named for the peer, so a forged
+/// punch cannot point our probes at anyone else.
+#[derive(Debug, Default)]
+pub(crate) struct Dialing {
+    ips: Vec<IpAddr>,
+    learned: Vec<SocketAddr>,
+}
+
+impl Dialing {
+    fn new(targets: &[SocketAddr]) -> Self {
+        let mut ips: Vec<IpAddr> = targets.iter().map(|a| a.ip()).collect();
+        ips.dedup();
+        Dialing { ips, learned: Vec::new() }
+    }
+
+    /// Notes a punch from `src`; true when it is a new target.
+    fn learn(&mut self, src: SocketAddr) -> bool {
+        if !self.ips.contains(&src.ip()) || self.learned.contains(&src) || self.learned.len() >= MAX_LEARNED {
+            return false;
+        }
+        self.learned.push(src);
+        true
+    }
+}
 
 pub(crate) async fn recv_loop(inner: Arc<Inner>, sock: Arc<UdpSock>) {
     let mut batch = RecvBatch::new();
@@ -85,7 +148,7 @@ async fn on_initiation(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src:
             // A new handshake from a peer we already have on this address is
             // a rekey: keep the peer (and its tunnel), take the new keys.
             if let Some(existing) = inner.find_udp_peer(session.remote(), src) {
-                let _ = sock.send_to(&out[..len], src).await;
+                send_probe(sock, &out[..len], src).await;
                 inner.absorb(&existing, session, index);
                 return;
             }
@@ -98,12 +161,12 @@ async fn on_initiation(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src:
                 },
                 Err(why) => return inner.refused(why, src.ip()),
             };
-            let _ = sock.send_to(&out[..len], src).await;
+            send_probe(sock, &out[..len], src).await;
             let link = Link::Udp { sock: sock.clone(), addr: std::sync::Mutex::new(src) };
             inner.add_peer(*session, index, TransportKind::Sudph, link, false, Some(ticket));
         }
         Ok(Accepted::Reply(len)) => {
-            let _ = sock.send_to(&out[..len], src).await;
+            send_probe(sock, &out[..len], src).await;
         }
         Err(_) => {}
     }
@@ -111,9 +174,16 @@ async fn on_initiation(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src:
 
 fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketAddr) {
     // Only the configured resolver may tell us things, except punches, which
-    // come from peers and only need noting.
+    // come from peers: one from a peer we are dialing says where it really is.
     let from_resolver = inner.resolver == Some(src);
     match ResolverMessage::parse(msg) {
+        Ok(ResolverMessage::Punch(p)) if !from_resolver => {
+            if let Some(d) = inner.dialing.lock().unwrap().get_mut(&p.pk) {
+                if d.learn(src) {
+                    let _ = inner.events.send(Event::Punch { peer: p.pk, stage: "peer punched from".into(), addr: Some(src) });
+                }
+            }
+        }
         Ok(ResolverMessage::BindAck(ack)) if from_resolver => {
             let changed = inner.observed.lock().unwrap().replace(ack.observed) != Some(ack.observed);
             if changed {
@@ -125,13 +195,19 @@ fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketA
                 let _ = w.send(Ok(info));
                 return;
             }
-            // We are the target: open our NAT towards the client.
+            // We are the target: open our NAT towards the client, and keep it
+            // open on a schedule until the client's handshake has come through.
             let _ = inner.events.send(Event::Punch {
                 peer: info.peer,
                 stage: "punching".into(),
                 addr: Some(info.observed),
             });
+            // The first punch right here, not from the task: the client's first
+            // probe is on its way, and the sooner our mapping exists the sooner
+            // it gets through (and an ICMP-answering NAT of ours is not
+            // provoked into renumbering us).
             punch(inner, sock, &info);
+            tokio::spawn(punch_until_up(Arc::downgrade(inner), sock.clone(), info));
         }
         Ok(ResolverMessage::Error(e)) if from_resolver => {
             if let Some(w) = inner.punch_waiters.lock().unwrap().remove(&e.about) {
@@ -153,6 +229,9 @@ fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketA
 fn candidates(inner: &Inner, info: &PeerAddress) -> Vec<SocketAddr> {
     // Behind the same NAT (same observed IP) the peer's LAN addresses are the
     // ones that work; hairpinning through the NAT often does not.
+    // Behind another NAT its private addresses are somebody else's network:
+    // probes there draw ICMP errors at best, and on our socket (IP_RECVERR)
+    // each such error makes the next send fail, whatever it carries.
     let same_nat = inner.observed.lock().unwrap().map(|o| o.ip()) == Some(info.observed.ip());
     let mut c = Vec::new();
     if same_nat {
@@ -160,7 +239,7 @@ fn candidates(inner: &Inner, info: &PeerAddress) -> Vec<SocketAddr> {
     }
     c.push(info.observed);
     if !same_nat {
-        c.extend(info.local_addrs.iter().copied().filter(|a| is_private(a.ip())));
+        c.extend(info.local_addrs.iter().copied().filter(|a| !is_private(a.ip())));
     }
     c.dedup();
     c
@@ -176,7 +255,44 @@ fn is_private(ip: IpAddr) -> bool {
 fn punch(inner: &Arc<Inner>, sock: &Arc<UdpSock>, info: &PeerAddress) {
     let msg = resolver::punch(inner.keypair.public);
     for addr in candidates(inner, info) {
-        let _ = sock.try_send_to(&msg, addr);
+        try_send_probe(sock, &msg, addr);
+    }
+}
+
+/// The socket reports ICMP errors (IP_RECVERR): an error an earlier datagram
+/// drew (a peer's private address unreachable, a NAT answering a probe with
+/// port unreachable) fails the NEXT send, and that datagram is not sent. A
+/// failed send is therefore tried once more; a second failure is real.
+async fn send_probe(sock: &UdpSock, msg: &[u8], to: SocketAddr) {
+    if sock.send_to(msg, to).await.is_err() {
+        let _ = sock.send_to(msg, to).await;
+    }
+}
+
+fn try_send_probe(sock: &UdpSock, msg: &[u8], to: SocketAddr) {
+    if let Err(e) = sock.try_send_to(msg, to) {
+        if e.kind() != std::io::ErrorKind::WouldBlock {
+            let _ = sock.try_send_to(msg, to);
+        }
+    }
+}
+
+fn has_session(inner: &Inner, pk: PublicKey) -> bool {
+    inner.peers.read().unwrap().values().any(|p| p.remote == pk)
+}
+
+/// The target's side of a punch: the rest of PUNCHES, stopping once a session
+/// with the dialer exists (or the node is gone).
+async fn punch_until_up(inner: std::sync::Weak<Inner>, sock: Arc<UdpSock>, info: PeerAddress) {
+    let start = Instant::now();
+    // PUNCHES[0] was sent by the caller.
+    for at in PUNCHES.into_iter().skip(1) {
+        tokio::time::sleep_until((start + Duration::from_millis(at)).into()).await;
+        let Some(inner) = inner.upgrade() else { return };
+        if has_session(&inner, info.peer) {
+            return;
+        }
+        punch(&inner, &sock, &info);
     }
 }
 
@@ -192,62 +308,106 @@ pub(crate) async fn dial(
         Some(a) if !a.is_empty() => a,
         _ => {
             let info = locate(inner, &sock, remote, deadline).await?;
+            let targets = candidates(inner, &info);
+            // Listening for the peer's punches before ours go out.
+            inner.dialing.lock().unwrap().insert(remote, Dialing::new(&targets));
+            if needs_head_start(inner, &info) {
+                tokio::time::sleep(HEAD_START).await;
+            }
             punch(inner, &sock, &info);
             let _ = inner.events.send(Event::Punch { peer: remote, stage: "punching".into(), addr: Some(info.observed) });
-            candidates(inner, &info)
+            targets
         }
     };
-    // One handshake for the whole dial, re-sent on the schedule: a cookie
-    // reply (responder under load) then turns it into one carrying mac2.
+    inner.dialing.lock().unwrap().entry(remote).or_insert_with(|| Dialing::new(&targets));
+    let result = probe(inner, &sock, remote, targets, deadline).await;
+    inner.dialing.lock().unwrap().remove(&remote);
+    result
+}
+
+/// A fresh initiation at most this often: the responder accepts one
+/// initiation per timestamp, so when its answer to ours was lost, re-sending
+/// the same initiation can never succeed. The previous handshake stays valid
+/// meanwhile, so an answer slower than this still completes.
+const REINITIATE_EVERY: Duration = Duration::from_millis(1000);
+
+async fn probe(inner: &Arc<Inner>, sock: &Arc<UdpSock>, remote: PublicKey, mut targets: Vec<SocketAddr>, deadline: Instant) -> Result<Arc<Peer>, NodeError> {
+    // Re-sent on the schedule; a cookie reply (responder under load) turns it
+    // into one carrying mac2.
     let index = inner.alloc_index();
-    let (mut pending, mut init) =
-        crypto::initiate(&inner.keypair, remote, index, Instant::now()).map_err(|e| NodeError::Handshake(e.to_string()))?;
+    let initiate = || crypto::initiate(&inner.keypair, remote, index, Instant::now()).map_err(|e| NodeError::Handshake(e.to_string()));
+    let (mut current, mut init) = initiate()?;
+    let mut previous: Option<crypto::PendingHandshake> = None;
     let start = Instant::now();
-    let mut schedule = RETRY.iter().chain(std::iter::repeat(&4000));
-    let mut resend_now = false;
+    let mut initiated = start;
+    let mut tick = 0usize;
+    let mut send_now = true;
     loop {
-        if !resend_now {
-            let at = start + Duration::from_millis(*schedule.next().unwrap_or(&4000));
-            if at >= deadline {
-                break;
-            }
-            tokio::time::sleep_until(at.into()).await;
+        let now = Instant::now();
+        if now >= deadline {
+            break;
         }
-        resend_now = false;
+        // Registered before anything is sent: on a fast path the answer can
+        // arrive before the send call returns.
         let (tx, rx) = oneshot::channel();
         inner.pending.lock().unwrap().insert(index, tx);
-        for t in &targets {
-            let _ = sock.send_to(&init, *t).await;
-        }
-        let wait = Duration::from_millis(1000).min(deadline.saturating_duration_since(Instant::now()));
-        let reply = tokio::time::timeout(wait, rx).await;
-        inner.pending.lock().unwrap().remove(&index);
-        let Ok(Ok((resp, from))) = reply else {
-            if Instant::now() >= deadline {
-                break;
+        if send_now {
+            if now.duration_since(initiated) >= REINITIATE_EVERY {
+                let (fresh, msg) = initiate()?;
+                previous = Some(std::mem::replace(&mut current, fresh));
+                init = msg;
+                initiated = now;
             }
-            continue;
+            // Where the peer's punches came from, since the last probe.
+            if let Some(d) = inner.dialing.lock().unwrap().get(&remote) {
+                for a in &d.learned {
+                    if !targets.contains(a) {
+                        targets.push(*a);
+                    }
+                }
+            }
+            for t in &targets {
+                send_probe(sock, &init, *t).await;
+            }
+            tick += 1;
+        }
+        // Wait for an answer until the next probe is due (not longer: a lost
+        // probe must not cost a second).
+        let next = (start + probe_at(tick)).min(deadline);
+        let reply = tokio::time::timeout(next.saturating_duration_since(Instant::now()), rx).await;
+        inner.pending.lock().unwrap().remove(&index);
+        send_now = true;
+        let Ok(Ok((resp, from))) = reply else { continue };
+        let now = Instant::now();
+        let progress = match current.handle(&resp, now) {
+            Err(e) => match previous.as_mut().map(|p| p.handle(&resp, now)) {
+                Some(Ok(p)) => Ok(p),
+                _ => Err(e),
+            },
+            ok => ok,
         };
-        match pending.handle(&resp, Instant::now()) {
+        match progress {
             Ok(Progress::Established(e)) => {
                 let Established { session, confirm } = *e;
                 // The confirmation goes first: until it arrives the responder
                 // cannot use its new keys.
-                let _ = sock.send_to(&confirm, from).await;
+                send_probe(sock, &confirm, from).await;
                 let link = Link::Udp { sock: sock.clone(), addr: std::sync::Mutex::new(from) };
                 return Ok(inner.add_peer(session, index, TransportKind::Sudph, link, true, None));
             }
             Ok(Progress::Retry(again)) => {
+                // Cookie reply: resend at once (top of the loop), with mac2.
                 init = again;
-                resend_now = true;
+                initiated = Instant::now();
             }
             Err(e) => {
                 let _ = inner.events.send(Event::Punch { peer: remote, stage: format!("handshake failed: {e}"), addr: Some(from) });
+                send_now = false;
             }
         }
     }
     Err(NodeError::Unreachable(format!(
-        "{remote}: no answer to the handshake through the NATs (hole punching failed; two symmetric NATs cannot be punched)"
+        "{remote}: no answer to the handshake through the NATs (hole punching failed)"
     )))
 }
 
@@ -282,5 +442,35 @@ pub(crate) async fn bind_loop(inner: Arc<Inner>, sock: Arc<UdpSock>, locals: Vec
         let msg = resolver::bind(&inner.keypair, &locals);
         let _ = sock.send_to(&msg, to).await;
         tokio::time::sleep(resolver::REBIND_EVERY).await;
+    }
+}
+
+#[cfg(test)]
+mod punch_tests {
+    use super::*;
+
+    #[test]
+    fn probes_are_dense_first_then_steady() {
+        let at: Vec<u64> = (0..13).map(|i| probe_at(i).as_millis() as u64).collect();
+        assert_eq!(at, [0, 50, 100, 200, 400, 800, 1200, 1600, 2000, 2500, 3000, 3500, 4000]);
+        // Always increasing, so the loop never busy-waits.
+        assert!((0..100).all(|i| probe_at(i + 1) > probe_at(i)));
+    }
+
+    #[test]
+    fn punches_teach_new_ports_only_on_the_peers_ips() {
+        let observed: SocketAddr = "203.0.113.40:7778".parse().unwrap();
+        let lan: SocketAddr = "10.20.0.10:7778".parse().unwrap();
+        let mut d = Dialing::new(&[observed, lan]);
+        // The peer's NAT renumbered its port: a new target.
+        assert!(d.learn("203.0.113.40:40001".parse().unwrap()));
+        assert!(!d.learn("203.0.113.40:40001".parse().unwrap()), "learned twice");
+        // A forged punch naming another host is ignored.
+        assert!(!d.learn("198.51.100.7:7778".parse().unwrap()));
+        // Bounded, whatever the peer's IP sends.
+        for p in 50000..50100u16 {
+            d.learn(SocketAddr::new(observed.ip(), p));
+        }
+        assert_eq!(d.learned.len(), MAX_LEARNED);
     }
 }
