@@ -13,6 +13,7 @@ import { expectStcpr, expectSudph } from '../../ts/netlab/nat-matrix/expect.js'
 import { pairingName, runMatrix, type Pairing, type PairingResult } from '../../ts/netlab/nat-matrix/run.js'
 import { noDirectPathReason } from '../../ts/visor/nat-diagnosis.js'
 import { labSkipReason } from './helpers/lab.js'
+import { skipUnlessAvailable } from './helpers/skip.js'
 
 const skip = labSkipReason()
 const PK = 'ab'.repeat(32)
@@ -36,7 +37,7 @@ const PAIRINGS: Pairing[] = [
   { client: 'symmetric', server: 'port-restricted' },
 ]
 
-describe.skipIf(skip !== null)('NAT matrix (subset)', () => {
+describe.skipIf(skipUnlessAvailable(skip))('NAT matrix (subset)', () => {
   let results: PairingResult[] = []
   beforeAll(async () => {
     results = await runMatrix({ pairings: PAIRINGS, timeoutS: 5 })
@@ -70,7 +71,7 @@ describe.skipIf(skip !== null)('NAT matrix (subset)', () => {
   })
 })
 
-describe.skipIf(skip !== null)('NAT kinds', () => {
+describe.skipIf(skipUnlessAvailable(skip))('NAT kinds', () => {
   it.each(NAT_KINDS)('%s: nft accepts the router script', (kind) => {
     // -c: checked by the kernel's parser, applied nowhere.
     const script = natKindScript(kind, { wanAddr: '203.0.113.150', lanCidr: '10.100.0.0/24', table: 'netlab_nat' })
