@@ -79,8 +79,8 @@ export class VpnServer {
   private pool: AddressPool
   private readonly clients = new Map<number, Client>()
   private readonly awaitingHello = new Map<number, { timer: NodeJS.Timeout }>()
-  /** Refused sessions, closed when their timer fires; their messages are ignored until then. */
-  private readonly closing = new Map<number, NodeJS.Timeout>()
+  /** Refused sessions, closed when their timer fires; until then only one hello is answered (answerWhileClosing). */
+  private readonly closing = new Map<number, { timer: NodeJS.Timeout; answered: boolean }>()
   private passcodeGate: PasscodeGate | null = null
   private passcodeGateFor: string | null = null
   private tun: string | null = null
@@ -195,7 +195,7 @@ export class VpnServer {
     this.stopAwaiting(id)
     const c = this.closing.get(id)
     if (c) {
-      clearTimeout(c)
+      clearTimeout(c.timer)
       this.closing.delete(id)
     }
     this.release(id)
@@ -230,7 +230,30 @@ export class VpnServer {
       this.node.closeSession(id)
     }, this.limits.closeAfterStatusMs)
     timer.unref()
-    this.closing.set(id, timer)
+    this.closing.set(id, { timer, answered: false })
+  }
+
+  /**
+   * The core takes a new handshake from the same peer and address as a rekey of
+   * the session it still holds, so a client refused a moment ago that dials
+   * again says its hello on this closing session. Unanswered, it would wait out
+   * its hello timeout; told once to dial again after the close, it gets a fresh
+   * session. Anything else, and any further hello, is ignored.
+   */
+  private answerWhileClosing(id: number, data: Buffer): void {
+    const c = this.closing.get(id)
+    if (!c || c.answered) return
+    try {
+      if (decode(data).type !== 'hello') return
+    } catch {
+      return
+    }
+    c.answered = true
+    try {
+      this.node.sendControl(id, encode({ type: 'status', status: 'error', message: 'the previous session is closing; dial again', retryAfterMs: this.limits.closeAfterStatusMs + 500 }))
+    } catch {
+      // the session is already gone
+    }
   }
 
   private passcodeVerdict(pk: string, given: string | undefined) {
@@ -255,7 +278,10 @@ export class VpnServer {
   onControl(id: number, data: Buffer): boolean {
     const info = this.node.session(id)
     if (!this.running || !info || info.initiator) return false
-    if (this.closing.has(id)) return true
+    if (this.closing.has(id)) {
+      this.answerWhileClosing(id, data)
+      return true
+    }
     const peer = info.peer
     let hello
     try {
