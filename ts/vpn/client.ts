@@ -51,7 +51,7 @@ export interface VpnClientOptions {
   killswitch: boolean
   /** DNS servers to use instead of the server's. */
   dns: string[]
-  /** Addresses (host or host:port) that must never go through the tunnel: the discovery services. */
+  /** The discovery services' endpoints (host or host:port, URLs): a server's offer must not cover them (checkOffer). */
   serviceHosts: string[]
   /** Seconds a lost server is re-dialed before giving up (config vpnClient.reconnectTimeoutS); 0 or absent: never. */
   reconnectTimeoutS?: number
