@@ -1,6 +1,6 @@
 /**
  * A cheap fingerprint of the host's default routes, for noticing a roam or a
- * replaced default route while the VPN is up (issue 13, chaos tests).
+ * replaced default route while the VPN is up.
  *
  * The visor's own sockets carry SO_MARK and follow the main table by
  * themselves (ts/sys/bypass.ts), so nothing has to be moved when the network
