@@ -16,7 +16,7 @@
  * A ping loop in each client keeps trying the fake internet meanwhile, so a
  * leak would have packets to show.
  */
-import { afterAll, beforeAll, expect } from 'vitest'
+import { afterAll, beforeAll, expect, it } from 'vitest'
 import { execSync, type NsProcess } from '../../../ts/netlab/exec.js'
 import type { NetSnapshot } from '../../../ts/netlab/probe.js'
 import { INTERNET, type Host, type NatRouter, type Topology, type TopologyOptions } from '../../../ts/netlab/topology.js'
@@ -279,4 +279,26 @@ export async function recovered(t: Topology, c: ChaosClient, before: VpnClientSt
   const survived = s.sessionId === before.sessionId && s.connectedAt === before.connectedAt
   if (c.transport === 'stcpr' && pathMoved) expect(c.visor.proc?.output().stdout).toMatch(/the default route changed under a TCP transport/)
   return `${c.transport} ${survived ? 'kept its session' : 'reconnected'} (${[...states].join(' -> ')}), traffic through the tunnel again after ${ok} ms`
+}
+
+/**
+ * A chaos file's first test: the leak counters shown to count, every client connected, then the ping loops
+ * started. `check` runs on each client in between (a file's own expectations or bookkeeping).
+ */
+export function itConnectsAll(lab: ChaosLab, check: (c: ChaosClient) => Promise<void> | void = () => {}): void {
+  it('both clients connect (and the leak counters count, before)', async () => {
+    await expectWatchCounts(lab)
+    await Promise.all(lab.clients().map((c) => connect(lab.topo(), lab.server(), c)))
+    for (const c of lab.clients()) await check(c)
+    lab.startPingLoops()
+  }, 60_000)
+}
+
+/** A chaos file's last test: `vpn stop` on every client restores its host exactly, and it leaves by its NAT again. */
+export function itRestoresHosts(lab: ChaosLab): void {
+  it('vpn stop restores each client host exactly', async () => {
+    const t = lab.topo()
+    for (const c of lab.clients()) await stopAndCheckRestored(t, c)
+    expect(await t.curlWhoami(t.client.ns)).toBe(t.natc.wanAddr)
+  }, 30_000)
 }

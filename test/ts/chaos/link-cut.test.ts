@@ -21,7 +21,7 @@ import { describe, expect, it } from 'vitest'
 import type { Host } from '../../../ts/netlab/topology.js'
 import { labSkipReason } from '../helpers/lab.js'
 import { skipUnlessAvailable } from '../helpers/skip.js'
-import { cliState, connect, expectTunnelTraffic, expectWatchCounts, stopAndCheckRestored, useChaosLab, waitState } from './chaos-lab.js'
+import { cliState, expectTunnelTraffic, itConnectsAll, itRestoresHosts, useChaosLab, waitState } from './chaos-lab.js'
 
 const skip = labSkipReason()
 const LONG = process.env.SKYWIRE_CHAOS_LONG === '1'
@@ -30,11 +30,7 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: link cut and restored (SUDPH 
   const lab = useChaosLab({ killswitch: false })
   const t = () => lab.topo()
 
-  it('both clients connect (and the leak counters count, before)', async () => {
-    await expectWatchCounts(lab)
-    await Promise.all(lab.clients().map((c) => connect(t(), lab.server(), c)))
-    lab.startPingLoops()
-  }, 60_000)
+  itConnectsAll(lab)
 
   it('the NAT routers\' uplinks cut: reconnecting, then connected again once restored', async () => {
     const n0 = await lab.leaked()
@@ -82,10 +78,7 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: link cut and restored (SUDPH 
     expect(leaked, await lab.leaks()).toBe(0)
   }, 120_000)
 
-  it('vpn stop restores each client host exactly', async () => {
-    for (const c of lab.clients()) await stopAndCheckRestored(t(), c)
-    expect(await t().curlWhoami(t().client.ns)).toBe(t().natc.wanAddr)
-  }, 30_000)
+  itRestoresHosts(lab)
 
   /** What a network manager does when a link comes back: up, then its addresses and default routes. */
   async function upAgain(h: Host): Promise<void> {

@@ -24,7 +24,7 @@ import { INTERNET, NAT_TABLE, type Host, type NatRouter } from '../../../ts/netl
 import type { VpnClientStatus } from '../../../ts/vpn/client.js'
 import { labSkipReason } from '../helpers/lab.js'
 import { skipUnlessAvailable } from '../helpers/skip.js'
-import { connect, expectWatchCounts, recovered, useChaosLab, type ChaosClient } from './chaos-lab.js'
+import { type ChaosClient, itConnectsAll, recovered, useChaosLab } from './chaos-lab.js'
 
 const skip = labSkipReason()
 /** Recovery bound after a roam or a rebinding: SUDPH should not even notice; STCPR notices a dead TCP connection within CHAOS_STALE_S. */
@@ -36,12 +36,7 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: roaming to another LAN, and a
   /** Where each client is now: its address and NAT. */
   const at = new Map<string, { nat: NatRouter; addr: string; addr6: string | null }>()
 
-  it('both clients connect (and the leak counters count, before)', async () => {
-    await expectWatchCounts(lab)
-    await Promise.all(lab.clients().map((c) => connect(t(), lab.server(), c)))
-    for (const c of lab.clients()) at.set(c.host.ns, { nat: c.host.nat as NatRouter, addr: c.host.addr, addr6: c.host.addr6 })
-    lab.startPingLoops()
-  }, 60_000)
+  itConnectsAll(lab, (c) => void at.set(c.host.ns, { nat: c.host.nat as NatRouter, addr: c.host.addr, addr6: c.host.addr6 }))
 
   it('roaming: each client moves to the other NAT\'s LAN with a new address and default route; traffic flows again', async () => {
     const [a, b] = lab.clients() as [ChaosClient, ChaosClient]

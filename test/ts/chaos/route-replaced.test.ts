@@ -27,7 +27,7 @@ import type { Host, NatRouter, Topology } from '../../../ts/netlab/topology.js'
 import type { VpnClientStatus } from '../../../ts/vpn/client.js'
 import { labSkipReason } from '../helpers/lab.js'
 import { skipUnlessAvailable } from '../helpers/skip.js'
-import { connect, expectWatchCounts, recovered, useChaosLab } from './chaos-lab.js'
+import { itConnectsAll, recovered, useChaosLab } from './chaos-lab.js'
 
 const skip = labSkipReason()
 const ALT_IF = 'eth1'
@@ -53,11 +53,7 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: default route replaced while 
   })
   const t = () => lab.topo()
 
-  it('both clients connect (and the leak counters count, before)', async () => {
-    await expectWatchCounts(lab)
-    await Promise.all(lab.clients().map((c) => connect(t(), lab.server(), c)))
-    lab.startPingLoops()
-  }, 60_000)
+  itConnectsAll(lab)
 
   it('the default route replaced: the visor\'s marked sockets take the new gateway and the tunnel is kept (or re-established)', async () => {
     const n0 = await lab.leaked()

@@ -18,7 +18,7 @@ import { writeFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { labSkipReason } from '../helpers/lab.js'
 import { skipUnlessAvailable } from '../helpers/skip.js'
-import { cliState, connect, expectTunnelTraffic, expectWatchCounts, stopAndCheckRestored, useChaosLab, waitState } from './chaos-lab.js'
+import { cliState, expectTunnelTraffic, itConnectsAll, itRestoresHosts, useChaosLab, waitState } from './chaos-lab.js'
 
 const skip = labSkipReason()
 const NEW_POOL = '10.78.0.0/16'
@@ -27,12 +27,7 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: server visor killed with SIGK
   const lab = useChaosLab({ killswitch: { sudph: true, stcpr: false } })
   const t = () => lab.topo()
 
-  it('both clients connect (and the leak counters count, before)', async () => {
-    await expectWatchCounts(lab)
-    await Promise.all(lab.clients().map((c) => connect(t(), lab.server(), c)))
-    for (const c of lab.clients()) expect((await c.api.vpnStatus()).tunnelIp).toMatch(/^10\.77\./)
-    lab.startPingLoops()
-  }, 60_000)
+  itConnectsAll(lab, async (c) => expect((await c.api.vpnStatus()).tunnelIp).toMatch(/^10\.77\./))
 
   it('both clients reconnect after the server comes back, and nothing leaks meanwhile', async () => {
     const server = lab.server()
@@ -59,8 +54,5 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: server visor killed with SIGK
     expect(leaked, await lab.leaks()).toBe(0)
   }, 120_000)
 
-  it('vpn stop restores each client host exactly', async () => {
-    for (const c of lab.clients()) await stopAndCheckRestored(t(), c)
-    expect(await t().curlWhoami(t().client.ns)).toBe(t().natc.wanAddr)
-  }, 30_000)
+  itRestoresHosts(lab)
 })
