@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateIdentity, isPublicKey } from '../../../ts/keys.js'
 import { controlApp, controlRoutes } from '../../../ts/visor/control-api.js'
 import type { Visor } from '../../../ts/visor/visor.js'
-import { fc, hex64, isOneLine, params, timeoutFor } from './fc.js'
+import { expectCleanHttp, fc, hex64, params, timeoutFor } from './fc.js'
 
 const RUNS = 300
 
@@ -84,17 +84,6 @@ describe('control API bodies (properties, Fastify inject)', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
-  /** 2xx, or 4xx with `{error: {code, message}}` on one line. */
-  function expectClean(r: { statusCode: number; body: string; headers: Record<string, unknown> }, what: string): void {
-    expect(r.statusCode, `${what} -> ${r.statusCode} ${r.body}`).toBeLessThan(500)
-    if (r.statusCode < 400) return
-    const j = JSON.parse(r.body) as { error?: { code?: unknown; message?: unknown } }
-    expect(typeof j.error?.code, r.body).toBe('string')
-    expect(typeof j.error?.message, r.body).toBe('string')
-    expect(isOneLine(j.error!.message as string), r.body).toBe(true)
-    expect(r.body).not.toMatch(/\bat .+\.(js|ts):\d+/)
-  }
-
   /** What reached the visor is what the schemas promise. */
   function expectWellFormedCalls(): void {
     for (const c of calls.splice(0)) {
@@ -117,7 +106,7 @@ describe('control API bodies (properties, Fastify inject)', () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...POSTS), payload, contentType, async (url, body, ct) => {
         const r = await app.inject({ method: 'POST', url, payload: body, headers: ct ? { 'content-type': ct } : {} })
-        expectClean(r, `POST ${url} ${JSON.stringify(body)} (${ct})`)
+        expectCleanHttp(r, `POST ${url} ${JSON.stringify(body)} (${ct})`)
         expectWellFormedCalls()
       }),
       params(RUNS),
@@ -130,9 +119,9 @@ describe('control API bodies (properties, Fastify inject)', () => {
     await fc.assert(
       fc.asyncProperty(query, fc.oneof(fc.nat().map(String), fc.string({ maxLength: 30 })), async (q, id) => {
         const r = await app.inject({ method: 'GET', url: '/api/vpn/servers', query: q })
-        expectClean(r, `GET /api/vpn/servers ${JSON.stringify(q)}`)
+        expectCleanHttp(r, `GET /api/vpn/servers ${JSON.stringify(q)}`)
         const t = await app.inject({ method: 'POST', url: `/api/tp/${encodeURIComponent(id)}/close` })
-        expectClean(t, `POST /api/tp/${id}/close`)
+        expectCleanHttp(t, `POST /api/tp/${id}/close`)
         for (const c of calls.splice(0)) {
           if (c.method === 'removeTransport') expect(Number.isInteger(c.args[0]) && (c.args[0] as number) >= 1).toBe(true)
           if (c.method === 'services.listServices') {
@@ -149,6 +138,6 @@ describe('control API bodies (properties, Fastify inject)', () => {
   it('an oversized body is a one-line 413', async () => {
     const r = await app.inject({ method: 'POST', url: '/api/tp', payload: JSON.stringify({ pk: 'a'.repeat(70 * 1024) }), headers: { 'content-type': 'application/json' } })
     expect(r.statusCode).toBe(413)
-    expectClean(r, 'oversized')
+    expectCleanHttp(r, 'oversized')
   })
 })

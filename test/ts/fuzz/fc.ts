@@ -5,6 +5,7 @@
  * replays the seed fast-check prints when a property fails.
  */
 import fc from 'fast-check'
+import { expect } from 'vitest'
 
 function envInt(name: string): number | undefined {
   const v = process.env[name]
@@ -40,3 +41,14 @@ export function isOneLine(s: string): boolean {
 }
 
 export { fc }
+
+/** An HTTP answer (Fastify inject) that is 2xx, or 4xx with `{error: {code, message}}` on one line; never a 500 or a stack. */
+export function expectCleanHttp(r: { statusCode: number; body: string }, what: string): void {
+  expect(r.statusCode, `${what} -> ${r.statusCode} ${r.body}`).toBeLessThan(500)
+  if (r.statusCode < 400) return
+  const j = JSON.parse(r.body) as { error?: { code?: unknown; message?: unknown } }
+  expect(typeof j.error?.code, r.body).toBe('string')
+  expect(typeof j.error?.message, r.body).toBe('string')
+  expect(isOneLine(j.error!.message as string), r.body).toBe(true)
+  expect(r.body).not.toMatch(/\bat .+\.(js|ts):\d+/)
+}

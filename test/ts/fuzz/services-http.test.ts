@@ -17,7 +17,7 @@ import { buildApp } from '../../../ts/services/server.js'
 import { Metrics } from '../../../ts/services/http/metrics.js'
 import { SqliteStore } from '../../../ts/services/store/sqlite.js'
 import { quietLogger } from '../services/helpers.js'
-import { fc, hex64, isOneLine, params, timeoutFor } from './fc.js'
+import { expectCleanHttp, fc, hex64, params, timeoutFor } from './fc.js'
 
 const RUNS = 300
 
@@ -97,16 +97,6 @@ describe('discovery services HTTP bodies (properties, Fastify inject, real SQLit
     await store.close()
   })
 
-  function expectClean(r: { statusCode: number; body: string }, what: string): void {
-    expect(r.statusCode, `${what} -> ${r.statusCode} ${r.body}`).toBeLessThan(500)
-    if (r.statusCode < 400) return
-    const j = JSON.parse(r.body) as { error?: { code?: unknown; message?: unknown } }
-    expect(typeof j.error?.code, r.body).toBe('string')
-    expect(typeof j.error?.message, r.body).toBe('string')
-    expect(isOneLine(j.error!.message as string), r.body).toBe(true)
-    expect(r.body).not.toMatch(/\bat .+\.(js|ts):\d+/)
-  }
-
   /** A 2xx write stored only what the schemas allow; read it back through the API. */
   async function expectStoredWellFormed(url: string, id: Id, body: string): Promise<void> {
     if (url === '/ar/stcpr') {
@@ -139,7 +129,7 @@ describe('discovery services HTTP bodies (properties, Fastify inject, real SQLit
       fc.asyncProperty(write, fc.constantFrom(...ids), contentType, async ([method, url, body], id, ct) => {
         const headers = { ...signedHeaders(id, method, url, body), ...(ct ? { 'content-type': ct } : {}) }
         const r = await app.inject({ method, url, payload: body, headers })
-        expectClean(r, `${method} ${url} ${body} (${ct})`)
+        expectCleanHttp(r, `${method} ${url} ${body} (${ct})`)
         if (r.statusCode < 300) await expectStoredWellFormed(url, id, body)
       }),
       params(RUNS),
@@ -163,7 +153,7 @@ describe('discovery services HTTP bodies (properties, Fastify inject, real SQLit
         }
         const body = JSON.stringify(obj)
         const r = await app.inject({ method: w.method, url: w.url, payload: body, headers: { ...signedHeaders(id, w.method, w.url, body), 'content-type': 'application/json' } })
-        expectClean(r, `${w.method} ${w.url} ${body}`)
+        expectCleanHttp(r, `${w.method} ${w.url} ${body}`)
         if (r.statusCode < 300) {
           stored++
           await expectStoredWellFormed(w.url, id, body)
@@ -185,7 +175,7 @@ describe('discovery services HTTP bodies (properties, Fastify inject, real SQLit
           if (/^[\t\x20-\x7e]*$/.test(v)) headers[k] = v
         }
         const r = await app.inject({ method: w.method, url: w.url, payload: '{}', headers })
-        expectClean(r, `${w.method} ${w.url} ${JSON.stringify(headers)}`)
+        expectCleanHttp(r, `${w.method} ${w.url} ${JSON.stringify(headers)}`)
         expect(r.statusCode).toBeGreaterThanOrEqual(400)
       }),
       params(RUNS),
@@ -201,7 +191,7 @@ describe('discovery services HTTP bodies (properties, Fastify inject, real SQLit
       fc.asyncProperty(route, query, seg, async (base, q, s) => {
         const url = base.endsWith('/') ? base + encodeURIComponent(s) : base
         const r = await app.inject({ method: 'GET', url, query: q })
-        expectClean(r, `GET ${url} ${JSON.stringify(q)}`)
+        expectCleanHttp(r, `GET ${url} ${JSON.stringify(q)}`)
       }),
       params(RUNS),
     )
