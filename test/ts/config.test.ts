@@ -163,3 +163,32 @@ describe('vpnServer.country', () => {
     }
   })
 })
+
+describe('reconnect and refresh timings', () => {
+  it('takes whole seconds in range, defaults when absent, and names the field of a bad value in one line', async () => {
+    const { generateConfig, parseConfig } = await import('../../ts/config/file.js')
+    const base = generateConfig()
+    const c = parseConfig(base, 'x')
+    expect([c.vpnClient.reconnectTimeoutS, c.vpnClient.staleAfterS, c.services.refreshS]).toEqual([300, 15, 30])
+    const bad: Array<[string, Record<string, unknown>]> = [
+      ['vpnClient.reconnectTimeoutS', { vpnClient: { ...base.vpnClient, reconnectTimeoutS: -1 } }],
+      ['vpnClient.reconnectTimeoutS', { vpnClient: { ...base.vpnClient, reconnectTimeoutS: 86_401 } }],
+      ['vpnClient.reconnectTimeoutS', { vpnClient: { ...base.vpnClient, reconnectTimeoutS: 1.5 } }],
+      // Below three missed 5 s pings a live session would be declared lost.
+      ['vpnClient.staleAfterS', { vpnClient: { ...base.vpnClient, staleAfterS: 5 } }],
+      ['vpnClient.staleAfterS', { vpnClient: { ...base.vpnClient, staleAfterS: '15' } }],
+      ['services.refreshS', { services: { ...base.services, refreshS: 0 } }],
+      ['services.refreshS', { services: { ...base.services, refreshS: 61 } }],
+    ]
+    for (const [field, patch] of bad) {
+      let msg = ''
+      try {
+        parseConfig({ ...base, ...patch }, 'x')
+      } catch (e) {
+        msg = (e as Error).message
+      }
+      expect(msg, JSON.stringify(patch)).toContain(field)
+      expect(msg).not.toMatch(/\n/)
+    }
+  })
+})
