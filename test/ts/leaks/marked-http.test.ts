@@ -44,6 +44,30 @@ describe.skipIf(skipUnlessAvailable(skip))('marked requests to the discovery ser
     expect(await plain.health()).toMatchObject({ mark: 'none' })
   })
 
+  it('a hostile discovery server: an endless answer is cut at the size limit, a silent one at the deadline', async () => {
+    const hostile = createServer((req, res) => {
+      if (req.url === '/silent') return // never answers
+      res.writeHead(200)
+      const chunk = Buffer.alloc(64 * 1024, 0x61)
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', pump)
+      }
+      pump()
+    })
+    await new Promise<void>((r) => hostile.listen(0, '127.0.0.1', r))
+    const at = `http://127.0.0.1:${(hostile.address() as { port: number }).port}`
+    try {
+      await expect(markedRequest(`${at}/endless`, { method: 'GET', headers: {}, timeoutMs: 20_000 })).rejects.toThrow(/^answer larger than 4194304 bytes$/)
+      const t0 = Date.now()
+      await expect(markedRequest(`${at}/silent`, { method: 'GET', headers: {}, timeoutMs: 500 })).rejects.toThrow(/^no answer within 500 ms$/)
+      expect(Date.now() - t0).toBeLessThan(5000)
+    } finally {
+      hostile.closeAllConnections()
+      await new Promise<void>((r) => hostile.close(() => r()))
+    }
+  }, 30_000)
+
   it('a refused connection is one clear error, not a hang', async () => {
     const dead = new ServicesClient({ url: 'http://127.0.0.1:1', bypassMark: true, retries: 0, timeoutMs: 2000 })
     await expect(dead.health()).rejects.toThrow(/not reachable: .*127\.0\.0\.1:1/)
