@@ -153,8 +153,7 @@ describe('unix socket side', () => {
         res.setEncoding('utf8')
         res.on('data', (c: string) => {
           buf += c
-          let i: number
-          while ((i = buf.indexOf('\n\n')) >= 0) {
+          for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
             const block = buf.slice(0, i)
             buf = buf.slice(i + 2)
             const ev = /^event: (.*)$/m.exec(block)?.[1]

@@ -36,7 +36,7 @@ describe('format', () => {
     expect(formatDuration(3661)).toBe('1h 1m 1s')
     expect(formatDuration(90061)).toBe('1d 1h 1m')
     expect(formatLatency(null)).toBe('–')
-    expect(formatLatency(3.14159)).toBe('3.1 ms')
+    expect(formatLatency(3.06)).toBe('3.1 ms')
     expect(formatLatency(42.6)).toBe('43 ms')
   })
 
