@@ -116,7 +116,9 @@ async function main(createLab) {
   const lab = createLab()
   // Cleanups the lab does not know of (the WireGuard UAPI sockets), run on exit too.
   const env = { lab, a: '', b: '', cleanups: [] }
-  const cleanup = () => env.cleanups.forEach((f) => f())
+  const cleanup = () => {
+    for (const f of env.cleanups) f()
+  }
   process.on('exit', cleanup)
   try {
     await namespacePair(lab, env)

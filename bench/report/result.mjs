@@ -31,10 +31,10 @@ export function newResult(settings) {
 export function finish(res, startedAt) {
   res.machine.loadavgAfter = loadavg()
   res.durationS = Math.round((Date.now() - startedAt) / 1000)
-  const stamp = res.date.slice(0, 19).replace(/:/g, '-') + 'Z'
+  const stamp = `${res.date.slice(0, 19).replace(/:/g, '-')}Z`
   const jsonFile = join(RESULTS, `${stamp}.json`)
   const pngFile = join(RESULTS, `${stamp}.png`)
-  writeFileSync(jsonFile, JSON.stringify(res, null, 2) + '\n')
+  writeFileSync(jsonFile, `${JSON.stringify(res, null, 2)}\n`)
   chart(res, pngFile)
   console.log('')
   console.log(report(res))

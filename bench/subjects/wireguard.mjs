@@ -17,7 +17,9 @@ export async function setupWireguard(lab, env, kind, bin) {
     for (const p of procs) await p.kill('SIGTERM', 2000)
     for (const e of ends) rmSync(uapiPath(e.ifname), { force: true })
   }
-  env.cleanups.push(() => ends.forEach((e) => rmSync(uapiPath(e.ifname), { force: true })))
+  env.cleanups.push(() => {
+    for (const e of ends) rmSync(uapiPath(e.ifname), { force: true })
+  })
   try {
     for (const e of ends) {
       const argv =
