@@ -131,8 +131,7 @@ class TcpStream {
     s.setEncoding('utf8')
     s.on('data', (d: string) => {
       buf += d
-      let i: number
-      while ((i = buf.indexOf('\n')) >= 0) {
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
         this.onAck(Number(buf.slice(0, i)))
         buf = buf.slice(i + 1)
       }
