@@ -1,0 +1,63 @@
+//! Why a node call failed, with the stable code the binding hands to TypeScript.
+
+use std::net::SocketAddr;
+
+use thiserror::Error;
+
+use super::crypto::MAX_CONTROL;
+use crate::router::PeerId;
+use crate::tun::TunError;
+
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error("cannot listen on {what} {addr}: {source}")]
+    Listen {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} is not listening on this node")]
+    NotListening(&'static str),
+    #[error("no address resolver is configured for SUDPH")]
+    NoResolver,
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    #[error("handshake failed: {0}")]
+    Handshake(String),
+    #[error("timed out")]
+    Timeout,
+    #[error("no session {0}")]
+    NoSession(PeerId),
+    #[error("no tunnel {0}")]
+    NoTunnel(String),
+    #[error("control message of {0} bytes is larger than {MAX_CONTROL}")]
+    ControlTooLarge(usize),
+    #[error("the send queue is full")]
+    QueueFull,
+    #[error("the node is shut down")]
+    Closed,
+    #[error(transparent)]
+    Tun(#[from] TunError),
+}
+
+impl NodeError {
+    /// Stable codes for the binding (and so for TypeScript).
+    pub fn code(&self) -> &'static str {
+        match self {
+            NodeError::Listen { .. } => "ELISTEN",
+            NodeError::NotListening(_) => "ENOTLISTENING",
+            NodeError::NoResolver => "ENORESOLVER",
+            NodeError::Unreachable(_) => "EUNREACHABLE",
+            NodeError::Handshake(_) => "EHANDSHAKE",
+            NodeError::Timeout => "ETIMEOUT",
+            NodeError::NoSession(_) => "ENOSESSION",
+            NodeError::NoTunnel(_) => "ENOTUNNEL",
+            NodeError::ControlTooLarge(_) => "ETOOLARGE",
+            NodeError::QueueFull => "EQUEUEFULL",
+            NodeError::Closed => "ECLOSED",
+            NodeError::Tun(TunError::Permission) => "EPERM",
+            NodeError::Tun(_) => "ETUN",
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The state every task of a node shares: the table of live sessions and
+//! the index map inbound messages are looked up in, the TUNs, the pending
+//! dials; adding and removing a session (and its lifecycle events) here.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::crypto::{self, Acceptor, SessionBox};
+use super::limits::{Gate, Refusal, Ticket};
+use super::peer::{Link, Peer};
+use super::sink::SinkPool;
+use super::stats::Snapshot;
+use super::tunnel::Tunnel;
+use super::udp::UdpSock;
+use super::{resolver, sudph, Event, SessionInfo, TransportKind};
+use crate::router::PeerId;
+use crate::{Keypair, PublicKey};
+
+type DialReply = oneshot::Sender<(Vec<u8>, SocketAddr)>;
+type Located = Result<resolver::PeerAddress, String>;
+
+pub(crate) struct Inner {
+    pub(crate) keypair: Keypair,
+    pub(crate) events: mpsc::UnboundedSender<Event>,
+    pub(crate) epoch: Instant,
+    pub(crate) acceptor: Mutex<Acceptor>,
+    pub(crate) udp: Option<Arc<UdpSock>>,
+    pub(crate) sinks: SinkPool,
+    pub(crate) resolver: Option<SocketAddr>,
+    pub(crate) observed: Mutex<Option<SocketAddr>>,
+    pub(crate) pending: Mutex<HashMap<u32, DialReply>>,
+    pub(crate) punch_waiters: Mutex<HashMap<PublicKey, oneshot::Sender<Located>>>,
+    /// SUDPH dials in progress: where the peer's punches came from (sudph.rs).
+    pub(crate) dialing: Mutex<HashMap<PublicKey, sudph::Dialing>>,
+    pub(crate) gate: Arc<Gate>,
+    pub(super) peers: RwLock<HashMap<PeerId, Arc<Peer>>>,
+    pub(super) by_index: RwLock<HashMap<u32, PeerId>>,
+    pub(super) tunnels: Mutex<HashMap<String, Arc<Tunnel>>>,
+    pub(super) next_id: AtomicU64,
+    pub(super) tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Set by shutdown(): dials in flight end at once instead of at their deadlines.
+    pub(super) closed: watch::Sender<bool>,
+}
+
+impl Inner {
+    pub(crate) fn alloc_index(&self) -> u32 {
+        // Random, so indexes say nothing about how many sessions we have.
+        let map = self.by_index.read().unwrap();
+        let pending = self.pending.lock().unwrap();
+        loop {
+            let i = crypto::random_u32();
+            if i != 0 && !map.contains_key(&i) && !pending.contains_key(&i) {
+                return i;
+            }
+        }
+    }
+
+    /// Count an inbound dial a limit refused; tell the host now and then
+    /// (rate-limited: a flood must not become a flood of events or logs).
+    pub(crate) fn refused(&self, why: Refusal, from: std::net::IpAddr) {
+        if self.gate.count(why) {
+            let _ = self.events.send(Event::Refused { why, from, stats: self.gate.stats() });
+        }
+    }
+
+    pub(super) fn peer(&self, id: PeerId) -> Option<Arc<Peer>> {
+        self.peers.read().unwrap().get(&id).cloned()
+    }
+
+    pub(crate) fn peer_by_index(&self, index: u32) -> Option<Arc<Peer>> {
+        let id = *self.by_index.read().unwrap().get(&index)?;
+        self.peer(id)
+    }
+
+    pub(crate) fn find_udp_peer(&self, remote: PublicKey, addr: SocketAddr) -> Option<Arc<Peer>> {
+        self.peers
+            .read()
+            .unwrap()
+            .values()
+            .find(|p| p.remote == remote && p.kind == TransportKind::Sudph && p.link.remote_addr() == addr)
+            .cloned()
+    }
+
+    /// `ticket`: an inbound session's admission (its session slot, and its
+    /// pending slot until the initiator confirms the keys); none when we dialed.
+    pub(crate) fn add_peer(
+        &self,
+        session: SessionBox,
+        index: u32,
+        kind: TransportKind,
+        link: Link,
+        initiator: bool,
+        ticket: Option<Ticket>,
+    ) -> Arc<Peer> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let remote = session.remote();
+        let unconfirmed = ticket.is_some() && !session.is_established();
+        let peer = Arc::new(Peer {
+            id,
+            remote,
+            kind,
+            initiator,
+            unconfirmed: AtomicBool::new(unconfirmed),
+            admission: Mutex::new(ticket),
+            session: Mutex::new(session),
+            link,
+            counters: Default::default(),
+            tunnel: RwLock::new(None),
+            since: Instant::now(),
+        });
+        peer.counters.touch(self.epoch);
+        self.peers.write().unwrap().insert(id, peer.clone());
+        self.by_index.write().unwrap().insert(index, id);
+        let _ = self.events.send(Event::SessionUp { id, peer: remote, transport: kind, remote: peer.link.remote_addr(), initiator });
+        peer
+    }
+
+    /// A peer re-handshook with us: new keys, same session id and tunnel.
+    pub(crate) fn absorb(&self, peer: &Arc<Peer>, session: Box<SessionBox>, index: u32) {
+        if peer.session.lock().unwrap().absorb(*session).is_ok() {
+            self.by_index.write().unwrap().insert(index, peer.id);
+        }
+    }
+
+    pub(crate) fn remove_peer(&self, id: PeerId, reason: &str) {
+        let Some(peer) = self.peers.write().unwrap().remove(&id) else { return };
+        self.by_index.write().unwrap().retain(|_, p| *p != id);
+        // Its slots go back now, not when the last task lets go of the peer.
+        drop(peer.admission.lock().unwrap().take());
+        if let Some(t) = peer.tunnel.write().unwrap().take() {
+            t.detach(id);
+        }
+        if let Link::Tcp { close, .. } = &peer.link {
+            // A stored permit: the reader sees it even if it is not waiting yet.
+            close.notify_one();
+        }
+        let _ = self.events.send(Event::SessionDown { id, peer: peer.remote, reason: reason.into() });
+    }
+
+    pub(super) fn info(&self, p: &Peer) -> SessionInfo {
+        SessionInfo {
+            id: p.id,
+            peer: p.remote,
+            transport: p.kind,
+            remote: p.link.remote_addr(),
+            initiator: p.initiator,
+            tunnel: p.tunnel.read().unwrap().as_ref().map(|t| t.name().to_string()),
+            age: p.since.elapsed(),
+            stats: Snapshot { rekeys: p.session.lock().unwrap().rekeys(), ..p.counters.snapshot(self.epoch) },
+        }
+    }
+}
