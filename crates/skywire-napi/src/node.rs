@@ -10,7 +10,7 @@ use ipnet::IpNet;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use skywire_core::node::{Event, LimitStats, Limits, Node, NodeConfig, NodeError, SessionInfo};
+use skywire_core::node::{Event, LimitStats, Limits, Node, NodeConfig, NodeError, TransportInfo};
 use skywire_core::tun::TunConfig;
 use skywire_core::{Keypair, PublicKey, SecretKey};
 use tokio::task::JoinHandle;
@@ -141,7 +141,7 @@ impl NodeEvent {
 
     fn from_core(e: Event) -> Self {
         match e {
-            Event::SessionUp { id, peer, transport, remote, initiator } => NodeEvent {
+            Event::TransportUp { id, peer, transport, remote, initiator } => NodeEvent {
                 id: Some(id as u32),
                 peer: Some(peer.to_hex()),
                 transport: Some(transport.as_str().into()),
@@ -152,7 +152,7 @@ impl NodeEvent {
             Event::Control { id, data } => {
                 NodeEvent { id: Some(id as u32), data: Some(data.into()), ..Self::empty("control") }
             }
-            Event::SessionDown { id, peer, reason } => NodeEvent {
+            Event::TransportDown { id, peer, reason } => NodeEvent {
                 id: Some(id as u32),
                 peer: Some(peer.to_hex()),
                 reason: Some(reason),
@@ -213,7 +213,7 @@ pub struct SessionDescription {
     pub stats: SessionStats,
 }
 
-fn describe(s: SessionInfo) -> SessionDescription {
+fn describe(s: TransportInfo) -> SessionDescription {
     let st = s.stats;
     SessionDescription {
         id: s.id as u32,
@@ -372,18 +372,18 @@ impl VisorNode {
     }
 
     #[napi]
-    pub fn close_session(&self, id: u32) -> Result<()> {
-        self.node.close_session(id as u64).map_err(node_err)
+    pub fn close_transport(&self, id: u32) -> Result<()> {
+        self.node.close_transport(id as u64).map_err(node_err)
     }
 
     #[napi]
     pub fn session(&self, id: u32) -> Option<SessionDescription> {
-        self.node.session(id as u64).map(describe)
+        self.node.transport(id as u64).map(describe)
     }
 
     #[napi]
     pub fn sessions(&self) -> Vec<SessionDescription> {
-        self.node.sessions().into_iter().map(describe).collect()
+        self.node.transports().into_iter().map(describe).collect()
     }
 
     /// Stop everything. Safe to call twice.

@@ -1,5 +1,5 @@
 //! The public face of a node: start it, dial, send control messages, manage
-//! TUNs and sessions, shut it down. Each call is a short step into the shared
+//! TUNs and transports, shut it down. Each call is a short step into the shared
 //! state (state.rs) or a dial (stcpr.rs, sudph.rs).
 
 use std::collections::HashMap;
@@ -18,8 +18,8 @@ use super::state::Inner;
 use super::timers::timer_loop;
 use super::tunnel::Tunnel;
 use super::udp::UdpSock;
-use super::{mark, stcpr, sudph, Event, NodeConfig, NodeError, SessionInfo};
-use crate::router::PeerId;
+use super::{mark, stcpr, sudph, Event, NodeConfig, NodeError, TransportInfo};
+use crate::router::TransportId;
 use crate::tun::{Tun, TunConfig};
 use crate::PublicKey;
 
@@ -60,7 +60,7 @@ impl Node {
             punch_waiters: Mutex::new(HashMap::new()),
             dialing: Mutex::new(HashMap::new()),
             gate: Gate::new(cfg.limits),
-            peers: RwLock::new(HashMap::new()),
+            transports: RwLock::new(HashMap::new()),
             by_index: RwLock::new(HashMap::new()),
             tunnels: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
@@ -107,7 +107,7 @@ impl Node {
         *self.inner.observed.lock().unwrap()
     }
 
-    pub async fn dial_stcpr(&self, remote: PublicKey, addrs: &[SocketAddr], timeout: Duration) -> Result<PeerId, NodeError> {
+    pub async fn dial_stcpr(&self, remote: PublicKey, addrs: &[SocketAddr], timeout: Duration) -> Result<TransportId, NodeError> {
         let deadline = Instant::now() + timeout;
         self.until_shutdown(stcpr::dial(&self.inner, remote, addrs, deadline)).await.map(|p| p.id)
     }
@@ -119,7 +119,7 @@ impl Node {
         remote: PublicKey,
         direct: Option<Vec<SocketAddr>>,
         timeout: Duration,
-    ) -> Result<PeerId, NodeError> {
+    ) -> Result<TransportId, NodeError> {
         let deadline = Instant::now() + timeout;
         self.until_shutdown(sudph::dial(&self.inner, remote, direct, deadline)).await.map(|p| p.id)
     }
@@ -137,20 +137,20 @@ impl Node {
         }
     }
 
-    pub fn send_control(&self, id: PeerId, data: &[u8]) -> Result<(), NodeError> {
+    pub fn send_control(&self, id: TransportId, data: &[u8]) -> Result<(), NodeError> {
         if data.len() > MAX_CONTROL {
             return Err(NodeError::ControlTooLarge(data.len()));
         }
-        let peer = self.inner.peer(id).ok_or(NodeError::NoSession(id))?;
+        let tp = self.inner.transport(id).ok_or(NodeError::NoTransport(id))?;
         let mut buf = Vec::new();
-        if peer.send(Kind::Control, data, &mut buf) {
+        if tp.send(Kind::Control, data, &mut buf) {
             Ok(())
         } else {
             Err(NodeError::QueueFull)
         }
     }
 
-    /// Create a TUN (up, addressed) that sessions can be attached to.
+    /// Create a TUN (up, addressed) that transports can be attached to.
     pub fn create_tunnel(&self, cfg: &TunConfig) -> Result<String, NodeError> {
         let tun = Tun::create(cfg)?;
         let name = tun.name().to_string();
@@ -159,21 +159,21 @@ impl Node {
         Ok(name)
     }
 
-    /// Route `allowed` networks of `tunnel` to session `id`, and accept from
-    /// that session only packets whose source is in `allowed`.
-    pub fn attach(&self, tunnel: &str, id: PeerId, allowed: &[IpNet]) -> Result<(), NodeError> {
+    /// Route `allowed` networks of `tunnel` to transport `id`, and accept from
+    /// that transport only packets whose source is in `allowed`.
+    pub fn attach(&self, tunnel: &str, id: TransportId, allowed: &[IpNet]) -> Result<(), NodeError> {
         let t = self.inner.tunnels.lock().unwrap().get(tunnel).cloned().ok_or_else(|| NodeError::NoTunnel(tunnel.into()))?;
-        let peer = self.inner.peer(id).ok_or(NodeError::NoSession(id))?;
-        if let Some(old) = peer.tunnel.write().unwrap().replace(t.clone()) {
+        let tp = self.inner.transport(id).ok_or(NodeError::NoTransport(id))?;
+        if let Some(old) = tp.tunnel.write().unwrap().replace(t.clone()) {
             old.detach(id);
         }
-        t.attach(&peer, allowed);
+        t.attach(&tp, allowed);
         Ok(())
     }
 
     pub fn close_tunnel(&self, tunnel: &str) -> Result<(), NodeError> {
         let t = self.inner.tunnels.lock().unwrap().remove(tunnel).ok_or_else(|| NodeError::NoTunnel(tunnel.into()))?;
-        for p in self.inner.peers.read().unwrap().values() {
+        for p in self.inner.transports.read().unwrap().values() {
             let mut slot = p.tunnel.write().unwrap();
             if slot.as_ref().is_some_and(|x| Arc::ptr_eq(x, &t)) {
                 *slot = None;
@@ -183,30 +183,30 @@ impl Node {
         Ok(())
     }
 
-    pub fn close_session(&self, id: PeerId) -> Result<(), NodeError> {
-        self.inner.peer(id).ok_or(NodeError::NoSession(id))?;
-        self.inner.remove_peer(id, "closed locally");
+    pub fn close_transport(&self, id: TransportId) -> Result<(), NodeError> {
+        self.inner.transport(id).ok_or(NodeError::NoTransport(id))?;
+        self.inner.remove_transport(id, "closed locally");
         Ok(())
     }
 
-    pub fn session(&self, id: PeerId) -> Option<SessionInfo> {
-        self.inner.peer(id).map(|p| self.inner.info(&p))
+    pub fn transport(&self, id: TransportId) -> Option<TransportInfo> {
+        self.inner.transport(id).map(|p| self.inner.info(&p))
     }
 
-    pub fn sessions(&self) -> Vec<SessionInfo> {
-        let peers: Vec<_> = self.inner.peers.read().unwrap().values().cloned().collect();
-        peers.iter().map(|p| self.inner.info(p)).collect()
+    pub fn transports(&self) -> Vec<TransportInfo> {
+        let all: Vec<_> = self.inner.transports.read().unwrap().values().cloned().collect();
+        all.iter().map(|p| self.inner.info(p)).collect()
     }
 
-    /// Stop every task, close every session and TUN.
+    /// Stop every task, close every transport and TUN.
     pub fn shutdown(&self) {
         self.inner.closed.send_replace(true);
         for t in self.inner.tasks.lock().unwrap().drain(..) {
             t.abort();
         }
-        let ids: Vec<_> = self.inner.peers.read().unwrap().keys().copied().collect();
+        let ids: Vec<_> = self.inner.transports.read().unwrap().keys().copied().collect();
         for id in ids {
-            self.inner.remove_peer(id, "node shut down");
+            self.inner.remove_transport(id, "node shut down");
         }
         for (_, t) in self.inner.tunnels.lock().unwrap().drain() {
             t.stop();

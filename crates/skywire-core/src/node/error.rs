@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use thiserror::Error;
 
 use super::crypto::MAX_CONTROL;
-use crate::router::PeerId;
+use crate::router::TransportId;
 use crate::tun::TunError;
 
 #[derive(Debug, Error)]
@@ -27,8 +27,8 @@ pub enum NodeError {
     Handshake(String),
     #[error("timed out")]
     Timeout,
-    #[error("no session {0}")]
-    NoSession(PeerId),
+    #[error("no transport {0}")]
+    NoTransport(TransportId),
     #[error("no tunnel {0}")]
     NoTunnel(String),
     #[error("control message of {0} bytes is larger than {MAX_CONTROL}")]
@@ -51,7 +51,7 @@ impl NodeError {
             NodeError::Unreachable(_) => "EUNREACHABLE",
             NodeError::Handshake(_) => "EHANDSHAKE",
             NodeError::Timeout => "ETIMEOUT",
-            NodeError::NoSession(_) => "ENOSESSION",
+            NodeError::NoTransport(_) => "ENOSESSION",
             NodeError::NoTunnel(_) => "ENOTUNNEL",
             NodeError::ControlTooLarge(_) => "ETOOLARGE",
             NodeError::QueueFull => "EQUEUEFULL",

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::limits::{LimitStats, Refusal};
 use super::stats::Snapshot;
-use crate::router::PeerId;
+use crate::router::TransportId;
 use crate::PublicKey;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -27,9 +27,9 @@ impl TransportKind {
 /// What the host program hears from the node. Data packets never appear here.
 #[derive(Clone, Debug)]
 pub enum Event {
-    SessionUp { id: PeerId, peer: PublicKey, transport: TransportKind, remote: SocketAddr, initiator: bool },
-    Control { id: PeerId, data: Vec<u8> },
-    SessionDown { id: PeerId, peer: PublicKey, reason: String },
+    TransportUp { id: TransportId, peer: PublicKey, transport: TransportKind, remote: SocketAddr, initiator: bool },
+    Control { id: TransportId, data: Vec<u8> },
+    TransportDown { id: TransportId, peer: PublicKey, reason: String },
     /// Hole-punching progress for a dial or for a peer dialing us.
     Punch { peer: PublicKey, stage: String, addr: Option<SocketAddr> },
     /// The address resolver acknowledged our SUDPH binding and saw us at `observed`.
@@ -41,8 +41,8 @@ pub enum Event {
 }
 
 #[derive(Clone, Debug)]
-pub struct SessionInfo {
-    pub id: PeerId,
+pub struct TransportInfo {
+    pub id: TransportId,
     pub peer: PublicKey,
     pub transport: TransportKind,
     pub remote: SocketAddr,

@@ -1,9 +1,9 @@
-//! A visor's network node: its STCPR listener and SUDPH socket, the sessions
+//! A visor's network node: its STCPR listener and SUDPH socket, the transports
 //! over them, the TUNs they feed, and the events the host program sees.
 //!
 //! Data path, both directions, all in this module tree, in batches:
 //!   TUN read (offload: one 64 KiB read, split) → `tunnel::outbound_loop` →
-//!     route by destination → `Peer::send_batch` (encrypt the run) → one UDP
+//!     route by destination → `Transport::send_batch` (encrypt the run) → one UDP
 //!     GSO send (`udp::UdpSock`) or one buffer of TCP frames.
 //!   UDP `sudph::recv_loop` (recvmmsg + GRO) / TCP `stcpr::read_loop` →
 //!     `Inner::on_session_message` (dispatch.rs: decrypt into a `sink::TunSink` slot) →
@@ -14,7 +14,7 @@
 //! Files by job. Control path: `api` (what the host calls) → `state` (the
 //! shared session table, lifecycle events) ← `config`, `events`, `error`
 //! (what crosses to the host). Outbound: `tunnel` (TUN reader, routing) →
-//! `peer` (one session's send side) → `udp` / `stcpr`. Inbound: `sudph` /
+//! `transport` (one transport's send side) → `udp` / `stcpr`. Inbound: `sudph` /
 //! `stcpr` (sockets, handshakes) → `dispatch` (decrypt, act) → `sink` (TUN
 //! writes). `timers`: keepalive, rekey, expiry. Helpers: `crypto`,
 //! `limits`, `resolver`, `stats`, `mark`.
@@ -27,7 +27,7 @@ mod error;
 mod events;
 mod limits;
 pub mod mark;
-mod peer;
+mod transport;
 mod resolver;
 mod sink;
 mod state;
@@ -49,9 +49,9 @@ pub use self::api::Node;
 pub use self::config::NodeConfig;
 pub use self::crypto::{Kind, MAX_CONTROL};
 pub use self::error::NodeError;
-pub use self::events::{Event, SessionInfo, TransportKind};
+pub use self::events::{Event, TransportInfo, TransportKind};
 pub use self::limits::{LimitStats, Limits, Refusal};
-pub use self::peer::Peer;
+pub use self::transport::Transport;
 pub use self::stats::Snapshot;
 pub use self::tunnel::Tunnel;
 pub(crate) use self::state::Inner;

@@ -125,7 +125,7 @@ async fn sudph_follows_an_authenticated_new_source_and_nothing_else() {
     client.send_control(id, b"one").unwrap();
     let (sid, data) = control(&mut srx, wait).await.expect("server got nothing");
     assert_eq!(data, b"one");
-    assert_eq!(server.session(sid).unwrap().remote, nat.backs[0].local_addr().unwrap());
+    assert_eq!(server.transport(sid).unwrap().remote, nat.backs[0].local_addr().unwrap());
 
     // The NAT rebinds: the client's next message comes from back socket 1, and the server answers there.
     *nat.current.lock().unwrap() = 1;
@@ -134,7 +134,7 @@ async fn sudph_follows_an_authenticated_new_source_and_nothing_else() {
     server.send_control(sid, b"to the new mapping").unwrap();
     assert_eq!(control(&mut crx, wait).await.expect("client got nothing after the rebind"), (id, b"to the new mapping".to_vec()));
     assert!(nat.received(1) > 0);
-    assert_eq!(server.session(sid).unwrap().remote, nat.backs[1].local_addr().unwrap());
+    assert_eq!(server.transport(sid).unwrap().remote, nat.backs[1].local_addr().unwrap());
 
     // An attacker at back socket 2 replays that authentic datagram, then sends a forged one: neither moves the session.
     let authentic = nat.last_to_server.lock().unwrap().clone().expect("a transport datagram went to the server");
@@ -149,5 +149,5 @@ async fn sudph_follows_an_authenticated_new_source_and_nothing_else() {
     server.send_control(sid, b"still to the client").unwrap();
     assert_eq!(control(&mut crx, wait).await.expect("client got nothing after the replay"), (id, b"still to the client".to_vec()));
     assert_eq!(nat.received(2), 0, "the server followed a replayed or forged datagram to the attacker");
-    assert_eq!(server.session(sid).unwrap().remote, nat.backs[1].local_addr().unwrap());
+    assert_eq!(server.transport(sid).unwrap().remote, nat.backs[1].local_addr().unwrap());
 }

@@ -13,13 +13,13 @@ use tokio::task::JoinHandle;
 
 use super::crypto::{self, Acceptor, SessionBox};
 use super::limits::{Gate, Refusal, Ticket};
-use super::peer::{Link, Peer};
+use super::transport::{Link, Transport};
 use super::sink::SinkPool;
 use super::stats::Snapshot;
 use super::tunnel::Tunnel;
 use super::udp::UdpSock;
-use super::{resolver, sudph, Event, SessionInfo, TransportKind};
-use crate::router::PeerId;
+use super::{resolver, sudph, Event, TransportInfo, TransportKind};
+use crate::router::TransportId;
 use crate::{Keypair, PublicKey};
 
 type DialReply = oneshot::Sender<(Vec<u8>, SocketAddr)>;
@@ -39,8 +39,8 @@ pub(crate) struct Inner {
     /// SUDPH dials in progress: where the peer's punches came from (sudph.rs).
     pub(crate) dialing: Mutex<HashMap<PublicKey, sudph::Dialing>>,
     pub(crate) gate: Arc<Gate>,
-    pub(super) peers: RwLock<HashMap<PeerId, Arc<Peer>>>,
-    pub(super) by_index: RwLock<HashMap<u32, PeerId>>,
+    pub(super) transports: RwLock<HashMap<TransportId, Arc<Transport>>>,
+    pub(super) by_index: RwLock<HashMap<u32, TransportId>>,
     pub(super) tunnels: Mutex<HashMap<String, Arc<Tunnel>>>,
     pub(super) next_id: AtomicU64,
     pub(super) tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -69,17 +69,17 @@ impl Inner {
         }
     }
 
-    pub(super) fn peer(&self, id: PeerId) -> Option<Arc<Peer>> {
-        self.peers.read().unwrap().get(&id).cloned()
+    pub(super) fn transport(&self, id: TransportId) -> Option<Arc<Transport>> {
+        self.transports.read().unwrap().get(&id).cloned()
     }
 
-    pub(crate) fn peer_by_index(&self, index: u32) -> Option<Arc<Peer>> {
+    pub(crate) fn transport_by_index(&self, index: u32) -> Option<Arc<Transport>> {
         let id = *self.by_index.read().unwrap().get(&index)?;
-        self.peer(id)
+        self.transport(id)
     }
 
-    pub(crate) fn find_udp_peer(&self, remote: PublicKey, addr: SocketAddr) -> Option<Arc<Peer>> {
-        self.peers
+    pub(crate) fn find_udp_transport(&self, remote: PublicKey, addr: SocketAddr) -> Option<Arc<Transport>> {
+        self.transports
             .read()
             .unwrap()
             .values()
@@ -89,7 +89,7 @@ impl Inner {
 
     /// `ticket`: an inbound session's admission (its session slot, and its
     /// pending slot until the initiator confirms the keys); none when we dialed.
-    pub(crate) fn add_peer(
+    pub(crate) fn add_transport(
         &self,
         session: SessionBox,
         index: u32,
@@ -97,11 +97,11 @@ impl Inner {
         link: Link,
         initiator: bool,
         ticket: Option<Ticket>,
-    ) -> Arc<Peer> {
+    ) -> Arc<Transport> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let remote = session.remote();
         let unconfirmed = ticket.is_some() && !session.is_established();
-        let peer = Arc::new(Peer {
+        let tp = Arc::new(Transport {
             id,
             remote,
             kind,
@@ -114,37 +114,37 @@ impl Inner {
             tunnel: RwLock::new(None),
             since: Instant::now(),
         });
-        peer.counters.touch(self.epoch);
-        self.peers.write().unwrap().insert(id, peer.clone());
+        tp.counters.touch(self.epoch);
+        self.transports.write().unwrap().insert(id, tp.clone());
         self.by_index.write().unwrap().insert(index, id);
-        let _ = self.events.send(Event::SessionUp { id, peer: remote, transport: kind, remote: peer.link.remote_addr(), initiator });
-        peer
+        let _ = self.events.send(Event::TransportUp { id, peer: remote, transport: kind, remote: tp.link.remote_addr(), initiator });
+        tp
     }
 
-    /// A peer re-handshook with us: new keys, same session id and tunnel.
-    pub(crate) fn absorb(&self, peer: &Arc<Peer>, session: Box<SessionBox>, index: u32) {
-        if peer.session.lock().unwrap().absorb(*session).is_ok() {
-            self.by_index.write().unwrap().insert(index, peer.id);
+    /// A peer re-handshook with us: new session keys, same transport id and tunnel.
+    pub(crate) fn absorb(&self, tp: &Arc<Transport>, session: Box<SessionBox>, index: u32) {
+        if tp.session.lock().unwrap().absorb(*session).is_ok() {
+            self.by_index.write().unwrap().insert(index, tp.id);
         }
     }
 
-    pub(crate) fn remove_peer(&self, id: PeerId, reason: &str) {
-        let Some(peer) = self.peers.write().unwrap().remove(&id) else { return };
+    pub(crate) fn remove_transport(&self, id: TransportId, reason: &str) {
+        let Some(tp) = self.transports.write().unwrap().remove(&id) else { return };
         self.by_index.write().unwrap().retain(|_, p| *p != id);
-        // Its slots go back now, not when the last task lets go of the peer.
-        drop(peer.admission.lock().unwrap().take());
-        if let Some(t) = peer.tunnel.write().unwrap().take() {
+        // Its slots go back now, not when the last task lets go of the transport.
+        drop(tp.admission.lock().unwrap().take());
+        if let Some(t) = tp.tunnel.write().unwrap().take() {
             t.detach(id);
         }
-        if let Link::Tcp { close, .. } = &peer.link {
+        if let Link::Tcp { close, .. } = &tp.link {
             // A stored permit: the reader sees it even if it is not waiting yet.
             close.notify_one();
         }
-        let _ = self.events.send(Event::SessionDown { id, peer: peer.remote, reason: reason.into() });
+        let _ = self.events.send(Event::TransportDown { id, peer: tp.remote, reason: reason.into() });
     }
 
-    pub(super) fn info(&self, p: &Peer) -> SessionInfo {
-        SessionInfo {
+    pub(super) fn info(&self, p: &Transport) -> TransportInfo {
+        TransportInfo {
             id: p.id,
             peer: p.remote,
             transport: p.kind,

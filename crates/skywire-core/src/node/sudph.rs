@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use super::crypto::{self, Accepted, Established, Progress};
 use crate::wire::message::{classify, Route};
-use super::peer::{Link, Peer};
+use super::transport::{Link, Transport};
 use super::resolver::{self, PeerAddress, ResolverMessage};
 use super::sink::TunSink;
 use super::udp::{RecvBatch, UdpSock};
@@ -117,7 +117,7 @@ async fn on_datagram(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: S
                 let _ = tx.send((msg.to_vec(), src));
                 return;
             }
-            let Some(peer) = inner.peer_by_index(idx) else { return };
+            let Some(peer) = inner.transport_by_index(idx) else { return };
             let authenticated = inner.on_session_message(&peer, msg, sink).await;
             // Follow the peer when its NAT mapping changes, but only on a
             // message that authenticated: a forged source moves nothing.
@@ -147,7 +147,7 @@ async fn on_initiation(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src:
         Ok(Accepted::Session(session, len)) => {
             // A new handshake from a peer we already have on this address is
             // a rekey: keep the peer (and its tunnel), take the new keys.
-            if let Some(existing) = inner.find_udp_peer(session.remote(), src) {
+            if let Some(existing) = inner.find_udp_transport(session.remote(), src) {
                 send_probe(sock, &out[..len], src).await;
                 inner.absorb(&existing, session, index);
                 return;
@@ -163,7 +163,7 @@ async fn on_initiation(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src:
             };
             send_probe(sock, &out[..len], src).await;
             let link = Link::Udp { sock: sock.clone(), addr: std::sync::Mutex::new(src) };
-            inner.add_peer(*session, index, TransportKind::Sudph, link, false, Some(ticket));
+            inner.add_transport(*session, index, TransportKind::Sudph, link, false, Some(ticket));
         }
         Ok(Accepted::Reply(len)) => {
             send_probe(sock, &out[..len], src).await;
@@ -277,8 +277,8 @@ fn try_send_probe(sock: &UdpSock, msg: &[u8], to: SocketAddr) {
     }
 }
 
-fn has_session(inner: &Inner, pk: PublicKey) -> bool {
-    inner.peers.read().unwrap().values().any(|p| p.remote == pk)
+fn has_transport(inner: &Inner, pk: PublicKey) -> bool {
+    inner.transports.read().unwrap().values().any(|p| p.remote == pk)
 }
 
 /// The target's side of a punch: the rest of PUNCHES, stopping once a session
@@ -289,7 +289,7 @@ async fn punch_until_up(inner: std::sync::Weak<Inner>, sock: Arc<UdpSock>, info:
     for at in PUNCHES.into_iter().skip(1) {
         tokio::time::sleep_until((start + Duration::from_millis(at)).into()).await;
         let Some(inner) = inner.upgrade() else { return };
-        if has_session(&inner, info.peer) {
+        if has_transport(&inner, info.peer) {
             return;
         }
         punch(&inner, &sock, &info);
@@ -302,7 +302,7 @@ pub(crate) async fn dial(
     remote: PublicKey,
     direct: Option<Vec<SocketAddr>>,
     deadline: Instant,
-) -> Result<Arc<Peer>, NodeError> {
+) -> Result<Arc<Transport>, NodeError> {
     let sock = inner.udp.clone().ok_or(NodeError::NotListening("SUDPH"))?;
     let targets = match direct {
         Some(a) if !a.is_empty() => a,
@@ -331,7 +331,7 @@ pub(crate) async fn dial(
 /// meanwhile, so an answer slower than this still completes.
 const REINITIATE_EVERY: Duration = Duration::from_millis(1000);
 
-async fn probe(inner: &Arc<Inner>, sock: &Arc<UdpSock>, remote: PublicKey, mut targets: Vec<SocketAddr>, deadline: Instant) -> Result<Arc<Peer>, NodeError> {
+async fn probe(inner: &Arc<Inner>, sock: &Arc<UdpSock>, remote: PublicKey, mut targets: Vec<SocketAddr>, deadline: Instant) -> Result<Arc<Transport>, NodeError> {
     // Re-sent on the schedule; a cookie reply (responder under load) turns it
     // into one carrying mac2.
     let index = inner.alloc_index();
@@ -393,7 +393,7 @@ async fn probe(inner: &Arc<Inner>, sock: &Arc<UdpSock>, remote: PublicKey, mut t
                 // cannot use its new keys.
                 send_probe(sock, &confirm, from).await;
                 let link = Link::Udp { sock: sock.clone(), addr: std::sync::Mutex::new(from) };
-                return Ok(inner.add_peer(session, index, TransportKind::Sudph, link, true, None));
+                return Ok(inner.add_transport(session, index, TransportKind::Sudph, link, true, None));
             }
             Ok(Progress::Retry(again)) => {
                 // Cookie reply: resend at once (top of the loop), with mac2.

@@ -56,7 +56,7 @@ async fn round_trip(kind: TransportKind, responder: ResponderConfig) {
     let (sid, data) = next_control(&mut srx).await;
     assert_eq!(data, b"hello?");
     // The server knows who dialed: the PK travels in the handshake.
-    let info = server.session(sid).unwrap();
+    let info = server.transport(sid).unwrap();
     assert_eq!(info.peer, client.public_key());
     assert_eq!(info.transport, kind);
     server.send_control(sid, b"hi!").unwrap();
@@ -133,17 +133,17 @@ async fn closing_an_stcpr_session_closes_its_connection() {
         .dial_stcpr(server.public_key(), &[server.stcpr_addr().unwrap()], Duration::from_secs(5))
         .await
         .unwrap();
-    client.close_session(id).unwrap();
+    client.close_transport(id).unwrap();
     // The server learns it from the TCP connection closing, not from an expiry minutes later.
     let reason = loop {
         match tokio::time::timeout(Duration::from_secs(5), srx.recv()).await.expect("no session-down in time") {
-            Some(Event::SessionDown { reason, .. }) => break reason,
+            Some(Event::TransportDown { reason, .. }) => break reason,
             Some(_) => continue,
             None => panic!("event channel closed"),
         }
     };
     assert!(reason.contains("closed by peer"), "{reason}");
-    assert!(server.sessions().is_empty());
+    assert!(server.transports().is_empty());
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ pub(super) async fn timer_loop(inner: std::sync::Weak<Inner>) {
     loop {
         tick.tick().await;
         let Some(inner) = inner.upgrade() else { return };
-        let peers: Vec<_> = inner.peers.read().unwrap().values().cloned().collect();
+        let peers: Vec<_> = inner.transports.read().unwrap().values().cloned().collect();
         let now = Instant::now();
         // A stranger's handshake may not hold a slot for minutes: an inbound
         // session the initiator never confirms goes after the handshake
@@ -25,7 +25,7 @@ pub(super) async fn timer_loop(inner: std::sync::Weak<Inner>) {
         let confirm_within = inner.gate.limits().handshake_timeout + crypto::PING_EVERY;
         for p in &peers {
             if p.unconfirmed.load(Ordering::Relaxed) && now.saturating_duration_since(p.since) >= confirm_within {
-                inner.remove_peer(p.id, "handshake not confirmed in time");
+                inner.remove_transport(p.id, "handshake not confirmed in time");
                 continue;
             }
             // Several actions can be due at once (a retransmit and a ping).
@@ -46,7 +46,7 @@ pub(super) async fn timer_loop(inner: std::sync::Weak<Inner>) {
                         break;
                     }
                     Tick::Expired => {
-                        inner.remove_peer(p.id, "session expired: no traffic from the peer");
+                        inner.remove_transport(p.id, "session expired: no traffic from the peer");
                         break;
                     }
                 }
@@ -56,7 +56,7 @@ pub(super) async fn timer_loop(inner: std::sync::Weak<Inner>) {
         rounds += 1;
         if rounds.is_multiple_of(40) {
             let mut map = inner.by_index.write().unwrap();
-            let peers = inner.peers.read().unwrap();
+            let peers = inner.transports.read().unwrap();
             map.retain(|idx, id| peers.get(id).is_some_and(|p| p.session.lock().unwrap().owns_index(*idx)));
         }
     }
