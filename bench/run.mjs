@@ -411,8 +411,8 @@ async function serverMemory(lab, env, transport) {
   let downs = 0
   srv.child.stdout.on('data', (d) => {
     const s = d.toString('utf8')
-    ups += (s.match(/"kind":"session-up"/g) ?? []).length
-    downs += (s.match(/"kind":"session-down"/g) ?? []).length
+    ups += (s.match(/"kind":"transport-up"/g) ?? []).length
+    downs += (s.match(/"kind":"transport-down"/g) ?? []).length
   })
   let load = null
   try {

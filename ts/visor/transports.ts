@@ -6,7 +6,7 @@
  */
 import type { ServicesClient } from '../discovery/client.js'
 import { SkywireError } from '../errors.js'
-import type { CoreNode, TransportType } from './core-node.js'
+import type { Node, TransportKind } from './core-node.js'
 import { noDirectPathReason } from './nat-diagnosis.js'
 
 /**
@@ -18,13 +18,13 @@ const STCPR_RESERVE = 0.3
 const STCPR_RESERVE_MAX_MS = 5000
 
 export async function dialTransport(
-  node: CoreNode,
+  node: Node,
   services: ServicesClient | null,
   pk: string,
-  order: readonly TransportType[],
+  order: readonly TransportKind[],
   deadline: number,
   progress: (stage: string) => void = () => {},
-): Promise<{ id: number; transport: TransportType }> {
+): Promise<{ id: number; transport: TransportKind }> {
   const errors: string[] = []
   for (const t of order) {
     const left = deadline - Date.now()
