@@ -283,7 +283,7 @@ mod tests {
         }
         for hex in SMALL_ORDER {
             let e = hex.parse::<PublicKey>().expect_err(hex);
-            assert_eq!(e.code(), "EINVALIDPK", "{hex}");
+            assert_eq!(e.code(), crate::Code::InvalidPublicKey, "{hex}");
             assert!(e.to_string().starts_with("not a valid public key") || e.to_string().contains("not a valid Ed25519 point"), "{hex}: {e}");
         }
         assert!(matches!(

@@ -4,6 +4,7 @@
 //! fuzzed and benchmarked on its own. The `skywire-napi` crate is a thin
 //! binding that exposes it to TypeScript.
 
+pub mod codes;
 pub mod error;
 pub mod identity;
 pub mod node;
@@ -13,5 +14,6 @@ pub mod packet;
 pub mod router;
 pub mod tun;
 
+pub use codes::Code;
 pub use error::{CoreError, Result};
 pub use identity::{Keypair, PublicKey, SecretKey};

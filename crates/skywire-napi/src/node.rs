@@ -23,13 +23,14 @@ use skywire_core::{Keypair, PublicKey, SecretKey};
 use tokio::task::JoinHandle;
 
 use crate::{coded, core_err};
+use skywire_core::Code;
 
 fn node_err(e: NodeError) -> Error {
     coded(e.code(), e)
 }
 
 fn parse_addr(s: &str, what: &str) -> Result<SocketAddr> {
-    s.parse().map_err(|_| coded("EINVALIDADDR", format!("{what} must be IP:PORT, got {s:?}")))
+    s.parse().map_err(|_| coded(Code::InvalidAddress, format!("{what} must be IP:PORT, got {s:?}")))
 }
 
 fn parse_pk(s: &str) -> Result<PublicKey> {
@@ -354,13 +355,13 @@ impl Node {
         if let Some(v4) = options.ipv4 {
             match v4.parse::<IpNet>() {
                 Ok(IpNet::V4(n)) => cfg.ipv4 = Some((n.addr(), n.prefix_len())),
-                _ => return Err(coded("EINVALIDADDR", format!("ipv4 must be ADDR/PREFIX, got {v4:?}"))),
+                _ => return Err(coded(Code::InvalidAddress, format!("ipv4 must be ADDR/PREFIX, got {v4:?}"))),
             }
         }
         if let Some(v6) = options.ipv6 {
             match v6.parse::<IpNet>() {
                 Ok(IpNet::V6(n)) => cfg.ipv6 = Some((n.addr(), n.prefix_len())),
-                _ => return Err(coded("EINVALIDADDR", format!("ipv6 must be ADDR/PREFIX, got {v6:?}"))),
+                _ => return Err(coded(Code::InvalidAddress, format!("ipv6 must be ADDR/PREFIX, got {v6:?}"))),
             }
         }
         // tun-rs registers the device with the tokio reactor of the caller,
@@ -377,7 +378,7 @@ impl Node {
             .map(|s| {
                 s.parse::<IpNet>()
                     .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| coded("EINVALIDADDR", format!("allowed network must be ADDR/PREFIX, got {s:?}")))
+                    .map_err(|_| coded(Code::InvalidAddress, format!("allowed network must be ADDR/PREFIX, got {s:?}")))
             })
             .collect::<Result<Vec<_>>>()?;
         self.node.attach(&tun, core_id(id)?, &nets).map_err(node_err)

@@ -7,6 +7,7 @@ use thiserror::Error;
 use super::crypto::MAX_CONTROL;
 use crate::router::TransportId;
 use crate::tun::TunError;
+use crate::Code;
 
 #[derive(Debug, Error)]
 pub enum NodeError {
@@ -43,21 +44,21 @@ pub enum NodeError {
 
 impl NodeError {
     /// Stable codes for the binding (and so for TypeScript).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            NodeError::Listen { .. } => "ELISTEN",
-            NodeError::NotListening(_) => "ENOTLISTENING",
-            NodeError::NoResolver => "ENORESOLVER",
-            NodeError::Unreachable(_) => "EUNREACHABLE",
-            NodeError::Handshake(_) => "EHANDSHAKE",
-            NodeError::Timeout => "ETIMEOUT",
-            NodeError::NoTransport(_) => "ENOSESSION",
-            NodeError::NoTunnel(_) => "ENOTUNNEL",
-            NodeError::ControlTooLarge(_) => "ETOOLARGE",
-            NodeError::QueueFull => "EQUEUEFULL",
-            NodeError::Closed => "ECLOSED",
-            NodeError::Tun(TunError::Permission) => "EPERM",
-            NodeError::Tun(_) => "ETUN",
+            NodeError::Listen { .. } => Code::Listen,
+            NodeError::NotListening(_) => Code::NotListening,
+            NodeError::NoResolver => Code::NoResolver,
+            NodeError::Unreachable(_) => Code::Unreachable,
+            NodeError::Handshake(_) => Code::Handshake,
+            NodeError::Timeout => Code::Timeout,
+            NodeError::NoTransport(_) => Code::NoTransport,
+            NodeError::NoTunnel(_) => Code::NoTunnel,
+            NodeError::ControlTooLarge(_) => Code::TooLarge,
+            NodeError::QueueFull => Code::QueueFull,
+            NodeError::Closed => Code::Closed,
+            NodeError::Tun(TunError::Permission) => Code::Permission,
+            NodeError::Tun(_) => Code::Tun,
         }
     }
 }
