@@ -26,6 +26,9 @@ export async function dialTransport(
   progress: (stage: string) => void = () => {},
 ): Promise<{ id: number; transport: TransportKind }> {
   const errors: string[] = []
+  // Offline: every way we tried says the peer is not registered (no TCP
+  // address at the resolver, no SUDPH binding there): decided by code.
+  let offline = true
   for (const t of order) {
     const left = deadline - Date.now()
     if (left <= 0) break
@@ -48,10 +51,10 @@ export async function dialTransport(
       return { id, transport: 'stcpr' }
     } catch (err) {
       errors.push(`${t}: ${(err as Error).message}`)
+      if (!(err instanceof SkywireError && err.code === 'ENOTBOUND')) offline = false
     }
   }
   if (errors.length === 0) throw new SkywireError('ETIMEOUT', `timed out connecting to ${pk}`)
-  const offline = errors.every((e) => /not bound|no TCP address|offline/.test(e))
   if (!offline && order.includes('sudph') && order.includes('stcpr')) {
     // Both failed: say why no direct path exists, when what we know explains it.
     const peer = services ? await services.resolve(pk).catch(() => null) : null

@@ -7,7 +7,7 @@ use thiserror::Error;
 use super::crypto::MAX_CONTROL;
 use crate::router::TransportId;
 use crate::tun::TunError;
-use crate::Code;
+use crate::{Code, PublicKey};
 
 #[derive(Debug, Error)]
 pub enum NodeError {
@@ -24,6 +24,10 @@ pub enum NodeError {
     NoResolver,
     #[error("unreachable: {0}")]
     Unreachable(String),
+    /// The resolver has no SUDPH binding of the peer: it is offline, or has
+    /// no SUDPH. Its own code, so callers can tell "offline" from "failed".
+    #[error("unreachable: {0}: the peer is not bound at the address resolver (offline, or no SUDPH)")]
+    NotBound(PublicKey),
     #[error("handshake failed: {0}")]
     Handshake(String),
     #[error("timed out")]
@@ -50,6 +54,7 @@ impl NodeError {
             NodeError::NotListening(_) => Code::NotListening,
             NodeError::NoResolver => Code::NoResolver,
             NodeError::Unreachable(_) => Code::Unreachable,
+            NodeError::NotBound(_) => Code::NotBound,
             NodeError::Handshake(_) => Code::Handshake,
             NodeError::Timeout => Code::Timeout,
             NodeError::NoTransport(_) => Code::NoTransport,

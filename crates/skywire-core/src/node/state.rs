@@ -23,7 +23,8 @@ use crate::router::TransportId;
 use crate::{Keypair, PublicKey};
 
 type DialReply = oneshot::Sender<(Vec<u8>, SocketAddr)>;
-type Located = Result<resolver::PeerAddress, String>;
+/// What the resolver answered about a peer: its addresses, or its error code.
+type Located = Result<resolver::PeerAddress, crate::wire::resolver::ErrorCode>;
 
 pub(crate) struct Inner {
     pub(crate) keypair: Keypair,

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use super::crypto::{self, Accepted, Established, Progress};
 use crate::wire::message::{classify, Route};
 use super::transport::{Link, Transport};
-use super::resolver::{self, PeerAddress, ResolverMessage};
+use super::resolver::{self, ErrorCode, PeerAddress, ResolverMessage};
 use super::sink::TunSink;
 use super::udp::{RecvBatch, UdpSock};
 use super::{Event, Inner, NodeError, TransportKind};
@@ -211,7 +211,7 @@ fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketA
         }
         Ok(ResolverMessage::Error(e)) if from_resolver => {
             if let Some(w) = inner.punch_waiters.lock().unwrap().remove(&e.about) {
-                let _ = w.send(Err(resolver::error_text(e.code)));
+                let _ = w.send(Err(e.code));
             }
         }
         // The resolver checks we receive at this address before storing our
@@ -427,7 +427,8 @@ async fn locate(inner: &Arc<Inner>, sock: &Arc<UdpSock>, remote: PublicKey, dead
         }
         match tokio::time::timeout(wait, &mut rx).await {
             Ok(Ok(Ok(info))) => return Ok(info),
-            Ok(Ok(Err(why))) => return Err(NodeError::Unreachable(format!("{remote}: {why}"))),
+            Ok(Ok(Err(ErrorCode::TargetNotBound))) => return Err(NodeError::NotBound(remote)),
+            Ok(Ok(Err(code))) => return Err(NodeError::Unreachable(format!("{remote}: {}", resolver::error_text(code)))),
             Ok(Err(_)) => return Err(NodeError::Closed),
             // Not answered yet: the waiter is still registered, ask again.
             Err(_) => {}

@@ -177,3 +177,40 @@ async fn shutdown_ends_a_dial_in_flight() {
     let r = client.dial_stcpr(peer, &[silent.local_addr().unwrap()], Duration::from_secs(60)).await;
     assert!(matches!(r, Err(super::NodeError::Closed)), "{r:?}");
 }
+
+/// A peer the address resolver has no binding for fails the dial with its own
+/// error (code ENOTBOUND), not a generic "unreachable": the visor calls such a
+/// peer offline by that code, never by the message.
+#[tokio::test]
+async fn sudph_dial_to_a_peer_the_resolver_does_not_know_is_not_bound() {
+    use crate::wire::resolver::{ErrorCode, ErrorMsg, ResolverMessage};
+    let resolver = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (client, _events) = Node::start(NodeConfig {
+        keypair: Keypair::generate(),
+        stcpr_listen: None,
+        sudph_listen: loopback(),
+        resolver: Some(resolver.local_addr().unwrap()),
+        local_addrs: vec![],
+        responder: ResponderConfig::default(),
+        limits: Default::default(),
+    })
+    .await
+    .unwrap();
+    let answer = tokio::spawn(async move {
+        let mut buf = [0u8; 1500];
+        loop {
+            let (n, from) = resolver.recv_from(&mut buf).await.unwrap();
+            // Binds and anything else go unanswered; connect requests get "not bound".
+            if let Ok(ResolverMessage::ConnectRequest(req)) = ResolverMessage::parse(&buf[..n]) {
+                let err = ResolverMessage::Error(ErrorMsg { about: req.target, code: ErrorCode::TargetNotBound });
+                resolver.send_to(&err.to_bytes().unwrap(), from).await.unwrap();
+            }
+        }
+    });
+    let target = Keypair::generate().public;
+    let err = client.dial_sudph(target, None, Duration::from_secs(5)).await.unwrap_err();
+    answer.abort();
+    assert!(matches!(err, super::NodeError::NotBound(pk) if pk == target), "{err}");
+    assert_eq!(err.code(), crate::Code::NotBound);
+    client.shutdown();
+}
