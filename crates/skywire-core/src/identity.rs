@@ -190,6 +190,7 @@ impl Drop for SecretKey {
     fn drop(&mut self) {
         // Best effort: do not leave the seed in freed memory.
         for b in self.0.iter_mut() {
+            // SAFETY: `b` is a valid, aligned, exclusive reference into our own array.
             unsafe { std::ptr::write_volatile(b, 0) };
         }
     }

@@ -366,7 +366,7 @@ impl Node {
         }
         // tun-rs registers the device with the tokio reactor of the caller,
         // and this is called from the JS thread.
-        napi::bindgen_prelude::within_runtime_if_available(|| self.node.create_tunnel(&cfg)).map_err(node_err)
+        within_runtime_if_available(|| self.node.create_tunnel(&cfg)).map_err(node_err)
     }
 
     /// Route `allowed` networks ("10.77.0.2/32", "0.0.0.0/0") of TUN `tun` to

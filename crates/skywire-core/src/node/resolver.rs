@@ -15,7 +15,7 @@ use crate::{Keypair, PublicKey};
 pub(crate) const REBIND_EVERY: Duration = Duration::from_secs(20);
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
 
 pub(crate) fn bind(kp: &Keypair, locals: &[SocketAddr]) -> Vec<u8> {

@@ -92,12 +92,9 @@ pub(crate) async fn recv_loop(inner: Arc<Inner>, sock: Arc<UdpSock>) {
     let mut sink = TunSink::new();
     let mut out = vec![0u8; 2048];
     loop {
-        let slots = match sock.recv_batch(&mut batch).await {
-            Ok(n) => n,
-            // ICMP port unreachable from an earlier send shows up here on
-            // Linux; it says nothing about this socket.
-            Err(_) => continue,
-        };
+        // An error is an ICMP port unreachable from an earlier send (Linux
+        // reports it here); it says nothing about this socket.
+        let Ok(slots) = sock.recv_batch(&mut batch).await else { continue };
         for i in 0..slots {
             let (src, datagrams) = batch.datagrams(i);
             for msg in datagrams {
@@ -452,7 +449,7 @@ mod punch_tests {
 
     #[test]
     fn probes_are_dense_first_then_steady() {
-        let at: Vec<u64> = (0..13).map(|i| probe_at(i).as_millis() as u64).collect();
+        let at: Vec<u128> = (0..13).map(|i| probe_at(i).as_millis()).collect();
         assert_eq!(at, [0, 50, 100, 200, 400, 800, 1200, 1600, 2000, 2500, 3000, 3500, 4000]);
         // Always increasing, so the loop never busy-waits.
         assert!((0..100).all(|i| probe_at(i + 1) > probe_at(i)));

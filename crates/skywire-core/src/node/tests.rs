@@ -104,7 +104,7 @@ async fn every_size_arrives(kind: TransportKind) {
     }
     .unwrap();
     let sizes = [1, 2047, 2048, 2049, 1400, 9000, super::MAX_CONTROL, 3, 65_000.min(super::MAX_CONTROL), 17];
-    let msgs: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, &n)| (0..n).map(|j| (i * 31 + j) as u8).collect()).collect();
+    let msgs: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, &n)| (0..n).map(|j| (i * 31 + j).to_le_bytes()[0]).collect()).collect();
     for m in &msgs {
         client.send_control(id, m).unwrap();
     }

@@ -179,12 +179,9 @@ impl Transport {
         if buf.len() < need {
             buf.resize(need, 0);
         }
-        let n = match self.session.lock().unwrap().encapsulate(kind, payload, buf) {
-            Ok(n) => n,
-            Err(_) => {
-                self.counters.drop_one();
-                return false;
-            }
+        let Ok(n) = self.session.lock().unwrap().encapsulate(kind, payload, buf) else {
+            self.counters.drop_one();
+            return false;
         };
         if self.link.try_send(&buf[..n]) {
             true

@@ -100,10 +100,7 @@ async fn outbound_loop(tunnel: Weak<Tunnel>) {
     let mut scratch = SendScratch::default();
     let mut run: Vec<usize> = Vec::with_capacity(TUN_BATCH);
     loop {
-        let n = match tun.recv_batch(&mut batch).await {
-            Ok(n) => n,
-            Err(_) => return,
-        };
+        let Ok(n) = tun.recv_batch(&mut batch).await else { return };
         let Some(t) = tunnel.upgrade() else { return };
         // Packets of one batch mostly go to one peer (one TCP flow split by
         // the kernel's offload): look the route up only when the destination
@@ -140,7 +137,7 @@ async fn outbound_loop(tunnel: Weak<Tunnel>) {
         run.clear();
         if batch.bad > 0 {
             if let Some(t) = tunnel.upgrade() {
-                t.counters.drop_many(batch.bad as usize);
+                t.counters.drop_many(usize::try_from(batch.bad).unwrap_or(usize::MAX));
             }
             batch.bad = 0;
         }

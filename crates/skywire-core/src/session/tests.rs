@@ -237,7 +237,7 @@ fn reordering_within_window_and_too_old() {
     let newest = msgs.len() - 1;
     assert_eq!(recv_data(&mut b, &msgs[newest], t0), 2100u32.to_be_bytes());
     for i in (newest - 2047..newest).rev() {
-        assert_eq!(recv_data(&mut b, &msgs[i], t0), (i as u32 + 1).to_be_bytes());
+        assert_eq!(recv_data(&mut b, &msgs[i], t0), (u32::try_from(i).unwrap() + 1).to_be_bytes());
     }
     let mut out = [0u8; BUF];
     let too_old = &msgs[newest - 2048];

@@ -272,7 +272,8 @@ pub fn append_frame_with<E>(
         }
     };
     // len <= room <= MAX_FRAME_LEN, so it fits the u32.
-    batch[at..at + FRAME_HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
+    let header = u32::try_from(len).expect("a frame is at most MAX_FRAME_LEN");
+    batch[at..at + FRAME_HEADER_LEN].copy_from_slice(&header.to_be_bytes());
     batch.truncate(at + FRAME_HEADER_LEN + len);
     Ok(FRAME_HEADER_LEN + len)
 }
@@ -280,6 +281,11 @@ pub fn append_frame_with<E>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// MAX_FRAME_LEN as the u32 a frame header carries.
+    fn max_u32() -> u32 {
+        u32::try_from(MAX_FRAME_LEN).unwrap()
+    }
 
     fn frames_of(dec: &mut FrameDecoder) -> Result<Vec<Vec<u8>>, WireError> {
         let mut v = Vec::new();
@@ -380,13 +386,13 @@ mod tests {
         assert_eq!(dec.next_frame(), Err(bad(0, 1, MAX_FRAME_LEN)), "must stay poisoned");
 
         // Refused from the header alone: no body bytes are ever awaited.
-        for (limit, len) in [(FrameLimit::ANY, MAX_FRAME_LEN as u32 + 1), (FrameLimit::ANY, u32::MAX), (FrameLimit::up_to(92), 93)] {
+        for (limit, len) in [(FrameLimit::ANY, max_u32() + 1), (FrameLimit::ANY, u32::MAX), (FrameLimit::up_to(92), 93)] {
             let mut dec = FrameDecoder::new(limit);
             dec.feed(&len.to_be_bytes());
             assert_eq!(dec.next_frame(), Err(bad(len, 1, limit.max())));
         }
         let mut dec = FrameDecoder::new(FrameLimit::ANY);
-        dec.feed(&(MAX_FRAME_LEN as u32).to_be_bytes());
+        dec.feed(&max_u32().to_be_bytes());
         assert_eq!(dec.next_frame(), Ok(None), "256 KiB exactly is allowed");
 
         let exact = FrameLimit::exactly(180);
@@ -444,7 +450,7 @@ mod tests {
 
     #[test]
     fn the_window_grows_once_a_read_fills_it() {
-        let msgs: Vec<Vec<u8>> = (1..=40).map(|i| vec![i as u8; 10 * i]).collect();
+        let msgs: Vec<Vec<u8>> = (1..=40u8).map(|i| vec![i; 10 * usize::from(i)]).collect();
         let bytes = encode_all(&msgs);
         let mut dec = FrameDecoder::new(FrameLimit::up_to(400)).with_window(64, 2048);
         assert_eq!(dec.read_buf().len(), 64, "idle");

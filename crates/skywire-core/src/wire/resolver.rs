@@ -153,7 +153,8 @@ fn put_addrs(out: &mut Vec<u8>, addrs: &[SocketAddr]) -> Result<(), WireError> {
     if addrs.len() > MAX_ADDRS {
         return Err(WireError::TooManyAddresses(addrs.len()));
     }
-    out.push(addrs.len() as u8);
+    // At most MAX_ADDRS (checked above), so it fits the count byte.
+    out.push(u8::try_from(addrs.len()).map_err(|_| WireError::TooManyAddresses(addrs.len()))?);
     for a in addrs {
         put_addr(out, a);
     }
