@@ -8,11 +8,11 @@ pub mod codes;
 pub mod error;
 pub mod identity;
 pub mod node;
-pub mod session;
-pub mod wire;
 pub mod packet;
 pub mod router;
+pub mod session;
 pub mod tun;
+pub mod wire;
 
 pub use codes::Code;
 pub use error::{CoreError, Result};

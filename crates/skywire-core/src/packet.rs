@@ -56,10 +56,7 @@ mod tests {
     #[test]
     fn parses_ipv4() {
         let p = test_packets::ipv4([10, 0, 0, 2], [1, 1, 1, 1], b"x");
-        assert_eq!(
-            addresses(&p),
-            Some((Ipv4Addr::new(10, 0, 0, 2).into(), Ipv4Addr::new(1, 1, 1, 1).into()))
-        );
+        assert_eq!(addresses(&p), Some((Ipv4Addr::new(10, 0, 0, 2).into(), Ipv4Addr::new(1, 1, 1, 1).into())));
     }
 
     #[test]

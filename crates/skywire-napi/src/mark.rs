@@ -28,7 +28,8 @@ pub fn bypass_mark() -> BypassMark {
 /// Connect a marked TCP socket to `addr` ("IP:PORT" or "[IPv6]:PORT"); resolves to its fd, which the caller owns.
 #[napi]
 pub async fn connect_marked(addr: String, timeout_ms: u32) -> napi::Result<i32> {
-    let sa: std::net::SocketAddr = addr.parse().map_err(|_| coded(Code::InvalidAddress, format!("address must be IP:PORT, got {addr:?}")))?;
+    let sa: std::net::SocketAddr =
+        addr.parse().map_err(|_| coded(Code::InvalidAddress, format!("address must be IP:PORT, got {addr:?}")))?;
     let timeout = Duration::from_millis(u64::from(timeout_ms.max(1)));
     let stream = tokio::task::spawn_blocking(move || core_connect(sa, timeout))
         .await

@@ -326,7 +326,13 @@ impl Node {
     /// resolver); "sudph" punches through the resolver unless `addrs` are
     /// given. Resolves to the transport id.
     #[napi]
-    pub async fn dial(&self, pk: String, transport: TransportKind, addrs: Option<Vec<String>>, timeout_ms: u32) -> Result<i64> {
+    pub async fn dial(
+        &self,
+        pk: String,
+        transport: TransportKind,
+        addrs: Option<Vec<String>>,
+        timeout_ms: u32,
+    ) -> Result<i64> {
         let remote = parse_pk(&pk)?;
         let addrs: Vec<SocketAddr> =
             addrs.unwrap_or_default().iter().map(|s| parse_addr(s, "address")).collect::<Result<_>>()?;

@@ -34,15 +34,19 @@ impl Node {
     pub async fn start(cfg: NodeConfig) -> Result<(Node, mpsc::UnboundedReceiver<Event>), NodeError> {
         let (events, rx) = mpsc::unbounded_channel();
         let tcp = match cfg.stcpr_listen {
-            Some(addr) => Some(
-                mark::listen_marked(addr).map_err(|source| NodeError::Listen { what: "STCPR (TCP)", addr, source })?,
-            ),
+            Some(addr) => Some(mark::listen_marked(addr).map_err(|source| NodeError::Listen {
+                what: "STCPR (TCP)",
+                addr,
+                source,
+            })?),
             None => None,
         };
         let udp = match cfg.sudph_listen {
-            Some(addr) => Some(Arc::new(
-                UdpSock::bind(addr).map_err(|source| NodeError::Listen { what: "SUDPH (UDP)", addr, source })?,
-            )),
+            Some(addr) => Some(Arc::new(UdpSock::bind(addr).map_err(|source| NodeError::Listen {
+                what: "SUDPH (UDP)",
+                addr,
+                source,
+            })?)),
             None => None,
         };
         let stcpr_addr = tcp.as_ref().and_then(|l| l.local_addr().ok());
@@ -107,7 +111,12 @@ impl Node {
         *self.inner.observed.lock().unwrap()
     }
 
-    pub async fn dial_stcpr(&self, remote: PublicKey, addrs: &[SocketAddr], timeout: Duration) -> Result<TransportId, NodeError> {
+    pub async fn dial_stcpr(
+        &self,
+        remote: PublicKey,
+        addrs: &[SocketAddr],
+        timeout: Duration,
+    ) -> Result<TransportId, NodeError> {
         let deadline = Instant::now() + timeout;
         self.until_shutdown(stcpr::dial(&self.inner, remote, addrs, deadline)).await.map(|p| p.id)
     }
@@ -126,7 +135,10 @@ impl Node {
 
     /// A dial, unless the node shuts down first: whoever awaits a dial (a
     /// visor stopping while it connects) must not be held until its deadline.
-    async fn until_shutdown<T>(&self, dial: impl std::future::Future<Output = Result<T, NodeError>>) -> Result<T, NodeError> {
+    async fn until_shutdown<T>(
+        &self,
+        dial: impl std::future::Future<Output = Result<T, NodeError>>,
+    ) -> Result<T, NodeError> {
         let mut closed = self.inner.closed.subscribe();
         if *closed.borrow_and_update() {
             return Err(NodeError::Closed);
@@ -162,7 +174,14 @@ impl Node {
     /// Route `allowed` networks of `tunnel` to transport `id`, and accept from
     /// that transport only packets whose source is in `allowed`.
     pub fn attach(&self, tunnel: &str, id: TransportId, allowed: &[IpNet]) -> Result<(), NodeError> {
-        let t = self.inner.tunnels.lock().unwrap().get(tunnel).cloned().ok_or_else(|| NodeError::NoTunnel(tunnel.into()))?;
+        let t = self
+            .inner
+            .tunnels
+            .lock()
+            .unwrap()
+            .get(tunnel)
+            .cloned()
+            .ok_or_else(|| NodeError::NoTunnel(tunnel.into()))?;
         let tp = self.inner.transport(id).ok_or(NodeError::NoTransport(id))?;
         if let Some(old) = tp.tunnel.write().unwrap().replace(t.clone()) {
             old.detach(id);

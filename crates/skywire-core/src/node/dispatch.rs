@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::crypto::{self, Inbound};
-use super::transport::Transport;
 use super::sink::TunSink;
 use super::state::Inner;
+use super::transport::Transport;
 use super::Event;
 
 impl Inner {

@@ -27,17 +27,40 @@ impl TransportKind {
 /// What the host program hears from the node. Data packets never appear here.
 #[derive(Clone, Debug)]
 pub enum Event {
-    TransportUp { id: TransportId, peer: PublicKey, transport: TransportKind, remote: SocketAddr, initiator: bool },
-    Control { id: TransportId, data: Vec<u8> },
-    TransportDown { id: TransportId, peer: PublicKey, reason: String },
+    TransportUp {
+        id: TransportId,
+        peer: PublicKey,
+        transport: TransportKind,
+        remote: SocketAddr,
+        initiator: bool,
+    },
+    Control {
+        id: TransportId,
+        data: Vec<u8>,
+    },
+    TransportDown {
+        id: TransportId,
+        peer: PublicKey,
+        reason: String,
+    },
     /// Hole-punching progress for a dial or for a peer dialing us.
-    Punch { peer: PublicKey, stage: String, addr: Option<SocketAddr> },
+    Punch {
+        peer: PublicKey,
+        stage: String,
+        addr: Option<SocketAddr>,
+    },
     /// The address resolver acknowledged our SUDPH binding and saw us at `observed`.
-    Bound { observed: SocketAddr },
+    Bound {
+        observed: SocketAddr,
+    },
     /// Inbound dials are being refused by a limit (at most one event per
     /// `limits::REPORT_EVERY`, however large the flood): `from` is the
     /// source of the one that triggered the report, `stats` the counts.
-    Refused { why: Refusal, from: std::net::IpAddr, stats: LimitStats },
+    Refused {
+        why: Refusal,
+        from: std::net::IpAddr,
+        stats: LimitStats,
+    },
 }
 
 #[derive(Clone, Debug)]

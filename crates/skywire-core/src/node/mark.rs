@@ -87,7 +87,15 @@ mod tests {
         let mut v: libc::c_int = 0;
         let mut len = INT_LEN;
         // SAFETY: a live socket, an int-sized out buffer.
-        let rc = unsafe { libc::getsockopt(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK, (&mut v as *mut libc::c_int).cast(), &mut len) };
+        let rc = unsafe {
+            libc::getsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_MARK,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
         assert_eq!(rc, 0);
         if marking_refused() {
             assert_eq!(v, 0);

@@ -27,7 +27,6 @@ mod error;
 mod events;
 mod limits;
 pub mod mark;
-mod transport;
 mod resolver;
 mod sink;
 mod state;
@@ -35,15 +34,16 @@ mod stats;
 mod stcpr;
 mod sudph;
 mod timers;
+mod transport;
 mod tunnel;
 mod udp;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod preauth_tests;
 #[cfg(test)]
 mod roaming_tests;
+#[cfg(test)]
+mod tests;
 
 pub use self::api::Node;
 pub use self::config::NodeConfig;
@@ -51,7 +51,7 @@ pub use self::crypto::{Kind, MAX_CONTROL};
 pub use self::error::NodeError;
 pub use self::events::{Event, TransportInfo, TransportKind};
 pub use self::limits::{LimitStats, Limits, Refusal};
-pub use self::transport::Transport;
-pub use self::stats::Snapshot;
-pub use self::tunnel::Tunnel;
 pub(crate) use self::state::Inner;
+pub use self::stats::Snapshot;
+pub use self::transport::Transport;
+pub use self::tunnel::Tunnel;

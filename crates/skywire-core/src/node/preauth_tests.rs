@@ -269,9 +269,13 @@ async fn sudph_pending_handshakes_are_capped_per_source_and_in_total() {
 
 async fn dial(client: &Node, server: &Node, kind: TransportKind) -> Result<u64, super::NodeError> {
     match kind {
-        TransportKind::Stcpr => client.dial_stcpr(server.public_key(), &[server.stcpr_addr().unwrap()], Duration::from_secs(2)).await,
+        TransportKind::Stcpr => {
+            client.dial_stcpr(server.public_key(), &[server.stcpr_addr().unwrap()], Duration::from_secs(2)).await
+        }
         TransportKind::Sudph => {
-            client.dial_sudph(server.public_key(), Some(vec![server.sudph_addr().unwrap()]), Duration::from_millis(1500)).await
+            client
+                .dial_sudph(server.public_key(), Some(vec![server.sudph_addr().unwrap()]), Duration::from_millis(1500))
+                .await
         }
     }
 }

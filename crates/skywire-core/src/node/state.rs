@@ -13,9 +13,9 @@ use tokio::task::JoinHandle;
 
 use super::crypto::{self, Acceptor, SessionBox};
 use super::limits::{Gate, Refusal, Ticket};
-use super::transport::{Link, Transport};
 use super::sink::SinkPool;
 use super::stats::Snapshot;
+use super::transport::{Link, Transport};
 use super::tunnel::Tunnel;
 use super::udp::UdpSock;
 use super::{resolver, sudph, Event, TransportInfo, TransportKind};
@@ -118,7 +118,13 @@ impl Inner {
         tp.counters.touch(self.epoch);
         self.transports.write().unwrap().insert(id, tp.clone());
         self.by_index.write().unwrap().insert(index, id);
-        let _ = self.events.send(Event::TransportUp { id, peer: remote, transport: kind, remote: tp.link.remote_addr(), initiator });
+        let _ = self.events.send(Event::TransportUp {
+            id,
+            peer: remote,
+            transport: kind,
+            remote: tp.link.remote_addr(),
+            initiator,
+        });
         tp
     }
 

@@ -77,8 +77,7 @@ impl Counters {
             rx_bytes: self.rx_bytes.load(Relaxed),
             rx_packets: self.rx_packets.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
-            last_rx_ago: (last != 0)
-                .then(|| epoch.elapsed().saturating_sub(Duration::from_micros(last))),
+            last_rx_ago: (last != 0).then(|| epoch.elapsed().saturating_sub(Duration::from_micros(last))),
             rtt: (rtt != 0).then(|| Duration::from_micros(rtt)),
             rekeys: 0,
         }

@@ -139,7 +139,11 @@ async fn respond(inner: Arc<Inner>, stream: TcpStream, addr: SocketAddr, mut tic
 /// Read the responder's first frame into `first`, through a shared
 /// `&TcpStream` (tokio reads need `&mut`) so that the stream can still be
 /// reset afterwards.
-async fn read_first(stream: &TcpStream, dec: &mut FrameDecoder, first: &mut [u8; FIRST_FRAME]) -> Result<(), ReadFailed> {
+async fn read_first(
+    stream: &TcpStream,
+    dec: &mut FrameDecoder,
+    first: &mut [u8; FIRST_FRAME],
+) -> Result<(), ReadFailed> {
     loop {
         if let Some(f) = dec.next_frame().map_err(ReadFailed::Frame)? {
             // The limit admits exactly FIRST_FRAME bytes.
@@ -157,7 +161,11 @@ async fn read_first(stream: &TcpStream, dec: &mut FrameDecoder, first: &mut [u8;
 }
 
 /// Read the dialer's answer into `answer`; returns its length.
-async fn read_answer(rd: &mut OwnedReadHalf, dec: &mut FrameDecoder, answer: &mut [u8; MAX_REPLY]) -> Result<usize, ReadFailed> {
+async fn read_answer(
+    rd: &mut OwnedReadHalf,
+    dec: &mut FrameDecoder,
+    answer: &mut [u8; MAX_REPLY],
+) -> Result<usize, ReadFailed> {
     loop {
         if let Some(f) = dec.next_frame().map_err(ReadFailed::Frame)? {
             // The limit admits at most MAX_REPLY bytes.
@@ -173,7 +181,12 @@ async fn read_answer(rd: &mut OwnedReadHalf, dec: &mut FrameDecoder, answer: &mu
 }
 
 /// Client side: connect to the first address that answers, then handshake.
-pub(crate) async fn dial(inner: &Arc<Inner>, remote: PublicKey, addrs: &[SocketAddr], deadline: Instant) -> Result<Arc<Transport>, NodeError> {
+pub(crate) async fn dial(
+    inner: &Arc<Inner>,
+    remote: PublicKey,
+    addrs: &[SocketAddr],
+    deadline: Instant,
+) -> Result<Arc<Transport>, NodeError> {
     let mut last = NodeError::Unreachable(format!("{remote}: no STCPR address"));
     for &addr in addrs {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -191,8 +204,8 @@ pub(crate) async fn dial(inner: &Arc<Inner>, remote: PublicKey, addrs: &[SocketA
 
 async fn dial_one(inner: &Arc<Inner>, remote: PublicKey, addr: SocketAddr) -> Result<Arc<Transport>, NodeError> {
     let index = inner.alloc_index();
-    let (mut pending, mut init) =
-        crypto::initiate(&inner.keypair, remote, index, Instant::now()).map_err(|e| NodeError::Handshake(e.to_string()))?;
+    let (mut pending, mut init) = crypto::initiate(&inner.keypair, remote, index, Instant::now())
+        .map_err(|e| NodeError::Handshake(e.to_string()))?;
     // A responder under load answers with a cookie and closes: the second
     // connection carries the initiation with mac2.
     for _ in 0..2 {
@@ -207,7 +220,9 @@ async fn dial_one(inner: &Arc<Inner>, remote: PublicKey, addr: SocketAddr) -> Re
         let mut answer = [0u8; MAX_REPLY];
         let n = match read_answer(&mut rd, &mut dec, &mut answer).await {
             Ok(n) => n,
-            Err(ReadFailed::Closed) => return Err(NodeError::Handshake(format!("{addr} closed the connection during the handshake"))),
+            Err(ReadFailed::Closed) => {
+                return Err(NodeError::Handshake(format!("{addr} closed the connection during the handshake")))
+            }
             Err(ReadFailed::Io(e)) => return Err(hs(&e)),
             Err(ReadFailed::Frame(e)) => return Err(hs(&e)),
         };

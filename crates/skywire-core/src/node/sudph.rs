@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::crypto::{self, Accepted, Established, Progress};
-use crate::wire::message::{classify, Route};
-use super::transport::{Link, Transport};
 use super::resolver::{self, ErrorCode, PeerAddress, ResolverMessage};
 use super::sink::TunSink;
+use super::transport::{Link, Transport};
 use super::udp::{RecvBatch, UdpSock};
 use super::{Event, Inner, NodeError, TransportKind};
+use crate::wire::message::{classify, Route};
 use crate::PublicKey;
 
 /// When the dialer sends its handshake (ms after the dial starts), then every
@@ -106,7 +106,14 @@ pub(crate) async fn recv_loop(inner: Arc<Inner>, sock: Arc<UdpSock>) {
     }
 }
 
-async fn on_datagram(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketAddr, sink: &mut TunSink, out: &mut [u8]) {
+async fn on_datagram(
+    inner: &Arc<Inner>,
+    sock: &Arc<UdpSock>,
+    msg: &[u8],
+    src: SocketAddr,
+    sink: &mut TunSink,
+    out: &mut [u8],
+) {
     match classify(msg) {
         Ok(Route::Index(idx)) => {
             // A response or cookie reply to a dial in progress.
@@ -177,7 +184,11 @@ fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketA
         Ok(ResolverMessage::Punch(p)) if !from_resolver => {
             if let Some(d) = inner.dialing.lock().unwrap().get_mut(&p.pk) {
                 if d.learn(src) {
-                    let _ = inner.events.send(Event::Punch { peer: p.pk, stage: "peer punched from".into(), addr: Some(src) });
+                    let _ = inner.events.send(Event::Punch {
+                        peer: p.pk,
+                        stage: "peer punched from".into(),
+                        addr: Some(src),
+                    });
                 }
             }
         }
@@ -312,7 +323,8 @@ pub(crate) async fn dial(
                 tokio::time::sleep(HEAD_START).await;
             }
             punch(inner, &sock, &info);
-            let _ = inner.events.send(Event::Punch { peer: remote, stage: "punching".into(), addr: Some(info.observed) });
+            let _ =
+                inner.events.send(Event::Punch { peer: remote, stage: "punching".into(), addr: Some(info.observed) });
             targets
         }
     };
@@ -328,11 +340,19 @@ pub(crate) async fn dial(
 /// meanwhile, so an answer slower than this still completes.
 const REINITIATE_EVERY: Duration = Duration::from_millis(1000);
 
-async fn probe(inner: &Arc<Inner>, sock: &Arc<UdpSock>, remote: PublicKey, mut targets: Vec<SocketAddr>, deadline: Instant) -> Result<Arc<Transport>, NodeError> {
+async fn probe(
+    inner: &Arc<Inner>,
+    sock: &Arc<UdpSock>,
+    remote: PublicKey,
+    mut targets: Vec<SocketAddr>,
+    deadline: Instant,
+) -> Result<Arc<Transport>, NodeError> {
     // Re-sent on the schedule; a cookie reply (responder under load) turns it
     // into one carrying mac2.
     let index = inner.alloc_index();
-    let initiate = || crypto::initiate(&inner.keypair, remote, index, Instant::now()).map_err(|e| NodeError::Handshake(e.to_string()));
+    let initiate = || {
+        crypto::initiate(&inner.keypair, remote, index, Instant::now()).map_err(|e| NodeError::Handshake(e.to_string()))
+    };
     let (mut current, mut init) = initiate()?;
     let mut previous: Option<crypto::PendingHandshake> = None;
     let start = Instant::now();
@@ -398,17 +418,24 @@ async fn probe(inner: &Arc<Inner>, sock: &Arc<UdpSock>, remote: PublicKey, mut t
                 initiated = Instant::now();
             }
             Err(e) => {
-                let _ = inner.events.send(Event::Punch { peer: remote, stage: format!("handshake failed: {e}"), addr: Some(from) });
+                let _ = inner.events.send(Event::Punch {
+                    peer: remote,
+                    stage: format!("handshake failed: {e}"),
+                    addr: Some(from),
+                });
                 send_now = false;
             }
         }
     }
-    Err(NodeError::Unreachable(format!(
-        "{remote}: no answer to the handshake through the NATs (hole punching failed)"
-    )))
+    Err(NodeError::Unreachable(format!("{remote}: no answer to the handshake through the NATs (hole punching failed)")))
 }
 
-async fn locate(inner: &Arc<Inner>, sock: &Arc<UdpSock>, remote: PublicKey, deadline: Instant) -> Result<PeerAddress, NodeError> {
+async fn locate(
+    inner: &Arc<Inner>,
+    sock: &Arc<UdpSock>,
+    remote: PublicKey,
+    deadline: Instant,
+) -> Result<PeerAddress, NodeError> {
     let resolver_addr = inner.resolver.ok_or(NodeError::NoResolver)?;
     let (tx, mut rx) = oneshot::channel();
     inner.punch_waiters.lock().unwrap().insert(remote, tx);
@@ -425,7 +452,9 @@ async fn locate(inner: &Arc<Inner>, sock: &Arc<UdpSock>, remote: PublicKey, dead
         match tokio::time::timeout(wait, &mut rx).await {
             Ok(Ok(Ok(info))) => return Ok(info),
             Ok(Ok(Err(ErrorCode::TargetNotBound))) => return Err(NodeError::NotBound(remote)),
-            Ok(Ok(Err(code))) => return Err(NodeError::Unreachable(format!("{remote}: {}", resolver::error_text(code)))),
+            Ok(Ok(Err(code))) => {
+                return Err(NodeError::Unreachable(format!("{remote}: {}", resolver::error_text(code))))
+            }
             Ok(Err(_)) => return Err(NodeError::Closed),
             // Not answered yet: the waiter is still registered, ask again.
             Err(_) => {}

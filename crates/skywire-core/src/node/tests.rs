@@ -97,14 +97,19 @@ async fn every_size_arrives(kind: TransportKind) {
     let (server, mut srx) = node(ResponderConfig::default()).await;
     let (client, _crx) = node(ResponderConfig::default()).await;
     let id = match kind {
-        TransportKind::Stcpr => client.dial_stcpr(server.public_key(), &[server.stcpr_addr().unwrap()], Duration::from_secs(5)).await,
+        TransportKind::Stcpr => {
+            client.dial_stcpr(server.public_key(), &[server.stcpr_addr().unwrap()], Duration::from_secs(5)).await
+        }
         TransportKind::Sudph => {
-            client.dial_sudph(server.public_key(), Some(vec![server.sudph_addr().unwrap()]), Duration::from_secs(5)).await
+            client
+                .dial_sudph(server.public_key(), Some(vec![server.sudph_addr().unwrap()]), Duration::from_secs(5))
+                .await
         }
     }
     .unwrap();
     let sizes = [1, 2047, 2048, 2049, 1400, 9000, super::MAX_CONTROL, 3, 65_000.min(super::MAX_CONTROL), 17];
-    let msgs: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, &n)| (0..n).map(|j| (i * 31 + j).to_le_bytes()[0]).collect()).collect();
+    let msgs: Vec<Vec<u8>> =
+        sizes.iter().enumerate().map(|(i, &n)| (0..n).map(|j| (i * 31 + j).to_le_bytes()[0]).collect()).collect();
     for m in &msgs {
         client.send_control(id, m).unwrap();
     }
@@ -129,10 +134,8 @@ async fn sudph_carries_every_size_in_order() {
 async fn closing_an_stcpr_session_closes_its_connection() {
     let (server, mut srx) = node(ResponderConfig::default()).await;
     let (client, _crx) = node(ResponderConfig::default()).await;
-    let id = client
-        .dial_stcpr(server.public_key(), &[server.stcpr_addr().unwrap()], Duration::from_secs(5))
-        .await
-        .unwrap();
+    let id =
+        client.dial_stcpr(server.public_key(), &[server.stcpr_addr().unwrap()], Duration::from_secs(5)).await.unwrap();
     client.close_transport(id).unwrap();
     // The server learns it from the TCP connection closing, not from an expiry minutes later.
     let reason = loop {

@@ -121,7 +121,11 @@ impl Transport {
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => false,
                 };
-                if ok { packets } else { 0 }
+                if ok {
+                    packets
+                } else {
+                    0
+                }
             }
         };
         if sent > 0 {
@@ -133,7 +137,12 @@ impl Transport {
     /// Encrypt every packet into `scratch` (as STCPR frames when `framed`,
     /// else datagrams back to back); returns the packets and payload bytes
     /// that made it.
-    fn encrypt_all<'a>(&self, pkts: impl Iterator<Item = &'a [u8]>, scratch: &mut SendScratch, framed: bool) -> (usize, usize) {
+    fn encrypt_all<'a>(
+        &self,
+        pkts: impl Iterator<Item = &'a [u8]>,
+        scratch: &mut SendScratch,
+        framed: bool,
+    ) -> (usize, usize) {
         let SendScratch { buf, lens } = scratch;
         buf.clear();
         lens.clear();

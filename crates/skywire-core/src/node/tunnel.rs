@@ -13,8 +13,8 @@ use std::time::Instant;
 use ipnet::IpNet;
 use tokio::task::JoinHandle;
 
-use super::transport::{Transport, SendScratch};
 use super::stats::Counters;
+use super::transport::{SendScratch, Transport};
 use crate::packet;
 use crate::router::{AllowedIps, TransportId};
 use crate::tun::{RecvBatch, Tun, TUN_BATCH};

@@ -254,7 +254,11 @@ pub fn append_frame_with<E>(
     room: usize,
     fill: impl FnOnce(&mut [u8]) -> Result<usize, E>,
 ) -> Result<usize, AppendError<E>> {
-    let bad = |len: usize| WireError::BadFrameLength { len: u32::try_from(len).unwrap_or(u32::MAX), min: 1, max: MAX_FRAME_LEN };
+    let bad = |len: usize| WireError::BadFrameLength {
+        len: u32::try_from(len).unwrap_or(u32::MAX),
+        min: 1,
+        max: MAX_FRAME_LEN,
+    };
     if room > MAX_FRAME_LEN {
         return Err(AppendError::Frame(bad(room)));
     }
@@ -386,7 +390,8 @@ mod tests {
         assert_eq!(dec.next_frame(), Err(bad(0, 1, MAX_FRAME_LEN)), "must stay poisoned");
 
         // Refused from the header alone: no body bytes are ever awaited.
-        for (limit, len) in [(FrameLimit::ANY, max_u32() + 1), (FrameLimit::ANY, u32::MAX), (FrameLimit::up_to(92), 93)] {
+        for (limit, len) in [(FrameLimit::ANY, max_u32() + 1), (FrameLimit::ANY, u32::MAX), (FrameLimit::up_to(92), 93)]
+        {
             let mut dec = FrameDecoder::new(limit);
             dec.feed(&len.to_be_bytes());
             assert_eq!(dec.next_frame(), Err(bad(len, 1, limit.max())));
@@ -478,8 +483,14 @@ mod tests {
         });
         assert_eq!(n, Ok(7));
         assert_eq!(batch, [0, 0, 0, 3, 1, 2, 3, 0, 0, 0, 3, 4, 5, 6]);
-        assert_eq!(append_frame_with(&mut batch, 10, |_| Ok::<_, ()>(11)), Err(AppendError::Frame(bad(11, 1, MAX_FRAME_LEN))));
-        assert_eq!(append_frame_with(&mut batch, 10, |_| Ok::<_, ()>(0)), Err(AppendError::Frame(bad(0, 1, MAX_FRAME_LEN))));
+        assert_eq!(
+            append_frame_with(&mut batch, 10, |_| Ok::<_, ()>(11)),
+            Err(AppendError::Frame(bad(11, 1, MAX_FRAME_LEN)))
+        );
+        assert_eq!(
+            append_frame_with(&mut batch, 10, |_| Ok::<_, ()>(0)),
+            Err(AppendError::Frame(bad(0, 1, MAX_FRAME_LEN)))
+        );
         assert_eq!(append_frame_with(&mut batch, 10, |_| Err::<usize, _>("no key")), Err(AppendError::Fill("no key")));
         assert_eq!(batch.len(), 14);
         assert_eq!(encode_frame(&[5, 6]), Ok(vec![0, 0, 0, 2, 5, 6]));
