@@ -66,13 +66,13 @@ export async function serverMemory(lab, env, settings, transport) {
   }
 }
 
-/** Counts the session-up and session-down events the server node prints. */
+/** Counts the transport-up and transport-down events the server node prints. */
 function countSessions(srv) {
   const counts = { ups: 0, downs: 0 }
   srv.child.stdout.on('data', (d) => {
     const s = d.toString('utf8')
-    counts.ups += (s.match(/"kind":"session-up"/g) ?? []).length
-    counts.downs += (s.match(/"kind":"session-down"/g) ?? []).length
+    counts.ups += (s.match(/"kind":"transport-up"/g) ?? []).length
+    counts.downs += (s.match(/"kind":"transport-down"/g) ?? []).length
   })
   return counts
 }
