@@ -4,7 +4,7 @@
  * line, not a connection-refused stack.
  */
 import { request } from 'node:http'
-import { SkywireError, type ErrorCode } from '../errors.js'
+import { SkywireError, type ErrorCode } from '../contracts/errors.js'
 import type { VpnClientStatus } from '../vpn/client.js'
 import type { VpnServerStatus } from '../vpn/server.js'
 import type { VisorStatus } from './visor.js'

@@ -5,15 +5,15 @@
  * (`EINVALIDPK: ...`); `fromNativeError` turns that into a SkywireError.
  */
 import { createRequire } from 'node:module'
-import { SkywireError, type ErrorCode } from './errors.js'
-import type * as Binding from '../native/index.js'
+import { SkywireError, type ErrorCode } from '../contracts/errors.js'
+import type * as Binding from '../../native/index.js'
 
 const require = createRequire(import.meta.url)
 
 export type NativeBinding = typeof Binding
 
 // The generated loader is CommonJS; the types come from its generated .d.ts.
-export const native: NativeBinding = require('../native/index.js') as NativeBinding
+export const native: NativeBinding = require('../../native/index.js') as NativeBinding
 
 const NATIVE_CODE = /^(E[A-Z]+): (.*)$/s
 

@@ -4,7 +4,7 @@
  * data packets never do.
  */
 import { EventEmitter } from 'node:events'
-import { callNative, fromNativeError, native } from '../native.js'
+import { callNative, fromNativeError, native } from './loader.js'
 import type { NodeEvent, NodeLimitStats, NodeLimits, SessionDescription, TunOptions, VisorNode } from '../../native/index.js'
 
 export type TransportType = 'stcpr' | 'sudph'

@@ -5,8 +5,8 @@
  * spellings) are refused: with one, a "peer" needs no secret, or one secret
  * answers to several addresses. The core decides (crates/skywire-core identity.rs).
  */
-import { SkywireError } from './errors.js'
-import { callNative, native } from './native.js'
+import { SkywireError } from '../contracts/errors.js'
+import { callNative, native } from './loader.js'
 
 export const PK_PATTERN = /^[0-9a-f]{64}$/
 
