@@ -1,8 +1,9 @@
 /**
  * What the discovery services store and answer, as the discovery client reads
  * it back: one definition for the server (ts/services), the client
- * (ts/discovery) and the web UI. Types only, no node: imports.
+ * (ts/discovery) and the web UI. No node: imports.
  */
+import { z } from 'zod'
 
 /** A transport kind. */
 export type TransportType = 'stcpr' | 'sudph'
@@ -80,3 +81,24 @@ export interface Health {
   uptimeS: number
 }
 
+
+// zod schemas of the records the control API passes on to the CLI and the web
+// UI (GET /api/vpn/servers, /api/vpn/servers/count); the interfaces above stay
+// the store's and client's types, and ts/visor/control-api.ts checks they agree.
+
+export const serviceEntrySchema = z.object({
+  address: z.string(),
+  pk: z.string(),
+  type: z.string(),
+  country: z.string().nullable(),
+  version: z.string(),
+  stats: z.record(z.string(), z.number()),
+  since: z.number().optional(),
+  updatedAt: z.number(),
+  expiresAt: z.number(),
+})
+
+export const serviceCountsSchema = z.object({
+  total: z.number(),
+  byCountry: z.record(z.string(), z.number()),
+})

@@ -103,7 +103,7 @@ async function openUi(t: Topology, dir: string, api: VisorClient, procs: NsProce
   const relay = `const net=require('net');net.createServer((c)=>{const u=net.connect(3435,'127.0.0.1');c.pipe(u).pipe(c);c.on('error',()=>u.destroy());u.on('error',()=>c.destroy())}).listen(${JSON.stringify(relaySock)})`
   const p = t.lab.spawn(t.client.ns, [process.execPath, '-e', relay])
   procs.push(p)
-  const { url } = await api.call<{ url: string }>('GET', '/api/ui')
+  const { url } = await api.ui()
   const server = createServer((c) => {
     const u = connect(relaySock)
     c.pipe(u).pipe(c)
