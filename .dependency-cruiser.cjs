@@ -72,14 +72,14 @@ module.exports = {
       severity: 'error',
       comment: 'ts/contracts is bundled into the web UI: no node: modules, no packages but zod.',
       from: { path: '^ts/contracts/' },
-      to: { pathNot: ['^ts/contracts/', '^node_modules/zod/'] },
+      to: { pathNot: ['^ts/contracts/', '(^|/)node_modules/zod/'] },
     },
     {
       name: 'ui-browser-only',
       severity: 'error',
       comment: 'The web UI runs in a browser: it imports ts/ui, ts/contracts and zod only (no Node code in the bundle).',
       from: { path: '^ts/ui/' },
-      to: { pathNot: ['^ts/ui/', '^ts/contracts/', '^node_modules/zod/'] },
+      to: { pathNot: ['^ts/ui/', '^ts/contracts/', '(^|/)node_modules/zod/'] },
     },
     {
       name: 'addon-only-in-native',
