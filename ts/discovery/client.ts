@@ -8,6 +8,7 @@
 import { native } from '../native/loader.js'
 import { SkywireError, type ErrorCode } from '../contracts/errors.js'
 import { publicKeyOf } from '../native/keys.js'
+import { parseErrorBody } from '../contracts/http-error.js'
 import { markedRequest } from './marked-http.js'
 import { HEADER_NONCE, HEADER_PK, HEADER_SIG, NonceSource, signingMessage } from './signing.js'
 import type {
@@ -279,21 +280,11 @@ function query(q: Record<string, string | number | undefined>): string {
   return s ? `?${s}` : ''
 }
 
-function parsedError(text: string): { code?: unknown; message?: unknown } | null {
-  try {
-    const j = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }
-    return j.error ?? null
-  } catch {
-    return null
-  }
-}
-
+// The services' error envelope is read in one place (contracts/http-error.ts), as the CLI and the UI read the visor's.
 function apiMessage(text: string): string | null {
-  const m = parsedError(text)?.message
-  return typeof m === 'string' ? m : null
+  return parseErrorBody(text).message
 }
 
 function apiErrorCode(text: string): string | null {
-  const c = parsedError(text)?.code
-  return typeof c === 'string' ? c : null
+  return parseErrorBody(text).code
 }
