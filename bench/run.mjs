@@ -291,7 +291,9 @@ async function setupWireguard(lab, env, kind, bin) {
     for (const p of procs) await p.kill('SIGTERM', 2000)
     for (const e of ends) rmSync(uapiPath(e.ifname), { force: true })
   }
-  env.cleanups.push(() => ends.forEach((e) => rmSync(uapiPath(e.ifname), { force: true })))
+  env.cleanups.push(() => {
+    for (const e of ends) rmSync(uapiPath(e.ifname), { force: true })
+  })
   try {
     for (const e of ends) {
       const argv =
@@ -614,7 +616,9 @@ async function main() {
 
   const lab = createLab()
   const env = { lab, a: '', b: '', cleanups: [] }
-  const cleanup = () => env.cleanups.forEach((f) => f())
+  const cleanup = () => {
+    for (const f of env.cleanups) f()
+  }
   process.on('exit', cleanup)
   try {
     env.a = await lab.addNamespace('bench-srv')

@@ -69,7 +69,9 @@ export class CoreNode extends EventEmitter<CoreNodeEvents> {
     }
     self = new CoreNode(node)
     // Events that arrived before start() resolved (a fast resolver ack).
-    queueMicrotask(() => early.splice(0).forEach((e) => self?.dispatch(e)))
+    queueMicrotask(() => {
+      for (const e of early.splice(0)) self?.dispatch(e)
+    })
     return self
   }
 

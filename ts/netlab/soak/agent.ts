@@ -107,8 +107,7 @@ function main(): void {
     s.setEncoding('utf8')
     s.on('data', (d: string) => {
       buf += d
-      let i: number
-      while ((i = buf.indexOf('\n')) >= 0) {
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
         const n = Number(buf.slice(0, i))
         buf = buf.slice(i + 1)
         if (Number.isFinite(n) && n > connAcked) {

@@ -11,9 +11,9 @@ import {
   decodeAddr,
   parseMessage,
   signingInput,
-} from '../../../ts/services/ar/udp-wire.js'
-import { native } from '../../../ts/native/loader.js'
-import { generateIdentity } from '../../../ts/native/keys.js'
+} from '../../../../ts/services/ar/udp-wire.js'
+import { native } from '../../../../ts/native/loader.js'
+import { generateIdentity } from '../../../../ts/native/keys.js'
 
 const PK_A = 'aa'.repeat(32)
 const PK_B = 'bb'.repeat(32)
