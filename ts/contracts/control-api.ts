@@ -50,7 +50,10 @@ export function routesWith(pk: z.ZodType<string>) {
     status: route('status', { answer: remoteStatusSchema }),
     vpnServers: route('vpnServers', {
       query: z.object({
-        country: z.string().regex(/^[A-Za-z]{2}$/).optional(),
+        country: z
+          .string()
+          .regex(/^[A-Za-z]{2}$/)
+          .optional(),
         offset: z.coerce.number().int().min(0).optional(),
         limit: z.coerce.number().int().min(1).max(100).optional(),
       }),

@@ -81,7 +81,6 @@ export interface Health {
   uptimeS: number
 }
 
-
 // zod schemas of the records the control API passes on to the CLI and the web
 // UI (GET /api/vpn/servers, /api/vpn/servers/count); the interfaces above stay
 // the store's and client's types, and ts/visor/control-api.ts checks they agree.

@@ -39,6 +39,7 @@ export function routeAuth(kind: AuthKind): RouteAuth {
 export function serve<R extends RouteDef>(
   app: FastifyInstance,
   r: R,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a hijacked handler (the event stream) returns nothing at all.
   handler: (req: FastifyRequest, reply: FastifyReply) => Promise<AnswerOf<R>> | AnswerOf<R> | FastifyReply | void,
 ): void {
   app.route({ method: r.method, url: r.path, config: routeAuth(r.auth), handler })

@@ -10,7 +10,7 @@ describe('error envelope', () => {
     expect(parseErrorBody(body)).toEqual({ code: 'EUSAGE', message: 'pk: bad second line' })
   })
 
-  it('reads the services\' snake_case codes as they are (their public API keeps them)', () => {
+  it("reads the services' snake_case codes as they are (their public API keeps them)", () => {
     expect(parseErrorBody('{"error":{"code":"bad_request","message":"body: x"}}')).toEqual({ code: 'bad_request', message: 'body: x' })
   })
 
