@@ -6,24 +6,24 @@
  * await writeConfig('skywire-config.json', generateConfig())
  * ```
  */
-export { ConfigError, ExitCode, NotAvailableError, SkywireError } from './errors.js'
-export type { ErrorCode } from './errors.js'
+export { ConfigError, ExitCode, NotAvailableError, SkywireError } from './contracts/errors.js'
+export type { ErrorCode } from './contracts/errors.js'
 export { configSchema, parseHostPort } from './config/schema.js'
 export type { Config, ConfigInput } from './config/schema.js'
 export { generateConfig, loadConfig, parseConfig, redactConfig, writeConfig } from './config/file.js'
-export { generateIdentity, isPublicKey, parsePublicKey, parsePublicKeyList, publicKeyOf } from './keys.js'
-export type { Identity } from './keys.js'
+export { generateIdentity, isPublicKey, parsePublicKey, parsePublicKeyList, publicKeyOf } from './native/keys.js'
+export type { Identity } from './native/keys.js'
 
 // The visor and its parts: what `skywire visor` runs.
 export { Visor, VPN_PORT } from './visor/visor.js'
 export type { VisorOptions, VisorStatus } from './visor/visor.js'
 export { VisorClient, DEFAULT_RPC } from './visor/rpc-client.js'
 export type { RemoteStatus } from './visor/rpc-client.js'
-export { Node } from './visor/core-node.js'
-export type { NodeOptions, TransportDescription, TransportDown, TransportKind, TransportUp } from './visor/core-node.js'
+export { Node } from './native/node.js'
+export type { NodeOptions, TransportDescription, TransportDown, TransportKind, TransportUp } from './native/node.js'
 /** @deprecated Old names of `Node`, `NodeOptions`, `TransportUp` and `TransportKind`. */
-export { CoreNode } from './visor/core-node.js'
-export type { CoreNodeOptions, SessionUp, TransportType } from './visor/core-node.js'
+export { CoreNode } from './native/node.js'
+export type { CoreNodeOptions, SessionUp, TransportType } from './native/node.js'
 export { VpnClient } from './vpn/client.js'
 export type { VpnClientStatus, ClientState } from './vpn/client.js'
 export { VpnServer } from './vpn/server.js'

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ServicesClient } from '../../dist/discovery/client.js'
-import { generateIdentity } from '../../dist/keys.js'
+import { generateIdentity } from '../../dist/native/keys.js'
 
 const CLIENTS = Number(process.env.LOAD_CLIENTS ?? 50)
 const SECONDS = Math.min(Number(process.env.LOAD_SECONDS ?? 10), 120)

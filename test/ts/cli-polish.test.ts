@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
-import { ExitCode } from '../../ts/errors.js'
+import { ExitCode } from '../../ts/contracts/errors.js'
 import { expectOneLineError, skywire } from './helpers/cli.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -30,7 +30,7 @@ describe('CLI polish', () => {
     expect(r.stdout).not.toMatch(/\x1b\[/)
   })
 
-  it('README exit-code table matches ts/errors.ts', () => {
+  it('README exit-code table matches ts/contracts/errors.ts', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
     const table = readme.slice(readme.indexOf('### Exit codes'))
     const codes = [...table.matchAll(/^\| (\d+) \|/gm)].map((m) => Number(m[1]))

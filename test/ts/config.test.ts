@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { native } from '../../ts/native.js'
+import { native } from '../../ts/native/loader.js'
 import { expectOneLineError, skywire } from './helpers/cli.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'skywire-config-'))

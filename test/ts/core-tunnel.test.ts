@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { skipUnlessAvailable } from './helpers/skip.js'
 import { createLab, labPrerequisites, type Lab, type NsProcess } from '../../ts/netlab/netns.js'
 import { ping } from '../../ts/netlab/probe.js'
-import { native } from '../../ts/native.js'
+import { native } from '../../ts/native/loader.js'
 
 const PEER = fileURLToPath(new URL('../fixtures/peer.mjs', import.meta.url))
 const pre = labPrerequisites()

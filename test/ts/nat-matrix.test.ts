@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { NAT_KINDS, natKindScript } from '../../ts/netlab/nat-kinds.js'
 import { expectStcpr, expectSudph } from '../../ts/netlab/nat-matrix/expect.js'
 import { pairingName, runMatrix, type Pairing, type PairingResult } from '../../ts/netlab/nat-matrix/run.js'
-import { noDirectPathReason } from '../../ts/visor/nat-diagnosis.js'
+import { noDirectPathReason } from '../../ts/discovery/nat-diagnosis.js'
 import { labSkipReason } from './helpers/lab.js'
 import { skipUnlessAvailable } from './helpers/skip.js'
 

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { skipUnlessAvailable } from './helpers/skip.js'
 import { createLab, labPrerequisites, type Lab } from '../../ts/netlab/netns.js'
-import { native } from '../../ts/native.js'
+import { native } from '../../ts/native/loader.js'
 import { PasscodeGate, passcodeMatches } from '../../ts/vpn/passcode.js'
 
 const HOSTILE = fileURLToPath(new URL('../fixtures/vpn-hostile.mjs', import.meta.url))

@@ -7,7 +7,7 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { skipUnlessAvailable } from './helpers/skip.js'
 import { snapshotNet } from '../../ts/netlab/probe.js'
-import { native } from '../../ts/native.js'
+import { native } from '../../ts/native/loader.js'
 import { VisorClient } from '../../ts/visor/rpc-client.js'
 import { expectOneLineError } from './helpers/cli.js'
 import { labSkipReason } from './helpers/lab.js'

@@ -3,7 +3,7 @@
  * what `run` returns); commands that talk to a running visor also get `--rpc`.
  */
 import { Command } from '@oclif/core'
-import { NotAvailableError } from '../errors.js'
+import { NotAvailableError } from '../contracts/errors.js'
 import { rpcFlag } from './flags.js'
 import { VisorClient } from '../visor/rpc-client.js'
 

@@ -1,8 +1,8 @@
 /** Flags shared by several commands, each validating its input at parse time. */
 import { Flags } from '@oclif/core'
-import { isIsoCountryCode } from '../countries.js'
-import { SkywireError } from '../errors.js'
-import { parsePublicKey, parsePublicKeyList } from '../keys.js'
+import { isIsoCountryCode } from '../contracts/countries.js'
+import { SkywireError } from '../contracts/errors.js'
+import { parsePublicKey, parsePublicKeyList } from '../native/keys.js'
 import { DEFAULT_RPC } from '../visor/rpc-client.js'
 
 export { DEFAULT_RPC }

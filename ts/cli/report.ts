@@ -3,7 +3,7 @@
  * an exit code. oclif's own parse errors are multi-line ("...\nSee more help
  * with --help"); they are folded into one line and exit with the usage code.
  */
-import { ExitCode, SkywireError } from '../errors.js'
+import { ExitCode, SkywireError } from '../contracts/errors.js'
 
 interface OclifLike {
   oclif?: { exit?: number }

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core'
 import { SkywireCommand } from '../cli/base.js'
 import { parseHostPort } from '../config/schema.js'
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 import type { RateLimitOptions } from '../services/rate-limit.js'
 
 function hostPort(flag: string, value: string): { host: string; port: number } {

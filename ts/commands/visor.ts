@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core'
 import { SkywireCommand } from '../cli/base.js'
 import { configFlag } from '../cli/flags.js'
 import { loadConfig, loadTrustedConfig } from '../config/file.js'
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 
 export default class VisorCmd extends SkywireCommand {
   static override summary = 'Run a visor: the long-running daemon holding this node\'s identity, transports and VPN.'

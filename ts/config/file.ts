@@ -2,8 +2,8 @@
 import { statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import type { z } from 'zod'
-import { ConfigError, SkywireError } from '../errors.js'
-import { generateIdentity, publicKeyOf } from '../keys.js'
+import { ConfigError, SkywireError } from '../contracts/errors.js'
+import { generateIdentity, publicKeyOf } from '../native/keys.js'
 import { checkParentDirs, readTrustedFile, trustedUid, writeFileAtomic } from '../sys/safe-file.js'
 import { configSchema, type Config, type ConfigInput } from './schema.js'
 

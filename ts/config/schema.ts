@@ -5,8 +5,9 @@
  */
 import { isIP } from 'node:net'
 import { z } from 'zod'
-import { isIsoCountryCode } from '../countries.js'
-import { PK_PATTERN, publicKeyProblem } from '../keys.js'
+import { parseHostPort } from '../sys/host-port.js'
+import { isIsoCountryCode } from '../contracts/countries.js'
+import { PK_PATTERN, publicKeyProblem } from '../native/keys.js'
 
 const hostPort = z.string().refine((s) => parseHostPort(s) !== null, {
   message: 'must be HOST:PORT (IPv6 as [ADDR]:PORT) with a port from 0 to 65535',
@@ -162,13 +163,5 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>
 export type ConfigInput = z.input<typeof configSchema>
 
-/** Split "host:port" or "[v6]:port"; null when malformed. */
-export function parseHostPort(s: string): { host: string; port: number } | null {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s)
-  if (!m) return null
-  const host = m[1] ?? m[2] ?? ''
-  const port = Number(m[3])
-  if (port > 65535) return null
-  if (m[1] !== undefined && isIP(host) !== 6) return null
-  return { host, port }
-}
+// parseHostPort moved to sys/host-port.ts (the services use it too, and sit below config); kept exported here.
+export { parseHostPort }

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateConfig } from '../config/file.js'
 import { reportAndExit } from '../cli/report.js'
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 import { labPrerequisites } from '../netlab/netns.js'
 import { buildTopology, type Topology } from '../netlab/topology.js'
 import type { NsProcess } from '../netlab/exec.js'
@@ -103,7 +103,7 @@ async function openUi(t: Topology, dir: string, api: VisorClient, procs: NsProce
   const relay = `const net=require('net');net.createServer((c)=>{const u=net.connect(3435,'127.0.0.1');c.pipe(u).pipe(c);c.on('error',()=>u.destroy());u.on('error',()=>c.destroy())}).listen(${JSON.stringify(relaySock)})`
   const p = t.lab.spawn(t.client.ns, [process.execPath, '-e', relay])
   procs.push(p)
-  const { url } = await api.call<{ url: string }>('GET', '/api/ui')
+  const { url } = await api.ui()
   const server = createServer((c) => {
     const u = connect(relaySock)
     c.pipe(u).pipe(c)

@@ -5,26 +5,25 @@
  * Every request is idempotent by design (upserts and deletes), so all of them
  * are retried with backoff on network errors and 5xx; a 4xx is never retried.
  */
-import { native } from '../native.js'
-import { SkywireError, type ErrorCode } from '../errors.js'
-import { publicKeyOf } from '../keys.js'
+import { native } from '../native/loader.js'
+import { SkywireError, type ErrorCode } from '../contracts/errors.js'
+import { publicKeyOf } from '../native/keys.js'
+import { parseErrorBody } from '../contracts/http-error.js'
 import { markedRequest } from './marked-http.js'
 import { HEADER_NONCE, HEADER_PK, HEADER_SIG, NonceSource, signingMessage } from './signing.js'
 import type {
+  Health,
   Page,
+  PageResult,
+  ResolveResult,
   ServiceCounts,
   ServiceEntry,
   TransportEntry,
   TransportType,
-} from '../services/store/store.js'
+} from '../contracts/services.js'
 
-export type { Page, ServiceCounts, ServiceEntry, TransportEntry, TransportType }
-
-export interface ResolveResult {
-  pk: string
-  stcpr: string[]
-  sudph: { observed: string; local: string[] } | null
-}
+// The wire records live in contracts (shared with the services and the web UI); re-exported for the library API.
+export type { Health, Page, PageResult, ResolveResult, ServiceCounts, ServiceEntry, TransportEntry, TransportType }
 
 export interface ServiceRegistration {
   /** Defaults to this client's `pk:port` when only `port` is given. */
@@ -42,17 +41,6 @@ export interface ServiceQuery {
   version?: string
   offset?: number
   limit?: number
-}
-
-export interface PageResult<T> extends Page<T> {
-  offset: number
-  limit: number
-}
-
-export interface Health {
-  status: 'ok'
-  store: 'sqlite' | 'redis'
-  uptimeS: number
 }
 
 export interface ServicesClientOptions {
@@ -292,21 +280,11 @@ function query(q: Record<string, string | number | undefined>): string {
   return s ? `?${s}` : ''
 }
 
-function parsedError(text: string): { code?: unknown; message?: unknown } | null {
-  try {
-    const j = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }
-    return j.error ?? null
-  } catch {
-    return null
-  }
-}
-
+// The services' error envelope is read in one place (contracts/http-error.ts), as the CLI and the UI read the visor's.
 function apiMessage(text: string): string | null {
-  const m = parsedError(text)?.message
-  return typeof m === 'string' ? m : null
+  return parseErrorBody(text).message
 }
 
 function apiErrorCode(text: string): string | null {
-  const c = parsedError(text)?.code
-  return typeof c === 'string' ? c : null
+  return parseErrorBody(text).code
 }

@@ -13,7 +13,7 @@ import { request as httpsRequest } from 'node:https'
 import { isIP, Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import type { Duplex } from 'node:stream'
-import { callNative, fromNativeError, native } from '../native.js'
+import { callNative, fromNativeError, native } from '../native/loader.js'
 
 export interface MarkedResponse {
   status: number

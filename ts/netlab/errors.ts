@@ -3,7 +3,7 @@
  * print SkywireErrors need nothing new; `reason` tells lab failures apart
  * because the project's ErrorCode union is shared and kept small.
  */
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 
 export type NetlabReason =
   /** A command (ip, nft, sysctl, a probe) exited non-zero or was killed. */

@@ -1,9 +1,9 @@
 /** Field schemas shared by the three APIs. */
 import { isIP } from 'node:net'
 import { z } from 'zod'
-import { PK_PATTERN } from '../keys.js'
-import { parseHostPort } from '../config/schema.js'
-import { isIsoCountryCode } from '../countries.js'
+import { PK_PATTERN } from '../native/keys.js'
+import { parseHostPort } from '../sys/host-port.js'
+import { isIsoCountryCode } from '../contracts/countries.js'
 
 export const MAX_PAGE = 100
 export const DEFAULT_PAGE = 50

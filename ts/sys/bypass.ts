@@ -15,7 +15,7 @@
  * Both families get both rules. The preferences, table and protocol are
  * fixed, so that deleting can only ever hit what we added.
  */
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 import { ipJson } from './run.js'
 import type { Family } from './cidr.js'
 

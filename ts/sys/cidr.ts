@@ -4,7 +4,7 @@
  * elements, and the server's LAN usually sits inside 192.168.0.0/16).
  */
 import { isIP } from 'node:net'
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 
 export type Family = 4 | 6
 

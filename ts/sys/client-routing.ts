@@ -17,7 +17,7 @@
  * else made.
  */
 import { existsSync, readFileSync } from 'node:fs'
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 import { formatPrefix, parsePrefix, type Family } from './cidr.js'
 import { bootId, deleteState, readState, writeState, type ClientState, type PlannedRoute } from './client-state.js'
 import { BYPASS_TABLE, bypassRules, PREF_SUPPRESS, PREF_TUNNEL, ruleLine, ruleMatches, rulesAtOurPrefs, type PlannedRule } from './bypass.js'

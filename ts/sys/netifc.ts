@@ -4,7 +4,7 @@
  * interfaces, and the host's own addresses and subnets (what the server's secure
  * mode blocks, and the "networks I already use" a client lists in its hello).
  */
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 import { familyOf, networkOf, type Family } from './cidr.js'
 import { ipJson, tryRun, commandError } from './run.js'
 

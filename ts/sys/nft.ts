@@ -4,7 +4,7 @@
  * ruleset or touches another table, so the host's own firewall, Docker's,
  * and any other VPN's stay exactly as they were.
  */
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 import { run, tryRun, oneLine } from './run.js'
 
 const NAME_RE = /^[A-Za-z][A-Za-z0-9_]{0,31}$/

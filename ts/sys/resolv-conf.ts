@@ -13,7 +13,7 @@
  */
 import { closeSync, fsyncSync, lstatSync, openSync, readFileSync, readlinkSync, renameSync, symlinkSync, unlinkSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 import { familyOf } from './cidr.js'
 
 export const RESOLV_CONF = '/etc/resolv.conf'

@@ -13,7 +13,7 @@
  */
 import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs'
 import { dirname, resolve as resolvePath } from 'node:path'
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 import { familyOf } from './cidr.js'
 import { nftIfname } from './nft.js'
 import { RESOLV_CONF } from './resolv-conf.js'

@@ -4,7 +4,7 @@
  * failures as one-line SkywireErrors that name the command and its stderr.
  */
 import { spawn } from 'node:child_process'
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 
 export interface RunResult {
   code: number | null

@@ -32,7 +32,7 @@ import {
   type Stats,
 } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 
 /** The uid whose files we trust: root for the visor; the caller itself in tests and library use as a user. */
 export function trustedUid(): number {

@@ -11,7 +11,7 @@
  * firewall must itself allow the forwarding (a FORWARD policy of drop in
  * another table wins over us).
  */
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 import { familyOf, isPrivate, minimalPrefixes, parsePrefix, formatPrefix } from './cidr.js'
 import { hostAddresses, requireInterface, type InterfaceAddress } from './netifc.js'
 import { checkTableName, deleteTable, nftIfname, replaceTable, ruleCounters, tableExists } from './nft.js'

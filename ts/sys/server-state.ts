@@ -8,7 +8,7 @@
  * original instead of the 1 the crash left.
  */
 import { z } from 'zod'
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 import { checkTableName, nftIfname } from './nft.js'
 import { tryRun } from './run.js'
 import { removeServerFirewall } from './server-firewall.js'

@@ -12,7 +12,7 @@
 import { mkdirSync, readFileSync, unlinkSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { z } from 'zod'
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 import { fsyncDir, readTrustedFile, writeFileAtomic } from './safe-file.js'
 
 /**

@@ -7,7 +7,7 @@
  * snapshot therefore holds every forwarding key of the family.
  */
 import { readFile, readdir, writeFile } from 'node:fs/promises'
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 
 const PROC = '/proc/sys'
 

@@ -3,6 +3,7 @@
  * the visor's event stream; the only requests are the server list and the
  * user's own actions.
  */
+import { CONTROL_ROUTES } from '../contracts/control-routes.js'
 import { Api } from './lib/api.js'
 import { bannerFor, type Banner } from './lib/errors.js'
 import {
@@ -16,10 +17,10 @@ import {
   shortPk,
 } from './lib/format.js'
 import { graphPaths } from './lib/graph.js'
-import { countries, filterServers, load } from './lib/servers.js'
+import { countries, filterServers, load, type ServerEntry } from './lib/servers.js'
 import { MAX_SAMPLES, canConnect, canDisconnect, initialState, reduce, stateLabel, type Action, type UiState } from './lib/state.js'
 import { hashWithoutToken, tokenFromHash } from './lib/token.js'
-import type { ServerEntry, StateEvent, TickEvent } from './lib/types.js'
+import type { StateEvent, TickEvent } from '../contracts/status.js'
 
 const api = new Api()
 let state: UiState = initialState()
@@ -270,7 +271,7 @@ async function disconnect(): Promise<void> {
 }
 
 function openStream(): void {
-  const es = new EventSource('/api/events')
+  const es = new EventSource(CONTROL_ROUTES.events.path)
   es.addEventListener('tick', (ev) => {
     const d = JSON.parse((ev as MessageEvent<string>).data) as TickEvent
     if (state.banner?.kind === 'visor' || state.banner?.kind === 'auth') showBanner(null)

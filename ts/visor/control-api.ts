@@ -8,36 +8,29 @@ import { chmodSync, mkdirSync, rmSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
-import { z } from 'zod'
-import { parseHostPort, publicKeySchema } from '../config/schema.js'
-import { SkywireError } from '../errors.js'
-import { apiScope, loopbackHostOnly, refuseNonCanonicalPaths, type RouteAuth, type TokenAuth } from './http-guard.js'
+import type { z } from 'zod'
+import { errorBody } from '../contracts/http-error.js'
+import { parseHostPort } from '../config/schema.js'
+import { SkywireError } from '../contracts/errors.js'
+import { ROUTES, apiScope, loopbackHostOnly, refuseNonCanonicalPaths, serve, type TokenAuth } from './http-guard.js'
 import { registerUiApi, registerUiPage, uiAuth, type UiOptions, type UiVisor } from './ui-routes.js'
-import type { Visor } from './visor.js'
+import type { Visor, VisorStatus } from './visor.js'
+import type * as Contract from '../contracts/status.js'
+import type { ServiceEntry } from '../contracts/services.js'
+import type { serviceEntrySchema } from '../contracts/services.js'
+import type { VpnClientStatus } from '../vpn/client.js'
+import type { VpnServerStatus } from '../vpn/server.js'
 
-const startBody = z.object({
-  pk: publicKeySchema,
-  existingTp: z.boolean().optional(),
-  timeoutS: z.number().int().min(1).max(3600).optional(),
-})
-
-const serverStartBody = z.object({
-  netifc: z.string().max(15).optional(),
-  secure: z.boolean().optional(),
-  whitelist: z.array(publicKeySchema).max(10000).optional(),
-})
-
-const tpBody = z.object({
-  pk: publicKeySchema,
-  type: z.enum(['stcpr', 'sudph']).optional(),
-  timeoutS: z.number().int().min(1).max(3600).optional(),
-})
-
-const listQuery = z.object({
-  country: z.string().regex(/^[A-Za-z]{2}$/).optional(),
-  offset: z.coerce.number().int().min(0).optional(),
-  limit: z.coerce.number().int().min(1).max(100).optional(),
-})
+// The visor's and the VPN's own status types must be the contract's (contracts/status.ts, what the CLI's
+// --json and the web UI read): when one side changes alone, this line stops compiling.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
+const statusTypesAgree: [
+  Same<VisorStatus, Contract.VisorStatus>,
+  Same<VpnClientStatus, Contract.VpnClientStatus>,
+  Same<VpnServerStatus, Contract.VpnServerStatus>,
+  Same<ServiceEntry, z.infer<typeof serviceEntrySchema>>,
+] = [true, true, true, true]
+void statusTypesAgree
 
 /** HTTP status for an error a caller can act on. */
 export function httpStatusOf(code: string): number {
@@ -63,10 +56,8 @@ export function httpStatusOf(code: string): number {
 }
 
 function sendError(reply: FastifyReply, err: unknown): FastifyReply {
-  if (err instanceof SkywireError) {
-    return reply.code(httpStatusOf(err.code)).send({ error: { code: err.code, message: err.message } })
-  }
-  return reply.code(500).send({ error: { code: 'EINTERNAL', message: (err as Error).message ?? String(err) } })
+  if (err instanceof SkywireError) return reply.code(httpStatusOf(err.code)).send(errorBody(err.code, err.message))
+  return reply.code(500).send(errorBody('EINTERNAL', (err as Error).message ?? String(err)))
 }
 
 function parse<T>(schema: z.ZodType<T>, v: unknown): T {
@@ -78,18 +69,17 @@ function parse<T>(schema: z.ZodType<T>, v: unknown): T {
   return r.data
 }
 
-const PUBLIC: RouteAuth = { public: true }
-
 /** The control API's own routes; they are registered inside the guarded scope (http-guard.ts). Exported for the property tests. */
 export function controlRoutes(app: FastifyInstance, visor: Visor): void {
-  app.get('/api/health', { config: PUBLIC }, async () => ({ ok: true }))
-  app.get('/api/status', async () => ({
+  const R = ROUTES
+  serve(app, R.health, async () => ({ ok: true }))
+  serve(app, R.status, async () => ({
     visor: visor.status(),
     client: visor.vpnClient.status(),
     server: visor.vpnServer.status(),
   }))
-  app.get('/api/vpn/servers', async (req) => {
-    const q = parse(listQuery, req.query)
+  serve(app, R.vpnServers, async (req) => {
+    const q = parse(R.vpnServers.query, req.query)
     return visor.services.listServices({
       type: 'vpn',
       ...(q.country ? { country: q.country.toUpperCase() } : {}),
@@ -97,27 +87,27 @@ export function controlRoutes(app: FastifyInstance, visor: Visor): void {
       ...(q.limit !== undefined ? { limit: q.limit } : {}),
     })
   })
-  app.get('/api/vpn/servers/count', async () => visor.services.countServices('vpn'))
-  app.get('/api/tp', async () => visor.status().transports)
-  app.post('/api/tp', async (req) => {
-    const b = parse(tpBody, req.body)
+  serve(app, R.vpnServerCount, async () => visor.services.countServices('vpn'))
+  serve(app, R.transports, async () => visor.status().transports)
+  serve(app, R.addTransport, async (req) => {
+    const b = parse(R.addTransport.body, req.body)
     return visor.addTransport(b.pk, b.type ?? null, b.timeoutS ?? 20)
   })
-  app.post('/api/tp/:id/close', async (req) => {
+  serve(app, R.closeTransport, async (req) => {
     const id = Number((req.params as { id: string }).id)
     if (!Number.isInteger(id) || id < 1) throw new SkywireError('EUSAGE', 'transport id must be a positive integer')
     visor.removeTransport(id)
     return { closed: id }
   })
-  app.get('/api/vpn/status', async () => visor.vpnClient.status())
-  app.post('/api/vpn/start', async (req) => {
-    const b = parse(startBody, req.body)
+  serve(app, R.vpnStatus, async () => visor.vpnClient.status())
+  serve(app, R.vpnStart, async (req) => {
+    const b = parse(R.vpnStart.body, req.body)
     return visor.vpnClient.start(b.pk, { existingTp: b.existingTp ?? false, timeoutS: b.timeoutS ?? 20 })
   })
-  app.post('/api/vpn/stop', async () => visor.vpnClient.stop())
-  app.get('/api/vpn/server/status', async () => visor.vpnServer.status())
-  app.post('/api/vpn/server/start', async (req) => {
-    const b = parse(serverStartBody, req.body)
+  serve(app, R.vpnStop, async () => visor.vpnClient.stop())
+  serve(app, R.serverStatus, async () => visor.vpnServer.status())
+  serve(app, R.serverStart, async (req) => {
+    const b = parse(R.serverStart.body, req.body)
     if (visor.vpnServer.isRunning) throw new SkywireError('ESTATE', 'the VPN server is already running')
     const patch: Record<string, unknown> = {}
     if (b.netifc !== undefined) patch.netifc = b.netifc
@@ -127,7 +117,7 @@ export function controlRoutes(app: FastifyInstance, visor: Visor): void {
     const saved = await visor.startVpnServer(patch, { persist: true })
     return { ...visor.vpnServer.status(), ...saved }
   })
-  app.post('/api/vpn/server/stop', async () => {
+  serve(app, R.serverStop, async () => {
     await visor.stopVpnServer()
     return visor.vpnServer.status()
   })
@@ -148,12 +138,12 @@ export function controlApp(
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024 })
   app.setErrorHandler((err, _req, reply) => {
     const e = err as { statusCode?: number; message: string }
-    if (e.statusCode && e.statusCode < 500) return reply.code(e.statusCode).send({ error: { code: 'EUSAGE', message: e.message } })
+    if (e.statusCode && e.statusCode < 500) return reply.code(e.statusCode).send(errorBody('EUSAGE', e.message))
     return sendError(reply, err)
   })
   // Fastify's own 404 body has no `error.code`, so the CLI could only say EINTERNAL (an older visor, a typo'd route).
   app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({ error: { code: 'ENOTFOUND', message: `no route ${req.method} ${(req.url.split('?')[0] ?? '').slice(0, 200)}` } }),
+    reply.code(404).send(errorBody('ENOTFOUND', `no route ${req.method} ${(req.url.split('?')[0] ?? '').slice(0, 200)}`)),
   )
   refuseNonCanonicalPaths(app)
   if (web) loopbackHostOnly(app)

@@ -16,6 +16,9 @@
  */
 import { timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { routesWith, type AnswerOf, type AuthKind, type RouteDef } from '../contracts/control-api.js'
+import { errorBody } from '../contracts/http-error.js'
+import { publicKeySchema } from '../config/schema.js'
 
 /** Route config that the guard reads from the matched route. */
 export interface RouteAuth {
@@ -24,6 +27,26 @@ export interface RouteAuth {
   /** Which credential counts: the bearer header only (the token-for-cookie trade), or cookie or bearer (default). */
   auth?: 'bearer' | 'any'
 }
+
+/** How http-guard.ts reads a route's auth kind from the route table. */
+export function routeAuth(kind: AuthKind): RouteAuth {
+  if (kind === 'public') return { public: true }
+  if (kind === 'bearer') return { auth: 'bearer' }
+  return {}
+}
+
+/** Registers `handler` for a route of the table (method, path and auth from contracts/control-api.ts). */
+export function serve<R extends RouteDef>(
+  app: FastifyInstance,
+  r: R,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a hijacked handler (the event stream) returns nothing at all.
+  handler: (req: FastifyRequest, reply: FastifyReply) => Promise<AnswerOf<R>> | AnswerOf<R> | FastifyReply | void,
+): void {
+  app.route({ method: r.method, url: r.path, config: routeAuth(r.auth), handler })
+}
+
+/** The route table with the visor's own public-key check (weak keys are no identity). */
+export const ROUTES = routesWith(publicKeySchema)
 
 const SEGMENT = '[A-Za-z0-9_~-][A-Za-z0-9._~-]*'
 const CANONICAL_PATH = new RegExp(`^(?:/|(?:/${SEGMENT})+)$`)
@@ -36,7 +59,7 @@ export function isCanonicalPath(target: string): boolean {
 }
 
 export function deny(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
-  return reply.code(status).send({ error: { code, message } })
+  return reply.code(status).send(errorBody(code, message))
 }
 
 /** Refuses, before routing, any request target that is not in canonical form. */

@@ -4,19 +4,15 @@
  * line, not a connection-refused stack.
  */
 import { request } from 'node:http'
-import { SkywireError, type ErrorCode } from '../errors.js'
-import type { VpnClientStatus } from '../vpn/client.js'
-import type { VpnServerStatus } from '../vpn/server.js'
-import type { VisorStatus } from './visor.js'
-import type { PageResult, ServiceEntry } from '../discovery/client.js'
+import { SkywireError, type ErrorCode } from '../contracts/errors.js'
+import type { PageResult, ServiceEntry } from '../contracts/services.js'
+import { DEFAULT_RPC } from '../contracts/constants.js'
+import { controlRoutes as R, targetOf, type AnswerOf, type RouteDef } from '../contracts/control-api.js'
+import { parseErrorBody } from '../contracts/http-error.js'
+import type { RemoteStatus, VisorStatus, VpnClientStatus, VpnServerStatus } from '../contracts/status.js'
 
-export const DEFAULT_RPC = '/run/skywire/visor.sock'
-
-export interface RemoteStatus {
-  visor: VisorStatus
-  client: VpnClientStatus
-  server: VpnServerStatus
-}
+export { DEFAULT_RPC }
+export type { RemoteStatus }
 
 export class VisorClient {
   constructor(
@@ -63,8 +59,8 @@ export class VisorClient {
               return reject(new SkywireError('EINTERNAL', `the visor answered ${res.statusCode} with non-JSON`))
             }
             if ((res.statusCode ?? 500) >= 400) {
-              const e = (json as { error?: { code?: string; message?: string } }).error
-              return reject(new SkywireError((e?.code ?? 'EINTERNAL') as ErrorCode, e?.message ?? `visor answered ${res.statusCode}`))
+              const e = parseErrorBody(json)
+              return reject(new SkywireError((e.code ?? 'EINTERNAL') as ErrorCode, e.message ?? `visor answered ${res.statusCode}`))
             }
             resolve(json as T)
           })
@@ -87,41 +83,49 @@ export class VisorClient {
     })
   }
 
+  /** One route of the control API's table (contracts/control-api.ts). */
+  private route<Rt extends RouteDef>(r: Rt, body?: unknown, params?: Record<string, string | number>, query?: Record<string, string | number | undefined>): Promise<AnswerOf<Rt>> {
+    return this.call(r.method, targetOf(r, params, query), body)
+  }
+
   transports(): Promise<VisorStatus['transports']> {
-    return this.call('GET', '/api/tp')
+    return this.route(R.transports)
   }
   addTransport(pk: string, o: { type?: 'stcpr' | 'sudph'; timeoutS?: number } = {}): Promise<VisorStatus['transports'][number]> {
-    return this.call('POST', '/api/tp', { pk, ...o })
+    return this.route(R.addTransport, { pk, ...o })
   }
   closeTransport(id: number): Promise<{ closed: number }> {
-    return this.call('POST', `/api/tp/${id}/close`, {})
+    return this.route(R.closeTransport, {}, { id })
   }
   status(): Promise<RemoteStatus> {
-    return this.call('GET', '/api/status')
+    return this.route(R.status)
   }
   vpnStatus(): Promise<VpnClientStatus> {
-    return this.call('GET', '/api/vpn/status')
+    return this.route(R.vpnStatus)
   }
   vpnStart(pk: string, o: { existingTp?: boolean; timeoutS?: number } = {}): Promise<VpnClientStatus> {
-    return this.call('POST', '/api/vpn/start', { pk, ...o })
+    return this.route(R.vpnStart, { pk, ...o })
   }
   vpnStop(): Promise<VpnClientStatus> {
-    return this.call('POST', '/api/vpn/stop', {})
+    return this.route(R.vpnStop, {})
   }
   vpnServers(q: { country?: string; offset?: number; limit?: number } = {}): Promise<PageResult<ServiceEntry>> {
-    const qs = new URLSearchParams(Object.entries(q).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]))
-    return this.call('GET', `/api/vpn/servers${qs.size ? `?${qs}` : ''}`)
+    return this.route(R.vpnServers, undefined, {}, q)
   }
   vpnServerCount(): Promise<{ total: number; byCountry: Record<string, number> }> {
-    return this.call('GET', '/api/vpn/servers/count')
+    return this.route(R.vpnServerCount)
   }
   serverStatus(): Promise<VpnServerStatus> {
-    return this.call('GET', '/api/vpn/server/status')
+    return this.route(R.serverStatus)
   }
   serverStart(o: { netifc?: string; secure?: boolean; whitelist?: string[] }): Promise<VpnServerStatus> {
-    return this.call('POST', '/api/vpn/server/start', o)
+    return this.route(R.serverStart, o)
   }
   serverStop(): Promise<VpnServerStatus> {
-    return this.call('POST', '/api/vpn/server/stop', {})
+    return this.route(R.serverStop, {})
+  }
+  /** The web UI's URL (token in the fragment) and listener; ENOTAVAILABLE when the UI is off. */
+  ui(): Promise<{ url: string; listen: string }> {
+    return this.route(R.ui)
   }
 }

@@ -4,7 +4,7 @@
  * most home routers do not loop traffic to their own outside address back in
  * (no hairpinning), so without them two visors on one LAN cannot punch to each
  * other, though they could talk directly. The resolver keeps only what the
- * caller may publish (ts/services/addr-policy.ts).
+ * caller may publish (ts/sys/addr-policy.ts).
  */
 import { parseHostPort } from '../config/schema.js'
 import { hostAddresses } from '../sys/index.js'

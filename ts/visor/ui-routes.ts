@@ -21,9 +21,10 @@ import { extname, join, normalize, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { parseHostPort } from '../config/schema.js'
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 import { writeFileAtomic } from '../sys/safe-file.js'
-import { deny, type RouteAuth, type TokenAuth } from './http-guard.js'
+import { ROUTES, deny, serve, type TokenAuth } from './http-guard.js'
+import type { ServerSummary, StateEvent, TickEvent } from '../contracts/status.js'
 import type { VpnClient, VpnClientStatus } from '../vpn/client.js'
 import type { VpnServerStatus } from '../vpn/server.js'
 
@@ -113,15 +114,7 @@ async function sendStatic(reply: FastifyReply, root: string, rel: string): Promi
 }
 
 /** What the UI shows of the server side on every tick: the count, not the whitelist. */
-export function serverSummary(s: VpnServerStatus): {
-  running: boolean
-  secure: boolean
-  netifc: string | null
-  gateway: string | null
-  clients: number
-  rxBytes: number
-  txBytes: number
-} {
+export function serverSummary(s: VpnServerStatus): ServerSummary {
   return {
     running: s.running,
     secure: s.secure,
@@ -154,12 +147,12 @@ export function registerUiApi(api: FastifyInstance, visor: UiVisor, web: TokenAu
     for (const end of [...streams]) end()
   })
 
-  api.get('/api/ui', async () => {
+  serve(api, ROUTES.ui, async () => {
     if (!listen) throw new SkywireError('ENOTAVAILABLE', 'the web UI is off: set control.listen (e.g. 127.0.0.1:3435) in the visor config')
     return { url: uiUrl(listen, token), listen }
   })
 
-  api.get('/api/events', (req, reply) => {
+  serve(api, ROUTES.events, (req, reply) => {
     reply.hijack()
     const res = reply.raw
     res.writeHead(200, {
@@ -171,7 +164,7 @@ export function registerUiApi(api: FastifyInstance, visor: UiVisor, web: TokenAu
     const send = (event: string, data: unknown): void => {
       res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
     }
-    const snapshot = (): { t: number; client: VpnClientStatus; server: ReturnType<typeof serverSummary> } => ({
+    const snapshot = (): TickEvent => ({
       t: Date.now(),
       client: visor.vpnClient.status(),
       server: serverSummary(visor.vpnServer.status()),
@@ -179,7 +172,7 @@ export function registerUiApi(api: FastifyInstance, visor: UiVisor, web: TokenAu
     // A browser that lost the stream retries after this long.
     res.write('retry: 2000\n\n')
     send('tick', snapshot())
-    const onState = (s: VpnClientStatus): void => send('state', { t: Date.now(), client: s })
+    const onState = (s: VpnClientStatus): void => send('state', { t: Date.now(), client: s } satisfies StateEvent)
     visor.vpnClient.on('state', onState)
     const timer = setInterval(() => send('tick', snapshot()), tickMs)
     const done = (): void => {
@@ -198,8 +191,7 @@ export function registerUiApi(api: FastifyInstance, visor: UiVisor, web: TokenAu
 
   if (!web) return
   // The page trades the fragment's token for a cookie so EventSource (which cannot send headers) is authorised too.
-  const session: RouteAuth = { auth: 'bearer' }
-  api.post('/api/session', { config: session }, async (_req, reply) => {
+  serve(api, ROUTES.session, async (_req, reply) => {
     reply.header('set-cookie', `${web.cookie}=${web.token}; Path=/; HttpOnly; SameSite=Strict`)
     return { ok: true }
   })

@@ -1,7 +1,7 @@
 /** ServerHost and ClientHost on Linux, over ts/sys. */
 import { existsSync } from 'node:fs'
 import { isIP } from 'node:net'
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 import { commandError, run, tryRun } from '../sys/run.js'
 import {
   applyClientRouting,

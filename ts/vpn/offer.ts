@@ -6,7 +6,7 @@
  * reaching outside the tunnel (the transport endpoint, the discovery
  * services), or send its DNS queries somewhere beside the tunnel.
  */
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 import { contains, familyOf, parsePrefix, type Prefix } from '../sys/cidr.js'
 import type { Status } from './protocol.js'
 

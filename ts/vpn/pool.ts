@@ -5,7 +5,7 @@
  * its tunnel.
  */
 import { isIPv4 } from 'node:net'
-import { SkywireError } from '../errors.js'
+import { SkywireError } from '../contracts/errors.js'
 
 export function ipv4ToInt(ip: string): number {
   const p = ip.split('.').map(Number)

@@ -5,8 +5,8 @@
  * running. Policy only: the packets themselves never leave Rust.
  */
 import type { Logger } from 'pino'
-import { SkywireError } from '../errors.js'
-import type { Node, TransportUp, TransportKind } from '../visor/core-node.js'
+import { SkywireError } from '../contracts/errors.js'
+import type { Node, TransportUp, TransportKind } from '../native/node.js'
 import { DEFAULT_PASSCODE_LIMITS, PasscodeGate, type PasscodeLimits } from './passcode.js'
 import { AddressPool } from './pool.js'
 import { PROTOCOL_VERSION, ProtocolError, decode, encode, type Status } from './protocol.js'

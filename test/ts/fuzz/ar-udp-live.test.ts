@@ -7,8 +7,8 @@
  */
 import { createSocket, type Socket } from 'node:dgram'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { generateIdentity } from '../../../ts/keys.js'
-import { native } from '../../../ts/native.js'
+import { generateIdentity } from '../../../ts/native/keys.js'
+import { native } from '../../../ts/native/loader.js'
 import { MSG, encodeBind, parseMessage } from '../../../ts/services/ar/udp-wire.js'
 import type { RunningServices } from '../../../ts/services/server.js'
 import { SqliteStore } from '../../../ts/services/store/sqlite.js'

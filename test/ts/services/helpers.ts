@@ -1,7 +1,7 @@
 /** Shared set-up of the services tests: store factories (SQLite and Redis), in-process servers, identities. */
 import { randomBytes } from 'node:crypto'
 import { pino } from 'pino'
-import { generateIdentity, type Identity } from '../../../ts/keys.js'
+import { generateIdentity, type Identity } from '../../../ts/native/keys.js'
 import { RedisStore } from '../../../ts/services/store/redis.js'
 import { SqliteStore } from '../../../ts/services/store/sqlite.js'
 import type { Store } from '../../../ts/services/store/store.js'

@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { skipUnlessAvailable } from '../helpers/skip.js'
-import { generateIdentity } from '../../../ts/keys.js'
+import { generateIdentity } from '../../../ts/native/keys.js'
 import type { NsProcess } from '../../../ts/netlab/exec.js'
 import { BIN } from '../helpers/cli.js'
 import { labSkipReason, useTopology } from '../helpers/lab.js'

@@ -8,8 +8,8 @@ import { createSocket, type Socket } from 'node:dgram'
 import { createRequire } from 'node:module'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ServicesClient } from '../../../ts/discovery/client.js'
-import type { Identity } from '../../../ts/keys.js'
-import { native } from '../../../ts/native.js'
+import type { Identity } from '../../../ts/native/keys.js'
+import { native } from '../../../ts/native/loader.js'
 import {
   MSG,
   bindChallengeBody,

@@ -8,8 +8,8 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ERROR_CODE_FROM, ERROR_CODES, EXIT_CODE_OF, ExitCode } from '../../../ts/contracts/error-codes.js'
-import { SkywireError } from '../../../ts/errors.js'
-import { callNative, native } from '../../../ts/native.js'
+import { SkywireError } from '../../../ts/contracts/errors.js'
+import { callNative, native } from '../../../ts/native/loader.js'
 
 interface Entry {
   code: string

@@ -1,8 +1,8 @@
 /** Address resolver over HTTP: STCPR registration and PK lookup (SUDPH bindings arrive over UDP). */
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
-import { addressVerdict, callerClass } from '../addr-policy.js'
-import { parseHostPort } from '../../config/schema.js'
+import { addressVerdict, callerClass } from '../../sys/addr-policy.js'
+import { parseHostPort } from '../../sys/host-port.js'
 import type { ServicesContext } from '../context.js'
 import { authenticate } from '../http/auth.js'
 import { badRequest, notFound } from '../http/errors.js'
@@ -25,7 +25,7 @@ export async function arRoutes(app: FastifyInstance, ctx: ServicesContext): Prom
     const auth = await authenticate(req, ctx.store, ctx.auth)
     const pk = auth.pk
     const body = validate(stcprBody, req.body, 'body')
-    // ts/services/addr-policy.ts: which addresses this caller may hand to other visors to dial.
+    // ts/sys/addr-policy.ts: which addresses this caller may hand to other visors to dial.
     const caller = callerClass(req.ip)
     const addresses: string[] = []
     for (const a of new Set(body.addresses)) {

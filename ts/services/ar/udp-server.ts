@@ -18,12 +18,12 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
 import { isIP } from 'node:net'
 import type { Logger } from 'pino'
-import { SkywireError } from '../../errors.js'
-import { native } from '../../native.js'
+import { SkywireError } from '../../contracts/errors.js'
+import { native } from '../../native/loader.js'
 import type { ServicesContext } from '../context.js'
 import type { Metrics } from '../http/metrics.js'
 import { RateLimiter, type RateLimitOptions } from '../rate-limit.js'
-import { addressVerdict, callerClass, sourceKey } from '../addr-policy.js'
+import { addressVerdict, callerClass, sourceKey } from '../../sys/addr-policy.js'
 import {
   COOKIE_MAC_LEN,
   ERROR_CODE,
@@ -43,7 +43,7 @@ import {
   type ResolverErrorCode,
   type UdpAddr,
 } from './udp-wire.js'
-import { parseHostPort } from '../../config/schema.js'
+import { parseHostPort } from '../../sys/host-port.js'
 
 export interface UdpResolverOptions {
   host: string
@@ -255,7 +255,7 @@ export class UdpResolver {
 
   private async store(pk: string, local: UdpAddr[], src: UdpAddr): Promise<void> {
     const { ctx } = this.opts
-    // Local addresses are handed to peers to punch: the same rule as STCPR addresses (ts/services/addr-policy.ts),
+    // Local addresses are handed to peers to punch: the same rule as STCPR addresses (ts/sys/addr-policy.ts),
     // except that what is not allowed is dropped rather than refused.
     const caller = callerClass(src.ip)
     const allowed = local.filter((a) => addressVerdict(a.ip, caller) === 'allow')

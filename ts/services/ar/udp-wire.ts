@@ -5,6 +5,10 @@
  * drops it.
  */
 import { isIP } from 'node:net'
+import { unmapV4 } from '../../sys/host-port.js'
+
+// unmapV4 lives in sys (address helpers below every service); re-exported for the codec's users.
+export { unmapV4 }
 
 export const MSG = {
   bind: 0x10,
@@ -156,12 +160,6 @@ function v6Text(b: Buffer): string {
   const hex = groups.map((g) => g.toString(16))
   if (bestStart < 0) return hex.join(':')
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`
-}
-
-/** `::ffff:a.b.c.d` (what a dual-stack socket reports) is really IPv4. */
-export function unmapV4(ip: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
-  return m?.[1] ?? ip
 }
 
 export function addrLength(a: UdpAddr): number {

@@ -17,8 +17,8 @@
  * checked first).
  */
 import type { FastifyRequest } from 'fastify'
-import { PK_PATTERN } from '../../keys.js'
-import { native } from '../../native.js'
+import { PK_PATTERN } from '../../native/keys.js'
+import { native } from '../../native/loader.js'
 import { HEADER_NONCE, HEADER_PK, HEADER_SIG, signingMessage } from '../../discovery/signing.js'
 import type { Store } from '../store/store.js'
 import { unauthorized } from './errors.js'

@@ -1,9 +1,12 @@
 /**
  * Every non-2xx answer of the HTTP APIs is `{"error": {"code", "message"}}`
- * with a one-line message. Client mistakes are 4xx, never 500.
+ * with a one-line message (the envelope of ts/contracts/http-error.ts, shared
+ * with the visor's control API). Client mistakes are 4xx, never 500. The codes
+ * are the services' own documented snake_case set (docs/services-api.md).
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
+import { errorBody } from '../../contracts/http-error.js'
 
 export type ApiErrorCode =
   | 'bad_request'
@@ -56,7 +59,7 @@ function codeForStatus(status: number): ApiErrorCode {
 }
 
 export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
-  return reply.code(err.status).type('application/json').send({ error: { code: err.code, message: err.message } })
+  return reply.code(err.status).type('application/json').send(errorBody(err.code, err.message))
 }
 
 function bytesText(n: number): string {

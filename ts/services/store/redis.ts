@@ -5,7 +5,7 @@
  * one Redis and see one state.
  */
 import { Redis } from 'ioredis'
-import { SkywireError } from '../../errors.js'
+import { SkywireError } from '../../contracts/errors.js'
 import {
   MAX_SCAN,
   type CounterScope,

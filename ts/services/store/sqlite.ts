@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { SkywireError } from '../../errors.js'
+import { SkywireError } from '../../contracts/errors.js'
 import {
   MAX_SCAN,
   type CounterScope,

@@ -7,58 +7,17 @@
  * read once `ttlMs` has passed, whether or not it has been swept yet.
  */
 
-export type TransportType = 'stcpr' | 'sudph'
-
-/** A visor's STCPR listening addresses (HOST:PORT). */
-export interface StcprRecord {
-  pk: string
-  addresses: string[]
-  updatedAt: number
-}
-
-/** A visor's SUDPH binding: the address the resolver saw, and the addresses the visor reported for its LAN. */
-export interface SudphRecord {
-  pk: string
-  observed: string
-  local: string[]
-  updatedAt: number
-}
-
-export interface ServiceEntry {
-  /** `pk:port`, the key of the entry. */
-  address: string
-  pk: string
-  type: string
-  /** ISO 3166 alpha-2, or null when neither the geo-IP database nor the visor knew. */
-  country: string | null
-  version: string
-  stats: Record<string, number>
-  /**
-   * When this key's entry was first registered (kept over heartbeats and
-   * re-registrations while it stays live). Self-reported stats cannot be
-   * checked; how long a server has been listed can, so a client may prefer
-   * established servers over fresh ones claiming zero load.
-   */
-  since?: number
-  updatedAt: number
-  expiresAt: number
-}
+// The records the discovery client reads back are a contract shared with the
+// client (ts/contracts/services.ts); re-exported here for the store's users.
+import type { Page, ServiceCounts, ServiceEntry, StcprRecord, SudphRecord, TransportEntry, TransportType } from '../../contracts/services.js'
+export type { Page, ServiceCounts, ServiceEntry, StcprRecord, SudphRecord, TransportEntry, TransportType }
 
 /** Who registered an entry, for the per-source cap; never part of the public entry. */
 export interface ServiceSource {
-  /** ts/services/addr-policy.ts sourceKey(): an IPv4 address or an IPv6 /64. */
+  /** ts/sys/addr-policy.ts sourceKey(): an IPv4 address or an IPv6 /64. */
   key: string
   /** Most live entries one source may hold; a registration beyond it is refused. */
   max: number
-}
-
-export interface TransportEntry {
-  id: string
-  /** Sorted, so one transport has one spelling whichever edge reports it. */
-  edges: [string, string]
-  type: TransportType
-  updatedAt: number
-  expiresAt: number
 }
 
 export interface ServiceQuery {
@@ -67,17 +26,6 @@ export interface ServiceQuery {
   version?: string
   offset: number
   limit: number
-}
-
-export interface Page<T> {
-  entries: T[]
-  total: number
-}
-
-export interface ServiceCounts {
-  total: number
-  /** Entries with an unknown country are counted under "unknown". */
-  byCountry: Record<string, number>
 }
 
 export interface EntryCounts {

@@ -1,15 +1,25 @@
-/** The page's client of the control API (same origin; the cookie carries the token). */
+/** The page's client of the control API (same origin; the cookie carries the token). Routes from contracts/control-api.ts. */
+import type { Answer, Body } from '../../contracts/control-api.js'
+import { CONTROL_ROUTES, targetOf, type RouteName } from '../../contracts/control-routes.js'
+import type { VpnClientStatus } from '../../contracts/status.js'
 import { apiErrorOf } from './errors.js'
-import type { ClientStatus, ServerEntry, ServerPage } from './types.js'
+import type { ServerEntry } from './servers.js'
 
 type Fetch = typeof fetch
 
 export class Api {
   constructor(private readonly f: Fetch = (...a) => fetch(...a)) {}
 
-  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
-    const res = await this.f(path, {
-      method,
+  // The plain route table (no zod in the page's bundle); the answer's type comes from the schemas.
+  private async call<N extends RouteName>(
+    name: N,
+    body?: Body<N> | Record<string, never>,
+    query: Record<string, string | number | undefined> = {},
+    headers: Record<string, string> = {},
+  ): Promise<Answer<N>> {
+    const r = CONTROL_ROUTES[name]
+    const res = await this.f(targetOf(r, {}, query), {
+      method: r.method,
       credentials: 'same-origin',
       headers: { accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -22,19 +32,19 @@ export class Api {
       // a proxy's HTML error page, say: the status tells enough
     }
     if (!res.ok) throw apiErrorOf(res.status, json)
-    return json as T
+    return json as Answer<N>
   }
 
   /** Trade the URL's token for the session cookie. */
   session(token: string): Promise<{ ok: boolean }> {
-    return this.call('POST', '/api/session', {}, { authorization: `Bearer ${token}` })
+    return this.call('session', {}, {}, { authorization: `Bearer ${token}` })
   }
 
   /** Every VPN server in service discovery, a page at a time, up to `max`. */
   async servers(max = 1000): Promise<ServerEntry[]> {
     const out: ServerEntry[] = []
     for (let offset = 0; offset < max; ) {
-      const page = await this.call<ServerPage>('GET', `/api/vpn/servers?limit=100&offset=${offset}`)
+      const page = await this.call('vpnServers', undefined, { limit: 100, offset })
       out.push(...page.entries)
       offset += page.entries.length
       if (page.entries.length === 0 || offset >= page.total) break
@@ -42,11 +52,11 @@ export class Api {
     return out
   }
 
-  start(pk: string, timeoutS = 20): Promise<ClientStatus> {
-    return this.call('POST', '/api/vpn/start', { pk, timeoutS })
+  start(pk: string, timeoutS = 20): Promise<VpnClientStatus> {
+    return this.call('vpnStart', { pk, timeoutS })
   }
 
-  stop(): Promise<ClientStatus> {
-    return this.call('POST', '/api/vpn/stop', {})
+  stop(): Promise<VpnClientStatus> {
+    return this.call('vpnStop', {})
   }
 }

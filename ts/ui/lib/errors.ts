@@ -1,4 +1,5 @@
 /** Errors from the control API, and what the page tells the user about them. */
+import { parseErrorBody } from '../../contracts/http-error.js'
 
 export class ApiError extends Error {
   constructor(
@@ -50,10 +51,10 @@ function capitalise(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1)
 }
 
-/** The API's {error:{code,message}} body as an ApiError. */
+/** The API's error envelope (contracts/http-error.ts) as an ApiError. */
 export function apiErrorOf(status: number, body: unknown): ApiError {
-  const e = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error
-  const code = typeof e?.code === 'string' ? e.code : status === 401 ? 'EAUTH' : 'EINTERNAL'
-  const message = typeof e?.message === 'string' ? e.message : `the visor answered HTTP ${status}`
+  const e = parseErrorBody(body)
+  const code = e.code ?? (status === 401 ? 'EAUTH' : 'EINTERNAL')
+  const message = e.message ?? `the visor answered HTTP ${status}`
   return new ApiError(code, message, status)
 }

@@ -1,6 +1,12 @@
 /** Filtering and ordering of the service-discovery list. */
 import { countryName, entryPk } from './format.js'
-import type { ServerEntry } from './types.js'
+import type { ServiceEntry } from '../../contracts/services.js'
+
+/**
+ * A discovery entry as the page reads it: address and type, the rest when the
+ * visor sent it (an older or newer visor may leave fields out).
+ */
+export type ServerEntry = Pick<ServiceEntry, 'address' | 'type'> & Partial<Omit<ServiceEntry, 'address' | 'type'>>
 
 export interface Filter {
   /** Two-letter code, or '' for every country. */

@@ -4,7 +4,7 @@
  * browser. Throughput comes from byte counters between ticks.
  */
 import type { Banner } from './errors.js'
-import type { ClientStatus, ServerSummary } from './types.js'
+import type { ServerSummary, VpnClientStatus as ClientStatus } from '../../contracts/status.js'
 
 export interface Sample {
   t: number

@@ -12,8 +12,8 @@ import {
   parseMessage,
   signingInput,
 } from '../../../../ts/services/ar/udp-wire.js'
-import { native } from '../../../../ts/native.js'
-import { generateIdentity } from '../../../../ts/keys.js'
+import { native } from '../../../../ts/native/loader.js'
+import { generateIdentity } from '../../../../ts/native/keys.js'
 
 const PK_A = 'aa'.repeat(32)
 const PK_B = 'bb'.repeat(32)

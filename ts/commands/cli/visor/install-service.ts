@@ -5,7 +5,7 @@ import { SkywireCommand } from '../../../cli/base.js'
 import { configFlag } from '../../../cli/flags.js'
 import { loadConfig } from '../../../config/file.js'
 import { parseHostPort, type Config } from '../../../config/schema.js'
-import { SkywireError } from '../../../errors.js'
+import { SkywireError } from '../../../contracts/errors.js'
 import { RESOLV_CONF } from '../../../sys/resolv-conf.js'
 import { resolvConfShape, type ResolvConfShape } from '../../../sys/resolved.js'
 

@@ -57,7 +57,7 @@ export default class VpnUi extends VisorCommand {
 
   async run(): Promise<{ url: string; opened: boolean; opener: string | null; hint: string | null }> {
     await this.parse(VpnUi)
-    const ui = await (await this.visor()).call<{ url: string; listen: string }>('GET', '/api/ui')
+    const ui = await (await this.visor()).ui()
     const opener = chooseOpener(ui.url, process.env, process.platform, process.getuid?.() ?? -1)
     if (opener && (await launch(opener))) {
       this.log(`opened ${ui.url}`)

@@ -6,7 +6,7 @@ export default class VpnUrl extends VisorCommand {
 
   async run(): Promise<{ url: string; listen: string }> {
     await this.parse(VpnUrl)
-    const ui = await (await this.visor()).call<{ url: string; listen: string }>('GET', '/api/ui')
+    const ui = await (await this.visor()).ui()
     this.log(ui.url)
     return ui
   }

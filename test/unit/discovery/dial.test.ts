@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { ServicesClient } from '../../../ts/discovery/client.js'
-import { SkywireError, type ErrorCode } from '../../../ts/errors.js'
-import type { Node } from '../../../ts/visor/core-node.js'
-import { dialTransport } from '../../../ts/visor/transports.js'
+import { SkywireError, type ErrorCode } from '../../../ts/contracts/errors.js'
+import type { Node } from '../../../ts/native/node.js'
+import { dialTransport } from '../../../ts/discovery/dial.js'
 
 const PK = 'ab'.repeat(32)
 

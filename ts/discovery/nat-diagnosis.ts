@@ -11,9 +11,9 @@
  * symmetric NAT (a new port per destination) does. That is a strong hint, not
  * a proof (some cone NATs renumber too), so the line says what it saw.
  */
-import { parseHostPort } from '../config/schema.js'
-import type { ResolveResult } from '../discovery/client.js'
-import { classifyIp } from '../services/addr-policy.js'
+import { parseHostPort } from '../sys/host-port.js'
+import type { ResolveResult } from './client.js'
+import { classifyIp } from '../sys/addr-policy.js'
 
 export interface NatFacts {
   /** Our SUDPH socket's bound address (host may be a wildcard). */

@@ -6,8 +6,8 @@
  * is a type error here, not a silent `undefined`.
  */
 import { EventEmitter } from 'node:events'
-import { SkywireError } from '../errors.js'
-import { callNative, fromNativeError, native } from '../native.js'
+import { SkywireError } from '../contracts/errors.js'
+import { callNative, fromNativeError, native } from './loader.js'
 import type {
   Node as NativeNode,
   NodeEvent,

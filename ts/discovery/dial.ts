@@ -4,9 +4,9 @@
  * configured order, within one deadline. Used by the VPN client and by
  * `skywire cli tp add`.
  */
-import type { ServicesClient } from '../discovery/client.js'
-import { SkywireError } from '../errors.js'
-import type { Node, TransportKind } from './core-node.js'
+import type { ServicesClient } from './client.js'
+import { SkywireError } from '../contracts/errors.js'
+import type { Node, TransportKind } from '../native/node.js'
 import { noDirectPathReason } from './nat-diagnosis.js'
 
 /**

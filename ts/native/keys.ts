@@ -5,10 +5,12 @@
  * spellings) are refused: with one, a "peer" needs no secret, or one secret
  * answers to several addresses. The core decides (crates/skywire-core identity.rs).
  */
-import { SkywireError } from './errors.js'
-import { callNative, native } from './native.js'
+import { PK_PATTERN } from '../contracts/constants.js'
+import { SkywireError } from '../contracts/errors.js'
+import { callNative, native } from './loader.js'
 
-export const PK_PATTERN = /^[0-9a-f]{64}$/
+// The shape lives in contracts (the web UI and the route table check it too).
+export { PK_PATTERN }
 
 export function isPublicKey(s: string): boolean {
   return PK_PATTERN.test(s) && native.isValidPublicKey(s)

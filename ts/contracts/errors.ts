@@ -6,7 +6,7 @@
 
 // The codes, their meanings and exit classes live in one table shared with
 // the Rust core (ts/contracts/error-codes.json, generated into both sides).
-import { EXIT_CODE_OF, ExitCode, type ErrorCode } from './contracts/error-codes.js'
+import { EXIT_CODE_OF, ExitCode, type ErrorCode } from './error-codes.js'
 
 export { ExitCode }
 export type { ErrorCode }

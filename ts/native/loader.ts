@@ -7,16 +7,16 @@
  * `code`, never on the message.
  */
 import { createRequire } from 'node:module'
-import { ERROR_CODES, type ErrorCode } from './contracts/error-codes.js'
-import { SkywireError } from './errors.js'
-import type * as Binding from '../native/index.js'
+import { ERROR_CODES, type ErrorCode } from '../contracts/error-codes.js'
+import { SkywireError } from '../contracts/errors.js'
+import type * as Binding from '../../native/index.js'
 
 const require = createRequire(import.meta.url)
 
 export type NativeBinding = typeof Binding
 
 // The generated loader is CommonJS; the types come from its generated .d.ts.
-export const native: NativeBinding = require('../native/index.js') as NativeBinding
+export const native: NativeBinding = require('../../native/index.js') as NativeBinding
 
 const NATIVE_CODE = /^(E[A-Z]+): (.*)$/s
 const KNOWN = new Set<string>(ERROR_CODES)

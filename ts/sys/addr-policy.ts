@@ -21,7 +21,7 @@
  * the proxy (often loopback), so a proxy in front needs --trust-proxy.
  */
 import { BlockList, isIP } from 'node:net'
-import { unmapV4 } from './ar/udp-wire.js'
+import { unmapV4 } from './host-port.js'
 
 export type AddrClass =
   | 'global'
