@@ -17,7 +17,7 @@ import { SkywireError } from '../contracts/errors.js'
 import { familyOf } from './cidr.js'
 import { nftIfname } from './nft.js'
 import { RESOLV_CONF } from './resolv-conf.js'
-import { commandError, tryRun } from './run.js'
+import { commandError, isNotInstalled, tryRun } from './run.js'
 
 /** resolved's runtime directory (RuntimeDirectory= of its unit). */
 export const RESOLVED_RUN_DIR = '/run/systemd/resolve'
@@ -170,7 +170,7 @@ export function resolvedControl(env: ResolvedEnv = {}): ResolvedControl {
         r = await call(argv)
       } catch (e) {
         // resolvectl itself is gone: so is the resolved whose settings we would revert.
-        if (/is not installed/.test((e as Error).message)) return
+        if (isNotInstalled(e)) return
         throw e
       }
       if (r.code !== 0 && !GONE.test(r.stderr)) throw commandError(argv, r)

@@ -19,6 +19,12 @@ export interface RunOptions {
   timeoutMs?: number
 }
 
+/** The command itself is missing (spawn's ENOENT), told by the error's cause, not its text. */
+export function isNotInstalled(err: unknown): boolean {
+  const cause = err instanceof Error ? (err.cause as NodeJS.ErrnoException | undefined) : undefined
+  return cause?.code === 'ENOENT' && cause.syscall?.startsWith('spawn') === true
+}
+
 /** Runs argv; never throws for a non-zero exit (see `run`). */
 export function tryRun(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const [cmd, ...args] = argv

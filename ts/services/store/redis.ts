@@ -101,13 +101,13 @@ export class RedisStore implements Store {
     try {
       // Something that accepts TCP but never speaks Redis must not hang start-up.
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer to PING within ${timeoutMs} ms`)), timeoutMs)
+        timer = setTimeout(() => reject(new PingTimeout(timeoutMs)), timeoutMs)
       })
       await Promise.race([redis.connect().then(() => redis.ping()), timeout])
       clearTimeout(timer)
     } catch (err) {
       clearTimeout(timer)
-      lastError = (err as Error).message.startsWith('no answer') ? (err as Error).message : lastError
+      lastError = err instanceof PingTimeout ? err.message : lastError
       redis.disconnect()
       throw new SkywireError('EUNREACHABLE', `redis at ${redactUrl(opts.url)} is not reachable: ${lastError || (err as Error).message}`, {
         cause: err,
@@ -327,5 +327,12 @@ export function redactUrl(url: string): string {
     return u.toString()
   } catch {
     return '(malformed URL)'
+  }
+}
+
+/** Our own start-up deadline ran out (as opposed to an error ioredis reported). */
+class PingTimeout extends Error {
+  constructor(ms: number) {
+    super(`no answer to PING within ${ms} ms`)
   }
 }
