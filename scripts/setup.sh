@@ -60,6 +60,14 @@ if ! command -v cargo >/dev/null 2>&1; then
   export PATH="$HOME/.cargo/bin:$PATH"
 fi
 
+# `npm run check` (part of `npm test`) runs cargo fmt and clippy: the minimal profile has neither.
+for c in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$c"; then
+    log "installing the Rust component $c (for npm run check)"
+    rustup component add "$c"
+  fi
+done
+
 # The short fuzz run in `npm test` uses cargo-fuzz, which needs nightly.
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
   log "installing the nightly Rust toolchain (for cargo-fuzz)"
