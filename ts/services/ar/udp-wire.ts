@@ -1,10 +1,13 @@
 /**
  * The address resolver's UDP messages, byte for byte as docs/wire.md section 3
- * defines them (the Rust core is the other implementation). Parsing never
- * throws: anything truncated, too long or unknown is `null`, and the caller
- * drops it.
+ * defines them (the Rust core is the other implementation;
+ * test/vectors/resolver.json holds both to the document). Parsing never
+ * throws: anything truncated, too long or unknown, an error code other than
+ * 1 to 4, or a PK that is not a valid Ed25519 public key (the core's
+ * PublicKey refuses it too) is `null`, and the caller drops it.
  */
 import { isIP } from 'node:net'
+import { isPublicKey } from '../../keys.js'
 
 export const MSG = {
   bind: 0x10,
@@ -222,6 +225,15 @@ function pkBytes(pk: string): Buffer {
   return b
 }
 
+/** The PK at `off` in hex, or null when the 32 bytes are no valid public key (not a point, or a weak one). */
+function readPk(buf: Buffer, off: number): string | null {
+  if (off + PK_LEN > buf.length) return null
+  const pk = buf.subarray(off, off + PK_LEN).toString('hex')
+  return isPublicKey(pk) ? pk : null
+}
+
+const ERROR_CODES: ReadonlySet<number> = new Set(Object.values(ERROR_CODE))
+
 /**
  * A u64 millisecond timestamp, or null above 2^53: a JS number would round it,
  * so the message would no longer be the bytes it decodes to (and no honest
@@ -247,10 +259,10 @@ function parseUnchecked(buf: Buffer): ResolverMessage | null {
   switch (type) {
     case MSG.bind: {
       if (buf.length < 1 + PK_LEN + 8 + 1 + SIG_LEN) return null
-      const pk = buf.subarray(1, 33).toString('hex')
+      const pk = readPk(buf, 1)
       const ts = readTimestamp(buf, 33)
       const l = decodeAddrList(buf, 41)
-      if (ts === null || !l || l.next + SIG_LEN !== buf.length) return null
+      if (pk === null || ts === null || !l || l.next + SIG_LEN !== buf.length) return null
       return {
         type: 'bind',
         pk,
@@ -267,12 +279,14 @@ function parseUnchecked(buf: Buffer): ResolverMessage | null {
     }
     case MSG.connectRequest: {
       if (buf.length !== 1 + PK_LEN * 2 + 8 + SIG_LEN) return null
+      const pk = readPk(buf, 1)
+      const target = readPk(buf, 33)
       const ts = readTimestamp(buf, 65)
-      if (ts === null) return null
+      if (pk === null || target === null || ts === null) return null
       return {
         type: 'connectRequest',
-        pk: buf.subarray(1, 33).toString('hex'),
-        target: buf.subarray(33, 65).toString('hex'),
+        pk,
+        target,
         timestampMs: ts,
         signed: Buffer.from(buf.subarray(0, 73)),
         sig: Buffer.from(buf.subarray(73)),
@@ -283,26 +297,30 @@ function parseUnchecked(buf: Buffer): ResolverMessage | null {
       const o = decodeAddr(buf, 33)
       if (!o) return null
       const l = decodeAddrList(buf, o.next)
-      if (!l || l.next !== buf.length) return null
-      return { type: 'peerAddress', peer: buf.subarray(1, 33).toString('hex'), observed: o.addr, local: l.list }
+      const peer = readPk(buf, 1)
+      if (!l || l.next !== buf.length || peer === null) return null
+      return { type: 'peerAddress', peer, observed: o.addr, local: l.list }
     }
     case MSG.error: {
-      if (buf.length !== 1 + PK_LEN + 1) return null
-      return { type: 'error', about: buf.subarray(1, 33).toString('hex'), code: buf[33] as number }
+      const about = buf.length === 1 + PK_LEN + 1 ? readPk(buf, 1) : null
+      const code = buf[33] as number
+      if (about === null || !ERROR_CODES.has(code)) return null
+      return { type: 'error', about, code }
     }
     case MSG.punch: {
-      if (buf.length !== 1 + PK_LEN) return null
-      return { type: 'punch', pk: buf.subarray(1, 33).toString('hex') }
+      const pk = buf.length === 1 + PK_LEN ? readPk(buf, 1) : null
+      return pk === null ? null : { type: 'punch', pk }
     }
     case MSG.bindChallenge:
     case MSG.bindConfirm: {
       if (buf.length < 1 + PK_LEN + 8 + 1 + 4 + COOKIE_MAC_LEN) return null
+      const pk = readPk(buf, 1)
       const ts = readTimestamp(buf, 33)
       const l = decodeAddrList(buf, 41)
-      if (ts === null || !l || l.next + 4 + COOKIE_MAC_LEN !== buf.length) return null
+      if (pk === null || ts === null || !l || l.next + 4 + COOKIE_MAC_LEN !== buf.length) return null
       return {
         type: type === MSG.bindChallenge ? 'bindChallenge' : 'bindConfirm',
-        pk: buf.subarray(1, 33).toString('hex'),
+        pk,
         timestampMs: ts,
         local: l.list,
         issuedS: buf.readUInt32BE(l.next),
