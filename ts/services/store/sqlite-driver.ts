@@ -1,7 +1,8 @@
 /**
  * The few SQLite calls the store makes, over either engine: Node's built-in
  * `node:sqlite` where this Node has it unflagged (22.13+, 23.4+, 24), else the
- * native addon better-sqlite3 (an optional dependency, needed only on Node 20).
+ * native addon better-sqlite3 (an optional peer dependency: only Node 20 needs
+ * it, and npm installing it everywhere would compile it for minutes).
  * Both are the same SQLite library writing the same file format, so a database
  * written through one opens through the other. The engine is picked when a
  * database is opened; both are loaded lazily, so a Node with `node:sqlite`
@@ -73,13 +74,13 @@ export function loadNodeSqlite(): NodeSqliteModule | null {
  */
 export function withoutSqliteExperimentalWarning<T>(load: () => T): T {
   const emit = process.emitWarning
-  process.emitWarning = function (warning: string | Error, ...rest: unknown[]) {
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
     const text = typeof warning === 'string' ? warning : warning.message
     const opt = rest[0]
     const type = warning instanceof Error ? warning.name : typeof opt === 'string' ? opt : (opt as { type?: string } | undefined)?.type
     if (type === 'ExperimentalWarning' && /^SQLite is an experimental feature/.test(text)) return
     return (emit as (...a: unknown[]) => void).call(process, warning, ...rest)
-  } as typeof process.emitWarning
+  }) as typeof process.emitWarning
   try {
     return load()
   } finally {
@@ -159,8 +160,8 @@ function loadBetterSqlite3(): BetterSqlite3 {
     throw new SkywireError(
       'ECONFIG',
       `this Node (${process.version}) has no node:sqlite and better-sqlite3 is not installed or not built for it ` +
-        `(${(err as Error).message.split('\n')[0]}): use Node 22.13 or later, reinstall with ` +
-        '--allow-scripts=better-sqlite3, or give the services --redis',
+        `(${(err as Error).message.split('\n')[0]}): use Node 22.13 or later, or install it next to skywire ` +
+        '(npm install -g better-sqlite3 --allow-scripts=better-sqlite3), or give the services --redis',
       { cause: err },
     )
   }
