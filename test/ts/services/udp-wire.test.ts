@@ -60,7 +60,7 @@ describe('messages', () => {
     expect(hex(msg)).toBe(expected)
     expect(signed!.toString('latin1')).toBe('skywire-ar-udp/1' + msg.subarray(0, msg.length - 64).toString('latin1'))
     const p = parseMessage(msg)
-    expect(p).toMatchObject({ type: 'bind', pk: PK_A, timestampMs: 0x0102030405, local: [{ ip: '10.0.0.2', port: 7778 }] })
+    expect(p).toMatchObject({ type: 'bind', pk: PK_A, timestampMs: 0x0102030405n, local: [{ ip: '10.0.0.2', port: 7778 }] })
     expect(hex((p as { sig: Buffer }).sig)).toBe('ee'.repeat(64))
   })
 
@@ -87,7 +87,7 @@ describe('messages', () => {
   it('connect request: 0x12 pk target ts sig', () => {
     const msg = encodeConnectRequest({ pk: PK_A, target: PK_B, timestampMs: 5 }, fakeSig)
     expect(hex(msg)).toBe('12' + PK_A + PK_B + '0000000000000005' + 'ee'.repeat(64))
-    expect(parseMessage(msg)).toMatchObject({ type: 'connectRequest', pk: PK_A, target: PK_B, timestampMs: 5 })
+    expect(parseMessage(msg)).toMatchObject({ type: 'connectRequest', pk: PK_A, target: PK_B, timestampMs: 5n })
   })
 
   it('peer address: 0x13 peer ADDR n ADDR×n', () => {

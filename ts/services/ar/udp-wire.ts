@@ -43,7 +43,8 @@ export interface UdpAddr {
 export interface BindMessage {
   type: 'bind'
   pk: string
-  timestampMs: number
+  /** The whole u64 (a number would round values above 2^53, and the message would no longer be its bytes). */
+  timestampMs: bigint
   local: UdpAddr[]
   sig: Buffer
   /** The bytes the signature covers, without the context prefix. */
@@ -60,7 +61,8 @@ export interface ConnectRequestMessage {
   type: 'connectRequest'
   pk: string
   target: string
-  timestampMs: number
+  /** The whole u64 (a number would round values above 2^53, and the message would no longer be its bytes). */
+  timestampMs: bigint
   sig: Buffer
   signed: Buffer
 }
@@ -93,7 +95,8 @@ export interface PunchMessage {
 export interface BindChallengeMessage {
   type: 'bindChallenge' | 'bindConfirm'
   pk: string
-  timestampMs: number
+  /** The whole u64 (a number would round values above 2^53, and the message would no longer be its bytes). */
+  timestampMs: bigint
   local: UdpAddr[]
   issuedS: number
   mac: Buffer
@@ -213,7 +216,7 @@ function encodeAddrList(list: UdpAddr[]): Buffer {
   return Buffer.concat([Buffer.from([list.length]), ...list.map(encodeAddr)])
 }
 
-function u64(n: number): Buffer {
+function u64(n: number | bigint): Buffer {
   const b = Buffer.alloc(8)
   b.writeBigUInt64BE(BigInt(n))
   return b
@@ -235,13 +238,11 @@ function readPk(buf: Buffer, off: number): string | null {
 const ERROR_CODES: ReadonlySet<number> = new Set(Object.values(ERROR_CODE))
 
 /**
- * A u64 millisecond timestamp, or null above 2^53: a JS number would round it,
- * so the message would no longer be the bytes it decodes to (and no honest
- * clock is there for another 285 000 years).
+ * A u64 millisecond timestamp, all of it: docs/wire.md allows any u64 (the core parses
+ * them all), and a value no clock shows is refused as stale by the resolver, not here.
  */
-function readTimestamp(buf: Buffer, off: number): number | null {
-  const ts = buf.readBigUInt64BE(off)
-  return ts > BigInt(Number.MAX_SAFE_INTEGER) ? null : Number(ts)
+function readTimestamp(buf: Buffer, off: number): bigint {
+  return buf.readBigUInt64BE(off)
 }
 
 /** Parse one datagram; null for anything that is not exactly one well-formed resolver message. */
@@ -262,7 +263,7 @@ function parseUnchecked(buf: Buffer): ResolverMessage | null {
       const pk = readPk(buf, 1)
       const ts = readTimestamp(buf, 33)
       const l = decodeAddrList(buf, 41)
-      if (pk === null || ts === null || !l || l.next + SIG_LEN !== buf.length) return null
+      if (pk === null || !l || l.next + SIG_LEN !== buf.length) return null
       return {
         type: 'bind',
         pk,
@@ -282,7 +283,7 @@ function parseUnchecked(buf: Buffer): ResolverMessage | null {
       const pk = readPk(buf, 1)
       const target = readPk(buf, 33)
       const ts = readTimestamp(buf, 65)
-      if (pk === null || target === null || ts === null) return null
+      if (pk === null || target === null) return null
       return {
         type: 'connectRequest',
         pk,
@@ -317,7 +318,7 @@ function parseUnchecked(buf: Buffer): ResolverMessage | null {
       const pk = readPk(buf, 1)
       const ts = readTimestamp(buf, 33)
       const l = decodeAddrList(buf, 41)
-      if (pk === null || ts === null || !l || l.next + 4 + COOKIE_MAC_LEN !== buf.length) return null
+      if (pk === null || !l || l.next + 4 + COOKIE_MAC_LEN !== buf.length) return null
       return {
         type: type === MSG.bindChallenge ? 'bindChallenge' : 'bindConfirm',
         pk,
@@ -340,12 +341,12 @@ export function signingInput(unsigned: Buffer): Buffer {
 
 export type Signer = (message: Buffer) => Buffer
 
-export function encodeBind(m: { pk: string; timestampMs: number; local: UdpAddr[] }, sign: Signer): Buffer {
+export function encodeBind(m: { pk: string; timestampMs: number | bigint; local: UdpAddr[] }, sign: Signer): Buffer {
   const unsigned = Buffer.concat([Buffer.from([MSG.bind]), pkBytes(m.pk), u64(m.timestampMs), encodeAddrList(m.local)])
   return Buffer.concat([unsigned, sign(signingInput(unsigned))])
 }
 
-export function encodeConnectRequest(m: { pk: string; target: string; timestampMs: number }, sign: Signer): Buffer {
+export function encodeConnectRequest(m: { pk: string; target: string; timestampMs: number | bigint }, sign: Signer): Buffer {
   const unsigned = Buffer.concat([Buffer.from([MSG.connectRequest]), pkBytes(m.pk), pkBytes(m.target), u64(m.timestampMs)])
   return Buffer.concat([unsigned, sign(signingInput(unsigned))])
 }
@@ -365,7 +366,7 @@ export function encodeError(about: string, code: ResolverErrorCode): Buffer {
 }
 
 /** The challenge body (after the type byte, before the MAC): the bind's pk, timestamp and locals, and the issue time. */
-export function bindChallengeBody(m: { pk: string; timestampMs: number; local: UdpAddr[]; issuedS: number }): Buffer {
+export function bindChallengeBody(m: { pk: string; timestampMs: number | bigint; local: UdpAddr[]; issuedS: number }): Buffer {
   const issued = Buffer.alloc(4)
   issued.writeUInt32BE(m.issuedS)
   return Buffer.concat([pkBytes(m.pk), u64(m.timestampMs), encodeAddrList(m.local), issued])
