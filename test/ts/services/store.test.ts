@@ -184,7 +184,9 @@ describe('SQLite engines', () => {
     const nodeHasIt = major >= 23 || (major === 22 && minor >= 13)
     expect(DRIVERS.length).toBeGreaterThan(0)
     expect(DRIVERS.includes('node:sqlite')).toBe(nodeHasIt)
-    expect(new SqliteStore({ file: ':memory:' }).kind).toBe('sqlite')
+    const store = new SqliteStore({ file: ':memory:' })
+    expect(store.driver).toBe(DRIVERS[0])
+    void store.close()
   })
 
   // Every writer/reader pair this Node can run: on Node 20 only better-sqlite3 (a reopened file keeps its rows);
@@ -195,6 +197,7 @@ describe('SQLite engines', () => {
     try {
       const file = join(dir, 'services.db')
       const a = new SqliteStore({ file, driver: writer })
+      expect(a.driver).toBe(writer)
       const t = { id: 'ee'.repeat(16), edges: [PK, pkN(2)] as [string, string], type: 'sudph' as const, updatedAt: Date.now() }
       try {
         expect(await a.putService(svc(PK, 7), 60_000, SRC)).not.toBeNull()
@@ -205,6 +208,7 @@ describe('SQLite engines', () => {
         await a.close()
       }
       const b = new SqliteStore({ file, driver: reader })
+      expect(b.driver).toBe(reader)
       try {
         expect(await b.getService(`${PK}:7`)).toMatchObject({ address: `${PK}:7`, type: 'vpn' })
         expect(await b.getTransport(t.id)).toMatchObject({ id: t.id, edges: t.edges })

@@ -214,12 +214,8 @@ export function availableSqliteDrivers(): SqliteDriverName[] {
   return out
 }
 
-/**
- * Open `file` (or ":memory:") with `driver`, or with node:sqlite when this Node has it and better-sqlite3
- * otherwise. SKYWIRE_SQLITE_DRIVER=better-sqlite3 forces the addon (for comparing the two).
- */
-export function openSqlDb(file: string, driver?: SqliteDriverName): SqlDb {
-  const want = driver ?? (process.env.SKYWIRE_SQLITE_DRIVER as SqliteDriverName | undefined)
+/** Open `file` (or ":memory:") with `driver`, or with node:sqlite when this Node has it and better-sqlite3 otherwise. */
+export function openSqlDb(file: string, want?: SqliteDriverName): SqlDb {
   if (want !== undefined && want !== 'node:sqlite' && want !== 'better-sqlite3') {
     throw new SkywireError('ECONFIG', `unknown SQLite driver ${JSON.stringify(want)} (node:sqlite or better-sqlite3)`)
   }

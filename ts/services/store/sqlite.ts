@@ -67,6 +67,8 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const
   private readonly db: SqlDb
+  /** The SQLite engine underneath. */
+  readonly driver: SqliteDriverName
   private readonly sweepTimer: NodeJS.Timeout
   private readonly st: ReturnType<SqliteStore['prepare']>
 
@@ -84,6 +86,7 @@ export class SqliteStore implements Store {
     } catch (err) {
       throw new SkywireError('ECONFIG', `cannot open database ${opts.file}: ${(err as Error).message}`, { cause: err })
     }
+    this.driver = this.db.driver
     this.st = this.prepare()
     this.sweepTimer = setInterval(() => this.sweep(), opts.sweepIntervalMs ?? 10_000)
     this.sweepTimer.unref()
