@@ -135,7 +135,7 @@ describe.skipIf(skipUnlessAvailable(skip))('npm i -g of the packed tarballs', ()
     child.stdout.on('data', (d) => (out += d))
     child.stderr.on('data', (d) => (out += d))
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-    if (major > 22 || (major === 22 && minor >= 13)) {
+    if (major >= 24 || (major === 23 && minor >= 4) || (major === 22 && minor >= 13)) {
       try {
         const deadline = Date.now() + 30_000
         while (!out.includes('discovery services listening') && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))

@@ -181,7 +181,8 @@ describe('SQLite upgrade', () => {
 describe('SQLite engines', () => {
   it('this Node has at least one engine, and node:sqlite whenever Node ships it unflagged', () => {
     const [major = 0, minor = 0] = process.versions.node.split('.').map(Number)
-    const nodeHasIt = major >= 23 || (major === 22 && minor >= 13)
+    // Unflagged in 22.13 and 23.4 (flagged from 22.5, so 22.5-22.12 and 23.0-23.3 count as without).
+    const nodeHasIt = major >= 24 || (major === 23 && minor >= 4) || (major === 22 && minor >= 13)
     expect(DRIVERS.length).toBeGreaterThan(0)
     expect(DRIVERS.includes('node:sqlite')).toBe(nodeHasIt)
     const store = new SqliteStore({ file: ':memory:' })
