@@ -101,6 +101,8 @@ module.exports = {
     exclude: { path: ['^dist/', '\\.d\\.ts$'] },
     // Type-only imports count: a type import upward is a layering bug too.
     tsPreCompilationDeps: true,
+    // Built into Node 22.13+ and 24 (the store prefers it); Node 20, which may run this check, does not list it.
+    builtInModules: { add: ['node:sqlite', 'sqlite'] },
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: {
       exportsFields: ['exports'],

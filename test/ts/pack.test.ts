@@ -2,10 +2,11 @@
  * What a user gets from `npm i -g`: pack the root package and this platform's
  * addon package, install both into a throwaway global prefix, and run the
  * installed `skywire` with a PATH that has node and nothing else (no cargo, no
- * rustc, no checkout). The install compiles better-sqlite3 from source when no
- * prebuilt binary can be downloaded, which takes most of the ~3 minutes.
+ * rustc, no checkout). Nothing is compiled: the services' store is node:sqlite
+ * (Node 22.13+), and better-sqlite3, which Node 20 needs, is an optional peer
+ * dependency that npm leaves out.
  */
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -54,11 +55,10 @@ describe.skipIf(skipUnlessAvailable(skip))('npm i -g of the packed tarballs', ()
 
     // The platform tarball is named on the command line, so npm takes it from there;
     // the other platforms' optional packages do not match os/cpu/libc and are skipped.
-    // better-sqlite3's install script builds or fetches its binding: npm 11 asks for it by name.
     const started = Date.now()
     check(
       spawnSync('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund',
-        '--allow-scripts=better-sqlite3', platformTgz, rootTgz], {
+        platformTgz, rootTgz], {
         cwd: tmp, env: { ...process.env, npm_config_loglevel: 'error' }, encoding: 'utf8', timeout: 540_000,
       }),
       'npm install -g',
@@ -125,6 +125,34 @@ describe.skipIf(skipUnlessAvailable(skip))('npm i -g of the packed tarballs', ()
     expect(unit).toContain(`ExecStart=${process.execPath} `)
     expect(unit).toContain(`/lib/node_modules/skywire-vpn/bin/run.js visor -c ${file}`)
   })
+
+  it('the installed services open their SQLite store on node:sqlite, or say in one line what Node 20 lacks', async () => {
+    expect(existsSync(join(prefix, 'lib/node_modules/skywire-vpn/node_modules/better-sqlite3')), 'better-sqlite3 left out').toBe(false)
+    const [major = 0, minor = 0] = process.versions.node.split('.').map(Number)
+    const args = ['services', '--db', join(tmp, 'services.db'), '--http', '127.0.0.1:0', '--udp', '127.0.0.1:0', '--geoip', 'off']
+    const child = spawn('skywire', args, { cwd: tmp, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (out += d))
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    if (major >= 24 || (major === 23 && minor >= 4) || (major === 22 && minor >= 13)) {
+      try {
+        const deadline = Date.now() + 30_000
+        while (!out.includes('discovery services listening') && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+        expect(out).toContain('discovery services listening')
+        expect(out).not.toMatch(/ExperimentalWarning|Error/)
+        expect(statSync(join(tmp, 'services.db')).size).toBeGreaterThan(0)
+      } finally {
+        child.kill('SIGTERM')
+        await exited
+      }
+    } else {
+      expect(await exited).not.toBe(0)
+      const lines = out.trim().split('\n')
+      expect(lines, out).toHaveLength(1)
+      expect(lines[0]).toMatch(/has no node:sqlite and better-sqlite3 is not installed/)
+    }
+  }, 60_000)
 
   it('the library imports from the installed package and generates a config', async () => {
     const lib = await import(pathToFileURL(join(prefix, 'lib/node_modules/skywire-vpn/dist/index.js')).href)

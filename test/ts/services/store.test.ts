@@ -2,11 +2,18 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { SqliteStore } from '../../../ts/services/store/sqlite.js'
+import { availableSqliteDrivers, openSqlDb, withoutSqliteExperimentalWarning } from '../../../ts/services/store/sqlite-driver.js'
 import type { ServiceEntry, Store } from '../../../ts/services/store/store.js'
 import { eventually, sleep, stopSharedRedis, storeFactories } from './helpers.js'
+
+// Where this Node has both SQLite engines (node:sqlite and a better-sqlite3 built for it), the contract runs on each.
+const DRIVERS = availableSqliteDrivers()
+const contractFactories = [
+  ...DRIVERS.map((driver) => ({ name: `sqlite (${driver})`, make: async (): Promise<Store> => new SqliteStore({ file: ':memory:', driver }) })),
+  ...storeFactories.filter((f) => f.name !== 'sqlite'),
+]
 
 afterAll(stopSharedRedis)
 
@@ -24,7 +31,7 @@ const svc = (pk: string, port: number, extra: Partial<ServiceEntry> = {}) => ({
   ...extra,
 })
 
-describe.each(storeFactories)('store contract on $name', (factory) => {
+describe.each(contractFactories)('store contract on $name', (factory) => {
   let store: Store
   beforeEach(async () => {
     store = await factory.make()
@@ -148,7 +155,7 @@ describe('SQLite upgrade', () => {
     const dir = mkdtempSync(join(tmpdir(), 'skywire-store-upgrade-'))
     try {
       const file = join(dir, 'services.db')
-      const old = new Database(file)
+      const old = openSqlDb(file)
       old.exec(`CREATE TABLE services (
         address TEXT PRIMARY KEY, type TEXT NOT NULL, country TEXT, version TEXT NOT NULL,
         json TEXT NOT NULL, expires_at INTEGER NOT NULL)`)
@@ -168,5 +175,113 @@ describe('SQLite upgrade', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+})
+
+describe('SQLite engines', () => {
+  it('this Node has at least one engine, and node:sqlite whenever Node ships it unflagged', () => {
+    const [major = 0, minor = 0] = process.versions.node.split('.').map(Number)
+    // Unflagged in 22.13 and 23.4 (flagged from 22.5, so 22.5-22.12 and 23.0-23.3 count as without).
+    const nodeHasIt = major >= 24 || (major === 23 && minor >= 4) || (major === 22 && minor >= 13)
+    expect(DRIVERS.length).toBeGreaterThan(0)
+    expect(DRIVERS.includes('node:sqlite')).toBe(nodeHasIt)
+    const store = new SqliteStore({ file: ':memory:' })
+    expect(store.driver).toBe(DRIVERS[0])
+    void store.close()
+  })
+
+  // Every writer/reader pair this Node can run: on Node 20 only better-sqlite3 (a reopened file keeps its rows);
+  // where both engines load, a file written by one is read and written by the other.
+  const pairs = DRIVERS.flatMap((writer) => DRIVERS.map((reader) => ({ writer, reader })))
+  it.each(pairs)('a database file written with $writer opens with $reader, rows and schema intact', async ({ writer, reader }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'skywire-store-engines-'))
+    try {
+      const file = join(dir, 'services.db')
+      const a = new SqliteStore({ file, driver: writer })
+      expect(a.driver).toBe(writer)
+      const t = { id: 'ee'.repeat(16), edges: [PK, pkN(2)] as [string, string], type: 'sudph' as const, updatedAt: Date.now() }
+      try {
+        expect(await a.putService(svc(PK, 7), 60_000, SRC)).not.toBeNull()
+        await a.putTransport(t, 60_000)
+        await a.putStcpr({ pk: pkN(3), addresses: ['192.0.2.1:7777'], updatedAt: 1 }, 60_000)
+        expect(await a.advanceCounter('http', PK, 5, 60_000)).toBe(true)
+      } finally {
+        await a.close()
+      }
+      const b = new SqliteStore({ file, driver: reader })
+      expect(b.driver).toBe(reader)
+      try {
+        expect(await b.getService(`${PK}:7`)).toMatchObject({ address: `${PK}:7`, type: 'vpn' })
+        expect(await b.getTransport(t.id)).toMatchObject({ id: t.id, edges: t.edges })
+        expect(await b.getStcpr(pkN(3))).toMatchObject({ addresses: ['192.0.2.1:7777'] })
+        // The counter came along: the same value is refused, a larger one taken.
+        expect(await b.advanceCounter('http', PK, 5, 60_000)).toBe(false)
+        expect(await b.advanceCounter('http', PK, 6, 60_000)).toBe(true)
+        expect(await b.counts()).toEqual({ stcpr: 1, sudph: 0, services: 1, transports: 1, counters: 1 })
+        // The reader writes too, in a transaction over the writer's indexes: re-registering the key replaces its entry.
+        expect(await b.putService(svc(PK, 8), 60_000, SRC)).not.toBeNull()
+        expect((await b.listServices({ type: 'vpn', offset: 0, limit: 10 })).entries.map((e) => e.address)).toEqual([`${PK}:8`])
+      } finally {
+        await b.close()
+      }
+      const check = openSqlDb(file, writer)
+      try {
+        expect(check.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' })
+        expect({ ...check.prepare('PRAGMA journal_mode').get() }).toEqual({ journal_mode: 'wal' })
+      } finally {
+        check.close()
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('a transaction that throws leaves nothing behind', () => {
+    for (const driver of DRIVERS) {
+      const db = openSqlDb(':memory:', driver)
+      try {
+        db.exec('CREATE TABLE t (x INTEGER)')
+        expect(() =>
+          db.transaction(() => {
+            db.prepare('INSERT INTO t VALUES (?)').run(1)
+            throw new Error('boom')
+          }),
+        ).toThrow('boom')
+        expect(db.transaction(() => db.prepare('INSERT INTO t VALUES (?)').run(2).changes)).toBe(1)
+        expect(db.prepare('SELECT x FROM t').all().map((r) => r.x)).toEqual([2])
+      } finally {
+        db.close()
+      }
+    }
+  })
+
+  it("Node 22's SQLite ExperimentalWarning is dropped while node:sqlite loads, and no other warning", async () => {
+    const seen: string[] = []
+    const onWarning = (w: Error) => seen.push(`${w.name}: ${w.message}`)
+    process.on('warning', onWarning)
+    try {
+      const out = withoutSqliteExperimentalWarning(() => {
+        process.emitWarning('SQLite is an experimental feature and might change at any time', 'ExperimentalWarning')
+        process.emitWarning('Another is an experimental feature (store test)', 'ExperimentalWarning')
+        process.emitWarning('SQLite is an experimental feature (as a plain warning, store test)')
+        return 42
+      })
+      expect(out).toBe(42)
+      expect(() => withoutSqliteExperimentalWarning(() => { throw new Error('load failed') })).toThrow('load failed')
+      // Restored afterwards, also after a throw.
+      process.emitWarning('SQLite is an experimental feature (after loading, store test)', 'ExperimentalWarning')
+      await new Promise((r) => setTimeout(r, 20))
+      expect(seen).toEqual([
+        'ExperimentalWarning: Another is an experimental feature (store test)',
+        'Warning: SQLite is an experimental feature (as a plain warning, store test)',
+        'ExperimentalWarning: SQLite is an experimental feature (after loading, store test)',
+      ])
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+
+  it('an unknown engine name is one clear error', () => {
+    expect(() => openSqlDb(':memory:', 'sqlite4' as never)).toThrow(/unknown SQLite driver "sqlite4"/)
   })
 })

@@ -90,11 +90,11 @@ class Peer {
 
   sign = (m: Buffer) => native.sign(this.id.secretKey, m)
 
-  bind(local: UdpAddr[] = [], timestampMs = Date.now()): Buffer {
+  bind(local: UdpAddr[] = [], timestampMs: number | bigint = Date.now()): Buffer {
     return encodeBind({ pk: this.id.publicKey, timestampMs, local }, this.sign)
   }
 
-  connect(target: string, timestampMs = Date.now()): Buffer {
+  connect(target: string, timestampMs: number | bigint = Date.now()): Buffer {
     return encodeConnectRequest({ pk: this.id.publicKey, target, timestampMs }, this.sign)
   }
 
@@ -326,6 +326,11 @@ describe.each(storeFactories)('UDP resolver on $name', (factory) => {
     b.send(b.bind([], now - 61_000), resolver)
     expect(hex(await b.next())).toBe(hex(encodeError(b.id.publicKey, 3)))
     b.send(b.bind([], now + 61_000), resolver)
+    expect(hex(await b.next())).toBe(hex(encodeError(b.id.publicKey, 3)))
+    // Any u64 is a well-formed timestamp (docs/wire.md); one no clock shows is stale, also beyond 2^53.
+    b.send(b.bind([], 2n ** 64n - 1n), resolver)
+    expect(hex(await b.next())).toBe(hex(encodeError(b.id.publicKey, 3)))
+    b.send(b.connect(a.id.publicKey, 2n ** 53n + 1n), resolver)
     expect(hex(await b.next())).toBe(hex(encodeError(b.id.publicKey, 3)))
     // Timestamps are per message type: a connect with the bind's timestamp is fine.
     a.send(a.connect(b.id.publicKey, now), resolver)

@@ -13,7 +13,8 @@ import {
   type ResolverErrorCode,
   type UdpAddr,
 } from '../../../ts/services/ar/udp-wire.js'
-import { fc, hex64 } from './fc.js'
+import { generateIdentity } from '../../../ts/native/keys.js'
+import { fc } from './fc.js'
 
 export const addr: fc.Arbitrary<UdpAddr> = fc.record({
   ip: fc.oneof(fc.ipV4(), fc.ipV6()),
@@ -22,18 +23,21 @@ export const addr: fc.Arbitrary<UdpAddr> = fc.record({
 const locals = fc.array(addr, { maxLength: MAX_LOCAL_ADDRS })
 const ts = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })
 const sig = fc.uint8Array({ minLength: 64, maxLength: 64 }).map((b) => Buffer.from(b))
+// Valid public keys only: the parser refuses other 32-byte strings (as the core does), so random hex would
+// rarely make a valid datagram. Mutations still reach invalid keys.
+const validPk = fc.constantFrom(...Array.from({ length: 16 }, () => generateIdentity().publicKey))
 const mac = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => Buffer.from(b))
 
 /** A valid datagram of every type the resolver and the visors exchange. */
 export const validDatagram: fc.Arbitrary<Buffer> = fc.oneof(
-  fc.tuple(hex64, ts, locals, sig).map(([pk, timestampMs, local, s]) => encodeBind({ pk, timestampMs, local }, () => s)),
+  fc.tuple(validPk, ts, locals, sig).map(([pk, timestampMs, local, s]) => encodeBind({ pk, timestampMs, local }, () => s)),
   fc.tuple(addr, fc.integer({ min: 0, max: 65535 })).map(([o, ttl]) => encodeBindAck(o, ttl)),
-  fc.tuple(hex64, hex64, ts, sig).map(([pk, target, timestampMs, s]) => encodeConnectRequest({ pk, target, timestampMs }, () => s)),
-  fc.tuple(hex64, addr, locals).map(([peer, o, l]) => encodePeerAddress(peer, o, l)),
-  fc.tuple(hex64, fc.constantFrom<ResolverErrorCode>(1, 2, 3, 4)).map(([about, code]) => encodeError(about, code)),
-  hex64.map(encodePunch),
+  fc.tuple(validPk, validPk, ts, sig).map(([pk, target, timestampMs, s]) => encodeConnectRequest({ pk, target, timestampMs }, () => s)),
+  fc.tuple(validPk, addr, locals).map(([peer, o, l]) => encodePeerAddress(peer, o, l)),
+  fc.tuple(validPk, fc.constantFrom<ResolverErrorCode>(1, 2, 3, 4)).map(([about, code]) => encodeError(about, code)),
+  validPk.map(encodePunch),
   fc
-    .tuple(hex64, ts, locals, fc.integer({ min: 0, max: 0xffffffff }), mac, fc.constantFrom('bindChallenge', 'bindConfirm' as const))
+    .tuple(validPk, ts, locals, fc.integer({ min: 0, max: 0xffffffff }), mac, fc.constantFrom('bindChallenge', 'bindConfirm' as const))
     .map(([pk, timestampMs, local, issuedS, m, type]) => encodeBindChallenge(bindChallengeBody({ pk, timestampMs, local, issuedS }), m, type)),
 )
 

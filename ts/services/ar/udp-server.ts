@@ -185,8 +185,10 @@ export class UdpResolver {
     return true
   }
 
-  private inWindow(timestampMs: number): boolean {
-    return Math.abs(timestampMs - Date.now()) <= this.skew
+  /** Within the clock window. Any u64 may arrive (a bigint); only what passes here fits a number exactly. */
+  private inWindow(timestampMs: bigint): boolean {
+    // The difference as a number: exact near the clock, and far beyond the window when it is not.
+    return Math.abs(Number(timestampMs - BigInt(Date.now()))) <= this.skew
   }
 
   /** The last step before acting: the timestamp must be newer than the last accepted one of this key and type. */
@@ -215,7 +217,7 @@ export class UdpResolver {
     // A re-bind from the address of the key's live binding: that address was verified when it was stored.
     const current = await ctx.store.getSudph(msg.pk)
     if (current && current.observed === formatAddr(src)) {
-      if (!(await this.advance('udp-bind', msg.pk, msg.timestampMs, src))) {
+      if (!(await this.advance('udp-bind', msg.pk, Number(msg.timestampMs), src))) {
         metrics.observeUdp('bind', 'rejected')
         return
       }
@@ -245,7 +247,7 @@ export class UdpResolver {
       metrics.observeUdp('bindConfirm', 'rejected')
       return
     }
-    if (!(await this.advance('udp-bind', msg.pk, msg.timestampMs, src))) {
+    if (!(await this.advance('udp-bind', msg.pk, Number(msg.timestampMs), src))) {
       metrics.observeUdp('bindConfirm', 'rejected')
       return
     }
@@ -285,7 +287,7 @@ export class UdpResolver {
       metrics.observeUdp('connectRequest', 'source_not_bound')
       return
     }
-    if (!(await this.advance('udp-connect', msg.pk, msg.timestampMs, src))) {
+    if (!(await this.advance('udp-connect', msg.pk, Number(msg.timestampMs), src))) {
       metrics.observeUdp('connectRequest', 'rejected')
       return
     }

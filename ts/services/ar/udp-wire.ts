@@ -1,10 +1,13 @@
 /**
  * The address resolver's UDP messages, byte for byte as docs/wire.md section 3
- * defines them (the Rust core is the other implementation). Parsing never
- * throws: anything truncated, too long or unknown is `null`, and the caller
- * drops it.
+ * defines them (the Rust core is the other implementation;
+ * test/vectors/resolver.json holds both to the document). Parsing never
+ * throws: anything truncated, too long or unknown, an error code other than
+ * 1 to 4, or a PK that is not a valid Ed25519 public key (the core's
+ * PublicKey refuses it too) is `null`, and the caller drops it.
  */
 import { isIP } from 'node:net'
+import { isPublicKey } from '../../native/keys.js'
 import { unmapV4 } from '../../sys/host-port.js'
 
 // unmapV4 lives in sys (address helpers below every service); re-exported for the codec's users.
@@ -44,7 +47,8 @@ export interface UdpAddr {
 export interface BindMessage {
   type: 'bind'
   pk: string
-  timestampMs: number
+  /** The whole u64 (a number would round values above 2^53, and the message would no longer be its bytes). */
+  timestampMs: bigint
   local: UdpAddr[]
   sig: Buffer
   /** The bytes the signature covers, without the context prefix. */
@@ -61,7 +65,8 @@ export interface ConnectRequestMessage {
   type: 'connectRequest'
   pk: string
   target: string
-  timestampMs: number
+  /** The whole u64 (a number would round values above 2^53, and the message would no longer be its bytes). */
+  timestampMs: bigint
   sig: Buffer
   signed: Buffer
 }
@@ -94,7 +99,8 @@ export interface PunchMessage {
 export interface BindChallengeMessage {
   type: 'bindChallenge' | 'bindConfirm'
   pk: string
-  timestampMs: number
+  /** The whole u64 (a number would round values above 2^53, and the message would no longer be its bytes). */
+  timestampMs: bigint
   local: UdpAddr[]
   issuedS: number
   mac: Buffer
@@ -210,7 +216,7 @@ function encodeAddrList(list: UdpAddr[]): Buffer {
   return Buffer.concat([Buffer.from([list.length]), ...list.map(encodeAddr)])
 }
 
-function u64(n: number): Buffer {
+function u64(n: number | bigint): Buffer {
   const b = Buffer.alloc(8)
   b.writeBigUInt64BE(BigInt(n))
   return b
@@ -222,14 +228,21 @@ function pkBytes(pk: string): Buffer {
   return b
 }
 
+/** The PK at `off` in hex, or null when the 32 bytes are no valid public key (not a point, or a weak one). */
+function readPk(buf: Buffer, off: number): string | null {
+  if (off + PK_LEN > buf.length) return null
+  const pk = buf.subarray(off, off + PK_LEN).toString('hex')
+  return isPublicKey(pk) ? pk : null
+}
+
+const ERROR_CODES: ReadonlySet<number> = new Set(Object.values(ERROR_CODE))
+
 /**
- * A u64 millisecond timestamp, or null above 2^53: a JS number would round it,
- * so the message would no longer be the bytes it decodes to (and no honest
- * clock is there for another 285 000 years).
+ * A u64 millisecond timestamp, all of it: docs/wire.md allows any u64 (the core parses
+ * them all), and a value no clock shows is refused as stale by the resolver, not here.
  */
-function readTimestamp(buf: Buffer, off: number): number | null {
-  const ts = buf.readBigUInt64BE(off)
-  return ts > BigInt(Number.MAX_SAFE_INTEGER) ? null : Number(ts)
+function readTimestamp(buf: Buffer, off: number): bigint {
+  return buf.readBigUInt64BE(off)
 }
 
 /** Parse one datagram; null for anything that is not exactly one well-formed resolver message. */
@@ -247,10 +260,10 @@ function parseUnchecked(buf: Buffer): ResolverMessage | null {
   switch (type) {
     case MSG.bind: {
       if (buf.length < 1 + PK_LEN + 8 + 1 + SIG_LEN) return null
-      const pk = buf.subarray(1, 33).toString('hex')
+      const pk = readPk(buf, 1)
       const ts = readTimestamp(buf, 33)
       const l = decodeAddrList(buf, 41)
-      if (ts === null || !l || l.next + SIG_LEN !== buf.length) return null
+      if (pk === null || !l || l.next + SIG_LEN !== buf.length) return null
       return {
         type: 'bind',
         pk,
@@ -267,12 +280,14 @@ function parseUnchecked(buf: Buffer): ResolverMessage | null {
     }
     case MSG.connectRequest: {
       if (buf.length !== 1 + PK_LEN * 2 + 8 + SIG_LEN) return null
+      const pk = readPk(buf, 1)
+      const target = readPk(buf, 33)
       const ts = readTimestamp(buf, 65)
-      if (ts === null) return null
+      if (pk === null || target === null) return null
       return {
         type: 'connectRequest',
-        pk: buf.subarray(1, 33).toString('hex'),
-        target: buf.subarray(33, 65).toString('hex'),
+        pk,
+        target,
         timestampMs: ts,
         signed: Buffer.from(buf.subarray(0, 73)),
         sig: Buffer.from(buf.subarray(73)),
@@ -283,26 +298,30 @@ function parseUnchecked(buf: Buffer): ResolverMessage | null {
       const o = decodeAddr(buf, 33)
       if (!o) return null
       const l = decodeAddrList(buf, o.next)
-      if (!l || l.next !== buf.length) return null
-      return { type: 'peerAddress', peer: buf.subarray(1, 33).toString('hex'), observed: o.addr, local: l.list }
+      const peer = readPk(buf, 1)
+      if (!l || l.next !== buf.length || peer === null) return null
+      return { type: 'peerAddress', peer, observed: o.addr, local: l.list }
     }
     case MSG.error: {
-      if (buf.length !== 1 + PK_LEN + 1) return null
-      return { type: 'error', about: buf.subarray(1, 33).toString('hex'), code: buf[33] as number }
+      const about = buf.length === 1 + PK_LEN + 1 ? readPk(buf, 1) : null
+      const code = buf[33] as number
+      if (about === null || !ERROR_CODES.has(code)) return null
+      return { type: 'error', about, code }
     }
     case MSG.punch: {
-      if (buf.length !== 1 + PK_LEN) return null
-      return { type: 'punch', pk: buf.subarray(1, 33).toString('hex') }
+      const pk = buf.length === 1 + PK_LEN ? readPk(buf, 1) : null
+      return pk === null ? null : { type: 'punch', pk }
     }
     case MSG.bindChallenge:
     case MSG.bindConfirm: {
       if (buf.length < 1 + PK_LEN + 8 + 1 + 4 + COOKIE_MAC_LEN) return null
+      const pk = readPk(buf, 1)
       const ts = readTimestamp(buf, 33)
       const l = decodeAddrList(buf, 41)
-      if (ts === null || !l || l.next + 4 + COOKIE_MAC_LEN !== buf.length) return null
+      if (pk === null || !l || l.next + 4 + COOKIE_MAC_LEN !== buf.length) return null
       return {
         type: type === MSG.bindChallenge ? 'bindChallenge' : 'bindConfirm',
-        pk: buf.subarray(1, 33).toString('hex'),
+        pk,
         timestampMs: ts,
         local: l.list,
         issuedS: buf.readUInt32BE(l.next),
@@ -322,12 +341,12 @@ export function signingInput(unsigned: Buffer): Buffer {
 
 export type Signer = (message: Buffer) => Buffer
 
-export function encodeBind(m: { pk: string; timestampMs: number; local: UdpAddr[] }, sign: Signer): Buffer {
+export function encodeBind(m: { pk: string; timestampMs: number | bigint; local: UdpAddr[] }, sign: Signer): Buffer {
   const unsigned = Buffer.concat([Buffer.from([MSG.bind]), pkBytes(m.pk), u64(m.timestampMs), encodeAddrList(m.local)])
   return Buffer.concat([unsigned, sign(signingInput(unsigned))])
 }
 
-export function encodeConnectRequest(m: { pk: string; target: string; timestampMs: number }, sign: Signer): Buffer {
+export function encodeConnectRequest(m: { pk: string; target: string; timestampMs: number | bigint }, sign: Signer): Buffer {
   const unsigned = Buffer.concat([Buffer.from([MSG.connectRequest]), pkBytes(m.pk), pkBytes(m.target), u64(m.timestampMs)])
   return Buffer.concat([unsigned, sign(signingInput(unsigned))])
 }
@@ -347,7 +366,7 @@ export function encodeError(about: string, code: ResolverErrorCode): Buffer {
 }
 
 /** The challenge body (after the type byte, before the MAC): the bind's pk, timestamp and locals, and the issue time. */
-export function bindChallengeBody(m: { pk: string; timestampMs: number; local: UdpAddr[]; issuedS: number }): Buffer {
+export function bindChallengeBody(m: { pk: string; timestampMs: number | bigint; local: UdpAddr[]; issuedS: number }): Buffer {
   const issued = Buffer.alloc(4)
   issued.writeUInt32BE(m.issuedS)
   return Buffer.concat([pkBytes(m.pk), u64(m.timestampMs), encodeAddrList(m.local), issued])

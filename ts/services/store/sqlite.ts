@@ -1,11 +1,12 @@
 /**
  * The default store: one embedded SQLite file (WAL), no set-up. Expired rows
  * are filtered out of every read and swept on a timer, so a restart keeps
- * live entries and forgets dead ones.
+ * live entries and forgets dead ones. The engine underneath is node:sqlite or
+ * better-sqlite3 (see sqlite-driver.ts); the schema and the file are the same.
  */
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import Database from 'better-sqlite3'
+import { openSqlDb, type SqlDb, type SqliteDriverName } from './sqlite-driver.js'
 import { SkywireError } from '../../contracts/errors.js'
 import {
   MAX_SCAN,
@@ -59,18 +60,22 @@ export interface SqliteStoreOptions {
   file: string
   /** How often expired rows are deleted (they are invisible before that anyway). */
   sweepIntervalMs?: number
+  /** The SQLite engine; by default node:sqlite where this Node has it, else better-sqlite3. */
+  driver?: SqliteDriverName
 }
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const
-  private readonly db: Database.Database
+  private readonly db: SqlDb
+  /** The SQLite engine underneath. */
+  readonly driver: SqliteDriverName
   private readonly sweepTimer: NodeJS.Timeout
   private readonly st: ReturnType<SqliteStore['prepare']>
 
   constructor(opts: SqliteStoreOptions) {
     try {
       if (opts.file !== ':memory:') mkdirSync(dirname(opts.file), { recursive: true })
-      this.db = new Database(opts.file)
+      this.db = openSqlDb(opts.file, opts.driver)
       this.db.pragma('journal_mode = WAL')
       this.db.pragma('synchronous = NORMAL')
       this.db.pragma('busy_timeout = 5000')
@@ -81,6 +86,7 @@ export class SqliteStore implements Store {
     } catch (err) {
       throw new SkywireError('ECONFIG', `cannot open database ${opts.file}: ${(err as Error).message}`, { cause: err })
     }
+    this.driver = this.db.driver
     this.st = this.prepare()
     this.sweepTimer = setInterval(() => this.sweep(), opts.sweepIntervalMs ?? 10_000)
     this.sweepTimer.unref()
@@ -119,12 +125,13 @@ export class SqliteStore implements Store {
          ORDER BY id LIMIT ? OFFSET ?`,
       ),
       countTransports: db.prepare('SELECT COUNT(*) AS n FROM transports WHERE (edge_a = ? OR edge_b = ?) AND expires_at > ?'),
+      // Positional parameters only: the two engines name parameters differently.
       counts: db.prepare(
-        `SELECT (SELECT COUNT(*) FROM stcpr WHERE expires_at > @now) AS stcpr,
-                (SELECT COUNT(*) FROM sudph WHERE expires_at > @now) AS sudph,
-                (SELECT COUNT(*) FROM services WHERE expires_at > @now) AS services,
-                (SELECT COUNT(*) FROM transports WHERE expires_at > @now) AS transports,
-                (SELECT COUNT(*) FROM counters WHERE expires_at IS NULL OR expires_at > @now) AS counters`,
+        `SELECT (SELECT COUNT(*) FROM stcpr WHERE expires_at > ?) AS stcpr,
+                (SELECT COUNT(*) FROM sudph WHERE expires_at > ?) AS sudph,
+                (SELECT COUNT(*) FROM services WHERE expires_at > ?) AS services,
+                (SELECT COUNT(*) FROM transports WHERE expires_at > ?) AS transports,
+                (SELECT COUNT(*) FROM counters WHERE expires_at IS NULL OR expires_at > ?) AS counters`,
       ),
     }
   }
@@ -179,7 +186,7 @@ export class SqliteStore implements Store {
       this.st.delOfPk.run(entry.pk)
       this.st.putService.run(full.address, full.type, full.country, full.version, JSON.stringify(full), full.expiresAt, full.pk, source.key)
       return full
-    })()
+    })
   }
 
   async getService(address: string): Promise<ServiceEntry | null> {
@@ -245,7 +252,9 @@ export class SqliteStore implements Store {
   }
 
   async counts(): Promise<EntryCounts> {
-    return this.st.counts.get({ now: Date.now() }) as EntryCounts
+    const now = Date.now()
+    // A plain object: node:sqlite's rows have a null prototype.
+    return { ...this.st.counts.get(now, now, now, now, now) } as unknown as EntryCounts
   }
 
   async ping(): Promise<void> {
@@ -254,6 +263,6 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     clearInterval(this.sweepTimer)
-    if (this.db.open) this.db.close()
+    this.db.close()
   }
 }

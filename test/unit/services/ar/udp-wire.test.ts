@@ -15,8 +15,9 @@ import {
 import { native } from '../../../../ts/native/loader.js'
 import { generateIdentity } from '../../../../ts/native/keys.js'
 
-const PK_A = 'aa'.repeat(32)
-const PK_B = 'bb'.repeat(32)
+// Real keys: the parser refuses 32 bytes that are no valid Ed25519 public key, as the core does.
+const PK_A = generateIdentity().publicKey
+const PK_B = generateIdentity().publicKey
 const fakeSig = () => Buffer.alloc(64, 0xee)
 const hex = (b: Buffer) => b.toString('hex')
 
@@ -55,11 +56,11 @@ describe('messages', () => {
       signed = m
       return fakeSig()
     })
-    const expected = '10' + 'aa'.repeat(32) + '0000000102030405' + '01' + '040a000002' + '1e62' + 'ee'.repeat(64)
+    const expected = '10' + PK_A + '0000000102030405' + '01' + '040a000002' + '1e62' + 'ee'.repeat(64)
     expect(hex(msg)).toBe(expected)
     expect(signed!.toString('latin1')).toBe('skywire-ar-udp/1' + msg.subarray(0, msg.length - 64).toString('latin1'))
     const p = parseMessage(msg)
-    expect(p).toMatchObject({ type: 'bind', pk: PK_A, timestampMs: 0x0102030405, local: [{ ip: '10.0.0.2', port: 7778 }] })
+    expect(p).toMatchObject({ type: 'bind', pk: PK_A, timestampMs: 0x0102030405n, local: [{ ip: '10.0.0.2', port: 7778 }] })
     expect(hex((p as { sig: Buffer }).sig)).toBe('ee'.repeat(64))
   })
 
@@ -85,8 +86,8 @@ describe('messages', () => {
 
   it('connect request: 0x12 pk target ts sig', () => {
     const msg = encodeConnectRequest({ pk: PK_A, target: PK_B, timestampMs: 5 }, fakeSig)
-    expect(hex(msg)).toBe('12' + 'aa'.repeat(32) + 'bb'.repeat(32) + '0000000000000005' + 'ee'.repeat(64))
-    expect(parseMessage(msg)).toMatchObject({ type: 'connectRequest', pk: PK_A, target: PK_B, timestampMs: 5 })
+    expect(hex(msg)).toBe('12' + PK_A + PK_B + '0000000000000005' + 'ee'.repeat(64))
+    expect(parseMessage(msg)).toMatchObject({ type: 'connectRequest', pk: PK_A, target: PK_B, timestampMs: 5n })
   })
 
   it('peer address: 0x13 peer ADDR n ADDR×n', () => {
@@ -95,7 +96,7 @@ describe('messages', () => {
       { ip: 'fd00::2', port: 3 },
     ])
     expect(hex(msg)).toBe(
-      '13' + 'bb'.repeat(32) + '04cb0071050001' + '02' + '04c0a801020002' + '06fd000000000000000000000000000002' + '0003',
+      '13' + PK_B + '04cb0071050001' + '02' + '04c0a801020002' + '06fd000000000000000000000000000002' + '0003',
     )
     expect(parseMessage(msg)).toEqual({
       type: 'peerAddress',
@@ -109,9 +110,9 @@ describe('messages', () => {
   })
 
   it('error: 0x14 about code; punch: 0x15 pk', () => {
-    expect(hex(encodeError(PK_B, 1))).toBe('14' + 'bb'.repeat(32) + '01')
+    expect(hex(encodeError(PK_B, 1))).toBe('14' + PK_B + '01')
     expect(parseMessage(encodeError(PK_B, 4))).toEqual({ type: 'error', about: PK_B, code: 4 })
-    expect(hex(encodePunch(PK_A))).toBe('15' + 'aa'.repeat(32))
+    expect(hex(encodePunch(PK_A))).toBe('15' + PK_A)
     expect(parseMessage(encodePunch(PK_A))).toEqual({ type: 'punch', pk: PK_A })
   })
 
