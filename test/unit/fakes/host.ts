@@ -13,6 +13,8 @@ export class FakeClientHost implements ClientHost {
   applied: ClientHostApply | null = null
   killswitch = false
   readonly calls: string[] = []
+  /** The kill switch's state after each apply and restore: a gap in it is a moment packets could leave beside the tunnel. */
+  readonly killswitchLog: boolean[] = []
   usedNets = ['192.168.1.0/24', '172.17.0.0/16', 'fd00::/64']
   private pathListener: (() => void) | null = null
 
@@ -24,12 +26,14 @@ export class FakeClientHost implements ClientHost {
     this.calls.push(`apply ${p.tun} ${p.tunnelIp}${p.killswitch ? ' killswitch' : ''}`)
     this.applied = { ...p, dns: [...p.dns] }
     this.killswitch = p.killswitch
+    this.killswitchLog.push(this.killswitch)
   }
 
   async restore(opts?: { keepKillSwitch?: boolean }): Promise<void> {
     this.calls.push(opts?.keepKillSwitch ? 'restore keeping the kill switch' : 'restore')
     this.applied = null
     if (!opts?.keepKillSwitch) this.killswitch = false
+    this.killswitchLog.push(this.killswitch)
   }
 
   async recoverStale(): Promise<boolean> {

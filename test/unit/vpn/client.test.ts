@@ -11,7 +11,7 @@ import { type VpnClientOptions, VpnClient } from '../../../ts/vpn/client.js'
 import { type Status, decode } from '../../../ts/vpn/protocol.js'
 import { VpnServer } from '../../../ts/vpn/server.js'
 import { FakeClientHost, FakeServerHost } from '../fakes/host.js'
-import { FakeNet, type FakeNode } from '../fakes/node.js'
+import { FakeNet } from '../fakes/node.js'
 import { silentLog, wire } from '../fakes/visor.js'
 
 const SERVER = 'e'.repeat(64)
@@ -62,8 +62,8 @@ function scripted(net: FakeNet, answer: (n: number) => Omit<Status, 'type'> | st
   return exit
 }
 
-/** `p` after `ms` of fake time; a rejection comes back as the error (never unhandled). */
-async function after<T>(p: Promise<T>, ms = 200): Promise<T | SkywireError> {
+/** `p`, settled after `ms` of fake time; a rejection comes back as the error (never unhandled). */
+async function settle<T>(p: Promise<T>, ms = 200): Promise<T | SkywireError> {
   const settled = p.catch((e: SkywireError) => e)
   await vi.advanceTimersByTimeAsync(ms)
   return settled
@@ -71,7 +71,7 @@ async function after<T>(p: Promise<T>, ms = 200): Promise<T | SkywireError> {
 
 async function connectedClient(o: Partial<VpnClientOptions> = {}) {
   const t = await setup(o)
-  const st = await after(t.vpn.start(SERVER))
+  const st = await settle(t.vpn.start(SERVER))
   expect(st).toMatchObject({ state: 'connected' })
   return { ...t, id: t.vpn.status().sessionId as number }
 }
@@ -87,7 +87,7 @@ describe('VPN client: connect and stop', () => {
   it('says hello with its networks, takes the address, and routes everything through the TUN', async () => {
     const t = await setup()
     const stages: string[] = []
-    const st = await after(t.vpn.start(SERVER, { onProgress: (s) => stages.push(s) }))
+    const st = await settle(t.vpn.start(SERVER, { onProgress: (s) => stages.push(s) }))
     expect(st).toMatchObject({ state: 'connected', server: SERVER, transport: 'sudph', tunnelIp: '10.77.0.2', tun: 'skyvpn-c', dns: ['10.77.0.1'], lastError: null })
     const id = t.vpn.status().sessionId as number
     // IPv4 networks only, as the server's schema takes them.
@@ -123,17 +123,17 @@ describe('VPN client: connect and stop', () => {
 
   it('refuses a second start while connected, naming the server', async () => {
     const t = await connectedClient()
-    const err = await after(t.vpn.start(OTHER))
+    const err = await settle(t.vpn.start(OTHER))
     expect(err).toMatchObject({ code: 'ESTATE', message: `the VPN is already connected to ${SERVER}; stop it first` })
     expect(t.vpn.status().server).toBe(SERVER)
   })
 
   it('--existing-tp rides the transport that is up and leaves it up on stop; without one it says so', async () => {
     const t = await setup()
-    expect(await after(t.vpn.start(SERVER, { existingTp: true }))).toMatchObject({ code: 'ENOTRANSPORT' })
+    expect(await settle(t.vpn.start(SERVER, { existingTp: true }))).toMatchObject({ code: 'ENOTRANSPORT' })
     const id = t.net.connect(t.me, SERVER, 'sudph')
     await flush()
-    expect(await after(t.vpn.start(SERVER, { existingTp: true }))).toMatchObject({ state: 'connected', sessionId: id })
+    expect(await settle(t.vpn.start(SERVER, { existingTp: true }))).toMatchObject({ state: 'connected', sessionId: id })
     expect(t.me.dials).toEqual([])
     await t.vpn.stop()
     await flush()
@@ -144,7 +144,7 @@ describe('VPN client: connect and stop', () => {
   it('a server that cannot be reached fails the start within its timeout, leaving the host untouched', async () => {
     const net = new FakeNet()
     const t = client(net)
-    const err = await after(t.vpn.start(SERVER, { timeoutS: 5 }), 5_000)
+    const err = await settle(t.vpn.start(SERVER, { timeoutS: 5 }), 5_000)
     expect(err).toBeInstanceOf(SkywireError)
     expect(err).toMatchObject({ code: 'EUNREACHABLE', message: `cannot reach ${SERVER}: sudph: no answer from ${SERVER}` })
     expect(t.host.applied).toBeNull()
@@ -175,7 +175,7 @@ describe('VPN client: connect and stop', () => {
 describe('VPN client: refusals and what the server says', () => {
   it('a server refusing us (whitelist) fails the start in one line, nothing applied, transport closed', async () => {
     const t = await setup({}, [OTHER])
-    const err = await after(t.vpn.start(SERVER))
+    const err = await settle(t.vpn.start(SERVER))
     expect(err).toMatchObject({ code: 'EFORBIDDEN', message: `server ${SERVER} refused the connection (forbidden): this server only admits whitelisted public keys` })
     expect((err as Error).message).not.toContain('\n')
     expect(t.host.calls.filter((c) => c.startsWith('apply'))).toEqual([])
@@ -196,7 +196,7 @@ describe('VPN client: refusals and what the server says', () => {
     const net = new FakeNet()
     scripted(net, () => answer as Omit<Status, 'type'> | string)
     const t = client(net)
-    const err = await after(t.vpn.start(SERVER))
+    const err = await settle(t.vpn.start(SERVER))
     expect(err).toMatchObject({ code })
     expect((err as Error).message).toContain(text)
     expect(t.me.dials).toHaveLength(1)
@@ -209,7 +209,7 @@ describe('VPN client: refusals and what the server says', () => {
     const net = new FakeNet()
     const exit = scripted(net, (n) => (n === 0 ? { status: 'error', message: 'the previous session is closing; dial again', retryAfterMs: 800 } : OK))
     const t = client(net)
-    const st = await after(t.vpn.start(SERVER), 1_000)
+    const st = await settle(t.vpn.start(SERVER), 1_000)
     expect(st).toMatchObject({ state: 'connected', tunnelIp: '10.77.0.2' })
     expect(t.me.dials).toHaveLength(2)
     const [d0, d1] = t.me.dials
@@ -225,7 +225,7 @@ describe('VPN client: refusals and what the server says', () => {
     const net = new FakeNet()
     scripted(net, () => ({ status: 'error', message: 'again', retryAfterMs: 60_000 }))
     const t = client(net)
-    const err = await after(t.vpn.start(SERVER, { timeoutS: 60 }), 20_000)
+    const err = await settle(t.vpn.start(SERVER, { timeoutS: 60 }), 20_000)
     expect(err).toMatchObject({ code: 'EREMOTE', message: `server ${SERVER} answered with an error: again` })
     const at = t.me.dials.map((d) => d.at)
     expect(at.slice(1).map((x, i) => x - (at[i] as number))).toEqual([t.net.dialMs + 5_000, t.net.dialMs + 5_000])
@@ -237,7 +237,7 @@ describe('VPN client: refusals and what the server says', () => {
     const t = client(net)
     const id = t.net.connect(t.me, SERVER, 'sudph')
     await flush()
-    expect(await after(t.vpn.start(SERVER, { existingTp: true }), 1_000)).toMatchObject({ code: 'EREMOTE' })
+    expect(await settle(t.vpn.start(SERVER, { existingTp: true }), 1_000)).toMatchObject({ code: 'EREMOTE' })
     expect(t.me.dials).toEqual([])
     expect(t.me.sentOn(id, 'hello')).toHaveLength(1)
   })
@@ -283,16 +283,11 @@ describe('VPN client: liveness and reconnecting', () => {
   it('without readdress, a new address rebuilds the TUN while the kill switch stays up', async () => {
     const t = await connectedClient({ staleAfterMs: 3_000, killswitch: true })
     t.host.readdress = undefined
-    const ks: boolean[] = []
-    const apply = t.host.apply.bind(t.host)
-    const restore = t.host.restore.bind(t.host)
-    t.host.apply = async (p) => (await apply(p), void ks.push(t.host.killswitch))
-    t.host.restore = async (o) => (await restore(o), void ks.push(t.host.killswitch))
     t.me.cut(t.id)
     await vi.advanceTimersByTimeAsync(6_000)
     expect(t.vpn.status()).toMatchObject({ state: 'connected', tunnelIp: '10.77.0.3' })
     expect(t.host.calls.slice(-2)).toEqual(['restore keeping the kill switch', 'apply skyvpn-c 10.77.0.3 killswitch'])
-    expect(ks).toEqual([true, true])
+    expect(t.host.killswitchLog).toEqual([true, true, true])
     expect(t.me.tuns.get('skyvpn-c')).toEqual({ ipv4: '10.77.0.3/32', mtu: 1420 })
   })
 
@@ -348,7 +343,7 @@ describe('VPN client: liveness and reconnecting', () => {
     expect(t.vpn.status().lastError).toMatch(/^gave up reconnecting to VPN server e+ after 5 s: .*; routes and DNS restored$/)
     expect(t.host.killswitch).toBe(false)
     t.net.unreachable.delete(SERVER)
-    expect(await after(t.vpn.start(SERVER))).toMatchObject({ state: 'connected' })
+    expect(await settle(t.vpn.start(SERVER))).toMatchObject({ state: 'connected' })
   })
 
   it('a roam (default route changed) redials a TCP transport but not a UDP one', async () => {
@@ -366,7 +361,7 @@ describe('VPN client: liveness and reconnecting', () => {
     const services = { resolve: async () => ({ stcpr: ['198.51.100.1:7777'], sudph: null }) }
     const vpn = new VpnClient(me, services as never, host, silentLog, { order: ['stcpr'], tunName: 'skyvpn-c', killswitch: false, dns: [], serviceHosts: [] })
     wire(me, { client: vpn })
-    expect(await after(vpn.start(SERVER))).toMatchObject({ state: 'connected', transport: 'stcpr' })
+    expect(await settle(vpn.start(SERVER))).toMatchObject({ state: 'connected', transport: 'stcpr' })
     host.changePath()
     expect(vpn.status()).toMatchObject({ state: 'reconnecting', lastError: 'the default route changed' })
     await vi.advanceTimersByTimeAsync(1_100)
@@ -439,7 +434,7 @@ describe('VPN client: stop at every stage', () => {
     expect(t.me.session(late)).toBeNull()
     expect(t.host.applied).toBeNull()
     t.me.holdDials = false
-    expect(await after(t.vpn.start(SERVER))).toMatchObject({ state: 'connected' })
+    expect(await settle(t.vpn.start(SERVER))).toMatchObject({ state: 'connected' })
     expect(t.server.clientCount).toBe(1)
   })
 })
