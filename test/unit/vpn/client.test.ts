@@ -405,6 +405,26 @@ describe('VPN client: stop at every stage', () => {
     expect(t.host.calls.filter((c) => c.startsWith('apply'))).toEqual([])
   })
 
+  it('a stop that lands with the server answer leaves nothing applied: the connect does not put the routes back', async () => {
+    const t = await setup({ killswitch: true })
+    let stopped: Promise<unknown> | null = null
+    // Runs right after the client took the answer, before its connect goes on.
+    t.me.on('control', () => {
+      stopped ??= t.vpn.stop()
+    })
+    const err = await settle(t.vpn.start(SERVER))
+    await stopped
+    await flush()
+    expect(err).toMatchObject({ code: 'ESTATE', message: 'the VPN was stopped while connecting' })
+    expect(t.vpn.status()).toMatchObject({ state: 'disconnected', server: null })
+    expect(t.host.calls.filter((c) => c.startsWith('apply'))).toEqual([])
+    expect(t.host.applied).toBeNull()
+    expect(t.host.killswitch).toBe(false)
+    expect(t.me.tuns.size).toBe(0)
+    expect(t.me.sessions()).toEqual([])
+    expect(t.server.clientCount).toBe(0)
+  })
+
   it('stop during a backoff wait ends the reconnect loop: host restored, no more dials', async () => {
     const t = await connectedClient({ killswitch: true })
     t.net.unreachable.add(SERVER)
