@@ -10,12 +10,12 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
- * A running visor node. Call `close()` when done: it stops every task,
- * closes sessions and TUNs, and releases the event callback.
+ * A visor's running node. Call `close()` when done: it stops every task,
+ * closes transports and TUNs, and releases the event callback.
  */
-export declare class VisorNode {
+export declare class Node {
   /** Bind the listeners and start. `onEvent` receives every node event. */
-  static start(options: NodeOptions, onEvent: (event: NodeEvent) => void): Promise<VisorNode>
+  static start(options: NodeOptions, onEvent: (event: NodeEvent) => void): Promise<Node>
   get publicKey(): string
   /** The bound STCPR address (with the real port when 0 was asked for). */
   get stcprAddr(): string | null
@@ -25,24 +25,24 @@ export declare class VisorNode {
   /** Where the address resolver last saw our SUDPH socket (our NAT's mapping). */
   get observedAddr(): string | null
   /**
-   * Open a session to `pk`. transport "stcpr" needs `addrs` (from the
-   * address resolver); "sudph" punches through the resolver unless
-   * `addrs` are given. Resolves to the session id.
+   * Open a transport to `pk`. "stcpr" needs `addrs` (from the address
+   * resolver); "sudph" punches through the resolver unless `addrs` are
+   * given. Resolves to the transport id.
    */
-  dial(pk: string, transport: string, addrs: Array<string> | undefined | null, timeoutMs: number): Promise<number>
-  /** Send a control message (at most 60 KiB) over session `id`. */
+  dial(pk: string, transport: TransportKind, addrs: Array<string> | undefined | null, timeoutMs: number): Promise<number>
+  /** Send a control message (at most 60 KiB) over transport `id`. */
   sendControl(id: number, data: Buffer): void
   /** Create a TUN, addressed and up. Returns its name. */
   createTun(options: TunOptions): string
   /**
    * Route `allowed` networks ("10.77.0.2/32", "0.0.0.0/0") of TUN `tun` to
-   * session `id`, and accept from it only packets with a source in them.
+   * transport `id`, and accept from it only packets with a source in them.
    */
   attach(tun: string, id: number, allowed: Array<string>): void
   closeTun(tun: string): void
-  closeSession(id: number): void
-  session(id: number): SessionDescription | null
-  sessions(): Array<SessionDescription>
+  closeTransport(id: number): void
+  transport(id: number): TransportDescription | null
+  transports(): Array<TransportDescription>
   /** Stop everything. Safe to call twice. */
   close(): void
 }
@@ -75,27 +75,14 @@ export interface KeyPair {
   secretKey: string
 }
 
-/**
- * One event from the node. `kind` says which fields are set:
- * "session-up" (id, peer, transport, remote, initiator), "control" (id, data),
- * "session-down" (id, peer, reason), "punch" (peer, stage, addr?),
- * "bound" (observed), "refused" (reason: the limit, addr: the source that
- * triggered this report, limits: the counts; at most one every 10 s).
- */
-export interface NodeEvent {
-  kind: string
-  id?: number
-  peer?: string
-  transport?: string
-  remote?: string
-  initiator?: boolean
-  data?: Buffer
-  reason?: string
-  stage?: string
-  addr?: string
-  observed?: string
-  limits?: NodeLimitStats
-}
+/** One event from the node; `kind` says which (a discriminated union in TypeScript). */
+export type NodeEvent =
+  | { kind: 'transport-up'; id: number; peer: string; transport: TransportKind; remote: string; initiator: boolean }
+  | { kind: 'control'; id: number; data: Buffer }
+  | { kind: 'transport-down'; id: number; peer: string; reason: string }
+  | { kind: 'punch'; peer: string; stage: string; addr?: string }
+  | { kind: 'bound'; observed: string }
+  | { kind: 'refused'; reason: string; addr: string; limits: NodeLimitStats }
 
 /** Caps on inbound dials (see `skywire_core::node::Limits` for why each default). */
 export interface NodeLimits {
@@ -144,18 +131,25 @@ export declare function publicKeyFromSecret(secretKey: string): string
  */
 export declare function publicKeyProblem(pk: string): string | null
 
-export interface SessionDescription {
+/** Sign `message` with an Ed25519 secret key; returns the 64-byte signature. */
+export declare function sign(secretKey: string, message: Buffer): Buffer
+
+/** One live transport, as `transport()` and `transports()` describe it. */
+export interface TransportDescription {
   id: number
   peer: string
-  transport: string
+  transport: TransportKind
   remote: string
   initiator: boolean
   tun?: string
   ageMs: number
-  stats: SessionStats
+  stats: TransportStats
 }
 
-export interface SessionStats {
+/** How a transport carries its messages: STCPR (TCP) or SUDPH (UDP, hole punched). */
+export type TransportKind = 'stcpr' | 'sudph'
+
+export interface TransportStats {
   txBytes: number
   txPackets: number
   rxBytes: number
@@ -165,12 +159,9 @@ export interface SessionStats {
   lastRxMs?: number
   /** Round-trip time from keepalive pings, in milliseconds. */
   rttMs?: number
-  /** Rekeys completed on this session (the first handshake does not count). */
+  /** Rekeys completed on this transport's session (the first handshake does not count). */
   rekeys: number
 }
-
-/** Sign `message` with an Ed25519 secret key; returns the 64-byte signature. */
-export declare function sign(secretKey: string, message: Buffer): Buffer
 
 export interface TunOptions {
   /** Interface name (≤ 15 chars); the kernel picks one when absent. */

@@ -835,7 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.VisorNode = nativeBinding.VisorNode
+module.exports.Node = nativeBinding.Node
 module.exports.bypassMark = nativeBinding.bypassMark
 module.exports.connectMarked = nativeBinding.connectMarked
 module.exports.generateKeypair = nativeBinding.generateKeypair
@@ -843,4 +843,5 @@ module.exports.isValidPublicKey = nativeBinding.isValidPublicKey
 module.exports.publicKeyFromSecret = nativeBinding.publicKeyFromSecret
 module.exports.publicKeyProblem = nativeBinding.publicKeyProblem
 module.exports.sign = nativeBinding.sign
+module.exports.TransportKind = nativeBinding.TransportKind
 module.exports.verify = nativeBinding.verify

@@ -1,11 +1,14 @@
 /**
  * The Rust addon, loaded through the loader napi-rs generates (a local
  * `.node` file in development, the matching `npm/<platform>` package when
- * installed). Errors thrown by the addon carry the core's code as a prefix
- * (`EINVALIDPK: ...`); `fromNativeError` turns that into a SkywireError.
+ * installed). Errors thrown by the addon carry a code from the shared table
+ * (ts/contracts/error-codes.json) as a fixed prefix (`EINVALIDPK: ...`);
+ * `fromNativeError` turns that into a SkywireError, and callers switch on its
+ * `code`, never on the message.
  */
 import { createRequire } from 'node:module'
-import { SkywireError, type ErrorCode } from './errors.js'
+import { ERROR_CODES, type ErrorCode } from './contracts/error-codes.js'
+import { SkywireError } from './errors.js'
 import type * as Binding from '../native/index.js'
 
 const require = createRequire(import.meta.url)
@@ -16,11 +19,15 @@ export type NativeBinding = typeof Binding
 export const native: NativeBinding = require('../native/index.js') as NativeBinding
 
 const NATIVE_CODE = /^(E[A-Z]+): (.*)$/s
+const KNOWN = new Set<string>(ERROR_CODES)
+
+const isErrorCode = (s: string): s is ErrorCode => KNOWN.has(s)
 
 export function fromNativeError(err: unknown): unknown {
   if (err instanceof Error) {
     const m = NATIVE_CODE.exec(err.message)
-    if (m) return new SkywireError(m[1] as ErrorCode, m[2] ?? err.message, { cause: err })
+    const code = m?.[1]
+    if (code !== undefined && isErrorCode(code)) return new SkywireError(code, m?.[2] ?? err.message, { cause: err })
   }
   return err
 }

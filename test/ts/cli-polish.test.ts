@@ -26,6 +26,7 @@ describe('CLI polish', () => {
 
   it('no colour escapes when NO_COLOR is set or output is not a terminal', () => {
     const r = skywire(['cli', 'vpn', 'start', '--help'])
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC is exactly what this test looks for
     expect(r.stdout).not.toMatch(/\x1b\[/)
   })
 

@@ -30,7 +30,7 @@ async function sessions(p: NsProcess): Promise<Session[]> {
   const n = (seqs.get(p.pid) ?? 0) + 1
   seqs.set(p.pid, n)
   process.kill(p.pid, 'SIGUSR1')
-  const m = await p.waitForOutput(new RegExp(`\\{"seq":${n},"sessions":(.*)\\}\\n`), 5000)
+  const m = await p.waitForOutput(new RegExp(`\\{"seq":${n},"transports":(.*)\\}\\n`), 5000)
   return JSON.parse(m[1] as string) as Session[]
 }
 
@@ -107,7 +107,7 @@ describe.skipIf(skipUnlessAvailable(pre.ok ? null : pre.reason))('core tunnel be
       const { srv, cli } = await startPair(lab, { server: a, client: b }, { server, client }, transport)
       try {
         // The server saw who we are, over which transport, and our control message.
-        const up = await srv.waitForOutput(/"kind":"session-up"[^\n]*/, 5000)
+        const up = await srv.waitForOutput(/"kind":"transport-up"[^\n]*/, 5000)
         expect(up[0]).toContain(client.publicKey)
         expect(up[0]).toContain(`"transport":"${transport}"`)
         await srv.waitForOutput(/"kind":"control"[^\n]*"data":"ping\?"/, 5000)

@@ -8,7 +8,7 @@ describe('library API', () => {
       const m = await import('skywire-vpn')
       const cfg = m.generateConfig()
       const out = {
-        exports: ['Visor', 'VisorClient', 'ServicesClient', 'startServices', 'VpnClient', 'CoreNode', 'loadConfig'].filter((k) => typeof m[k] !== 'function'),
+        exports: ['Visor', 'VisorClient', 'ServicesClient', 'startServices', 'VpnClient', 'Node', 'CoreNode', 'loadConfig'].filter((k) => typeof m[k] !== 'function'),
         pkOk: m.isPublicKey(cfg.pk),
         derived: m.publicKeyOf(cfg.sk) === cfg.pk,
       }

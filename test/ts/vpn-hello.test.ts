@@ -40,7 +40,7 @@ function statuses(p: NsProcess): Array<{ t: number; id: number; status: string; 
 }
 
 function downAt(p: NsProcess, id: number): number | null {
-  return lines(p).find((l) => l.event?.kind === 'session-down' && l.event.id === id)?.t ?? null
+  return lines(p).find((l) => l.event?.kind === 'transport-down' && l.event.id === id)?.t ?? null
 }
 
 async function timed<T>(f: () => Promise<T>, limitMs: number): Promise<number> {
@@ -122,7 +122,7 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
     const p = hostile({ script: [{ send: hello }, { sleep: 500 }, { send: hello }] })
     try {
       const id = Number((await p.waitForOutput(/"dialed":(\d+)/, 15_000))[1])
-      await p.waitForOutput(/"kind":"session-down"/, 15_000)
+      await p.waitForOutput(/"kind":"transport-down"/, 15_000)
       const st = statuses(p)
       expect(st.map((s) => s.status)).toEqual(['ok', 'error'])
       expect(st[1]!.message).toMatch(/one hello per session/)
@@ -139,7 +139,7 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
     const p = hostile({ script: [{ send: 'not json at all' }] })
     try {
       const id = Number((await p.waitForOutput(/"dialed":(\d+)/, 15_000))[1])
-      await p.waitForOutput(/"kind":"session-down"/, 15_000)
+      await p.waitForOutput(/"kind":"transport-down"/, 15_000)
       expect(statuses(p).map((s) => s.status)).toEqual(['error'])
       expect(downAt(p, id)).not.toBeNull()
     } finally {
@@ -152,7 +152,7 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
     try {
       const dialed = await p.waitForOutput(/\{"t":(\d+),"dialed":(\d+)/, 15_000)
       const id = Number(dialed[2])
-      await p.waitForOutput(/"kind":"session-down"/, 16_000)
+      await p.waitForOutput(/"kind":"transport-down"/, 16_000)
       const down = downAt(p, id)!
       // The default hello timeout is 10 s.
       expect(down - Number(dialed[1])).toBeGreaterThan(8000)
@@ -168,7 +168,7 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
     const p = hostile({ script: [{ send: { type: 'hello', v: 1, usedNets: [] } }] })
     try {
       const id = Number((await p.waitForOutput(/"dialed":(\d+)/, 15_000))[1])
-      await p.waitForOutput(/"kind":"session-down"/, 15_000)
+      await p.waitForOutput(/"kind":"transport-down"/, 15_000)
       const st = statuses(p)
       expect(st.map((s) => s.status)).toEqual(['forbidden'])
       expect(downAt(p, id)! - st[0]!.t).toBeLessThan(5000)
@@ -187,7 +187,7 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
     const hello = { type: 'hello', v: 1, usedNets: [] }
     const p = hostile({ script: [{ send: hello }, { sleep: 100 }, { send: hello }, { send: hello }] })
     try {
-      await p.waitForOutput(/"kind":"session-down"/, 15_000)
+      await p.waitForOutput(/"kind":"transport-down"/, 15_000)
       const st = statuses(p) as Array<{ status: string; retryAfterMs?: number }>
       expect(st.map((s) => s.status)).toEqual(['forbidden', 'error'])
       expect(st[1]!.retryAfterMs).toBeGreaterThan(0)

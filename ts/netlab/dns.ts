@@ -39,7 +39,9 @@ function ipv6Bytes(a: string): Buffer {
   const t = a.includes('::') && tail ? tail.split(':') : []
   const groups = a.includes('::') ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h
   const b = Buffer.alloc(16)
-  groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), i * 2))
+  groups.forEach((g, i) => {
+    b.writeUInt16BE(parseInt(g, 16), i * 2)
+  })
   return b
 }
 

@@ -5,6 +5,7 @@
  */
 import { spawn as spawnChild, spawnSync, type ChildProcess } from 'node:child_process'
 import { CommandError, NetlabError, TimeoutError } from './errors.js'
+import { type ExitInfo, killGroup, OutputTail, signalGroup, waitForMatch, watchExit } from './process-parts.js'
 
 export interface ExecOptions {
   /** Written to the command's stdin, then stdin is closed. */
@@ -96,10 +97,7 @@ export interface SpawnOptions {
   maxBuffer?: number
 }
 
-export interface ExitInfo {
-  code: number | null
-  signal: NodeJS.Signals | null
-}
+export type { ExitInfo } from './process-parts.js'
 
 /** A long-running process inside a namespace (a visor, a server, iperf3). */
 export interface NsProcess {
@@ -128,9 +126,27 @@ export interface NsProcess {
  * orderly teardown.
  */
 export function spawn(ns: string, argv: readonly string[], opts: SpawnOptions = {}): NsProcess {
-  const full = nsArgv(ns, argv)
+  const child = startDetached(nsArgv(ns, argv), opts)
+  const pid = child.pid as number
+  const out = new OutputTail(child, opts.maxBuffer ?? 256 * 1024)
+  const exit = watchExit(child, () => out.notify())
+  const who = { ns, argv: [...argv] }
+  return {
+    ...who,
+    pid,
+    child,
+    exited: exit.exited,
+    exitInfo: () => exit.info(),
+    output: () => ({ stdout: out.stdout, stderr: out.stderr }),
+    waitForOutput: (re, timeoutMs) => waitForMatch(out, exit, who, re, timeoutMs),
+    kill: (signal = 'SIGTERM', graceMs = 2000) => killGroup(pid, exit, signal, graceMs),
+    killNow: () => signalGroup(pid, 'SIGKILL'),
+  }
+}
+
+/** The child in its own process group; throws at once when it could not even start. */
+function startDetached(full: string[], opts: SpawnOptions): ChildProcess {
   const stdio = opts.stdio ?? 'pipe'
-  const max = opts.maxBuffer ?? 256 * 1024
   const child = spawnChild(full[0] as string, full.slice(1), {
     stdio: stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : stdio,
     env: opts.env ?? process.env,
@@ -143,91 +159,7 @@ export function spawn(ns: string, argv: readonly string[], opts: SpawnOptions = 
     child.on('error', () => {})
     throw new NetlabError('ECOMMAND', `cannot start ${full.join(' ')}`)
   }
-  const pid = child.pid
-  let stdout = ''
-  let stderr = ''
-  const watchers = new Set<() => void>()
-  const append = (buf: string, d: string) => {
-    const s = buf + d
-    return s.length > max ? s.slice(s.length - max) : s
-  }
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    stdout = append(stdout, d)
-    for (const w of watchers) w()
-  })
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-    stderr = append(stderr, d)
-    for (const w of watchers) w()
-  })
-  let info: ExitInfo | null = null
-  const exited = new Promise<ExitInfo>((resolve) => {
-    child.on('error', () => {
-      info ??= { code: null, signal: null }
-      resolve(info)
-    })
-    child.on('exit', (code, signal) => {
-      info = { code, signal }
-      for (const w of watchers) w()
-      resolve(info)
-    })
-  })
-  const signalGroup = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, sig)
-    } catch {
-      // ESRCH: the group is already gone.
-    }
-  }
-  const handle: NsProcess = {
-    ns,
-    argv: [...argv],
-    pid,
-    child,
-    exited,
-    exitInfo: () => info,
-    output: () => ({ stdout, stderr }),
-    waitForOutput(re, timeoutMs) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const m = (stdout + '\n' + stderr).match(re)
-          if (m) return done(() => resolve(m))
-          if (info !== null) {
-            return done(() =>
-              reject(
-                new NetlabError(
-                  'ECOMMAND',
-                  `[${ns}] ${argv.join(' ')} exited (${info?.code ?? info?.signal}) before printing ${re}: ${stderr.trim().slice(-500)}`,
-                ),
-              ),
-            )
-          }
-        }
-        const timer = setTimeout(
-          () => done(() => reject(new TimeoutError(`${re} from [${ns}] ${argv.join(' ')}`, timeoutMs))),
-          timeoutMs,
-        )
-        const done = (f: () => void) => {
-          clearTimeout(timer)
-          watchers.delete(check)
-          f()
-        }
-        watchers.add(check)
-        check()
-      })
-    },
-    async kill(signal = 'SIGTERM', graceMs = 2000) {
-      if (info !== null) return info
-      signalGroup(signal)
-      const timer = setTimeout(() => signalGroup('SIGKILL'), graceMs)
-      const r = await exited
-      clearTimeout(timer)
-      // The leader may exit while children it forked linger in the group.
-      signalGroup('SIGKILL')
-      return r
-    },
-    killNow: () => signalGroup('SIGKILL'),
-  }
-  return handle
+  return child
 }
 
 export interface WaitForOptions {

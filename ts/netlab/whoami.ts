@@ -19,7 +19,7 @@ export interface ListenAddr {
 export function parseListen(s: string): ListenAddr {
   const m = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(s) ?? /^([^:[\]]+):(\d+)$/.exec(s)
   const port = Number(m?.[2])
-  if (!m || !m[1] || !Number.isInteger(port) || port < 0 || port > 65535) {
+  if (!m?.[1] || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(`bad --listen ${JSON.stringify(s)}: want ADDR:PORT or [ADDR6]:PORT`)
   }
   return { host: m[1], port }

@@ -228,7 +228,7 @@ async function delRoutes(routes: readonly PlannedRoute[]): Promise<void> {
  */
 async function undo(s: ClientState, resolved: ResolvedControl = resolvedControl()): Promise<void> {
   const failures: string[] = []
-  const attempt = async (f: () => Promise<unknown> | void) => {
+  const attempt = async (f: () => unknown) => {
     try {
       await f()
     } catch (e) {

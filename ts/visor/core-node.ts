@@ -1,33 +1,43 @@
 /**
- * Typed, promise-based face of the Rust node (crates/skywire-napi). It only
- * relays: sessions, control messages and lifecycle events come up from Rust;
- * data packets never do.
+ * Typed, promise-based face of the visor's Rust node (crates/skywire-napi).
+ * It only relays: transports, control messages and lifecycle events come up
+ * from Rust; data packets never do. The event and transport types are the
+ * ones the binding generates (native/index.d.ts), so a change on the Rust side
+ * is a type error here, not a silent `undefined`.
  */
 import { EventEmitter } from 'node:events'
+import { SkywireError } from '../errors.js'
 import { callNative, fromNativeError, native } from '../native.js'
-import type { NodeEvent, NodeLimitStats, NodeLimits, SessionDescription, TunOptions, VisorNode } from '../../native/index.js'
+import type {
+  Node as NativeNode,
+  NodeEvent,
+  NodeLimitStats,
+  NodeLimits,
+  TransportDescription,
+  TransportKind,
+  TunOptions,
+} from '../../native/index.js'
 
-export type TransportType = 'stcpr' | 'sudph'
+export type { NodeLimitStats, NodeLimits, TransportDescription, TransportKind }
 
-export interface SessionUp {
-  id: number
-  peer: string
-  transport: TransportType
-  remote: string
-  initiator: boolean
-}
+/** The payload of the node event `K`, without its tag. */
+type Payload<K extends NodeEvent['kind']> = Omit<Extract<NodeEvent, { kind: K }>, 'kind'>
 
-export interface CoreNodeEvents {
-  'session-up': [SessionUp]
-  control: [{ id: number; data: Buffer }]
-  'session-down': [{ id: number; peer: string; reason: string }]
+/** A transport came up: we dialed it, or a peer dialed us. */
+export type TransportUp = Payload<'transport-up'>
+export type TransportDown = Payload<'transport-down'>
+
+export interface NodeEvents {
+  'transport-up': [TransportUp]
+  control: [Payload<'control'>]
+  'transport-down': [TransportDown]
   punch: [{ peer: string; stage: string; addr: string | null }]
-  bound: [{ observed: string }]
+  bound: [Payload<'bound'>]
   /** Inbound dials refused by a limit: at most one event per 10 s, however large the flood. */
-  refused: [{ reason: string; from: string; limits: NodeLimitStats | null }]
+  refused: [{ reason: string; from: string; limits: NodeLimitStats }]
 }
 
-export interface CoreNodeOptions {
+export interface NodeOptions {
   secretKey: string
   stcprListen?: string
   sudphListen?: string
@@ -37,23 +47,30 @@ export interface CoreNodeOptions {
   limits?: NodeLimits
 }
 
-export type { NodeLimitStats, NodeLimits, SessionDescription }
+/** @deprecated Use `TransportKind`. */
+export type TransportType = TransportKind
+/** @deprecated Use `TransportUp`. */
+export type SessionUp = TransportUp
+/** @deprecated Use `NodeOptions`. */
+export type CoreNodeOptions = NodeOptions
+/** @deprecated Use `TransportDescription`. */
+export type SessionDescription = TransportDescription
 
-export class CoreNode extends EventEmitter<CoreNodeEvents> {
-  private constructor(private readonly node: VisorNode) {
+export class Node extends EventEmitter<NodeEvents> {
+  private constructor(private readonly node: NativeNode) {
     super()
   }
 
-  static async start(opts: CoreNodeOptions): Promise<CoreNode> {
-    let self: CoreNode | null = null
+  static async start(opts: NodeOptions): Promise<Node> {
+    let self: Node | null = null
     const early: NodeEvent[] = []
     const onEvent = (ev: NodeEvent) => {
       if (self) self.dispatch(ev)
       else early.push(ev)
     }
-    let node: VisorNode
+    let node: NativeNode
     try {
-      node = await native.VisorNode.start(
+      node = await native.Node.start(
         {
           secretKey: opts.secretKey,
           stcprListen: opts.stcprListen,
@@ -67,37 +84,33 @@ export class CoreNode extends EventEmitter<CoreNodeEvents> {
     } catch (err) {
       throw fromNativeError(err)
     }
-    self = new CoreNode(node)
+    self = new Node(node)
     // Events that arrived before start() resolved (a fast resolver ack).
-    queueMicrotask(() => early.splice(0).forEach((e) => self?.dispatch(e)))
+    queueMicrotask(() => {
+      for (const e of early.splice(0)) self?.dispatch(e)
+    })
     return self
   }
 
   private dispatch(ev: NodeEvent): void {
     switch (ev.kind) {
-      case 'session-up':
-        this.emit('session-up', {
-          id: ev.id ?? 0,
-          peer: ev.peer ?? '',
-          transport: (ev.transport ?? 'stcpr') as TransportType,
-          remote: ev.remote ?? '',
-          initiator: ev.initiator ?? false,
-        })
+      case 'transport-up':
+        this.emit('transport-up', { id: ev.id, peer: ev.peer, transport: ev.transport, remote: ev.remote, initiator: ev.initiator })
         break
       case 'control':
-        this.emit('control', { id: ev.id ?? 0, data: ev.data ?? Buffer.alloc(0) })
+        this.emit('control', { id: ev.id, data: ev.data })
         break
-      case 'session-down':
-        this.emit('session-down', { id: ev.id ?? 0, peer: ev.peer ?? '', reason: ev.reason ?? '' })
+      case 'transport-down':
+        this.emit('transport-down', { id: ev.id, peer: ev.peer, reason: ev.reason })
         break
       case 'punch':
-        this.emit('punch', { peer: ev.peer ?? '', stage: ev.stage ?? '', addr: ev.addr ?? null })
+        this.emit('punch', { peer: ev.peer, stage: ev.stage, addr: ev.addr ?? null })
         break
       case 'bound':
-        this.emit('bound', { observed: ev.observed ?? '' })
+        this.emit('bound', { observed: ev.observed })
         break
       case 'refused':
-        this.emit('refused', { reason: ev.reason ?? '', from: ev.addr ?? '', limits: ev.limits ?? null })
+        this.emit('refused', { reason: ev.reason, from: ev.addr, limits: ev.limits })
         break
     }
   }
@@ -120,7 +133,12 @@ export class CoreNode extends EventEmitter<CoreNodeEvents> {
     return this.node.limitStats()
   }
 
-  async dial(pk: string, transport: TransportType, addrs: string[] | null, timeoutMs: number): Promise<number> {
+  /** Open a transport to `pk`; resolves to its transport id. */
+  async dial(pk: string, transport: TransportKind, addrs: string[] | null, timeoutMs: number): Promise<number> {
+    // The binding's type says stcpr | sudph; a caller in plain JavaScript gets a coded error too.
+    if (transport !== 'stcpr' && transport !== 'sudph') {
+      throw new SkywireError('EINVALIDTRANSPORT', `unknown transport ${JSON.stringify(transport)} (stcpr or sudph)`)
+    }
     try {
       return await this.node.dial(pk, transport, addrs ?? undefined, Math.max(1, Math.round(timeoutMs)))
     } catch (err) {
@@ -144,20 +162,20 @@ export class CoreNode extends EventEmitter<CoreNodeEvents> {
     callNative(() => this.node.closeTun(tun))
   }
 
-  closeSession(id: number): void {
+  closeTransport(id: number): void {
     try {
-      this.node.closeSession(id)
+      this.node.closeTransport(id)
     } catch {
       // Already gone: closing is idempotent for callers.
     }
   }
 
-  session(id: number): SessionDescription | null {
-    return this.node.session(id) ?? null
+  transport(id: number): TransportDescription | null {
+    return this.node.transport(id) ?? null
   }
 
-  sessions(): SessionDescription[] {
-    return this.node.sessions()
+  transports(): TransportDescription[] {
+    return this.node.transports()
   }
 
   close(): void {
@@ -165,3 +183,8 @@ export class CoreNode extends EventEmitter<CoreNodeEvents> {
     this.removeAllListeners()
   }
 }
+
+/** @deprecated Use `Node`. */
+export const CoreNode = Node
+/** @deprecated Use `Node`. */
+export type CoreNode = Node

@@ -6,7 +6,7 @@
  */
 import type { ServicesClient } from '../discovery/client.js'
 import { SkywireError } from '../errors.js'
-import type { CoreNode, TransportType } from './core-node.js'
+import type { Node, TransportKind } from './core-node.js'
 import { noDirectPathReason } from './nat-diagnosis.js'
 
 /**
@@ -18,17 +18,20 @@ const STCPR_RESERVE = 0.3
 const STCPR_RESERVE_MAX_MS = 5000
 
 /** What dialing uses of the node (the VPN client passes its own view of it). */
-export type DialNode = Pick<CoreNode, 'dial' | 'sudphAddr' | 'observedAddr'>
+export type DialNode = Pick<Node, 'dial' | 'sudphAddr' | 'observedAddr'>
 
 export async function dialTransport(
   node: DialNode,
   services: ServicesClient | null,
   pk: string,
-  order: readonly TransportType[],
+  order: readonly TransportKind[],
   deadline: number,
   progress: (stage: string) => void = () => {},
-): Promise<{ id: number; transport: TransportType }> {
+): Promise<{ id: number; transport: TransportKind }> {
   const errors: string[] = []
+  // Offline: every way we tried says the peer is not registered (no TCP
+  // address at the resolver, no SUDPH binding there): decided by code.
+  let offline = true
   for (const t of order) {
     const left = deadline - Date.now()
     if (left <= 0) break
@@ -51,10 +54,10 @@ export async function dialTransport(
       return { id, transport: 'stcpr' }
     } catch (err) {
       errors.push(`${t}: ${(err as Error).message}`)
+      if (!(err instanceof SkywireError && err.code === 'ENOTBOUND')) offline = false
     }
   }
   if (errors.length === 0) throw new SkywireError('ETIMEOUT', `timed out connecting to ${pk}`)
-  const offline = errors.every((e) => /not bound|no TCP address|offline/.test(e))
   if (!offline && order.includes('sudph') && order.includes('stcpr')) {
     // Both failed: say why no direct path exists, when what we know explains it.
     const peer = services ? await services.resolve(pk).catch(() => null) : null

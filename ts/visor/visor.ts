@@ -25,7 +25,7 @@ import { TOKEN_FILE } from './ui-routes.js'
 import { VpnClient, type VpnClientStatus } from '../vpn/client.js'
 import { LinuxClientHost, LinuxServerHost, hostOf } from '../vpn/linux-host.js'
 import { VpnServer } from '../vpn/server.js'
-import { CoreNode, type SessionUp } from './core-node.js'
+import { Node, type TransportUp } from './core-node.js'
 import { ControlApi } from './control-api.js'
 import { dialTransport } from './transports.js'
 import { sudphLocalAddrs } from './sudph-locals.js'
@@ -82,7 +82,7 @@ export class Visor {
 
   private constructor(
     readonly config: Config,
-    readonly node: CoreNode,
+    readonly node: Node,
     readonly services: ServicesClient,
     readonly log: Logger,
     private readonly configFile: string | null = null,
@@ -123,7 +123,7 @@ export class Visor {
     // The checked path, symlinks resolved, is the one used from now on.
     config = { ...config, dataDir }
     const log = opts.logger ?? pino({ level: config.logLevel, base: { pk: config.pk.slice(0, 8) } })
-    const node = await CoreNode.start({
+    const node = await Node.start({
       secretKey: config.sk,
       stcprListen: config.transports.stcpr.listen,
       sudphListen: config.transports.sudph.listen,
@@ -149,7 +149,7 @@ export class Visor {
     if (await this.vpnServer.recoverStale()) {
       this.log.warn('restored forwarding and removed the firewall table and TUN left by a previous visor that did not stop cleanly')
     }
-    this.node.on('session-up', (s) => this.onSessionUp(s))
+    this.node.on('transport-up', (s) => this.onSessionUp(s))
     if (this.config.vpnClient.publishTransport) {
       this.vpnClient.on('state', (st: VpnClientStatus) => {
         if (st.state === 'connected' && st.sessionId !== null) this.publishTransport(st.sessionId)
@@ -160,7 +160,7 @@ export class Visor {
         this.log.debug({ id }, 'control message for nobody')
       }
     })
-    this.node.on('session-down', ({ id, peer, reason }) => {
+    this.node.on('transport-down', ({ id, peer, reason }) => {
       this.log.info({ peer, reason }, 'transport down')
       this.vpnServer.onSessionDown(id)
       this.vpnClient.onSessionDown(id, reason)
@@ -190,7 +190,7 @@ export class Visor {
     }
   }
 
-  private onSessionUp(s: SessionUp): void {
+  private onSessionUp(s: TransportUp): void {
     this.log.info({ peer: s.peer, transport: s.transport, remote: s.remote, initiator: s.initiator }, 'transport up')
     this.vpnServer.onSessionUp(s)
   }
@@ -202,12 +202,12 @@ export class Visor {
    * vpnClient.publishTransport says so; `tp add` is the user asking.
    */
   private publishTransport(sessionId: number): void {
-    const s = this.node.session(sessionId)
+    const s = this.node.transport(sessionId)
     if (!s || this.transportIds.has(sessionId)) return
     const tid = randomUUID()
     this.transportIds.set(sessionId, tid)
     this.services
-      .registerTransport({ id: tid, edges: [this.node.publicKey, s.peer], type: s.transport as 'stcpr' | 'sudph' })
+      .registerTransport({ id: tid, edges: [this.node.publicKey, s.peer], type: s.transport })
       .catch((err) => this.log.debug({ err: (err as Error).message }, 'transport discovery unreachable'))
   }
 
@@ -222,11 +222,11 @@ export class Visor {
   }
 
   removeTransport(id: number): void {
-    if (!this.node.session(id)) throw new SkywireError('ENOTFOUND', `no transport ${id}`)
+    if (!this.node.transport(id)) throw new SkywireError('ENOTFOUND', `no transport ${id}`)
     if (id === this.vpnClient.status().sessionId) {
       throw new SkywireError('ESTATE', `transport ${id} carries the VPN; run \`skywire cli vpn stop\` first`)
     }
-    this.node.closeSession(id)
+    this.node.closeTransport(id)
   }
 
   /**
@@ -298,10 +298,10 @@ export class Visor {
     }
     await this.registerVpn()
     for (const [sid, tid] of this.transportIds) {
-      const s = this.node.session(sid)
+      const s = this.node.transport(sid)
       if (s) {
         await this.services
-          .registerTransport({ id: tid, edges: [this.node.publicKey, s.peer], type: s.transport as 'stcpr' | 'sudph' })
+          .registerTransport({ id: tid, edges: [this.node.publicKey, s.peer], type: s.transport })
           .catch(() => {})
       }
     }
@@ -327,7 +327,7 @@ export class Visor {
       sudph: this.node.sudphAddr,
       observed: this.node.observedAddr,
       services: this.config.services.url,
-      transports: this.node.sessions().map((s) => ({
+      transports: this.node.transports().map((s) => ({
         id: s.id,
         peer: s.peer,
         type: s.transport,

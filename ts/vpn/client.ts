@@ -12,7 +12,7 @@ import { isIP } from 'node:net'
 import type { Logger } from 'pino'
 import { SkywireError } from '../errors.js'
 import type { ServicesClient } from '../discovery/client.js'
-import type { TransportType } from '../visor/core-node.js'
+import type { TransportKind } from '../visor/core-node.js'
 import { dialTransport } from '../visor/transports.js'
 import type { ClientHost } from './host.js'
 import type { VpnClientNode } from './node.js'
@@ -27,7 +27,7 @@ export interface VpnClientStatus {
   /** The transport (session) the VPN rides on. */
   sessionId: number | null
   server: string | null
-  transport: TransportType | null
+  transport: TransportKind | null
   remote: string | null
   tunnelIp: string | null
   tun: string | null
@@ -47,7 +47,7 @@ export interface VpnClientStatus {
 }
 
 export interface VpnClientOptions {
-  order: TransportType[]
+  order: TransportKind[]
   tunName: string
   killswitch: boolean
   /** DNS servers to use instead of the server's. */
@@ -85,7 +85,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   private sessionId: number | null = null
   /** False when the VPN rides a transport it found up (--existing-tp): stop leaves it up. */
   private ownsSession = true
-  private transport: TransportType | null = null
+  private transport: TransportKind | null = null
   private remote: string | null = null
   private tunnelIp: string | null = null
   private tun: string | null = null
@@ -192,14 +192,14 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       // The core cannot cancel a dial: a stop does not wait for it, and a
       // transport it opens after the stop is closed as soon as it is up.
       const t = await untilAborted(this.run.signal, this.openTransport(pk, deadline, o.existingTp ?? false, progress), (late) => {
-        if (late.owned) this.node.closeSession(late.id)
+        if (late.owned) this.node.closeTransport(late.id)
       })
       id = t.id
       owned = t.owned
       this.sessionId = id
       this.ownsSession = owned
       this.transport = t.transport
-      this.remote = this.node.session(id)?.remote ?? null
+      this.remote = this.node.transport(id)?.remote ?? null
       this.throwIfStopped(id, owned)
       progress('asking the server for an address')
       try {
@@ -224,7 +224,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       break
     }
     if (status.status !== 'ok' || !status.address) {
-      this.node.closeSession(id)
+      this.node.closeTransport(id)
       this.sessionId = null
       throw statusError(pk, status)
     }
@@ -306,12 +306,12 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     deadline: number,
     existingOnly: boolean,
     progress: (s: string) => void,
-  ): Promise<{ id: number; transport: TransportType; owned: boolean }> {
+  ): Promise<{ id: number; transport: TransportKind; owned: boolean }> {
     if (existingOnly) {
-      const existing = this.node.sessions().find((s) => s.peer === pk)
+      const existing = this.node.transports().find((s) => s.peer === pk)
       if (!existing) throw new SkywireError('ENOTRANSPORT', `no transport to ${pk} is up (drop --existing-tp to open one)`)
       progress(`using the existing ${existing.transport} transport`)
-      return { id: existing.id, transport: existing.transport as TransportType, owned: false }
+      return { id: existing.id, transport: existing.transport, owned: false }
     }
     const t = await dialTransport(this.node, this.services, pk, this.opts.order, deadline, progress)
     return { ...t, owned: true }
@@ -324,7 +324,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     } catch {
       // already gone
     }
-    if (owned) this.node.closeSession(id)
+    if (owned) this.node.closeTransport(id)
     this.sessionId = null
   }
 
@@ -363,7 +363,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
 
   private checkLiveness(): void {
     if (this.sessionId === null || this.state === 'reconnecting') return
-    const s = this.node.session(this.sessionId)
+    const s = this.node.transport(this.sessionId)
     const staleMs = this.opts.staleAfterMs ?? STALE_AFTER_MS
     const stale = !s || (s.stats.lastRxMs ?? Infinity) > staleMs
     if (stale && this.state === 'connected') {
@@ -371,7 +371,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       this.log.warn({ server: this.server }, 'vpn session is silent; reconnecting')
       const id = this.sessionId
       this.sessionId = null
-      this.node.closeSession(id)
+      this.node.closeTransport(id)
       this.startReconnect()
     }
   }
@@ -391,7 +391,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     this.log.warn({ server: this.server }, 'the default route changed under a TCP transport; reconnecting')
     const id = this.sessionId
     this.sessionId = null
-    this.node.closeSession(id)
+    this.node.closeTransport(id)
     this.startReconnect()
   }
 
@@ -460,7 +460,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
         // the session is already gone
       }
       if (this.tun) this.node.attach(this.tun, this.sessionId, [])
-      if (this.ownsSession) this.node.closeSession(this.sessionId)
+      if (this.ownsSession) this.node.closeTransport(this.sessionId)
     }
     this.sessionId = null
     await this.hostExclusive(async () => {
@@ -488,7 +488,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   }
 
   status(): VpnClientStatus {
-    const s = this.sessionId !== null ? this.node.session(this.sessionId) : null
+    const s = this.sessionId !== null ? this.node.transport(this.sessionId) : null
     return {
       state: this.state,
       sessionId: this.sessionId,

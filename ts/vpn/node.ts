@@ -10,7 +10,7 @@
 export interface VpnTransportInfo {
   id: number
   peer: string
-  transport: string
+  transport: 'stcpr' | 'sudph'
   remote: string
   initiator: boolean
   stats: {
@@ -32,9 +32,9 @@ export interface VpnNode {
   attach(tun: string, id: number, allowed: string[]): void
   closeTun(tun: string): void
   /** Idempotent: closing a transport that is gone does nothing. */
-  closeSession(id: number): void
-  session(id: number): VpnTransportInfo | null
-  sessions(): VpnTransportInfo[]
+  closeTransport(id: number): void
+  transport(id: number): VpnTransportInfo | null
+  transports(): VpnTransportInfo[]
 }
 
 /** The client also opens transports (dialTransport). */

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino'
 import { SkywireError } from '../errors.js'
-import type { SessionUp, TransportType } from '../visor/core-node.js'
+import type { TransportUp, TransportKind } from '../visor/core-node.js'
 import { DEFAULT_PASSCODE_LIMITS, PasscodeGate, type PasscodeLimits } from './passcode.js'
 import { AddressPool } from './pool.js'
 import { PROTOCOL_VERSION, ProtocolError, decode, encode, type Status } from './protocol.js'
@@ -48,7 +48,7 @@ export interface ServerClientInfo {
   pk: string
   sessionId: number
   tunnelIp: string
-  transport: TransportType
+  transport: TransportKind
   remote: string
   connectedAt: string
   rxBytes: number
@@ -71,7 +71,7 @@ interface Client {
   pk: string
   sessionId: number
   tunnelIp: string
-  transport: TransportType
+  transport: TransportKind
   remote: string
   connectedAt: Date
 }
@@ -135,8 +135,8 @@ export class VpnServer {
     this.running = true
     this.log.info({ tun, netifc, secure: this.opts.secure, whitelist: this.opts.whitelist.length }, 'vpn server started')
     // Clients that connected while we were stopped have waited for nothing.
-    for (const s of this.node.sessions()) {
-      if (!s.initiator) this.onSessionUp({ id: s.id, peer: s.peer, transport: s.transport as TransportType, remote: s.remote, initiator: false })
+    for (const s of this.node.transports()) {
+      if (!s.initiator) this.onSessionUp({ id: s.id, peer: s.peer, transport: s.transport, remote: s.remote, initiator: false })
     }
   }
 
@@ -152,7 +152,7 @@ export class VpnServer {
       clearTimeout(w.timer)
       this.awaitingHello.delete(id)
     }
-    for (const c of this.clients.values()) this.node.closeSession(c.sessionId)
+    for (const c of this.clients.values()) this.node.closeTransport(c.sessionId)
     this.clients.clear()
     this.pool = new AddressPool(this.opts.pool)
     if (this.tun) this.node.closeTun(this.tun)
@@ -166,7 +166,7 @@ export class VpnServer {
   }
 
   /** Inbound sessions wait for a hello; nothing is assigned before it. */
-  onSessionUp(up: SessionUp): void {
+  onSessionUp(up: TransportUp): void {
     if (!this.running || up.initiator) return
     this.awaitHello(up.id, up.peer)
   }
@@ -177,7 +177,7 @@ export class VpnServer {
     const timer = setTimeout(() => {
       if (this.awaitingHello.delete(id)) {
         this.log.warn({ peer }, 'no vpn hello in time; dropping the session')
-        this.node.closeSession(id)
+        this.node.closeTransport(id)
       }
     }, this.limits.helloTimeoutMs)
     timer.unref()
@@ -208,7 +208,7 @@ export class VpnServer {
     if (!c) return
     this.clients.delete(id)
     this.pool.release(String(id))
-    if (this.tun && this.node.session(id)) this.node.attach(this.tun, id, [])
+    if (this.tun && this.node.transport(id)) this.node.attach(this.tun, id, [])
     this.log.info({ peer: c.pk, tunnelIp: c.tunnelIp }, 'vpn client disconnected')
   }
 
@@ -228,7 +228,7 @@ export class VpnServer {
     if (this.closing.has(id)) return
     const timer = setTimeout(() => {
       this.closing.delete(id)
-      this.node.closeSession(id)
+      this.node.closeTransport(id)
     }, this.limits.closeAfterStatusMs)
     timer.unref()
     this.closing.set(id, { timer, answered: false })
@@ -277,7 +277,7 @@ export class VpnServer {
    * Returns true when the message was ours.
    */
   onControl(id: number, data: Buffer): boolean {
-    const info = this.node.session(id)
+    const info = this.node.transport(id)
     if (!this.running || !info || info.initiator) return false
     if (this.closing.has(id)) {
       this.answerWhileClosing(id, data)
@@ -345,7 +345,7 @@ export class VpnServer {
       pk: peer,
       sessionId: id,
       tunnelIp: ip,
-      transport: info.transport as TransportType,
+      transport: info.transport,
       remote: info.remote,
       connectedAt: new Date(),
     })
@@ -371,7 +371,7 @@ export class VpnServer {
       tun: this.tun,
       gateway: this.running ? this.pool.gateway : null,
       clients: [...this.clients.values()].map((c) => {
-        const s = this.node.session(c.sessionId)
+        const s = this.node.transport(c.sessionId)
         return {
           pk: c.pk,
           sessionId: c.sessionId,

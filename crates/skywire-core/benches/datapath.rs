@@ -38,7 +38,7 @@ const SIZES: [usize; 4] = [64, 512, 1420, 8192];
 const OVERHEAD: usize = TRANSPORT_HEADER_LEN + 1 + TAG_LEN;
 
 fn payload(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 31 + 7) as u8).collect()
+    (0..len).map(|i| (i * 31 + 7).to_le_bytes()[0]).collect()
 }
 
 fn configure<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, WallTime> {

@@ -110,9 +110,8 @@ impl PublicKey {
     /// Verify an Ed25519 signature over `msg`. Strict verification, so that a
     /// signature has exactly one valid encoding (no malleability games).
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<()> {
-        let sig: [u8; SIGNATURE_LEN] = sig
-            .try_into()
-            .map_err(|_| CoreError::InvalidSignature(format!("must be {SIGNATURE_LEN} bytes")))?;
+        let sig: [u8; SIGNATURE_LEN] =
+            sig.try_into().map_err(|_| CoreError::InvalidSignature(format!("must be {SIGNATURE_LEN} bytes")))?;
         self.verifying_key()
             .verify_strict(msg, &Signature::from_bytes(&sig))
             .map_err(|_| CoreError::InvalidSignature("does not verify".into()))
@@ -174,9 +173,7 @@ impl SecretKey {
 impl FromStr for SecretKey {
     type Err = CoreError;
     fn from_str(s: &str) -> Result<Self> {
-        decode_hex32(s, "secret key")
-            .map(SecretKey)
-            .map_err(CoreError::InvalidSecretKey)
+        decode_hex32(s, "secret key").map(SecretKey).map_err(CoreError::InvalidSecretKey)
     }
 }
 
@@ -190,6 +187,7 @@ impl Drop for SecretKey {
     fn drop(&mut self) {
         // Best effort: do not leave the seed in freed memory.
         for b in self.0.iter_mut() {
+            // SAFETY: `b` is a valid, aligned, exclusive reference into our own array.
             unsafe { std::ptr::write_volatile(b, 0) };
         }
     }
@@ -283,8 +281,12 @@ mod tests {
         }
         for hex in SMALL_ORDER {
             let e = hex.parse::<PublicKey>().expect_err(hex);
-            assert_eq!(e.code(), "EINVALIDPK", "{hex}");
-            assert!(e.to_string().starts_with("not a valid public key") || e.to_string().contains("not a valid Ed25519 point"), "{hex}: {e}");
+            assert_eq!(e.code(), crate::Code::InvalidPublicKey, "{hex}");
+            assert!(
+                e.to_string().starts_with("not a valid public key")
+                    || e.to_string().contains("not a valid Ed25519 point"),
+                "{hex}: {e}"
+            );
         }
         assert!(matches!(
             "0000000000000000000000000000000000000000000000000000000000000000".parse::<PublicKey>(),
@@ -316,7 +318,10 @@ mod tests {
             b[0] += y;
             if VerifyingKey::from_bytes(&b).is_ok_and(|vk| !vk.is_weak()) {
                 seen += 1;
-                assert!(matches!(PublicKey::from_bytes(b), Err(CoreError::WeakPublicKey(WeakKey::NonCanonical))), "y = p + {y}");
+                assert!(
+                    matches!(PublicKey::from_bytes(b), Err(CoreError::WeakPublicKey(WeakKey::NonCanonical))),
+                    "y = p + {y}"
+                );
             }
         }
         assert!(seen > 0, "no non-canonical spelling was tried");
@@ -339,12 +344,7 @@ mod tests {
     // RFC 8032 test vector 1: the seed and its public key.
     #[test]
     fn rfc8032_vector() {
-        let sk: SecretKey = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            sk.public_key().to_hex(),
-            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
-        );
+        let sk: SecretKey = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60".parse().unwrap();
+        assert_eq!(sk.public_key().to_hex(), "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
     }
 }

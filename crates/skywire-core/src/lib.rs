@@ -4,14 +4,16 @@
 //! fuzzed and benchmarked on its own. The `skywire-napi` crate is a thin
 //! binding that exposes it to TypeScript.
 
+pub mod codes;
 pub mod error;
 pub mod identity;
 pub mod node;
-pub mod session;
-pub mod wire;
 pub mod packet;
 pub mod router;
+pub mod session;
 pub mod tun;
+pub mod wire;
 
+pub use codes::Code;
 pub use error::{CoreError, Result};
 pub use identity::{Keypair, PublicKey, SecretKey};

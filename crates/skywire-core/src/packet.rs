@@ -35,14 +35,15 @@ pub(crate) mod test_packets {
     /// routing code never verifies them).
     pub fn ipv4(src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
         let total = 20 + 8 + payload.len();
+        let len16 = |n: usize| u16::try_from(n).expect("a test packet fits an IPv4 length");
         let mut p = vec![0u8; total];
         p[0] = 0x45;
-        p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        p[2..4].copy_from_slice(&len16(total).to_be_bytes());
         p[8] = 64;
         p[9] = 17;
         p[12..16].copy_from_slice(&src);
         p[16..20].copy_from_slice(&dst);
-        p[24..26].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        p[24..26].copy_from_slice(&len16(8 + payload.len()).to_be_bytes());
         p[28..].copy_from_slice(payload);
         p
     }
@@ -55,10 +56,7 @@ mod tests {
     #[test]
     fn parses_ipv4() {
         let p = test_packets::ipv4([10, 0, 0, 2], [1, 1, 1, 1], b"x");
-        assert_eq!(
-            addresses(&p),
-            Some((Ipv4Addr::new(10, 0, 0, 2).into(), Ipv4Addr::new(1, 1, 1, 1).into()))
-        );
+        assert_eq!(addresses(&p), Some((Ipv4Addr::new(10, 0, 0, 2).into(), Ipv4Addr::new(1, 1, 1, 1).into())));
     }
 
     #[test]

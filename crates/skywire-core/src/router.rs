@@ -10,15 +10,15 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-pub type PeerId = u64;
+pub type TransportId = u64;
 
 #[derive(Default)]
 pub struct AllowedIps {
     /// Host routes (/32, /128) are the common case on a server with many
     /// clients: a hash lookup, not a scan.
-    hosts: HashMap<IpAddr, PeerId>,
+    hosts: HashMap<IpAddr, TransportId>,
     /// Wider prefixes, longest first (a client's 0.0.0.0/0 to its server).
-    prefixes: Vec<(IpNet, PeerId)>,
+    prefixes: Vec<(IpNet, TransportId)>,
 }
 
 impl AllowedIps {
@@ -27,7 +27,7 @@ impl AllowedIps {
     }
 
     /// Give `nets` to `peer`, replacing whatever else owned them.
-    pub fn insert(&mut self, peer: PeerId, nets: &[IpNet]) {
+    pub fn insert(&mut self, peer: TransportId, nets: &[IpNet]) {
         for net in nets {
             let net = net.trunc();
             if net.prefix_len() == net.max_prefix_len() {
@@ -40,13 +40,13 @@ impl AllowedIps {
         self.prefixes.sort_by_key(|(n, _)| std::cmp::Reverse(n.prefix_len()));
     }
 
-    pub fn remove_peer(&mut self, peer: PeerId) {
+    pub fn remove_transport(&mut self, peer: TransportId) {
         self.hosts.retain(|_, p| *p != peer);
         self.prefixes.retain(|(_, p)| *p != peer);
     }
 
     /// The session a packet to `dst` must go to.
-    pub fn lookup(&self, dst: IpAddr) -> Option<PeerId> {
+    pub fn lookup(&self, dst: IpAddr) -> Option<TransportId> {
         if let Some(p) = self.hosts.get(&dst) {
             return Some(*p);
         }
@@ -54,7 +54,7 @@ impl AllowedIps {
     }
 
     /// Whether `peer` may send packets from `src`.
-    pub fn allows(&self, peer: PeerId, src: IpAddr) -> bool {
+    pub fn allows(&self, peer: TransportId, src: IpAddr) -> bool {
         self.lookup(src) == Some(peer)
     }
 
@@ -109,7 +109,7 @@ mod tests {
     fn remove_peer_frees_its_addresses() {
         let mut t = AllowedIps::new();
         t.insert(2, &[net("10.77.0.2/32"), net("fd00::/64")]);
-        t.remove_peer(2);
+        t.remove_transport(2);
         assert!(t.is_empty());
         assert_eq!(t.lookup(ip("10.77.0.2")), None);
     }

@@ -79,7 +79,9 @@ fn valid_name(n: &str) -> bool {
 }
 
 fn build(cfg: &TunConfig, offload: bool) -> io::Result<AsyncDevice> {
-    let mut b = DeviceBuilder::new().mtu(cfg.mtu as u16).offload(offload);
+    let mtu = u16::try_from(cfg.mtu)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("MTU {} is larger than 65535", cfg.mtu)))?;
+    let mut b = DeviceBuilder::new().mtu(mtu).offload(offload);
     if let Some(name) = &cfg.name {
         b = b.name(name);
     }

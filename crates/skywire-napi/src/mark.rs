@@ -10,6 +10,7 @@ use napi_derive::napi;
 use skywire_core::node::mark::{connect_marked as core_connect, marking_refused, BYPASS_MARK};
 
 use crate::coded;
+use skywire_core::Code;
 
 #[napi(object)]
 pub struct BypassMark {
@@ -27,11 +28,12 @@ pub fn bypass_mark() -> BypassMark {
 /// Connect a marked TCP socket to `addr` ("IP:PORT" or "[IPv6]:PORT"); resolves to its fd, which the caller owns.
 #[napi]
 pub async fn connect_marked(addr: String, timeout_ms: u32) -> napi::Result<i32> {
-    let sa: std::net::SocketAddr = addr.parse().map_err(|_| coded("EINVALIDADDR", format!("address must be IP:PORT, got {addr:?}")))?;
+    let sa: std::net::SocketAddr =
+        addr.parse().map_err(|_| coded(Code::InvalidAddress, format!("address must be IP:PORT, got {addr:?}")))?;
     let timeout = Duration::from_millis(u64::from(timeout_ms.max(1)));
     let stream = tokio::task::spawn_blocking(move || core_connect(sa, timeout))
         .await
-        .map_err(|e| coded("EINTERNAL", e))?
-        .map_err(|e| coded("EUNREACHABLE", format!("{sa}: {e}")))?;
+        .map_err(|e| coded(Code::Internal, e))?
+        .map_err(|e| coded(Code::Unreachable, format!("{sa}: {e}")))?;
     Ok(stream.into_raw_fd())
 }

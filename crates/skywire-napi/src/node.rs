@@ -1,6 +1,12 @@
-//! The visor's network node for TypeScript: listen, dial, control messages,
-//! TUNs and counters. Events reach JavaScript through one threadsafe
-//! function; packets never do.
+//! The visor's node for TypeScript: listen, dial, control messages, TUNs and
+//! counters. Events reach JavaScript through one threadsafe function as a
+//! tagged union (`kind`); packets never do.
+//!
+//! Numbers across the boundary: transport ids are `u64` in the core and `i64`
+//! here (a JS number). The core counts them up from 1, so they stay far below
+//! 2^53 (exact in a double) for centuries at any real dial rate; the
+//! conversions are checked (`try_from`) instead of the old truncating `as u32`,
+//! which would have aliased transport 2^32 + 1 to transport 1.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -10,19 +16,21 @@ use ipnet::IpNet;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use skywire_core::node::{Event, LimitStats, Limits, Node, NodeConfig, NodeError, SessionInfo};
+use skywire_core::node::{Event, LimitStats, Limits, NodeConfig, NodeError, TransportInfo, TransportKind as CoreKind};
+use skywire_core::router::TransportId;
 use skywire_core::tun::TunConfig;
 use skywire_core::{Keypair, PublicKey, SecretKey};
 use tokio::task::JoinHandle;
 
 use crate::{coded, core_err};
+use skywire_core::Code;
 
 fn node_err(e: NodeError) -> Error {
     coded(e.code(), e)
 }
 
 fn parse_addr(s: &str, what: &str) -> Result<SocketAddr> {
-    s.parse().map_err(|_| coded("EINVALIDADDR", format!("{what} must be IP:PORT, got {s:?}")))
+    s.parse().map_err(|_| coded(Code::InvalidAddress, format!("{what} must be IP:PORT, got {s:?}")))
 }
 
 fn parse_pk(s: &str) -> Result<PublicKey> {
@@ -63,7 +71,9 @@ fn limits(l: Option<NodeLimits>) -> Limits {
     if let Some(l) = l {
         let set = |v: Option<u32>, slot: &mut usize| {
             if let Some(v) = v {
-                *slot = v as usize;
+                // A u32 fits a usize on every target we build (64-bit Linux);
+                // saturate rather than wrap if that ever changes.
+                *slot = usize::try_from(v).unwrap_or(usize::MAX);
             }
         };
         set(l.pending_handshakes, &mut out.pending_handshakes);
@@ -86,91 +96,99 @@ pub struct NodeLimitStats {
     pub refused_bad_first_frame: f64,
 }
 
+/// A count held now, for JavaScript: the caps that bound it are configured as
+/// u32 (`NodeLimits`), so it fits; saturate rather than wrap if not.
+fn held(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A running total as a JS number: exact below 2^53 (9 PB of bytes, or 2^53
+/// packets), which no counter of one process reaches.
+#[allow(clippy::cast_precision_loss)] // see above: exact in the range a counter can reach
+fn total(n: u64) -> f64 {
+    n as f64
+}
+
 impl From<LimitStats> for NodeLimitStats {
     fn from(s: LimitStats) -> Self {
         NodeLimitStats {
-            pending: s.pending as u32,
-            sessions: s.sessions as u32,
-            refused_pending_total: s.refused_pending_total as f64,
-            refused_pending_per_ip: s.refused_pending_per_ip as f64,
-            refused_sessions_total: s.refused_sessions_total as f64,
-            refused_sessions_per_ip: s.refused_sessions_per_ip as f64,
-            refused_bad_first_frame: s.refused_bad_first_frame as f64,
+            pending: held(s.pending),
+            sessions: held(s.sessions),
+            refused_pending_total: total(s.refused_pending_total),
+            refused_pending_per_ip: total(s.refused_pending_per_ip),
+            refused_sessions_total: total(s.refused_sessions_total),
+            refused_sessions_per_ip: total(s.refused_sessions_per_ip),
+            refused_bad_first_frame: total(s.refused_bad_first_frame),
         }
     }
 }
 
-/// One event from the node. `kind` says which fields are set:
-/// "session-up" (id, peer, transport, remote, initiator), "control" (id, data),
-/// "session-down" (id, peer, reason), "punch" (peer, stage, addr?),
-/// "bound" (observed), "refused" (reason: the limit, addr: the source that
-/// triggered this report, limits: the counts; at most one every 10 s).
-#[napi(object)]
-pub struct NodeEvent {
-    pub kind: String,
-    pub id: Option<u32>,
-    pub peer: Option<String>,
-    pub transport: Option<String>,
-    pub remote: Option<String>,
-    pub initiator: Option<bool>,
-    pub data: Option<Buffer>,
-    pub reason: Option<String>,
-    pub stage: Option<String>,
-    pub addr: Option<String>,
-    pub observed: Option<String>,
-    pub limits: Option<NodeLimitStats>,
+/// A transport id for JavaScript (see the module comment for why i64).
+fn js_id(id: TransportId) -> i64 {
+    i64::try_from(id).expect("transport ids count up from 1 and never reach 2^63")
+}
+
+/// A transport id from JavaScript: a negative number names no transport.
+fn core_id(id: i64) -> Result<TransportId> {
+    TransportId::try_from(id).map_err(|_| node_err(NodeError::NoTransport(0)))
+}
+
+/// How a transport carries its messages: STCPR (TCP) or SUDPH (UDP, hole punched).
+#[napi(string_enum = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportKind {
+    Stcpr,
+    Sudph,
+}
+
+impl From<CoreKind> for TransportKind {
+    fn from(k: CoreKind) -> Self {
+        match k {
+            CoreKind::Stcpr => TransportKind::Stcpr,
+            CoreKind::Sudph => TransportKind::Sudph,
+        }
+    }
+}
+
+/// One event from the node; `kind` says which (a discriminated union in TypeScript).
+#[napi(discriminant = "kind", discriminant_case = "kebab-case")]
+pub enum NodeEvent {
+    /// A transport is up (we dialed it, or a peer dialed us).
+    TransportUp { id: i64, peer: String, transport: TransportKind, remote: String, initiator: bool },
+    /// A control message from the peer of transport `id`.
+    Control { id: i64, data: Buffer },
+    /// A transport closed; `reason` says why, for logs.
+    TransportDown { id: i64, peer: String, reason: String },
+    /// Hole-punching progress for a dial or for a peer dialing us.
+    Punch { peer: String, stage: String, addr: Option<String> },
+    /// The address resolver acknowledged our SUDPH binding and saw us at `observed`.
+    Bound { observed: String },
+    /// Inbound dials refused by a limit (`reason`): `addr` is the source that
+    /// triggered this report, `limits` the counts; at most one every 10 s.
+    Refused { reason: String, addr: String, limits: NodeLimitStats },
 }
 
 impl NodeEvent {
-    fn empty(kind: &str) -> Self {
-        NodeEvent {
-            kind: kind.into(),
-            id: None,
-            peer: None,
-            transport: None,
-            remote: None,
-            initiator: None,
-            data: None,
-            reason: None,
-            stage: None,
-            addr: None,
-            observed: None,
-            limits: None,
-        }
-    }
-
     fn from_core(e: Event) -> Self {
         match e {
-            Event::SessionUp { id, peer, transport, remote, initiator } => NodeEvent {
-                id: Some(id as u32),
-                peer: Some(peer.to_hex()),
-                transport: Some(transport.as_str().into()),
-                remote: Some(remote.to_string()),
-                initiator: Some(initiator),
-                ..Self::empty("session-up")
+            Event::TransportUp { id, peer, transport, remote, initiator } => NodeEvent::TransportUp {
+                id: js_id(id),
+                peer: peer.to_hex(),
+                transport: transport.into(),
+                remote: remote.to_string(),
+                initiator,
             },
-            Event::Control { id, data } => {
-                NodeEvent { id: Some(id as u32), data: Some(data.into()), ..Self::empty("control") }
+            Event::Control { id, data } => NodeEvent::Control { id: js_id(id), data: data.into() },
+            Event::TransportDown { id, peer, reason } => {
+                NodeEvent::TransportDown { id: js_id(id), peer: peer.to_hex(), reason }
             }
-            Event::SessionDown { id, peer, reason } => NodeEvent {
-                id: Some(id as u32),
-                peer: Some(peer.to_hex()),
-                reason: Some(reason),
-                ..Self::empty("session-down")
-            },
-            Event::Punch { peer, stage, addr } => NodeEvent {
-                peer: Some(peer.to_hex()),
-                stage: Some(stage),
-                addr: addr.map(|a| a.to_string()),
-                ..Self::empty("punch")
-            },
-            Event::Bound { observed } => NodeEvent { observed: Some(observed.to_string()), ..Self::empty("bound") },
-            Event::Refused { why, from, stats } => NodeEvent {
-                reason: Some(why.as_str().into()),
-                addr: Some(from.to_string()),
-                limits: Some(stats.into()),
-                ..Self::empty("refused")
-            },
+            Event::Punch { peer, stage, addr } => {
+                NodeEvent::Punch { peer: peer.to_hex(), stage, addr: addr.map(|a| a.to_string()) }
+            }
+            Event::Bound { observed } => NodeEvent::Bound { observed: observed.to_string() },
+            Event::Refused { why, from, stats } => {
+                NodeEvent::Refused { reason: why.as_str().into(), addr: from.to_string(), limits: stats.into() }
+            }
         }
     }
 }
@@ -187,7 +205,7 @@ pub struct TunOptions {
 }
 
 #[napi(object)]
-pub struct SessionStats {
+pub struct TransportStats {
     pub tx_bytes: f64,
     pub tx_packets: f64,
     pub rx_bytes: f64,
@@ -197,60 +215,61 @@ pub struct SessionStats {
     pub last_rx_ms: Option<f64>,
     /// Round-trip time from keepalive pings, in milliseconds.
     pub rtt_ms: Option<f64>,
-    /// Rekeys completed on this session (the first handshake does not count).
+    /// Rekeys completed on this transport's session (the first handshake does not count).
     pub rekeys: f64,
 }
 
+/// One live transport, as `transport()` and `transports()` describe it.
 #[napi(object)]
-pub struct SessionDescription {
-    pub id: u32,
+pub struct TransportDescription {
+    pub id: i64,
     pub peer: String,
-    pub transport: String,
+    pub transport: TransportKind,
     pub remote: String,
     pub initiator: bool,
     pub tun: Option<String>,
     pub age_ms: f64,
-    pub stats: SessionStats,
+    pub stats: TransportStats,
 }
 
-fn describe(s: SessionInfo) -> SessionDescription {
+fn describe(s: TransportInfo) -> TransportDescription {
     let st = s.stats;
-    SessionDescription {
-        id: s.id as u32,
+    TransportDescription {
+        id: js_id(s.id),
         peer: s.peer.to_hex(),
-        transport: s.transport.as_str().into(),
+        transport: s.transport.into(),
         remote: s.remote.to_string(),
         initiator: s.initiator,
         tun: s.tunnel,
         age_ms: s.age.as_secs_f64() * 1000.0,
-        stats: SessionStats {
-            tx_bytes: st.tx_bytes as f64,
-            tx_packets: st.tx_packets as f64,
-            rx_bytes: st.rx_bytes as f64,
-            rx_packets: st.rx_packets as f64,
-            dropped: st.dropped as f64,
+        stats: TransportStats {
+            tx_bytes: total(st.tx_bytes),
+            tx_packets: total(st.tx_packets),
+            rx_bytes: total(st.rx_bytes),
+            rx_packets: total(st.rx_packets),
+            dropped: total(st.dropped),
             last_rx_ms: st.last_rx_ago.map(|d| d.as_secs_f64() * 1000.0),
             rtt_ms: st.rtt.map(|d| d.as_secs_f64() * 1000.0),
-            rekeys: st.rekeys as f64,
+            rekeys: total(st.rekeys),
         },
     }
 }
 
 type EventFn = ThreadsafeFunction<NodeEvent, (), NodeEvent, Status, false>;
 
-/// A running visor node. Call `close()` when done: it stops every task,
-/// closes sessions and TUNs, and releases the event callback.
+/// A visor's running node. Call `close()` when done: it stops every task,
+/// closes transports and TUNs, and releases the event callback.
 #[napi]
-pub struct VisorNode {
-    node: Arc<Node>,
+pub struct Node {
+    node: Arc<skywire_core::node::Node>,
     pump: Mutex<Option<JoinHandle<()>>>,
 }
 
 #[napi]
-impl VisorNode {
+impl Node {
     /// Bind the listeners and start. `onEvent` receives every node event.
     #[napi(factory, ts_args_type = "options: NodeOptions, onEvent: (event: NodeEvent) => void")]
-    pub async fn start(options: NodeOptions, on_event: Arc<EventFn>) -> Result<VisorNode> {
+    pub async fn start(options: NodeOptions, on_event: Arc<EventFn>) -> Result<Node> {
         let sk: SecretKey = options.secret_key.parse().map_err(core_err)?;
         let cfg = NodeConfig {
             keypair: Keypair::from_secret(sk),
@@ -266,13 +285,13 @@ impl VisorNode {
             responder: Default::default(),
             limits: limits(options.limits),
         };
-        let (node, mut events) = Node::start(cfg).await.map_err(node_err)?;
+        let (node, mut events) = skywire_core::node::Node::start(cfg).await.map_err(node_err)?;
         let pump = tokio::spawn(async move {
             while let Some(e) = events.recv().await {
                 on_event.call(NodeEvent::from_core(e), ThreadsafeFunctionCallMode::NonBlocking);
             }
         });
-        Ok(VisorNode { node: Arc::new(node), pump: Mutex::new(Some(pump)) })
+        Ok(Node { node: Arc::new(node), pump: Mutex::new(Some(pump)) })
     }
 
     #[napi(getter)]
@@ -303,28 +322,33 @@ impl VisorNode {
         self.node.observed_addr().map(|a| a.to_string())
     }
 
-    /// Open a session to `pk`. transport "stcpr" needs `addrs` (from the
-    /// address resolver); "sudph" punches through the resolver unless
-    /// `addrs` are given. Resolves to the session id.
+    /// Open a transport to `pk`. "stcpr" needs `addrs` (from the address
+    /// resolver); "sudph" punches through the resolver unless `addrs` are
+    /// given. Resolves to the transport id.
     #[napi]
-    pub async fn dial(&self, pk: String, transport: String, addrs: Option<Vec<String>>, timeout_ms: u32) -> Result<u32> {
+    pub async fn dial(
+        &self,
+        pk: String,
+        transport: TransportKind,
+        addrs: Option<Vec<String>>,
+        timeout_ms: u32,
+    ) -> Result<i64> {
         let remote = parse_pk(&pk)?;
         let addrs: Vec<SocketAddr> =
             addrs.unwrap_or_default().iter().map(|s| parse_addr(s, "address")).collect::<Result<_>>()?;
-        let timeout = Duration::from_millis(timeout_ms.max(1) as u64);
-        let id = match transport.as_str() {
-            "stcpr" => self.node.dial_stcpr(remote, &addrs, timeout).await,
-            "sudph" => self.node.dial_sudph(remote, (!addrs.is_empty()).then_some(addrs), timeout).await,
-            other => return Err(coded("EINVALIDTRANSPORT", format!("unknown transport {other:?} (stcpr or sudph)"))),
+        let timeout = Duration::from_millis(u64::from(timeout_ms.max(1)));
+        let id = match transport {
+            TransportKind::Stcpr => self.node.dial_stcpr(remote, &addrs, timeout).await,
+            TransportKind::Sudph => self.node.dial_sudph(remote, (!addrs.is_empty()).then_some(addrs), timeout).await,
         }
         .map_err(node_err)?;
-        Ok(id as u32)
+        Ok(js_id(id))
     }
 
-    /// Send a control message (at most 60 KiB) over session `id`.
+    /// Send a control message (at most 60 KiB) over transport `id`.
     #[napi]
-    pub fn send_control(&self, id: u32, data: Buffer) -> Result<()> {
-        self.node.send_control(id as u64, &data).map_err(node_err)
+    pub fn send_control(&self, id: i64, data: Buffer) -> Result<()> {
+        self.node.send_control(core_id(id)?, &data).map_err(node_err)
     }
 
     /// Create a TUN, addressed and up. Returns its name.
@@ -337,33 +361,33 @@ impl VisorNode {
         if let Some(v4) = options.ipv4 {
             match v4.parse::<IpNet>() {
                 Ok(IpNet::V4(n)) => cfg.ipv4 = Some((n.addr(), n.prefix_len())),
-                _ => return Err(coded("EINVALIDADDR", format!("ipv4 must be ADDR/PREFIX, got {v4:?}"))),
+                _ => return Err(coded(Code::InvalidAddress, format!("ipv4 must be ADDR/PREFIX, got {v4:?}"))),
             }
         }
         if let Some(v6) = options.ipv6 {
             match v6.parse::<IpNet>() {
                 Ok(IpNet::V6(n)) => cfg.ipv6 = Some((n.addr(), n.prefix_len())),
-                _ => return Err(coded("EINVALIDADDR", format!("ipv6 must be ADDR/PREFIX, got {v6:?}"))),
+                _ => return Err(coded(Code::InvalidAddress, format!("ipv6 must be ADDR/PREFIX, got {v6:?}"))),
             }
         }
         // tun-rs registers the device with the tokio reactor of the caller,
         // and this is called from the JS thread.
-        napi::bindgen_prelude::within_runtime_if_available(|| self.node.create_tunnel(&cfg)).map_err(node_err)
+        within_runtime_if_available(|| self.node.create_tunnel(&cfg)).map_err(node_err)
     }
 
     /// Route `allowed` networks ("10.77.0.2/32", "0.0.0.0/0") of TUN `tun` to
-    /// session `id`, and accept from it only packets with a source in them.
+    /// transport `id`, and accept from it only packets with a source in them.
     #[napi]
-    pub fn attach(&self, tun: String, id: u32, allowed: Vec<String>) -> Result<()> {
+    pub fn attach(&self, tun: String, id: i64, allowed: Vec<String>) -> Result<()> {
         let nets = allowed
             .iter()
             .map(|s| {
                 s.parse::<IpNet>()
                     .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| coded("EINVALIDADDR", format!("allowed network must be ADDR/PREFIX, got {s:?}")))
+                    .map_err(|_| coded(Code::InvalidAddress, format!("allowed network must be ADDR/PREFIX, got {s:?}")))
             })
             .collect::<Result<Vec<_>>>()?;
-        self.node.attach(&tun, id as u64, &nets).map_err(node_err)
+        self.node.attach(&tun, core_id(id)?, &nets).map_err(node_err)
     }
 
     #[napi]
@@ -372,18 +396,18 @@ impl VisorNode {
     }
 
     #[napi]
-    pub fn close_session(&self, id: u32) -> Result<()> {
-        self.node.close_session(id as u64).map_err(node_err)
+    pub fn close_transport(&self, id: i64) -> Result<()> {
+        self.node.close_transport(core_id(id)?).map_err(node_err)
     }
 
     #[napi]
-    pub fn session(&self, id: u32) -> Option<SessionDescription> {
-        self.node.session(id as u64).map(describe)
+    pub fn transport(&self, id: i64) -> Option<TransportDescription> {
+        self.node.transport(core_id(id).ok()?).map(describe)
     }
 
     #[napi]
-    pub fn sessions(&self) -> Vec<SessionDescription> {
-        self.node.sessions().into_iter().map(describe).collect()
+    pub fn transports(&self) -> Vec<TransportDescription> {
+        self.node.transports().into_iter().map(describe).collect()
     }
 
     /// Stop everything. Safe to call twice.

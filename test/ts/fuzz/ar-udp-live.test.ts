@@ -13,8 +13,8 @@ import { MSG, encodeBind, parseMessage } from '../../../ts/services/ar/udp-wire.
 import type { RunningServices } from '../../../ts/services/server.js'
 import { SqliteStore } from '../../../ts/services/store/sqlite.js'
 import { eventually, startTest } from '../services/helpers.js'
-import { datagram, mutate, mutation, validDatagram } from './ar-arbitraries.js'
-import { fc, params, timeoutFor } from './fc.js'
+import { datagram, mutate, mutation, validDatagram } from '../../unit/helpers/ar-arbitraries.js'
+import { fc, params, timeoutFor } from '../../unit/helpers/fc.js'
 
 const RUNS = 4
 const BATCH = 60

@@ -41,16 +41,23 @@ async function raw(svc: RunningServices, method: string, path: string, o: RawOpt
   }
   const res = await fetch(svc.url + path, { method, headers, body: o.body })
   const text = await res.text()
-  let json: any = null
+  let json: unknown = null
   try {
     json = JSON.parse(text)
   } catch {
     json = text
   }
-  return { status: res.status, json }
+  // Typed as what the tests read; a missing field fails the test at that line.
+  return { status: res.status, json: json as Answer }
 }
 
-function expectError(r: { status: number; json: any }, status: number, code: string, message?: RegExp) {
+/** The fields of a services answer these tests look at. */
+interface Answer {
+  error: { code: string; message: string }
+  addresses: string[]
+}
+
+function expectError(r: { status: number; json: Answer }, status: number, code: string, message?: RegExp) {
   expect(r.status).toBe(status)
   expect(r.json.error.code).toBe(code)
   expect(r.json.error.message).not.toContain('\n')

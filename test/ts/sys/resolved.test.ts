@@ -110,7 +110,7 @@ if (skip !== null) console.warn(`real systemd-resolved tests skipped: ${skip}`)
  * to drop to (bind-mounted passwd/group copies), a private system bus, resolved.
  * Prints READY once resolvectl gets answers; dies with its process group.
  */
-const RESOLVED_HOST = String.raw`
+const RESOLVED_HOST = `
 set -e
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/dbus /run/systemd/resolve /run/sw

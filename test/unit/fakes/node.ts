@@ -2,8 +2,8 @@
  * An in-memory node and the network between such nodes, for unit tests of
  * the logic above the node (VPN client and server). It keeps the real node's
  * contract where that logic depends on it:
- * - events: 'session-up' on both ends when a dial succeeds, 'control' for a
- *   control frame from the peer, 'session-down' on both ends when a transport
+ * - events: 'transport-up' on both ends when a dial succeeds, 'control' for a
+ *   control frame from the peer, 'transport-down' on both ends when a transport
  *   ends (a local close says "closed locally"); all delivered asynchronously
  *   (microtasks), as the real ones come through the napi event pump;
  * - a transport's stats.lastRxMs grows only while nothing arrives: a live
@@ -14,7 +14,8 @@
  * Time comes from Date.now and setTimeout, so vitest's fake timers drive it.
  */
 import { EventEmitter } from 'node:events'
-import type { CoreNodeEvents, TransportType } from '../../../ts/visor/core-node.js'
+import { SkywireError } from '../../../ts/errors.js'
+import type { NodeEvents, TransportKind } from '../../../ts/visor/core-node.js'
 import type { VpnClientNode, VpnTransportInfo } from '../../../ts/vpn/node.js'
 import { type ControlMessage, decode } from '../../../ts/vpn/protocol.js'
 
@@ -29,7 +30,7 @@ interface End {
 /** A dial the test holds: it completes (or fails) when the test says. */
 export interface HeldDial {
   pk: string
-  transport: TransportType
+  transport: TransportKind
   timeoutMs: number
   /** Completes the dial over the fake network now; resolves to the new transport id (or rejects like the dial). */
   complete(): Promise<number>
@@ -53,7 +54,7 @@ export class FakeNet {
   }
 
   /** Opens a transport from `from` to `pk`; the id is the dialer's. */
-  connect(from: FakeNode, pk: string, transport: TransportType): number {
+  connect(from: FakeNode, pk: string, transport: TransportKind): number {
     const to = this.nodes.get(pk)
     if (!to || this.unreachable.has(pk)) throw new Error(`no answer from ${pk}`)
     const port = this.remotePort++
@@ -69,14 +70,14 @@ export class FakeNet {
   }
 }
 
-export class FakeNode extends EventEmitter<CoreNodeEvents> implements VpnClientNode {
+export class FakeNode extends EventEmitter<NodeEvents> implements VpnClientNode {
   readonly sudphAddr: string | null = '0.0.0.0:30000'
   readonly observedAddr: string | null = null
   /** Every control frame sent, decoded (null when it was not a VPN message). */
   readonly sent: Array<{ id: number; msg: ControlMessage | null }> = []
   /** Every control frame received, decoded likewise. */
   readonly received: Array<{ id: number; msg: ControlMessage | null }> = []
-  readonly dials: Array<{ pk: string; transport: TransportType; at: number }> = []
+  readonly dials: Array<{ pk: string; transport: TransportKind; at: number }> = []
   readonly closed: number[] = []
   readonly tuns = new Map<string, { ipv4: string; mtu: number | undefined }>()
   /** Per transport id: the TUN and the networks attached to it. */
@@ -96,7 +97,7 @@ export class FakeNode extends EventEmitter<CoreNodeEvents> implements VpnClientN
     super()
   }
 
-  addEnd(peer: string, transport: TransportType, remote: string, initiator: boolean): End {
+  addEnd(peer: string, transport: TransportKind, remote: string, initiator: boolean): End {
     const id = this.nextId++
     const end: End = {
       info: { id, peer, transport, remote, initiator },
@@ -110,11 +111,11 @@ export class FakeNode extends EventEmitter<CoreNodeEvents> implements VpnClientN
   }
 
   announce(e: End): void {
-    const up = { ...e.info, transport: e.info.transport as TransportType }
-    queueMicrotask(() => this.emit('session-up', up))
+    const up = { ...e.info, transport: e.info.transport as TransportKind }
+    queueMicrotask(() => this.emit('transport-up', up))
   }
 
-  async dial(pk: string, transport: TransportType, _addrs: string[] | null, timeoutMs: number): Promise<number> {
+  async dial(pk: string, transport: TransportKind, _addrs: string[] | null, timeoutMs: number): Promise<number> {
     this.dials.push({ pk, transport, at: Date.now() })
     if (this.holdDials) {
       return new Promise<number>((resolve, reject) => {
@@ -131,15 +132,18 @@ export class FakeNode extends EventEmitter<CoreNodeEvents> implements VpnClientN
         })
       })
     }
-    const ok = this.net.nodes.has(pk) && !this.net.unreachable.has(pk)
+    const known = this.net.nodes.has(pk)
+    const ok = known && !this.net.unreachable.has(pk)
     await sleep(Math.min(ok ? this.net.dialMs : this.net.dialFailMs, timeoutMs))
-    if (!ok || this.net.unreachable.has(pk)) throw new Error(`no answer from ${pk}`)
+    // Like the core: a visor that never registered is not bound (offline); one that is but does not answer times out.
+    if (!known) throw new SkywireError('ENOTBOUND', `${pk} is not bound at the address resolver`)
+    if (this.net.unreachable.has(pk)) throw new SkywireError('ETIMEOUT', `no answer from ${pk}`)
     return this.net.connect(this, pk, transport)
   }
 
   sendControl(id: number, data: Buffer): void {
     const e = this.ends.get(id)
-    if (!e) throw new Error(`no session ${id}`)
+    if (!e) throw new Error(`no transport ${id}`)
     this.sent.push({ id, msg: tryDecode(data) })
     e.stats.txPackets++
     e.stats.txBytes += data.length
@@ -159,10 +163,10 @@ export class FakeNode extends EventEmitter<CoreNodeEvents> implements VpnClientN
     this.emit('control', { id, data })
   }
 
-  /** The link of transport `id` goes silent both ways (a lost path): nothing is delivered and no session-down comes. */
+  /** The link of transport `id` goes silent both ways (a lost path): nothing is delivered and no transport-down comes. */
   cut(id: number): void {
     const e = this.ends.get(id)
-    if (!e) throw new Error(`no session ${id}`)
+    if (!e) throw new Error(`no transport ${id}`)
     e.lastRxAt = Date.now()
     this.cuts.add(e)
     const back = e.peerNode.ends.get(e.peerId)
@@ -190,7 +194,7 @@ export class FakeNode extends EventEmitter<CoreNodeEvents> implements VpnClientN
     this.ends.delete(id)
     this.cuts.delete(e)
     this.attached.delete(id)
-    queueMicrotask(() => this.emit('session-down', { id, peer: e.info.peer, reason }))
+    queueMicrotask(() => this.emit('transport-down', { id, peer: e.info.peer, reason }))
   }
 
   createTun(opts: { name?: string; ipv4: string; mtu?: number }): string {
@@ -202,7 +206,7 @@ export class FakeNode extends EventEmitter<CoreNodeEvents> implements VpnClientN
 
   attach(tun: string, id: number, allowed: string[]): void {
     if (!this.tuns.has(tun)) throw new Error(`no TUN ${tun}`)
-    if (!this.ends.has(id)) throw new Error(`no session ${id}`)
+    if (!this.ends.has(id)) throw new Error(`no transport ${id}`)
     if (allowed.length === 0) this.attached.delete(id)
     else this.attached.set(id, { tun, allowed: [...allowed] })
   }
@@ -212,7 +216,7 @@ export class FakeNode extends EventEmitter<CoreNodeEvents> implements VpnClientN
     for (const [id, a] of this.attached) if (a.tun === tun) this.attached.delete(id)
   }
 
-  closeSession(id: number): void {
+  closeTransport(id: number): void {
     const e = this.ends.get(id)
     if (!e) return
     this.closed.push(id)
@@ -222,12 +226,12 @@ export class FakeNode extends EventEmitter<CoreNodeEvents> implements VpnClientN
     if (!wasCut) e.peerNode.remove(e.peerId, 'closed by the peer')
   }
 
-  session(id: number): VpnTransportInfo | null {
+  transport(id: number): VpnTransportInfo | null {
     const e = this.ends.get(id)
     return e ? this.describe(e) : null
   }
 
-  sessions(): VpnTransportInfo[] {
+  transports(): VpnTransportInfo[] {
     return [...this.ends.values()].map((e) => this.describe(e))
   }
 
@@ -249,7 +253,7 @@ export class FakeNode extends EventEmitter<CoreNodeEvents> implements VpnClientN
 
   /** This node's id of its transport to `pk` (the newest), or undefined. */
   idOf(pk: string): number | undefined {
-    return this.sessions().filter((s) => s.peer === pk).at(-1)?.id
+    return this.transports().filter((s) => s.peer === pk).at(-1)?.id
   }
 }
 

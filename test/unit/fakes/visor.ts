@@ -1,7 +1,7 @@
 /**
  * Wires a VPN client and/or server to a node the way the visor does
- * (ts/visor/visor.ts, init): session-up to the server, control to the client
- * first and then the server, session-down to both.
+ * (ts/visor/visor.ts, init): transport-up to the server, control to the client
+ * first and then the server, transport-down to both.
  */
 import pino from 'pino'
 import type { VpnClient } from '../../../ts/vpn/client.js'
@@ -11,11 +11,11 @@ import type { FakeNode } from './node.js'
 export const silentLog = pino({ level: 'silent' })
 
 export function wire(node: FakeNode, parts: { client?: VpnClient; server?: VpnServer }): void {
-  node.on('session-up', (s) => parts.server?.onSessionUp(s))
+  node.on('transport-up', (s) => parts.server?.onSessionUp(s))
   node.on('control', ({ id, data }) => {
     if (!parts.client?.onControl(id, data)) parts.server?.onControl(id, data)
   })
-  node.on('session-down', ({ id, reason }) => {
+  node.on('transport-down', ({ id, reason }) => {
     parts.server?.onSessionDown(id)
     parts.client?.onSessionDown(id, reason)
   })

@@ -109,7 +109,7 @@ describe('VPN client: connect and stop', () => {
     expect(st).toMatchObject({ state: 'disconnected', server: null, tun: null, tunnelIp: null, sessionId: null })
     expect(t.me.sentOn(t.id, 'bye')).toHaveLength(1)
     expect(t.server.clientCount).toBe(0)
-    expect(t.me.sessions()).toEqual([])
+    expect(t.me.transports()).toEqual([])
     expect(t.me.tuns.size).toBe(0)
     expect(t.host.applied).toBeNull()
     expect(t.host.killswitch).toBe(false)
@@ -137,16 +137,16 @@ describe('VPN client: connect and stop', () => {
     expect(t.me.dials).toEqual([])
     await t.vpn.stop()
     await flush()
-    expect(t.me.session(id)).not.toBeNull()
+    expect(t.me.transport(id)).not.toBeNull()
     expect(t.server.clientCount).toBe(0)
   })
 
-  it('a server that cannot be reached fails the start within its timeout, leaving the host untouched', async () => {
+  it('a server that is offline fails the start in one line, leaving the host untouched', async () => {
     const net = new FakeNet()
     const t = client(net)
     const err = await settle(t.vpn.start(SERVER, { timeoutS: 5 }), 5_000)
     expect(err).toBeInstanceOf(SkywireError)
-    expect(err).toMatchObject({ code: 'EUNREACHABLE', message: `cannot reach ${SERVER}: sudph: no answer from ${SERVER}` })
+    expect(err).toMatchObject({ code: 'EOFFLINE', message: `${SERVER} is offline (sudph: ${SERVER} is not bound at the address resolver)` })
     expect(t.host.applied).toBeNull()
     expect(t.host.calls.filter((c) => c.startsWith('apply'))).toEqual([])
     expect(t.vpn.status()).toMatchObject({ state: 'disconnected', server: null, lastError: (err as Error).message })
@@ -163,11 +163,11 @@ describe('VPN client: connect and stop', () => {
     })
     await vi.advanceTimersByTimeAsync(7_000)
     expect(settled).toBe(false)
-    expect(exit.sessions()).toHaveLength(1)
+    expect(exit.transports()).toHaveLength(1)
     await vi.advanceTimersByTimeAsync(1_100)
     const err = await p
     expect(err).toMatchObject({ code: 'ETIMEOUT', message: 'the server did not answer the VPN hello in time' })
-    expect(t.me.sessions()).toEqual([])
+    expect(t.me.transports()).toEqual([])
     expect(t.host.applied).toBeNull()
   })
 })
@@ -180,7 +180,7 @@ describe('VPN client: refusals and what the server says', () => {
     expect((err as Error).message).not.toContain('\n')
     expect(t.host.calls.filter((c) => c.startsWith('apply'))).toEqual([])
     expect(t.me.tuns.size).toBe(0)
-    expect(t.me.sessions()).toEqual([])
+    expect(t.me.transports()).toEqual([])
     expect(t.me.dials).toHaveLength(1)
     expect(t.vpn.status()).toMatchObject({ state: 'disconnected', lastError: (err as Error).message })
   })
@@ -202,7 +202,7 @@ describe('VPN client: refusals and what the server says', () => {
     expect(t.me.dials).toHaveLength(1)
     expect(t.host.calls.filter((c) => c.startsWith('apply'))).toEqual([])
     expect(t.me.tuns.size).toBe(0)
-    expect(t.me.sessions()).toEqual([])
+    expect(t.me.transports()).toEqual([])
   })
 
   it('a server that answers retryAfterMs is dialed again after that pause on a new transport', async () => {
@@ -218,7 +218,7 @@ describe('VPN client: refusals and what the server says', () => {
     // The refused transport got a bye and was closed.
     const first = t.me.closed[0] as number
     expect(t.me.sentOn(first, 'bye')).toHaveLength(1)
-    expect(exit.sessions()).toHaveLength(1)
+    expect(exit.transports()).toHaveLength(1)
   })
 
   it('waits at most 5 s whatever retryAfterMs says, and redials at most twice', async () => {
@@ -384,8 +384,8 @@ describe('VPN client: stop at every stage', () => {
     const late = await (t.me.held[0] as { complete(): Promise<number> }).complete()
     await flush()
     expect(t.me.closed).toEqual([late])
-    expect(t.me.sessions()).toEqual([])
-    expect(t.exit.sessions()).toEqual([])
+    expect(t.me.transports()).toEqual([])
+    expect(t.exit.transports()).toEqual([])
     expect(t.host.calls.filter((c) => c.startsWith('apply'))).toEqual([])
     expect(t.me.sentOn(late, 'hello')).toEqual([])
   })
@@ -396,12 +396,12 @@ describe('VPN client: stop at every stage', () => {
     const t = client(net)
     const p = t.vpn.start(SERVER, { timeoutS: 60 }).catch((e: Error) => e)
     await vi.advanceTimersByTimeAsync(100)
-    const id = t.me.sessions()[0]?.id as number
+    const id = t.me.transports()[0]?.id as number
     expect(t.me.sentOn(id, 'hello')).toHaveLength(1)
     await t.vpn.stop()
     expect(await p).toMatchObject({ code: 'ESTATE' })
     expect(t.me.sentOn(id, 'bye')).toHaveLength(1)
-    expect(t.me.sessions()).toEqual([])
+    expect(t.me.transports()).toEqual([])
     expect(t.host.calls.filter((c) => c.startsWith('apply'))).toEqual([])
   })
 
@@ -421,7 +421,7 @@ describe('VPN client: stop at every stage', () => {
     expect(t.host.applied).toBeNull()
     expect(t.host.killswitch).toBe(false)
     expect(t.me.tuns.size).toBe(0)
-    expect(t.me.sessions()).toEqual([])
+    expect(t.me.transports()).toEqual([])
     expect(t.server.clientCount).toBe(0)
   })
 
@@ -451,7 +451,7 @@ describe('VPN client: stop at every stage', () => {
     expect(t.vpn.status().state).toBe('disconnected')
     const late = await (t.me.held[0] as { complete(): Promise<number> }).complete()
     await flush()
-    expect(t.me.session(late)).toBeNull()
+    expect(t.me.transport(late)).toBeNull()
     expect(t.host.applied).toBeNull()
     t.me.holdDials = false
     expect(await settle(t.vpn.start(SERVER))).toMatchObject({ state: 'connected' })

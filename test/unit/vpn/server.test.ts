@@ -86,7 +86,7 @@ describe('VPN server: start and stop', () => {
     await t.server.stop()
     expect(t.host.calls.at(-1)).toBe('down')
     expect(t.exit.tuns.size).toBe(0)
-    expect(t.exit.session(a.sid)).toBeNull()
+    expect(t.exit.transport(a.sid)).toBeNull()
     expect(t.server.status()).toMatchObject({ running: false, clients: [], gateway: null })
   })
 
@@ -104,7 +104,7 @@ describe('VPN server: start and stop', () => {
     await t.server.start()
     // The transport that was up before start now waits for its hello (and is closed without one).
     await vi.advanceTimersByTimeAsync(10_001)
-    expect(t.exit.session(d.sid)).toBeNull()
+    expect(t.exit.transport(d.sid)).toBeNull()
   })
 })
 
@@ -130,9 +130,9 @@ describe('VPN server: hello', () => {
     expect(t.server.clientCount).toBe(0)
     expect(t.exit.attached.size).toBe(0)
     await vi.advanceTimersByTimeAsync(499)
-    expect(t.exit.session(d.sid)).not.toBeNull()
+    expect(t.exit.transport(d.sid)).not.toBeNull()
     await vi.advanceTimersByTimeAsync(1)
-    expect(t.exit.session(d.sid)).toBeNull()
+    expect(t.exit.transport(d.sid)).toBeNull()
   })
 
   it.each([
@@ -159,7 +159,7 @@ describe('VPN server: hello', () => {
     expect(s[0]?.retryAfterMs).toBeUndefined()
     expect(t.server.clientCount).toBe(0)
     await vi.advanceTimersByTimeAsync(500)
-    expect(t.exit.session(d.sid)).toBeNull()
+    expect(t.exit.transport(d.sid)).toBeNull()
   })
 
   it('takes IPv6 and narrow IPv4 networks the client uses, and never hands out an address inside them', async () => {
@@ -177,10 +177,10 @@ describe('VPN server: hello', () => {
     await vi.advanceTimersByTimeAsync(9_000)
     await say(a.c, a.id, hello())
     await vi.advanceTimersByTimeAsync(1_000)
-    expect(t.exit.session(quiet.sid)).toBeNull()
-    expect(t.exit.session(a.sid)).not.toBeNull()
+    expect(t.exit.transport(quiet.sid)).toBeNull()
+    expect(t.exit.transport(a.sid)).not.toBeNull()
     await vi.advanceTimersByTimeAsync(60_000)
-    expect(t.exit.session(a.sid)).not.toBeNull()
+    expect(t.exit.transport(a.sid)).not.toBeNull()
   })
 
   it('ignores transports it dialed itself', async () => {
@@ -191,7 +191,7 @@ describe('VPN server: hello', () => {
     await flush()
     expect(t.server.onControl(id, Buffer.from(JSON.stringify(hello())))).toBe(false)
     await vi.advanceTimersByTimeAsync(20_000)
-    expect(t.exit.session(id)).not.toBeNull()
+    expect(t.exit.transport(id)).not.toBeNull()
   })
 })
 
@@ -215,7 +215,7 @@ describe('VPN server: one hello per session, and the answer while closing', () =
     const later = statuses(a.c, a.id).slice(2)
     expect(later).toEqual([expect.objectContaining({ status: 'error', message: 'the previous session is closing; dial again', retryAfterMs: 1000 })])
     await vi.advanceTimersByTimeAsync(500)
-    expect(t.exit.session(a.sid)).toBeNull()
+    expect(t.exit.transport(a.sid)).toBeNull()
     // The next transport gets a fresh hello and the freed address.
     const again = await connected(t, ALICE)
     expect(again.ip).toBe('10.77.0.2')
@@ -240,9 +240,9 @@ describe('VPN server: one hello per session, and the answer while closing', () =
     await vi.advanceTimersByTimeAsync(30_000)
     await say(a.c, a.id, { type: 'bye' })
     await vi.advanceTimersByTimeAsync(9_999)
-    expect(t.exit.session(a.sid)).not.toBeNull()
+    expect(t.exit.transport(a.sid)).not.toBeNull()
     await vi.advanceTimersByTimeAsync(1)
-    expect(t.exit.session(a.sid)).toBeNull()
+    expect(t.exit.transport(a.sid)).toBeNull()
   })
 
   it('a bye before any hello does not restart the hello timer', async () => {
@@ -252,7 +252,7 @@ describe('VPN server: one hello per session, and the answer while closing', () =
     await vi.advanceTimersByTimeAsync(6_000)
     await say(d.c, d.id, { type: 'bye' })
     await vi.advanceTimersByTimeAsync(4_000)
-    expect(t.exit.session(d.sid)).toBeNull()
+    expect(t.exit.transport(d.sid)).toBeNull()
   })
 })
 

@@ -99,76 +99,13 @@ export async function runMatrix(o: MatrixOptions): Promise<PairingResult[]> {
 }
 
 async function run(topo: Topology, dir: string, bin: string, o: MatrixOptions, timeoutS: number, log: (l: string) => void): Promise<PairingResult[]> {
-  const services = topo.lab.spawn(topo.services.ns, [process.execPath, bin, 'services', '--http', SERVICES_HTTP, '--udp', SERVICES_UDP, '--db', join(dir, 'services.db')])
-  await topo.lab.waitForTcp(topo.services.ns, '203.0.113.10', 9090, 30_000)
-  void services
-
-  // One site per distinct client kind, per distinct server kind, and per same-NAT pairing.
-  let index = 0
-  const sites = new Map<string, Site>()
-  const site = async (key: string, id: string, kind: SiteKind, hosts = 1): Promise<Site> => {
-    let s = sites.get(key)
-    if (!s) {
-      s = await addSite(topo, { id, kind, index: index++, hosts })
-      sites.set(key, s)
-    }
-    return s
-  }
-  const plan: { p: Pairing; clientKey: string; serverKey: string; clientHost: () => SiteHost; serverHost: () => SiteHost }[] = []
-  for (const p of o.pairings) {
-    if (p.sameNat) {
-      const key = `same-${p.server}`
-      const s = await site(key, `x${SHORT[p.server]}`, p.server, 2)
-      plan.push({ p, clientKey: `${key}/c`, serverKey: `${key}/s`, clientHost: () => s.hosts[1] as SiteHost, serverHost: () => s.hosts[0] as SiteHost })
-    } else {
-      const c = await site(`c-${p.client}`, `c${SHORT[p.client]}`, p.client)
-      const s = await site(`s-${p.server}`, `s${SHORT[p.server]}`, p.server)
-      plan.push({ p, clientKey: `c-${p.client}`, serverKey: `s-${p.server}`, clientHost: () => c.hosts[0] as SiteHost, serverHost: () => s.hosts[0] as SiteHost })
-    }
-  }
-  log(`lab ${topo.lab.prefix}: ${sites.size} sites built`)
-
-  // Visors: servers run the VPN server (vpn start needs one), clients do not.
-  const visors = new Map<string, Visor>()
-  const start = async (key: string, host: SiteHost, server: boolean): Promise<void> => {
-    if (visors.has(key)) return
-    const name = key.replace(/[^a-z0-9-]/g, '-')
-    const rpc = join(dir, `${name}.sock`)
-    const config = generateConfig({
-      dataDir: join(dir, name),
-      logLevel: process.env.NAT_MATRIX_DEBUG ? 'debug' : 'info',
-      services: { url: `http://${SERVICES_HTTP}`, udp: SERVICES_UDP },
-      control: { socket: rpc, listen: '' },
-      vpnServer: { autostart: server, dns: ['203.0.113.53'] },
-    })
-    const file = join(dir, `${name}.json`)
-    writeFileSync(file, JSON.stringify(config), { mode: 0o600 })
-    const proc = topo.lab.spawn(host.ns, [process.execPath, bin, 'visor', '-c', file])
-    visors.set(key, { name, host, pk: config.pk, rpc, client: new VisorClient(rpc, 120_000), proc })
-    await proc.waitForOutput(/control API listening/, 60_000)
-  }
-  const starting: Promise<void>[] = []
-  for (const x of plan) {
-    starting.push(start(x.serverKey, x.serverHost(), true), start(x.clientKey, x.clientHost(), false))
-  }
-  await Promise.all(starting)
-  // Ready = bound at the resolver's UDP port (SUDPH) and STCPR registered (both happen at start).
-  await Promise.all([...visors.values()].map((v) => waitBound(v)))
+  await startServices(topo, dir, bin)
+  const { plan, sites } = await planSites(topo, o.pairings)
+  log(`lab ${topo.lab.prefix}: ${sites} sites built`)
+  const visors = await startVisors(topo, dir, bin, plan)
   log(`${visors.size} visors up and bound`)
-
-  // Rounds: greedily, no visor in two pairings of one round.
   const results = new Map<Pairing, PairingResult>()
-  const left = [...plan]
-  while (left.length > 0) {
-    const busy = new Set<string>()
-    const round: typeof plan = []
-    for (const x of [...left]) {
-      if (busy.has(x.clientKey) || busy.has(x.serverKey)) continue
-      busy.add(x.clientKey)
-      busy.add(x.serverKey)
-      round.push(x)
-      left.splice(left.indexOf(x), 1)
-    }
+  for (const round of rounds(plan)) {
     await Promise.all(
       round.map(async (x) => {
         const c = visors.get(x.clientKey) as Visor
@@ -184,6 +121,98 @@ async function run(topo: Topology, dir: string, bin: string, o: MatrixOptions, t
   const debugDir = process.env.NAT_MATRIX_DEBUG
   if (debugDir) for (const v of visors.values()) writeFileSync(join(debugDir, `${v.name}.log`), v.proc.output().stdout + v.proc.output().stderr)
   return o.pairings.map((p) => results.get(p) as PairingResult)
+}
+
+/** The discovery services every visor registers with, on the services host. */
+async function startServices(topo: Topology, dir: string, bin: string): Promise<void> {
+  topo.lab.spawn(topo.services.ns, [process.execPath, bin, 'services', '--http', SERVICES_HTTP, '--udp', SERVICES_UDP, '--db', join(dir, 'services.db')])
+  await topo.lab.waitForTcp(topo.services.ns, '203.0.113.10', 9090, 30_000)
+}
+
+/** One pairing to run: the keys of its two visors and the hosts they run on. */
+interface PlanItem {
+  p: Pairing
+  clientKey: string
+  serverKey: string
+  clientHost: () => SiteHost
+  serverHost: () => SiteHost
+}
+
+/** One site per distinct client kind, per distinct server kind, and per same-NAT pairing. */
+async function planSites(topo: Topology, pairings: Pairing[]): Promise<{ plan: PlanItem[]; sites: number }> {
+  let index = 0
+  const sites = new Map<string, Site>()
+  const site = async (key: string, id: string, kind: SiteKind, hosts = 1): Promise<Site> => {
+    let s = sites.get(key)
+    if (!s) {
+      s = await addSite(topo, { id, kind, index: index++, hosts })
+      sites.set(key, s)
+    }
+    return s
+  }
+  const plan: PlanItem[] = []
+  for (const p of pairings) {
+    if (p.sameNat) {
+      const key = `same-${p.server}`
+      const s = await site(key, `x${SHORT[p.server]}`, p.server, 2)
+      plan.push({ p, clientKey: `${key}/c`, serverKey: `${key}/s`, clientHost: () => s.hosts[1] as SiteHost, serverHost: () => s.hosts[0] as SiteHost })
+    } else {
+      const c = await site(`c-${p.client}`, `c${SHORT[p.client]}`, p.client)
+      const s = await site(`s-${p.server}`, `s${SHORT[p.server]}`, p.server)
+      plan.push({ p, clientKey: `c-${p.client}`, serverKey: `s-${p.server}`, clientHost: () => c.hosts[0] as SiteHost, serverHost: () => s.hosts[0] as SiteHost })
+    }
+  }
+  return { plan, sites: sites.size }
+}
+
+/** Every visor of the plan, once each: servers run the VPN server (vpn start needs one), clients do not. */
+async function startVisors(topo: Topology, dir: string, bin: string, plan: PlanItem[]): Promise<Map<string, Visor>> {
+  const visors = new Map<string, Visor>()
+  const starting: Promise<void>[] = []
+  for (const x of plan) {
+    starting.push(startVisor(topo, dir, bin, visors, x.serverKey, x.serverHost(), true), startVisor(topo, dir, bin, visors, x.clientKey, x.clientHost(), false))
+  }
+  await Promise.all(starting)
+  // Ready = bound at the resolver's UDP port (SUDPH) and STCPR registered (both happen at start).
+  await Promise.all([...visors.values()].map((v) => waitBound(v)))
+  return visors
+}
+
+async function startVisor(topo: Topology, dir: string, bin: string, visors: Map<string, Visor>, key: string, host: SiteHost, server: boolean): Promise<void> {
+  if (visors.has(key)) return
+  const name = key.replace(/[^a-z0-9-]/g, '-')
+  const rpc = join(dir, `${name}.sock`)
+  const config = generateConfig({
+    dataDir: join(dir, name),
+    logLevel: process.env.NAT_MATRIX_DEBUG ? 'debug' : 'info',
+    services: { url: `http://${SERVICES_HTTP}`, udp: SERVICES_UDP },
+    control: { socket: rpc, listen: '' },
+    vpnServer: { autostart: server, dns: ['203.0.113.53'] },
+  })
+  const file = join(dir, `${name}.json`)
+  writeFileSync(file, JSON.stringify(config), { mode: 0o600 })
+  const proc = topo.lab.spawn(host.ns, [process.execPath, bin, 'visor', '-c', file])
+  visors.set(key, { name, host, pk: config.pk, rpc, client: new VisorClient(rpc, 120_000), proc })
+  await proc.waitForOutput(/control API listening/, 60_000)
+}
+
+/** The plan in rounds, greedily: no visor in two pairings of one round. */
+function rounds(plan: PlanItem[]): PlanItem[][] {
+  const out: PlanItem[][] = []
+  const left = [...plan]
+  while (left.length > 0) {
+    const busy = new Set<string>()
+    const round: PlanItem[] = []
+    for (const x of [...left]) {
+      if (busy.has(x.clientKey) || busy.has(x.serverKey)) continue
+      busy.add(x.clientKey)
+      busy.add(x.serverKey)
+      round.push(x)
+      left.splice(left.indexOf(x), 1)
+    }
+    out.push(round)
+  }
+  return out
 }
 
 function fmt(a: Attempt): string {

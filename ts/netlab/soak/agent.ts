@@ -57,146 +57,203 @@ export interface AgentStats {
 const LOSS_AFTER_MS = 3000
 const CHUNK = Buffer.alloc(64 * 1024, 0x5a)
 
-function main(): void {
-  const o = JSON.parse(process.argv[2] ?? '') as AgentOptions
-  const st: AgentStats = {
+function newStats(): AgentStats {
+  return {
     final: false, paused: false, probesSent: 0, probesEchoed: 0, probesPending: 0, probesLost: 0,
     tcpWritten: 0, tcpAcked: 0, tcpScheduled: 0, tcpRedials: 0, bursts: 0, burstsDone: 0, burstMsMax: 0,
     burstMsSum: 0, stallMsMax: 0, errors: [],
   }
-  const note = (e: string) => {
-    if (st.errors.length < 20) st.errors.push(`${new Date().toISOString()} ${e}`)
+}
+
+/** Numbered UDP datagrams to the echo port; each one echoed within LOSS_AFTER_MS counts, the others are lost. */
+class Probes {
+  /** Sequence number -> send time, in send order, of probes not yet echoed or judged lost. */
+  readonly sent = new Map<number, number>()
+  private seq = 0
+  private readonly udp = dgram.createSocket('udp4')
+
+  constructor(
+    private readonly o: AgentOptions,
+    private readonly st: AgentStats,
+    note: (e: string) => void,
+  ) {
+    this.udp.on('error', (e) => note(`udp: ${e.message}`))
+    this.udp.on('message', (m) => {
+      if (m.length < 4) return
+      const n = m.readUInt32BE(0)
+      if (this.sent.delete(n)) st.probesEchoed++
+    })
   }
 
-  // --- UDP probes
-  const sent = new Map<number, number>()
-  let seq = 0
-  const udp = dgram.createSocket('udp4')
-  udp.on('error', (e) => note(`udp: ${e.message}`))
-  udp.on('message', (m) => {
-    if (m.length < 4) return
-    const n = m.readUInt32BE(0)
-    if (sent.delete(n)) st.probesEchoed++
-  })
-  const probe = () => {
+  /** Judges the overdue probes lost, then (unless paused) sends the next one. */
+  probe(): void {
     const now = Date.now()
-    for (const [n, at] of sent) {
+    for (const [n, at] of this.sent) {
       if (now - at < LOSS_AFTER_MS) break // insertion order = send order
-      sent.delete(n)
-      st.probesLost++
+      this.sent.delete(n)
+      this.st.probesLost++
     }
-    if (st.paused) return
+    if (this.st.paused) return
     const b = Buffer.alloc(64)
-    b.writeUInt32BE(++seq, 0)
-    sent.set(seq, now)
-    st.probesSent++
-    udp.send(b, o.udpPort, o.host)
+    b.writeUInt32BE(++this.seq, 0)
+    this.sent.set(this.seq, now)
+    this.st.probesSent++
+    this.udp.send(b, this.o.udpPort, this.o.host)
+  }
+}
+
+/**
+ * The TCP stream to the sink: bytes are scheduled (steady rate, bursts), written
+ * as the socket takes them, and counted delivered when the sink acks them. A
+ * broken or stalled stream is redialed; what it had not delivered is dropped.
+ */
+class TcpStream {
+  private sock: net.Socket | null = null
+  private backlog = 0 // scheduled bytes not yet written
+  private ackBase = 0 // acked bytes of earlier connections
+  private connAcked = 0
+  private lastAckMove = Date.now()
+  private readonly burstEnds: { at: number; offset: number }[] = []
+  stopping = false
+
+  constructor(
+    private readonly o: AgentOptions,
+    private readonly st: AgentStats,
+    private readonly note: (e: string) => void,
+  ) {
+    this.sock = this.dial()
   }
 
-  // --- TCP stream
-  let sock: net.Socket | null = null
-  let backlog = 0 // scheduled bytes not yet written
-  let ackBase = 0 // acked bytes of earlier connections
-  let connAcked = 0
-  let lastAckMove = Date.now()
-  const burstEnds: { at: number; offset: number }[] = []
-  const dial = () => {
-    const s = net.connect({ host: o.host, port: o.tcpPort })
+  private dial(): net.Socket {
+    const s = net.connect({ host: this.o.host, port: this.o.tcpPort })
     s.setNoDelay(true)
     let buf = ''
     s.setEncoding('utf8')
     s.on('data', (d: string) => {
       buf += d
-      let i: number
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const n = Number(buf.slice(0, i))
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        this.onAck(Number(buf.slice(0, i)))
         buf = buf.slice(i + 1)
-        if (Number.isFinite(n) && n > connAcked) {
-          connAcked = n
-          st.tcpAcked = ackBase + n
-          lastAckMove = Date.now()
-          while (burstEnds.length && (burstEnds[0] as { offset: number }).offset <= st.tcpAcked) {
-            const b = burstEnds.shift() as { at: number }
-            const ms = Date.now() - b.at
-            st.burstsDone++
-            st.burstMsSum += ms
-            st.burstMsMax = Math.max(st.burstMsMax, ms)
-          }
-        }
       }
     })
-    s.on('error', (e) => note(`tcp: ${e.message}`))
+    s.on('error', (e) => this.note(`tcp: ${e.message}`))
     // Whatever the schedule queued while the socket was full or connecting goes now.
-    s.on('connect', () => pump())
-    s.on('drain', () => pump())
-    s.on('close', () => {
-      if (sock !== s) return
-      sock = null
-      // What this connection wrote but the sink never acked is gone with it.
-      ackBase += connAcked
-      st.tcpWritten = st.tcpAcked = ackBase
-      connAcked = 0
-      burstEnds.length = 0
-      if (!stopping) setTimeout(() => { st.tcpRedials++; sock = dial() }, 1000)
-    })
+    s.on('connect', () => this.pump())
+    s.on('drain', () => this.pump())
+    s.on('close', () => this.onClose(s))
     return s
   }
-  sock = dial()
-  const pump = () => {
-    const s = sock
-    if (s === null || !s.writable) return
-    while (backlog > 0 && !s.writableNeedDrain) {
-      const n = Math.min(backlog, CHUNK.length)
-      s.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))
-      backlog -= n
-      st.tcpWritten += n
+
+  /** The sink has read `n` bytes of this connection: count them, and finish the bursts they complete. */
+  private onAck(n: number): void {
+    if (!Number.isFinite(n) || n <= this.connAcked) return
+    const st = this.st
+    this.connAcked = n
+    st.tcpAcked = this.ackBase + n
+    this.lastAckMove = Date.now()
+    while (this.burstEnds.length && (this.burstEnds[0] as { offset: number }).offset <= st.tcpAcked) {
+      const b = this.burstEnds.shift() as { at: number }
+      const ms = Date.now() - b.at
+      st.burstsDone++
+      st.burstMsSum += ms
+      st.burstMsMax = Math.max(st.burstMsMax, ms)
     }
-  }
-  const schedule = (n: number) => {
-    backlog += n
-    st.tcpScheduled += n
-    pump()
-  }
-  const tick = () => {
-    if (!st.paused) schedule(Math.round(o.rate / 10))
-    else pump()
-    const outstanding = st.tcpWritten > st.tcpAcked || backlog > 0
-    if (outstanding) st.stallMsMax = Math.max(st.stallMsMax, Date.now() - lastAckMove)
-    else lastAckMove = Date.now()
-    if (sock && outstanding && Date.now() - lastAckMove > 20_000 && !st.paused) {
-      // A stream that stopped moving for 20 s is dead (its path changed): redial.
-      note('tcp stalled 20 s; redialing')
-      backlog = 0
-      sock.destroy()
-    }
-  }
-  const burst = () => {
-    if (st.paused || sock === null) return
-    st.bursts++
-    burstEnds.push({ at: Date.now(), offset: st.tcpWritten + backlog + o.burst })
-    schedule(o.burst)
   }
 
-  const timers: NodeJS.Timeout[] = [setInterval(probe, o.probeMs), setInterval(tick, 100), setInterval(report, 5000)]
+  private onClose(s: net.Socket): void {
+    if (this.sock !== s) return
+    this.sock = null
+    // What this connection wrote but the sink never acked is gone with it.
+    this.ackBase += this.connAcked
+    this.st.tcpWritten = this.st.tcpAcked = this.ackBase
+    this.connAcked = 0
+    this.burstEnds.length = 0
+    if (!this.stopping) {
+      setTimeout(() => {
+        this.st.tcpRedials++
+        this.sock = this.dial()
+      }, 1000)
+    }
+  }
+
+  private pump(): void {
+    const s = this.sock
+    if (s === null || !s.writable) return
+    while (this.backlog > 0 && !s.writableNeedDrain) {
+      const n = Math.min(this.backlog, CHUNK.length)
+      s.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))
+      this.backlog -= n
+      this.st.tcpWritten += n
+    }
+  }
+
+  private schedule(n: number): void {
+    this.backlog += n
+    this.st.tcpScheduled += n
+    this.pump()
+  }
+
+  /** Every 100 ms: a tenth of the rate, and the stall watch. */
+  tick(): void {
+    const st = this.st
+    if (!st.paused) this.schedule(Math.round(this.o.rate / 10))
+    else this.pump()
+    const outstanding = st.tcpWritten > st.tcpAcked || this.backlog > 0
+    if (outstanding) st.stallMsMax = Math.max(st.stallMsMax, Date.now() - this.lastAckMove)
+    else this.lastAckMove = Date.now()
+    if (this.sock && outstanding && Date.now() - this.lastAckMove > 20_000 && !st.paused) {
+      // A stream that stopped moving for 20 s is dead (its path changed): redial.
+      this.note('tcp stalled 20 s; redialing')
+      this.backlog = 0
+      this.sock.destroy()
+    }
+  }
+
+  burst(): void {
+    if (this.st.paused || this.sock === null) return
+    this.st.bursts++
+    this.burstEnds.push({ at: Date.now(), offset: this.st.tcpWritten + this.backlog + this.o.burst })
+    this.schedule(this.o.burst)
+  }
+
+  pause(): void {
+    this.st.paused = true
+    this.backlog = 0
+  }
+
+  resume(): void {
+    this.st.paused = false
+    this.lastAckMove = Date.now()
+  }
+}
+
+function main(): void {
+  const o = JSON.parse(process.argv[2] ?? '') as AgentOptions
+  const st = newStats()
+  const note = (e: string) => {
+    if (st.errors.length < 20) st.errors.push(`${new Date().toISOString()} ${e}`)
+  }
+  const probes = new Probes(o, st, note)
+  const tcp = new TcpStream(o, st, note)
+  const report = () => {
+    st.probesPending = probes.sent.size
+    process.stdout.write(`${JSON.stringify(st)}\n`)
+  }
+
+  const timers: NodeJS.Timeout[] = [setInterval(() => probes.probe(), o.probeMs), setInterval(() => tcp.tick(), 100), setInterval(report, 5000)]
   let burstTimer: NodeJS.Timeout | null = null
   if (o.burst > 0 && o.burstEveryMs > 0) {
     burstTimer = setTimeout(() => {
-      burst()
-      timers.push(setInterval(burst, o.burstEveryMs))
+      tcp.burst()
+      timers.push(setInterval(() => tcp.burst(), o.burstEveryMs))
     }, o.burstOffsetMs)
   }
 
-  function report(): void {
-    st.probesPending = sent.size
-    process.stdout.write(JSON.stringify(st) + '\n')
-  }
-
-  let stopping = false
-  process.on('SIGUSR1', () => { st.paused = true; backlog = 0 })
-  process.on('SIGUSR2', () => { st.paused = false; lastAckMove = Date.now() })
+  process.on('SIGUSR1', () => tcp.pause())
+  process.on('SIGUSR2', () => tcp.resume())
   process.on('SIGTERM', () => {
-    if (stopping) return
-    stopping = true
+    if (tcp.stopping) return
+    tcp.stopping = true
     for (const t of timers) clearInterval(t)
     if (burstTimer) clearTimeout(burstTimer)
     // Let in-flight probes and acks arrive; then whatever is still unanswered
@@ -207,7 +264,7 @@ function main(): void {
       process.exit(0)
     }, 2500)
   })
-  process.stdout.write(JSON.stringify({ ready: true }) + '\n')
+  process.stdout.write(`${JSON.stringify({ ready: true })}\n`)
 }
 
 main()

@@ -48,7 +48,7 @@ function publish(result: SoakResult, base: string, stamp: string): void {
 async function main(): Promise<void> {
   if (process.argv[2] === '--report') {
     const file = process.argv[3]
-    if (!file || !file.endsWith('.json')) {
+    if (!file?.endsWith('.json')) {
       process.stderr.write('soak: --report needs a soak-results/<time>.json file\n')
       process.exit(2)
     }

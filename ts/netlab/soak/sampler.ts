@@ -50,8 +50,8 @@ export class Sampler {
     for (const [name, pid] of this.pids) {
       const r = readProc(pid)
       if (r === null) continue
-      let s = this.series.get(name)
-      if (!s) this.series.set(name, (s = []))
+      const s = this.series.get(name) ?? []
+      this.series.set(name, s)
       s.push({ t, ...r })
     }
   }

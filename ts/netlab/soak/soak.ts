@@ -85,135 +85,188 @@ const RECONNECT_MSGS = ['vpn session lost; reconnecting', 'vpn session is silent
 
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const tStart = Date.now()
-  const secs = (from: number) => Math.round((Date.now() - from) / 100) / 10
   const load1 = loadavg()[0] ?? 0
   const cpus = cpuList().length
   const cast = await buildCast({ clients: o.clients, concurrency: o.concurrency, log: o.log })
   let agents: Agent[] = []
   try {
-    const setupS = secs(tStart)
+    const setupS = secsSince(tStart)
     o.log(`setup ${setupS} s; connecting ${o.clients} clients`)
     const tConnect = Date.now()
-    const connectMs = new Map<string, number>()
-    const attempts = new Map<string, number>()
-    const connectFailures: string[] = []
-    await pool(cast.clients, o.concurrency, async (c) => {
-      const t = Date.now()
-      try {
-        await connect(c, Date.now() + 120_000, (n) => attempts.set(c.name, n))
-        connectMs.set(c.name, Date.now() - t)
-      } catch (e) {
-        connectFailures.push((e as Error).message)
-      }
-    })
-    const connectS = secs(tConnect)
-    o.log(`connected ${o.clients - connectFailures.length}/${o.clients} in ${connectS} s`)
-    if (connectFailures.length === o.clients) throw new Error(`no client connected: ${connectFailures[0]}`)
+    const connected = await connectAll(cast, o)
+    const connectS = secsSince(tConnect)
+    o.log(`connected ${o.clients - connected.failures.length}/${o.clients} in ${connectS} s`)
+    if (connected.failures.length === o.clients) throw new Error(`no client connected: ${connected.failures[0]}`)
 
     await startSink(cast.topo.lab, cast.topo.internet.ns)
     agents = await pool(cast.clients, o.concurrency, (c) => startAgent(cast.topo.lab, c.ns, c.index, o.clients, o.traffic))
     o.log(`traffic started (${agents.length} agents)`)
 
-    const records = new Map<string, ClientRecord>(
-      cast.clients.map((c) => [
-        c.name,
-        { name: c.name, pk: c.config.pk, server: c.server.name, transport: c.transport, idle: false, sessionIds: [], badStates: [], lastErrors: [], rekeys: 0, uptimeS: null, connectMs: connectMs.get(c.name) ?? -1, connectAttempts: attempts.get(c.name) ?? 0, traffic: null, reconnectLogs: [], serverSeen: false },
-      ]),
-    )
+    const records = newRecords(cast, connected)
     const idleClient = o.idleExpiry ? (cast.clients.at(-1) as SoakClient) : null
     if (idleClient) (records.get(idleClient.name) as ClientRecord).idle = true
-
-    const pids = new Map<string, number>()
-    for (const v of [...cast.servers, ...cast.clients]) if (v.proc) pids.set(v.name, v.proc.pid)
-    const sampler = new Sampler(pids, o.sampleMs)
-    const serverLast = new Map<string, VpnServerStatus>()
-    const pollOnce = async () => {
-      await pool(cast.clients, 8, async (c) => {
-        const r = records.get(c.name) as ClientRecord
-        let s: VpnClientStatus
-        try {
-          s = await clientStatus(c)
-        } catch (e) {
-          r.badStates.push(`status failed: ${(e as Error).message}`)
-          return
-        }
-        if (s.sessionId !== null && r.sessionIds.at(-1) !== s.sessionId) r.sessionIds.push(s.sessionId)
-        if (s.state !== 'connected') r.badStates.push(s.state)
-        if (s.lastError && r.lastErrors.at(-1) !== s.lastError) r.lastErrors.push(s.lastError)
-        if (s.state === 'connected') {
-          r.rekeys = s.rekeys
-          r.uptimeS = s.uptimeS
-        }
-      })
-      await Promise.all(cast.servers.map(async (s) => serverLast.set(s.name, await serverStatus(s))))
-    }
-    let polling = true
-    const poller = (async () => {
-      while (polling) {
-        const t = Date.now()
-        await pollOnce().catch((e) => o.log(`status poll failed: ${(e as Error).message}`))
-        await new Promise((r) => setTimeout(r, Math.max(0, o.statusMs - (Date.now() - t))))
-      }
-    })()
-
-    const tTraffic = Date.now()
-    sampler.start()
-    const deadline = tTraffic + o.seconds * 1000
-    let idle: IdleRecord | null = null
-    if (idleClient) idle = await idlePhase(cast, idleClient, agents.at(-1) as Agent, tTraffic, deadline, o.log)
-    const progress = setInterval(() => o.log(`${secs(tTraffic)} / ${o.seconds} s`), 60_000)
-    await new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())))
-    clearInterval(progress)
-    const trafficS = secs(tTraffic)
-    // The last poll before the agents stop: the sessions as the traffic leaves them.
-    polling = false
-    await poller
-    await pollOnce()
-    sampler.stop()
+    const poller = new StatusPoller(cast, records, o)
+    const { idle, trafficS, series } = await trafficPhase(cast, agents, idleClient, poller, o)
     const finals = await pool(agents, 16, (a) => a.stop())
     agents = []
     o.log(`traffic stopped after ${trafficS} s`)
 
-    for (const [i, c] of cast.clients.entries()) {
-      const r = records.get(c.name) as ClientRecord
-      r.traffic = finals[i] ?? null
-      r.reconnectLogs = logLines(c, RECONNECT_MSGS).map((l) => `${new Date(l.time).toISOString()} ${l.msg}${l.reason ? ` (${String(l.reason)})` : ''}`)
-    }
-    const servers = cast.servers.map((s) => {
-      const st = serverLast.get(s.name)
-      const rk = st?.clients.map((c) => c.rekeys) ?? []
-      return {
-        name: s.name,
-        pk: s.config.pk,
-        clientsAtEnd: st?.clients.length ?? 0,
-        rekeysMin: rk.length ? Math.min(...rk) : null,
-        rekeysTotal: rk.reduce((a, b) => a + b, 0),
-        serverClients: st?.clients ?? [],
-        down: logLines(s, ['transport down']).map((l) => ({ peer: String(l.peer), reason: String(l.reason) })),
-      }
-    })
-    // Which clients each server still serves, for the session checks.
-    for (const s of servers) {
-      for (const c of s.serverClients) {
-        const r = [...records.values()].find((x) => x.pk === c.pk)
-        if (r) r.serverSeen = true
-      }
-    }
+    recordClientEnds(cast, records, finals)
+    const servers = serverSummaries(cast, poller.serverLast, records)
     return {
       date: new Date(tStart).toISOString(),
       machine: { cpus, load1 },
       options: { clients: o.clients, seconds: o.seconds, traffic: o.traffic, sampleMs: o.sampleMs, statusMs: o.statusMs, idleExpiry: o.idleExpiry, concurrency: o.concurrency },
-      durations: { setupS, connectS, trafficS, totalS: secs(tStart) },
-      connectFailures,
+      durations: { setupS, connectS, trafficS, totalS: secsSince(tStart) },
+      connectFailures: connected.failures,
       clients: [...records.values()],
-      servers: servers.map(({ serverClients: _, ...s }) => s),
+      servers,
       idle,
-      series: Object.fromEntries(sampler.series),
+      series,
     }
   } finally {
     await pool(agents, 16, (a) => a.proc.kill('SIGKILL', 1000))
     await cast.close()
   }
+}
+
+/** Seconds since `from`, to a tenth. */
+const secsSince = (from: number) => Math.round((Date.now() - from) / 100) / 10
+
+interface Connected {
+  ms: Map<string, number>
+  attempts: Map<string, number>
+  failures: string[]
+}
+
+/** Connects every client (o.concurrency at a time, 120 s each), noting how long and how many tries it took. */
+async function connectAll(cast: Cast, o: SoakOptions): Promise<Connected> {
+  const r: Connected = { ms: new Map(), attempts: new Map(), failures: [] }
+  await pool(cast.clients, o.concurrency, async (c) => {
+    const t = Date.now()
+    try {
+      await connect(c, Date.now() + 120_000, (n) => r.attempts.set(c.name, n))
+      r.ms.set(c.name, Date.now() - t)
+    } catch (e) {
+      r.failures.push((e as Error).message)
+    }
+  })
+  return r
+}
+
+function newRecords(cast: Cast, connected: Connected): Map<string, ClientRecord> {
+  return new Map<string, ClientRecord>(
+    cast.clients.map((c) => [
+      c.name,
+      { name: c.name, pk: c.config.pk, server: c.server.name, transport: c.transport, idle: false, sessionIds: [], badStates: [], lastErrors: [], rekeys: 0, uptimeS: null, connectMs: connected.ms.get(c.name) ?? -1, connectAttempts: connected.attempts.get(c.name) ?? 0, traffic: null, reconnectLogs: [], serverSeen: false },
+    ]),
+  )
+}
+
+/** Polls every client's and server's VPN status each o.statusMs into the records (sessions, states, rekeys). */
+class StatusPoller {
+  /** Each server's latest status. */
+  readonly serverLast = new Map<string, VpnServerStatus>()
+  private polling = false
+  private loop: Promise<void> = Promise.resolve()
+
+  constructor(
+    private readonly cast: Cast,
+    private readonly records: Map<string, ClientRecord>,
+    private readonly o: SoakOptions,
+  ) {}
+
+  start(): void {
+    this.polling = true
+    this.loop = (async () => {
+      while (this.polling) {
+        const t = Date.now()
+        await this.pollOnce().catch((e) => this.o.log(`status poll failed: ${(e as Error).message}`))
+        await new Promise((r) => setTimeout(r, Math.max(0, this.o.statusMs - (Date.now() - t))))
+      }
+    })()
+  }
+
+  /** Ends the loop, then one last poll: the sessions as the traffic leaves them. */
+  async stop(): Promise<void> {
+    this.polling = false
+    await this.loop
+    await this.pollOnce()
+  }
+
+  async pollOnce(): Promise<void> {
+    await pool(this.cast.clients, 8, (c) => this.pollClient(c))
+    await Promise.all(this.cast.servers.map(async (s) => this.serverLast.set(s.name, await serverStatus(s))))
+  }
+
+  private async pollClient(c: SoakClient): Promise<void> {
+    const r = this.records.get(c.name) as ClientRecord
+    let s: VpnClientStatus
+    try {
+      s = await clientStatus(c)
+    } catch (e) {
+      r.badStates.push(`status failed: ${(e as Error).message}`)
+      return
+    }
+    if (s.sessionId !== null && r.sessionIds.at(-1) !== s.sessionId) r.sessionIds.push(s.sessionId)
+    if (s.state !== 'connected') r.badStates.push(s.state)
+    if (s.lastError && r.lastErrors.at(-1) !== s.lastError) r.lastErrors.push(s.lastError)
+    if (s.state === 'connected') {
+      r.rekeys = s.rekeys
+      r.uptimeS = s.uptimeS
+    }
+  }
+}
+
+/** The o.seconds of traffic, sampled and polled throughout, with the idle client's phase inside it. */
+async function trafficPhase(cast: Cast, agents: Agent[], idleClient: SoakClient | null, poller: StatusPoller, o: SoakOptions) {
+  const pids = new Map<string, number>()
+  for (const v of [...cast.servers, ...cast.clients]) if (v.proc) pids.set(v.name, v.proc.pid)
+  const sampler = new Sampler(pids, o.sampleMs)
+  poller.start()
+  const tTraffic = Date.now()
+  sampler.start()
+  const deadline = tTraffic + o.seconds * 1000
+  let idle: IdleRecord | null = null
+  if (idleClient) idle = await idlePhase(cast, idleClient, agents.at(-1) as Agent, tTraffic, deadline, o.log)
+  const progress = setInterval(() => o.log(`${secsSince(tTraffic)} / ${o.seconds} s`), 60_000)
+  await new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())))
+  clearInterval(progress)
+  const trafficS = secsSince(tTraffic)
+  // The last poll before the agents stop: the sessions as the traffic leaves them.
+  await poller.stop()
+  sampler.stop()
+  return { idle, trafficS, series: Object.fromEntries(sampler.series) as Record<string, Sample[]> }
+}
+
+/** Each client's final traffic counters and its visor's reconnect log lines. */
+function recordClientEnds(cast: Cast, records: Map<string, ClientRecord>, finals: (AgentStats | null)[]): void {
+  for (const [i, c] of cast.clients.entries()) {
+    const r = records.get(c.name) as ClientRecord
+    r.traffic = finals[i] ?? null
+    r.reconnectLogs = logLines(c, RECONNECT_MSGS).map((l) => `${new Date(l.time).toISOString()} ${l.msg}${l.reason ? ` (${String(l.reason)})` : ''}`)
+  }
+}
+
+/** Each server at the end (clients, rekeys, transports it saw go down); marks the clients it still serves. */
+function serverSummaries(cast: Cast, serverLast: Map<string, VpnServerStatus>, records: Map<string, ClientRecord>): SoakResult['servers'] {
+  return cast.servers.map((s) => {
+    const st = serverLast.get(s.name)
+    const rk = st?.clients.map((c) => c.rekeys) ?? []
+    // Which clients each server still serves, for the session checks.
+    for (const c of st?.clients ?? []) {
+      const r = [...records.values()].find((x) => x.pk === c.pk)
+      if (r) r.serverSeen = true
+    }
+    return {
+      name: s.name,
+      pk: s.config.pk,
+      clientsAtEnd: st?.clients.length ?? 0,
+      rekeysMin: rk.length ? Math.min(...rk) : null,
+      rekeysTotal: rk.reduce((a, b) => a + b, 0),
+      down: logLines(s, ['transport down']).map((l) => ({ peer: String(l.peer), reason: String(l.reason) })),
+    }
+  })
 }
 
 /**

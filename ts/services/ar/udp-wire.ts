@@ -127,7 +127,9 @@ function v6Bytes(ip: string): Buffer {
   const hs = head === '' ? [] : head.split(':')
   const rs = rest === undefined || rest === '' ? [] : rest.split(':')
   const groups = rest === undefined ? hs : [...hs, ...Array<string>(8 - hs.length - rs.length).fill('0'), ...rs]
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2))
+  groups.forEach((g, i) => {
+    out.writeUInt16BE(parseInt(g, 16), i * 2)
+  })
   if (tail) tail.copy(out, 12)
   return out
 }

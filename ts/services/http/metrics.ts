@@ -50,7 +50,9 @@ export class Metrics {
     out.push('# HELP skywire_http_request_duration_seconds HTTP request latency.')
     out.push('# TYPE skywire_http_request_duration_seconds histogram')
     for (const [k, h] of this.latency) {
-      BUCKETS.forEach((b, i) => out.push(`skywire_http_request_duration_seconds_bucket{${k},le="${b}"} ${h.counts[i]}`))
+      BUCKETS.forEach((b, i) => {
+        out.push(`skywire_http_request_duration_seconds_bucket{${k},le="${b}"} ${h.counts[i]}`)
+      })
       out.push(`skywire_http_request_duration_seconds_bucket{${k},le="+Inf"} ${h.n}`)
       out.push(`skywire_http_request_duration_seconds_sum{${k}} ${h.sum}`)
       out.push(`skywire_http_request_duration_seconds_count{${k}} ${h.n}`)

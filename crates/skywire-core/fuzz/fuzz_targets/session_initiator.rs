@@ -19,7 +19,9 @@ const INDEX: u32 = 0x0102_0304;
 
 fn keys() -> &'static (Keypair, Keypair) {
     static KEYS: OnceLock<(Keypair, Keypair)> = OnceLock::new();
-    KEYS.get_or_init(|| (Keypair::from_secret(SecretKey::from_bytes([1; 32])), Keypair::from_secret(SecretKey::from_bytes([2; 32]))))
+    KEYS.get_or_init(|| {
+        (Keypair::from_secret(SecretKey::from_bytes([1; 32])), Keypair::from_secret(SecretKey::from_bytes([2; 32])))
+    })
 }
 
 fn pending(t0: Instant) -> Session {

@@ -37,10 +37,12 @@ fuzz_target!(|data: &[u8]| {
         LoadConfig::default()
     };
     let mut resp = Responder::new(kp, ResponderConfig { load, ..Default::default() }, t0);
-    let src: SocketAddr = if mode & 4 == 4 { "[2001:db8::1]:7".parse().unwrap() } else { "192.0.2.1:7".parse().unwrap() };
+    let src: SocketAddr =
+        if mode & 4 == 4 { "[2001:db8::1]:7".parse().unwrap() } else { "192.0.2.1:7".parse().unwrap() };
     let mut msg = msg.to_vec();
     if mode & 2 == 2 && msg.len() == INITIATION_LEN {
-        let key: [u8; 32] = Blake2s256::new().chain_update(b"mac1----").chain_update(kp.public.to_x25519()).finalize().into();
+        let key: [u8; 32] =
+            Blake2s256::new().chain_update(b"mac1----").chain_update(kp.public.to_x25519()).finalize().into();
         let n = msg.len();
         let m1 = mac16(&key, &msg[..n - 32]);
         msg[n - 32..n - 16].copy_from_slice(&m1);

@@ -69,7 +69,11 @@ fn allowed(role: Role, first: bool) -> (usize, usize) {
 fn check(role: Role, first: bool, len: u32) -> Result<usize, WireError> {
     let (min, max) = allowed(role, first);
     let l = len as usize;
-    if (min..=max).contains(&l) { Ok(l) } else { Err(WireError::BadFrameLength { len, min, max }) }
+    if (min..=max).contains(&l) {
+        Ok(l)
+    } else {
+        Err(WireError::BadFrameLength { len, min, max })
+    }
 }
 
 fn decoder(role: Role) -> FrameDecoder {
@@ -147,7 +151,11 @@ fn at_once(stream: &[u8], role: Role) -> Outcome {
 /// The size of piece `i`, starting at stream offset `at`.
 fn piece(pieces: &[usize], i: usize, at: usize, default: usize) -> usize {
     let p = pieces.get(i % pieces.len().max(1)).copied().unwrap_or(default);
-    if at < SMALL_PIECES_UP_TO { p } else { p.max(FAST_PIECE) }
+    if at < SMALL_PIECES_UP_TO {
+        p
+    } else {
+        p.max(FAST_PIECE)
+    }
 }
 
 fn fed_in_pieces(stream: &[u8], role: Role, pieces: &[usize]) -> Outcome {
@@ -266,11 +274,7 @@ fuzz_target!(|data: &[u8]| {
 
     // Encode → decode: messages the stages accept come back as they were.
     if only_messages {
-        let ok = messages
-            .iter()
-            .enumerate()
-            .take_while(|(i, m)| check(role, *i == 0, m.len() as u32).is_ok())
-            .count();
+        let ok = messages.iter().enumerate().take_while(|(i, m)| check(role, *i == 0, m.len() as u32).is_ok()).count();
         assert_eq!(want.frames, messages[..ok]);
         assert_eq!(want.error.is_some(), ok < messages.len());
         if want.error.is_none() {

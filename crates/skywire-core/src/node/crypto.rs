@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use rand_core::{OsRng, RngCore};
 
 pub use crate::session::FrameKind as Kind;
-use crate::session::{Decapsulated, Responded, Responder, ResponderConfig, Session, SessionConfig, SessionError, TimerAction};
+use crate::session::{
+    Decapsulated, Responded, Responder, ResponderConfig, Session, SessionConfig, SessionError, TimerAction,
+};
 use crate::{Keypair, PublicKey};
 
 pub const MAX_CONTROL: usize = crate::session::MAX_CONTROL_LEN;
@@ -170,7 +172,12 @@ pub(crate) enum Progress {
     Retry(Vec<u8>),
 }
 
-pub(crate) fn initiate(kp: &Keypair, remote: PublicKey, index: u32, now: Instant) -> Result<(PendingHandshake, Vec<u8>), SessionError> {
+pub(crate) fn initiate(
+    kp: &Keypair,
+    remote: PublicKey,
+    index: u32,
+    now: Instant,
+) -> Result<(PendingHandshake, Vec<u8>), SessionError> {
     let mut out = [0u8; 256];
     let (s, msg) = Session::initiate(kp, remote, index, SessionConfig::default(), now, &mut out)?;
     let msg = msg.to_vec();
@@ -194,6 +201,9 @@ impl PendingHandshake {
             return Err(SessionError::NotEstablished);
         }
         let s = self.s.take().ok_or(SessionError::NotEstablished)?;
-        Ok(Progress::Established(Box::new(Established { session: SessionBox { s, remote: self.remote, last_ping: None }, confirm })))
+        Ok(Progress::Established(Box::new(Established {
+            session: SessionBox { s, remote: self.remote, last_ping: None },
+            confirm,
+        })))
     }
 }

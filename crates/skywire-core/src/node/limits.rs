@@ -21,6 +21,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Milliseconds of a duration since the node started: u64 holds 584 million
+/// years of them, so saturating is only a formality.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// The caps. `Default` suits a small VPS (1 vCPU, 1 GiB): see each field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -208,9 +214,10 @@ impl Gate {
     /// (at most once per [`REPORT_EVERY`]).
     pub(crate) fn count(&self, why: Refusal) -> bool {
         self.refused.0[why as usize].fetch_add(1, Ordering::Relaxed);
-        let now = self.epoch.elapsed().as_millis() as u64 + REPORT_EVERY.as_millis() as u64;
+        let every = millis(REPORT_EVERY);
+        let now = millis(self.epoch.elapsed()) + every;
         let last = self.last_report.load(Ordering::Relaxed);
-        now.saturating_sub(last) >= REPORT_EVERY.as_millis() as u64
+        now.saturating_sub(last) >= every
             && self.last_report.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
     }
 

@@ -31,11 +31,16 @@ pub(crate) fn mark<S: AsRawFd>(sock: &S) -> io::Result<()> {
     set_mark(sock.as_raw_fd(), BYPASS_MARK)
 }
 
+/// The size of an int socket option (4: always fits a socklen_t).
+#[allow(clippy::cast_possible_truncation)] // a 4-byte size, known at compile time
+pub(crate) const INT_LEN: libc::socklen_t = size_of::<libc::c_int>() as libc::socklen_t;
+
 fn set_mark(fd: std::os::fd::RawFd, mark: u32) -> io::Result<()> {
-    let value = mark as libc::c_int;
+    // SO_MARK is a 32-bit pattern the kernel reads as an int: reinterpret, not convert.
+    let value: libc::c_int = mark.cast_signed();
     // SAFETY: a live socket fd, an int option, its size.
     let rc = unsafe {
-        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_MARK, (&value as *const libc::c_int).cast(), size_of::<libc::c_int>() as libc::socklen_t)
+        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_MARK, (&value as *const libc::c_int).cast(), INT_LEN)
     };
     if rc == 0 {
         return Ok(());
@@ -80,14 +85,22 @@ mod tests {
         let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         mark(&s).unwrap();
         let mut v: libc::c_int = 0;
-        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        let mut len = INT_LEN;
         // SAFETY: a live socket, an int-sized out buffer.
-        let rc = unsafe { libc::getsockopt(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK, (&mut v as *mut libc::c_int).cast(), &mut len) };
+        let rc = unsafe {
+            libc::getsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_MARK,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
         assert_eq!(rc, 0);
         if marking_refused() {
             assert_eq!(v, 0);
         } else {
-            assert_eq!(v as u32, BYPASS_MARK);
+            assert_eq!(v.cast_unsigned(), BYPASS_MARK);
         }
     }
 

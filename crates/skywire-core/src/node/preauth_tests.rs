@@ -40,20 +40,26 @@ fn note(size: usize) {
     });
 }
 
+// SAFETY: every call is passed unchanged to the system allocator, which
+// upholds GlobalAlloc's contract; `note` only counts and never allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         note(layout.size());
+        // SAFETY: our caller's contract is System's.
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         note(layout.size());
+        // SAFETY: our caller's contract is System's.
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         note(new_size);
+        // SAFETY: `ptr` came from this allocator, i.e. from System.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, i.e. from System.
         unsafe { System.dealloc(ptr, layout) }
     }
 }
@@ -250,7 +256,7 @@ async fn sudph_pending_handshakes_are_capped_per_source_and_in_total() {
     // interval), which frees the slot.
     let reason = loop {
         match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("no session-down in time") {
-            Some(Event::SessionDown { reason, .. }) => break reason,
+            Some(Event::TransportDown { reason, .. }) => break reason,
             Some(_) => continue,
             None => panic!("event channel closed"),
         }
@@ -258,14 +264,18 @@ async fn sudph_pending_handshakes_are_capped_per_source_and_in_total() {
     assert!(reason.contains("not confirmed"), "{reason}");
     until("unconfirmed ones dropped", Duration::from_secs(3), || server.limit_stats().pending == 0).await;
     assert_eq!(server.limit_stats().sessions, 1, "the confirmed session stays");
-    assert_eq!(server.sessions().len(), 1);
+    assert_eq!(server.transports().len(), 1);
 }
 
 async fn dial(client: &Node, server: &Node, kind: TransportKind) -> Result<u64, super::NodeError> {
     match kind {
-        TransportKind::Stcpr => client.dial_stcpr(server.public_key(), &[server.stcpr_addr().unwrap()], Duration::from_secs(2)).await,
+        TransportKind::Stcpr => {
+            client.dial_stcpr(server.public_key(), &[server.stcpr_addr().unwrap()], Duration::from_secs(2)).await
+        }
         TransportKind::Sudph => {
-            client.dial_sudph(server.public_key(), Some(vec![server.sudph_addr().unwrap()]), Duration::from_millis(1500)).await
+            client
+                .dial_sudph(server.public_key(), Some(vec![server.sudph_addr().unwrap()]), Duration::from_millis(1500))
+                .await
         }
     }
 }
@@ -289,10 +299,10 @@ async fn inbound_sessions_are_capped_per_source_and_in_total() {
     dial(&c2, &server, TransportKind::Sudph).await.unwrap();
     assert!(dial(&c3, &server, TransportKind::Sudph).await.is_err(), "a 4th session must be refused");
     assert!(server.limit_stats().refused_sessions_total >= 1);
-    assert_eq!(server.sessions().len(), 3);
+    assert_eq!(server.transports().len(), 3);
     assert_eq!(server.limit_stats().sessions, 3);
     // A session that closes gives its slot back.
-    clients[0].0.close_session(first).unwrap();
+    clients[0].0.close_transport(first).unwrap();
     until("slot back", Duration::from_secs(3), || server.limit_stats().sessions == 2).await;
     dial(&c3, &server, TransportKind::Sudph).await.expect("room again after a session closed");
     // Sessions we dial are ours, not counted.

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use std::net::SocketAddr;
 
-pub(crate) use crate::wire::resolver::{ErrorCode, PeerAddress, ResolverMessage};
 use crate::wire::resolver::{Bind, ConnectRequest, Punch, MAX_ADDRS};
+pub(crate) use crate::wire::resolver::{ErrorCode, PeerAddress, ResolverMessage};
 use crate::{Keypair, PublicKey};
 
 /// Re-bind well inside the resolver's 60 s expiry; this is also what keeps
@@ -15,20 +15,16 @@ use crate::{Keypair, PublicKey};
 pub(crate) const REBIND_EVERY: Duration = Duration::from_secs(20);
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
 
 pub(crate) fn bind(kp: &Keypair, locals: &[SocketAddr]) -> Vec<u8> {
     let locals: Vec<_> = locals.iter().copied().take(MAX_ADDRS).collect();
-    Bind::signed(kp, now_ms(), locals)
-        .and_then(|b| ResolverMessage::Bind(b).to_bytes())
-        .unwrap_or_default()
+    Bind::signed(kp, now_ms(), locals).and_then(|b| ResolverMessage::Bind(b).to_bytes()).unwrap_or_default()
 }
 
 pub(crate) fn connect_request(kp: &Keypair, target: PublicKey) -> Vec<u8> {
-    ResolverMessage::ConnectRequest(ConnectRequest::signed(kp, target, now_ms()))
-        .to_bytes()
-        .unwrap_or_default()
+    ResolverMessage::ConnectRequest(ConnectRequest::signed(kp, target, now_ms())).to_bytes().unwrap_or_default()
 }
 
 pub(crate) fn punch(pk: PublicKey) -> Vec<u8> {

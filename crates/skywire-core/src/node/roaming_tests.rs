@@ -90,7 +90,8 @@ impl Nat {
         }
         // Server -> client, from any back socket (counted per socket).
         for (i, back) in nat.backs.iter().enumerate() {
-            let (back, front, counts, client) = (back.clone(), nat.front.clone(), nat.from_server.clone(), client.clone());
+            let (back, front, counts, client) =
+                (back.clone(), nat.front.clone(), nat.from_server.clone(), client.clone());
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 2048];
                 while let Ok((n, _)) = back.recv_from(&mut buf).await {
@@ -125,16 +126,19 @@ async fn sudph_follows_an_authenticated_new_source_and_nothing_else() {
     client.send_control(id, b"one").unwrap();
     let (sid, data) = control(&mut srx, wait).await.expect("server got nothing");
     assert_eq!(data, b"one");
-    assert_eq!(server.session(sid).unwrap().remote, nat.backs[0].local_addr().unwrap());
+    assert_eq!(server.transport(sid).unwrap().remote, nat.backs[0].local_addr().unwrap());
 
     // The NAT rebinds: the client's next message comes from back socket 1, and the server answers there.
     *nat.current.lock().unwrap() = 1;
     client.send_control(id, b"two").unwrap();
     assert_eq!(control(&mut srx, wait).await.expect("server got nothing after the rebind").1, b"two");
     server.send_control(sid, b"to the new mapping").unwrap();
-    assert_eq!(control(&mut crx, wait).await.expect("client got nothing after the rebind"), (id, b"to the new mapping".to_vec()));
+    assert_eq!(
+        control(&mut crx, wait).await.expect("client got nothing after the rebind"),
+        (id, b"to the new mapping".to_vec())
+    );
     assert!(nat.received(1) > 0);
-    assert_eq!(server.session(sid).unwrap().remote, nat.backs[1].local_addr().unwrap());
+    assert_eq!(server.transport(sid).unwrap().remote, nat.backs[1].local_addr().unwrap());
 
     // An attacker at back socket 2 replays that authentic datagram, then sends a forged one: neither moves the session.
     let authentic = nat.last_to_server.lock().unwrap().clone().expect("a transport datagram went to the server");
@@ -147,7 +151,10 @@ async fn sudph_follows_an_authenticated_new_source_and_nothing_else() {
     // Nothing new was delivered to the server from them.
     assert_eq!(control(&mut srx, Duration::from_millis(500)).await, None);
     server.send_control(sid, b"still to the client").unwrap();
-    assert_eq!(control(&mut crx, wait).await.expect("client got nothing after the replay"), (id, b"still to the client".to_vec()));
+    assert_eq!(
+        control(&mut crx, wait).await.expect("client got nothing after the replay"),
+        (id, b"still to the client".to_vec())
+    );
     assert_eq!(nat.received(2), 0, "the server followed a replayed or forged datagram to the attacker");
-    assert_eq!(server.session(sid).unwrap().remote, nat.backs[1].local_addr().unwrap());
+    assert_eq!(server.transport(sid).unwrap().remote, nat.backs[1].local_addr().unwrap());
 }

@@ -33,6 +33,12 @@ pub struct Snapshot {
     pub rekeys: u64,
 }
 
+/// Microseconds, at least 1 (0 means "never"): u64 holds 584 thousand years
+/// of them, so saturating is only a formality.
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
 impl Counters {
     pub fn sent(&self, packets: usize, bytes: usize) {
         self.tx_bytes.fetch_add(bytes as u64, Relaxed);
@@ -47,7 +53,7 @@ impl Counters {
 
     /// Any authenticated message (keepalives too) proves the peer is alive.
     pub fn touch(&self, epoch: Instant) {
-        self.last_rx_us.store(epoch.elapsed().as_micros().max(1) as u64, Relaxed);
+        self.last_rx_us.store(micros(epoch.elapsed()), Relaxed);
     }
 
     pub fn drop_one(&self) {
@@ -59,7 +65,7 @@ impl Counters {
     }
 
     pub fn set_rtt(&self, rtt: Duration) {
-        self.rtt_us.store(rtt.as_micros().max(1) as u64, Relaxed);
+        self.rtt_us.store(micros(rtt), Relaxed);
     }
 
     pub fn snapshot(&self, epoch: Instant) -> Snapshot {
@@ -71,8 +77,7 @@ impl Counters {
             rx_bytes: self.rx_bytes.load(Relaxed),
             rx_packets: self.rx_packets.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
-            last_rx_ago: (last != 0)
-                .then(|| epoch.elapsed().saturating_sub(Duration::from_micros(last))),
+            last_rx_ago: (last != 0).then(|| epoch.elapsed().saturating_sub(Duration::from_micros(last))),
             rtt: (rtt != 0).then(|| Duration::from_micros(rtt)),
             rekeys: 0,
         }

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::crypto::{self, Accepted, Established, Progress};
 use super::limits::{Refusal, Ticket};
-use super::peer::{Link, Peer};
+use super::transport::{Link, Transport};
 use super::{Inner, NodeError, TransportKind};
 use crate::wire::frame::{self, encode_frame, FrameDecoder};
 use crate::PublicKey;
@@ -139,7 +139,11 @@ async fn respond(inner: Arc<Inner>, stream: TcpStream, addr: SocketAddr, mut tic
 /// Read the responder's first frame into `first`, through a shared
 /// `&TcpStream` (tokio reads need `&mut`) so that the stream can still be
 /// reset afterwards.
-async fn read_first(stream: &TcpStream, dec: &mut FrameDecoder, first: &mut [u8; FIRST_FRAME]) -> Result<(), ReadFailed> {
+async fn read_first(
+    stream: &TcpStream,
+    dec: &mut FrameDecoder,
+    first: &mut [u8; FIRST_FRAME],
+) -> Result<(), ReadFailed> {
     loop {
         if let Some(f) = dec.next_frame().map_err(ReadFailed::Frame)? {
             // The limit admits exactly FIRST_FRAME bytes.
@@ -157,7 +161,11 @@ async fn read_first(stream: &TcpStream, dec: &mut FrameDecoder, first: &mut [u8;
 }
 
 /// Read the dialer's answer into `answer`; returns its length.
-async fn read_answer(rd: &mut OwnedReadHalf, dec: &mut FrameDecoder, answer: &mut [u8; MAX_REPLY]) -> Result<usize, ReadFailed> {
+async fn read_answer(
+    rd: &mut OwnedReadHalf,
+    dec: &mut FrameDecoder,
+    answer: &mut [u8; MAX_REPLY],
+) -> Result<usize, ReadFailed> {
     loop {
         if let Some(f) = dec.next_frame().map_err(ReadFailed::Frame)? {
             // The limit admits at most MAX_REPLY bytes.
@@ -173,7 +181,12 @@ async fn read_answer(rd: &mut OwnedReadHalf, dec: &mut FrameDecoder, answer: &mu
 }
 
 /// Client side: connect to the first address that answers, then handshake.
-pub(crate) async fn dial(inner: &Arc<Inner>, remote: PublicKey, addrs: &[SocketAddr], deadline: Instant) -> Result<Arc<Peer>, NodeError> {
+pub(crate) async fn dial(
+    inner: &Arc<Inner>,
+    remote: PublicKey,
+    addrs: &[SocketAddr],
+    deadline: Instant,
+) -> Result<Arc<Transport>, NodeError> {
     let mut last = NodeError::Unreachable(format!("{remote}: no STCPR address"));
     for &addr in addrs {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -189,10 +202,10 @@ pub(crate) async fn dial(inner: &Arc<Inner>, remote: PublicKey, addrs: &[SocketA
     Err(last)
 }
 
-async fn dial_one(inner: &Arc<Inner>, remote: PublicKey, addr: SocketAddr) -> Result<Arc<Peer>, NodeError> {
+async fn dial_one(inner: &Arc<Inner>, remote: PublicKey, addr: SocketAddr) -> Result<Arc<Transport>, NodeError> {
     let index = inner.alloc_index();
-    let (mut pending, mut init) =
-        crypto::initiate(&inner.keypair, remote, index, Instant::now()).map_err(|e| NodeError::Handshake(e.to_string()))?;
+    let (mut pending, mut init) = crypto::initiate(&inner.keypair, remote, index, Instant::now())
+        .map_err(|e| NodeError::Handshake(e.to_string()))?;
     // A responder under load answers with a cookie and closes: the second
     // connection carries the initiation with mac2.
     for _ in 0..2 {
@@ -207,7 +220,9 @@ async fn dial_one(inner: &Arc<Inner>, remote: PublicKey, addr: SocketAddr) -> Re
         let mut answer = [0u8; MAX_REPLY];
         let n = match read_answer(&mut rd, &mut dec, &mut answer).await {
             Ok(n) => n,
-            Err(ReadFailed::Closed) => return Err(NodeError::Handshake(format!("{addr} closed the connection during the handshake"))),
+            Err(ReadFailed::Closed) => {
+                return Err(NodeError::Handshake(format!("{addr} closed the connection during the handshake")))
+            }
             Err(ReadFailed::Io(e)) => return Err(hs(&e)),
             Err(ReadFailed::Frame(e)) => return Err(hs(&e)),
         };
@@ -248,11 +263,11 @@ fn start_conn(
     addr: SocketAddr,
     initiator: bool,
     ticket: Option<Ticket>,
-) -> Arc<Peer> {
+) -> Arc<Transport> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let close = Arc::new(tokio::sync::Notify::new());
     let link = Link::Tcp { tx, addr, close: close.clone() };
-    let peer = inner.add_peer(session, index, TransportKind::Stcpr, link, initiator, ticket);
+    let peer = inner.add_transport(session, index, TransportKind::Stcpr, link, initiator, ticket);
     let writer = tokio::spawn(write_loop(wr, rx));
     let p = peer.clone();
     tokio::spawn(async move {
@@ -263,7 +278,7 @@ fn start_conn(
             _ = close.notified() => "closed locally".to_string(),
         };
         writer.abort();
-        inner.remove_peer(p.id, &reason);
+        inner.remove_transport(p.id, &reason);
     });
     peer
 }
@@ -294,7 +309,7 @@ async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
 
 /// Read frames and act on each; after decrypting all the complete frames one
 /// read brought, write their packets to the TUN in one batch.
-async fn read_loop(inner: &Arc<Inner>, peer: &Arc<Peer>, mut rd: OwnedReadHalf, mut dec: FrameDecoder) -> String {
+async fn read_loop(inner: &Arc<Inner>, peer: &Arc<Transport>, mut rd: OwnedReadHalf, mut dec: FrameDecoder) -> String {
     loop {
         let mut sink = None;
         loop {

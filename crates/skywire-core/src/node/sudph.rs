@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::crypto::{self, Accepted, Established, Progress};
-use crate::wire::message::{classify, Route};
-use super::peer::{Link, Peer};
-use super::resolver::{self, PeerAddress, ResolverMessage};
+use super::resolver::{self, ErrorCode, PeerAddress, ResolverMessage};
 use super::sink::TunSink;
+use super::transport::{Link, Transport};
 use super::udp::{RecvBatch, UdpSock};
 use super::{Event, Inner, NodeError, TransportKind};
+use crate::wire::message::{classify, Route};
 use crate::PublicKey;
 
 /// When the dialer sends its handshake (ms after the dial starts), then every
@@ -92,12 +92,9 @@ pub(crate) async fn recv_loop(inner: Arc<Inner>, sock: Arc<UdpSock>) {
     let mut sink = TunSink::new();
     let mut out = vec![0u8; 2048];
     loop {
-        let slots = match sock.recv_batch(&mut batch).await {
-            Ok(n) => n,
-            // ICMP port unreachable from an earlier send shows up here on
-            // Linux; it says nothing about this socket.
-            Err(_) => continue,
-        };
+        // An error is an ICMP port unreachable from an earlier send (Linux
+        // reports it here); it says nothing about this socket.
+        let Ok(slots) = sock.recv_batch(&mut batch).await else { continue };
         for i in 0..slots {
             let (src, datagrams) = batch.datagrams(i);
             for msg in datagrams {
@@ -109,7 +106,14 @@ pub(crate) async fn recv_loop(inner: Arc<Inner>, sock: Arc<UdpSock>) {
     }
 }
 
-async fn on_datagram(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketAddr, sink: &mut TunSink, out: &mut [u8]) {
+async fn on_datagram(
+    inner: &Arc<Inner>,
+    sock: &Arc<UdpSock>,
+    msg: &[u8],
+    src: SocketAddr,
+    sink: &mut TunSink,
+    out: &mut [u8],
+) {
     match classify(msg) {
         Ok(Route::Index(idx)) => {
             // A response or cookie reply to a dial in progress.
@@ -117,7 +121,7 @@ async fn on_datagram(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: S
                 let _ = tx.send((msg.to_vec(), src));
                 return;
             }
-            let Some(peer) = inner.peer_by_index(idx) else { return };
+            let Some(peer) = inner.transport_by_index(idx) else { return };
             let authenticated = inner.on_session_message(&peer, msg, sink).await;
             // Follow the peer when its NAT mapping changes, but only on a
             // message that authenticated: a forged source moves nothing.
@@ -147,7 +151,7 @@ async fn on_initiation(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src:
         Ok(Accepted::Session(session, len)) => {
             // A new handshake from a peer we already have on this address is
             // a rekey: keep the peer (and its tunnel), take the new keys.
-            if let Some(existing) = inner.find_udp_peer(session.remote(), src) {
+            if let Some(existing) = inner.find_udp_transport(session.remote(), src) {
                 send_probe(sock, &out[..len], src).await;
                 inner.absorb(&existing, session, index);
                 return;
@@ -163,7 +167,7 @@ async fn on_initiation(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src:
             };
             send_probe(sock, &out[..len], src).await;
             let link = Link::Udp { sock: sock.clone(), addr: std::sync::Mutex::new(src) };
-            inner.add_peer(*session, index, TransportKind::Sudph, link, false, Some(ticket));
+            inner.add_transport(*session, index, TransportKind::Sudph, link, false, Some(ticket));
         }
         Ok(Accepted::Reply(len)) => {
             send_probe(sock, &out[..len], src).await;
@@ -180,7 +184,11 @@ fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketA
         Ok(ResolverMessage::Punch(p)) if !from_resolver => {
             if let Some(d) = inner.dialing.lock().unwrap().get_mut(&p.pk) {
                 if d.learn(src) {
-                    let _ = inner.events.send(Event::Punch { peer: p.pk, stage: "peer punched from".into(), addr: Some(src) });
+                    let _ = inner.events.send(Event::Punch {
+                        peer: p.pk,
+                        stage: "peer punched from".into(),
+                        addr: Some(src),
+                    });
                 }
             }
         }
@@ -211,7 +219,7 @@ fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketA
         }
         Ok(ResolverMessage::Error(e)) if from_resolver => {
             if let Some(w) = inner.punch_waiters.lock().unwrap().remove(&e.about) {
-                let _ = w.send(Err(resolver::error_text(e.code)));
+                let _ = w.send(Err(e.code));
             }
         }
         // The resolver checks we receive at this address before storing our
@@ -277,8 +285,8 @@ fn try_send_probe(sock: &UdpSock, msg: &[u8], to: SocketAddr) {
     }
 }
 
-fn has_session(inner: &Inner, pk: PublicKey) -> bool {
-    inner.peers.read().unwrap().values().any(|p| p.remote == pk)
+fn has_transport(inner: &Inner, pk: PublicKey) -> bool {
+    inner.transports.read().unwrap().values().any(|p| p.remote == pk)
 }
 
 /// The target's side of a punch: the rest of PUNCHES, stopping once a session
@@ -289,7 +297,7 @@ async fn punch_until_up(inner: std::sync::Weak<Inner>, sock: Arc<UdpSock>, info:
     for at in PUNCHES.into_iter().skip(1) {
         tokio::time::sleep_until((start + Duration::from_millis(at)).into()).await;
         let Some(inner) = inner.upgrade() else { return };
-        if has_session(&inner, info.peer) {
+        if has_transport(&inner, info.peer) {
             return;
         }
         punch(&inner, &sock, &info);
@@ -302,7 +310,7 @@ pub(crate) async fn dial(
     remote: PublicKey,
     direct: Option<Vec<SocketAddr>>,
     deadline: Instant,
-) -> Result<Arc<Peer>, NodeError> {
+) -> Result<Arc<Transport>, NodeError> {
     let sock = inner.udp.clone().ok_or(NodeError::NotListening("SUDPH"))?;
     let targets = match direct {
         Some(a) if !a.is_empty() => a,
@@ -315,7 +323,8 @@ pub(crate) async fn dial(
                 tokio::time::sleep(HEAD_START).await;
             }
             punch(inner, &sock, &info);
-            let _ = inner.events.send(Event::Punch { peer: remote, stage: "punching".into(), addr: Some(info.observed) });
+            let _ =
+                inner.events.send(Event::Punch { peer: remote, stage: "punching".into(), addr: Some(info.observed) });
             targets
         }
     };
@@ -331,11 +340,19 @@ pub(crate) async fn dial(
 /// meanwhile, so an answer slower than this still completes.
 const REINITIATE_EVERY: Duration = Duration::from_millis(1000);
 
-async fn probe(inner: &Arc<Inner>, sock: &Arc<UdpSock>, remote: PublicKey, mut targets: Vec<SocketAddr>, deadline: Instant) -> Result<Arc<Peer>, NodeError> {
+async fn probe(
+    inner: &Arc<Inner>,
+    sock: &Arc<UdpSock>,
+    remote: PublicKey,
+    mut targets: Vec<SocketAddr>,
+    deadline: Instant,
+) -> Result<Arc<Transport>, NodeError> {
     // Re-sent on the schedule; a cookie reply (responder under load) turns it
     // into one carrying mac2.
     let index = inner.alloc_index();
-    let initiate = || crypto::initiate(&inner.keypair, remote, index, Instant::now()).map_err(|e| NodeError::Handshake(e.to_string()));
+    let initiate = || {
+        crypto::initiate(&inner.keypair, remote, index, Instant::now()).map_err(|e| NodeError::Handshake(e.to_string()))
+    };
     let (mut current, mut init) = initiate()?;
     let mut previous: Option<crypto::PendingHandshake> = None;
     let start = Instant::now();
@@ -393,7 +410,7 @@ async fn probe(inner: &Arc<Inner>, sock: &Arc<UdpSock>, remote: PublicKey, mut t
                 // cannot use its new keys.
                 send_probe(sock, &confirm, from).await;
                 let link = Link::Udp { sock: sock.clone(), addr: std::sync::Mutex::new(from) };
-                return Ok(inner.add_peer(session, index, TransportKind::Sudph, link, true, None));
+                return Ok(inner.add_transport(session, index, TransportKind::Sudph, link, true, None));
             }
             Ok(Progress::Retry(again)) => {
                 // Cookie reply: resend at once (top of the loop), with mac2.
@@ -401,17 +418,24 @@ async fn probe(inner: &Arc<Inner>, sock: &Arc<UdpSock>, remote: PublicKey, mut t
                 initiated = Instant::now();
             }
             Err(e) => {
-                let _ = inner.events.send(Event::Punch { peer: remote, stage: format!("handshake failed: {e}"), addr: Some(from) });
+                let _ = inner.events.send(Event::Punch {
+                    peer: remote,
+                    stage: format!("handshake failed: {e}"),
+                    addr: Some(from),
+                });
                 send_now = false;
             }
         }
     }
-    Err(NodeError::Unreachable(format!(
-        "{remote}: no answer to the handshake through the NATs (hole punching failed)"
-    )))
+    Err(NodeError::Unreachable(format!("{remote}: no answer to the handshake through the NATs (hole punching failed)")))
 }
 
-async fn locate(inner: &Arc<Inner>, sock: &Arc<UdpSock>, remote: PublicKey, deadline: Instant) -> Result<PeerAddress, NodeError> {
+async fn locate(
+    inner: &Arc<Inner>,
+    sock: &Arc<UdpSock>,
+    remote: PublicKey,
+    deadline: Instant,
+) -> Result<PeerAddress, NodeError> {
     let resolver_addr = inner.resolver.ok_or(NodeError::NoResolver)?;
     let (tx, mut rx) = oneshot::channel();
     inner.punch_waiters.lock().unwrap().insert(remote, tx);
@@ -427,7 +451,10 @@ async fn locate(inner: &Arc<Inner>, sock: &Arc<UdpSock>, remote: PublicKey, dead
         }
         match tokio::time::timeout(wait, &mut rx).await {
             Ok(Ok(Ok(info))) => return Ok(info),
-            Ok(Ok(Err(why))) => return Err(NodeError::Unreachable(format!("{remote}: {why}"))),
+            Ok(Ok(Err(ErrorCode::TargetNotBound))) => return Err(NodeError::NotBound(remote)),
+            Ok(Ok(Err(code))) => {
+                return Err(NodeError::Unreachable(format!("{remote}: {}", resolver::error_text(code))))
+            }
             Ok(Err(_)) => return Err(NodeError::Closed),
             // Not answered yet: the waiter is still registered, ask again.
             Err(_) => {}
@@ -451,7 +478,7 @@ mod punch_tests {
 
     #[test]
     fn probes_are_dense_first_then_steady() {
-        let at: Vec<u64> = (0..13).map(|i| probe_at(i).as_millis() as u64).collect();
+        let at: Vec<u128> = (0..13).map(|i| probe_at(i).as_millis()).collect();
         assert_eq!(at, [0, 50, 100, 200, 400, 800, 1200, 1600, 2000, 2500, 3000, 3500, 4000]);
         // Always increasing, so the loop never busy-waits.
         assert!((0..100).all(|i| probe_at(i + 1) > probe_at(i)));

@@ -56,7 +56,7 @@ async fn round_trip(kind: TransportKind, responder: ResponderConfig) {
     let (sid, data) = next_control(&mut srx).await;
     assert_eq!(data, b"hello?");
     // The server knows who dialed: the PK travels in the handshake.
-    let info = server.session(sid).unwrap();
+    let info = server.transport(sid).unwrap();
     assert_eq!(info.peer, client.public_key());
     assert_eq!(info.transport, kind);
     server.send_control(sid, b"hi!").unwrap();
@@ -97,14 +97,19 @@ async fn every_size_arrives(kind: TransportKind) {
     let (server, mut srx) = node(ResponderConfig::default()).await;
     let (client, _crx) = node(ResponderConfig::default()).await;
     let id = match kind {
-        TransportKind::Stcpr => client.dial_stcpr(server.public_key(), &[server.stcpr_addr().unwrap()], Duration::from_secs(5)).await,
+        TransportKind::Stcpr => {
+            client.dial_stcpr(server.public_key(), &[server.stcpr_addr().unwrap()], Duration::from_secs(5)).await
+        }
         TransportKind::Sudph => {
-            client.dial_sudph(server.public_key(), Some(vec![server.sudph_addr().unwrap()]), Duration::from_secs(5)).await
+            client
+                .dial_sudph(server.public_key(), Some(vec![server.sudph_addr().unwrap()]), Duration::from_secs(5))
+                .await
         }
     }
     .unwrap();
     let sizes = [1, 2047, 2048, 2049, 1400, 9000, super::MAX_CONTROL, 3, 65_000.min(super::MAX_CONTROL), 17];
-    let msgs: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, &n)| (0..n).map(|j| (i * 31 + j) as u8).collect()).collect();
+    let msgs: Vec<Vec<u8>> =
+        sizes.iter().enumerate().map(|(i, &n)| (0..n).map(|j| (i * 31 + j).to_le_bytes()[0]).collect()).collect();
     for m in &msgs {
         client.send_control(id, m).unwrap();
     }
@@ -129,21 +134,19 @@ async fn sudph_carries_every_size_in_order() {
 async fn closing_an_stcpr_session_closes_its_connection() {
     let (server, mut srx) = node(ResponderConfig::default()).await;
     let (client, _crx) = node(ResponderConfig::default()).await;
-    let id = client
-        .dial_stcpr(server.public_key(), &[server.stcpr_addr().unwrap()], Duration::from_secs(5))
-        .await
-        .unwrap();
-    client.close_session(id).unwrap();
+    let id =
+        client.dial_stcpr(server.public_key(), &[server.stcpr_addr().unwrap()], Duration::from_secs(5)).await.unwrap();
+    client.close_transport(id).unwrap();
     // The server learns it from the TCP connection closing, not from an expiry minutes later.
     let reason = loop {
         match tokio::time::timeout(Duration::from_secs(5), srx.recv()).await.expect("no session-down in time") {
-            Some(Event::SessionDown { reason, .. }) => break reason,
+            Some(Event::TransportDown { reason, .. }) => break reason,
             Some(_) => continue,
             None => panic!("event channel closed"),
         }
     };
     assert!(reason.contains("closed by peer"), "{reason}");
-    assert!(server.sessions().is_empty());
+    assert!(server.transports().is_empty());
 }
 
 #[tokio::test]
@@ -176,4 +179,41 @@ async fn shutdown_ends_a_dial_in_flight() {
     // And a dial after shutdown does not start.
     let r = client.dial_stcpr(peer, &[silent.local_addr().unwrap()], Duration::from_secs(60)).await;
     assert!(matches!(r, Err(super::NodeError::Closed)), "{r:?}");
+}
+
+/// A peer the address resolver has no binding for fails the dial with its own
+/// error (code ENOTBOUND), not a generic "unreachable": the visor calls such a
+/// peer offline by that code, never by the message.
+#[tokio::test]
+async fn sudph_dial_to_a_peer_the_resolver_does_not_know_is_not_bound() {
+    use crate::wire::resolver::{ErrorCode, ErrorMsg, ResolverMessage};
+    let resolver = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (client, _events) = Node::start(NodeConfig {
+        keypair: Keypair::generate(),
+        stcpr_listen: None,
+        sudph_listen: loopback(),
+        resolver: Some(resolver.local_addr().unwrap()),
+        local_addrs: vec![],
+        responder: ResponderConfig::default(),
+        limits: Default::default(),
+    })
+    .await
+    .unwrap();
+    let answer = tokio::spawn(async move {
+        let mut buf = [0u8; 1500];
+        loop {
+            let (n, from) = resolver.recv_from(&mut buf).await.unwrap();
+            // Binds and anything else go unanswered; connect requests get "not bound".
+            if let Ok(ResolverMessage::ConnectRequest(req)) = ResolverMessage::parse(&buf[..n]) {
+                let err = ResolverMessage::Error(ErrorMsg { about: req.target, code: ErrorCode::TargetNotBound });
+                resolver.send_to(&err.to_bytes().unwrap(), from).await.unwrap();
+            }
+        }
+    });
+    let target = Keypair::generate().public;
+    let err = client.dial_sudph(target, None, Duration::from_secs(5)).await.unwrap_err();
+    answer.abort();
+    assert!(matches!(err, super::NodeError::NotBound(pk) if pk == target), "{err}");
+    assert_eq!(err.code(), crate::Code::NotBound);
+    client.shutdown();
 }

@@ -13,16 +13,16 @@ use std::time::Instant;
 use ipnet::IpNet;
 use tokio::task::JoinHandle;
 
-use super::peer::{Peer, SendScratch};
 use super::stats::Counters;
+use super::transport::{SendScratch, Transport};
 use crate::packet;
-use crate::router::{AllowedIps, PeerId};
+use crate::router::{AllowedIps, TransportId};
 use crate::tun::{RecvBatch, Tun, TUN_BATCH};
 
 pub struct Tunnel {
     pub(crate) tun: Tun,
     routes: RwLock<AllowedIps>,
-    peers: RwLock<HashMap<PeerId, Weak<Peer>>>,
+    transports: RwLock<HashMap<TransportId, Weak<Transport>>>,
     /// Packets read from the TUN with no session to go to, and similar.
     pub(crate) counters: Counters,
     reader: std::sync::Mutex<Option<JoinHandle<()>>>,
@@ -33,7 +33,7 @@ impl Tunnel {
         let t = Arc::new(Tunnel {
             tun,
             routes: RwLock::new(AllowedIps::new()),
-            peers: RwLock::new(HashMap::new()),
+            transports: RwLock::new(HashMap::new()),
             counters: Counters::default(),
             reader: std::sync::Mutex::new(None),
         });
@@ -47,14 +47,14 @@ impl Tunnel {
         self.tun.name()
     }
 
-    pub(crate) fn attach(&self, peer: &Arc<Peer>, allowed: &[IpNet]) {
+    pub(crate) fn attach(&self, peer: &Arc<Transport>, allowed: &[IpNet]) {
         self.routes.write().unwrap().insert(peer.id, allowed);
-        self.peers.write().unwrap().insert(peer.id, Arc::downgrade(peer));
+        self.transports.write().unwrap().insert(peer.id, Arc::downgrade(peer));
     }
 
-    pub(crate) fn detach(&self, id: PeerId) {
-        self.routes.write().unwrap().remove_peer(id);
-        self.peers.write().unwrap().remove(&id);
+    pub(crate) fn detach(&self, id: TransportId) {
+        self.routes.write().unwrap().remove_transport(id);
+        self.transports.write().unwrap().remove(&id);
     }
 
     pub(crate) fn stop(&self) {
@@ -65,7 +65,7 @@ impl Tunnel {
 
     /// Whether `peer` may put `pkt` (which it sent, decrypted) into this
     /// TUN: only if its source is one of that peer's addresses.
-    pub(crate) fn admit(&self, peer: &Peer, pkt: &[u8], epoch: Instant) -> bool {
+    pub(crate) fn admit(&self, peer: &Transport, pkt: &[u8], epoch: Instant) -> bool {
         let allowed = match packet::source(pkt) {
             Some(src) => self.routes.read().unwrap().allows(peer.id, src),
             None => false,
@@ -79,9 +79,9 @@ impl Tunnel {
         allowed
     }
 
-    fn route(&self, dst: IpAddr) -> Option<Arc<Peer>> {
+    fn route(&self, dst: IpAddr) -> Option<Arc<Transport>> {
         let id = self.routes.read().unwrap().lookup(dst)?;
-        self.peers.read().unwrap().get(&id)?.upgrade()
+        self.transports.read().unwrap().get(&id)?.upgrade()
     }
 }
 
@@ -100,16 +100,13 @@ async fn outbound_loop(tunnel: Weak<Tunnel>) {
     let mut scratch = SendScratch::default();
     let mut run: Vec<usize> = Vec::with_capacity(TUN_BATCH);
     loop {
-        let n = match tun.recv_batch(&mut batch).await {
-            Ok(n) => n,
-            Err(_) => return,
-        };
+        let Ok(n) = tun.recv_batch(&mut batch).await else { return };
         let Some(t) = tunnel.upgrade() else { return };
         // Packets of one batch mostly go to one peer (one TCP flow split by
         // the kernel's offload): look the route up only when the destination
         // changes, and send per run of one peer.
-        let mut last: Option<(IpAddr, Option<Arc<Peer>>)> = None;
-        let mut current: Option<Arc<Peer>> = None;
+        let mut last: Option<(IpAddr, Option<Arc<Transport>>)> = None;
+        let mut current: Option<Arc<Transport>> = None;
         for i in 0..n {
             let pkt = batch.packet(i);
             let peer = match (packet::destination(pkt), &last) {
@@ -140,7 +137,7 @@ async fn outbound_loop(tunnel: Weak<Tunnel>) {
         run.clear();
         if batch.bad > 0 {
             if let Some(t) = tunnel.upgrade() {
-                t.counters.drop_many(batch.bad as usize);
+                t.counters.drop_many(usize::try_from(batch.bad).unwrap_or(usize::MAX));
             }
             batch.bad = 0;
         }

@@ -97,7 +97,7 @@ fn allow_fragmentation(sock: &socket2::Socket, v6: bool) {
     let set = |level, name, value: libc::c_int| {
         // SAFETY: a live socket, an int option, its size.
         let rc = unsafe {
-            libc::setsockopt(sock.as_raw_fd(), level, name, (&value as *const libc::c_int).cast(), size_of::<libc::c_int>() as libc::socklen_t)
+            libc::setsockopt(sock.as_raw_fd(), level, name, (&value as *const libc::c_int).cast(), super::mark::INT_LEN)
         };
         rc == 0
     };

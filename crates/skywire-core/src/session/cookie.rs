@@ -286,7 +286,8 @@ mod tests {
     #[test]
     fn load_meter_threshold_and_buckets() {
         let t0 = Instant::now();
-        let mut m = LoadMeter::new(LoadConfig { under_load_per_sec: 3, per_source_per_sec: 1, per_source_burst: 2 }, t0);
+        let mut m =
+            LoadMeter::new(LoadConfig { under_load_per_sec: 3, per_source_per_sec: 1, per_source_burst: 2 }, t0);
         assert!(!m.record(t0));
         assert!(!m.record(t0));
         assert!(!m.record(t0));

@@ -52,7 +52,7 @@
 //!   Expired -> remove the session and its indexes; Idle -> nothing
 //! ```
 //!
-//! # Peer identity
+//! # Transport identity
 //!
 //! Noise authenticates the peer's X25519 static key ([`Session::remote_static`]).
 //! The Ed25519 → X25519 map forgets the sign of x, so the X25519 key alone

@@ -11,9 +11,9 @@ use crate::wire::message::{write_cookie_reply, write_response, Initiation, NOISE
 use super::cookie::{check_mac1, mac1_key, seal_macs, CookieJar, LoadConfig, LoadMeter};
 use super::keys::TransportKeys;
 use super::noise::{self, StaticKeys, HANDSHAKE_PAYLOAD_LEN, TIMESTAMP_LEN};
-use crate::identity::PublicKey;
 use super::state::Session;
 use super::{need_out, SessionConfig, SessionError};
+use crate::identity::PublicKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResponderConfig {

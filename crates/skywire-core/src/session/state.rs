@@ -352,7 +352,8 @@ impl Session {
             _ => return Err(SessionError::UnknownIndex(r.receiver_index)),
         };
         check_mac1(r.raw, &self.mac1_key_local)?;
-        let mut hs = p.hs.take().ok_or(SessionError::UnexpectedMessage("response to an initiation already answered"))?;
+        let mut hs =
+            p.hs.take().ok_or(SessionError::UnexpectedMessage("response to an initiation already answered"))?;
         let mut payload = [0u8; 32];
         let n = hs.read_message(r.noise, &mut payload).map_err(|_| SessionError::HandshakeDecrypt)?;
         if n != 0 {
@@ -396,15 +397,16 @@ impl Session {
         out: &'o mut [u8],
     ) -> Result<Decapsulated<'o>, SessionError> {
         let reject_after = self.cfg.reject_after_time;
-        let (epoch, is_next) = if let Some(e) = self.current.as_mut().filter(|e| e.keys.local_index() == t.receiver_index) {
-            (e, false)
-        } else if let Some(e) = self.next.as_mut().filter(|e| e.keys.local_index() == t.receiver_index) {
-            (e, true)
-        } else if let Some(e) = self.previous.as_mut().filter(|e| e.keys.local_index() == t.receiver_index) {
-            (e, false)
-        } else {
-            return Err(SessionError::UnknownIndex(t.receiver_index));
-        };
+        let (epoch, is_next) =
+            if let Some(e) = self.current.as_mut().filter(|e| e.keys.local_index() == t.receiver_index) {
+                (e, false)
+            } else if let Some(e) = self.next.as_mut().filter(|e| e.keys.local_index() == t.receiver_index) {
+                (e, true)
+            } else if let Some(e) = self.previous.as_mut().filter(|e| e.keys.local_index() == t.receiver_index) {
+                (e, false)
+            } else {
+                return Err(SessionError::UnknownIndex(t.receiver_index));
+            };
         if now.saturating_duration_since(epoch.keys.created()) >= reject_after {
             return Err(SessionError::KeysExpired);
         }
@@ -506,13 +508,10 @@ impl Session {
             return TimerAction::Rekey;
         }
         let sent_since = |t: Instant| self.last_sent.is_some_and(|s| s >= t);
-        let passive = self
-            .last_payload_received
-            .is_some_and(|t| !sent_since(t) && since(t) >= self.cfg.keepalive_timeout);
-        let persistent = self
-            .cfg
-            .persistent_keepalive
-            .is_some_and(|iv| since(self.last_sent.unwrap_or(keys.created())) >= iv);
+        let passive =
+            self.last_payload_received.is_some_and(|t| !sent_since(t) && since(t) >= self.cfg.keepalive_timeout);
+        let persistent =
+            self.cfg.persistent_keepalive.is_some_and(|iv| since(self.last_sent.unwrap_or(keys.created())) >= iv);
         if passive || persistent {
             if let Ok(ka) = self.encapsulate(FrameKind::Keepalive, &[], now, out) {
                 return TimerAction::Send(ka);

@@ -43,7 +43,8 @@ fn establish(t0: Instant) -> Pair {
     assert_eq!(init.len(), INITIATION_LEN);
     let init = init.to_vec();
     let mut out2 = [0u8; BUF];
-    let Responded::Accepted { session: b, response } = resp.handle_initiation(src(), &init, 200, t0, &mut out2).unwrap()
+    let Responded::Accepted { session: b, response } =
+        resp.handle_initiation(src(), &init, 200, t0, &mut out2).unwrap()
     else {
         panic!("expected a session")
     };
@@ -184,7 +185,10 @@ fn replayed_initiation_is_dropped() {
     let mut o = [0u8; BUF];
     assert!(matches!(resp.handle_initiation(src(), &newer, 10, t0 + ms(2), &mut o), Ok(Responded::Accepted { .. })));
     // The exact same message again: no session, no response.
-    assert_eq!(resp.handle_initiation(src(), &newer, 11, t0 + ms(3), &mut o).unwrap_err(), SessionError::StaleTimestamp);
+    assert_eq!(
+        resp.handle_initiation(src(), &newer, 11, t0 + ms(3), &mut o).unwrap_err(),
+        SessionError::StaleTimestamp
+    );
     // An older, never-seen initiation is just as stale.
     assert_eq!(resp.handle_initiation(src(), &old, 12, t0 + ms(3), &mut o).unwrap_err(), SessionError::StaleTimestamp);
     // Another peer is unaffected; a newer one from A is accepted.
@@ -237,7 +241,7 @@ fn reordering_within_window_and_too_old() {
     let newest = msgs.len() - 1;
     assert_eq!(recv_data(&mut b, &msgs[newest], t0), 2100u32.to_be_bytes());
     for i in (newest - 2047..newest).rev() {
-        assert_eq!(recv_data(&mut b, &msgs[i], t0), (i as u32 + 1).to_be_bytes());
+        assert_eq!(recv_data(&mut b, &msgs[i], t0), (u32::try_from(i).unwrap() + 1).to_be_bytes());
     }
     let mut out = [0u8; BUF];
     let too_old = &msgs[newest - 2048];
@@ -270,7 +274,8 @@ fn rekey_without_loss() {
     let init = a.rekey(101, t1, &mut out).unwrap().to_vec();
     assert_eq!(&init[4..8], &101u32.to_be_bytes());
     let mut o2 = [0u8; BUF];
-    let Responded::Accepted { session, response } = resp.handle_initiation(src(), &init, 201, t1, &mut o2).unwrap() else {
+    let Responded::Accepted { session, response } = resp.handle_initiation(src(), &init, 201, t1, &mut o2).unwrap()
+    else {
         panic!()
     };
     let response = response.to_vec();
@@ -435,13 +440,19 @@ fn bad_mac1_costs_no_dh() {
         let mut bad = good.clone();
         bad[i] ^= 0x40;
         let e = resp.handle_initiation(src(), &bad, 2, t0, &mut o).unwrap_err();
-        assert!(matches!(e, SessionError::BadMac1 | SessionError::Wire(WireError::ReservedNotZero(_))), "byte {i}: {e:?}");
+        assert!(
+            matches!(e, SessionError::BadMac1 | SessionError::Wire(WireError::ReservedNotZero(_))),
+            "byte {i}: {e:?}"
+        );
     }
     assert_eq!(resp.dh_count(), 0);
     // Garbage and truncations are typed errors, not panics.
     assert!(matches!(resp.handle_initiation(src(), &good[..100], 2, t0, &mut o), Err(SessionError::Wire(_))));
     assert!(matches!(resp.handle_initiation(src(), &[1; 148], 2, t0, &mut o), Err(SessionError::Wire(_))));
-    assert!(matches!(resp.handle_initiation(src(), &good, 2, t0, &mut [0u8; 10]), Err(SessionError::BufferTooSmall { .. })));
+    assert!(matches!(
+        resp.handle_initiation(src(), &good, 2, t0, &mut [0u8; 10]),
+        Err(SessionError::BufferTooSmall { .. })
+    ));
     assert_eq!(resp.dh_count(), 0);
     assert!(matches!(resp.handle_initiation(src(), &good, 2, t0, &mut o), Ok(Responded::Accepted { .. })));
     assert_eq!(resp.dh_count(), 1);
@@ -712,7 +723,8 @@ fn initiation_claiming_another_pk_is_dropped() {
     let mut o = [0u8; BUF];
     assert_eq!(resp.handle_initiation(src(), &lie(&kc, t0), 2, t0, &mut o).unwrap_err(), SessionError::WrongPeerKey);
     // The refused claim did not record a timestamp: the honest one at the same time passes.
-    let Responded::Accepted { session, .. } = resp.handle_initiation(src(), &lie(&ka, t0), 2, t0, &mut o).unwrap() else {
+    let Responded::Accepted { session, .. } = resp.handle_initiation(src(), &lie(&ka, t0), 2, t0, &mut o).unwrap()
+    else {
         panic!()
     };
     assert_eq!(session.remote_pk(), Some(ka.public));
@@ -731,13 +743,15 @@ fn crossing_handshakes_converge() {
     let init_a = init_a.to_vec();
     let (mut b, init_b) = Session::initiate(&kb, ka.public, 20, SessionConfig::default(), t0, &mut o2).unwrap();
     let init_b = init_b.to_vec();
-    let Responded::Accepted { session, response: resp_to_b } = resp_a.handle_initiation(src(), &init_b, 11, t0, &mut o1).unwrap()
+    let Responded::Accepted { session, response: resp_to_b } =
+        resp_a.handle_initiation(src(), &init_b, 11, t0, &mut o1).unwrap()
     else {
         panic!()
     };
     let resp_to_b = resp_to_b.to_vec();
     a.absorb(*session).unwrap();
-    let Responded::Accepted { session, response: resp_to_a } = resp_b.handle_initiation(src(), &init_a, 21, t0, &mut o2).unwrap()
+    let Responded::Accepted { session, response: resp_to_a } =
+        resp_b.handle_initiation(src(), &init_a, 21, t0, &mut o2).unwrap()
     else {
         panic!()
     };

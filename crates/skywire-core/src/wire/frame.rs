@@ -254,7 +254,11 @@ pub fn append_frame_with<E>(
     room: usize,
     fill: impl FnOnce(&mut [u8]) -> Result<usize, E>,
 ) -> Result<usize, AppendError<E>> {
-    let bad = |len: usize| WireError::BadFrameLength { len: u32::try_from(len).unwrap_or(u32::MAX), min: 1, max: MAX_FRAME_LEN };
+    let bad = |len: usize| WireError::BadFrameLength {
+        len: u32::try_from(len).unwrap_or(u32::MAX),
+        min: 1,
+        max: MAX_FRAME_LEN,
+    };
     if room > MAX_FRAME_LEN {
         return Err(AppendError::Frame(bad(room)));
     }
@@ -272,7 +276,8 @@ pub fn append_frame_with<E>(
         }
     };
     // len <= room <= MAX_FRAME_LEN, so it fits the u32.
-    batch[at..at + FRAME_HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
+    let header = u32::try_from(len).expect("a frame is at most MAX_FRAME_LEN");
+    batch[at..at + FRAME_HEADER_LEN].copy_from_slice(&header.to_be_bytes());
     batch.truncate(at + FRAME_HEADER_LEN + len);
     Ok(FRAME_HEADER_LEN + len)
 }
@@ -280,6 +285,11 @@ pub fn append_frame_with<E>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// MAX_FRAME_LEN as the u32 a frame header carries.
+    fn max_u32() -> u32 {
+        u32::try_from(MAX_FRAME_LEN).unwrap()
+    }
 
     fn frames_of(dec: &mut FrameDecoder) -> Result<Vec<Vec<u8>>, WireError> {
         let mut v = Vec::new();
@@ -380,13 +390,14 @@ mod tests {
         assert_eq!(dec.next_frame(), Err(bad(0, 1, MAX_FRAME_LEN)), "must stay poisoned");
 
         // Refused from the header alone: no body bytes are ever awaited.
-        for (limit, len) in [(FrameLimit::ANY, MAX_FRAME_LEN as u32 + 1), (FrameLimit::ANY, u32::MAX), (FrameLimit::up_to(92), 93)] {
+        for (limit, len) in [(FrameLimit::ANY, max_u32() + 1), (FrameLimit::ANY, u32::MAX), (FrameLimit::up_to(92), 93)]
+        {
             let mut dec = FrameDecoder::new(limit);
             dec.feed(&len.to_be_bytes());
             assert_eq!(dec.next_frame(), Err(bad(len, 1, limit.max())));
         }
         let mut dec = FrameDecoder::new(FrameLimit::ANY);
-        dec.feed(&(MAX_FRAME_LEN as u32).to_be_bytes());
+        dec.feed(&max_u32().to_be_bytes());
         assert_eq!(dec.next_frame(), Ok(None), "256 KiB exactly is allowed");
 
         let exact = FrameLimit::exactly(180);
@@ -444,7 +455,7 @@ mod tests {
 
     #[test]
     fn the_window_grows_once_a_read_fills_it() {
-        let msgs: Vec<Vec<u8>> = (1..=40).map(|i| vec![i as u8; 10 * i]).collect();
+        let msgs: Vec<Vec<u8>> = (1..=40u8).map(|i| vec![i; 10 * usize::from(i)]).collect();
         let bytes = encode_all(&msgs);
         let mut dec = FrameDecoder::new(FrameLimit::up_to(400)).with_window(64, 2048);
         assert_eq!(dec.read_buf().len(), 64, "idle");
@@ -472,8 +483,14 @@ mod tests {
         });
         assert_eq!(n, Ok(7));
         assert_eq!(batch, [0, 0, 0, 3, 1, 2, 3, 0, 0, 0, 3, 4, 5, 6]);
-        assert_eq!(append_frame_with(&mut batch, 10, |_| Ok::<_, ()>(11)), Err(AppendError::Frame(bad(11, 1, MAX_FRAME_LEN))));
-        assert_eq!(append_frame_with(&mut batch, 10, |_| Ok::<_, ()>(0)), Err(AppendError::Frame(bad(0, 1, MAX_FRAME_LEN))));
+        assert_eq!(
+            append_frame_with(&mut batch, 10, |_| Ok::<_, ()>(11)),
+            Err(AppendError::Frame(bad(11, 1, MAX_FRAME_LEN)))
+        );
+        assert_eq!(
+            append_frame_with(&mut batch, 10, |_| Ok::<_, ()>(0)),
+            Err(AppendError::Frame(bad(0, 1, MAX_FRAME_LEN)))
+        );
         assert_eq!(append_frame_with(&mut batch, 10, |_| Err::<usize, _>("no key")), Err(AppendError::Fill("no key")));
         assert_eq!(batch.len(), 14);
         assert_eq!(encode_frame(&[5, 6]), Ok(vec![0, 0, 0, 2, 5, 6]));

@@ -44,11 +44,12 @@ pub enum Route {
 /// bytes too short to carry an index or on unknown types.
 pub fn classify(buf: &[u8]) -> Result<Route, WireError> {
     let ty = *buf.first().ok_or(WireError::Empty)?;
-    let index_at = |off: usize| {
-        buf.get(off..off + 4)
-            .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")))
-            .ok_or(WireError::Truncated { what: "session message header", need: off + 4, got: buf.len() })
-    };
+    let index_at =
+        |off: usize| {
+            buf.get(off..off + 4)
+                .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")))
+                .ok_or(WireError::Truncated { what: "session message header", need: off + 4, got: buf.len() })
+        };
     match ty {
         TYPE_INITIATION => Ok(Route::Initiation),
         TYPE_RESPONSE => index_at(8).map(Route::Index),
@@ -260,7 +261,10 @@ mod tests {
             Initiation::parse(&buf[..n - 1]),
             Err(WireError::Truncated { what: "handshake initiation", need: 180, got: 179 })
         );
-        assert_eq!(Initiation::parse(&buf[..n + 1]), Err(WireError::Trailing { what: "handshake initiation", extra: 1 }));
+        assert_eq!(
+            Initiation::parse(&buf[..n + 1]),
+            Err(WireError::Trailing { what: "handshake initiation", extra: 1 })
+        );
         buf[2] = 1;
         assert_eq!(Initiation::parse(&buf[..n]), Err(WireError::ReservedNotZero(1)));
     }

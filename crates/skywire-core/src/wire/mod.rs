@@ -60,9 +60,11 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or(
-            WireError::Truncated { what: self.what, need: self.pos.saturating_add(n), got: self.buf.len() },
-        )?;
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or(WireError::Truncated {
+            what: self.what,
+            need: self.pos.saturating_add(n),
+            got: self.buf.len(),
+        })?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)

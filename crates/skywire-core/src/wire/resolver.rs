@@ -153,7 +153,8 @@ fn put_addrs(out: &mut Vec<u8>, addrs: &[SocketAddr]) -> Result<(), WireError> {
     if addrs.len() > MAX_ADDRS {
         return Err(WireError::TooManyAddresses(addrs.len()));
     }
-    out.push(addrs.len() as u8);
+    // At most MAX_ADDRS (checked above), so it fits the count byte.
+    out.push(u8::try_from(addrs.len()).map_err(|_| WireError::TooManyAddresses(addrs.len()))?);
     for a in addrs {
         put_addr(out, a);
     }
@@ -371,7 +372,13 @@ mod tests {
     }
 
     fn challenge() -> BindChallenge {
-        BindChallenge { pk: kp(1).public, timestamp_ms: 7, local_addrs: addrs(), issued_s: 0x0102_0304, mac: [9; CHALLENGE_MAC_LEN] }
+        BindChallenge {
+            pk: kp(1).public,
+            timestamp_ms: 7,
+            local_addrs: addrs(),
+            issued_s: 0x0102_0304,
+            mac: [9; CHALLENGE_MAC_LEN],
+        }
     }
 
     #[test]
@@ -388,7 +395,9 @@ mod tests {
         assert_eq!(echo[0], TYPE_BIND_CONFIRM);
         assert_eq!(&echo[1..], &bytes[1..]);
         // Always smaller than the bind it answers (no signature): the resolver never amplifies.
-        let bind = ResolverMessage::Bind(Bind::signed(&kp(1), 7, vec!["10.0.0.1:258".parse().unwrap()]).unwrap()).to_bytes().unwrap();
+        let bind = ResolverMessage::Bind(Bind::signed(&kp(1), 7, vec!["10.0.0.1:258".parse().unwrap()]).unwrap())
+            .to_bytes()
+            .unwrap();
         assert!(bytes.len() < bind.len());
     }
 
@@ -464,7 +473,8 @@ mod tests {
         assert_eq!(ResolverMessage::parse(&[0x18]), Err(WireError::UnknownType(0x18)));
         let ack = [TYPE_BIND_ACK, 5, 1, 2, 3, 4, 0, 0, 0, 0];
         assert_eq!(ResolverMessage::parse(&ack), Err(WireError::BadAddressFamily(5)));
-        let mut e = ResolverMessage::Error(ErrorMsg { about: kp(3).public, code: ErrorCode::RateLimited }).to_bytes().unwrap();
+        let mut e =
+            ResolverMessage::Error(ErrorMsg { about: kp(3).public, code: ErrorCode::RateLimited }).to_bytes().unwrap();
         *e.last_mut().unwrap() = 9;
         assert_eq!(ResolverMessage::parse(&e), Err(WireError::UnknownErrorCode(9)));
         // n = 9 local addresses.

@@ -1,13 +1,13 @@
 /** The web UI's pure logic: formatting, the state reducer, the token in the URL, errors, filtering, the graph. */
 import { describe, expect, it } from 'vitest'
-import { ApiError, apiErrorOf, bannerFor } from '../../../ts/ui/lib/errors.js'
-import { countryName, entryPk, flagEmoji, formatBytes, formatDuration, formatLatency, formatRate, shortPk } from '../../../ts/ui/lib/format.js'
-import { graphPaths, niceCeil } from '../../../ts/ui/lib/graph.js'
-import { countries, filterServers } from '../../../ts/ui/lib/servers.js'
-import { MAX_SAMPLES, canConnect, canDisconnect, initialState, reduce, stateLabel, type UiState } from '../../../ts/ui/lib/state.js'
-import { hashWithoutToken, tokenFromHash } from '../../../ts/ui/lib/token.js'
-import type { ClientStatus, ServerEntry, ServerSummary } from '../../../ts/ui/lib/types.js'
-import type { VpnClientStatus } from '../../../ts/vpn/client.js'
+import { ApiError, apiErrorOf, bannerFor } from '../../../../ts/ui/lib/errors.js'
+import { countryName, entryPk, flagEmoji, formatBytes, formatDuration, formatLatency, formatRate, shortPk } from '../../../../ts/ui/lib/format.js'
+import { graphPaths, niceCeil } from '../../../../ts/ui/lib/graph.js'
+import { countries, filterServers } from '../../../../ts/ui/lib/servers.js'
+import { MAX_SAMPLES, canConnect, canDisconnect, initialState, reduce, stateLabel, type UiState } from '../../../../ts/ui/lib/state.js'
+import { hashWithoutToken, tokenFromHash } from '../../../../ts/ui/lib/token.js'
+import type { ClientStatus, ServerEntry, ServerSummary } from '../../../../ts/ui/lib/types.js'
+import type { VpnClientStatus } from '../../../../ts/vpn/client.js'
 
 const PK = 'a'.repeat(64)
 const PK2 = 'b'.repeat(64)
@@ -36,7 +36,7 @@ describe('format', () => {
     expect(formatDuration(3661)).toBe('1h 1m 1s')
     expect(formatDuration(90061)).toBe('1d 1h 1m')
     expect(formatLatency(null)).toBe('–')
-    expect(formatLatency(3.14159)).toBe('3.1 ms')
+    expect(formatLatency(3.06)).toBe('3.1 ms')
     expect(formatLatency(42.6)).toBe('43 ms')
   })
 

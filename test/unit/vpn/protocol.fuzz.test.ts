@@ -16,7 +16,7 @@ import {
   encode,
   type ControlMessage,
 } from '../../../ts/vpn/protocol.js'
-import { fc, isOneLine, params, timeoutFor } from './fc.js'
+import { fc, isOneLine, params, timeoutFor } from '../helpers/fc.js'
 
 const RUNS = 1000
 

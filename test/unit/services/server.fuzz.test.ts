@@ -16,8 +16,8 @@ import { native } from '../../../ts/native.js'
 import { buildApp } from '../../../ts/services/server.js'
 import { Metrics } from '../../../ts/services/http/metrics.js'
 import { SqliteStore } from '../../../ts/services/store/sqlite.js'
-import { quietLogger } from '../services/helpers.js'
-import { expectCleanHttp, fc, hex64, params, timeoutFor } from './fc.js'
+import { quietLogger } from '../../ts/services/helpers.js'
+import { expectCleanHttp, fc, hex64, params, timeoutFor } from '../helpers/fc.js'
 
 const RUNS = 300
 

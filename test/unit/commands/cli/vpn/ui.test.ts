@@ -1,6 +1,6 @@
 /** `skywire cli vpn ui`: which opener, and what to say where there is none. */
 import { describe, expect, it } from 'vitest'
-import { chooseOpener, sshHint } from '../../../ts/commands/cli/vpn/ui.js'
+import { chooseOpener, sshHint } from '../../../../../ts/commands/cli/vpn/ui.js'
 
 const URL = 'http://127.0.0.1:3435/#token=T'
 const all = (): boolean => true

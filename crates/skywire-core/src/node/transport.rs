@@ -1,4 +1,5 @@
-//! One established session with a remote visor, over one transport link.
+//! One transport: a direct link to a remote visor over STCPR or SUDPH,
+//! carrying one Noise session (whose keys a rekey renews; the transport stays).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,11 +14,11 @@ use super::stats::Counters;
 use super::tunnel::Tunnel;
 use super::udp::UdpSock;
 use super::TransportKind;
-use crate::router::PeerId;
+use crate::router::TransportId;
 use crate::wire::frame;
 use crate::PublicKey;
 
-/// Where a session's messages go.
+/// Where a transport's messages go.
 pub(crate) enum Link {
     /// SUDPH: the shared UDP socket and the peer's current address (it can
     /// change when the peer's NAT rebinds; we follow authenticated packets).
@@ -54,8 +55,8 @@ impl Link {
 /// How long the TUN reader waits for room in one connection's queue.
 const TCP_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 
-pub struct Peer {
-    pub(crate) id: PeerId,
+pub struct Transport {
+    pub(crate) id: TransportId,
     pub(crate) remote: PublicKey,
     pub(crate) kind: TransportKind,
     pub(crate) initiator: bool,
@@ -79,7 +80,7 @@ pub(crate) struct SendScratch {
     lens: Vec<usize>,
 }
 
-impl Peer {
+impl Transport {
     /// The initiator confirmed the keys: the handshake no longer counts as pending.
     pub(crate) fn confirmed(&self) {
         if self.unconfirmed.swap(false, Ordering::Relaxed) {
@@ -120,7 +121,11 @@ impl Peer {
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => false,
                 };
-                if ok { packets } else { 0 }
+                if ok {
+                    packets
+                } else {
+                    0
+                }
             }
         };
         if sent > 0 {
@@ -132,7 +137,12 @@ impl Peer {
     /// Encrypt every packet into `scratch` (as STCPR frames when `framed`,
     /// else datagrams back to back); returns the packets and payload bytes
     /// that made it.
-    fn encrypt_all<'a>(&self, pkts: impl Iterator<Item = &'a [u8]>, scratch: &mut SendScratch, framed: bool) -> (usize, usize) {
+    fn encrypt_all<'a>(
+        &self,
+        pkts: impl Iterator<Item = &'a [u8]>,
+        scratch: &mut SendScratch,
+        framed: bool,
+    ) -> (usize, usize) {
         let SendScratch { buf, lens } = scratch;
         buf.clear();
         lens.clear();
@@ -178,12 +188,9 @@ impl Peer {
         if buf.len() < need {
             buf.resize(need, 0);
         }
-        let n = match self.session.lock().unwrap().encapsulate(kind, payload, buf) {
-            Ok(n) => n,
-            Err(_) => {
-                self.counters.drop_one();
-                return false;
-            }
+        let Ok(n) = self.session.lock().unwrap().encapsulate(kind, payload, buf) else {
+            self.counters.drop_one();
+            return false;
         };
         if self.link.try_send(&buf[..n]) {
             true

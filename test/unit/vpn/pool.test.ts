@@ -5,8 +5,8 @@
  * client's networks cover entirely is refused at once.
  */
 import { describe, expect, it } from 'vitest'
-import { AddressPool, intToIpv4, ipv4ToInt } from '../../ts/vpn/pool.js'
-import { decode, encode, MAX_USED_NETS } from '../../ts/vpn/protocol.js'
+import { AddressPool, intToIpv4, ipv4ToInt } from '../../../ts/vpn/pool.js'
+import { decode, encode, MAX_USED_NETS } from '../../../ts/vpn/protocol.js'
 
 /** CIDRs that cover [from, to] exactly (the usual greedy split). */
 function cover(from: number, to: number): string[] {

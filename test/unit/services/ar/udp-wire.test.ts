@@ -11,9 +11,9 @@ import {
   decodeAddr,
   parseMessage,
   signingInput,
-} from '../../../ts/services/ar/udp-wire.js'
-import { native } from '../../../ts/native.js'
-import { generateIdentity } from '../../../ts/keys.js'
+} from '../../../../ts/services/ar/udp-wire.js'
+import { native } from '../../../../ts/native.js'
+import { generateIdentity } from '../../../../ts/keys.js'
 
 const PK_A = 'aa'.repeat(32)
 const PK_B = 'bb'.repeat(32)

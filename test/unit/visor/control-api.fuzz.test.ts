@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateIdentity, isPublicKey } from '../../../ts/keys.js'
 import { controlApp, controlRoutes } from '../../../ts/visor/control-api.js'
 import type { Visor } from '../../../ts/visor/visor.js'
-import { expectCleanHttp, fc, hex64, params, timeoutFor } from './fc.js'
+import { expectCleanHttp, fc, hex64, params, timeoutFor } from '../helpers/fc.js'
 
 const RUNS = 300
 

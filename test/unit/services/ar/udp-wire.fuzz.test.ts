@@ -21,9 +21,9 @@ import {
   type ResolverErrorCode,
   type ResolverMessage,
   type UdpAddr,
-} from '../../../ts/services/ar/udp-wire.js'
-import { datagram, mutate, mutation, validDatagram } from './ar-arbitraries.js'
-import { fc, params, timeoutFor } from './fc.js'
+} from '../../../../ts/services/ar/udp-wire.js'
+import { datagram, mutate, mutation, validDatagram } from '../../helpers/ar-arbitraries.js'
+import { fc, params, timeoutFor } from '../../helpers/fc.js'
 
 const RUNS = 1000
 

@@ -1,0 +1,92 @@
+//! Inbound dispatch: one decrypted session message becomes a TUN write, a
+//! control event, a reply, an RTT sample, or an in-band rekey.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::crypto::{self, Inbound};
+use super::sink::TunSink;
+use super::state::Inner;
+use super::transport::Transport;
+use super::Event;
+
+impl Inner {
+    /// Decrypt one session message from transport `tp` and act on it; data packets
+    /// are left in `sink` (the caller flushes it when it has read all that is
+    /// ready). Returns whether the message authenticated.
+    pub(crate) async fn on_session_message(&self, tp: &Arc<Transport>, msg: &[u8], sink: &mut TunSink) -> bool {
+        if msg.first() == Some(&1) {
+            return self.on_inband_rekey(tp, msg);
+        }
+        let tunnel = tp.tunnel.read().unwrap().clone();
+        if let Some(t) = &tunnel {
+            sink.reserve(t).await;
+        }
+        let slot = sink.slot(msg.len());
+        let out = &mut slot[TunSink::DECRYPT_AT..];
+        let res = {
+            let mut s = tp.session.lock().unwrap();
+            let res = s.decapsulate(msg, out, Instant::now());
+            // One relaxed load per message; the rest only once per inbound session.
+            if res.is_ok() && tp.unconfirmed.load(Ordering::Relaxed) && s.is_established() {
+                drop(s);
+                tp.confirmed();
+            }
+            res
+        };
+        match res {
+            Ok(Inbound::Data(range)) => {
+                match &tunnel {
+                    Some(t) if t.admit(tp, &out[range.clone()], self.epoch) => {
+                        sink.commit(t, TunSink::DECRYPT_AT + range.start, range.len())
+                    }
+                    Some(_) => {}
+                    None => tp.counters.drop_one(),
+                }
+                true
+            }
+            Ok(Inbound::Control(range)) => {
+                tp.counters.touch(self.epoch);
+                let _ = self.events.send(Event::Control { id: tp.id, data: out[range].to_vec() });
+                true
+            }
+            Ok(Inbound::Reply(range)) => {
+                tp.counters.touch(self.epoch);
+                tp.link.try_send(&out[range]);
+                true
+            }
+            Ok(Inbound::Rtt(rtt)) => {
+                tp.counters.touch(self.epoch);
+                tp.counters.set_rtt(rtt);
+                true
+            }
+            Ok(Inbound::Nothing) => {
+                tp.counters.touch(self.epoch);
+                true
+            }
+            Err(_) => {
+                tp.counters.drop_one();
+                false
+            }
+        }
+    }
+
+    /// A handshake initiation inside an established STCPR connection: the
+    /// peer is rekeying.
+    fn on_inband_rekey(&self, tp: &Arc<Transport>, msg: &[u8]) -> bool {
+        let index = self.alloc_index();
+        let mut reply = vec![0u8; 512];
+        let src = SocketAddr::new(tp.link.remote_addr().ip(), 0);
+        let accepted = self.acceptor.lock().unwrap().accept(src, msg, index, Instant::now(), &mut reply);
+        if let Ok(crypto::Accepted::Session(session, len)) = accepted {
+            if session.remote() == tp.remote {
+                tp.link.try_send(&reply[..len]);
+                self.absorb(tp, session, index);
+                return true;
+            }
+        }
+        false
+    }
+}

@@ -1,0 +1,42 @@
+/**
+ * The lab's address plan (see the picture in topology.ts): pure constants, so
+ * the topology's building steps and its users share them without importing
+ * the builder.
+ */
+import { DEFAULT_LAB_DNS } from './netns.js'
+
+export const INTERNET = {
+  cidr: '203.0.113.0/24',
+  gateway: '203.0.113.1',
+  services: '203.0.113.10',
+  serverPublic: '203.0.113.20',
+  /** The second server's address (servers: 2). */
+  server2Public: '203.0.113.21',
+  natcFirst: '203.0.113.30',
+  nats: '203.0.113.40',
+  whoami: '203.0.113.80',
+  /** Every lab resolv.conf's nameserver. Assigned to the internet router so lookups fail fast (port unreachable) instead of hanging on ARP. */
+  dns: DEFAULT_LAB_DNS,
+  cidr6: '2001:db8:203::/64',
+  gateway6: '2001:db8:203::1',
+  whoami6: '2001:db8:203::80',
+} as const
+
+export const SERVER_LAN = {
+  cidr: '192.168.50.0/24',
+  gateway: '192.168.50.1',
+  lanhost: '192.168.50.10',
+  cidr6: 'fd50::/64',
+  gateway6: 'fd50::1',
+  lanhost6: 'fd50::10',
+} as const
+
+/** The NAT table every lab router owns; its chains are `postrouting` and `prerouting`. */
+export const NAT_TABLE = 'netlab_nat'
+
+/** Names the lab DNS server answers; everything else is NXDOMAIN. */
+export const LAB_NAMES = {
+  whoami: 'whoami.lab',
+  services: 'services.lab',
+} as const
+
