@@ -17,8 +17,11 @@ import { noDirectPathReason } from './nat-diagnosis.js'
 const STCPR_RESERVE = 0.3
 const STCPR_RESERVE_MAX_MS = 5000
 
+/** What dialing uses of the node (the VPN client passes its own view of it). */
+export type DialNode = Pick<Node, 'dial' | 'sudphAddr' | 'observedAddr'>
+
 export async function dialTransport(
-  node: Node,
+  node: DialNode,
   services: ServicesClient | null,
   pk: string,
   order: readonly TransportKind[],

@@ -18,7 +18,7 @@ import type {
   TunOptions,
 } from '../../native/index.js'
 
-export type { NodeLimitStats, NodeLimits, TransportDescription, TransportKind }
+export type { NodeLimitStats, NodeLimits, TransportDescription, TransportKind, TunOptions }
 
 /** The payload of the node event `K`, without its tag. */
 type Payload<K extends NodeEvent['kind']> = Omit<Extract<NodeEvent, { kind: K }>, 'kind'>

@@ -12,9 +12,10 @@ import { isIP } from 'node:net'
 import type { Logger } from 'pino'
 import { SkywireError } from '../contracts/errors.js'
 import type { ServicesClient } from '../discovery/client.js'
-import type { Node, TransportKind } from '../native/node.js'
+import type { TransportKind } from '../native/node.js'
 import { dialTransport } from '../discovery/dial.js'
 import type { ClientHost } from './host.js'
+import type { VpnClientNode } from './node.js'
 import { minimalPrefixes } from '../sys/cidr.js'
 import { checkOffer } from './offer.js'
 import { MAX_USED_NETS, MIN_USED_NET_PREFIX, PROTOCOL_VERSION, decode, encode, type Status } from './protocol.js'
@@ -102,7 +103,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   private hostOps: Promise<void> = Promise.resolve()
 
   constructor(
-    private readonly node: Node,
+    private readonly node: VpnClientNode,
     private readonly services: ServicesClient | null,
     private readonly host: ClientHost,
     private readonly log: Logger,

@@ -6,11 +6,12 @@
  */
 import type { Logger } from 'pino'
 import { SkywireError } from '../contracts/errors.js'
-import type { Node, TransportUp, TransportKind } from '../native/node.js'
+import type { TransportUp, TransportKind } from '../native/node.js'
 import { DEFAULT_PASSCODE_LIMITS, PasscodeGate, type PasscodeLimits } from './passcode.js'
 import { AddressPool } from './pool.js'
 import { PROTOCOL_VERSION, ProtocolError, decode, encode, type Status } from './protocol.js'
 import type { ServerHost } from './host.js'
+import type { VpnNode } from './node.js'
 
 export interface VpnServerOptions {
   netifc: string
@@ -88,7 +89,7 @@ export class VpnServer {
   private running = false
 
   constructor(
-    private readonly node: Node,
+    private readonly node: VpnNode,
     private readonly host: ServerHost,
     private readonly log: Logger,
     private opts: VpnServerOptions,
