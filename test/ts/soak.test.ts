@@ -2,7 +2,7 @@
  * The soak (ts/netlab/soak), short: 10 clients for 60 s on the real lab, the
  * same code `npm run soak` runs for 100 clients and 10 minutes. Rekey (120 s)
  * and expiry (180 s) need the long run; here they are reported as not judged.
- * Plus the judging itself on made-up numbers, so a leak or a lost session
+ * Plus the judging itself on made-up numbers, so a leak or a lost transport
  * cannot pass unseen.
  */
 import { describe, expect, it } from 'vitest'
@@ -35,9 +35,9 @@ describe('soak checks', () => {
     expect(flatness(fds((i) => (i < 20 ? 27 : 29) + (i % 2)), 'fds', 0, 10, 1)?.flat).toBe(false)
   })
 
-  it('a replaced session, a reconnect line or probe loss fails the run', () => {
+  it('a replaced transport, a reconnect line or probe loss fails the run', () => {
     const client = (name: string, o: Partial<ClientRecord> = {}): ClientRecord => ({
-      name, pk: name.padEnd(64, '0'), server: 'server', transport: 'stcpr', idle: false, sessionIds: [1], badStates: [], lastErrors: [],
+      name, pk: name.padEnd(64, '0'), server: 'server', transport: 'stcpr', idle: false, transportIds: [1], badStates: [], lastErrors: [],
       rekeys: 0, uptimeS: 60, connectMs: 100, connectAttempts: 1, reconnectLogs: [], serverSeen: true,
       traffic: { final: true, paused: false, probesSent: 300, probesEchoed: 300, probesPending: 0, probesLost: 0, tcpWritten: 1e6, tcpAcked: 1e6, tcpScheduled: 1e6, tcpRedials: 0, bursts: 2, burstsDone: 2, burstMsMax: 100, burstMsSum: 150, stallMsMax: 300, errors: [] },
       ...o,
@@ -53,7 +53,7 @@ describe('soak checks', () => {
     }
     const failed = (r: SoakResult) => judge(r).filter((c: Check) => c.ok === false).map((c) => c.name)
     expect(failed(base)).toEqual([])
-    expect(failed({ ...base, clients: [client('a', { sessionIds: [1, 7] }), client('b')] })).toEqual(['no session lost'])
+    expect(failed({ ...base, clients: [client('a', { transportIds: [1, 7] }), client('b')] })).toEqual(['no transport lost'])
     expect(failed({ ...base, clients: [client('a', { reconnectLogs: ['vpn reconnected'] }), client('b')] })).toEqual(['no reconnect the test did not cause'])
     const lossy = client('a')
     lossy.traffic = { ...(lossy.traffic as NonNullable<ClientRecord['traffic']>), probesLost: 30, probesEchoed: 270 }
@@ -63,7 +63,7 @@ describe('soak checks', () => {
 })
 
 describe.skipIf(skipUnlessAvailable(skip))('soak on the lab (10 clients, 60 s)', () => {
-  it('keeps every session, loses (almost) no probes, and memory and fds stay flat', async () => {
+  it('keeps every transport, loses (almost) no probes, and memory and fds stay flat', async () => {
     const r = await runSoak({
       clients: 10,
       seconds: 60,

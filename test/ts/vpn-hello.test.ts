@@ -4,7 +4,7 @@
  * then floods hellos whose usedNets cover the pool, sends a second hello,
  * garbage, or nothing; a whitelisted-out key; and a hostile exit that answers
  * a real client visor's hello with a crafted setup. The server must stay
- * responsive and close every session it refuses; the client must refuse a
+ * responsive and close every transport it refuses; the client must refuse a
  * bad setup with one line and leave its host as it was.
  */
 import { fileURLToPath } from 'node:url'
@@ -72,7 +72,7 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
     ])
   }
 
-  it('a flood of hellos whose usedNets cover the pool: the control API stays responsive and each session is closed after its no-free-address', async () => {
+  it('a flood of hellos whose usedNets cover the pool: the control API stays responsive and each transport is closed after its no-free-address', async () => {
     // The pool is the default 10.77.0.0/16; two /17s cover it and pass the old schema too.
     const p = hostile({ flood: { durationMs: 6000, perSession: 50, hello: { type: 'hello', v: 1, usedNets: ['10.77.0.0/17', '10.77.128.0/17'] } } })
     try {
@@ -94,18 +94,18 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
       expect(failures).toEqual([])
       // Generous for a busy 2-core machine; a server blocked by the flood answers after seconds (the old one, 30 s).
       expect(Math.max(...latencies)).toBeLessThan(3000)
-      // The server closes every refused session: the attacker had to dial again and again.
+      // The server closes every refused transport: the attacker had to dial again and again.
       expect(stats.downs).toBeGreaterThanOrEqual(2)
       expect(stats.maxMsToDown).toBeLessThan(6000)
       const st = statuses(p)
       expect(st.length).toBeGreaterThan(0)
-      // At most two answers per session (the refusal, then one "dial again" to a hello on the closing session), not one per hello.
+      // At most two answers per transport (the refusal, then one "dial again" to a hello on the closing transport), not one per hello.
       expect(st.length).toBeLessThanOrEqual(2 * stats.dials)
       const refusals = st.filter((s) => s.status === 'no-free-address')
       expect(refusals.length).toBeGreaterThan(0)
       expect(refusals.length).toBeLessThanOrEqual(stats.dials)
       for (const s of refusals) expect(s.message).toMatch(/cover the server's whole pool/)
-      for (const s of st.filter((x) => x.status !== 'no-free-address')) expect(s).toMatchObject({ status: 'error', message: 'the previous session is closing; dial again' })
+      for (const s of st.filter((x) => x.status !== 'no-free-address')) expect(s).toMatchObject({ status: 'error', message: 'the previous transport is closing; dial again' })
       expect((await apiS.serverStatus()).clients).toEqual([])
     } finally {
       await p.kill('SIGTERM', 2000)
@@ -117,7 +117,7 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
     await api.vpnStop()
   }, 90_000)
 
-  it('a second hello on a session gets an error and the session is closed', async () => {
+  it('a second hello on a transport gets an error and the transport is closed', async () => {
     const hello = { type: 'hello', v: 1, usedNets: [] }
     const p = hostile({ script: [{ send: hello }, { sleep: 500 }, { send: hello }] })
     try {
@@ -125,7 +125,7 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
       await p.waitForOutput(/"kind":"transport-down"/, 15_000)
       const st = statuses(p)
       expect(st.map((s) => s.status)).toEqual(['ok', 'error'])
-      expect(st[1]!.message).toMatch(/one hello per session/)
+      expect(st[1]!.message).toMatch(/one hello per transport/)
       const down = downAt(p, id)!
       // Closed at once, not at the 10 s hello timeout; 5 s leaves a busy machine room.
       expect(down - st[1]!.t).toBeLessThan(5000)
@@ -135,7 +135,7 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
     }
   }, 30_000)
 
-  it('garbage instead of a hello gets an error and the session is closed', async () => {
+  it('garbage instead of a hello gets an error and the transport is closed', async () => {
     const p = hostile({ script: [{ send: 'not json at all' }] })
     try {
       const id = Number((await p.waitForOutput(/"dialed":(\d+)/, 15_000))[1])
@@ -147,7 +147,7 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
     }
   }, 30_000)
 
-  it('a session that only says bye, never hello, is closed after the hello timeout', async () => {
+  it('a transport that only says bye, never hello, is closed after the hello timeout', async () => {
     const p = hostile({ script: [{ send: { type: 'bye' } }] })
     try {
       const dialed = await p.waitForOutput(/\{"t":(\d+),"dialed":(\d+)/, 15_000)
@@ -162,7 +162,7 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
     }
   }, 40_000)
 
-  it('a key that is not on the whitelist gets forbidden and its session is closed', async () => {
+  it('a key that is not on the whitelist gets forbidden and its transport is closed', async () => {
     await apiS.serverStop()
     await apiS.serverStart({ whitelist: [client.config.pk] })
     const p = hostile({ script: [{ send: { type: 'hello', v: 1, usedNets: [] } }] })
@@ -179,9 +179,9 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
     }
   }, 40_000)
 
-  it('a hello on a refused session that is still closing is told to dial again, not left unanswered', async () => {
+  it('a hello on a refused transport that is still closing is told to dial again, not left unanswered', async () => {
     // The core takes a new handshake from the same peer and address as a rekey of the session it still holds,
-    // so a client that is refused and dials again within closeAfterStatusMs says its hello on the closing session.
+    // so a client that is refused and dials again within closeAfterStatusMs says its hello on the closing transport.
     await apiS.serverStop()
     await apiS.serverStart({ whitelist: [client.config.pk] })
     const hello = { type: 'hello', v: 1, usedNets: [] }
@@ -199,7 +199,7 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
   }, 40_000)
 })
 
-describe.skipIf(skipUnlessAvailable(skip))('VPN hello: an honest client that lost its session without a bye', () => {
+describe.skipIf(skipUnlessAvailable(skip))('VPN hello: an honest client that lost its transport without a bye', () => {
   const lab = useVpnLab({}, serverAndClient)
 
   it('a client visor killed with -9 and restarted gets in again with its first vpn start', async () => {
@@ -207,14 +207,14 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: an honest client that los
     const client = lab.visor('client')
     const first = await new VisorClient(client.rpc).vpnStart(server.config.pk, { timeoutS: 20 })
     expect(first.transport).toBe('sudph')
-    // No bye: the server still holds the session, and the restarted client's
+    // No bye: the server still holds the transport, and the restarted client's
     // SUDPH handshake (same port, same NAT mapping) lands on it as a rekey.
     await client.kill9()
     await client.start()
     const r = client.cli(['cli', 'vpn', 'start', '-k', server.config.pk, '-t', '20'])
     expect(r.code, r.stderr).toBe(0)
-    // It did land on the old session (this test exercises that path).
-    await expect.poll(() => server.proc!.output().stdout, { timeout: 15_000 }).toMatch(/second vpn hello on a session/)
+    // It did land on the old transport (this test exercises that path).
+    await expect.poll(() => server.proc!.output().stdout, { timeout: 15_000 }).toMatch(/second vpn hello on a transport/)
     expect(client.cli(['cli', 'vpn', 'stop']).code).toBe(0)
   }, 90_000)
 })

@@ -115,7 +115,7 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN policies (public server, two NAT
     const tp = JSON.parse(add.stdout) as { id: number; type: string }
     expect(tp.type).toBe('stcpr')
     const s = await api2.vpnStart(server.config.pk, { existingTp: true })
-    expect(s.sessionId).toBe(tp.id)
+    expect(s.transportId).toBe(tp.id)
     expect(await t.curlWhoami(t.clients[1]!.ns)).toBe(t.server.publicAddr)
     await api2.vpnStop()
     // The VPN said bye: the server freed the address at once; the transport stays up.

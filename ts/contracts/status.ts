@@ -42,7 +42,7 @@ export type VisorStatus = z.infer<typeof visorStatusSchema>
 export const vpnClientStatusSchema = z.object({
   state: clientStateSchema,
   /** The transport the VPN rides on. */
-  sessionId: z.number().nullable(),
+  transportId: z.number().nullable(),
   server: z.string().nullable(),
   transport: transportKindSchema.nullable(),
   remote: z.string().nullable(),
@@ -67,7 +67,7 @@ export type VpnClientStatus = z.infer<typeof vpnClientStatusSchema>
 /** One client of this visor's VPN server. */
 export const serverClientInfoSchema = z.object({
   pk: z.string(),
-  sessionId: z.number(),
+  transportId: z.number(),
   tunnelIp: z.string(),
   transport: transportKindSchema,
   remote: z.string(),

@@ -73,7 +73,8 @@ export class Visor {
   readonly started = new Date()
   readonly vpnServer: VpnServer
   readonly vpnClient: VpnClient
-  private readonly transportIds = new Map<number, string>()
+  /** Transport id → the id it is published under at transport discovery (a UUID, public). */
+  private readonly discoveryIds = new Map<number, string>()
   private refresh: NodeJS.Timeout | null = null
   /** The refresh in flight: a slow or unreachable services host must not make refreshes pile up. */
   private refreshing: Promise<void> | null = null
@@ -149,10 +150,10 @@ export class Visor {
     if (await this.vpnServer.recoverStale()) {
       this.log.warn('restored forwarding and removed the firewall table and TUN left by a previous visor that did not stop cleanly')
     }
-    this.node.on('transport-up', (s) => this.onSessionUp(s))
+    this.node.on('transport-up', (s) => this.onTransportUp(s))
     if (this.config.vpnClient.publishTransport) {
       this.vpnClient.on('state', (st: VpnClientStatus) => {
-        if (st.state === 'connected' && st.sessionId !== null) this.publishTransport(st.sessionId)
+        if (st.state === 'connected' && st.transportId !== null) this.publishTransport(st.transportId)
       })
     }
     this.node.on('control', ({ id, data }) => {
@@ -162,10 +163,10 @@ export class Visor {
     })
     this.node.on('transport-down', ({ id, peer, reason }) => {
       this.log.info({ peer, reason }, 'transport down')
-      this.vpnServer.onSessionDown(id)
-      this.vpnClient.onSessionDown(id, reason)
-      const tid = this.transportIds.get(id)
-      this.transportIds.delete(id)
+      this.vpnServer.onTransportDown(id)
+      this.vpnClient.onTransportDown(id, reason)
+      const tid = this.discoveryIds.get(id)
+      this.discoveryIds.delete(id)
       if (tid) this.services.deleteTransport(tid).catch(() => {})
     })
     this.node.on('bound', ({ observed }) => this.log.info({ observed }, 'SUDPH bound at the address resolver'))
@@ -190,22 +191,22 @@ export class Visor {
     }
   }
 
-  private onSessionUp(s: TransportUp): void {
+  private onTransportUp(s: TransportUp): void {
     this.log.info({ peer: s.peer, transport: s.transport, remote: s.remote, initiator: s.initiator }, 'transport up')
-    this.vpnServer.onSessionUp(s)
+    this.vpnServer.onTransportUp(s)
   }
 
   /**
    * Reports a transport this visor dialed to transport discovery. Only on
    * request: an entry is public and links this visor's key to its peer, so a
-   * VPN session, whose peer is the user's exit, is published only when
+   * VPN transport, whose peer is the user's exit, is published only when
    * vpnClient.publishTransport says so; `tp add` is the user asking.
    */
-  private publishTransport(sessionId: number): void {
-    const s = this.node.transport(sessionId)
-    if (!s || this.transportIds.has(sessionId)) return
+  private publishTransport(transportId: number): void {
+    const s = this.node.transport(transportId)
+    if (!s || this.discoveryIds.has(transportId)) return
     const tid = randomUUID()
-    this.transportIds.set(sessionId, tid)
+    this.discoveryIds.set(transportId, tid)
     this.services
       .registerTransport({ id: tid, edges: [this.node.publicKey, s.peer], type: s.transport })
       .catch((err) => this.log.debug({ err: (err as Error).message }, 'transport discovery unreachable'))
@@ -223,7 +224,7 @@ export class Visor {
 
   removeTransport(id: number): void {
     if (!this.node.transport(id)) throw new SkywireError('ENOTFOUND', `no transport ${id}`)
-    if (id === this.vpnClient.status().sessionId) {
+    if (id === this.vpnClient.status().transportId) {
       throw new SkywireError('ESTATE', `transport ${id} carries the VPN; run \`skywire cli vpn stop\` first`)
     }
     this.node.closeTransport(id)
@@ -297,7 +298,7 @@ export class Visor {
       this.log.warn({ err: (err as Error).message }, 'cannot register STCPR addresses')
     }
     await this.registerVpn()
-    for (const [sid, tid] of this.transportIds) {
+    for (const [sid, tid] of this.discoveryIds) {
       const s = this.node.transport(sid)
       if (s) {
         await this.services

@@ -1,7 +1,7 @@
 /**
  * The VPN client: negotiate a transport to the server (an existing one, or
  * SUDPH then STCPR), say hello, get an address, bring up the TUN and route
- * everything through it. Liveness is judged from what the session actually
+ * everything through it. Liveness is judged from what the transport actually
  * receives (keepalives, pongs, data): "connected" is never shown without
  * traffic, and a lost server is reconnected to with backoff while the routes
  * (and the kill switch, when on) stay in place so nothing leaks meanwhile.
@@ -24,8 +24,8 @@ export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'reconne
 
 export interface VpnClientStatus {
   state: ClientState
-  /** The transport (session) the VPN rides on. */
-  sessionId: number | null
+  /** The transport the VPN rides on. */
+  transportId: number | null
   server: string | null
   transport: TransportKind | null
   remote: string | null
@@ -67,9 +67,9 @@ export interface StartOptions {
 }
 
 /**
- * No authenticated packet for this long: the session is not carrying traffic
+ * No authenticated packet for this long: the transport is not carrying traffic
  * (the default of config vpnClient.staleAfterS). The core pings every 5 s, so
- * a live session is never silent this long; three missed pings are a loss.
+ * a live transport is never silent this long; three missed pings are a loss.
  */
 export const STALE_AFTER_MS = 15_000
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000]
@@ -82,9 +82,9 @@ const HELLO_RETRY_MAX_WAIT_MS = 5000
 export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   private state: ClientState = 'disconnected'
   private server: string | null = null
-  private sessionId: number | null = null
+  private transportId: number | null = null
   /** False when the VPN rides a transport it found up (--existing-tp): stop leaves it up. */
-  private ownsSession = true
+  private ownsTransport = true
   private transport: TransportKind | null = null
   private remote: string | null = null
   private tunnelIp: string | null = null
@@ -157,9 +157,9 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     return this.status()
   }
 
-  /** A control message on our session: the server's status answer. */
+  /** A control message on our transport: the server's status answer. */
   onControl(id: number, data: Buffer): boolean {
-    if (id !== this.sessionId || !this.statusWaiter) return false
+    if (id !== this.transportId || !this.statusWaiter) return false
     try {
       const msg = decode(data)
       if (msg.type === 'status') this.statusWaiter(msg)
@@ -171,11 +171,11 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     return true
   }
 
-  onSessionDown(id: number, reason: string): void {
-    if (id !== this.sessionId || this.stopping) return
-    this.sessionId = null
-    this.lastError = `session lost: ${reason}`
-    this.log.warn({ server: this.server, reason }, 'vpn session lost; reconnecting')
+  onTransportDown(id: number, reason: string): void {
+    if (id !== this.transportId || this.stopping) return
+    this.transportId = null
+    this.lastError = `transport lost: ${reason}`
+    this.log.warn({ server: this.server, reason }, 'vpn transport lost; reconnecting')
     this.startReconnect()
   }
 
@@ -196,8 +196,8 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       })
       id = t.id
       owned = t.owned
-      this.sessionId = id
-      this.ownsSession = owned
+      this.transportId = id
+      this.ownsTransport = owned
       this.transport = t.transport
       this.remote = this.node.transport(id)?.remote ?? null
       this.throwIfStopped(id, owned)
@@ -205,19 +205,19 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       try {
         status = await this.hello(id, helloNets(usedNets), deadline)
       } catch (err) {
-        this.dropSession(id, owned)
+        this.dropTransport(id, owned)
         throw err
       }
       this.throwIfStopped(id, owned)
-      // The server still held this session from before (we crashed or lost
-      // it without a bye, and SUDPH from the same address is the same session
-      // to it): it refused our hello and closes that session; a new dial after
+      // The server still held this transport from before (we crashed or lost
+      // it without a bye, and SUDPH from the same address is the same transport
+      // to it): it refused our hello and closes that transport; a new dial after
       // the pause it names gets a fresh one. A few times at most, within the
       // deadline, and never for a transport we did not open.
       const wait = Math.min(status.retryAfterMs ?? -1, HELLO_RETRY_MAX_WAIT_MS)
       if (status.status === 'error' && wait >= 0 && owned && attempt < HELLO_RETRIES && Date.now() + wait < deadline) {
-        this.log.info({ server: pk, wait }, 'the server still had our previous session; dialing again')
-        this.dropSession(id, owned)
+        this.log.info({ server: pk, wait }, 'the server still had our previous transport; dialing again')
+        this.dropTransport(id, owned)
         await new Promise((r) => setTimeout(r, wait))
         continue
       }
@@ -225,7 +225,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     }
     if (status.status !== 'ok' || !status.address) {
       this.node.closeTransport(id)
-      this.sessionId = null
+      this.transportId = null
       throw statusError(pk, status)
     }
     // Checked against every network we are on (not only those the hello
@@ -239,7 +239,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       })
     } catch (err) {
       this.log.warn({ server: pk, err: (err as Error).message }, 'refusing the vpn server\'s setup')
-      this.dropSession(id, owned)
+      this.dropTransport(id, owned)
       throw err
     }
 
@@ -284,10 +284,10 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     this.setState('connected')
   }
 
-  /** A stop came while connecting: give the session back and end this attempt without touching the host. */
+  /** A stop came while connecting: give the transport back and end this attempt without touching the host. */
   private throwIfStopped(id: number, owned: boolean): void {
     if (!this.stopping) return
-    this.dropSession(id, owned)
+    this.dropTransport(id, owned)
     throw new SkywireError('ESTATE', 'the VPN was stopped while connecting')
   }
 
@@ -317,15 +317,15 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     return { ...t, owned: true }
   }
 
-  /** Say bye (so the server frees what it gave us) and drop the session if we opened it. */
-  private dropSession(id: number, owned: boolean): void {
+  /** Say bye (so the server frees what it gave us) and drop the transport if we opened it. */
+  private dropTransport(id: number, owned: boolean): void {
     try {
       this.node.sendControl(id, encode({ type: 'bye' }))
     } catch {
       // already gone
     }
     if (owned) this.node.closeTransport(id)
-    this.sessionId = null
+    this.transportId = null
   }
 
   private hello(id: number, usedNets: string[], deadline: number): Promise<Status> {
@@ -362,15 +362,15 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   }
 
   private checkLiveness(): void {
-    if (this.sessionId === null || this.state === 'reconnecting') return
-    const s = this.node.transport(this.sessionId)
+    if (this.transportId === null || this.state === 'reconnecting') return
+    const s = this.node.transport(this.transportId)
     const staleMs = this.opts.staleAfterMs ?? STALE_AFTER_MS
     const stale = !s || (s.stats.lastRxMs ?? Infinity) > staleMs
     if (stale && this.state === 'connected') {
       this.lastError = `no packets from the server for ${Math.round(staleMs / 1000)} s`
-      this.log.warn({ server: this.server }, 'vpn session is silent; reconnecting')
-      const id = this.sessionId
-      this.sessionId = null
+      this.log.warn({ server: this.server }, 'vpn transport is silent; reconnecting')
+      const id = this.transportId
+      this.transportId = null
       this.node.closeTransport(id)
       this.startReconnect()
     }
@@ -386,11 +386,11 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
    * redial, which is cheaper than telling the two apart.
    */
   private onPathChange(): void {
-    if (this.state !== 'connected' || this.sessionId === null || this.transport !== 'stcpr') return
+    if (this.state !== 'connected' || this.transportId === null || this.transport !== 'stcpr') return
     this.lastError = 'the default route changed'
     this.log.warn({ server: this.server }, 'the default route changed under a TCP transport; reconnecting')
-    const id = this.sessionId
-    this.sessionId = null
+    const id = this.transportId
+    this.transportId = null
     this.node.closeTransport(id)
     this.startReconnect()
   }
@@ -451,18 +451,18 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   private async teardown(o: { keepKillSwitch?: boolean } = {}): Promise<void> {
     this.stopMonitor()
     if (this.statusWaiter) this.statusWaiter = null
-    if (this.sessionId !== null) {
+    if (this.transportId !== null) {
       // Tell the server at once, so it frees our address now rather than when
-      // the session expires; then drop the transport if we opened it.
+      // the transport expires; then drop the transport if we opened it.
       try {
-        this.node.sendControl(this.sessionId, encode({ type: 'bye' }))
+        this.node.sendControl(this.transportId, encode({ type: 'bye' }))
       } catch {
-        // the session is already gone
+        // the transport is already gone
       }
-      if (this.tun) this.node.attach(this.tun, this.sessionId, [])
-      if (this.ownsSession) this.node.closeTransport(this.sessionId)
+      if (this.tun) this.node.attach(this.tun, this.transportId, [])
+      if (this.ownsTransport) this.node.closeTransport(this.transportId)
     }
-    this.sessionId = null
+    this.transportId = null
     await this.hostExclusive(async () => {
       await this.host.restore(o.keepKillSwitch ? { keepKillSwitch: true } : undefined)
       if (this.tun) {
@@ -488,10 +488,10 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   }
 
   status(): VpnClientStatus {
-    const s = this.sessionId !== null ? this.node.transport(this.sessionId) : null
+    const s = this.transportId !== null ? this.node.transport(this.transportId) : null
     return {
       state: this.state,
-      sessionId: this.sessionId,
+      transportId: this.transportId,
       server: this.server,
       transport: this.transport,
       remote: this.remote,

@@ -1,6 +1,6 @@
 /**
  * The VPN's control messages, sent as control frames over an established
- * session (never as data). JSON, validated on receipt: a peer sending garbage
+ * transport (never as data). JSON, validated on receipt: a peer sending garbage
  * gets an error status, never a crash.
  *
  * client → server: hello { v, passcode?, usedNets }
@@ -64,9 +64,9 @@ export const statusSchema = z.object({
   mtu: z.number().int().min(576).max(65535).optional(),
   dns: z.array(ip).max(4).optional(),
   /**
-   * With a refusal: the session is being closed, and a new transport dialed
+   * With a refusal: the transport is being closed, and a new transport dialed
    * after this many ms may try again (the hello was refused only because this
-   * session already had one).
+   * transport already had one).
    */
   retryAfterMs: z.number().int().min(0).max(60_000).optional(),
 })

@@ -28,13 +28,13 @@ export interface VpnServerOptions {
 
 export interface VpnServerLimits {
   /**
-   * A session that opens (or says bye) and sends no hello for this long is
-   * closed: a peer cannot hold sessions idle. A real client says hello
+   * A transport that opens (or says bye) and sends no hello for this long is
+   * closed: a peer cannot hold transports idle. A real client says hello
    * within a round trip of the handshake.
    */
   helloTimeoutMs: number
   /**
-   * A refused session (any status but ok) is closed this long after the
+   * A refused transport (any status but ok) is closed this long after the
    * status is sent, so the client reads why before the transport goes;
    * meanwhile everything else it sends is ignored.
    */
@@ -46,7 +46,7 @@ export const DEFAULT_SERVER_LIMITS: VpnServerLimits = { helloTimeoutMs: 10_000, 
 
 export interface ServerClientInfo {
   pk: string
-  sessionId: number
+  transportId: number
   tunnelIp: string
   transport: TransportKind
   remote: string
@@ -69,7 +69,7 @@ export interface VpnServerStatus {
 
 interface Client {
   pk: string
-  sessionId: number
+  transportId: number
   tunnelIp: string
   transport: TransportKind
   remote: string
@@ -80,7 +80,7 @@ export class VpnServer {
   private pool: AddressPool
   private readonly clients = new Map<number, Client>()
   private readonly awaitingHello = new Map<number, { timer: NodeJS.Timeout }>()
-  /** Refused sessions, closed when their timer fires; until then only one hello is answered (answerWhileClosing). */
+  /** Refused transports, closed when their timer fires; until then only one hello is answered (answerWhileClosing). */
   private readonly closing = new Map<number, { timer: NodeJS.Timeout; answered: boolean }>()
   private passcodeGate: PasscodeGate | null = null
   private passcodeGateFor: string | null = null
@@ -136,7 +136,7 @@ export class VpnServer {
     this.log.info({ tun, netifc, secure: this.opts.secure, whitelist: this.opts.whitelist.length }, 'vpn server started')
     // Clients that connected while we were stopped have waited for nothing.
     for (const s of this.node.transports()) {
-      if (!s.initiator) this.onSessionUp({ id: s.id, peer: s.peer, transport: s.transport, remote: s.remote, initiator: false })
+      if (!s.initiator) this.onTransportUp({ id: s.id, peer: s.peer, transport: s.transport, remote: s.remote, initiator: false })
     }
   }
 
@@ -152,7 +152,7 @@ export class VpnServer {
       clearTimeout(w.timer)
       this.awaitingHello.delete(id)
     }
-    for (const c of this.clients.values()) this.node.closeTransport(c.sessionId)
+    for (const c of this.clients.values()) this.node.closeTransport(c.transportId)
     this.clients.clear()
     this.pool = new AddressPool(this.opts.pool)
     if (this.tun) this.node.closeTun(this.tun)
@@ -165,18 +165,18 @@ export class VpnServer {
     return { ...DEFAULT_SERVER_LIMITS, ...this.opts.limits }
   }
 
-  /** Inbound sessions wait for a hello; nothing is assigned before it. */
-  onSessionUp(up: TransportUp): void {
+  /** Inbound transports wait for a hello; nothing is assigned before it. */
+  onTransportUp(up: TransportUp): void {
     if (!this.running || up.initiator) return
     this.awaitHello(up.id, up.peer)
   }
 
-  /** Close the session unless a hello comes within the hello timeout (from now). */
+  /** Close the transport unless a hello comes within the hello timeout (from now). */
   private awaitHello(id: number, peer: string): void {
     this.stopAwaiting(id)
     const timer = setTimeout(() => {
       if (this.awaitingHello.delete(id)) {
-        this.log.warn({ peer }, 'no vpn hello in time; dropping the session')
+        this.log.warn({ peer }, 'no vpn hello in time; dropping the transport')
         this.node.closeTransport(id)
       }
     }, this.limits.helloTimeoutMs)
@@ -192,7 +192,7 @@ export class VpnServer {
     }
   }
 
-  onSessionDown(id: number): void {
+  onTransportDown(id: number): void {
     this.stopAwaiting(id)
     const c = this.closing.get(id)
     if (c) {
@@ -213,7 +213,7 @@ export class VpnServer {
   }
 
   /**
-   * Any answer but ok ends the session: the status goes out now, the session
+   * Any answer but ok ends the transport: the status goes out now, the transport
    * is closed a moment later (so the client reads why), and nothing it sends
    * meanwhile is looked at. A refused peer must handshake again to try again.
    */
@@ -223,7 +223,7 @@ export class VpnServer {
     try {
       this.node.sendControl(id, encode({ type: 'status', ...s }))
     } catch {
-      // the session is already gone; closing it below is a no-op
+      // the transport is already gone; closing it below is a no-op
     }
     if (this.closing.has(id)) return
     const timer = setTimeout(() => {
@@ -236,10 +236,10 @@ export class VpnServer {
 
   /**
    * The core takes a new handshake from the same peer and address as a rekey of
-   * the session it still holds, so a client refused a moment ago that dials
-   * again says its hello on this closing session. Unanswered, it would wait out
+   * the transport it still holds, so a client refused a moment ago that dials
+   * again says its hello on this closing transport. Unanswered, it would wait out
    * its hello timeout; told once to dial again after the close, it gets a fresh
-   * session. Anything else, and any further hello, is ignored.
+   * transport. Anything else, and any further hello, is ignored.
    */
   private answerWhileClosing(id: number, data: Buffer): void {
     const c = this.closing.get(id)
@@ -251,9 +251,9 @@ export class VpnServer {
     }
     c.answered = true
     try {
-      this.node.sendControl(id, encode({ type: 'status', status: 'error', message: 'the previous session is closing; dial again', retryAfterMs: this.limits.closeAfterStatusMs + 500 }))
+      this.node.sendControl(id, encode({ type: 'status', status: 'error', message: 'the previous transport is closing; dial again', retryAfterMs: this.limits.closeAfterStatusMs + 500 }))
     } catch {
-      // the session is already gone
+      // the transport is already gone
     }
   }
 
@@ -268,9 +268,9 @@ export class VpnServer {
   }
 
   /**
-   * A control message on an inbound session. One hello per VPN connection:
-   * a hello on a session that already holds an address is refused and the
-   * session closed. After a bye the session is idle and may say hello again
+   * A control message on an inbound transport. One hello per VPN connection:
+   * a hello on a transport that already holds an address is refused and the
+   * transport closed. After a bye the transport is idle and may say hello again
    * (within the hello timeout): a client that stops and starts again over
    * the same transport (--existing-tp, or SUDPH from the same address, which
    * the core treats as the same session rekeying) does exactly that.
@@ -298,16 +298,16 @@ export class VpnServer {
       if (msg.type !== 'hello') throw new ProtocolError('expected a hello')
       hello = msg
     } catch (err) {
-      this.log.warn({ peer, err: (err as Error).message }, 'bad vpn control message; closing the session')
+      this.log.warn({ peer, err: (err as Error).message }, 'bad vpn control message; closing the transport')
       this.refuse(id, { status: 'error', message: (err as Error).message })
       return true
     }
     if (this.clients.has(id)) {
-      this.log.warn({ peer }, 'second vpn hello on a session; closing it')
-      // The client may have lost this session without a bye (crash, restart)
+      this.log.warn({ peer }, 'second vpn hello on a transport; closing it')
+      // The client may have lost this transport without a bye (crash, restart)
       // and, over SUDPH from the same address, reached it again: it may dial
       // anew once this one is closed.
-      this.refuse(id, { status: 'error', message: 'one hello per session (say bye first); closing the session', retryAfterMs: this.limits.closeAfterStatusMs + 500 })
+      this.refuse(id, { status: 'error', message: 'one hello per transport (say bye first); closing the transport', retryAfterMs: this.limits.closeAfterStatusMs + 500 })
       return true
     }
     this.stopAwaiting(id)
@@ -343,7 +343,7 @@ export class VpnServer {
     this.node.attach(this.tun, id, [`${ip}/32`])
     this.clients.set(id, {
       pk: peer,
-      sessionId: id,
+      transportId: id,
       tunnelIp: ip,
       transport: info.transport,
       remote: info.remote,
@@ -371,10 +371,10 @@ export class VpnServer {
       tun: this.tun,
       gateway: this.running ? this.pool.gateway : null,
       clients: [...this.clients.values()].map((c) => {
-        const s = this.node.transport(c.sessionId)
+        const s = this.node.transport(c.transportId)
         return {
           pk: c.pk,
-          sessionId: c.sessionId,
+          transportId: c.transportId,
           tunnelIp: c.tunnelIp,
           transport: c.transport,
           remote: c.remote,

@@ -276,7 +276,7 @@ export async function recovered(t: Topology, c: ChaosClient, before: VpnClientSt
   await expectTunnelTraffic(t, c)
   expect(cliState(c)).toBe('connected')
   const s = await c.api.vpnStatus()
-  const survived = s.sessionId === before.sessionId && s.connectedAt === before.connectedAt
+  const survived = s.transportId === before.transportId && s.connectedAt === before.connectedAt
   if (c.transport === 'stcpr' && pathMoved) expect(c.visor.proc?.output().stdout).toMatch(/the default route changed under a TCP transport/)
   return `${c.transport} ${survived ? 'kept its session' : 'reconnected'} (${[...states].join(' -> ')}), traffic through the tunnel again after ${ok} ms`
 }

@@ -11,12 +11,12 @@ import type { FakeNode } from './node.js'
 export const silentLog = pino({ level: 'silent' })
 
 export function wire(node: FakeNode, parts: { client?: VpnClient; server?: VpnServer }): void {
-  node.on('transport-up', (s) => parts.server?.onSessionUp(s))
+  node.on('transport-up', (s) => parts.server?.onTransportUp(s))
   node.on('control', ({ id, data }) => {
     if (!parts.client?.onControl(id, data)) parts.server?.onControl(id, data)
   })
   node.on('transport-down', ({ id, reason }) => {
-    parts.server?.onSessionDown(id)
-    parts.client?.onSessionDown(id, reason)
+    parts.server?.onTransportDown(id)
+    parts.client?.onTransportDown(id, reason)
   })
 }

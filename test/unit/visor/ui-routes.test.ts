@@ -20,7 +20,7 @@ const ORIGIN = `http://${HOST}`
 
 function clientStatus(state: VpnClientStatus['state']): VpnClientStatus {
   return {
-    state, server: null, transport: null, sessionId: null, remote: null, tunnelIp: null, tun: null, dns: [], rxBytes: 0, txBytes: 0,
+    state, server: null, transport: null, transportId: null, remote: null, tunnelIp: null, tun: null, dns: [], rxBytes: 0, txBytes: 0,
     rxPackets: 0, txPackets: 0, latencyMs: null, lastPacketMs: null, connectedAt: null, uptimeS: null, lastError: null, killswitch: false,
     rekeys: 0,
   }
@@ -30,7 +30,7 @@ function fakeVisor(dataDir: string, listen = LISTEN): UiVisor & { vpnClient: Eve
   const client = Object.assign(new EventEmitter(), { status: () => clientStatus('disconnected') })
   const server: VpnServerStatus = {
     running: true, netifc: 'eth0', secure: true, whitelist: ['x'], tun: 'swvpns0', gateway: '10.8.0.1',
-    clients: [{ pk: 'p', sessionId: 1, tunnelIp: '10.8.0.2', transport: 'sudph', remote: '1.2.3.4:5', connectedAt: '', rxBytes: 10, txBytes: 20, rekeys: 0 }],
+    clients: [{ pk: 'p', transportId: 1, tunnelIp: '10.8.0.2', transport: 'sudph', remote: '1.2.3.4:5', connectedAt: '', rxBytes: 10, txBytes: 20, rekeys: 0 }],
   }
   return { config: { dataDir, control: { listen } }, vpnClient: client as never, vpnServer: { status: () => server } } as never
 }

@@ -73,7 +73,7 @@ async function connectedClient(o: Partial<VpnClientOptions> = {}) {
   const t = await setup(o)
   const st = await settle(t.vpn.start(SERVER))
   expect(st).toMatchObject({ state: 'connected' })
-  return { ...t, id: t.vpn.status().sessionId as number }
+  return { ...t, id: t.vpn.status().transportId as number }
 }
 
 beforeEach(() => {
@@ -89,7 +89,7 @@ describe('VPN client: connect and stop', () => {
     const stages: string[] = []
     const st = await settle(t.vpn.start(SERVER, { onProgress: (s) => stages.push(s) }))
     expect(st).toMatchObject({ state: 'connected', server: SERVER, transport: 'sudph', tunnelIp: '10.77.0.2', tun: 'skyvpn-c', dns: ['10.77.0.1'], lastError: null })
-    const id = t.vpn.status().sessionId as number
+    const id = t.vpn.status().transportId as number
     // IPv4 networks only, as the server's schema takes them.
     expect(t.me.sentOn(id, 'hello')).toEqual([{ type: 'hello', v: 1, usedNets: expect.arrayContaining(['192.168.1.0/24', '172.17.0.0/16']) }])
     expect((t.me.sentOn(id, 'hello')[0] as { usedNets: string[] }).usedNets).toHaveLength(2)
@@ -106,7 +106,7 @@ describe('VPN client: connect and stop', () => {
     expect(t.host.killswitch).toBe(true)
     const st = await t.vpn.stop()
     await flush()
-    expect(st).toMatchObject({ state: 'disconnected', server: null, tun: null, tunnelIp: null, sessionId: null })
+    expect(st).toMatchObject({ state: 'disconnected', server: null, tun: null, tunnelIp: null, transportId: null })
     expect(t.me.sentOn(t.id, 'bye')).toHaveLength(1)
     expect(t.server.clientCount).toBe(0)
     expect(t.me.transports()).toEqual([])
@@ -133,7 +133,7 @@ describe('VPN client: connect and stop', () => {
     expect(await settle(t.vpn.start(SERVER, { existingTp: true }))).toMatchObject({ code: 'ENOTRANSPORT' })
     const id = t.net.connect(t.me, SERVER, 'sudph')
     await flush()
-    expect(await settle(t.vpn.start(SERVER, { existingTp: true }))).toMatchObject({ state: 'connected', sessionId: id })
+    expect(await settle(t.vpn.start(SERVER, { existingTp: true }))).toMatchObject({ state: 'connected', transportId: id })
     expect(t.me.dials).toEqual([])
     await t.vpn.stop()
     await flush()
@@ -207,7 +207,7 @@ describe('VPN client: refusals and what the server says', () => {
 
   it('a server that answers retryAfterMs is dialed again after that pause on a new transport', async () => {
     const net = new FakeNet()
-    const exit = scripted(net, (n) => (n === 0 ? { status: 'error', message: 'the previous session is closing; dial again', retryAfterMs: 800 } : OK))
+    const exit = scripted(net, (n) => (n === 0 ? { status: 'error', message: 'the previous transport is closing; dial again', retryAfterMs: 800 } : OK))
     const t = client(net)
     const st = await settle(t.vpn.start(SERVER), 1_000)
     expect(st).toMatchObject({ state: 'connected', tunnelIp: '10.77.0.2' })

@@ -1,6 +1,6 @@
 /**
  * The VPN server's logic (ts/vpn/server.ts) against an in-memory node and
- * host: hellos, refusals, the pool, whitelist, passcode, sessions that close
+ * host: hellos, refusals, the pool, whitelist, passcode, transports that close
  * or expire. No root, no TUN: the real thing is in test/ts/vpn-*.test.ts.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
@@ -118,7 +118,7 @@ describe('VPN server: hello', () => {
       { type: 'status', status: 'ok', address: '10.77.0.2', gateway: '10.77.0.1', prefix: 16, mtu: 1420, dns: ['10.77.0.1'] },
     ])
     expect(t.exit.attached.get(d.sid)).toEqual({ tun: 'skyvpn0', allowed: ['10.77.0.2/32'] })
-    expect(t.server.status().clients).toEqual([expect.objectContaining({ pk: ALICE, sessionId: d.sid, tunnelIp: '10.77.0.2', transport: 'sudph' })])
+    expect(t.server.status().clients).toEqual([expect.objectContaining({ pk: ALICE, transportId: d.sid, tunnelIp: '10.77.0.2', transport: 'sudph' })])
   })
 
   it('refuses another protocol version with version-mismatch and closes the transport after closeAfterStatusMs', async () => {
@@ -195,8 +195,8 @@ describe('VPN server: hello', () => {
   })
 })
 
-describe('VPN server: one hello per session, and the answer while closing', () => {
-  it('refuses a second hello with retryAfterMs, frees the address, and answers one hello on the closing session', async () => {
+describe('VPN server: one hello per transport, and the answer while closing', () => {
+  it('refuses a second hello with retryAfterMs, frees the address, and answers one hello on the closing transport', async () => {
     const t = setup()
     await t.server.start()
     const a = await connected(t, ALICE)
@@ -204,16 +204,16 @@ describe('VPN server: one hello per session, and the answer while closing', () =
     const s = statuses(a.c, a.id)
     expect(s).toHaveLength(2)
     expect(s[1]).toMatchObject({ status: 'error', retryAfterMs: 1000 })
-    expect(s[1]?.message).toMatch(/one hello per session/)
+    expect(s[1]?.message).toMatch(/one hello per transport/)
     expect(t.server.clientCount).toBe(0)
     expect(t.exit.attached.has(a.sid)).toBe(false)
-    // A client that lost the session without a bye says hello again on it while it closes: told once to dial again.
+    // A client that lost the transport without a bye says hello again on it while it closes: told once to dial again.
     await say(a.c, a.id, { type: 'bye' })
     await say(a.c, a.id, '{garbage')
     await say(a.c, a.id, hello())
     await say(a.c, a.id, hello())
     const later = statuses(a.c, a.id).slice(2)
-    expect(later).toEqual([expect.objectContaining({ status: 'error', message: 'the previous session is closing; dial again', retryAfterMs: 1000 })])
+    expect(later).toEqual([expect.objectContaining({ status: 'error', message: 'the previous transport is closing; dial again', retryAfterMs: 1000 })])
     await vi.advanceTimersByTimeAsync(500)
     expect(t.exit.transport(a.sid)).toBeNull()
     // The next transport gets a fresh hello and the freed address.

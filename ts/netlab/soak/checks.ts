@@ -68,7 +68,7 @@ export function judge(r: SoakResult, b: Bounds = DEFAULT_BOUNDS): Check[] {
   const steady = r.clients.filter((c) => !c.idle)
   return [
     connectCheck(r),
-    sessionCheck(r, steady),
+    transportCheck(r, steady),
     reconnectCheck(r, steady),
     ...trafficChecks(r, b, steady),
     ...flatnessChecks(r, b),
@@ -85,16 +85,16 @@ function connectCheck(r: SoakResult): Check {
   return check('every client connected', r.connectFailures.length === 0, `${n - r.connectFailures.length}/${n}${retried ? ` (${retried} needed more than one start request)` : ', each at the first start request'}${r.connectFailures.length ? `; first failure: ${r.connectFailures[0]}` : ''}`)
 }
 
-/** Every steady client kept one session id, never left 'connected', and its server still lists it. */
-function sessionCheck(r: SoakResult, steady: ClientRecord[]): Check {
-  const lost = steady.filter((c) => c.sessionIds.length !== 1 || c.badStates.length > 0 || !c.serverSeen)
+/** Every steady client kept one transport id, never left 'connected', and its server still lists it. */
+function transportCheck(r: SoakResult, steady: ClientRecord[]): Check {
+  const lost = steady.filter((c) => c.transportIds.length !== 1 || c.badStates.length > 0 || !c.serverSeen)
   const downs = r.servers.flatMap((s) => s.down.filter((d) => steady.some((c) => c.pk === d.peer)).map((d) => `${s.name}: ${d.reason}`))
   return check(
-    'no session lost',
+    'no transport lost',
     lost.length === 0 && downs.length === 0,
     lost.length === 0 && downs.length === 0
-      ? `${steady.length} sessions kept their id from connect to end; no transport down on the servers`
-      : `${lost.map((c) => `${c.name}: ids ${c.sessionIds.join('>')} states ${c.badStates.slice(0, 3).join(',')}${c.serverSeen ? '' : ' (gone from server)'}`).join('; ')} ${downs.slice(0, 5).join('; ')}`,
+      ? `${steady.length} transports kept their id from connect to end; no transport down on the servers`
+      : `${lost.map((c) => `${c.name}: ids ${c.transportIds.join('>')} states ${c.badStates.slice(0, 3).join(',')}${c.serverSeen ? '' : ' (gone from server)'}`).join('; ')} ${downs.slice(0, 5).join('; ')}`,
   )
 }
 
@@ -177,12 +177,12 @@ function rekeyCheck(r: SoakResult, steady: ClientRecord[]): Check {
 
 function idleCheck(r: SoakResult): Check {
   const i = r.idle
-  if (!i) return check('idle session expires and comes back', null, `run shorter than the ${EXPIRY_S} s expiry: not judged (the full run judges it)`)
+  if (!i) return check('idle transport expires and comes back', null, `run shorter than the ${EXPIRY_S} s expiry: not judged (the full run judges it)`)
   const idle = r.clients.find((c) => c.idle)
   const after = (idle?.traffic?.probesEchoed ?? 0) - i.echoedBeforeResume
   const okExpiry = i.expiredAfterS !== null && i.expiredAfterS >= EXPIRY_S - 5 && i.expiredAfterS <= EXPIRY_S + 15 && /expired/.test(i.expiryReason ?? '')
   return check(
-    'idle session expires and comes back',
+    'idle transport expires and comes back',
     okExpiry && i.cleaned && i.reconnectS !== null && after > 0,
     `${i.client} (${i.transport}) cut off at ${i.cutAtS} s: ${i.server} ${i.expiredAfterS === null ? 'never dropped it' : `dropped it ${i.expiredAfterS} s later ("${i.expiryReason}", expected ${EXPIRY_S} s)`}; ${i.cleaned ? 'its address was freed' : 'still listed by the server'}; reconnected ${i.reconnectS ?? 'never'} s after the link came back; ${after} probes echoed after that`,
   )

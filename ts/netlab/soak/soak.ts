@@ -35,7 +35,7 @@ export interface ClientRecord {
   transport: Transport
   idle: boolean
   /** Session ids seen by the status poll, in order (one = never replaced). */
-  sessionIds: number[]
+  transportIds: number[]
   /** States other than 'connected' seen by the poll. */
   badStates: string[]
   lastErrors: string[]
@@ -81,7 +81,7 @@ export interface SoakResult {
   series: Record<string, Sample[]>
 }
 
-const RECONNECT_MSGS = ['vpn session lost; reconnecting', 'vpn session is silent; reconnecting', 'vpn reconnected'] as const
+const RECONNECT_MSGS = ['vpn transport lost; reconnecting', 'vpn transport is silent; reconnecting', 'vpn reconnected'] as const
 
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const tStart = Date.now()
@@ -158,7 +158,7 @@ function newRecords(cast: Cast, connected: Connected): Map<string, ClientRecord>
   return new Map<string, ClientRecord>(
     cast.clients.map((c) => [
       c.name,
-      { name: c.name, pk: c.config.pk, server: c.server.name, transport: c.transport, idle: false, sessionIds: [], badStates: [], lastErrors: [], rekeys: 0, uptimeS: null, connectMs: connected.ms.get(c.name) ?? -1, connectAttempts: connected.attempts.get(c.name) ?? 0, traffic: null, reconnectLogs: [], serverSeen: false },
+      { name: c.name, pk: c.config.pk, server: c.server.name, transport: c.transport, idle: false, transportIds: [], badStates: [], lastErrors: [], rekeys: 0, uptimeS: null, connectMs: connected.ms.get(c.name) ?? -1, connectAttempts: connected.attempts.get(c.name) ?? 0, traffic: null, reconnectLogs: [], serverSeen: false },
     ]),
   )
 }
@@ -208,7 +208,7 @@ class StatusPoller {
       r.badStates.push(`status failed: ${(e as Error).message}`)
       return
     }
-    if (s.sessionId !== null && r.sessionIds.at(-1) !== s.sessionId) r.sessionIds.push(s.sessionId)
+    if (s.transportId !== null && r.transportIds.at(-1) !== s.transportId) r.transportIds.push(s.transportId)
     if (s.state !== 'connected') r.badStates.push(s.state)
     if (s.lastError && r.lastErrors.at(-1) !== s.lastError) r.lastErrors.push(s.lastError)
     if (s.state === 'connected') {

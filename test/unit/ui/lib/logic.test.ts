@@ -14,7 +14,7 @@ const PK2 = 'b'.repeat(64)
 
 function client(o: Partial<ClientStatus> = {}): ClientStatus {
   return {
-    state: 'disconnected', sessionId: null, server: null, transport: null, remote: null, tunnelIp: null, tun: null, dns: [],
+    state: 'disconnected', transportId: null, server: null, transport: null, remote: null, tunnelIp: null, tun: null, dns: [],
     rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0, latencyMs: null, lastPacketMs: null, rekeys: 0, connectedAt: null,
     uptimeS: null, lastError: null, killswitch: false, ...o,
   }
