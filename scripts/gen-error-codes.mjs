@@ -74,9 +74,26 @@ function rust({ codes }) {
   for (const e of rs) lines.push(`    /// ${e.meaning}`, `    ${variant(e)},`)
   lines.push('}', '', 'impl Code {', '    /// Every code, in table order.', '    pub const ALL: &[Code] = &[')
   for (const e of rs) lines.push(`        Code::${variant(e)},`)
-  lines.push('    ];', '', '    /// The code as TypeScript sees it (`EINVALIDPK`).', '    pub fn as_str(self) -> &\'static str {', '        match self {')
+  lines.push(
+    '    ];',
+    '',
+    '    /// The code as TypeScript sees it (`EINVALIDPK`).',
+    "    pub fn as_str(self) -> &'static str {",
+    '        match self {',
+  )
   for (const e of rs) lines.push(`            Code::${variant(e)} => "${e.code}",`)
-  lines.push('        }', '    }', '}', '', 'impl std::fmt::Display for Code {', '    fn fmt(&self, f: &mut std::fmt::Formatter<\'_>) -> std::fmt::Result {', '        f.write_str(self.as_str())', '    }', '}', '')
+  lines.push(
+    '        }',
+    '    }',
+    '}',
+    '',
+    'impl std::fmt::Display for Code {',
+    "    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {",
+    '        f.write_str(self.as_str())',
+    '    }',
+    '}',
+    '',
+  )
   return lines.join('\n')
 }
 
@@ -89,7 +106,12 @@ function ts({ classes, codes }) {
   for (const e of codes) lines.push(`  /** ${e.meaning} (from ${e.from.join(', ')}) */`, `  | ${q(e.code)}`)
   lines.push('', 'export const ERROR_CODES: readonly ErrorCode[] = [')
   for (const e of codes) lines.push(`  ${q(e.code)},`)
-  lines.push(']', '', '/** The exit code a CLI run that fails with each code ends with. */', 'export const EXIT_CODE_OF: Readonly<Record<ErrorCode, ExitCode>> = {')
+  lines.push(
+    ']',
+    '',
+    '/** The exit code a CLI run that fails with each code ends with. */',
+    'export const EXIT_CODE_OF: Readonly<Record<ErrorCode, ExitCode>> = {',
+  )
   for (const e of codes) lines.push(`  ${e.code}: ExitCode.${e.exit},`)
   lines.push('}', '', '/** Who raises each code: the Rust core, the napi binding, or TypeScript. */')
   lines.push("export const ERROR_CODE_FROM: Readonly<Record<ErrorCode, readonly ('core' | 'binding' | 'ts')[]>> = {")

@@ -34,7 +34,8 @@ function* walk(dir) {
 function nameOf(node, sf) {
   if (node.name) return node.name.getText(sf)
   const parent = node.parent
-  if (parent && (ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent) || ts.isPropertyDeclaration(parent))) return parent.name.getText(sf)
+  if (parent && (ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent) || ts.isPropertyDeclaration(parent)))
+    return parent.name.getText(sf)
   return '(anonymous)'
 }
 
@@ -66,7 +67,10 @@ function rustFunctions(file) {
     let opened = false
     let j = i
     scan: for (; j < lines.length; j++) {
-      const code = lines[j].replace(/\/\/.*$/, '').replace(/"(?:[^"\\]|\\.)*"/g, '""').replace(/'(?:[^'\\]|\\.)'/g, "''")
+      const code = lines[j]
+        .replace(/\/\/.*$/, '')
+        .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+        .replace(/'(?:[^'\\]|\\.)'/g, "''")
       for (const ch of code) {
         if (ch === '{') {
           depth++

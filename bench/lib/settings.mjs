@@ -31,7 +31,10 @@ export function readSettings() {
     // IP packet size of the UDP test; the iperf3 payload is 28 bytes less (IPv4 + UDP headers), so that
     // the packets fit the tunnels' 1420-byte MTU without fragmenting.
     udpPacket: envInt('BENCH_UDP_PACKET', 1400, 100),
-    only: (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    only: (process.env.BENCH_ONLY ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
   }
   for (const s of settings.only) {
     if (![...SUBJECTS, ...EXTRAS].includes(s)) fail(`BENCH_ONLY: unknown "${s}" (known: ${[...SUBJECTS, ...EXTRAS].join(', ')})`)

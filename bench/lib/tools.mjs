@@ -45,7 +45,10 @@ function run(argv, { env, timeoutMs, log }) {
 }
 
 function lastLine(s) {
-  const lines = s.split('\n').map((l) => l.trim()).filter(Boolean)
+  const lines = s
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
   return lines.at(-1) ?? 'no output'
 }
 

@@ -51,7 +51,10 @@ export async function connectTimes(lab, env, settings) {
 function connectClients(n) {
   const clients = { sudph: [], stcpr: [] }
   const allow = {}
-  for (const [t, third] of [['sudph', 1], ['stcpr', 2]]) {
+  for (const [t, third] of [
+    ['sudph', 1],
+    ['stcpr', 2],
+  ]) {
     for (let i = 0; i < n; i++) {
       const kp = generateKeypair()
       const ip = `10.99.${third + Math.floor(i / 250)}.${(i % 250) + 2}`
@@ -76,9 +79,15 @@ async function connectOnce(lab, env, serverPk, t, i, c) {
   const ex = await Promise.race([p.exited, sleep(15_000).then(() => null)])
   if (!ex) await p.kill('SIGKILL', 0)
   const wallMs = performance.now() - w0
-  const line = p.output().stdout.split('\n').map(parseJson).find((j) => j && (j.ms || j.error))
+  const line = p
+    .output()
+    .stdout.split('\n')
+    .map(parseJson)
+    .find((j) => j && (j.ms || j.error))
   if (!line?.ms) {
-    const failure = line?.error ? `${line.error.stage}: ${line.error.message}` : `no result (exit ${JSON.stringify(ex)}): ${p.output().stderr.slice(-300)}`
+    const failure = line?.error
+      ? `${line.error.stage}: ${line.error.message}`
+      : `no result (exit ${JSON.stringify(ex)}): ${p.output().stderr.slice(-300)}`
     return { failure, wallMs }
   }
   return { run: { ...line.ms, probes: line.probes, firstSendMs: line.firstSendMs, maxTimerGapMs: line.maxTimerGapMs }, wallMs }

@@ -26,7 +26,10 @@ export async function measurePath(lab, env, settings, name, { addr, pids }) {
 async function tcpRuns(lab, env, settings, name, addr, pids) {
   const runs = { tcp1: [], tcp4: [] }
   for (let i = 0; i < settings.repeat; i++) {
-    for (const [key, streams] of [['tcp1', 1], ['tcp4', 4]]) {
+    for (const [key, streams] of [
+      ['tcp1', 1],
+      ['tcp4', 4],
+    ]) {
       const r = await iperfTcp(lab, settings, env.b, addr, streams, pids)
       runs[key].push(r)
       log(`  ${name}: TCP ×${streams} run ${i + 1}/${settings.repeat}: ${fmt(r.bps / 1e9)} Gbit/s`)

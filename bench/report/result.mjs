@@ -11,8 +11,10 @@ const METHOD = {
   udp: 'iperf3 -u -l (BENCH_UDP_PACKET - 28) -b 0 (unlimited): packets received per second and loss over the run',
   ping: 'ping -i 0.01 -c BENCH_PINGS: median and nearest-rank p99; added RTT = median minus the bare veth median',
   cpu: 'utime+stime from /proc/<pid>/stat of every tunnel process at both ends (all threads), before/after each TCP run, summed over all TCP runs and divided by the Gbit received; machine-wide busy time from /proc/stat is kept too (includes iperf3, the kernel and other load)',
-  connect: 'bench/fixtures/connect.mjs in a fresh process: Node.start, dial, createTun+attach, UDP probes every 2 ms to an echo server behind the server TUN until the first answer; time from Node.start',
-  memory: 'VmRSS of a fresh server node (test/fixtures/peer.mjs) before and after bench/fixtures/load.mjs opened BENCH_SESSIONS idle transports (one Node per client key, no TUN), divided by the sessions the server reported up',
+  connect:
+    'bench/fixtures/connect.mjs in a fresh process: Node.start, dial, createTun+attach, UDP probes every 2 ms to an echo server behind the server TUN until the first answer; time from Node.start',
+  memory:
+    'VmRSS of a fresh server node (test/fixtures/peer.mjs) before and after bench/fixtures/load.mjs opened BENCH_SESSIONS idle transports (one Node per client key, no TUN), divided by the sessions the server reported up',
 }
 
 export function newResult(settings) {
@@ -39,6 +41,8 @@ export function finish(res, startedAt) {
   console.log('')
   console.log(report(res))
   console.log('')
-  console.log(`Measured on ${res.machine.cpus} cores (${res.machine.model}), load average ${res.machine.loadavgBefore.map((x) => x.toFixed(2)).join(' ')} at the start.`)
+  console.log(
+    `Measured on ${res.machine.cpus} cores (${res.machine.model}), load average ${res.machine.loadavgBefore.map((x) => x.toFixed(2)).join(' ')} at the start.`,
+  )
   console.log(`wrote ${jsonFile.slice(ROOT.length + 1)} and ${pngFile.slice(ROOT.length + 1)}`)
 }

@@ -22,10 +22,7 @@ export async function setupWireguard(lab, env, kind, bin) {
   })
   try {
     for (const e of ends) {
-      const argv =
-        kind === 'wireguard-go'
-          ? [bin, '-f', e.ifname]
-          : [bin, '--foreground', '--disable-drop-privileges', e.ifname]
+      const argv = kind === 'wireguard-go' ? [bin, '-f', e.ifname] : [bin, '--foreground', '--disable-drop-privileges', e.ifname]
       // WG_PROCESS_FOREGROUND also silences wireguard-go's "use the kernel module" banner.
       const p = lab.spawn(e.ns, argv, { env: { ...process.env, WG_PROCESS_FOREGROUND: '1', LOG_LEVEL: 'error' } })
       procs.push(p)

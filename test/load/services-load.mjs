@@ -42,7 +42,9 @@ function track(proc) {
 async function startRedis() {
   const port = await freePort()
   const proc = track(
-    spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] }),
+    spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
   )
   await new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('redis-server did not start')), 5000)
@@ -116,7 +118,12 @@ async function baseline() {
   const elapsed = Number(process.hrtime.bigint() - t0) / 1e9
   await new Promise((r) => srv.close(r))
   lat.sort((a, b) => a - b)
-  const r = { store: 'baseline', rps: Math.round(lat.length / elapsed), p50ms: +percentile(lat, 50).toFixed(1), p99ms: +percentile(lat, 99).toFixed(1) }
+  const r = {
+    store: 'baseline',
+    rps: Math.round(lat.length / elapsed),
+    p50ms: +percentile(lat, 50).toFixed(1),
+    p99ms: +percentile(lat, 99).toFixed(1),
+  }
   console.log(`baseline (bare node:http, in-process, same fetch clients): ${r.rps} req/s, p50 ${r.p50ms} ms, p99 ${r.p99ms} ms`)
   return r
 }
@@ -125,7 +132,9 @@ async function run(name, url) {
   const ids = Array.from({ length: CLIENTS }, () => generateIdentity())
   const clients = ids.map((id) => new ServicesClient({ url, secretKey: id.secretKey, retries: 0, timeoutMs: 5000 }))
   // Every client has an entry, so reads find something.
-  await Promise.all(clients.map((c, i) => c.registerService({ port: 1, version: '1.0.0', country: i % 2 ? 'US' : 'DE', stats: { connectedClients: i } })))
+  await Promise.all(
+    clients.map((c, i) => c.registerService({ port: 1, version: '1.0.0', country: i % 2 ? 'US' : 'DE', stats: { connectedClients: i } })),
+  )
   await Promise.all(clients.map((c) => c.registerStcpr(['192.0.2.1:7777'])))
 
   const lat = { read: [], write: [] }

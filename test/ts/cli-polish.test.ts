@@ -46,7 +46,13 @@ describe('CLI polish', () => {
     expect(r.stdout).toContain(`ExecStart=${process.execPath} ${join(ROOT, 'bin/run.js')} visor -c ${cfg}`)
     expect(r.stdout).toContain('WantedBy=multi-user.target')
     // Sandboxed (test/ts/sys/unit-sandbox.test.ts checks it in full, with systemd-analyze).
-    for (const line of ['CapabilityBoundingSet=CAP_NET_ADMIN', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ReadWritePaths=/proc/sys/net', 'DeviceAllow=/dev/net/tun rw']) {
+    for (const line of [
+      'CapabilityBoundingSet=CAP_NET_ADMIN',
+      'NoNewPrivileges=yes',
+      'ProtectSystem=strict',
+      'ReadWritePaths=/proc/sys/net',
+      'DeviceAllow=/dev/net/tun rw',
+    ]) {
       expect(r.stdout.split('\n')).toContain(line)
     }
     expect(r.stdout).not.toContain('MemoryDenyWriteExecute')

@@ -24,12 +24,30 @@ describe('command tree', () => {
   })
 
   it.each([
-    [['cli', 'vpn', 'start', '--help'], ['--pk', '-k', '--existing-tp', '--timeout', '-t', '--json', '--rpc']],
-    [['cli', 'vpn', 'list', '--help'], ['--country', '-c', '--stats', '--json']],
-    [['cli', 'vpn', 'server', 'start', '--help'], ['--netifc', '-i', '--[no-]secure', '--whitelist', '-w', '--json']],
-    [['cli', 'config', 'gen', '--help'], ['--output', '-o', '--force']],
-    [['services', '--help'], ['--http', '--udp', '--db', '--redis', '--geoip']],
-    [['visor', '--help'], ['--config', '-c']],
+    [
+      ['cli', 'vpn', 'start', '--help'],
+      ['--pk', '-k', '--existing-tp', '--timeout', '-t', '--json', '--rpc'],
+    ],
+    [
+      ['cli', 'vpn', 'list', '--help'],
+      ['--country', '-c', '--stats', '--json'],
+    ],
+    [
+      ['cli', 'vpn', 'server', 'start', '--help'],
+      ['--netifc', '-i', '--[no-]secure', '--whitelist', '-w', '--json'],
+    ],
+    [
+      ['cli', 'config', 'gen', '--help'],
+      ['--output', '-o', '--force'],
+    ],
+    [
+      ['services', '--help'],
+      ['--http', '--udp', '--db', '--redis', '--geoip'],
+    ],
+    [
+      ['visor', '--help'],
+      ['--config', '-c'],
+    ],
   ])('%j documents its flags', (args, flags) => {
     const r = skywire(args)
     expect(r.code).toBe(0)

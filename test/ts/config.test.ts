@@ -120,7 +120,10 @@ describe('cli config show', () => {
 
 describe('commands that arrive later', () => {
   // They have arrived: both ask the visor for the UI's URL, so without one they fail like every visor command.
-  it.each([['cli', 'vpn', 'ui'], ['cli', 'vpn', 'url']])('%j asks the visor for the web UI and says when none runs', (...args) => {
+  it.each([
+    ['cli', 'vpn', 'ui'],
+    ['cli', 'vpn', 'url'],
+  ])('%j asks the visor for the web UI and says when none runs', (...args) => {
     const r = skywire([...args, '--rpc', join(dir, 'no-visor.sock')])
     expect(r.code).toBe(3)
     expect(expectOneLineError(r)).toMatch(/no visor is running at/)
@@ -159,7 +162,9 @@ describe('vpnServer.country', () => {
     const base = generateConfig()
     expect(parseConfig({ ...base, vpnServer: { ...base.vpnServer, country: 'DE' } }, 'x').vpnServer.country).toBe('DE')
     for (const country of ['UK', 'EU', 'ZZ', 'XK']) {
-      expect(() => parseConfig({ ...base, vpnServer: { ...base.vpnServer, country } }, 'x'), country).toThrow(/vpnServer\.country: must be an ISO 3166-1 country code/)
+      expect(() => parseConfig({ ...base, vpnServer: { ...base.vpnServer, country } }, 'x'), country).toThrow(
+        /vpnServer\.country: must be an ISO 3166-1 country code/,
+      )
     }
   })
 })

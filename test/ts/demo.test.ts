@@ -9,7 +9,7 @@ import { labSkipReason } from './helpers/lab.js'
 const DEMO = fileURLToPath(new URL('../../dist/demo/run.js', import.meta.url))
 
 describe.skipIf(skipUnlessAvailable(labSkipReason()))('npm run demo', () => {
-  it('connects, shows the public IP change to the server\'s, and leaves no namespace behind', () => {
+  it("connects, shows the public IP change to the server's, and leaves no namespace behind", () => {
     const before = listNetns()
     const r = spawnSync(process.execPath, [DEMO, '--once'], { encoding: 'utf8', timeout: 120_000 })
     expect(r.status, r.stderr).toBe(0)

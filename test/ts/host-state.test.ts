@@ -10,7 +10,20 @@
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -84,7 +97,10 @@ describe.skipIf(skipUnlessAvailable(skip))(`root trusts no user-writable file${s
 
   /** Runs the visor; the old code kept running (the timeout kills it and the test fails on the exit code). */
   async function visor(file: string): Promise<{ code: number | null; stderr: string }> {
-    const r = await lab.exec(ns, [process.execPath, BIN, 'visor', '-c', file], { timeoutMs: 15_000, env: { ...process.env, NO_COLOR: '1', SKYWIRE_DEBUG: '' } })
+    const r = await lab.exec(ns, [process.execPath, BIN, 'visor', '-c', file], {
+      timeoutMs: 15_000,
+      env: { ...process.env, NO_COLOR: '1', SKYWIRE_DEBUG: '' },
+    })
     return { code: r.code, stderr: r.stderr }
   }
 

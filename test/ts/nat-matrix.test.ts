@@ -82,17 +82,31 @@ describe.skipIf(skipUnlessAvailable(skip))('NAT kinds', () => {
 describe('noDirectPathReason', () => {
   const peer = (observed: string, local: string[], stcpr: string[]) => ({ pk: PK, stcpr, sudph: { observed, local } })
   it('both symmetric: both ports renumbered', () => {
-    const r = noDirectPathReason(PK, { ourBound: '0.0.0.0:7778', ourObserved: '203.0.113.5:40001', peer: peer('203.0.113.6:51234', ['10.0.0.10:7778'], ['10.0.0.10:7777']) })
+    const r = noDirectPathReason(PK, {
+      ourBound: '0.0.0.0:7778',
+      ourObserved: '203.0.113.5:40001',
+      peer: peer('203.0.113.6:51234', ['10.0.0.10:7778'], ['10.0.0.10:7777']),
+    })
     expect(r).toBe(
       `no direct path to ${PK}: both sides are behind symmetric NATs (each maps the UDP port anew per destination); SUDPH hole punching cannot work; STCPR needs a reachable server and this one is behind a NAT with no TCP port forwarded`,
     )
   })
   it('only this side symmetric, server behind a port-preserving NAT', () => {
-    const r = noDirectPathReason(PK, { ourBound: '0.0.0.0:7778', ourObserved: '203.0.113.5:40001', peer: peer('203.0.113.6:7778', ['10.0.0.10:7778'], ['10.0.0.10:7777']) })
+    const r = noDirectPathReason(PK, {
+      ourBound: '0.0.0.0:7778',
+      ourObserved: '203.0.113.5:40001',
+      peer: peer('203.0.113.6:7778', ['10.0.0.10:7778'], ['10.0.0.10:7777']),
+    })
     expect(r).toMatch(/this side is behind a symmetric NAT/)
   })
   it('says nothing it cannot back: a public server, or an unknown peer', () => {
-    expect(noDirectPathReason(PK, { ourBound: '0.0.0.0:7778', ourObserved: '203.0.113.5:40001', peer: peer('203.0.113.6:7778', ['203.0.113.6:7778'], ['203.0.113.6:7777']) })).toBeNull()
+    expect(
+      noDirectPathReason(PK, {
+        ourBound: '0.0.0.0:7778',
+        ourObserved: '203.0.113.5:40001',
+        peer: peer('203.0.113.6:7778', ['203.0.113.6:7778'], ['203.0.113.6:7777']),
+      }),
+    ).toBeNull()
     expect(noDirectPathReason(PK, { ourBound: '0.0.0.0:7778', ourObserved: '203.0.113.5:40001', peer: null })).toBeNull()
   })
 })

@@ -103,12 +103,14 @@ describe.skipIf(skipUnlessAvailable(skip))(`netlab${skip === null ? '' : ` (skip
       expect(t.namespaces().length).toBeGreaterThanOrEqual(6)
       for (const ns of t.namespaces()) {
         expect(ns).toMatch(new RegExp(`^${t.lab.prefix}-[a-z0-9-]+$`))
-        const names = sh(['ip', '-n', ns, '-o', 'link', 'show']).split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '')
+        const names = sh(['ip', '-n', ns, '-o', 'link', 'show'])
+          .split('\n')
+          .map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '')
         for (const n of names) expect(n.length).toBeLessThanOrEqual(15)
       }
     })
 
-    it('routers forward, visor hosts do not (turning it on is the VPN server\'s job)', async () => {
+    it("routers forward, visor hosts do not (turning it on is the VPN server's job)", async () => {
       const fwd = async (ns: string) => (await t.lab.execOk(ns, ['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout.trim()
       expect(await fwd(t.natc.ns)).toBe('1')
       expect(await fwd(t.internet.ns)).toBe('1')
@@ -166,7 +168,11 @@ describe.skipIf(skipUnlessAvailable(skip))(`netlab${skip === null ? '' : ` (skip
     })
 
     it('forwards an IPv6 port through a client NAT', async () => {
-      const p = t.lab.spawn(t.client.ns, [process.execPath, '-e', "require('net').createServer(s => s.end()).listen(7001, '::', () => console.log('ready'))"])
+      const p = t.lab.spawn(t.client.ns, [
+        process.execPath,
+        '-e',
+        "require('net').createServer(s => s.end()).listen(7001, '::', () => console.log('ready'))",
+      ])
       await p.waitForOutput(/ready/, 5000)
       await t.forwardPort(t.natc, 'tcp', 7001, t.client.addr6!)
       await t.lab.waitForTcp(t.server.ns, t.natc.wanAddr6!, 7001, 3000)
@@ -197,7 +203,11 @@ describe.skipIf(skipUnlessAvailable(skip))(`netlab${skip === null ? '' : ` (skip
     })
 
     it('spawned processes can be waited on and killed', async () => {
-      const p = t.lab.spawn(t.services.ns, [process.execPath, '-e', "require('net').createServer().listen(9000, '203.0.113.10', () => console.log('ready'))"])
+      const p = t.lab.spawn(t.services.ns, [
+        process.execPath,
+        '-e',
+        "require('net').createServer().listen(9000, '203.0.113.10', () => console.log('ready'))",
+      ])
       await p.waitForOutput(/ready/, 5000)
       await t.lab.waitForTcp(t.client.ns, INTERNET.services, 9000, 3000)
       const exit = await p.kill()
@@ -214,11 +224,7 @@ describe.skipIf(skipUnlessAvailable(skip))(`netlab${skip === null ? '' : ` (skip
     afterAll(() => t?.teardown())
 
     it('server leaves through nats, each client through its own NAT', async () => {
-      const [server, c1, c2] = await Promise.all([
-        t.curlWhoami(t.server.ns),
-        t.curlWhoami(t.clients[0]!.ns),
-        t.curlWhoami(t.clients[1]!.ns),
-      ])
+      const [server, c1, c2] = await Promise.all([t.curlWhoami(t.server.ns), t.curlWhoami(t.clients[0]!.ns), t.curlWhoami(t.clients[1]!.ns)])
       expect(server).toBe('203.0.113.40')
       expect(t.server.publicAddr).toBe('203.0.113.40')
       expect(c1).toBe('203.0.113.30')
@@ -227,7 +233,11 @@ describe.skipIf(skipUnlessAvailable(skip))(`netlab${skip === null ? '' : ` (skip
     })
 
     it('a forwarded port reaches the NATed server', async () => {
-      const p = t.lab.spawn(t.server.ns, [process.execPath, '-e', "require('net').createServer(s => s.end('hi')).listen(7000, () => console.log('ready'))"])
+      const p = t.lab.spawn(t.server.ns, [
+        process.execPath,
+        '-e',
+        "require('net').createServer(s => s.end('hi')).listen(7000, () => console.log('ready'))",
+      ])
       await p.waitForOutput(/ready/, 5000)
       await t.forwardPort(t.nats!, 'tcp', 7000, t.server.addr)
       await t.lab.waitForTcp(t.client.ns, '203.0.113.40', 7000, 3000)

@@ -17,7 +17,9 @@ import { skipReason, skipUnlessAvailable } from './helpers/skip.js'
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const PLATFORM = 'linux-x64-gnu'
 const skip = skipReason(
-  process.platform === 'linux' && process.arch === 'x64' ? null : `the packed tarballs are tested on linux x64 only (this is ${process.platform} ${process.arch})`,
+  process.platform === 'linux' && process.arch === 'x64'
+    ? null
+    : `the packed tarballs are tested on linux x64 only (this is ${process.platform} ${process.arch})`,
   existsSync(join(ROOT, `native/skywire.${PLATFORM}.node`)) ? null : `native/skywire.${PLATFORM}.node is not built (npm run build:native)`,
 )
 
@@ -33,8 +35,7 @@ describe.skipIf(skipUnlessAvailable(skip))('npm i -g of the packed tarballs', ()
   let env: NodeJS.ProcessEnv = {}
   let installSeconds = 0
 
-  const skywire = (args: string[]) =>
-    spawnSync('skywire', args, { cwd: tmp, env, encoding: 'utf8', timeout: 60_000 })
+  const skywire = (args: string[]) => spawnSync('skywire', args, { cwd: tmp, env, encoding: 'utf8', timeout: 60_000 })
 
   beforeAll(() => {
     tmp = mkdtempSync(join(tmpdir(), 'skywire-pack-'))
@@ -57,9 +58,11 @@ describe.skipIf(skipUnlessAvailable(skip))('npm i -g of the packed tarballs', ()
     // the other platforms' optional packages do not match os/cpu/libc and are skipped.
     const started = Date.now()
     check(
-      spawnSync('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund',
-        platformTgz, rootTgz], {
-        cwd: tmp, env: { ...process.env, npm_config_loglevel: 'error' }, encoding: 'utf8', timeout: 540_000,
+      spawnSync('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', platformTgz, rootTgz], {
+        cwd: tmp,
+        env: { ...process.env, npm_config_loglevel: 'error' },
+        encoding: 'utf8',
+        timeout: 540_000,
       }),
       'npm install -g',
     )
@@ -89,8 +92,16 @@ describe.skipIf(skipUnlessAvailable(skip))('npm i -g of the packed tarballs', ()
     for (const absent of ['ts', 'test', 'crates', 'src', 'Cargo.toml', 'dist/demo', 'dist/netlab', 'dist/index.js.map']) {
       expect(existsSync(join(pkg, absent)), absent).toBe(false)
     }
-    for (const present of ['dist/index.js', 'dist/index.d.ts', 'dist/ui/index.html', 'native/index.js',
-      'native/index.d.ts', 'native/package.json', 'bin/run.js', 'README.md']) {
+    for (const present of [
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/ui/index.html',
+      'native/index.js',
+      'native/index.d.ts',
+      'native/package.json',
+      'bin/run.js',
+      'README.md',
+    ]) {
       expect(existsSync(join(pkg, present)), present).toBe(true)
     }
     expect(JSON.parse(readFileSync(join(pkg, 'native/package.json'), 'utf8')).type).toBe('commonjs')
@@ -138,7 +149,8 @@ describe.skipIf(skipUnlessAvailable(skip))('npm i -g of the packed tarballs', ()
     if (major >= 24 || (major === 23 && minor >= 4) || (major === 22 && minor >= 13)) {
       try {
         const deadline = Date.now() + 30_000
-        while (!out.includes('discovery services listening') && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+        while (!out.includes('discovery services listening') && child.exitCode === null && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 100))
         expect(out).toContain('discovery services listening')
         expect(out).not.toMatch(/ExperimentalWarning|Error/)
         expect(statSync(join(tmp, 'services.db')).size).toBeGreaterThan(0)

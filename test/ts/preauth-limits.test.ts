@@ -193,7 +193,9 @@ describe('STCPR before authentication', () => {
       while (Date.now() - t0 < 4000 && conns.some((c) => !c.closed)) await sleep(100)
       const after = rssKb(pid)
       const open = conns.filter((c) => !c.closed).length
-      console.log(`huge first length: VmRSS ${before} kB -> ${after} kB (+${after - before} kB), ${open} of ${CONNECTIONS} still open after ${Date.now() - t0} ms`)
+      console.log(
+        `huge first length: VmRSS ${before} kB -> ${after} kB (+${after - before} kB), ${open} of ${CONNECTIONS} still open after ${Date.now() - t0} ms`,
+      )
       expect(after - before).toBeLessThan(MAX_GROWTH_KB)
       // A first length no initiation has is refused before anything is read or allocated.
       expect(open).toBe(0)

@@ -65,7 +65,11 @@ describe.skipIf(skipUnlessAvailable(skip))(`VPN server host state${skip === null
     // The next start sees 0 as the original, so stopping puts 0 back. The state is on disk while serving.
     cliOk(['vpn', 'server', 'start'])
     expect(await ipForward()).toBe('1')
-    expect(JSON.parse(readFileSync(stateFile, 'utf8'))).toMatchObject({ table: TABLE, tunIf: TUN, forwarding: { globals: [{ path: '/proc/sys/net/ipv4/ip_forward', value: '0' }] } })
+    expect(JSON.parse(readFileSync(stateFile, 'utf8'))).toMatchObject({
+      table: TABLE,
+      tunIf: TUN,
+      forwarding: { globals: [{ path: '/proc/sys/net/ipv4/ip_forward', value: '0' }] },
+    })
     cliOk(['vpn', 'server', 'stop'])
     expect(await ipForward()).toBe('0')
     expect(await tableExists()).toBe(false)

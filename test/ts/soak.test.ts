@@ -19,9 +19,21 @@ describe('soak checks', () => {
   const series = (f: (i: number) => number): Sample[] => Array.from({ length: 40 }, (_, i) => ({ t: i * 5, rssKiB: f(i), fds: 30 }))
 
   it('flatness compares the late window with the early one', () => {
-    expect(flatness(series(() => 100_000), 'rssKiB', 0.1, 0)?.flat).toBe(true)
+    expect(
+      flatness(
+        series(() => 100_000),
+        'rssKiB',
+        0.1,
+        0,
+      )?.flat,
+    ).toBe(true)
     // 1 MiB per sample: a leak.
-    const leak = flatness(series((i) => 100_000 + i * 1024), 'rssKiB', 0.1, 0)
+    const leak = flatness(
+      series((i) => 100_000 + i * 1024),
+      'rssKiB',
+      0.1,
+      0,
+    )
     expect(leak?.flat).toBe(false)
     expect(leak?.growth).toBeGreaterThan(20_000)
     expect(flatness(series(() => 1).slice(0, 3), 'rssKiB', 0.1, 0)).toBeNull()
@@ -30,31 +42,91 @@ describe('soak checks', () => {
   it('a one-sample fd spike is not a leak, a raised fd floor is', () => {
     const fds = (f: (i: number) => number): Sample[] => Array.from({ length: 40 }, (_, i) => ({ t: i * 5, rssKiB: 1, fds: f(i) }))
     // A child process's pipes seen by one late sample (as in the first full run).
-    expect(flatness(fds((i) => (i === 35 ? 35 : 27)), 'fds', 0, 10, 1)?.flat).toBe(true)
+    expect(
+      flatness(
+        fds((i) => (i === 35 ? 35 : 27)),
+        'fds',
+        0,
+        10,
+        1,
+      )?.flat,
+    ).toBe(true)
     // Two fds that never close again from halfway on: every late sample is higher.
-    expect(flatness(fds((i) => (i < 20 ? 27 : 29) + (i % 2)), 'fds', 0, 10, 1)?.flat).toBe(false)
+    expect(
+      flatness(
+        fds((i) => (i < 20 ? 27 : 29) + (i % 2)),
+        'fds',
+        0,
+        10,
+        1,
+      )?.flat,
+    ).toBe(false)
   })
 
   it('a replaced transport, a reconnect line or probe loss fails the run', () => {
     const client = (name: string, o: Partial<ClientRecord> = {}): ClientRecord => ({
-      name, pk: name.padEnd(64, '0'), server: 'server', transport: 'stcpr', idle: false, transportIds: [1], badStates: [], lastErrors: [],
-      rekeys: 0, uptimeS: 60, connectMs: 100, connectAttempts: 1, reconnectLogs: [], serverSeen: true,
-      traffic: { final: true, paused: false, probesSent: 300, probesEchoed: 300, probesPending: 0, probesLost: 0, tcpWritten: 1e6, tcpAcked: 1e6, tcpScheduled: 1e6, tcpRedials: 0, bursts: 2, burstsDone: 2, burstMsMax: 100, burstMsSum: 150, stallMsMax: 300, errors: [] },
+      name,
+      pk: name.padEnd(64, '0'),
+      server: 'server',
+      transport: 'stcpr',
+      idle: false,
+      transportIds: [1],
+      badStates: [],
+      lastErrors: [],
+      rekeys: 0,
+      uptimeS: 60,
+      connectMs: 100,
+      connectAttempts: 1,
+      reconnectLogs: [],
+      serverSeen: true,
+      traffic: {
+        final: true,
+        paused: false,
+        probesSent: 300,
+        probesEchoed: 300,
+        probesPending: 0,
+        probesLost: 0,
+        tcpWritten: 1e6,
+        tcpAcked: 1e6,
+        tcpScheduled: 1e6,
+        tcpRedials: 0,
+        bursts: 2,
+        burstsDone: 2,
+        burstMsMax: 100,
+        burstMsSum: 150,
+        stallMsMax: 300,
+        errors: [],
+      },
       ...o,
     })
     const base: SoakResult = {
-      date: new Date().toISOString(), machine: { cpus: 2, load1: 1 },
-      options: { clients: 2, seconds: 60, traffic: { rate: 1, probeMs: 200, burst: 1, burstEveryMs: 30_000 }, sampleMs: 5000, statusMs: 10_000, idleExpiry: false, concurrency: 4 },
-      durations: { setupS: 1, connectS: 1, trafficS: 60, totalS: 70 }, connectFailures: [],
+      date: new Date().toISOString(),
+      machine: { cpus: 2, load1: 1 },
+      options: {
+        clients: 2,
+        seconds: 60,
+        traffic: { rate: 1, probeMs: 200, burst: 1, burstEveryMs: 30_000 },
+        sampleMs: 5000,
+        statusMs: 10_000,
+        idleExpiry: false,
+        concurrency: 4,
+      },
+      durations: { setupS: 1, connectS: 1, trafficS: 60, totalS: 70 },
+      connectFailures: [],
       clients: [client('a'), client('b')],
       servers: [{ name: 'server', pk: 's', clientsAtEnd: 2, rekeysMin: 0, rekeysTotal: 0, down: [] }],
       idle: null,
       series: { server: series(() => 100_000), a: series(() => 90_000), b: series(() => 90_000) },
     }
-    const failed = (r: SoakResult) => judge(r).filter((c: Check) => c.ok === false).map((c) => c.name)
+    const failed = (r: SoakResult) =>
+      judge(r)
+        .filter((c: Check) => c.ok === false)
+        .map((c) => c.name)
     expect(failed(base)).toEqual([])
     expect(failed({ ...base, clients: [client('a', { transportIds: [1, 7] }), client('b')] })).toEqual(['no transport lost'])
-    expect(failed({ ...base, clients: [client('a', { reconnectLogs: ['vpn reconnected'] }), client('b')] })).toEqual(['no reconnect the test did not cause'])
+    expect(failed({ ...base, clients: [client('a', { reconnectLogs: ['vpn reconnected'] }), client('b')] })).toEqual([
+      'no reconnect the test did not cause',
+    ])
     const lossy = client('a')
     lossy.traffic = { ...(lossy.traffic as NonNullable<ClientRecord['traffic']>), probesLost: 30, probesEchoed: 270 }
     expect(failed({ ...base, clients: [lossy, client('b')] })).toEqual(['UDP probe loss'])
@@ -77,7 +149,10 @@ describe.skipIf(skipUnlessAvailable(skip))('soak on the lab (10 clients, 60 s)',
     const checks = judge(r)
     const table = checksTable(checks)
     console.log(table)
-    expect(checks.filter((c) => c.ok === false), table).toEqual([])
+    expect(
+      checks.filter((c) => c.ok === false),
+      table,
+    ).toEqual([])
     // Everything but rekey and expiry (which need minutes) was judged.
     expect(checks.filter((c) => c.ok === null).map((c) => c.name)).toEqual(['rekeys happened', 'idle session expires and comes back'])
     expect(r.clients.map((c) => c.transport).sort()).toEqual([...Array(4).fill('sudph'), ...Array(6).fill('stcpr')].sort())

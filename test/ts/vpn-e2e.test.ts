@@ -81,11 +81,17 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN end to end (server and client ea
     client = lab.visor('client')
   })
 
-  it('SUDPH punches through both NATs and the client leaves from the server NAT\'s address', async () => {
+  it("SUDPH punches through both NATs and the client leaves from the server NAT's address", async () => {
     const t = topo()
     expect(await t.curlWhoami(t.client.ns)).toBe(t.natc.wanAddr)
     const r = client.cli(['cli', 'vpn', 'start', '-k', server.config.pk, '-t', '15', '--json'])
-    if (r.code !== 0) console.log(client.proc!.output().stdout.slice(-6000), '\n-----\n', server.proc!.output().stdout.slice(-6000), lab.services().output().stdout.slice(-3000))
+    if (r.code !== 0)
+      console.log(
+        client.proc!.output().stdout.slice(-6000),
+        '\n-----\n',
+        server.proc!.output().stdout.slice(-6000),
+        lab.services().output().stdout.slice(-3000),
+      )
     expect(r.code, r.stderr).toBe(0)
     const s = JSON.parse(r.stdout)
     expect(s.transport).toBe('sudph')

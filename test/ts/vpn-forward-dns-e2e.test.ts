@@ -34,7 +34,10 @@ describe.skipIf(skipUnlessAvailable(skip))('kill switch on forwarded traffic and
         await t.lab.veth({ ns: container, ifname: 'eth0', addrs: ['172.17.0.2/16'] }, { ns: t.client.ns, ifname: 'ctr0', addrs: ['172.17.0.1/16'] })
         await t.lab.route(container, 'default', { via: '172.17.0.1' })
         await t.lab.sysctl(t.client.ns, 'net.ipv4.ip_forward', 1)
-        await t.lab.nft(t.client.ns, 'table ip dockerish {\n  chain post {\n    type nat hook postrouting priority srcnat;\n    oifname != "ctr0" ip saddr 172.17.0.0/16 masquerade\n  }\n}\n')
+        await t.lab.nft(
+          t.client.ns,
+          'table ip dockerish {\n  chain post {\n    type nat hook postrouting priority srcnat;\n    oifname != "ctr0" ip saddr 172.17.0.0/16 masquerade\n  }\n}\n',
+        )
         await t.lab.nft(
           t.natc.ns,
           `table inet watch {
@@ -85,7 +88,7 @@ describe.skipIf(skipUnlessAvailable(skip))('kill switch on forwarded traffic and
     expect(await pingEndpoint()).toEqual({ ok: true, left: 2 })
   })
 
-  it('connected: the container goes out through the tunnel, never around it (not even to the server\'s own address)', async () => {
+  it("connected: the container goes out through the tunnel, never around it (not even to the server's own address)", async () => {
     await expect.poll(() => client.cli(['cli', 'vpn', 'list']).stdout, { timeout: 15_000 }).toContain(server.config.pk)
     const start = client.cli(['cli', 'vpn', 'start', '-k', server.config.pk, '-t', '20'])
     expect(start.code, start.stderr).toBe(0)
@@ -93,7 +96,7 @@ describe.skipIf(skipUnlessAvailable(skip))('kill switch on forwarded traffic and
     expect(await pingEndpoint()).toEqual({ ok: false, left: 0 })
   }, 60_000)
 
-  it('connected: resolv.conf rewritten behind the visor\'s back (as by DHCP) is put back within the re-check period', async () => {
+  it("connected: resolv.conf rewritten behind the visor's back (as by DHCP) is put back within the re-check period", async () => {
     const file = t.lab.resolvConfPath(t.client.ns)
     const ours = readFileSync(file, 'utf8')
     expect(ours).toMatch(/^nameserver 203\.0\.113\.53$/m)
@@ -107,7 +110,9 @@ describe.skipIf(skipUnlessAvailable(skip))('kill switch on forwarded traffic and
 
   it('reconnecting (server gone): nothing from the container leaves the uplink', async () => {
     await server.stop()
-    await expect.poll(() => JSON.parse(client.cli(['cli', 'vpn', 'status', '--json']).stdout).state, { timeout: 40_000, interval: 500 }).toBe('reconnecting')
+    await expect
+      .poll(() => JSON.parse(client.cli(['cli', 'vpn', 'status', '--json']).stdout).state, { timeout: 40_000, interval: 500 })
+      .toBe('reconnecting')
     expect(await whoami()).toEqual({ seen: null, left: 0 })
     expect(await pingEndpoint()).toEqual({ ok: false, left: 0 })
   }, 60_000)

@@ -29,7 +29,11 @@ interface Line {
 }
 
 function lines(p: NsProcess): Line[] {
-  return p.output().stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line)
+  return p
+    .output()
+    .stdout.split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Line)
 }
 
 /** Statuses the server sent to the hostile client, in order. */
@@ -68,7 +72,12 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
     return t.lab.spawn(t.client.ns, [
       process.execPath,
       HOSTILE,
-      JSON.stringify({ role: 'client', sk: attacker.secretKey, server: { pk: server.config.pk, transport: 'stcpr', addrs: [`${t.server.publicAddr}:7777`] }, ...cfg }),
+      JSON.stringify({
+        role: 'client',
+        sk: attacker.secretKey,
+        server: { pk: server.config.pk, transport: 'stcpr', addrs: [`${t.server.publicAddr}:7777`] },
+        ...cfg,
+      }),
     ])
   }
 
@@ -90,7 +99,9 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
       }
       const done = await p.waitForOutput(/"floodDone":(\{[^}]*\})/, 15_000)
       const stats = JSON.parse(done[1] as string) as NonNullable<Line['floodDone']>
-      console.log(`hello flood: ${JSON.stringify(stats)}; control API: ${latencies.length} answers, max ${Math.max(...latencies).toFixed(0)} ms, ${failures.length} failures`)
+      console.log(
+        `hello flood: ${JSON.stringify(stats)}; control API: ${latencies.length} answers, max ${Math.max(...latencies).toFixed(0)} ms, ${failures.length} failures`,
+      )
       expect(failures).toEqual([])
       // Generous for a busy 2-core machine; a server blocked by the flood answers after seconds (the old one, 30 s).
       expect(Math.max(...latencies)).toBeLessThan(3000)
@@ -105,7 +116,8 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
       expect(refusals.length).toBeGreaterThan(0)
       expect(refusals.length).toBeLessThanOrEqual(stats.dials)
       for (const s of refusals) expect(s.message).toMatch(/cover the server's whole pool/)
-      for (const s of st.filter((x) => x.status !== 'no-free-address')) expect(s).toMatchObject({ status: 'error', message: 'the previous transport is closing; dial again' })
+      for (const s of st.filter((x) => x.status !== 'no-free-address'))
+        expect(s).toMatchObject({ status: 'error', message: 'the previous transport is closing; dial again' })
       expect((await apiS.serverStatus()).clients).toEqual([])
     } finally {
       await p.kill('SIGTERM', 2000)

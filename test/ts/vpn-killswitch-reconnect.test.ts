@@ -127,10 +127,13 @@ done > '${samples}'`,
     writeFileSync(server.file, JSON.stringify({ ...server.config, vpnServer: { ...server.config.vpnServer, pool: NEW_POOL } }), { mode: 0o600 })
     await server.start()
     await expect
-      .poll(async () => {
-        const s = await api.vpnStatus()
-        return `${s.state} ${s.tunnelIp}`
-      }, { timeout: 90_000, interval: 200 })
+      .poll(
+        async () => {
+          const s = await api.vpnStatus()
+          return `${s.state} ${s.tunnelIp}`
+        },
+        { timeout: 90_000, interval: 200 },
+      )
       .toMatch(/^connected 10\.78\./)
     // A little past the reconnect, so the sampler sees the new setup settle.
     await new Promise((r) => setTimeout(r, 1000))
@@ -141,7 +144,9 @@ done > '${samples}'`,
     const s = readFileSync(samples, 'utf8').trim().split('\n')
     const absent = s.filter((x) => x === '0').length
     const failed = s.filter((x) => x === 'E').length
-    console.log(`kill switch sampled ${s.length} times across the reconnect: absent ${absent}, nft failed ${failed}; pings that left beside the tunnel: ${leaked}`)
+    console.log(
+      `kill switch sampled ${s.length} times across the reconnect: absent ${absent}, nft failed ${failed}; pings that left beside the tunnel: ${leaked}`,
+    )
     expect(s.length).toBeGreaterThan(100)
     expect(failed).toBe(0)
     expect(absent).toBe(0)
@@ -215,7 +220,15 @@ describe.skipIf(skipUnlessAvailable(hostSkip))('LinuxClientHost: restore keeping
 
   it('keeps only the kill switch, and a full restore removes it even without a handle', async () => {
     const stateFile = join(tmp.dir, 'vpn-client.state.json')
-    const p = lab.spawn(ns, [process.execPath, '--input-type=module', '-e', HOST_RUNNER, pathToFileURL(`${root}dist/vpn/linux-host.js`).href, stateFile, TUN])
+    const p = lab.spawn(ns, [
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      HOST_RUNNER,
+      pathToFileURL(`${root}dist/vpn/linux-host.js`).href,
+      stateFile,
+      TUN,
+    ])
     const info = await Promise.race([p.exited, new Promise<null>((r) => setTimeout(() => r(null), 60_000))])
     if (info === null) await p.kill('SIGKILL', 1000)
     const { stdout, stderr } = p.output()

@@ -99,7 +99,13 @@ describe.skipIf(skipUnlessAvailable(pre.ok ? null : pre.reason))('VPN passcode o
       cli = lab.spawn(b, [
         process.execPath,
         HOSTILE,
-        JSON.stringify({ role: 'client', sk: keys.a, keys, server: { pk: serverKey.publicKey, transport: 'stcpr', addrs: ['192.0.2.1:7777'] }, attempts }),
+        JSON.stringify({
+          role: 'client',
+          sk: keys.a,
+          keys,
+          server: { pk: serverKey.publicKey, transport: 'stcpr', addrs: ['192.0.2.1:7777'] },
+          attempts,
+        }),
       ])
       await cli.waitForOutput(/"attemptsDone"/, 60_000)
       const got = cli

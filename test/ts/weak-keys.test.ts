@@ -44,7 +44,9 @@ describe('weak public keys', () => {
     const good = native.generateKeypair().publicKey
     expect(isPublicKey(good)).toBe(true)
     expect(native.publicKeyProblem(good)).toBeNull()
-    expect(() => native.verify(SMALL_ORDER[0] as string, Buffer.from('x'), Buffer.alloc(64))).toThrow(/EINVALIDPK: not a valid public key: small-order point/)
+    expect(() => native.verify(SMALL_ORDER[0] as string, Buffer.from('x'), Buffer.alloc(64))).toThrow(
+      /EINVALIDPK: not a valid public key: small-order point/,
+    )
   })
 
   it('parsePublicKey and the whitelist list refuse them in one line', () => {

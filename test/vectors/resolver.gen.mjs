@@ -25,9 +25,21 @@ const B = keypair(2)
 // ---- the layout pieces of docs/wire.md section 3 ----
 const CONTEXT = Buffer.from('skywire-ar-udp/1', 'ascii') // "the ASCII context skywire-ar-udp/1"
 const u8 = (n) => Buffer.from([n])
-const u16 = (n) => { const b = Buffer.alloc(2); b.writeUInt16BE(n); return b }
-const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b }
-const u64 = (n) => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(n)); return b }
+const u16 = (n) => {
+  const b = Buffer.alloc(2)
+  b.writeUInt16BE(n)
+  return b
+}
+const u32 = (n) => {
+  const b = Buffer.alloc(4)
+  b.writeUInt32BE(n)
+  return b
+}
+const u64 = (n) => {
+  const b = Buffer.alloc(8)
+  b.writeBigUInt64BE(BigInt(n))
+  return b
+}
 const hex = (b) => b.toString('hex')
 
 /** `ADDR` = `family u8` (4 or 6), the address (4 or 16 bytes), `port u16`. `raw` is the address bytes in hex. */
@@ -72,7 +84,10 @@ function bind(kp, ts, local) {
   return { bytes: Buffer.concat([unsigned, sig]), fields: { pk: hex(kp.pk), timestamp_ms: String(ts), local: local.map(addrField), sig: hex(sig) } }
 }
 // 0x11 bind ack: observed ADDR, ttl_s u16.
-const bindAck = (observed, ttl) => ({ bytes: Buffer.concat([u8(0x11), observed.bytes, u16(ttl)]), fields: { observed: addrField(observed), ttl_s: ttl } })
+const bindAck = (observed, ttl) => ({
+  bytes: Buffer.concat([u8(0x11), observed.bytes, u16(ttl)]),
+  fields: { observed: addrField(observed), ttl_s: ttl },
+})
 // 0x12 connect request: pk[32] target[32] timestamp_ms u64 sig[64].
 function connect(kp, target, ts) {
   const unsigned = Buffer.concat([u8(0x12), kp.pk, target, u64(ts)])
@@ -105,7 +120,11 @@ m.bind2 = ok('bind, an IPv4 and an IPv6 local address', 'bind', ...Object.values
 m.bind8 = ok('bind, eight local addresses (the most allowed)', 'bind', ...Object.values(bind(B, 1, EIGHT)))
 ok('bind, timestamp 2^53 - 1 (the largest a JavaScript number holds exactly)', 'bind', ...Object.values(bind(A, 2 ** 53 - 1, [V4_LAN])))
 ok('bind, timestamp 2^53 + 1 (a JavaScript number would round it)', 'bind', ...Object.values(bind(A, 2n ** 53n + 1n, [V4_LAN])))
-ok('bind, timestamp 2^64 - 1 (any u64 is well-formed; the resolver refuses it as stale, not the parser)', 'bind', ...Object.values(bind(B, 2n ** 64n - 1n, [])))
+ok(
+  'bind, timestamp 2^64 - 1 (any u64 is well-formed; the resolver refuses it as stale, not the parser)',
+  'bind',
+  ...Object.values(bind(B, 2n ** 64n - 1n, [])),
+)
 m.ack4 = ok('bind ack, IPv4 observed, ttl 60', 'bind_ack', ...Object.values(bindAck(V4_PUB, 60)))
 ok('bind ack, IPv6 observed, ttl 0x0102', 'bind_ack', ...Object.values(bindAck(V6_LO, 0x0102)))
 ok('bind ack, a v4-mapped IPv6 address keeps family 6', 'bind_ack', ...Object.values(bindAck(V4_MAPPED, 65535)))
@@ -118,15 +137,28 @@ ok('peer address, IPv4 observed, no local addresses', 'peer_address', ...Object.
 ok('peer address, eight local addresses', 'peer_address', ...Object.values(peerAddress(A.pk, V4_PUB, EIGHT)))
 for (const code of [1, 2, 3, 4]) m[`err${code}`] = ok(`error, code ${code}`, 'error', ...Object.values(error(B.pk, code)))
 m.punch = ok('punch', 'punch', ...Object.values(punch(A.pk)))
-m.chal = ok('bind challenge, one local address', 'bind_challenge', ...Object.values(challenge(0x16, A.pk, TS, [addr(4, '0a000001', 258)], 0x01020304, MAC)))
-ok('bind challenge, no local addresses, timestamp 2^64 - 1, issued_s 2^32 - 1', 'bind_challenge', ...Object.values(challenge(0x16, B.pk, 2n ** 64n - 1n, [], 0xffffffff, Buffer.alloc(16, 0xff))))
-m.conf = ok('bind confirm: the challenge bytes after the type byte, unchanged', 'bind_confirm', ...Object.values(challenge(0x17, A.pk, TS, [addr(4, '0a000001', 258)], 0x01020304, MAC)))
+m.chal = ok(
+  'bind challenge, one local address',
+  'bind_challenge',
+  ...Object.values(challenge(0x16, A.pk, TS, [addr(4, '0a000001', 258)], 0x01020304, MAC)),
+)
+ok(
+  'bind challenge, no local addresses, timestamp 2^64 - 1, issued_s 2^32 - 1',
+  'bind_challenge',
+  ...Object.values(challenge(0x16, B.pk, 2n ** 64n - 1n, [], 0xffffffff, Buffer.alloc(16, 0xff))),
+)
+m.conf = ok(
+  'bind confirm: the challenge bytes after the type byte, unchanged',
+  'bind_confirm',
+  ...Object.values(challenge(0x17, A.pk, TS, [addr(4, '0a000001', 258)], 0x01020304, MAC)),
+)
 
 // ---- invalid datagrams ----
 // error kinds: empty | unknown_type | truncated | trailing | bad_address_family | too_many_addresses |
 //              unknown_error_code | bad_public_key
 bad('empty datagram', Buffer.alloc(0), 'empty')
-for (const t of [0x00, 0x01, 0x04, 0x0f, 0x18, 0xff]) bad(`type 0x${t.toString(16).padStart(2, '0')} is not a resolver message`, Buffer.concat([u8(t), A.pk]), 'unknown_type')
+for (const t of [0x00, 0x01, 0x04, 0x0f, 0x18, 0xff])
+  bad(`type 0x${t.toString(16).padStart(2, '0')} is not a resolver message`, Buffer.concat([u8(t), A.pk]), 'unknown_type')
 for (const [name, bytes] of Object.entries(m)) {
   const kind = valid.find((v) => v.hex === hex(bytes)).kind
   bad(`${kind} (${name}) one byte short`, bytes.subarray(0, bytes.length - 1), 'truncated')
@@ -137,7 +169,11 @@ bad('bind ack cut inside an IPv6 address', Buffer.concat([u8(0x11), u8(6), Buffe
 bad('bind whose local list says 2 but ends after 1', Buffer.concat([u8(0x10), A.pk, u64(TS), u8(2), V4_LAN.bytes]), 'truncated')
 bad('bind ack, address family 5', Buffer.concat([u8(0x11), u8(5), Buffer.from('01020304', 'hex'), u16(1), u16(60)]), 'bad_address_family')
 bad('bind ack, address family 0', Buffer.concat([u8(0x11), u8(0), Buffer.from('01020304', 'hex'), u16(1), u16(60)]), 'bad_address_family')
-bad('peer address, a local address of family 16', Buffer.concat([u8(0x13), A.pk, V4_PUB.bytes, u8(1), u8(16), Buffer.alloc(18)]), 'bad_address_family')
+bad(
+  'peer address, a local address of family 16',
+  Buffer.concat([u8(0x13), A.pk, V4_PUB.bytes, u8(1), u8(16), Buffer.alloc(18)]),
+  'bad_address_family',
+)
 const NINE = [...EIGHT, V4_PUB]
 bad('bind with nine local addresses', Buffer.concat([u8(0x10), A.pk, u64(TS), addrList(NINE), Buffer.alloc(64)]), 'too_many_addresses')
 bad('peer address with nine local addresses', Buffer.concat([u8(0x13), A.pk, V4_PUB.bytes, addrList(NINE)]), 'too_many_addresses')

@@ -33,7 +33,10 @@ function rateFromEnv(name: string): RateLimitOptions | null | undefined {
 export function parseTrustProxy(value: string): number | string[] {
   const v = value.trim()
   if (/^\d+$/.test(v)) return Number(v)
-  const list = v.split(',').map((x) => x.trim()).filter((x) => x !== '')
+  const list = v
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '')
   if (list.length === 0 || v === 'true' || v === 'false') {
     throw new SkywireError('EUSAGE', `--trust-proxy must be a hop count (e.g. 1) or proxy addresses/CIDRs (e.g. 10.0.0.0/8,fd00::/8), got "${value}"`)
   }
@@ -51,14 +54,15 @@ function wholeNumber(flag: string, value: number, min: number, max: number): num
 function cookieSecretFromEnv(): Buffer | undefined {
   const v = process.env.SKYWIRE_AR_COOKIE_SECRET
   if (v === undefined || v === '') return undefined
-  if (!/^([0-9a-fA-F]{2}){32,}$/.test(v)) throw new SkywireError('EUSAGE', 'SKYWIRE_AR_COOKIE_SECRET must be at least 64 hex characters (32 random bytes)')
+  if (!/^([0-9a-fA-F]{2}){32,}$/.test(v))
+    throw new SkywireError('EUSAGE', 'SKYWIRE_AR_COOKIE_SECRET must be at least 64 hex characters (32 random bytes)')
   return Buffer.from(v, 'hex')
 }
 
 export default class Services extends SkywireCommand {
   static override summary = 'Run the discovery services: address resolver, service discovery and transport discovery.'
   static override description =
-    'One process serves the three HTTP APIs under /ar, /sd and /tpd, plus the address resolver\'s UDP port for ' +
+    "One process serves the three HTTP APIs under /ar, /sd and /tpd, plus the address resolver's UDP port for " +
     'SUDPH bindings and hole punching. The store is an embedded SQLite file by default; --redis shares one store ' +
     'between several replicas. The API is described in docs/services-api.md. Entry TTLs can be changed with the ' +
     'environment variables SKYWIRE_TTL_STCPR_MS, SKYWIRE_TTL_SUDPH_MS, SKYWIRE_TTL_SERVICE_MS and ' +
@@ -74,13 +78,21 @@ export default class Services extends SkywireCommand {
   static override flags = {
     http: Flags.string({ description: 'HTTP listen address (HOST:PORT).', default: '127.0.0.1:9090' }),
     udp: Flags.string({ description: 'UDP listen address of the address resolver (HOST:PORT).', default: '127.0.0.1:9091' }),
-    db: Flags.string({ description: 'SQLite database file (the default store). [default: $SKYWIRE_DATA_DIR/services.db, else /var/lib/skywire for root, else ~/.local/share/skywire]', exclusive: ['redis'] }),
+    db: Flags.string({
+      description:
+        'SQLite database file (the default store). [default: $SKYWIRE_DATA_DIR/services.db, else /var/lib/skywire for root, else ~/.local/share/skywire]',
+      exclusive: ['redis'],
+    }),
     redis: Flags.string({ description: 'Redis URL; replicas pointing at one Redis share their state.', exclusive: ['db'] }),
     'redis-prefix': Flags.string({ description: 'Prefix of every Redis key.', default: 'skywire:' }),
-    geoip: Flags.string({ description: 'Geo-IP lookup: "builtin" (the shipped database) or "off".', default: 'builtin', options: ['builtin', 'off'] }),
+    geoip: Flags.string({
+      description: 'Geo-IP lookup: "builtin" (the shipped database) or "off".',
+      default: 'builtin',
+      options: ['builtin', 'off'],
+    }),
     'trust-proxy': Flags.string({
       description:
-        'Behind a reverse proxy or load balancer: how many proxy hops to trust (e.g. 1), or the proxies\' addresses/CIDRs ' +
+        "Behind a reverse proxy or load balancer: how many proxy hops to trust (e.g. 1), or the proxies' addresses/CIDRs " +
         '(e.g. 10.0.0.0/8,fd00::/8). The client is the X-Forwarded-For entry just left of the trusted ones. Off by default: ' +
         'then X-Forwarded-For is ignored.',
     }),
@@ -90,7 +102,7 @@ export default class Services extends SkywireCommand {
     }),
     'max-transports-per-key': Flags.integer({ description: 'Live transports one key may report.', default: 1024 }),
     'nonce-window': Flags.integer({
-      description: 'Seconds a signed write\'s nonce (a timestamp) may be off the server\'s clock.',
+      description: "Seconds a signed write's nonce (a timestamp) may be off the server's clock.",
       default: 300,
     }),
     'body-limit': Flags.integer({ description: 'Largest HTTP request body in bytes.', default: 16 * 1024 }),

@@ -5,7 +5,7 @@ import { loadConfig, loadTrustedConfig } from '../config/file.js'
 import { SkywireError } from '../contracts/errors.js'
 
 export default class VisorCmd extends SkywireCommand {
-  static override summary = 'Run a visor: the long-running daemon holding this node\'s identity, transports and VPN.'
+  static override summary = "Run a visor: the long-running daemon holding this node's identity, transports and VPN."
   static override description =
     'Loads and validates the config, starts the STCPR and SUDPH listeners, registers with the discovery services, ' +
     'starts the VPN server unless the config disables it, and serves the local control API and web UI. ' +

@@ -94,7 +94,9 @@ export function saveVpnServerSettings(file: string, settings: VpnServerSettings)
     if (e instanceof SkywireError) return e
     const code = (e as NodeJS.ErrnoException).code
     const perm = code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
-    return new SkywireError(perm ? 'EPERM' : 'ECONFIG', `cannot save the VPN server settings to ${path}: ${code ?? (e as Error).message}`, { cause: e })
+    return new SkywireError(perm ? 'EPERM' : 'ECONFIG', `cannot save the VPN server settings to ${path}: ${code ?? (e as Error).message}`, {
+      cause: e,
+    })
   }
   try {
     const buf = readTrustedFile(path, { what: 'config', secret: true, maxBytes: MAX_CONFIG_BYTES })

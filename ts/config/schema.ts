@@ -28,7 +28,9 @@ const loopbackHostPort = z.string().refine(
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
 
 /** A visor public key, wherever one comes in (config, control API): canonical hex of a prime-order point. */
-export const publicKeySchema = z.string().regex(PK_PATTERN, 'must be a public key (64 lowercase hex characters)')
+export const publicKeySchema = z
+  .string()
+  .regex(PK_PATTERN, 'must be a public key (64 lowercase hex characters)')
   // Weak keys (small-order points, ...) are no identity and no whitelist entry.
   .superRefine((s, ctx) => {
     const why = PK_PATTERN.test(s) ? publicKeyProblem(s) : null

@@ -11,16 +11,7 @@ import { publicKeyOf } from '../native/keys.js'
 import { parseErrorBody } from '../contracts/http-error.js'
 import { markedRequest } from './marked-http.js'
 import { HEADER_NONCE, HEADER_PK, HEADER_SIG, NonceSource, signingMessage } from './signing.js'
-import type {
-  Health,
-  Page,
-  PageResult,
-  ResolveResult,
-  ServiceCounts,
-  ServiceEntry,
-  TransportEntry,
-  TransportType,
-} from '../contracts/services.js'
+import type { Health, Page, PageResult, ResolveResult, ServiceCounts, ServiceEntry, TransportEntry, TransportType } from '../contracts/services.js'
 
 // The wire records live in contracts (shared with the services and the web UI); re-exported for the library API.
 export type { Health, Page, PageResult, ResolveResult, ServiceCounts, ServiceEntry, TransportEntry, TransportType }
@@ -236,7 +227,12 @@ export class ServicesClient {
     }
     let res: { status: number; statusText: string; text: string }
     if (this.bypassMark) {
-      res = await markedRequest(this.url + a.path, { method: a.method, headers, body: a.body === undefined ? undefined : body, timeoutMs: this.timeoutMs })
+      res = await markedRequest(this.url + a.path, {
+        method: a.method,
+        headers,
+        body: a.body === undefined ? undefined : body,
+        timeoutMs: this.timeoutMs,
+      })
     } else {
       let r: Response
       try {

@@ -76,9 +76,11 @@ export function noDirectPathReason(pk: string, f: NatFacts): string | null {
   if (us === 'symmetric' && them === 'symmetric') {
     udp = 'both sides are behind symmetric NATs (each maps the UDP port anew per destination); SUDPH hole punching cannot work'
   } else if (us === 'symmetric' && them === 'cone') {
-    udp = "this side is behind a symmetric NAT (it maps the UDP port anew per destination) and the server's NAT lets in only the ports it sent to; SUDPH hole punching cannot work"
+    udp =
+      "this side is behind a symmetric NAT (it maps the UDP port anew per destination) and the server's NAT lets in only the ports it sent to; SUDPH hole punching cannot work"
   } else if (us === 'cone' && them === 'symmetric') {
-    udp = "the server is behind a symmetric NAT (it maps the UDP port anew per destination) and this side's NAT lets in only the ports it sent to; SUDPH hole punching cannot work"
+    udp =
+      "the server is behind a symmetric NAT (it maps the UDP port anew per destination) and this side's NAT lets in only the ports it sent to; SUDPH hole punching cannot work"
   } else if (us !== 'public' && them !== 'public' && them !== 'unknown') {
     udp = 'SUDPH hole punching got no answer through the two NATs (one of them may answer probes itself, or filter more strictly)'
   }

@@ -44,7 +44,10 @@ export function parsePublicKey(input: string, what = 'public key'): string {
 
 /** Parse a comma-separated list of PKs (the whitelist flag). Empty items are ignored. */
 export function parsePublicKeyList(input: string): string[] {
-  const items = input.split(',').map((x) => x.trim()).filter((x) => x.length > 0)
+  const items = input
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0)
   return [...new Set(items.map((x, i) => parsePublicKey(x, `whitelist entry ${i + 1}`)))]
 }
 

@@ -39,4 +39,3 @@ export const LAB_NAMES = {
   whoami: 'whoami.lab',
   services: 'services.lab',
 } as const
-

@@ -8,18 +8,7 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { NetlabError } from './errors.js'
-import {
-  exec,
-  execOk,
-  execSync,
-  sleepSync,
-  spawn,
-  waitForTcp,
-  type ExecOptions,
-  type ExecResult,
-  type NsProcess,
-  type SpawnOptions,
-} from './exec.js'
+import { exec, execOk, execSync, sleepSync, spawn, waitForTcp, type ExecOptions, type ExecResult, type NsProcess, type SpawnOptions } from './exec.js'
 import { LAB_NS_RE, isLabAlive, listRecords, removeRecord, writeRecord } from './registry.js'
 
 export { exec, execOk, execSync, spawn, waitFor, waitForTcp } from './exec.js'

@@ -50,11 +50,7 @@ export interface PingResult {
   output: string
 }
 
-export async function ping(
-  ns: string,
-  addr: string,
-  opts: { count?: number; intervalS?: number; timeoutS?: number } = {},
-): Promise<PingResult> {
+export async function ping(ns: string, addr: string, opts: { count?: number; intervalS?: number; timeoutS?: number } = {}): Promise<PingResult> {
   const count = opts.count ?? 3
   const interval = opts.intervalS ?? 0.2
   const wait = opts.timeoutS ?? 1

@@ -107,7 +107,10 @@ export function waitForMatch(out: OutputTail, exit: ExitWatch, who: ProcessName,
       if (info !== null) {
         return done(() =>
           reject(
-            new NetlabError('ECOMMAND', `[${ns}] ${argv.join(' ')} exited (${info.code ?? info.signal}) before printing ${re}: ${out.stderr.trim().slice(-500)}`),
+            new NetlabError(
+              'ECOMMAND',
+              `[${ns}] ${argv.join(' ')} exited (${info.code ?? info.signal}) before printing ${re}: ${out.stderr.trim().slice(-500)}`,
+            ),
           ),
         )
       }

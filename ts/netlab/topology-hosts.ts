@@ -81,7 +81,13 @@ export class HostWiring {
   async internet(): Promise<string> {
     this.inet = await this.namespace('internet', true)
     const six = (a: string) => this.six(a)
-    await this.lab.bridge(this.inet, 'br0', [`${INTERNET.gateway}/24`, `${INTERNET.whoami}/24`, `${INTERNET.dns}/24`, ...six(INTERNET.gateway6), ...six(INTERNET.whoami6)])
+    await this.lab.bridge(this.inet, 'br0', [
+      `${INTERNET.gateway}/24`,
+      `${INTERNET.whoami}/24`,
+      `${INTERNET.dns}/24`,
+      ...six(INTERNET.gateway6),
+      ...six(INTERNET.whoami6),
+    ])
     return this.inet
   }
 
@@ -121,7 +127,18 @@ export class HostWiring {
     await this.lab.veth({ ns: nat.ns, ifname: port }, { ns, ifname: uplink, addrs: [`${addr}/24`, ...this.six(addr6)] })
     await this.lab.bridgePort(nat.ns, 'lan0', port)
     await this.defaultRoutes(ns, nat.lanAddr, nat.lanAddr6)
-    return { ns, role, uplink, addr, addr6: this.v6addr(addr6), gateway: nat.lanAddr, gateway6: nat.lanAddr6, publicAddr: nat.wanAddr, nat, port: { ns: nat.ns, ifname: port } }
+    return {
+      ns,
+      role,
+      uplink,
+      addr,
+      addr6: this.v6addr(addr6),
+      gateway: nat.lanAddr,
+      gateway6: nat.lanAddr6,
+      publicAddr: nat.wanAddr,
+      nat,
+      port: { ns: nat.ns, ifname: port },
+    }
   }
 
   /** A host with a public address straight on the internet bridge. */

@@ -93,4 +93,3 @@ export interface Topology {
   /** Graceful: SIGTERM to the lab's processes, wait, then teardown. */
   close(graceMs?: number): Promise<void>
 }
-

@@ -98,7 +98,15 @@ async function buildServerSide(w: HostWiring, shape: Shape, opts: TopologyOption
   let nats: NatRouter | null = null
   let serverBase: Host
   if (shape.behindNat) {
-    nats = await w.natRouter({ role: 'nats', wanAddr: INTERNET.nats, wanAddr6: '2001:db8:203::40', lanCidr: '10.20.0.0/24', lanAddr: '10.20.0.1', lanAddr6: 'fd20::1', kind: opts.serverNat })
+    nats = await w.natRouter({
+      role: 'nats',
+      wanAddr: INTERNET.nats,
+      wanAddr6: '2001:db8:203::40',
+      lanCidr: '10.20.0.0/24',
+      lanAddr: '10.20.0.1',
+      lanAddr6: 'fd20::1',
+      kind: opts.serverNat,
+    })
     serverBase = await w.behind(nats, 'server', '10.20.0.10', 'fd20::10', 'wan0')
   } else {
     serverBase = await w.publicHost('server', INTERNET.serverPublic, '2001:db8:203::20')
@@ -168,7 +176,10 @@ async function buildClients(w: HostWiring, shape: Shape, opts: TopologyOptions):
 async function startLabServers(lab: Lab, inet: string, v6: boolean, lanhostNs: string, opts: TopologyOptions): Promise<NsProcess | null> {
   const starting: Promise<unknown>[] = []
   if (opts.whoami ?? true) {
-    starting.push(startWhoami(lab, inet, v6, INTERNET.whoami, INTERNET.whoami6), startWhoami(lab, lanhostNs, v6, SERVER_LAN.lanhost, SERVER_LAN.lanhost6))
+    starting.push(
+      startWhoami(lab, inet, v6, INTERNET.whoami, INTERNET.whoami6),
+      startWhoami(lab, lanhostNs, v6, SERVER_LAN.lanhost, SERVER_LAN.lanhost6),
+    )
   }
   let dnsProc: NsProcess | null = null
   if (opts.dns ?? true) {
@@ -205,7 +216,10 @@ function handle(lab: Lab, v6: boolean, inet: string, dnsProc: NsProcess | null, 
     async forwardPort(nat, proto, port, toAddr, toPort = port) {
       const fam = toAddr.includes(':') ? 'ip6' : 'ip'
       const dst = fam === 'ip6' ? `[${toAddr}]:${toPort}` : `${toAddr}:${toPort}`
-      await lab.nft(nat.ns, `add rule inet ${NAT_TABLE} prerouting iifname "wan0" meta nfproto ${fam === 'ip6' ? 'ipv6' : 'ipv4'} ${proto} dport ${port} dnat ${fam} to ${dst}\n`)
+      await lab.nft(
+        nat.ns,
+        `add rule inet ${NAT_TABLE} prerouting iifname "wan0" meta nfproto ${fam === 'ip6' ? 'ipv6' : 'ipv4'} ${proto} dport ${port} dnat ${fam} to ${dst}\n`,
+      )
     },
     teardown: () => lab.teardown(),
     close: (graceMs) => lab.close(graceMs),

@@ -12,13 +12,16 @@ export const MAX_OFFSET = 100_000
 export const pkSchema = z.string().regex(PK_PATTERN, 'must be a public key (64 lowercase hex characters)')
 
 /** An IP literal and port; discovery hands these to other visors to dial, so no host names. */
-export const ipPortSchema = z.string().max(64).refine(
-  (s) => {
-    const hp = parseHostPort(s)
-    return hp !== null && isIP(hp.host) !== 0 && hp.port > 0
-  },
-  { message: 'must be IP:PORT (IPv6 as [ADDR]:PORT) with a port from 1 to 65535' },
-)
+export const ipPortSchema = z
+  .string()
+  .max(64)
+  .refine(
+    (s) => {
+      const hp = parseHostPort(s)
+      return hp !== null && isIP(hp.host) !== 0 && hp.port > 0
+    },
+    { message: 'must be IP:PORT (IPv6 as [ADDR]:PORT) with a port from 1 to 65535' },
+  )
 
 export const countrySchema = z
   .string()

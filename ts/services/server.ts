@@ -183,9 +183,7 @@ export function buildApp(opts: ServicesOptions, metrics: Metrics, log: Logger): 
   })
 
   app.setErrorHandler(errorHandler(log, ctx.store, bodyLimit))
-  app.setNotFoundHandler((req, reply) =>
-    sendError(reply, new ApiError(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`)),
-  )
+  app.setNotFoundHandler((req, reply) => sendError(reply, new ApiError(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`)))
 
   app.get('/health', async (_req, reply) => {
     try {

@@ -42,8 +42,20 @@ export interface PlannedRule {
 export function bypassRules(families: readonly Family[]): PlannedRule[] {
   const out: PlannedRule[] = []
   for (const family of families) {
-    out.push({ family, pref: PREF_SUPPRESS, table: 'main', suppressPrefixlength: 0, why: "main's specific routes (LAN) still win; its default does not" })
-    out.push({ family, pref: PREF_TUNNEL, table: String(BYPASS_TABLE), notFwmark: BYPASS_MARK, why: 'everything but the visor\'s marked sockets into the tunnel' })
+    out.push({
+      family,
+      pref: PREF_SUPPRESS,
+      table: 'main',
+      suppressPrefixlength: 0,
+      why: "main's specific routes (LAN) still win; its default does not",
+    })
+    out.push({
+      family,
+      pref: PREF_TUNNEL,
+      table: String(BYPASS_TABLE),
+      notFwmark: BYPASS_MARK,
+      why: "everything but the visor's marked sockets into the tunnel",
+    })
   }
   return out
 }

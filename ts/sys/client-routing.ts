@@ -133,7 +133,8 @@ async function plan(opts: ClientRoutingOptions): Promise<Plan> {
   const skipped: { addr: string; why: string }[] = []
   const v6 = ipv6Present()
   const ipv6 = !v6 ? 'none' : opts.tunnelIpv6 && ipv6EnabledOn(opts.tunIf) ? 'tunnel' : 'blocked'
-  if (opts.tunnelIpv6 && ipv6 === 'blocked') skipped.push({ addr: '::/0', why: `IPv6 is disabled on ${opts.tunIf}: blocking IPv6 instead of tunnelling it` })
+  if (opts.tunnelIpv6 && ipv6 === 'blocked')
+    skipped.push({ addr: '::/0', why: `IPv6 is disabled on ${opts.tunIf}: blocking IPv6 instead of tunnelling it` })
   const families: Family[] = ipv6 === 'none' ? [4] : [4, 6]
   const table = String(BYPASS_TABLE)
   for (const f of families) {
@@ -142,11 +143,16 @@ async function plan(opts: ClientRoutingOptions): Promise<Plan> {
     for (const dst of HALVES[f]) {
       if (main.has(dst)) throw new SkywireError('EEXIST', `route ${dst} exists already (another VPN connected?); not touching it`)
     }
-    if ((await tableDsts(f, table)).size > 0) throw new SkywireError('EEXIST', `routing table ${table} is in use already (another visor connected?); not touching it`)
+    if ((await tableDsts(f, table)).size > 0)
+      throw new SkywireError('EEXIST', `routing table ${table} is in use already (another visor connected?); not touching it`)
     if ((await rulesAtOurPrefs(f)).length > 0) {
-      throw new SkywireError('EEXIST', `IPv${f} policy rules at preference ${PREF_SUPPRESS}/${PREF_TUNNEL} exist already (another visor connected?); not touching them`)
+      throw new SkywireError(
+        'EEXIST',
+        `IPv${f} policy rules at preference ${PREF_SUPPRESS}/${PREF_TUNNEL} exist already (another visor connected?); not touching them`,
+      )
     }
-    if (f === 6 && ipv6 === 'blocked') routes.push({ family: 6, dst: ANY[6], type: 'unreachable', table, why: 'IPv6 is not tunnelled: never leak it' })
+    if (f === 6 && ipv6 === 'blocked')
+      routes.push({ family: 6, dst: ANY[6], type: 'unreachable', table, why: 'IPv6 is not tunnelled: never leak it' })
     else routes.push({ family: f, dst: ANY[f], type: 'unicast', dev: opts.tunIf, table, why: 'into the tunnel' })
   }
   // Routes before rules: once the rule sends traffic to the table, the table is full.
@@ -316,7 +322,11 @@ export async function applyClientRouting(opts: ClientRoutingOptions): Promise<Ap
     try {
       await rollBack(opts.stateFile, s, adopt, rc)
     } catch (undoErr) {
-      throw new SkywireError('ESTATE', `${(e as Error).message}; and undoing failed, state kept in ${opts.stateFile}: ${(undoErr as Error).message}`, { cause: e })
+      throw new SkywireError(
+        'ESTATE',
+        `${(e as Error).message}; and undoing failed, state kept in ${opts.stateFile}: ${(undoErr as Error).message}`,
+        { cause: e },
+      )
     }
     throw e
   }
@@ -343,7 +353,8 @@ async function rollBack(stateFile: string, s: ClientState, keepKillSwitch: boole
  */
 export async function verifyClientRouting(s: ClientState, rc: ResolvedControl = resolvedControl()): Promise<ClientRoutingCheck> {
   const present = new Set<string>()
-  const key = (table: string, type: string, dst: string, dev: string, via: string) => `${table} ${type} ${dst} ${type === 'unreachable' ? '' : dev} ${via}`
+  const key = (table: string, type: string, dst: string, dev: string, via: string) =>
+    `${table} ${type} ${dst} ${type === 'unreachable' ? '' : dev} ${via}`
   for (const f of [4, 6] as const) {
     const tables = new Set(s.routes.filter((r) => r.family === f).map((r) => r.table ?? 'main'))
     for (const table of tables) {
@@ -368,7 +379,13 @@ export async function verifyClientRouting(s: ClientState, rc: ResolvedControl = 
   let dns: boolean | null = null
   if (s.resolvConf !== null) dns = resolvConfIsOurs(s.resolvConf.path, s.dns)
   if (s.resolved != null) dns = dns !== false && (await rc.isOurs(s.resolved.tunIf, s.dns))
-  return { intact: missingRoutes.length === 0 && missingRules.length === 0 && killSwitch !== false && dns !== false, missingRoutes, missingRules, killSwitch, dns }
+  return {
+    intact: missingRoutes.length === 0 && missingRules.length === 0 && killSwitch !== false && dns !== false,
+    missingRoutes,
+    missingRules,
+    killSwitch,
+    dns,
+  }
 }
 
 function handle(stateFile: string, s: ClientState, p: Plan, rc: ResolvedControl): AppliedClientRouting {

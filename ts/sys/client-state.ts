@@ -64,7 +64,15 @@ const resolvBackup = z.discriminatedUnion('kind', [
       .int()
       .refine((m) => m >= 0 && (m & ~RESOLV_MODE_BITS) === 0, 'must be read/write permission bits only (no setuid, setgid, sticky or execute)'),
   }),
-  z.object({ path: z.string(), kind: z.literal('symlink'), target: z.string().min(1).max(4095).refine((t) => !t.includes('\0'), 'must not contain NUL') }),
+  z.object({
+    path: z.string(),
+    kind: z.literal('symlink'),
+    target: z
+      .string()
+      .min(1)
+      .max(4095)
+      .refine((t) => !t.includes('\0'), 'must not contain NUL'),
+  }),
   z.object({ path: z.string(), kind: z.literal('missing') }),
 ])
 

@@ -30,13 +30,19 @@ function read(p: string): string {
 export function defaultRouteFingerprint(ignoreDev: (dev: string) => boolean = () => false): string {
   const out: string[] = []
   // Iface Destination Gateway Flags RefCnt Use Metric Mask ...
-  for (const f of read('/proc/net/route').split('\n').slice(1).map((l) => l.trim().split(/\s+/))) {
+  for (const f of read('/proc/net/route')
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))) {
     if (f.length >= 8 && f[1] === '00000000' && f[7] === '00000000' && !ignoreDev(f[0] as string)) out.push(`4 ${f[0]} ${f[2]} ${f[6]}`)
   }
   // dest plen src plen nexthop metric refcnt use flags dev
-  for (const f of read('/proc/net/ipv6_route').split('\n').map((l) => l.trim().split(/\s+/))) {
+  for (const f of read('/proc/net/ipv6_route')
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))) {
     const dev = f[9]
-    if (f.length >= 10 && dev !== undefined && /^0+$/.test(f[0] as string) && f[1] === '00' && dev !== 'lo' && !ignoreDev(dev)) out.push(`6 ${dev} ${f[4]} ${f[5]}`)
+    if (f.length >= 10 && dev !== undefined && /^0+$/.test(f[0] as string) && f[1] === '00' && dev !== 'lo' && !ignoreDev(dev))
+      out.push(`6 ${dev} ${f[4]} ${f[5]}`)
   }
   return out.sort().join('\n')
 }

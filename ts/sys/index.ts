@@ -27,10 +27,36 @@ export * from './sysctl.js'
 export * from './server-firewall.js'
 export * from './client-routing.js'
 export { KILLSWITCH_TABLE, installKillSwitch, removeKillSwitch, killSwitchBody } from './killswitch.js'
-export { RESOLV_CONF, backupResolvConf, reassertResolvConf, resolvConfIsOurs, restoreResolvConf, writeResolvConf, type ResolvBackup } from './resolv-conf.js'
+export {
+  RESOLV_CONF,
+  backupResolvConf,
+  reassertResolvConf,
+  resolvConfIsOurs,
+  restoreResolvConf,
+  writeResolvConf,
+  type ResolvBackup,
+} from './resolv-conf.js'
 export { readState } from './client-state.js'
-export { newServerState, readServerState, recoverServerStale, undoServerState, writeServerState, deleteServerState, type ServerState, type ServerStateExpect } from './server-state.js'
+export {
+  newServerState,
+  readServerState,
+  recoverServerStale,
+  undoServerState,
+  writeServerState,
+  deleteServerState,
+  type ServerState,
+  type ServerStateExpect,
+} from './server-state.js'
 export { checkTrustedDir, checkTrustedFile, ensureTrustedDir, readTrustedFile, writeFileAtomic } from './safe-file.js'
 export { tableExists } from './nft.js'
 export { minimalPrefixes, networkOf, parsePrefix, formatPrefix, isPrivate } from './cidr.js'
-export { RESOLVED_RUN_DIR, resolvedControl, resolvConfShape, resolvectlApplyArgv, resolvectlRevertArgv, type ResolvedControl, type ResolvedDetection, type ResolvedEnv } from './resolved.js'
+export {
+  RESOLVED_RUN_DIR,
+  resolvedControl,
+  resolvConfShape,
+  resolvectlApplyArgv,
+  resolvectlRevertArgv,
+  type ResolvedControl,
+  type ResolvedDetection,
+  type ResolvedEnv,
+} from './resolved.js'

@@ -124,7 +124,8 @@ export function resolvectlRevertArgv(tunIf: string, resolvectl = 'resolvectl'): 
 }
 
 // The link went with a crashed core, or resolved is no longer there: its per-link settings went too.
-const GONE = /Link .* not known|No such device|Failed to resolve interface|Unit dbus-org\.freedesktop\.resolve1\.service not found|Could not activate remote peer|was not provided by any \.service files|Failed to connect to bus|No such file or directory|Connection refused/i
+const GONE =
+  /Link .* not known|No such device|Failed to resolve interface|Unit dbus-org\.freedesktop\.resolve1\.service not found|Could not activate remote peer|was not provided by any \.service files|Failed to connect to bus|No such file or directory|Connection refused/i
 
 /** `Link 7 (swvpn0): a b c` → ['a', 'b', 'c']. */
 function linkValues(stdout: string): string[] {

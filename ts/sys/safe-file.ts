@@ -62,7 +62,9 @@ function checkAncestor(path: string, st: Stats, target: string, what: string): v
     throw insecure(`${what} ${target}: its parent ${path} is owned by uid ${st.uid}, who could replace what is below it`)
   }
   if ((st.mode & 0o022) !== 0 && (st.mode & STICKY) === 0) {
-    throw insecure(`${what} ${target}: its parent ${path} is writable by group or others (${modeText(st.mode)}) without the sticky bit, so they could replace what is below it`)
+    throw insecure(
+      `${what} ${target}: its parent ${path} is writable by group or others (${modeText(st.mode)}) without the sticky bit, so they could replace what is below it`,
+    )
   }
 }
 
@@ -70,10 +72,14 @@ function checkOwnDir(path: string, st: Stats, what: string): void {
   const uid = trustedUid()
   if (!st.isDirectory()) throw insecure(`${what} ${path} is not a directory`)
   if (st.uid !== uid) {
-    throw insecure(`${what} ${path} is owned by uid ${st.uid}, not uid ${uid} (this process): another user could plant files root acts on; chown ${uid} ${path}`)
+    throw insecure(
+      `${what} ${path} is owned by uid ${st.uid}, not uid ${uid} (this process): another user could plant files root acts on; chown ${uid} ${path}`,
+    )
   }
   if ((st.mode & 0o022) !== 0) {
-    throw insecure(`${what} ${path} is writable by group or others (${modeText(st.mode)}): another user could plant files root acts on; chmod go-w ${path}`)
+    throw insecure(
+      `${what} ${path} is writable by group or others (${modeText(st.mode)}): another user could plant files root acts on; chmod go-w ${path}`,
+    )
   }
 }
 
@@ -163,7 +169,10 @@ function checkFileStat(path: string, st: Stats, o: TrustOptions): void {
   const uid = trustedUid()
   if (st.isSymbolicLink()) throw insecure(`${o.what} ${path} is a symlink; root follows none in its own files`)
   if (!st.isFile()) throw insecure(`${o.what} ${path} is not a regular file`)
-  if (st.uid !== uid) throw insecure(`${o.what} ${path} is owned by uid ${st.uid}, not uid ${uid} (this process): another user may have written it; check it and chown ${uid} it`)
+  if (st.uid !== uid)
+    throw insecure(
+      `${o.what} ${path} is owned by uid ${st.uid}, not uid ${uid} (this process): another user may have written it; check it and chown ${uid} it`,
+    )
   if ((st.mode & 0o022) !== 0) throw insecure(`${o.what} ${path} is writable by group or others (${modeText(st.mode)}); chmod go-w ${path}`)
   if ((o.secret ?? false) && (st.mode & 0o044) !== 0) {
     throw insecure(`${o.what} ${path} is readable by group or others (${modeText(st.mode)}) and holds a secret key or token; chmod 600 ${path}`)

@@ -108,7 +108,7 @@ export function blockedDestinations(opts: ServerFirewallOptions, addrs: readonly
 }
 
 function checkFamily(what: string, value: string, family: 4 | 6, cidr: boolean): string {
-  const ip = cidr ? value.split('/')[0] ?? '' : value
+  const ip = cidr ? (value.split('/')[0] ?? '') : value
   if (familyOf(ip) !== family || (cidr && !value.includes('/'))) {
     throw new SkywireError('EUSAGE', `${what} must be an IPv${family} ${cidr ? 'prefix (a.b.c.d/n)' : 'address'}, got ${JSON.stringify(value)}`)
   }
@@ -126,10 +126,13 @@ export function serverFirewallBody(opts: ServerFirewallOptions, blocked: Blocked
   const gw6 = opts.gateway6 === undefined ? null : checkFamily('gateway6', opts.gateway6, 6, false)
   const dns4 = (opts.dns ?? []).filter((a) => familyOf(a) === 4)
   const dns6 = (opts.dns ?? []).filter((a) => familyOf(a) === 6)
-  if ((opts.dns ?? []).some((a) => familyOf(a) === null)) throw new SkywireError('EUSAGE', `dns must be IP addresses, got ${JSON.stringify(opts.dns)}`)
+  if ((opts.dns ?? []).some((a) => familyOf(a) === null))
+    throw new SkywireError('EUSAGE', `dns must be IP addresses, got ${JSON.stringify(opts.dns)}`)
   const dnsRules = (indent: string) => [
     ...(dns4.length > 0 ? [`${indent}iifname ${tun} ip daddr { ${dns4.join(', ')} } meta l4proto { tcp, udp } th dport 53 accept`] : []),
-    ...(dns6.length > 0 && pool6 !== null ? [`${indent}iifname ${tun} ip6 daddr { ${dns6.join(', ')} } meta l4proto { tcp, udp } th dport 53 accept`] : []),
+    ...(dns6.length > 0 && pool6 !== null
+      ? [`${indent}iifname ${tun} ip6 daddr { ${dns6.join(', ')} } meta l4proto { tcp, udp } th dport 53 accept`]
+      : []),
   ]
   const L: string[] = []
   const set = (name: string, type: string, elems: string[]) => {

@@ -38,7 +38,15 @@ export interface ServerStateExpect {
 }
 
 export function newServerState(expect: ServerStateExpect): ServerState {
-  return { version: 1, pid: process.pid, bootId: bootId(), createdAt: new Date().toISOString(), tunIf: expect.tunIf, table: expect.table, forwarding: null }
+  return {
+    version: 1,
+    pid: process.pid,
+    bootId: bootId(),
+    createdAt: new Date().toISOString(),
+    tunIf: expect.tunIf,
+    table: expect.table,
+    forwarding: null,
+  }
 }
 
 export function writeServerState(path: string, s: ServerState): void {

@@ -6,16 +6,7 @@
 import { CONTROL_ROUTES } from '../contracts/control-routes.js'
 import { Api } from './lib/api.js'
 import { bannerFor, type Banner } from './lib/errors.js'
-import {
-  countryName,
-  entryPk,
-  flagEmoji,
-  formatBytes,
-  formatDuration,
-  formatLatency,
-  formatRate,
-  shortPk,
-} from './lib/format.js'
+import { countryName, entryPk, flagEmoji, formatBytes, formatDuration, formatLatency, formatRate, shortPk } from './lib/format.js'
 import { graphPaths } from './lib/graph.js'
 import { countries, filterServers, load, type ServerEntry } from './lib/servers.js'
 import { MAX_SAMPLES, canConnect, canDisconnect, initialState, reduce, stateLabel, type Action, type UiState } from './lib/state.js'
@@ -132,10 +123,7 @@ function render(): void {
   text('s-netifc', sv?.netifc ?? '–')
   text('s-traffic', sv?.running ? `${formatBytes(sv.rxBytes)} in, ${formatBytes(sv.txBytes)} out` : '–')
 
-  text(
-    'live-text',
-    { open: 'live', lost: 'visor unreachable, retrying…', denied: 'not authorised', opening: 'connecting to the visor…' }[s.stream],
-  )
+  text('live-text', { open: 'live', lost: 'visor unreachable, retrying…', denied: 'not authorised', opening: 'connecting to the visor…' }[s.stream])
   $('live').dataset.stream = s.stream
 
   const banner = $('banner')
@@ -209,8 +197,8 @@ function renderServers(): void {
     serversFailed
       ? 'The server list could not be loaded.'
       : servers.length === 0
-      ? 'No VPN servers are registered in service discovery.'
-      : `${shown.length} of ${servers.length} ${servers.length === 1 ? 'server' : 'servers'}`,
+        ? 'No VPN servers are registered in service discovery.'
+        : `${shown.length} of ${servers.length} ${servers.length === 1 ? 'server' : 'servers'}`,
   )
   render()
 }

@@ -129,12 +129,7 @@ export function controlRoutes(app: FastifyInstance, visor: Visor): void {
  * credentials on the matched route, then (web) the public page. `web` is null
  * for the unix socket, which root alone can open.
  */
-export function controlApp(
-  visor: UiVisor,
-  web: TokenAuth | null,
-  routes: (api: FastifyInstance) => void,
-  ui: UiOptions = {},
-): FastifyInstance {
+export function controlApp(visor: UiVisor, web: TokenAuth | null, routes: (api: FastifyInstance) => void, ui: UiOptions = {}): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024 })
   app.setErrorHandler((err, _req, reply) => {
     const e = err as { statusCode?: number; message: string }

@@ -121,7 +121,12 @@ export function apiScope(app: FastifyInstance, web: TokenAuth | null, routes: (a
         if (cfg.public) return
         const given = cfg.auth === 'bearer' ? bearerOf(req) : (cookieOf(req, web.cookie) ?? bearerOf(req))
         if (!sameToken(given, web.token)) {
-          return deny(reply, 401, 'EAUTH', "the control API on TCP needs the visor's UI token: open the URL that `skywire cli vpn url` prints, or use the unix socket")
+          return deny(
+            reply,
+            401,
+            'EAUTH',
+            "the control API on TCP needs the visor's UI token: open the URL that `skywire cli vpn url` prints, or use the unix socket",
+          )
         }
         if (req.method !== 'GET' && req.method !== 'HEAD') {
           const origin = req.headers.origin

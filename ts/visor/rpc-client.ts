@@ -41,9 +41,7 @@ export class VisorClient {
             ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
             // The TCP listener is the web UI's: it wants the UI token (from
             // `vpn url`), and for changes an Origin matching Host.
-            ...('host' in t && process.env.SKYWIRE_TOKEN
-              ? { authorization: `Bearer ${process.env.SKYWIRE_TOKEN}`, origin: 'http://localhost' }
-              : {}),
+            ...('host' in t && process.env.SKYWIRE_TOKEN ? { authorization: `Bearer ${process.env.SKYWIRE_TOKEN}`, origin: 'http://localhost' } : {}),
           },
           timeout: this.timeoutMs,
         },
@@ -84,7 +82,12 @@ export class VisorClient {
   }
 
   /** One route of the control API's table (contracts/control-api.ts). */
-  private route<Rt extends RouteDef>(r: Rt, body?: unknown, params?: Record<string, string | number>, query?: Record<string, string | number | undefined>): Promise<AnswerOf<Rt>> {
+  private route<Rt extends RouteDef>(
+    r: Rt,
+    body?: unknown,
+    params?: Record<string, string | number>,
+    query?: Record<string, string | number | undefined>,
+  ): Promise<AnswerOf<Rt>> {
     return this.call(r.method, targetOf(r, params, query), body)
   }
 

@@ -108,9 +108,7 @@ async function sendStatic(reply: FastifyReply, root: string, rel: string): Promi
   }
   // Vite names assets by content hash, so they never change; the page itself must be revalidated.
   const cache = rel.startsWith('assets/') ? 'public, max-age=31536000, immutable' : 'no-cache'
-  return reply
-    .headers({ ...PAGE_HEADERS, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': cache })
-    .send(body)
+  return reply.headers({ ...PAGE_HEADERS, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': cache }).send(body)
 }
 
 /** What the UI shows of the server side on every tick: the count, not the whitelist. */

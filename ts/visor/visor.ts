@@ -88,19 +88,27 @@ export class Visor {
     readonly log: Logger,
     private readonly configFile: string | null = null,
   ) {
-    this.vpnServer = new VpnServer(node, new LinuxServerHost(join(config.dataDir, SERVER_STATE_FILE), SERVER_TUN), log.child({ part: 'vpn-server' }), {
-      netifc: config.vpnServer.netifc,
-      secure: config.vpnServer.secure,
-      whitelist: config.vpnServer.whitelist,
-      pool: config.vpnServer.pool,
-      dns: config.vpnServer.dns,
-      mtu: 1420,
-      tunName: SERVER_TUN,
-    })
+    this.vpnServer = new VpnServer(
+      node,
+      new LinuxServerHost(join(config.dataDir, SERVER_STATE_FILE), SERVER_TUN),
+      log.child({ part: 'vpn-server' }),
+      {
+        netifc: config.vpnServer.netifc,
+        secure: config.vpnServer.secure,
+        whitelist: config.vpnServer.whitelist,
+        pool: config.vpnServer.pool,
+        dns: config.vpnServer.dns,
+        mtu: 1420,
+        tunName: SERVER_TUN,
+      },
+    )
     this.vpnClient = new VpnClient(
       node,
       services,
-      new LinuxClientHost(join(config.dataDir, CLIENT_STATE_FILE), undefined, { dnsRecheckMs: config.vpnClient.dnsRecheckS * 1000, log: log.child({ part: 'vpn-dns' }) }),
+      new LinuxClientHost(join(config.dataDir, CLIENT_STATE_FILE), undefined, {
+        dnsRecheckMs: config.vpnClient.dnsRecheckS * 1000,
+        log: log.child({ part: 'vpn-dns' }),
+      }),
       log.child({ part: 'vpn-client' }),
       {
         order: config.transports.order,
@@ -175,7 +183,7 @@ export class Visor {
     this.log.info({ stcpr: this.node.stcprAddr, sudph: this.node.sudphAddr, version: VERSION }, 'visor started')
     if (bypassMarkStatus().refused) {
       // Without the mark the VPN client's policy routing would send the transports into their own tunnel.
-      this.log.warn('cannot mark the visor\'s sockets (SO_MARK needs CAP_NET_ADMIN): the VPN client will not work')
+      this.log.warn("cannot mark the visor's sockets (SO_MARK needs CAP_NET_ADMIN): the VPN client will not work")
     }
 
     if (this.config.vpnServer.autostart && !opts.noVpnServer) await this.startVpnServer()
@@ -255,7 +263,10 @@ export class Visor {
       } catch (err) {
         await this.vpnServer.stop().catch(() => {})
         this.vpnServer.configure(previous)
-        throw new SkywireError((err as SkywireError).code ?? 'ECONFIG', `${(err as Error).message}; the VPN server was not started, since these settings would be lost at restart`)
+        throw new SkywireError(
+          (err as SkywireError).code ?? 'ECONFIG',
+          `${(err as Error).message}; the VPN server was not started, since these settings would be lost at restart`,
+        )
       }
     }
     await this.registerVpn()
@@ -301,9 +312,7 @@ export class Visor {
     for (const [sid, tid] of this.discoveryIds) {
       const s = this.node.transport(sid)
       if (s) {
-        await this.services
-          .registerTransport({ id: tid, edges: [this.node.publicKey, s.peer], type: s.transport })
-          .catch(() => {})
+        await this.services.registerTransport({ id: tid, edges: [this.node.publicKey, s.peer], type: s.transport }).catch(() => {})
       }
     }
   }

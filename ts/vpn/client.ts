@@ -166,7 +166,9 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     } catch (err) {
       // Not a status we can read: fail now with the reason rather than wait for the timeout.
       this.log.warn({ err: (err as Error).message }, 'bad control message from the vpn server')
-      this.statusWaiter(new SkywireError('EREMOTE', `server ${this.server} sent an unreadable VPN status (${(err as Error).message}); nothing was changed`))
+      this.statusWaiter(
+        new SkywireError('EREMOTE', `server ${this.server} sent an unreadable VPN status (${(err as Error).message}); nothing was changed`),
+      )
     }
     return true
   }
@@ -238,7 +240,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
         useServerDns: this.opts.dns.length === 0,
       })
     } catch (err) {
-      this.log.warn({ server: pk, err: (err as Error).message }, 'refusing the vpn server\'s setup')
+      this.log.warn({ server: pk, err: (err as Error).message }, "refusing the vpn server's setup")
       this.dropTransport(id, owned)
       throw err
     }
@@ -330,10 +332,13 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
 
   private hello(id: number, usedNets: string[], deadline: number): Promise<Status> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.statusWaiter = null
-        reject(new SkywireError('ETIMEOUT', 'the server did not answer the VPN hello in time'))
-      }, Math.max(1, deadline - Date.now()))
+      const timer = setTimeout(
+        () => {
+          this.statusWaiter = null
+          reject(new SkywireError('ETIMEOUT', 'the server did not answer the VPN hello in time'))
+        },
+        Math.max(1, deadline - Date.now()),
+      )
       this.statusWaiter = (s) => {
         clearTimeout(timer)
         this.statusWaiter = null

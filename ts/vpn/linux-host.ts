@@ -275,7 +275,8 @@ export class LinuxClientHost implements ClientHost {
       requireHost4(from)
       const r = await tryRun(['ip', '-4', 'addr', 'del', `${from}/32`, 'dev', tun])
       // Gone already is what we wanted.
-      if (r.code !== 0 && !/Cannot assign requested address|not found/i.test(r.stderr)) throw commandError(['ip', '-4', 'addr', 'del', `${from}/32`, 'dev', tun], r)
+      if (r.code !== 0 && !/Cannot assign requested address|not found/i.test(r.stderr))
+        throw commandError(['ip', '-4', 'addr', 'del', `${from}/32`, 'dev', tun], r)
     }
   }
 }

@@ -87,7 +87,10 @@ export function checkOffer(server: string, s: Status, ctx: OfferContext): Offer 
   const bad = (what: string) => new SkywireError('EREMOTE', `server ${server} sent an unusable VPN setup: ${what}; nothing was changed`)
   const { address, gateway, prefix } = s
   if (!address || !gateway || prefix === undefined) throw bad('no tunnel address, gateway or prefix')
-  for (const [name, ip] of [['tunnel address', address], ['gateway', gateway]] as const) {
+  for (const [name, ip] of [
+    ['tunnel address', address],
+    ['gateway', gateway],
+  ] as const) {
     const why = notUnicastReason(ip)
     if (why) throw bad(`${name} ${ip} is ${why}`)
   }

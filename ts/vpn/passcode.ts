@@ -26,7 +26,9 @@ export const DEFAULT_PASSCODE_LIMITS: PasscodeLimits = { failuresPerKey: 5, fail
 
 /** Both sides hashed first: equal lengths for timingSafeEqual, and the passcode's length does not leak either. */
 export function passcodeMatches(given: string | undefined, expected: string): boolean {
-  const a = createHash('sha256').update(given ?? '', 'utf8').digest()
+  const a = createHash('sha256')
+    .update(given ?? '', 'utf8')
+    .digest()
   const b = createHash('sha256').update(expected, 'utf8').digest()
   return timingSafeEqual(a, b) && given !== undefined
 }

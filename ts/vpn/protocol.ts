@@ -18,14 +18,20 @@ export const PROTOCOL_VERSION = 1
  * server logged was not what it read; there is one way to write a network.
  */
 const CIDR = /^([^/]+)\/(0|[1-9][0-9]{0,2})$/
-const cidr = z.string().max(64).refine((s) => {
-  const m = CIDR.exec(s)
-  const fam = isIP(m?.[1] ?? '')
-  const n = Number(m?.[2])
-  return fam !== 0 && n <= (fam === 4 ? 32 : 128)
-}, 'must be ADDR/PREFIX')
+const cidr = z
+  .string()
+  .max(64)
+  .refine((s) => {
+    const m = CIDR.exec(s)
+    const fam = isIP(m?.[1] ?? '')
+    const n = Number(m?.[2])
+    return fam !== 0 && n <= (fam === 4 ? 32 : 128)
+  }, 'must be ADDR/PREFIX')
 
-const ip = z.string().max(64).refine((s) => isIP(s) !== 0, 'must be an IP address')
+const ip = z
+  .string()
+  .max(64)
+  .refine((s) => isIP(s) !== 0, 'must be an IP address')
 
 /**
  * At most this many networks in a hello. A host's interface subnets (LAN,

@@ -251,7 +251,15 @@ export class VpnServer {
     }
     c.answered = true
     try {
-      this.node.sendControl(id, encode({ type: 'status', status: 'error', message: 'the previous transport is closing; dial again', retryAfterMs: this.limits.closeAfterStatusMs + 500 }))
+      this.node.sendControl(
+        id,
+        encode({
+          type: 'status',
+          status: 'error',
+          message: 'the previous transport is closing; dial again',
+          retryAfterMs: this.limits.closeAfterStatusMs + 500,
+        }),
+      )
     } catch {
       // the transport is already gone
     }
@@ -307,7 +315,11 @@ export class VpnServer {
       // The client may have lost this transport without a bye (crash, restart)
       // and, over SUDPH from the same address, reached it again: it may dial
       // anew once this one is closed.
-      this.refuse(id, { status: 'error', message: 'one hello per transport (say bye first); closing the transport', retryAfterMs: this.limits.closeAfterStatusMs + 500 })
+      this.refuse(id, {
+        status: 'error',
+        message: 'one hello per transport (say bye first); closing the transport',
+        retryAfterMs: this.limits.closeAfterStatusMs + 500,
+      })
       return true
     }
     this.stopAwaiting(id)
@@ -335,7 +347,9 @@ export class VpnServer {
       this.log.warn({ peer, usedNets: hello.usedNets.length, covered }, 'vpn client refused: no free address')
       this.refuse(id, {
         status: 'no-free-address',
-        message: covered ? `your networks cover the server's whole pool ${this.opts.pool}` : 'no address left in the pool outside the client\'s networks',
+        message: covered
+          ? `your networks cover the server's whole pool ${this.opts.pool}`
+          : "no address left in the pool outside the client's networks",
       })
       return true
     }
@@ -350,7 +364,18 @@ export class VpnServer {
       connectedAt: new Date(),
     })
     try {
-      this.node.sendControl(id, encode({ type: 'status', status: 'ok', address: ip, gateway: this.pool.gateway, prefix: this.pool.prefix, mtu: this.opts.mtu, dns: this.opts.dns }))
+      this.node.sendControl(
+        id,
+        encode({
+          type: 'status',
+          status: 'ok',
+          address: ip,
+          gateway: this.pool.gateway,
+          prefix: this.pool.prefix,
+          mtu: this.opts.mtu,
+          dns: this.opts.dns,
+        }),
+      )
     } catch (err) {
       this.log.warn({ peer, err: (err as Error).message }, 'cannot answer vpn hello')
     }

@@ -64,7 +64,11 @@ export interface ChaosLab {
   startPingLoops(): void
 }
 
-export function useChaosLab(o: { killswitch: boolean | Record<Transport, boolean>; topo?: TopologyOptions; beforeStart?: (t: Topology) => Promise<void> }): ChaosLab {
+export function useChaosLab(o: {
+  killswitch: boolean | Record<Transport, boolean>
+  topo?: TopologyOptions
+  beforeStart?: (t: Topology) => Promise<void>
+}): ChaosLab {
   const snapshots = new Map<string, NetSnapshot>()
   const lab = useVpnLab(
     { clients: 2, ...o.topo },
@@ -73,7 +77,14 @@ export function useChaosLab(o: { killswitch: boolean | Record<Transport, boolean
       ...Object.fromEntries(
         TRANSPORTS.map((tr, i) => [
           tr,
-          { ns: (t.clients[i] as Host).ns, config: { vpnServer: { autostart: false }, vpnClient: { killswitch: typeof o.killswitch === 'boolean' ? o.killswitch : o.killswitch[tr], staleAfterS: CHAOS_STALE_S }, transports: { order: [tr] } } },
+          {
+            ns: (t.clients[i] as Host).ns,
+            config: {
+              vpnServer: { autostart: false },
+              vpnClient: { killswitch: typeof o.killswitch === 'boolean' ? o.killswitch : o.killswitch[tr], staleAfterS: CHAOS_STALE_S },
+              transports: { order: [tr] },
+            },
+          },
         ]),
       ),
     }),
@@ -118,7 +129,8 @@ export function useChaosLab(o: { killswitch: boolean | Record<Transport, boolean
       const out: string[] = []
       for (const nat of natsOf(t)) {
         const txt = (await t.lab.execOk(nat.ns, ['nft', 'list', 'table', 'inet', WATCH_TABLE])).stdout
-        for (const m of txt.matchAll(/set seen[46] \{[^}]*?elements = \{([^}]*)\}/g)) out.push(`${nat.role}: ${(m[1] ?? '').replace(/\s+/g, ' ').trim()}`)
+        for (const m of txt.matchAll(/set seen[46] \{[^}]*?elements = \{([^}]*)\}/g))
+          out.push(`${nat.role}: ${(m[1] ?? '').replace(/\s+/g, ' ').trim()}`)
       }
       return out.join('; ')
     },

@@ -38,7 +38,7 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: roaming to another LAN, and a
 
   itConnectsAll(lab, (c) => void at.set(c.host.ns, { nat: c.host.nat as NatRouter, addr: c.host.addr, addr6: c.host.addr6 }))
 
-  it('roaming: each client moves to the other NAT\'s LAN with a new address and default route; traffic flows again', async () => {
+  it("roaming: each client moves to the other NAT's LAN with a new address and default route; traffic flows again", async () => {
     const [a, b] = lab.clients() as [ChaosClient, ChaosClient]
     const natA = a.host.nat as NatRouter
     const natB = b.host.nat as NatRouter
@@ -64,7 +64,9 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: roaming to another LAN, and a
       const where = at.get(c.host.ns) as { nat: NatRouter; addr: string }
       const port = c.transport === 'sudph' ? 7778 : 7777
       const ct = (await t().lab.execOk(where.nat.ns, ['cat', '/proc/net/nf_conntrack'])).stdout
-      const flow = ct.split('\n').find((l) => l.includes(`src=${where.addr} `) && l.includes(`dst=${INTERNET.serverPublic} `) && l.includes(`dport=${port} `))
+      const flow = ct
+        .split('\n')
+        .find((l) => l.includes(`src=${where.addr} `) && l.includes(`dst=${INTERNET.serverPublic} `) && l.includes(`dport=${port} `))
       expect(flow, `${c.transport}: no conntrack entry for its transport on ${where.nat.role}`).toBeDefined()
       // The second tuple is the reply direction: its destination port is the public one the NAT picked.
       const mapped = Number([...(flow as string).matchAll(/dport=(\d+)/g)][1]?.[1])

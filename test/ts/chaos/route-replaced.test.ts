@@ -55,7 +55,7 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: default route replaced while 
 
   itConnectsAll(lab)
 
-  it('the default route replaced: the visor\'s marked sockets take the new gateway and the tunnel is kept (or re-established)', async () => {
+  it("the default route replaced: the visor's marked sockets take the new gateway and the tunnel is kept (or re-established)", async () => {
     const n0 = await lab.leaked()
     const before = await Promise.all(lab.clients().map((c) => c.api.vpnStatus()))
     const start = Date.now()
@@ -65,7 +65,10 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: default route replaced while 
       lab.clients().map(async (c) => {
         const want = `via ${altNat(t(), c.host).lanAddr} dev ${ALT_IF}`
         await expect
-          .poll(async () => (await t().lab.execOk(c.host.ns, ['ip', 'route', 'get', t().server.publicAddr, 'mark', String(BYPASS_MARK)])).stdout, { timeout: 10_000, interval: 100 })
+          .poll(async () => (await t().lab.execOk(c.host.ns, ['ip', 'route', 'get', t().server.publicAddr, 'mark', String(BYPASS_MARK)])).stdout, {
+            timeout: 10_000,
+            interval: 100,
+          })
           .toContain(want)
         expect((await t().lab.execOk(c.host.ns, ['ip', 'route', 'get', t().server.publicAddr])).stdout).toMatch(/dev swvpn/)
         return `${c.transport} marked path moved after ${Date.now() - start} ms`
@@ -77,7 +80,7 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: default route replaced while 
     expect(leaked, await lab.leaks()).toBe(0)
   }, 120_000)
 
-  it('vpn stop leaves the user\'s new default route and nothing of ours; the old default back, each host is exactly as before', async () => {
+  it("vpn stop leaves the user's new default route and nothing of ours; the old default back, each host is exactly as before", async () => {
     for (const c of lab.clients()) {
       expect((await c.api.vpnStop()).state).toBe('disconnected')
       const nat = altNat(t(), c.host)

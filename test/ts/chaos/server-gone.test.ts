@@ -30,7 +30,10 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: the VPN server is gone for go
     { clients: 2 },
     (t) => ({
       server: { ns: t.server.ns, config: { vpnServer: { dns: ['203.0.113.53'] } } },
-      plain: { ns: t.clients[0]!.ns, config: { vpnServer: { autostart: false }, vpnClient: { reconnectTimeoutS: GIVE_UP_S, staleAfterS: CHAOS_STALE_S } } },
+      plain: {
+        ns: t.clients[0]!.ns,
+        config: { vpnServer: { autostart: false }, vpnClient: { reconnectTimeoutS: GIVE_UP_S, staleAfterS: CHAOS_STALE_S } },
+      },
       locked: {
         ns: t.clients[1]!.ns,
         config: { vpnServer: { autostart: false }, vpnClient: { reconnectTimeoutS: GIVE_UP_S, killswitch: true, staleAfterS: CHAOS_STALE_S } },
@@ -54,7 +57,11 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: the VPN server is gone for go
   })
 
   const status = (v: TestVisor) => new VisorClient(v.rpc).vpnStatus()
-  const gaveUpLines = (v: TestVisor) => v.proc!.output().stdout.split('\n').filter((l) => l.includes('gave up reconnecting'))
+  const gaveUpLines = (v: TestVisor) =>
+    v
+      .proc!.output()
+      .stdout.split('\n')
+      .filter((l) => l.includes('gave up reconnecting'))
 
   it('both clients connect', async () => {
     await expect.poll(() => plain.cli(['cli', 'vpn', 'list']).stdout, { timeout: 20_000 }).toContain(server.config.pk)

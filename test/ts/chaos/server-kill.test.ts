@@ -50,7 +50,9 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: server visor killed with SIGK
       }),
     )
     const leaked = (await lab.leaked()) - n0
-    console.log(`server kill -9: both clients reconnecting after ${noticed} ms, server back after ${restarted} ms, both connected after ${Date.now() - kill} ms; packets beside the tunnel: ${leaked}`)
+    console.log(
+      `server kill -9: both clients reconnecting after ${noticed} ms, server back after ${restarted} ms, both connected after ${Date.now() - kill} ms; packets beside the tunnel: ${leaked}`,
+    )
     expect(leaked, await lab.leaks()).toBe(0)
   }, 120_000)
 

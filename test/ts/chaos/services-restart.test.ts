@@ -159,9 +159,7 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: the discovery services restar
   }, 90_000)
 
   async function startRedis(): Promise<NsProcess> {
-    const p = t.lab.spawn(t.services.ns, [
-      'redis-server', '--port', String(REDIS_PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    ])
+    const p = t.lab.spawn(t.services.ns, ['redis-server', '--port', String(REDIS_PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'])
     await t.lab.waitForTcp(t.services.ns, '127.0.0.1', REDIS_PORT, 10_000)
     return p
   }
@@ -170,7 +168,15 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: the discovery services restar
     redis = await startRedis()
     await services!.kill('SIGTERM', 3000)
     services = t.lab.spawn(t.services.ns, [
-      process.execPath, BIN, 'services', '--http', SERVICES_HTTP, '--udp', SERVICES_UDP, '--redis', `redis://127.0.0.1:${REDIS_PORT}`,
+      process.execPath,
+      BIN,
+      'services',
+      '--http',
+      SERVICES_HTTP,
+      '--udp',
+      SERVICES_UDP,
+      '--redis',
+      `redis://127.0.0.1:${REDIS_PORT}`,
     ])
     await t.lab.waitForTcp(t.services.ns, '203.0.113.10', 9090, 20_000)
     await waitRegistered(Date.now(), 'services moved to an empty Redis', ['sd', 'stcpr', 'tpd'])

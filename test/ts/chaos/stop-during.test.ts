@@ -54,13 +54,16 @@ function cliAsync(args: string[]): Promise<CliResult> {
 
 /** The visor's log lines (pino JSON) written at or after `since` (ms since the epoch). */
 function logSince(v: TestVisor, since: number): string[] {
-  return v.proc!.output().stdout.split('\n').filter((l) => {
-    try {
-      return (JSON.parse(l) as { time?: number }).time! >= since
-    } catch {
-      return false
-    }
-  })
+  return v
+    .proc!.output()
+    .stdout.split('\n')
+    .filter((l) => {
+      try {
+        return (JSON.parse(l) as { time?: number }).time! >= since
+      } catch {
+        return false
+      }
+    })
 }
 
 describe.skipIf(skipUnlessAvailable(skip))('chaos: stop while reconnecting, SIGTERM while connecting, SIGKILL while connected', () => {

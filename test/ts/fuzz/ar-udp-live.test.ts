@@ -52,30 +52,42 @@ describe('resolver UDP socket under arbitrary datagrams (properties, real socket
     await svc?.close()
   })
 
-  it('every datagram is handled without an internal failure, and every answer is a resolver message', async () => {
-    const input = fc.oneof(datagram, validDatagram, fc.tuple(validDatagram, mutation).map(([b, m]) => mutate(b, m)))
-    await fc.assert(
-      fc.asyncProperty(fc.array(input, { minLength: BATCH, maxLength: BATCH }), async (batch) => {
-        const before = await handled(svc)
-        replies.length = 0
-        for (const b of batch) sock.send(b, svc.udp!.port, '127.0.0.1')
-        // Loopback does not lose datagrams this small; the bound only turns a lost one into a failure.
-        await eventually(async () => (await handled(svc)).total >= before.total + batch.length, 20_000)
-        const after = await handled(svc)
-        expect(after.internal).toBe(before.internal)
-        for (const r of replies) {
-          const m = parseMessage(r)
-          expect(m, r.toString('hex')).not.toBeNull()
-          expect(['bindChallenge', 'bindAck', 'peerAddress', 'error']).toContain(m!.type)
-        }
-      }),
-      params(RUNS),
-    )
-    // And the resolver still serves an honest visor.
-    const id = generateIdentity()
-    replies.length = 0
-    sock.send(encodeBind({ pk: id.publicKey, timestampMs: Date.now(), local: [] }, (m) => native.sign(id.secretKey, m)), svc.udp!.port, '127.0.0.1')
-    await eventually(async () => replies.some((r) => r[0] === MSG.bindChallenge || r[0] === MSG.bindAck), 10_000)
-    expect((await fetch(`${svc.url}/health`)).status).toBe(200)
-  }, timeoutFor(RUNS, 5000))
+  it(
+    'every datagram is handled without an internal failure, and every answer is a resolver message',
+    async () => {
+      const input = fc.oneof(
+        datagram,
+        validDatagram,
+        fc.tuple(validDatagram, mutation).map(([b, m]) => mutate(b, m)),
+      )
+      await fc.assert(
+        fc.asyncProperty(fc.array(input, { minLength: BATCH, maxLength: BATCH }), async (batch) => {
+          const before = await handled(svc)
+          replies.length = 0
+          for (const b of batch) sock.send(b, svc.udp!.port, '127.0.0.1')
+          // Loopback does not lose datagrams this small; the bound only turns a lost one into a failure.
+          await eventually(async () => (await handled(svc)).total >= before.total + batch.length, 20_000)
+          const after = await handled(svc)
+          expect(after.internal).toBe(before.internal)
+          for (const r of replies) {
+            const m = parseMessage(r)
+            expect(m, r.toString('hex')).not.toBeNull()
+            expect(['bindChallenge', 'bindAck', 'peerAddress', 'error']).toContain(m!.type)
+          }
+        }),
+        params(RUNS),
+      )
+      // And the resolver still serves an honest visor.
+      const id = generateIdentity()
+      replies.length = 0
+      sock.send(
+        encodeBind({ pk: id.publicKey, timestampMs: Date.now(), local: [] }, (m) => native.sign(id.secretKey, m)),
+        svc.udp!.port,
+        '127.0.0.1',
+      )
+      await eventually(async () => replies.some((r) => r[0] === MSG.bindChallenge || r[0] === MSG.bindAck), 10_000)
+      expect((await fetch(`${svc.url}/health`)).status).toBe(200)
+    },
+    timeoutFor(RUNS, 5000),
+  )
 })

@@ -23,7 +23,15 @@ export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
 
 export async function startServices(topo: Topology, dir: string): Promise<NsProcess> {
   const p = topo.lab.spawn(topo.services.ns, [
-    process.execPath, BIN, 'services', '--http', SERVICES_HTTP, '--udp', SERVICES_UDP, '--db', join(dir, 'services.db'),
+    process.execPath,
+    BIN,
+    'services',
+    '--http',
+    SERVICES_HTTP,
+    '--udp',
+    SERVICES_UDP,
+    '--db',
+    join(dir, 'services.db'),
   ])
   await topo.lab.waitForTcp(topo.services.ns, '203.0.113.10', 9090, 20_000)
   return p

@@ -44,7 +44,7 @@ const NEW_POOL = '10.78.0.0/16'
 const DIG = `const r = new (require('node:dns').promises.Resolver)({ timeout: 1500, tries: 1 }); r.setServers([process.argv[1]]);
 r.resolve4(process.argv[2]).then((a) => console.log(a.join(',')), (e) => { console.log('ERR ' + e.code); process.exit(1) })`
 
-describe.skipIf(skipUnlessAvailable(skip))('only the visor\'s own sockets bypass the tunnel', () => {
+describe.skipIf(skipUnlessAvailable(skip))("only the visor's own sockets bypass the tunnel", () => {
   let dnsProc: NsProcess
   let before: Awaited<ReturnType<typeof snapshotNet>>
   /** The namespace's network state, but the watch counters (they count on, by design). */
@@ -63,8 +63,19 @@ describe.skipIf(skipUnlessAvailable(skip))('only the visor\'s own sockets bypass
         const whoami = labScript('whoami')
         const svc = t.lab.spawn(t.services.ns, [process.execPath, whoami, '--listen', `${SERVICES}:80`, '--listen', `[${SERVICES6}]:80`])
         const srv = t.lab.spawn(t.server.ns, [process.execPath, whoami, '--listen', `${t.server.addr}:${SERVER_WHOAMI_PORT}`])
-        dnsProc = t.lab.spawn(t.services.ns, [process.execPath, labScript('dns'), '--listen', `${SERVICES}:53`, '--record', `${LAB_NAMES.whoami}=203.0.113.80`])
-        await Promise.all([svc.waitForOutput(/listening on \[/, 10_000), srv.waitForOutput(/listening on/, 10_000), dnsProc.waitForOutput(/dns listening/, 10_000)])
+        dnsProc = t.lab.spawn(t.services.ns, [
+          process.execPath,
+          labScript('dns'),
+          '--listen',
+          `${SERVICES}:53`,
+          '--record',
+          `${LAB_NAMES.whoami}=203.0.113.80`,
+        ])
+        await Promise.all([
+          svc.waitForOutput(/listening on \[/, 10_000),
+          srv.waitForOutput(/listening on/, 10_000),
+          dnsProc.waitForOutput(/dns listening/, 10_000),
+        ])
         // The client's uplink, seen from the client itself: what leaves eth0 without the visor's mark.
         await t.lab.nft(
           t.client.ns,
@@ -163,7 +174,7 @@ describe.skipIf(skipUnlessAvailable(skip))('only the visor\'s own sockets bypass
   let natc0: Record<string, number>
   let client0: Record<string, number>
 
-  it('connected: a website on the services\' host and on the server\'s address, and DNS to the services\' host, all go through the tunnel', async () => {
+  it("connected: a website on the services' host and on the server's address, and DNS to the services' host, all go through the tunnel", async () => {
     await expect.poll(async () => (await api.vpnStatus()).state, { timeout: 5000 }).toBe('disconnected')
     natc0 = await counters(t.natc.ns)
     client0 = await counters(t.client.ns)
@@ -194,7 +205,7 @@ describe.skipIf(skipUnlessAvailable(skip))('only the visor\'s own sockets bypass
     expect(client.unmarked).toBe(client0.unmarked)
   }, 60_000)
 
-  it('kill switch across a reconnect: nothing unmarked leaves the uplink, and the visor\'s own sockets still get through', async () => {
+  it("kill switch across a reconnect: nothing unmarked leaves the uplink, and the visor's own sockets still get through", async () => {
     const stopFile = `/tmp/leakwatch-stop-${process.pid}`
     // Fresh processes each time, so each picks its route and source anew.
     loops.push(
@@ -215,10 +226,13 @@ done`,
     writeFileSync(server.file, JSON.stringify({ ...server.config, vpnServer: { ...server.config.vpnServer, pool: NEW_POOL } }), { mode: 0o600 })
     await server.start()
     await expect
-      .poll(async () => {
-        const st = await api.vpnStatus()
-        return `${st.state} ${st.tunnelIp}`
-      }, { timeout: 60_000, interval: 200 })
+      .poll(
+        async () => {
+          const st = await api.vpnStatus()
+          return `${st.state} ${st.tunnelIp}`
+        },
+        { timeout: 60_000, interval: 200 },
+      )
       .toMatch(/^connected 10\.78\./)
     await new Promise((r) => setTimeout(r, 1000))
     await t.lab.execOk(t.client.ns, ['touch', stopFile])
@@ -226,7 +240,9 @@ done`,
 
     const natc = await counters(t.natc.ns)
     const client = await counters(t.client.ns)
-    console.log(`leak watch across the reconnect: tried ${client.tried! - client0.tried!} (to eth0: ${client['tried-eth0']! - client0['tried-eth0']!}), unmarked on eth0 ${client.unmarked! - client0.unmarked!}, at the NAT ${JSON.stringify(Object.fromEntries(Object.keys(natc).map((k) => [k, natc[k]! - natc0[k]!])))}`)
+    console.log(
+      `leak watch across the reconnect: tried ${client.tried! - client0.tried!} (to eth0: ${client['tried-eth0']! - client0['tried-eth0']!}), unmarked on eth0 ${client.unmarked! - client0.unmarked!}, at the NAT ${JSON.stringify(Object.fromEntries(Object.keys(natc).map((k) => [k, natc[k]! - natc0[k]!])))}`,
+    )
     // The loops did send all along (counted at output, before the kill switch; how many were routed to
     // eth0 depends on whether one fell into the brief swap, so that is only printed)...
     expect(client.tried! - client0.tried!).toBeGreaterThan(0)

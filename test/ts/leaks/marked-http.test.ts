@@ -58,7 +58,9 @@ describe.skipIf(skipUnlessAvailable(skip))('marked requests to the discovery ser
     await new Promise<void>((r) => hostile.listen(0, '127.0.0.1', r))
     const at = `http://127.0.0.1:${(hostile.address() as { port: number }).port}`
     try {
-      await expect(markedRequest(`${at}/endless`, { method: 'GET', headers: {}, timeoutMs: 20_000 })).rejects.toThrow(/^answer larger than 4194304 bytes$/)
+      await expect(markedRequest(`${at}/endless`, { method: 'GET', headers: {}, timeoutMs: 20_000 })).rejects.toThrow(
+        /^answer larger than 4194304 bytes$/,
+      )
       const t0 = Date.now()
       await expect(markedRequest(`${at}/silent`, { method: 'GET', headers: {}, timeoutMs: 500 })).rejects.toThrow(/^no answer within 500 ms$/)
       expect(Date.now() - t0).toBeLessThan(5000)

@@ -114,7 +114,12 @@ describe.each(storeFactories)('HTTP API on $name', (factory) => {
 
     it('malformed JSON is a 400, a wrong media type 415, a body over 64 KiB 413', async () => {
       expectError(await raw(svc, 'POST', '/sd/services', { id: a, body: '{nope' }), 400, 'bad_request', /not valid JSON/)
-      expectError(await raw(svc, 'POST', '/sd/services', { id: a, body: 'x', contentType: 'text/plain' }), 415, 'unsupported_media_type', /must be application\/json/)
+      expectError(
+        await raw(svc, 'POST', '/sd/services', { id: a, body: 'x', contentType: 'text/plain' }),
+        415,
+        'unsupported_media_type',
+        /must be application\/json/,
+      )
       expectError(await raw(svc, 'GET', `/sd/services/${'a'.repeat(300)}`), 414, 'bad_request', /^a path parameter is too long$/)
       const big = JSON.stringify({ x: 'y'.repeat(70 * 1024) })
       expectError(await raw(svc, 'POST', '/sd/services', { id: a, body: big }), 413, 'payload_too_large')
@@ -188,8 +193,7 @@ describe.each(storeFactories)('HTTP API on $name', (factory) => {
 
     it('rejects bad PKs and bad address lists with 400', async () => {
       expectError(await raw(svc, 'GET', '/ar/resolve/xyz'), 400, 'bad_request', /path: pk: must be a public key/)
-      const bad = async (addresses: unknown) =>
-        raw(svc, 'PUT', '/ar/stcpr', { id: a, body: JSON.stringify({ addresses }) })
+      const bad = async (addresses: unknown) => raw(svc, 'PUT', '/ar/stcpr', { id: a, body: JSON.stringify({ addresses }) })
       expectError(await bad([]), 400, 'bad_request', /at least one/)
       expectError(await bad(['example.com:80']), 400, 'bad_request', /must be IP:PORT/)
       expectError(await bad(['192.0.2.1:0']), 400, 'bad_request', /must be IP:PORT/)
@@ -379,7 +383,12 @@ describe.each(storeFactories)('flood limits on $name (issue 12 item 4)', (factor
     const [a] = identities(1) as [Identity]
     const body = JSON.stringify({ addresses: ['192.0.2.1:7777'] })
     const now = clock * 1000
-    expectError(await raw(svc, 'PUT', '/ar/stcpr', { id: a, body, nonce: String(now - 5_000_000) }), 401, 'unauthorized', /within 1 s of the server's clock/)
+    expectError(
+      await raw(svc, 'PUT', '/ar/stcpr', { id: a, body, nonce: String(now - 5_000_000) }),
+      401,
+      'unauthorized',
+      /within 1 s of the server's clock/,
+    )
     expectError(await raw(svc, 'PUT', '/ar/stcpr', { id: a, body, nonce: String(now + 5_000_000) }), 401, 'unauthorized', /SW-Nonce/)
     expectError(await raw(svc, 'PUT', '/ar/stcpr', { id: a, body, nonce: '1' }), 401, 'unauthorized', /SW-Nonce/)
     const nonce = String(clock * 1000)
@@ -423,8 +432,7 @@ describe.each(storeFactories)('flood limits on $name (issue 12 item 4)', (factor
     store = await factory.make()
     svc = await startTest(store, { limits: { maxEntriesPerSource: 3 }, trustProxy: 1 })
     const ids = identities(5)
-    const post = (id: Identity, ip: string) =>
-      raw(svc, 'POST', '/sd/services', { id, body: serviceBody(id), headers: { 'x-forwarded-for': ip } })
+    const post = (id: Identity, ip: string) => raw(svc, 'POST', '/sd/services', { id, body: serviceBody(id), headers: { 'x-forwarded-for': ip } })
     for (const id of ids.slice(0, 3)) expect((await post(id, '198.51.100.1')).status).toBe(200)
     expectError(
       await post(ids[3]!, '198.51.100.1'),
@@ -460,7 +468,12 @@ describe.each(storeFactories)('flood limits on $name (issue 12 item 4)', (factor
     svc = await startTest(store)
     const [a] = identities(1) as [Identity]
     for (const cc of ['ZZ', 'XX', 'EU', 'UK', 'QO', 'AA']) {
-      expectError(await raw(svc, 'POST', '/sd/services', { id: a, body: serviceBody(a, { country: cc }) }), 400, 'bad_request', /country: must be an ISO 3166-1 alpha-2/)
+      expectError(
+        await raw(svc, 'POST', '/sd/services', { id: a, body: serviceBody(a, { country: cc }) }),
+        400,
+        'bad_request',
+        /country: must be an ISO 3166-1 alpha-2/,
+      )
       expectError(await raw(svc, 'GET', `/sd/services?country=${cc}`), 400, 'bad_request', /^query: country/)
     }
     expect((await raw(svc, 'POST', '/sd/services', { id: a, body: serviceBody(a, { country: 'GB' }) })).status).toBe(200)
@@ -474,7 +487,18 @@ describe.each(storeFactories)('flood limits on $name (issue 12 item 4)', (factor
     const put = (addresses: string[], from?: string) =>
       raw(svc, 'PUT', '/ar/stcpr', { id: a, body: JSON.stringify({ addresses }), headers: from ? { 'x-forwarded-for': from } : {} })
     const publicIp = '8.8.4.4'
-    for (const bad of ['127.0.0.1:7777', '169.254.169.254:80', '[::1]:7777', '[fe80::1]:7777', '0.0.0.0:7777', '224.0.0.1:7777', '255.255.255.255:1', '240.0.0.1:1', '[ff02::1]:1', '[::ffff:127.0.0.1]:7777']) {
+    for (const bad of [
+      '127.0.0.1:7777',
+      '169.254.169.254:80',
+      '[::1]:7777',
+      '[fe80::1]:7777',
+      '0.0.0.0:7777',
+      '224.0.0.1:7777',
+      '255.255.255.255:1',
+      '240.0.0.1:1',
+      '[ff02::1]:1',
+      '[::ffff:127.0.0.1]:7777',
+    ]) {
       expectError(await put(['8.8.8.8:7777', bad], publicIp), 400, 'bad_request', /is not one other visors may be sent to dial/)
     }
     // Private and lab addresses from a public caller are dropped (a NATed visor lists its LAN address too).
@@ -498,7 +522,11 @@ describe.each(storeFactories)('flood limits on $name (issue 12 item 4)', (factor
     svc = await startTest(store, { bodyLimit: 2048, trustProxy: 1, httpRate: { ratePerSec: 1, burst: 2 }, now: () => t0 })
     const [a] = identities(1) as [Identity]
     expectError(
-      await raw(svc, 'POST', '/sd/services', { id: a, body: JSON.stringify({ x: 'y'.repeat(3000) }), headers: { 'x-forwarded-for': '2001:db8:9::1' } }),
+      await raw(svc, 'POST', '/sd/services', {
+        id: a,
+        body: JSON.stringify({ x: 'y'.repeat(3000) }),
+        headers: { 'x-forwarded-for': '2001:db8:9::1' },
+      }),
       413,
       'payload_too_large',
       /^body is larger than the limit of 2 KiB$/,
@@ -541,7 +569,8 @@ describe.each(storeFactories)('expiry on $name', (factory) => {
     })()
     try {
       await eventually(
-        async () => (await ca.getService(`${a.publicKey}:3`)) === null && (await ca.getTransport(id)) === null && (await ca.resolve(a.publicKey)) === null,
+        async () =>
+          (await ca.getService(`${a.publicKey}:3`)) === null && (await ca.getTransport(id)) === null && (await ca.resolve(a.publicKey)) === null,
         20_000,
       )
       expect((await ca.transportsOf(a.publicKey)).total).toBe(0)

@@ -33,7 +33,7 @@ describe('builtin geo-IP database', () => {
     expect(lookup(ip)).toBeNull()
   })
 
-  it('precedence: the database for a public address, else the visor\'s claim, else null', () => {
+  it("precedence: the database for a public address, else the visor's claim, else null", () => {
     expect(resolveCountry(lookup, '8.8.8.8', 'DE')).toBe('US')
     expect(resolveCountry(lookup, '10.0.0.1', 'DE')).toBe('DE')
     expect(resolveCountry(lookup, '10.0.0.1', undefined)).toBeNull()
@@ -65,7 +65,7 @@ describe.each(storeFactories)('service country on $name', (factory) => {
     expect(res.status).toBe(200)
   }
 
-  it('comes from the request\'s public address (behind a trusted proxy), the claim only where the DB does not know', async () => {
+  it("comes from the request's public address (behind a trusted proxy), the claim only where the DB does not know", async () => {
     svc = await startTest(await factory.make(), { geoip: 'builtin', trustProxy: 1 })
     const [a, b, c] = identities(3) as [Identity, Identity, Identity]
     await register(a, '81.2.69.142', 'DE')

@@ -141,7 +141,12 @@ describe.skipIf(skipUnlessAvailable(skip))('address resolver and forged UDP sour
       // A forged source without a raw socket: the attacker holds the victim's address on its loopback and never
       // answers ARP for it (the LVS direct-routing set-up), so it sends with that source while every answer to
       // that address still goes to the victim.
-      for (const kv of ['net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2', 'net.ipv4.conf.wan0.arp_ignore=1', 'net.ipv4.conf.wan0.arp_announce=2']) {
+      for (const kv of [
+        'net.ipv4.conf.all.arp_ignore=1',
+        'net.ipv4.conf.all.arp_announce=2',
+        'net.ipv4.conf.wan0.arp_ignore=1',
+        'net.ipv4.conf.wan0.arp_announce=2',
+      ]) {
         await t.lab.execOk(t.server.ns, ['sysctl', '-qw', kv])
       }
       await t.lab.execOk(t.server.ns, ['ip', 'addr', 'add', `${t.services.gateway}/32`, 'dev', 'lo'])
@@ -188,7 +193,15 @@ describe.skipIf(skipUnlessAvailable(skip))('address resolver and forged UDP sour
       // Only challenges and errors, never a bind ack or a peer address.
       expect(new Set(rx.map((e) => e.type))).toEqual(new Set([0x16, 0x14]))
       // Key 2 was never bound at the victim's address.
-      const res = await t.lab.exec(t.client.ns, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${svcAddr}:9090/ar/resolve/${k2.publicKey}`])
+      const res = await t.lab.exec(t.client.ns, [
+        'curl',
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        `http://${svcAddr}:9090/ar/resolve/${k2.publicKey}`,
+      ])
       expect(res.stdout.trim()).toBe('404')
     } catch (err) {
       for (const p of procs) console.error(p.ns, p.output().stdout.slice(-3000), p.output().stderr.slice(-2000))

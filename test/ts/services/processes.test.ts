@@ -36,7 +36,7 @@ afterEach(async () => {
 afterAll(stopSharedRedis)
 
 describe('replicas on one Redis', () => {
-  it('see each other\'s registrations, deletions, UDP bindings and nonces', async () => {
+  it("see each other's registrations, deletions, UDP bindings and nonces", async () => {
     const redis = await sharedRedis()
     const prefix = `replicas-${randomUUID()}:`
     // One challenge key for both, as replicas behind one UDP address without source affinity need.
@@ -270,8 +270,18 @@ describe('Redis going away while running', () => {
       await expect(cl.countServices()).rejects.toMatchObject({ code: 'EUNREACHABLE' })
       // Same port again: ioredis reconnects by itself.
       const { spawn } = await import('node:child_process')
-      const again = spawn('redis-server', ['--port', String(redis.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-      redis = { url: redis.url, port: redis.port, stop: () => new Promise<void>((r) => { again.once('exit', () => r()); again.kill('SIGTERM') }) }
+      const again = spawn('redis-server', ['--port', String(redis.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+        stdio: 'ignore',
+      })
+      redis = {
+        url: redis.url,
+        port: redis.port,
+        stop: () =>
+          new Promise<void>((r) => {
+            again.once('exit', () => r())
+            again.kill('SIGTERM')
+          }),
+      }
       const deadline = Date.now() + 10_000
       let ok = false
       while (!ok && Date.now() < deadline) {

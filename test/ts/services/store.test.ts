@@ -130,14 +130,17 @@ describe.each(contractFactories)('store contract on $name', (factory) => {
     expect(await store.getSudph(PK)).toEqual({ pk: PK, observed: '192.0.2.1:1', local: ['10.0.0.1:1'], updatedAt: 1 })
     expect(await store.counts()).toMatchObject({ stcpr: 1, sudph: 1, services: 1, transports: 0 })
     // The service was put last, so it expires last; wait for all three.
-    await eventually(async () => (await store.getSudph(PK)) === null && (await store.getStcpr(PK)) === null && (await store.getService(`${PK}:1`)) === null, 10_000)
+    await eventually(
+      async () => (await store.getSudph(PK)) === null && (await store.getStcpr(PK)) === null && (await store.getService(`${PK}:1`)) === null,
+      10_000,
+    )
     expect(await store.getSudph(PK)).toBeNull()
     expect(await store.getStcpr(PK)).toBeNull()
     expect(await store.getService(`${PK}:1`)).toBeNull()
     expect(await store.counts()).toMatchObject({ stcpr: 0, sudph: 0, services: 0, transports: 0 })
   })
 
-  it('changing a service\'s type moves it between type listings', async () => {
+  it("changing a service's type moves it between type listings", async () => {
     const base = { address: `${PK}:1`, pk: PK, country: 'SE', version: '1', stats: { connectedClients: 0 }, updatedAt: 1 }
     await store.putService({ ...base, type: 'vpn' }, 10_000, SRC)
     await store.putService({ ...base, type: 'proxy' }, 10_000, SRC)
@@ -248,7 +251,12 @@ describe('SQLite engines', () => {
           }),
         ).toThrow('boom')
         expect(db.transaction(() => db.prepare('INSERT INTO t VALUES (?)').run(2).changes)).toBe(1)
-        expect(db.prepare('SELECT x FROM t').all().map((r) => r.x)).toEqual([2])
+        expect(
+          db
+            .prepare('SELECT x FROM t')
+            .all()
+            .map((r) => r.x),
+        ).toEqual([2])
       } finally {
         db.close()
       }
@@ -267,7 +275,11 @@ describe('SQLite engines', () => {
         return 42
       })
       expect(out).toBe(42)
-      expect(() => withoutSqliteExperimentalWarning(() => { throw new Error('load failed') })).toThrow('load failed')
+      expect(() =>
+        withoutSqliteExperimentalWarning(() => {
+          throw new Error('load failed')
+        }),
+      ).toThrow('load failed')
       // Restored afterwards, also after a throw.
       process.emitWarning('SQLite is an experimental feature (after loading, store test)', 'ExperimentalWarning')
       await new Promise((r) => setTimeout(r, 20))

@@ -143,7 +143,10 @@ describe.each(storeFactories)('UDP resolver on $name', (factory) => {
   })
 
   it('bind is acknowledged with the observed address and TTL, and shows in HTTP resolve', async () => {
-    const local = [{ ip: '192.168.1.10', port: 7778 }, { ip: 'fd00::10', port: 7778 }]
+    const local = [
+      { ip: '192.168.1.10', port: 7778 },
+      { ip: 'fd00::10', port: 7778 },
+    ]
     expect(hex(await a.doBind(resolver, local))).toBe(ack(a.addr, 60))
     expect(await client.resolve(a.id.publicKey)).toEqual({
       pk: a.id.publicKey,
@@ -163,9 +166,7 @@ describe.each(storeFactories)('UDP resolver on $name', (factory) => {
     expect(hex(toClient)).toBe(hex(encodePeerAddress(a.id.publicKey, a.addr, aLocal)))
     expect(hex(toTarget)).toBe(hex(encodePeerAddress(b.id.publicKey, b.addr, bLocal)))
     // Byte layout spelled out once, independent of the encoder.
-    expect(hex(toClient)).toBe(
-      '13' + a.id.publicKey + '047f000001' + a.addr.port.toString(16).padStart(4, '0') + '01' + '04c0a8010a1e62',
-    )
+    expect(hex(toClient)).toBe('13' + a.id.publicKey + '047f000001' + a.addr.port.toString(16).padStart(4, '0') + '01' + '04c0a8010a1e62')
   })
 
   it('a client is served only from the address of its own verified binding; otherwise "not bound" about itself', async () => {
@@ -339,7 +340,14 @@ describe.each(storeFactories)('UDP resolver on $name', (factory) => {
 
   it('garbage, truncated and non-resolver datagrams are dropped and the port keeps working', async () => {
     const good = a.bind()
-    for (const junk of [Buffer.alloc(0), Buffer.from([0x10]), good.subarray(0, 50), Buffer.alloc(1500, 0x12), Buffer.from([0x15, 1, 2]), Buffer.from([0x04, 0, 0, 0])]) {
+    for (const junk of [
+      Buffer.alloc(0),
+      Buffer.from([0x10]),
+      good.subarray(0, 50),
+      Buffer.alloc(1500, 0x12),
+      Buffer.from([0x15, 1, 2]),
+      Buffer.from([0x04, 0, 0, 0]),
+    ]) {
       a.send(junk, resolver)
     }
     expect(await a.silent(200)).toBe(true)

@@ -34,9 +34,11 @@ describe.skipIf(skipUnlessAvailable(skip))(`client routing${skip === null ? '' :
   const snap = () => snapshotNet(client, lab.resolvConfPath(client))
   const routeGet = async (addr: string) => (await execOk(client, ['ip', addr.includes(':') ? '-6' : '-4', 'route', 'get', addr])).stdout
   /** The path of the visor's own (marked) packets. */
-  const markedRouteGet = async (addr: string) => (await execOk(client, ['ip', addr.includes(':') ? '-6' : '-4', 'route', 'get', addr, 'mark', String(BYPASS_MARK)])).stdout
+  const markedRouteGet = async (addr: string) =>
+    (await execOk(client, ['ip', addr.includes(':') ? '-6' : '-4', 'route', 'get', addr, 'mark', String(BYPASS_MARK)])).stdout
   /** One ping carrying the bypass mark, as the visor's sockets do. */
-  const markedPing = async (addr: string) => (await lab.exec(client, ['ping', '-n', '-c', '1', '-W', '1', '-w', '3', '-m', String(BYPASS_MARK), addr])).code === 0
+  const markedPing = async (addr: string) =>
+    (await lab.exec(client, ['ping', '-n', '-c', '1', '-W', '1', '-w', '3', '-m', String(BYPASS_MARK), addr])).code === 0
 
   const hostResolv = readFileSync('/etc/resolv.conf', 'utf8')
 
@@ -76,7 +78,7 @@ describe.skipIf(skipUnlessAvailable(skip))(`client routing${skip === null ? '' :
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
-  it('routes everything into the TUN, the endpoints\' addresses too; only marked packets take the original route; blocks untunnelled IPv6; restores byte for byte', async () => {
+  it("routes everything into the TUN, the endpoints' addresses too; only marked packets take the original route; blocks untunnelled IPv6; restores byte for byte", async () => {
     const before = await snap()
     const [applied] = (await sys(client, [{ fn: 'applyClientRouting', args: [opts] }])) as [{ ipv6: string; skipped: unknown[] }]
     expect(applied.ipv6).toBe('blocked')
@@ -182,7 +184,10 @@ describe.skipIf(skipUnlessAvailable(skip))(`client routing${skip === null ? '' :
 
   it('verify() notices routes deleted and DNS rewritten behind our back; restore still comes out identical', async () => {
     const before = await snap()
-    const [, check] = (await sys(client, [{ fn: 'applyClientRouting', args: [{ ...opts, killSwitch: true }] }, { fn: 'last.verify' }])) as [unknown, { intact: boolean }]
+    const [, check] = (await sys(client, [{ fn: 'applyClientRouting', args: [{ ...opts, killSwitch: true }] }, { fn: 'last.verify' }])) as [
+      unknown,
+      { intact: boolean },
+    ]
     expect(check.intact).toBe(true)
     const state = await sys1(client, 'readState', stateFile)
     await lab.ip(client, ['route', 'del', '0.0.0.0/0', 'table', String(BYPASS_TABLE)])
@@ -222,7 +227,10 @@ describe.skipIf(skipUnlessAvailable(skip))(`client routing${skip === null ? '' :
 
   it('reconnect: the kill switch stays up between restore({ keepKillSwitch }) and the next apply; marked packets get through all along', async () => {
     const before = await snap()
-    await sys(client, [{ fn: 'applyClientRouting', args: [{ ...opts, killSwitch: true }] }, { fn: 'last.restore', args: [{ keepKillSwitch: true }] }])
+    await sys(client, [
+      { fn: 'applyClientRouting', args: [{ ...opts, killSwitch: true }] },
+      { fn: 'last.restore', args: [{ keepKillSwitch: true }] },
+    ])
     const between = await snap()
     expect(between.route).toEqual(before.route)
     expect(between.resolvConf).toEqual(before.resolvConf)
@@ -240,7 +248,10 @@ describe.skipIf(skipUnlessAvailable(skip))(`client routing${skip === null ? '' :
     expect(await snap()).toEqual(before)
 
     // Kill switch left for a reconnect, but the user turned it off: the next connect drops it.
-    await sys(client, [{ fn: 'applyClientRouting', args: [{ ...opts, killSwitch: true }] }, { fn: 'last.restore', args: [{ keepKillSwitch: true }] }])
+    await sys(client, [
+      { fn: 'applyClientRouting', args: [{ ...opts, killSwitch: true }] },
+      { fn: 'last.restore', args: [{ keepKillSwitch: true }] },
+    ])
     await sys1(client, 'applyClientRouting', opts)
     expect((await snap()).nft).not.toMatch(/skywire_killswitch/)
     await sys1(client, 'restoreClientRouting', stateFile)
@@ -306,8 +317,21 @@ describe.skipIf(skipUnlessAvailable(skip))(`client routing${skip === null ? '' :
     await lab.ip(client, ['route', 'add', `${ENDPOINT}/32`, 'via', LAN_GW, 'dev', 'eth0', 'proto', '158'])
     for (const h of ['0.0.0.0/1', '128.0.0.0/1']) await lab.ip(client, ['route', 'add', h, 'dev', TUN, 'proto', '158'])
     for (const h of ['::/1', '8000::/1']) await lab.ip(client, ['-6', 'route', 'add', 'unreachable', h, 'proto', '158'])
-    await lab.nft(client, 'table inet skywire_killswitch {\n  chain output {\n    type filter hook output priority filter; policy accept;\n    ip daddr { 203.0.113.20 } accept\n  }\n}\n')
-    const old = { version: 1, pid: 999_999_999, bootId: null, createdAt: new Date().toISOString(), tunIf: TUN, routes, resolvConf: null, dns: [], killSwitch: { table: 'skywire_killswitch', exempt: [ENDPOINT] } }
+    await lab.nft(
+      client,
+      'table inet skywire_killswitch {\n  chain output {\n    type filter hook output priority filter; policy accept;\n    ip daddr { 203.0.113.20 } accept\n  }\n}\n',
+    )
+    const old = {
+      version: 1,
+      pid: 999_999_999,
+      bootId: null,
+      createdAt: new Date().toISOString(),
+      tunIf: TUN,
+      routes,
+      resolvConf: null,
+      dns: [],
+      killSwitch: { table: 'skywire_killswitch', exempt: [ENDPOINT] },
+    }
     writeFileSync(stateFile, JSON.stringify(old), { mode: 0o600 })
     expect((await snap()).route).not.toEqual(before.route)
     const recovered = await sys1<{ routes: unknown[] } | null>(client, 'recoverStale', stateFile)

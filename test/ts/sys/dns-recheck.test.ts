@@ -66,7 +66,14 @@ describe.skipIf(skipUnlessAvailable(skip))(`DNS re-check while connected${skip =
   it('puts the tunnel resolv.conf back after "DHCP" rewrites it, logs once, and restores the original on disconnect', async () => {
     const file = lab.resolvConfPath(ns)
     const payload = { stateFile: `${dir}/vpn-client.state.json`, tun: TUN, dns: ['10.99.0.1'], periodMs: PERIOD_MS }
-    visor = lab.spawn(ns, [process.execPath, '--input-type=module', '-e', RUNNER, pathToFileURL(`${root}dist/vpn/linux-host.js`).href, JSON.stringify(payload)])
+    visor = lab.spawn(ns, [
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      RUNNER,
+      pathToFileURL(`${root}dist/vpn/linux-host.js`).href,
+      JSON.stringify(payload),
+    ])
     await visor.waitForOutput(/^CONNECTED$/m, 30_000)
     const ours = readFileSync(file, 'utf8')
     expect(ours).toMatch(/^nameserver 10\.99\.0\.1$/m)

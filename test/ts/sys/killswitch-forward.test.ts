@@ -74,9 +74,15 @@ describe.skipIf(skipUnlessAvailable(skip))(`kill switch on forwarded traffic${sk
     client = await lab.addNamespace('client')
     exitNs = await lab.addNamespace('exit')
     container = await lab.addNamespace('ctr')
-    await lab.veth({ ns: router, ifname: 'lan0', addrs: ['10.10.0.1/24', 'fd10::1/64'] }, { ns: client, ifname: 'eth0', addrs: ['10.10.0.10/24', 'fd10::10/64'] })
+    await lab.veth(
+      { ns: router, ifname: 'lan0', addrs: ['10.10.0.1/24', 'fd10::1/64'] },
+      { ns: client, ifname: 'eth0', addrs: ['10.10.0.10/24', 'fd10::10/64'] },
+    )
     await lab.veth({ ns: exitNs, ifname: 'tun0', addrs: ['10.99.0.1/24'] }, { ns: client, ifname: TUN, addrs: ['10.99.0.2/24'] })
-    await lab.veth({ ns: container, ifname: 'eth0', addrs: ['172.17.0.2/16', 'fd17::2/64'] }, { ns: client, ifname: 'ctr0', addrs: ['172.17.0.1/16', 'fd17::1/64'] })
+    await lab.veth(
+      { ns: container, ifname: 'eth0', addrs: ['172.17.0.2/16', 'fd17::2/64'] },
+      { ns: client, ifname: 'ctr0', addrs: ['172.17.0.1/16', 'fd17::1/64'] },
+    )
     for (const a of [`${INTERNET}/32`, `${ENDPOINT}/32`, `${INTERNET6}/128`]) await lab.addr(router, 'lo', a)
     // The exit answers for the endpoint too: what goes into the tunnel for it is seen (and answered) there.
     for (const a of [`${INTERNET}/32`, `${ENDPOINT}/32`]) await lab.addr(exitNs, 'lo', a)
@@ -116,7 +122,10 @@ describe.skipIf(skipUnlessAvailable(skip))(`kill switch on forwarded traffic${sk
 
   it('reconnecting (kill switch only): nothing the container sends leaves the uplink, IPv4 or IPv6', async () => {
     const before = await snapshotNet(client)
-    await sys(client, [{ fn: 'applyClientRouting', args: [opts] }, { fn: 'last.restore', args: [{ keepKillSwitch: true }] }])
+    await sys(client, [
+      { fn: 'applyClientRouting', args: [opts] },
+      { fn: 'last.restore', args: [{ keepKillSwitch: true }] },
+    ])
     try {
       // The routes are the pre-tunnel ones again: only the kill switch stands between the container and eth0.
       expect((await snapshotNet(client)).route).toEqual(before.route)
@@ -131,7 +140,7 @@ describe.skipIf(skipUnlessAvailable(skip))(`kill switch on forwarded traffic${sk
     expect((await probe(INTERNET, 'internet')).router).toBe(2)
   })
 
-  it('connected: the container goes through the tunnel only, the VPN server\'s address too', async () => {
+  it("connected: the container goes through the tunnel only, the VPN server's address too", async () => {
     const before = await snapshotNet(client)
     await sys1(client, 'applyClientRouting', opts)
     try {

@@ -142,7 +142,8 @@ wait
 `
 
 const TUN = 'swres0'
-const STUB = '# This is /run/systemd/resolve/stub-resolv.conf managed by man:systemd-resolved(8).\nnameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n'
+const STUB =
+  '# This is /run/systemd/resolve/stub-resolv.conf managed by man:systemd-resolved(8).\nnameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n'
 const PLAIN = '# from DHCP\nnameserver 203.0.113.53\nsearch home.lan\n'
 const DNS = ['10.99.0.1', 'fd99::1']
 
@@ -165,115 +166,145 @@ process.stdout.write('RESULT ' + JSON.stringify(results, (k, v) => (typeof v ===
 if (hang) setInterval(() => {}, 1 << 30)
 `
 
-describe.skipIf(skipUnlessAvailable(skip))(`DNS through a real systemd-resolved in a lab namespace${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
-  let lab: Lab
-  let ns: string
-  let dir: string
-  let stateFile: string
-  let host: NsProcess
-  let bins: { daemon: string; bin: string }
+describe.skipIf(skipUnlessAvailable(skip))(
+  `DNS through a real systemd-resolved in a lab namespace${skip === null ? '' : ` (skipped: ${skip})`}`,
+  () => {
+    let lab: Lab
+    let ns: string
+    let dir: string
+    let stateFile: string
+    let host: NsProcess
+    let bins: { daemon: string; bin: string }
 
-  /** argv run inside the resolved host's mount namespace (and the lab's network namespace), resolvectl on PATH. */
-  const inside = (argv: string[]) => ['nsenter', '-t', String(host.pid), '-m', '--', 'env', `PATH=${bins.bin.replace(/\/resolvectl$/, '')}:${process.env.PATH}`, ...argv]
-  const resolvectl = async (...args: string[]) => (await lab.execOk(ns, inside(['resolvectl', ...args]))).stdout
-  const link = async () => ({
-    dns: (await resolvectl('dns', TUN)).trim(),
-    domain: (await resolvectl('domain', TUN)).trim(),
-    defaultRoute: (await resolvectl('default-route', TUN)).trim(),
-  })
-  const runnerArgv = (ops: { fn: string; args?: unknown[] }[], hang = false) =>
-    inside([process.execPath, '--input-type=module', '-e', RUNNER, pathToFileURL(`${repoRoot}dist/sys/index.js`).href, JSON.stringify({ ops, hang })])
-  const call = async (fn: string, ...args: unknown[]): Promise<unknown> => {
-    const r = await lab.exec(ns, runnerArgv([{ fn, args }]), { timeoutMs: 60_000 })
-    const err = /^ERROR (.*)$/m.exec(r.stdout)
-    if (err) throw Object.assign(new Error((JSON.parse(err[1] as string) as { message: string }).message), JSON.parse(err[1] as string))
-    const ok = /^RESULT (.*)$/m.exec(r.stdout)
-    if (!ok) throw new Error(`runner printed no result: ${r.stdout} ${r.stderr}`)
-    return (JSON.parse(ok[1] as string) as unknown[])[0]
-  }
-  const setResolvConf = (text: string) => writeFileSync(lab.resolvConfPath(ns), text) // in place: the mounted inode stays
-  const opts = () => ({ tunIf: TUN, dns: DNS, stateFile })
-
-  beforeAll(async () => {
-    requireFreshDist()
-    bins = findResolved() as { daemon: string; bin: string }
-    dir = mkdtempSync(`${tmpdir()}/sw-resolved-`)
-    stateFile = `${dir}/vpn-client.state.json`
-    lab = createLab()
-    ns = await lab.addNamespace('client', { resolvConf: STUB })
-    await lab.ip(ns, ['tuntap', 'add', 'dev', TUN, 'mode', 'tun'])
-    await lab.addr(ns, TUN, '10.99.0.2/24')
-    await lab.ip(ns, ['link', 'set', TUN, 'up'])
-    host = lab.spawn(ns, ['unshare', '-m', '--propagation', 'private', 'env', `DAEMON=${bins.daemon}`, `RESOLVECTL=${bins.bin}`, 'sh', '-c', RESOLVED_HOST])
-    await host.waitForOutput(/^READY$/m, 30_000)
-  }, 60_000)
-  afterAll(async () => {
-    await host?.kill('SIGTERM', 3000)
-    lab?.teardown()
-    if (dir) rmSync(dir, { recursive: true, force: true })
-  })
-
-  it('detects the running resolved and its stub', async () => {
-    expect(await call('detectResolved', {})).toMatchObject({ running: true, resolvConf: 'stub' })
-  })
-
-  it('with the stub: the TUN link gets our servers, ~. and the DNS default route; resolv.conf is left to resolved; disconnect reverts it', async () => {
-    expect((await link()).dns).toMatch(new RegExp(`^Link \\d+ \\(${TUN}\\):$`))
-    await call('applyClientRouting', opts())
-    try {
-      const l = await link()
-      expect(l.dns).toMatch(new RegExp(`^Link \\d+ \\(${TUN}\\): 10\\.99\\.0\\.1 fd99::1$`))
-      expect(l.domain).toMatch(/: ~\.$/)
-      expect(l.defaultRoute).toMatch(/: yes$/)
-      expect(readFileSync(lab.resolvConfPath(ns), 'utf8')).toBe(STUB)
-      const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { resolved: unknown; resolvConf: unknown }
-      expect(state.resolved).toEqual({ tunIf: TUN })
-      expect(state.resolvConf).toBeNull()
-    } finally {
-      await call('restoreClientRouting', stateFile)
+    /** argv run inside the resolved host's mount namespace (and the lab's network namespace), resolvectl on PATH. */
+    const inside = (argv: string[]) => [
+      'nsenter',
+      '-t',
+      String(host.pid),
+      '-m',
+      '--',
+      'env',
+      `PATH=${bins.bin.replace(/\/resolvectl$/, '')}:${process.env.PATH}`,
+      ...argv,
+    ]
+    const resolvectl = async (...args: string[]) => (await lab.execOk(ns, inside(['resolvectl', ...args]))).stdout
+    const link = async () => ({
+      dns: (await resolvectl('dns', TUN)).trim(),
+      domain: (await resolvectl('domain', TUN)).trim(),
+      defaultRoute: (await resolvectl('default-route', TUN)).trim(),
+    })
+    const runnerArgv = (ops: { fn: string; args?: unknown[] }[], hang = false) =>
+      inside([
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        RUNNER,
+        pathToFileURL(`${repoRoot}dist/sys/index.js`).href,
+        JSON.stringify({ ops, hang }),
+      ])
+    const call = async (fn: string, ...args: unknown[]): Promise<unknown> => {
+      const r = await lab.exec(ns, runnerArgv([{ fn, args }]), { timeoutMs: 60_000 })
+      const err = /^ERROR (.*)$/m.exec(r.stdout)
+      if (err) throw Object.assign(new Error((JSON.parse(err[1] as string) as { message: string }).message), JSON.parse(err[1] as string))
+      const ok = /^RESULT (.*)$/m.exec(r.stdout)
+      if (!ok) throw new Error(`runner printed no result: ${r.stdout} ${r.stderr}`)
+      return (JSON.parse(ok[1] as string) as unknown[])[0]
     }
-    const after = await link()
-    expect(after.dns).toMatch(/\):$/)
-    expect(after.domain).toMatch(/\):$/)
-    expect(readFileSync(lab.resolvConfPath(ns), 'utf8')).toBe(STUB)
-  })
+    const setResolvConf = (text: string) => writeFileSync(lab.resolvConfPath(ns), text) // in place: the mounted inode stays
+    const opts = () => ({ tunIf: TUN, dns: DNS, stateFile })
 
-  it('settings lost behind our back (resolvectl revert by somebody else) are put back by the re-check', async () => {
-    await lab.exec(ns, runnerArgv([{ fn: 'applyClientRouting', args: [opts()] }]))
-    try {
-      await resolvectl('revert', TUN)
-      expect((await link()).dns).toMatch(/\):$/)
-      const state = await call('readState', stateFile)
-      expect(await call('verifyClientRouting', state)).toMatchObject({ dns: false, intact: false })
-      expect(await call('reassertClientDns', state)).toEqual({ repaired: ['resolved'] })
-      expect((await link()).dns).toMatch(/: 10\.99\.0\.1 fd99::1$/)
-      expect(await call('reassertClientDns', state)).toEqual({ repaired: [] })
-    } finally {
-      await call('restoreClientRouting', stateFile)
-    }
-  })
+    beforeAll(async () => {
+      requireFreshDist()
+      bins = findResolved() as { daemon: string; bin: string }
+      dir = mkdtempSync(`${tmpdir()}/sw-resolved-`)
+      stateFile = `${dir}/vpn-client.state.json`
+      lab = createLab()
+      ns = await lab.addNamespace('client', { resolvConf: STUB })
+      await lab.ip(ns, ['tuntap', 'add', 'dev', TUN, 'mode', 'tun'])
+      await lab.addr(ns, TUN, '10.99.0.2/24')
+      await lab.ip(ns, ['link', 'set', TUN, 'up'])
+      host = lab.spawn(ns, [
+        'unshare',
+        '-m',
+        '--propagation',
+        'private',
+        'env',
+        `DAEMON=${bins.daemon}`,
+        `RESOLVECTL=${bins.bin}`,
+        'sh',
+        '-c',
+        RESOLVED_HOST,
+      ])
+      await host.waitForOutput(/^READY$/m, 30_000)
+    }, 60_000)
+    afterAll(async () => {
+      await host?.kill('SIGTERM', 3000)
+      lab?.teardown()
+      if (dir) rmSync(dir, { recursive: true, force: true })
+    })
 
-  it('a SIGKILLed visor: crash recovery reverts the link from the state file', async () => {
-    const visor = lab.spawn(ns, runnerArgv([{ fn: 'applyClientRouting', args: [opts()] }], true))
-    await visor.waitForOutput(/^RESULT /m, 30_000)
-    expect((await link()).dns).toMatch(/: 10\.99\.0\.1 fd99::1$/)
-    await visor.kill('SIGKILL', 1000)
-    expect(await call('recoverStale', stateFile)).toMatchObject({ resolved: { tunIf: TUN } })
-    expect((await link()).dns).toMatch(/\):$/)
-    expect(existsSync(stateFile)).toBe(false)
-  })
+    it('detects the running resolved and its stub', async () => {
+      expect(await call('detectResolved', {})).toMatchObject({ running: true, resolvConf: 'stub' })
+    })
 
-  it('resolved running but resolv.conf its own file (libc bypasses resolved): both are set, both restored', async () => {
-    setResolvConf(PLAIN)
-    try {
+    it('with the stub: the TUN link gets our servers, ~. and the DNS default route; resolv.conf is left to resolved; disconnect reverts it', async () => {
+      expect((await link()).dns).toMatch(new RegExp(`^Link \\d+ \\(${TUN}\\):$`))
       await call('applyClientRouting', opts())
-      expect(readFileSync(lab.resolvConfPath(ns), 'utf8')).toMatch(/^nameserver 10\.99\.0\.1\nnameserver fd99::1\n/m)
+      try {
+        const l = await link()
+        expect(l.dns).toMatch(new RegExp(`^Link \\d+ \\(${TUN}\\): 10\\.99\\.0\\.1 fd99::1$`))
+        expect(l.domain).toMatch(/: ~\.$/)
+        expect(l.defaultRoute).toMatch(/: yes$/)
+        expect(readFileSync(lab.resolvConfPath(ns), 'utf8')).toBe(STUB)
+        const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { resolved: unknown; resolvConf: unknown }
+        expect(state.resolved).toEqual({ tunIf: TUN })
+        expect(state.resolvConf).toBeNull()
+      } finally {
+        await call('restoreClientRouting', stateFile)
+      }
+      const after = await link()
+      expect(after.dns).toMatch(/\):$/)
+      expect(after.domain).toMatch(/\):$/)
+      expect(readFileSync(lab.resolvConfPath(ns), 'utf8')).toBe(STUB)
+    })
+
+    it('settings lost behind our back (resolvectl revert by somebody else) are put back by the re-check', async () => {
+      await lab.exec(ns, runnerArgv([{ fn: 'applyClientRouting', args: [opts()] }]))
+      try {
+        await resolvectl('revert', TUN)
+        expect((await link()).dns).toMatch(/\):$/)
+        const state = await call('readState', stateFile)
+        expect(await call('verifyClientRouting', state)).toMatchObject({ dns: false, intact: false })
+        expect(await call('reassertClientDns', state)).toEqual({ repaired: ['resolved'] })
+        expect((await link()).dns).toMatch(/: 10\.99\.0\.1 fd99::1$/)
+        expect(await call('reassertClientDns', state)).toEqual({ repaired: [] })
+      } finally {
+        await call('restoreClientRouting', stateFile)
+      }
+    })
+
+    it('a SIGKILLed visor: crash recovery reverts the link from the state file', async () => {
+      const visor = lab.spawn(ns, runnerArgv([{ fn: 'applyClientRouting', args: [opts()] }], true))
+      await visor.waitForOutput(/^RESULT /m, 30_000)
       expect((await link()).dns).toMatch(/: 10\.99\.0\.1 fd99::1$/)
-      await call('restoreClientRouting', stateFile)
-      expect(readFileSync(lab.resolvConfPath(ns), 'utf8')).toBe(PLAIN)
+      await visor.kill('SIGKILL', 1000)
+      expect(await call('recoverStale', stateFile)).toMatchObject({ resolved: { tunIf: TUN } })
       expect((await link()).dns).toMatch(/\):$/)
-    } finally {
-      setResolvConf(STUB)
-    }
-  })
-})
+      expect(existsSync(stateFile)).toBe(false)
+    })
+
+    it('resolved running but resolv.conf its own file (libc bypasses resolved): both are set, both restored', async () => {
+      setResolvConf(PLAIN)
+      try {
+        await call('applyClientRouting', opts())
+        expect(readFileSync(lab.resolvConfPath(ns), 'utf8')).toMatch(/^nameserver 10\.99\.0\.1\nnameserver fd99::1\n/m)
+        expect((await link()).dns).toMatch(/: 10\.99\.0\.1 fd99::1$/)
+        await call('restoreClientRouting', stateFile)
+        expect(readFileSync(lab.resolvConfPath(ns), 'utf8')).toBe(PLAIN)
+        expect((await link()).dns).toMatch(/\):$/)
+      } finally {
+        setResolvConf(STUB)
+      }
+    })
+  },
+)

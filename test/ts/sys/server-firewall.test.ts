@@ -68,8 +68,14 @@ describe.skipIf(skipUnlessAvailable(skip))(`server firewall, forwarding, interfa
     const lanhost = await lab.addNamespace('lanhost')
     client = await lab.addNamespace('client')
     client2 = await lab.addNamespace('client2')
-    await lab.veth({ ns: inet, ifname: 's-wan', addrs: ['203.0.113.1/24', '2001:db8:203::1/64'] }, { ns: server, ifname: 'wan0', addrs: ['203.0.113.20/24', '2001:db8:203::20/64'] })
-    await lab.veth({ ns: server, ifname: 'lan0', addrs: ['192.168.50.1/24', 'fd50::1/64'] }, { ns: lanhost, ifname: 'eth0', addrs: ['192.168.50.10/24', 'fd50::10/64'] })
+    await lab.veth(
+      { ns: inet, ifname: 's-wan', addrs: ['203.0.113.1/24', '2001:db8:203::1/64'] },
+      { ns: server, ifname: 'wan0', addrs: ['203.0.113.20/24', '2001:db8:203::20/64'] },
+    )
+    await lab.veth(
+      { ns: server, ifname: 'lan0', addrs: ['192.168.50.1/24', 'fd50::1/64'] },
+      { ns: lanhost, ifname: 'eth0', addrs: ['192.168.50.10/24', 'fd50::10/64'] },
+    )
     await lab.bridge(server, 'swtun0', ['10.99.0.1/24', 'fd99::1/64'])
     for (const [ns, port, a, a6] of [
       [client, 'p-c1', '10.99.0.2/32', 'fd99::2/128'],
@@ -114,7 +120,9 @@ describe.skipIf(skipUnlessAvailable(skip))(`server firewall, forwarding, interfa
     ])
     expect(d4).toMatchObject({ dev: 'wan0', gateway: '203.0.113.1' })
     expect(d6).toMatchObject({ dev: 'wan0', gateway: '2001:db8:203::1' })
-    expect(subnets).toEqual(expect.arrayContaining(['203.0.113.0/24', '192.168.50.0/24', '10.99.0.0/24', '2001:db8:203::/64', 'fd50::/64', 'fd99::/64']))
+    expect(subnets).toEqual(
+      expect.arrayContaining(['203.0.113.0/24', '192.168.50.0/24', '10.99.0.0/24', '2001:db8:203::/64', 'fd50::/64', 'fd99::/64']),
+    )
     expect(subnets).not.toContain('127.0.0.0/8')
     expect(exists).toBe(true)
     expect(missing).toBe(false)
@@ -135,7 +143,16 @@ describe.skipIf(skipUnlessAvailable(skip))(`server firewall, forwarding, interfa
 
   it('forwarding on and back, per-interface values included', async () => {
     const key = '/proc/sys/net/ipv4/conf/lan0/forwarding'
-    const read = async () => (await execOk(server, ['cat', '/proc/sys/net/ipv4/ip_forward', key, '/proc/sys/net/ipv6/conf/all/forwarding', '/proc/sys/net/ipv6/conf/wan0/forwarding'])).stdout
+    const read = async () =>
+      (
+        await execOk(server, [
+          'cat',
+          '/proc/sys/net/ipv4/ip_forward',
+          key,
+          '/proc/sys/net/ipv6/conf/all/forwarding',
+          '/proc/sys/net/ipv6/conf/wan0/forwarding',
+        ])
+      ).stdout
     // An admin's odd setting: forwarding only on lan0. Turning the global switch on and off would lose it.
     await lab.sysctl(server, 'net.ipv4.conf.lan0.forwarding', 1)
     const before = await read()
@@ -159,7 +176,9 @@ describe.skipIf(skipUnlessAvailable(skip))(`server firewall, forwarding, interfa
       // Forwarding alone is not enough: inet has no route back to the pool. Clients reach each other, though.
       expect(await canHttpGet(client, INET, 1000)).toBe(false)
       expect(await canHttpGet(client, CLIENT2)).toBe(true)
-      const [applied] = (await sys(server, [{ fn: 'applyServerFirewall', args: [FW] }])) as [{ secure: boolean; blocked: { v4: string[]; v6: string[] } }]
+      const [applied] = (await sys(server, [{ fn: 'applyServerFirewall', args: [FW] }])) as [
+        { secure: boolean; blocked: { v4: string[]; v6: string[] } },
+      ]
       expect(applied.secure).toBe(true)
       expect(applied.blocked.v4).toEqual(expect.arrayContaining(['10.0.0.0/8', '100.64.0.0/10', '192.168.0.0/16', '203.0.113.20/32']))
       expect(applied.blocked.v4).not.toContain('203.0.113.0/24')

@@ -77,11 +77,14 @@ describe('install-service: the unit is sandboxed', () => {
     // Kernel tunables read-only (kernel.modprobe, core_pattern would run code outside the sandbox), /proc/sys/net writable again.
     expect(one('ProtectKernelTunables')).toEqual(['yes'])
     expect(one('ReadWritePaths')?.sort()).toEqual(['/etc', '/proc/sys/net'])
-    expect(one('ReadOnlyPaths')?.[0]?.split(' ')).toEqual(expect.arrayContaining(['-/etc/shadow', '-/etc/sudoers', '-/etc/systemd', '-/etc/ld.so.preload']))
+    expect(one('ReadOnlyPaths')?.[0]?.split(' ')).toEqual(
+      expect.arrayContaining(['-/etc/shadow', '-/etc/sudoers', '-/etc/systemd', '-/etc/ld.so.preload']),
+    )
     expect(one('StateDirectory')).toEqual(['skywire'])
     expect(one('StateDirectoryMode')).toEqual(['0700'])
     expect(one('RuntimeDirectory')).toEqual(['skywire'])
-    for (const k of ['ProtectKernelModules', 'ProtectControlGroups', 'LockPersonality', 'RestrictNamespaces', 'RestrictSUIDSGID']) expect(one(k)).toEqual(['yes'])
+    for (const k of ['ProtectKernelModules', 'ProtectControlGroups', 'LockPersonality', 'RestrictNamespaces', 'RestrictSUIDSGID'])
+      expect(one(k)).toEqual(['yes'])
     expect(one('RestrictAddressFamilies')).toEqual(['AF_UNIX AF_INET AF_INET6 AF_NETLINK'])
     expect(one('SystemCallArchitectures')).toEqual(['native'])
     expect(one('DevicePolicy')).toEqual(['closed'])
@@ -104,32 +107,41 @@ describe('install-service: the unit is sandboxed', () => {
     expect(u.get('Service.ReadWritePaths')?.sort()).toEqual(['/etc/skywire', '/proc/sys/net', '/srv/skywire', '/srv/skywire-run'])
     expect(u.get('Service.StateDirectory')).toBeUndefined()
     const h = parseUnit(
-      visorUnit('/root/.nvm/versions/node/v20/bin/node', '/root/.nvm/versions/node/v20/lib/node_modules/skywire-vpn/bin/run.js', '/root/sw/c.json', { config: cfg(), resolvConf: 'stub' }),
+      visorUnit('/root/.nvm/versions/node/v20/bin/node', '/root/.nvm/versions/node/v20/lib/node_modules/skywire-vpn/bin/run.js', '/root/sw/c.json', {
+        config: cfg(),
+        resolvConf: 'stub',
+      }),
     )
     expect(h.get('Service.ProtectHome')).toEqual(['tmpfs'])
     expect(h.get('Service.BindPaths')).toEqual(['/root/sw'])
-    expect(h.get('Service.BindReadOnlyPaths')?.sort()).toEqual(['/root/.nvm/versions/node/v20/bin', '/root/.nvm/versions/node/v20/lib/node_modules/skywire-vpn'])
+    expect(h.get('Service.BindReadOnlyPaths')?.sort()).toEqual([
+      '/root/.nvm/versions/node/v20/bin',
+      '/root/.nvm/versions/node/v20/lib/node_modules/skywire-vpn',
+    ])
     expect(sandboxLines({ config: cfg(), configFile: '/tmp/x/c.json', resolvConf: 'stub', executables: ['/usr/bin'] })).toContain('PrivateTmp=no')
   })
 
-  it.skipIf(skipUnlessAvailable(hasSystemdAnalyze() ? null : '`systemd-analyze` is not installed'))('the printed unit passes `systemd-analyze verify`, and `systemd-analyze security` rates it OK', () => {
-    const cfgFile = join(dir, 'c.json')
-    expect(skywire(['cli', 'config', 'gen', '-o', cfgFile]).code).toBe(0)
-    const r = skywire(['cli', 'visor', 'install-service', '-c', cfgFile, '--dry-run'])
-    expect(r.code, r.stderr).toBe(0)
-    const unitFile = join(dir, 'skywire-visor.service')
-    writeFileSync(unitFile, r.stdout)
-    const verify = spawnSync('systemd-analyze', ['verify', '--man=no', unitFile], { encoding: 'utf8', cwd: dir })
-    expect(verify.stderr).toBe('')
-    expect(verify.status).toBe(0)
-    const sec = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', unitFile], { encoding: 'utf8', cwd: dir })
-    const m = /Overall exposure level for skywire-visor\.service: ([\d.]+) (\S+)/.exec(sec.stdout)
-    expect(m, sec.stdout + sec.stderr).not.toBeNull()
-    console.log(`systemd-analyze security: exposure ${m?.[1]} ${m?.[2]} (10 = unsandboxed)`)
-    // Unsandboxed, a root service rates 9.6 UNSAFE; this one must stay in the "OK" band.
-    expect(Number(m?.[1])).toBeLessThanOrEqual(5)
-    expect(readFileSync(unitFile, 'utf8')).toContain(`ExecStart=${process.execPath} `)
-  })
+  it.skipIf(skipUnlessAvailable(hasSystemdAnalyze() ? null : '`systemd-analyze` is not installed'))(
+    'the printed unit passes `systemd-analyze verify`, and `systemd-analyze security` rates it OK',
+    () => {
+      const cfgFile = join(dir, 'c.json')
+      expect(skywire(['cli', 'config', 'gen', '-o', cfgFile]).code).toBe(0)
+      const r = skywire(['cli', 'visor', 'install-service', '-c', cfgFile, '--dry-run'])
+      expect(r.code, r.stderr).toBe(0)
+      const unitFile = join(dir, 'skywire-visor.service')
+      writeFileSync(unitFile, r.stdout)
+      const verify = spawnSync('systemd-analyze', ['verify', '--man=no', unitFile], { encoding: 'utf8', cwd: dir })
+      expect(verify.stderr).toBe('')
+      expect(verify.status).toBe(0)
+      const sec = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', unitFile], { encoding: 'utf8', cwd: dir })
+      const m = /Overall exposure level for skywire-visor\.service: ([\d.]+) (\S+)/.exec(sec.stdout)
+      expect(m, sec.stdout + sec.stderr).not.toBeNull()
+      console.log(`systemd-analyze security: exposure ${m?.[1]} ${m?.[2]} (10 = unsandboxed)`)
+      // Unsandboxed, a root service rates 9.6 UNSAFE; this one must stay in the "OK" band.
+      expect(Number(m?.[1])).toBeLessThanOrEqual(5)
+      expect(readFileSync(unitFile, 'utf8')).toContain(`ExecStart=${process.execPath} `)
+    },
+  )
 })
 
 const skip = sysSkipReason()
@@ -164,7 +176,10 @@ describe.skipIf(skipUnlessAvailable(skip))(`the unit's capabilities are enough f
     dir = mkdtempSync(`${tmpdir()}/sw-caps-`)
     lab = createLab()
     ns = await lab.addNamespace('client')
-    await lab.veth({ ns: await lab.addNamespace('router'), ifname: 'lan0', addrs: ['10.10.0.1/24'] }, { ns, ifname: 'eth0', addrs: ['10.10.0.10/24'] })
+    await lab.veth(
+      { ns: await lab.addNamespace('router'), ifname: 'lan0', addrs: ['10.10.0.1/24'] },
+      { ns, ifname: 'eth0', addrs: ['10.10.0.10/24'] },
+    )
     await lab.route(ns, 'default', { via: '10.10.0.1' })
   })
   afterAll(() => {
@@ -174,12 +189,26 @@ describe.skipIf(skipUnlessAvailable(skip))(`the unit's capabilities are enough f
 
   /** What systemd does for the unit: root, bounding set as in the unit, no_new_privs; then the visor's host changes. */
   const asUnit = (bounding: string) =>
-    lab.exec(ns, ['setpriv', `--bounding-set=-all${bounding}`, '--inh-caps=-all', '--no-new-privs', process.execPath, '--input-type=module', '-e', RUNNER, pathToFileURL(`${root}dist/sys/index.js`).href, `${dir}/state.json`])
+    lab.exec(ns, [
+      'setpriv',
+      `--bounding-set=-all${bounding}`,
+      '--inh-caps=-all',
+      '--no-new-privs',
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      RUNNER,
+      pathToFileURL(`${root}dist/sys/index.js`).href,
+      `${dir}/state.json`,
+    ])
 
   it('with CAP_NET_ADMIN alone (and no_new_privs) every host change works, ip and nft children included', async () => {
     const unit = visorUnit('/usr/bin/node', '/x/bin/run.js', '/etc/skywire/c.json', { config: cfg(), resolvConf: 'other' })
     const bounding = parseUnit(unit).get('Service.CapabilityBoundingSet')?.[0] as string
-    const caps = bounding.split(' ').map((c) => `,+${c.replace(/^CAP_/, '').toLowerCase()}`).join('')
+    const caps = bounding
+      .split(' ')
+      .map((c) => `,+${c.replace(/^CAP_/, '').toLowerCase()}`)
+      .join('')
     const r = await asUnit(caps)
     expect(r.stdout + r.stderr).toMatch(/^OK$/m)
     expect(readFileSync(lab.resolvConfPath(ns), 'utf8')).not.toContain('10.99.0.1')

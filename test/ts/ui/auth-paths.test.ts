@@ -103,7 +103,10 @@ describe.skipIf(skipUnlessAvailable(labSkipReason()))('control listeners refuse 
 
   async function raw(where: string, reqs: RawRequest[]): Promise<RawResponse[]> {
     const r = await lab.execOk(ns, [process.execPath, FIXTURE, where, JSON.stringify(reqs)], { timeoutMs: 120_000 })
-    return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as RawResponse)
+    return r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as RawResponse)
   }
 
   async function serverRunning(): Promise<boolean> {
@@ -158,7 +161,10 @@ describe.skipIf(skipUnlessAvailable(labSkipReason()))('control listeners refuse 
     const auth = { host: LISTEN, authorization: `Bearer ${token}` }
     const bad = ['/%61pi/status', '//api/status', '/api/status/', '/api/./status', '/api%2fstatus', '/x/../api/status', `${ORIGIN}/api/status`]
     for (const where of [LISTEN, socket]) {
-      const out = await raw(where, [...bad.map((target) => ({ method: 'GET', target, headers: auth })), { method: 'GET', target: '/api/status', headers: auth }])
+      const out = await raw(where, [
+        ...bad.map((target) => ({ method: 'GET', target, headers: auth })),
+        { method: 'GET', target: '/api/status', headers: auth },
+      ])
       const ok = out.pop()
       expect(ok?.status, `${where} canonical`).toBe(200)
       for (const r of out) expect(r.status, `${where} ${r.target}`).toBe(400)
@@ -167,11 +173,14 @@ describe.skipIf(skipUnlessAvailable(labSkipReason()))('control listeners refuse 
 
   it('answers no Host name but loopback ones, even with the token (DNS rebinding)', async () => {
     const auth = { authorization: `Bearer ${token}` }
-    const out = await raw(LISTEN, ['evil.example:3435', 'evil.example', '127.0.0.1.evil.example:3435', 'localhost.:3435', ''].map((host) => ({
-      method: 'GET',
-      target: '/api/status',
-      headers: { ...auth, host },
-    })))
+    const out = await raw(
+      LISTEN,
+      ['evil.example:3435', 'evil.example', '127.0.0.1.evil.example:3435', 'localhost.:3435', ''].map((host) => ({
+        method: 'GET',
+        target: '/api/status',
+        headers: { ...auth, host },
+      })),
+    )
     for (const r of out) expect(r.status, r.target).toBe(403)
     const [ok] = await raw(LISTEN, [{ method: 'GET', target: '/api/status', headers: { ...auth, host: 'localhost:3435' } }])
     expect(ok?.status).toBe(200)

@@ -21,7 +21,10 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const SHOTS = join(ROOT, 'test-artifacts', 'ui')
 const BUILT = existsSync(join(ROOT, 'dist', 'ui', 'index.html'))
 
-const skip = labSkipReason() ?? (existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install chromium)`) ?? (BUILT ? null : 'the UI is not built (npm run build:ui)')
+const skip =
+  labSkipReason() ??
+  (existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install chromium)`) ??
+  (BUILT ? null : 'the UI is not built (npm run build:ui)')
 
 describe.skipIf(skipUnlessAvailable(skip))('web UI in chromium on the lab', () => {
   const topo = useTopology({})
@@ -106,11 +109,14 @@ describe.skipIf(skipUnlessAvailable(skip))('web UI in chromium on the lab', () =
     await expect.poll(() => page.url(), { timeout: 15_000 }).toBe('http://127.0.0.1:3435/')
     await expect.poll(() => page.locator('#state').textContent(), { timeout: 10_000 }).toBe('disconnected')
     await expect
-      .poll(async () => {
-        if ((await connectBtn.count()) > 0) return true
-        await page.getByRole('button', { name: 'Refresh' }).click()
-        return false
-      }, { timeout: 15_000, interval: 1000 })
+      .poll(
+        async () => {
+          if ((await connectBtn.count()) > 0) return true
+          await page.getByRole('button', { name: 'Refresh' }).click()
+          return false
+        },
+        { timeout: 15_000, interval: 1000 },
+      )
       .toBe(true)
     await expect(page.locator('li.server', { hasText: pk }).textContent()).resolves.toMatch(/DE/)
     await shot('servers')
@@ -152,10 +158,13 @@ describe.skipIf(skipUnlessAvailable(skip))('web UI in chromium on the lab', () =
     expect(r.code, r.stderr).toBe(0)
     const connectBtn = page.locator(`button[data-pk="${pk}"]`)
     await expect
-      .poll(async () => {
-        await page.getByRole('button', { name: 'Refresh' }).click()
-        return (await connectBtn.count()) > 0 && (await connectBtn.isEnabled())
-      }, { timeout: 15_000, interval: 1000 })
+      .poll(
+        async () => {
+          await page.getByRole('button', { name: 'Refresh' }).click()
+          return (await connectBtn.count()) > 0 && (await connectBtn.isEnabled())
+        },
+        { timeout: 15_000, interval: 1000 },
+      )
       .toBe(true)
     await connectBtn.click()
     const alert = page.getByRole('alert')

@@ -255,7 +255,9 @@ export class FakeNode extends EventEmitter<NodeEvents> implements VpnClientNode 
 
   /** This node's id of its transport to `pk` (the newest), or undefined. */
   idOf(pk: string): number | undefined {
-    return this.transports().filter((s) => s.peer === pk).at(-1)?.id
+    return this.transports()
+      .filter((s) => s.peer === pk)
+      .at(-1)?.id
   }
 }
 

@@ -68,8 +68,5 @@ export function mutate(buf: Buffer, m: Mutation): Buffer {
 /** What the resolver's socket hands the parser: any bytes, often starting with a message type. */
 export const datagram = fc.oneof(
   fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
-  fc
-    .tuple(fc.constantFrom(...Object.values(MSG)), fc.uint8Array({ maxLength: 300 }))
-    .map(([t, rest]) => Buffer.from([t, ...rest])),
+  fc.tuple(fc.constantFrom(...Object.values(MSG)), fc.uint8Array({ maxLength: 300 })).map(([t, rest]) => Buffer.from([t, ...rest])),
 )
-

@@ -44,7 +44,11 @@ const svcAddress = fc.oneof(
 )
 const stats = fc.oneof(
   fc.record({ connectedClients: fc.oneof(fc.integer({ min: -1, max: 2_000_000 }), anyValue) }),
-  fc.dictionary(fc.oneof(fc.constantFrom('connectedClients', 'latencyMs'), fc.string({ maxLength: 40 })), fc.oneof(fc.double(), fc.integer(), anyValue), { maxKeys: 20 }),
+  fc.dictionary(
+    fc.oneof(fc.constantFrom('connectedClients', 'latencyMs'), fc.string({ maxLength: 40 })),
+    fc.oneof(fc.double(), fc.integer(), anyValue),
+    { maxKeys: 20 },
+  ),
   anyValue,
 )
 
@@ -64,7 +68,10 @@ const serviceBody = fc.record(
 const transportBody = fc.record(
   {
     id: fc.oneof(fc.uuid(), fc.constant(randomUUID().toUpperCase()), anyValue),
-    edges: fc.oneof(fc.tuple(fc.constantFrom(...ids.map((i) => i.publicKey)), fc.oneof(hex64, fc.constantFrom(...ids.map((i) => i.publicKey)))), anyValue),
+    edges: fc.oneof(
+      fc.tuple(fc.constantFrom(...ids.map((i) => i.publicKey)), fc.oneof(hex64, fc.constantFrom(...ids.map((i) => i.publicKey)))),
+      anyValue,
+    ),
     type: fc.oneof(fc.constantFrom('stcpr', 'sudph', 'tcp'), anyValue),
   },
   { requiredKeys: [] },
@@ -123,77 +130,128 @@ describe('discovery services HTTP bodies (properties, Fastify inject, real SQLit
     }
   }
 
-  it('any signed write body yields a 2xx that reads back well-formed, or a one-line 4xx', async () => {
-    const write = fc.oneof(...WRITES.map((w) => fc.tuple(fc.constant(w.method), fc.constant(w.url), w.body)))
-    await fc.assert(
-      fc.asyncProperty(write, fc.constantFrom(...ids), contentType, async ([method, url, body], id, ct) => {
-        const headers = { ...signedHeaders(id, method, url, body), ...(ct ? { 'content-type': ct } : {}) }
-        const r = await app.inject({ method, url, payload: body, headers })
-        expectCleanHttp(r, `${method} ${url} ${body} (${ct})`)
-        if (r.statusCode < 300) await expectStoredWellFormed(url, id, body)
-      }),
-      params(RUNS),
-    )
-  }, timeoutFor(RUNS, 20))
+  it(
+    'any signed write body yields a 2xx that reads back well-formed, or a one-line 4xx',
+    async () => {
+      const write = fc.oneof(...WRITES.map((w) => fc.tuple(fc.constant(w.method), fc.constant(w.url), w.body)))
+      await fc.assert(
+        fc.asyncProperty(write, fc.constantFrom(...ids), contentType, async ([method, url, body], id, ct) => {
+          const headers = { ...signedHeaders(id, method, url, body), ...(ct ? { 'content-type': ct } : {}) }
+          const r = await app.inject({ method, url, payload: body, headers })
+          expectCleanHttp(r, `${method} ${url} ${body} (${ct})`)
+          if (r.statusCode < 300) await expectStoredWellFormed(url, id, body)
+        }),
+        params(RUNS),
+      )
+    },
+    timeoutFor(RUNS, 20),
+  )
 
-  it('a valid write with one field changed (or none) is stored well-formed, or refused with a one-line 4xx', async () => {
-    const valid = fc.oneof(
-      fc.tuple(fc.constant(WRITES[0]), fc.array(fc.tuple(fc.ipV4(), fc.integer({ min: 1, max: 65535 })).map(([a, p]) => `${a}:${p}`), { minLength: 1, maxLength: 8 }).map((addresses) => ({ addresses }))),
-      fc.tuple(fc.constant(WRITES[1]), fc.integer({ min: 1, max: 65535 }).map((port) => ({ address: `PK:${port}`, type: 'vpn', version: '1.2.3', country: 'DE', stats: { connectedClients: 0 } }))),
-      fc.tuple(fc.constant(WRITES[2]), fc.tuple(fc.uuid(), hex64, fc.constantFrom('stcpr', 'sudph')).map(([id, other, type]) => ({ id, edges: ['PK', other], type }))),
-    )
-    const change = fc.option(fc.record({ key: fc.constantFrom('addresses', 'address', 'type', 'version', 'country', 'stats', 'id', 'edges', 'x'), value: fc.option(anyValue, { nil: undefined }) }), { nil: null })
-    let stored = 0
-    await fc.assert(
-      fc.asyncProperty(valid, fc.constantFrom(...ids), change, async ([w, b], id, c) => {
-        const obj: Record<string, unknown> = JSON.parse(JSON.stringify(b).replaceAll('PK', id.publicKey))
-        if (c) {
-          if (c.value === undefined) delete obj[c.key]
-          else obj[c.key] = c.value
-        }
-        const body = JSON.stringify(obj)
-        const r = await app.inject({ method: w.method, url: w.url, payload: body, headers: { ...signedHeaders(id, w.method, w.url, body), 'content-type': 'application/json' } })
-        expectCleanHttp(r, `${w.method} ${w.url} ${body}`)
-        if (r.statusCode < 300) {
-          stored++
-          await expectStoredWellFormed(w.url, id, body)
-        }
-      }),
-      params(RUNS),
-    )
-    // The property must reach the store, not only the validators.
-    expect(stored).toBeGreaterThan(0)
-  }, timeoutFor(RUNS, 20))
+  it(
+    'a valid write with one field changed (or none) is stored well-formed, or refused with a one-line 4xx',
+    async () => {
+      const valid = fc.oneof(
+        fc.tuple(
+          fc.constant(WRITES[0]),
+          fc
+            .array(
+              fc.tuple(fc.ipV4(), fc.integer({ min: 1, max: 65535 })).map(([a, p]) => `${a}:${p}`),
+              { minLength: 1, maxLength: 8 },
+            )
+            .map((addresses) => ({ addresses })),
+        ),
+        fc.tuple(
+          fc.constant(WRITES[1]),
+          fc
+            .integer({ min: 1, max: 65535 })
+            .map((port) => ({ address: `PK:${port}`, type: 'vpn', version: '1.2.3', country: 'DE', stats: { connectedClients: 0 } })),
+        ),
+        fc.tuple(
+          fc.constant(WRITES[2]),
+          fc.tuple(fc.uuid(), hex64, fc.constantFrom('stcpr', 'sudph')).map(([id, other, type]) => ({ id, edges: ['PK', other], type })),
+        ),
+      )
+      const change = fc.option(
+        fc.record({
+          key: fc.constantFrom('addresses', 'address', 'type', 'version', 'country', 'stats', 'id', 'edges', 'x'),
+          value: fc.option(anyValue, { nil: undefined }),
+        }),
+        { nil: null },
+      )
+      let stored = 0
+      await fc.assert(
+        fc.asyncProperty(valid, fc.constantFrom(...ids), change, async ([w, b], id, c) => {
+          const obj: Record<string, unknown> = JSON.parse(JSON.stringify(b).replaceAll('PK', id.publicKey))
+          if (c) {
+            if (c.value === undefined) delete obj[c.key]
+            else obj[c.key] = c.value
+          }
+          const body = JSON.stringify(obj)
+          const r = await app.inject({
+            method: w.method,
+            url: w.url,
+            payload: body,
+            headers: { ...signedHeaders(id, w.method, w.url, body), 'content-type': 'application/json' },
+          })
+          expectCleanHttp(r, `${w.method} ${w.url} ${body}`)
+          if (r.statusCode < 300) {
+            stored++
+            await expectStoredWellFormed(w.url, id, body)
+          }
+        }),
+        params(RUNS),
+      )
+      // The property must reach the store, not only the validators.
+      expect(stored).toBeGreaterThan(0)
+    },
+    timeoutFor(RUNS, 20),
+  )
 
-  it('any auth headers on a write yield a one-line 4xx (never a 500)', async () => {
-    const hdr = fc.oneof(fc.string({ maxLength: 140 }), hex64, fc.nat().map(String), fc.constant(String(Date.now() * 1000)))
-    await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...WRITES), hdr, hdr, hdr, async (w, pk, nonce, sig) => {
-        const headers: Record<string, string> = { 'content-type': 'application/json' }
-        // Header values with control characters cannot be sent at all; those are the client's problem.
-        for (const [k, v] of [[HEADER_PK, pk], [HEADER_NONCE, nonce], [HEADER_SIG, sig]] as const) {
-          if (/^[\t\x20-\x7e]*$/.test(v)) headers[k] = v
-        }
-        const r = await app.inject({ method: w.method, url: w.url, payload: '{}', headers })
-        expectCleanHttp(r, `${w.method} ${w.url} ${JSON.stringify(headers)}`)
-        expect(r.statusCode).toBeGreaterThanOrEqual(400)
-      }),
-      params(RUNS),
-    )
-  }, timeoutFor(RUNS, 10))
+  it(
+    'any auth headers on a write yield a one-line 4xx (never a 500)',
+    async () => {
+      const hdr = fc.oneof(fc.string({ maxLength: 140 }), hex64, fc.nat().map(String), fc.constant(String(Date.now() * 1000)))
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom(...WRITES), hdr, hdr, hdr, async (w, pk, nonce, sig) => {
+          const headers: Record<string, string> = { 'content-type': 'application/json' }
+          // Header values with control characters cannot be sent at all; those are the client's problem.
+          for (const [k, v] of [
+            [HEADER_PK, pk],
+            [HEADER_NONCE, nonce],
+            [HEADER_SIG, sig],
+          ] as const) {
+            if (/^[\t\x20-\x7e]*$/.test(v)) headers[k] = v
+          }
+          const r = await app.inject({ method: w.method, url: w.url, payload: '{}', headers })
+          expectCleanHttp(r, `${w.method} ${w.url} ${JSON.stringify(headers)}`)
+          expect(r.statusCode).toBeGreaterThanOrEqual(400)
+        }),
+        params(RUNS),
+      )
+    },
+    timeoutFor(RUNS, 10),
+  )
 
-  it('any query or path on the read routes yields a 2xx or a one-line 4xx', async () => {
-    const qv = fc.oneof(fc.string({ maxLength: 20 }), fc.integer({ min: -5, max: 200_000 }).map(String), fc.constantFrom('1e3', 'NaN', '0x10', ' 5', 'US', 'vpn', ''))
-    const query = fc.dictionary(fc.constantFrom('type', 'country', 'version', 'offset', 'limit', 'pk', 'x'), qv, { maxKeys: 5 })
-    const seg = fc.oneof(fc.string({ maxLength: 90 }), hex64, fc.uuid(), svcAddress)
-    const route = fc.constantFrom('/sd/services', '/sd/services/count', '/tpd/transports', '/ar/resolve/', '/sd/services/', '/tpd/transports/')
-    await fc.assert(
-      fc.asyncProperty(route, query, seg, async (base, q, s) => {
-        const url = base.endsWith('/') ? base + encodeURIComponent(s) : base
-        const r = await app.inject({ method: 'GET', url, query: q })
-        expectCleanHttp(r, `GET ${url} ${JSON.stringify(q)}`)
-      }),
-      params(RUNS),
-    )
-  }, timeoutFor(RUNS, 10))
+  it(
+    'any query or path on the read routes yields a 2xx or a one-line 4xx',
+    async () => {
+      const qv = fc.oneof(
+        fc.string({ maxLength: 20 }),
+        fc.integer({ min: -5, max: 200_000 }).map(String),
+        fc.constantFrom('1e3', 'NaN', '0x10', ' 5', 'US', 'vpn', ''),
+      )
+      const query = fc.dictionary(fc.constantFrom('type', 'country', 'version', 'offset', 'limit', 'pk', 'x'), qv, { maxKeys: 5 })
+      const seg = fc.oneof(fc.string({ maxLength: 90 }), hex64, fc.uuid(), svcAddress)
+      const route = fc.constantFrom('/sd/services', '/sd/services/count', '/tpd/transports', '/ar/resolve/', '/sd/services/', '/tpd/transports/')
+      await fc.assert(
+        fc.asyncProperty(route, query, seg, async (base, q, s) => {
+          const url = base.endsWith('/') ? base + encodeURIComponent(s) : base
+          const r = await app.inject({ method: 'GET', url, query: q })
+          expectCleanHttp(r, `GET ${url} ${JSON.stringify(q)}`)
+        }),
+        params(RUNS),
+      )
+    },
+    timeoutFor(RUNS, 10),
+  )
 })

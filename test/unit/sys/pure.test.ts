@@ -29,12 +29,9 @@ describe('prefixes', () => {
   })
 
   it('drops covered prefixes and duplicates', () => {
-    expect(minimalPrefixes(['192.168.50.0/24', '192.168.0.0/16', '10.0.0.1', '10.0.0.0/8', '10.0.0.0/8', 'fd50::/64', 'fc00::/7', '2001:db8::1'])).toEqual([
-      '10.0.0.0/8',
-      '192.168.0.0/16',
-      '2001:db8::1/128',
-      'fc00::/7',
-    ])
+    expect(
+      minimalPrefixes(['192.168.50.0/24', '192.168.0.0/16', '10.0.0.1', '10.0.0.0/8', '10.0.0.0/8', 'fd50::/64', 'fc00::/7', '2001:db8::1']),
+    ).toEqual(['10.0.0.0/8', '192.168.0.0/16', '2001:db8::1/128', 'fc00::/7'])
     expect(contains(parsePrefix('0.0.0.0/1'), parsePrefix('127.0.0.1'))).toBe(true)
     expect(contains(parsePrefix('0.0.0.0/1'), parsePrefix('::1'))).toBe(false)
   })
@@ -46,7 +43,14 @@ describe('prefixes', () => {
 })
 
 describe('server firewall script', () => {
-  const opts: ServerFirewallOptions = { tunIf: 'swvpn0', netIf: 'eth0', pool4: '10.218.0.0/16', gateway4: '10.218.0.1', pool6: 'fd00:218::/64', gateway6: 'fd00:218::1' }
+  const opts: ServerFirewallOptions = {
+    tunIf: 'swvpn0',
+    netIf: 'eth0',
+    pool4: '10.218.0.0/16',
+    gateway4: '10.218.0.1',
+    pool6: 'fd00:218::/64',
+    gateway6: 'fd00:218::1',
+  }
   const addr = (ifname: string, address: string, prefixLen: number): InterfaceAddress => ({
     ifname,
     family: address.includes(':') ? 6 : 4,
@@ -66,7 +70,19 @@ describe('server firewall script', () => {
 
   it('blocks every local range and the host, but not the public uplink subnet', () => {
     const b = blockedDestinations(opts, host)
-    expect(b.v4).toEqual(expect.arrayContaining(['10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16', '224.0.0.0/4', '240.0.0.0/4', '0.0.0.0/8']))
+    expect(b.v4).toEqual(
+      expect.arrayContaining([
+        '10.0.0.0/8',
+        '100.64.0.0/10',
+        '127.0.0.0/8',
+        '169.254.0.0/16',
+        '172.16.0.0/12',
+        '192.168.0.0/16',
+        '224.0.0.0/4',
+        '240.0.0.0/4',
+        '0.0.0.0/8',
+      ]),
+    )
     expect(b.v4).toContain('203.0.113.20/32')
     expect(b.v4).toContain('198.51.100.0/29')
     expect(b.v4).not.toContain('203.0.113.0/24')
@@ -120,7 +136,7 @@ describe('server firewall script', () => {
     expect(() => serverFirewallBody({ ...opts, gatewayServices: [{ proto: 'udp', port: 70000 }] }, { v4: [], v6: [] })).toThrow(/port/)
   })
 
-  it('the kill switch lets out only the TUN, loopback, the visor\'s marked sockets and link plumbing, no addresses', () => {
+  it("the kill switch lets out only the TUN, loopback, the visor's marked sockets and link plumbing, no addresses", () => {
     const body = killSwitchBody('swvpn0')
     expect(body).toContain('oifname "swvpn0" accept')
     expect(body).toContain('meta mark 0x736b accept')

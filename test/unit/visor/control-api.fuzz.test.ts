@@ -32,7 +32,11 @@ function recordingVisor(dataDir: string, calls: Call[]): Visor {
       calls.push({ method, args })
       return result
     }
-  const client = Object.assign(new EventEmitter(), { status: () => ({ state: 'disconnected' }), start: rec('vpnClient.start'), stop: rec('vpnClient.stop') })
+  const client = Object.assign(new EventEmitter(), {
+    status: () => ({ state: 'disconnected' }),
+    start: rec('vpnClient.start'),
+    stop: rec('vpnClient.stop'),
+  })
   return {
     config: { dataDir, control: { listen: '' } },
     status: () => ({ transports: [] }),
@@ -51,7 +55,10 @@ const pk = fc.oneof(fc.constantFrom(...keys), hex64, fc.string({ maxLength: 70 }
 
 /** Bodies shaped like the real ones, with any value in any field. */
 const anyValue = fc.oneof(fc.jsonValue({ maxDepth: 2 }), pk, fc.integer({ min: -5, max: 4000 }), fc.boolean())
-const startBody = fc.record({ pk, existingTp: fc.oneof(fc.boolean(), anyValue), timeoutS: fc.oneof(fc.integer({ min: 0, max: 4000 }), anyValue) }, { requiredKeys: [] })
+const startBody = fc.record(
+  { pk, existingTp: fc.oneof(fc.boolean(), anyValue), timeoutS: fc.oneof(fc.integer({ min: 0, max: 4000 }), anyValue) },
+  { requiredKeys: [] },
+)
 const tpBody = fc.record({ pk, type: fc.oneof(fc.constantFrom('stcpr', 'sudph'), anyValue), timeoutS: anyValue }, { requiredKeys: [] })
 const serverBody = fc.record(
   { netifc: fc.oneof(fc.string({ maxLength: 20 }), anyValue), secure: anyValue, whitelist: fc.oneof(fc.array(pk, { maxLength: 4 }), anyValue) },
@@ -66,7 +73,13 @@ const payload = fc.oneof(
   fc.constantFrom('', '{', '{"__proto__":{"pk":1}}', '{"constructor":{"prototype":{}}}', '[]', 'null', '1e999'),
 )
 
-const contentType = fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', undefined)
+const contentType = fc.constantFrom(
+  'application/json',
+  'application/json; charset=utf-8',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  undefined,
+)
 
 const POSTS = ['/api/vpn/start', '/api/tp', '/api/vpn/server/start', '/api/vpn/stop', '/api/vpn/server/stop']
 
@@ -102,41 +115,58 @@ describe('control API bodies (properties, Fastify inject)', () => {
     }
   }
 
-  it('any POST body yields 2xx with well-formed arguments or a one-line 4xx', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...POSTS), payload, contentType, async (url, body, ct) => {
-        const r = await app.inject({ method: 'POST', url, payload: body, headers: ct ? { 'content-type': ct } : {} })
-        expectCleanHttp(r, `POST ${url} ${JSON.stringify(body)} (${ct})`)
-        expectWellFormedCalls()
-      }),
-      params(RUNS),
-    )
-  }, timeoutFor(RUNS, 10))
+  it(
+    'any POST body yields 2xx with well-formed arguments or a one-line 4xx',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom(...POSTS), payload, contentType, async (url, body, ct) => {
+          const r = await app.inject({ method: 'POST', url, payload: body, headers: ct ? { 'content-type': ct } : {} })
+          expectCleanHttp(r, `POST ${url} ${JSON.stringify(body)} (${ct})`)
+          expectWellFormedCalls()
+        }),
+        params(RUNS),
+      )
+    },
+    timeoutFor(RUNS, 10),
+  )
 
-  it('any query of the server list and any transport id yields 2xx or a one-line 4xx', async () => {
-    const queryValue = fc.oneof(fc.string({ maxLength: 12 }), fc.integer({ min: -10, max: 1000 }).map(String), fc.constantFrom('1e3', 'NaN', '0x10', ' 5', 'us', 'USA'))
-    const query = fc.dictionary(fc.constantFrom('country', 'offset', 'limit', 'x'), queryValue, { maxKeys: 4 })
-    await fc.assert(
-      fc.asyncProperty(query, fc.oneof(fc.nat().map(String), fc.string({ maxLength: 30 })), async (q, id) => {
-        const r = await app.inject({ method: 'GET', url: '/api/vpn/servers', query: q })
-        expectCleanHttp(r, `GET /api/vpn/servers ${JSON.stringify(q)}`)
-        const t = await app.inject({ method: 'POST', url: `/api/tp/${encodeURIComponent(id)}/close` })
-        expectCleanHttp(t, `POST /api/tp/${id}/close`)
-        for (const c of calls.splice(0)) {
-          if (c.method === 'removeTransport') expect(Number.isInteger(c.args[0]) && (c.args[0] as number) >= 1).toBe(true)
-          if (c.method === 'services.listServices') {
-            const o = c.args[0] as { country?: string; offset?: number; limit?: number }
-            if (o.country !== undefined) expect(o.country).toMatch(/^[A-Z]{2}$/)
-            if (o.limit !== undefined) expect(o.limit >= 1 && o.limit <= 100).toBe(true)
+  it(
+    'any query of the server list and any transport id yields 2xx or a one-line 4xx',
+    async () => {
+      const queryValue = fc.oneof(
+        fc.string({ maxLength: 12 }),
+        fc.integer({ min: -10, max: 1000 }).map(String),
+        fc.constantFrom('1e3', 'NaN', '0x10', ' 5', 'us', 'USA'),
+      )
+      const query = fc.dictionary(fc.constantFrom('country', 'offset', 'limit', 'x'), queryValue, { maxKeys: 4 })
+      await fc.assert(
+        fc.asyncProperty(query, fc.oneof(fc.nat().map(String), fc.string({ maxLength: 30 })), async (q, id) => {
+          const r = await app.inject({ method: 'GET', url: '/api/vpn/servers', query: q })
+          expectCleanHttp(r, `GET /api/vpn/servers ${JSON.stringify(q)}`)
+          const t = await app.inject({ method: 'POST', url: `/api/tp/${encodeURIComponent(id)}/close` })
+          expectCleanHttp(t, `POST /api/tp/${id}/close`)
+          for (const c of calls.splice(0)) {
+            if (c.method === 'removeTransport') expect(Number.isInteger(c.args[0]) && (c.args[0] as number) >= 1).toBe(true)
+            if (c.method === 'services.listServices') {
+              const o = c.args[0] as { country?: string; offset?: number; limit?: number }
+              if (o.country !== undefined) expect(o.country).toMatch(/^[A-Z]{2}$/)
+              if (o.limit !== undefined) expect(o.limit >= 1 && o.limit <= 100).toBe(true)
+            }
           }
-        }
-      }),
-      params(RUNS),
-    )
-  }, timeoutFor(RUNS, 10))
+        }),
+        params(RUNS),
+      )
+    },
+    timeoutFor(RUNS, 10),
+  )
 
   it('an oversized body is a one-line 413', async () => {
-    const r = await app.inject({ method: 'POST', url: '/api/tp', payload: JSON.stringify({ pk: 'a'.repeat(70 * 1024) }), headers: { 'content-type': 'application/json' } })
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/tp',
+      payload: JSON.stringify({ pk: 'a'.repeat(70 * 1024) }),
+      headers: { 'content-type': 'application/json' },
+    })
     expect(r.statusCode).toBe(413)
     expectCleanHttp(r, 'oversized')
   })

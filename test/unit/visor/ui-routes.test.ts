@@ -20,8 +20,24 @@ const ORIGIN = `http://${HOST}`
 
 function clientStatus(state: VpnClientStatus['state']): VpnClientStatus {
   return {
-    state, server: null, transport: null, transportId: null, remote: null, tunnelIp: null, tun: null, dns: [], rxBytes: 0, txBytes: 0,
-    rxPackets: 0, txPackets: 0, latencyMs: null, lastPacketMs: null, connectedAt: null, uptimeS: null, lastError: null, killswitch: false,
+    state,
+    server: null,
+    transport: null,
+    transportId: null,
+    remote: null,
+    tunnelIp: null,
+    tun: null,
+    dns: [],
+    rxBytes: 0,
+    txBytes: 0,
+    rxPackets: 0,
+    txPackets: 0,
+    latencyMs: null,
+    lastPacketMs: null,
+    connectedAt: null,
+    uptimeS: null,
+    lastError: null,
+    killswitch: false,
     rekeys: 0,
   }
 }
@@ -29,8 +45,25 @@ function clientStatus(state: VpnClientStatus['state']): VpnClientStatus {
 function fakeVisor(dataDir: string, listen = LISTEN): UiVisor & { vpnClient: EventEmitter } {
   const client = Object.assign(new EventEmitter(), { status: () => clientStatus('disconnected') })
   const server: VpnServerStatus = {
-    running: true, netifc: 'eth0', secure: true, whitelist: ['x'], tun: 'swvpns0', gateway: '10.8.0.1',
-    clients: [{ pk: 'p', transportId: 1, tunnelIp: '10.8.0.2', transport: 'sudph', remote: '1.2.3.4:5', connectedAt: '', rxBytes: 10, txBytes: 20, rekeys: 0 }],
+    running: true,
+    netifc: 'eth0',
+    secure: true,
+    whitelist: ['x'],
+    tun: 'swvpns0',
+    gateway: '10.8.0.1',
+    clients: [
+      {
+        pk: 'p',
+        transportId: 1,
+        tunnelIp: '10.8.0.2',
+        transport: 'sudph',
+        remote: '1.2.3.4:5',
+        connectedAt: '',
+        rxBytes: 10,
+        txBytes: 20,
+        rekeys: 0,
+      },
+    ],
   }
   return { config: { dataDir, control: { listen } }, vpnClient: client as never, vpnServer: { status: () => server } } as never
 }
@@ -67,10 +100,15 @@ describe('web listener', () => {
     writeFileSync(join(d, 'secret.txt'), 'no')
     const v = fakeVisor(join(d, 'data'))
     // The same app the visor builds, with two stand-in routes of the control API's.
-    app = controlApp(v, uiAuth(v), (api) => {
-      api.post('/api/vpn/stop', async () => ({ stopped: true }))
-      api.get('/api/status', async () => ({ ok: true }))
-    }, { staticDir })
+    app = controlApp(
+      v,
+      uiAuth(v),
+      (api) => {
+        api.post('/api/vpn/stop', async () => ({ stopped: true }))
+        api.get('/api/status', async () => ({ ok: true }))
+      },
+      { staticDir },
+    )
     token = readFileSync(join(d, 'data', TOKEN_FILE), 'utf8').trim()
     await app.ready()
   })

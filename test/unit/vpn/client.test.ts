@@ -88,7 +88,15 @@ describe('VPN client: connect and stop', () => {
     const t = await setup()
     const stages: string[] = []
     const st = await settle(t.vpn.start(SERVER, { onProgress: (s) => stages.push(s) }))
-    expect(st).toMatchObject({ state: 'connected', server: SERVER, transport: 'sudph', tunnelIp: '10.77.0.2', tun: 'skyvpn-c', dns: ['10.77.0.1'], lastError: null })
+    expect(st).toMatchObject({
+      state: 'connected',
+      server: SERVER,
+      transport: 'sudph',
+      tunnelIp: '10.77.0.2',
+      tun: 'skyvpn-c',
+      dns: ['10.77.0.1'],
+      lastError: null,
+    })
     const id = t.vpn.status().transportId as number
     // IPv4 networks only, as the server's schema takes them.
     expect(t.me.sentOn(id, 'hello')).toEqual([{ type: 'hello', v: 1, usedNets: expect.arrayContaining(['192.168.1.0/24', '172.17.0.0/16']) }])
@@ -176,7 +184,10 @@ describe('VPN client: refusals and what the server says', () => {
   it('a server refusing us (whitelist) fails the start in one line, nothing applied, transport closed', async () => {
     const t = await setup({}, [OTHER])
     const err = await settle(t.vpn.start(SERVER))
-    expect(err).toMatchObject({ code: 'EFORBIDDEN', message: `server ${SERVER} refused the connection (forbidden): this server only admits whitelisted public keys` })
+    expect(err).toMatchObject({
+      code: 'EFORBIDDEN',
+      message: `server ${SERVER} refused the connection (forbidden): this server only admits whitelisted public keys`,
+    })
     expect((err as Error).message).not.toContain('\n')
     expect(t.host.calls.filter((c) => c.startsWith('apply'))).toEqual([])
     expect(t.me.tuns.size).toBe(0)
@@ -186,10 +197,18 @@ describe('VPN client: refusals and what the server says', () => {
   })
 
   it.each([
-    [{ status: 'version-mismatch', message: 'server speaks VPN protocol 2, client 1' }, 'EVERSION', 'speaks another VPN protocol version: server speaks VPN protocol 2, client 1'],
+    [
+      { status: 'version-mismatch', message: 'server speaks VPN protocol 2, client 1' },
+      'EVERSION',
+      'speaks another VPN protocol version: server speaks VPN protocol 2, client 1',
+    ],
     [{ status: 'no-free-address' }, 'ENOADDRESS', 'has no free address for us'],
     [{ status: 'error', message: 'boom' }, 'EREMOTE', 'answered with an error: boom'],
-    [{ ...OK, address: '127.0.0.5', gateway: '127.0.0.1' }, 'EREMOTE', 'sent an unusable VPN setup: tunnel address 127.0.0.5 is loopback; nothing was changed'],
+    [
+      { ...OK, address: '127.0.0.5', gateway: '127.0.0.1' },
+      'EREMOTE',
+      'sent an unusable VPN setup: tunnel address 127.0.0.5 is loopback; nothing was changed',
+    ],
     [{ ...OK, address: '192.168.1.7', gateway: '192.168.1.1', prefix: 24 }, 'EREMOTE', "lies in this host's own network 192.168.1.0/24"],
     ['{"type":"status","status":"ok","address":"nope"}', 'EREMOTE', 'sent an unreadable VPN status'],
   ] as const)('an answer %j fails the start with %s, without a redial or a host change', async (answer, code, text) => {
@@ -207,7 +226,9 @@ describe('VPN client: refusals and what the server says', () => {
 
   it('a server that answers retryAfterMs is dialed again after that pause on a new transport', async () => {
     const net = new FakeNet()
-    const exit = scripted(net, (n) => (n === 0 ? { status: 'error', message: 'the previous transport is closing; dial again', retryAfterMs: 800 } : OK))
+    const exit = scripted(net, (n) =>
+      n === 0 ? { status: 'error', message: 'the previous transport is closing; dial again', retryAfterMs: 800 } : OK,
+    )
     const t = client(net)
     const st = await settle(t.vpn.start(SERVER), 1_000)
     expect(st).toMatchObject({ state: 'connected', tunnelIp: '10.77.0.2' })
@@ -353,13 +374,27 @@ describe('VPN client: liveness and reconnecting', () => {
     // The same client over STCPR: the real services are not needed, only an address for the server.
     const net = new FakeNet()
     const exit = net.node(SERVER)
-    const server = new VpnServer(exit, new FakeServerHost(), silentLog, { netifc: '', secure: true, whitelist: [], pool: '10.77.0.0/16', dns: [], mtu: 1420, tunName: 'skyvpn0' })
+    const server = new VpnServer(exit, new FakeServerHost(), silentLog, {
+      netifc: '',
+      secure: true,
+      whitelist: [],
+      pool: '10.77.0.0/16',
+      dns: [],
+      mtu: 1420,
+      tunName: 'skyvpn0',
+    })
     wire(exit, { server })
     await server.start()
     const me = net.node(ME)
     const host = new FakeClientHost()
     const services = { resolve: async () => ({ stcpr: ['198.51.100.1:7777'], sudph: null }) }
-    const vpn = new VpnClient(me, services as never, host, silentLog, { order: ['stcpr'], tunName: 'skyvpn-c', killswitch: false, dns: [], serviceHosts: [] })
+    const vpn = new VpnClient(me, services as never, host, silentLog, {
+      order: ['stcpr'],
+      tunName: 'skyvpn-c',
+      killswitch: false,
+      dns: [],
+      serviceHosts: [],
+    })
     wire(me, { client: vpn })
     expect(await settle(vpn.start(SERVER))).toMatchObject({ state: 'connected', transport: 'stcpr' })
     host.changePath()

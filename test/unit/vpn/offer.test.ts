@@ -8,8 +8,19 @@ import { checkOffer, notUnicastReason } from '../../../ts/vpn/offer.js'
 import type { Status } from '../../../ts/vpn/protocol.js'
 
 const ctx = { usedNets: ['192.168.1.0/24', '172.17.0.0/16'], mustReach: ['203.0.113.20', '198.51.100.7', '2001:db8::1'], useServerDns: true }
-const good: Status = { type: 'status', status: 'ok', address: '10.77.0.2', gateway: '10.77.0.1', prefix: 16, mtu: 1420, dns: ['1.1.1.1', '10.77.0.1'] }
-const check = (patch: Partial<Status>, c = ctx) => () => checkOffer('PK', { ...good, ...patch }, c)
+const good: Status = {
+  type: 'status',
+  status: 'ok',
+  address: '10.77.0.2',
+  gateway: '10.77.0.1',
+  prefix: 16,
+  mtu: 1420,
+  dns: ['1.1.1.1', '10.77.0.1'],
+}
+const check =
+  (patch: Partial<Status>, c = ctx) =>
+  () =>
+    checkOffer('PK', { ...good, ...patch }, c)
 
 describe('checkOffer', () => {
   it('takes a sane setup, with the MTU defaulted', () => {

@@ -41,7 +41,7 @@ function fastestMs(n: number, run: () => void): number {
 }
 
 describe('AddressPool', () => {
-  it('a /8 pool whose every address but the last is covered by the client\'s networks allocates the last at once', () => {
+  it("a /8 pool whose every address but the last is covered by the client's networks allocates the last at once", () => {
     // Everything from the first client address to the one before the last.
     const nets = cover(ipv4ToInt('10.0.0.0'), ipv4ToInt('10.255.255.253'))
     let ip: string | null = null
@@ -56,7 +56,7 @@ describe('AddressPool', () => {
     expect(nets.length).toBeLessThanOrEqual(MAX_USED_NETS)
   }, 120_000)
 
-  it('a /8 pool the client\'s networks cover entirely is refused at once, as covered', () => {
+  it("a /8 pool the client's networks cover entirely is refused at once, as covered", () => {
     const pool = new AddressPool('10.0.0.0/8')
     for (const nets of [['10.0.0.0/8'], ['10.0.0.0/9', '10.128.0.0/9'], cover(ipv4ToInt('10.0.0.2'), ipv4ToInt('10.255.255.254'))]) {
       let r: unknown

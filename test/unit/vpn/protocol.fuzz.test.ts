@@ -32,9 +32,7 @@ function decodeOrTypedError(b: Buffer): ControlMessage | null {
   }
 }
 
-const v4Net = fc
-  .tuple(fc.ipV4(), fc.integer({ min: MIN_USED_NET_PREFIX, max: 32 }))
-  .map(([a, p]) => `${a}/${p}`)
+const v4Net = fc.tuple(fc.ipV4(), fc.integer({ min: MIN_USED_NET_PREFIX, max: 32 })).map(([a, p]) => `${a}/${p}`)
 const v6Net = fc.tuple(fc.ipV6(), fc.integer({ min: MIN_USED_NET_PREFIX, max: 128 })).map(([a, p]) => `${a}/${p}`)
 
 const hello = fc.record(
@@ -83,7 +81,12 @@ const KEYS = ['type', 'v', 'passcode', 'usedNets', 'status', 'message', 'address
 /** One change: a key set to another value, removed or added; or one entry of a list (usedNets, dns) replaced. */
 type Edit = { kind: 'key'; key: string; value: unknown; remove: boolean } | { kind: 'entry'; index: number; value: string }
 const edit: fc.Arbitrary<Edit> = fc.oneof(
-  fc.record({ kind: fc.constant('key' as const), key: fc.oneof(fc.constantFrom(...KEYS), fc.string({ maxLength: 8 })), value: anyJson, remove: fc.boolean() }),
+  fc.record({
+    kind: fc.constant('key' as const),
+    key: fc.oneof(fc.constantFrom(...KEYS), fc.string({ maxLength: 8 })),
+    value: anyJson,
+    remove: fc.boolean(),
+  }),
   fc.record({ kind: fc.constant('entry' as const), index: fc.nat(), value: fc.oneof(cidrish, fc.string({ maxLength: 20 })) }),
 )
 
@@ -105,53 +108,69 @@ function applyEdit(m: ControlMessage, e: Edit): Record<string, unknown> {
 const CANONICAL_NET = /^[^/\s]+\/(0|[1-9][0-9]{0,2})$/
 
 describe('VPN control messages (properties)', () => {
-  it('arbitrary bytes decode or throw a one-line ProtocolError', () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 400 }), (b) => {
-        decodeOrTypedError(Buffer.from(b))
-      }),
-      params(RUNS),
-    )
-  }, timeoutFor(RUNS, 2))
+  it(
+    'arbitrary bytes decode or throw a one-line ProtocolError',
+    () => {
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 400 }), (b) => {
+          decodeOrTypedError(Buffer.from(b))
+        }),
+        params(RUNS),
+      )
+    },
+    timeoutFor(RUNS, 2),
+  )
 
-  it('arbitrary JSON decodes or throws a one-line ProtocolError', () => {
-    fc.assert(
-      fc.property(fc.oneof(fc.jsonValue(), fc.record({ type: fc.constantFrom('hello', 'status', 'bye', 'x') }, { requiredKeys: [] })), (j) => {
-        decodeOrTypedError(Buffer.from(JSON.stringify(j) ?? 'null'))
-      }),
-      params(RUNS),
-    )
-  }, timeoutFor(RUNS, 2))
+  it(
+    'arbitrary JSON decodes or throws a one-line ProtocolError',
+    () => {
+      fc.assert(
+        fc.property(fc.oneof(fc.jsonValue(), fc.record({ type: fc.constantFrom('hello', 'status', 'bye', 'x') }, { requiredKeys: [] })), (j) => {
+          decodeOrTypedError(Buffer.from(JSON.stringify(j) ?? 'null'))
+        }),
+        params(RUNS),
+      )
+    },
+    timeoutFor(RUNS, 2),
+  )
 
-  it('every valid message round-trips', () => {
-    fc.assert(
-      fc.property(valid, (m) => {
-        expect(decode(encode(m))).toEqual(m)
-      }),
-      params(RUNS),
-    )
-  }, timeoutFor(RUNS, 2))
+  it(
+    'every valid message round-trips',
+    () => {
+      fc.assert(
+        fc.property(valid, (m) => {
+          expect(decode(encode(m))).toEqual(m)
+        }),
+        params(RUNS),
+      )
+    },
+    timeoutFor(RUNS, 2),
+  )
 
-  it('a valid message with one field changed is refused, or decodes to a message the schema accepts', () => {
-    fc.assert(
-      fc.property(valid, edit, (m, e) => {
-        const obj = applyEdit(m, e)
-        const got = decodeOrTypedError(Buffer.from(JSON.stringify(obj)))
-        if (got === null) return
-        // Stable: what we act on decodes again to itself.
-        expect(decode(encode(got))).toEqual(got)
-        if (got.type === 'hello') {
-          expect(got.v).toBeGreaterThanOrEqual(1)
-          expect(got.usedNets.length).toBeLessThanOrEqual(MAX_USED_NETS)
-          for (const n of got.usedNets) {
-            expect(n, n).toMatch(CANONICAL_NET)
-            expect(Number(n.split('/')[1])).toBeGreaterThanOrEqual(MIN_USED_NET_PREFIX)
+  it(
+    'a valid message with one field changed is refused, or decodes to a message the schema accepts',
+    () => {
+      fc.assert(
+        fc.property(valid, edit, (m, e) => {
+          const obj = applyEdit(m, e)
+          const got = decodeOrTypedError(Buffer.from(JSON.stringify(obj)))
+          if (got === null) return
+          // Stable: what we act on decodes again to itself.
+          expect(decode(encode(got))).toEqual(got)
+          if (got.type === 'hello') {
+            expect(got.v).toBeGreaterThanOrEqual(1)
+            expect(got.usedNets.length).toBeLessThanOrEqual(MAX_USED_NETS)
+            for (const n of got.usedNets) {
+              expect(n, n).toMatch(CANONICAL_NET)
+              expect(Number(n.split('/')[1])).toBeGreaterThanOrEqual(MIN_USED_NET_PREFIX)
+            }
           }
-        }
-      }),
-      params(RUNS),
-    )
-  }, timeoutFor(RUNS, 2))
+        }),
+        params(RUNS),
+      )
+    },
+    timeoutFor(RUNS, 2),
+  )
 
   it('the hello a client sends is accepted', () => {
     expect(decode(encode({ type: 'hello', v: PROTOCOL_VERSION, usedNets: ['192.168.1.0/24', 'fd00::/64'] }))).toMatchObject({ type: 'hello' })

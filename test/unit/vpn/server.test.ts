@@ -213,7 +213,9 @@ describe('VPN server: one hello per transport, and the answer while closing', ()
     await say(a.c, a.id, hello())
     await say(a.c, a.id, hello())
     const later = statuses(a.c, a.id).slice(2)
-    expect(later).toEqual([expect.objectContaining({ status: 'error', message: 'the previous transport is closing; dial again', retryAfterMs: 1000 })])
+    expect(later).toEqual([
+      expect.objectContaining({ status: 'error', message: 'the previous transport is closing; dial again', retryAfterMs: 1000 }),
+    ])
     await vi.advanceTimersByTimeAsync(500)
     expect(t.exit.transport(a.sid)).toBeNull()
     // The next transport gets a fresh hello and the freed address.
@@ -308,7 +310,9 @@ describe('VPN server: the address pool', () => {
     await t.server.start()
     const d = await dialIn(t, ALICE)
     await say(d.c, d.id, hello({ usedNets: ['10.9.0.0/25', '10.9.0.128/25'] }))
-    expect(statuses(d.c, d.id)).toEqual([expect.objectContaining({ status: 'no-free-address', message: "your networks cover the server's whole pool 10.9.0.0/24" })])
+    expect(statuses(d.c, d.id)).toEqual([
+      expect.objectContaining({ status: 'no-free-address', message: "your networks cover the server's whole pool 10.9.0.0/24" }),
+    ])
   })
 
   it('stop gives every address back: after a restart numbering starts over', async () => {

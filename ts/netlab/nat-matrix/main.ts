@@ -21,10 +21,16 @@ async function main(): Promise<void> {
   pairings.push({ client: 'hairpin', server: 'hairpin', sameNat: true }, { client: 'port-restricted', server: 'port-restricted', sameNat: true })
   const t0 = Date.now()
   const results = await runMatrix({ pairings, timeoutS, log: (l) => console.log(l) })
-  const when = new Date(t0).toISOString().replace(/:\d\d\.\d+Z$/, ' UTC').replace('T', ' ')
+  const when = new Date(t0)
+    .toISOString()
+    .replace(/:\d\d\.\d+Z$/, ' UTC')
+    .replace('T', ' ')
   const root = (p: string) => fileURLToPath(new URL(`../../../${p}`, import.meta.url))
   writeBetweenMarkers(root('README.md'), renderMarkdown(results, { when, timeoutS }))
-  writeFileSync(root('docs/nat-matrix.json'), `${JSON.stringify({ when: new Date(t0).toISOString(), timeoutS, durationS: Math.round((Date.now() - t0) / 1000), results }, null, 2)}\n`)
+  writeFileSync(
+    root('docs/nat-matrix.json'),
+    `${JSON.stringify({ when: new Date(t0).toISOString(), timeoutS, durationS: Math.round((Date.now() - t0) / 1000), results }, null, 2)}\n`,
+  )
   console.log(`wrote README.md and docs/nat-matrix.json (${Math.round((Date.now() - t0) / 1000)} s)`)
 }
 

@@ -30,7 +30,7 @@ export function renderMarkdown(results: PairingResult[], meta: { when: string; t
   lines.push(
     `Run ${meta.when} (\`npm run nat-matrix\`): which transport connects, and the time from the dial request to the transport being up ` +
       `(${meta.timeoutS} s allowed per transport; one lab, real visors; each cell is one try of each transport, SUDPH first). ` +
-      'Rows: the client\'s NAT; columns: the server\'s. NAT kinds: `ts/netlab/nat-kinds.ts`; † a race (which side\'s first ' +
+      "Rows: the client's NAT; columns: the server's. NAT kinds: `ts/netlab/nat-kinds.ts`; † a race (which side's first " +
       'packet reaches the other NAT first), ‼ differs from what `ts/netlab/nat-matrix/expect.ts` predicts.',
   )
   const all = results.length

@@ -112,7 +112,9 @@ async function run(topo: Topology, dir: string, bin: string, o: MatrixOptions, t
         const s = visors.get(x.serverKey) as Visor
         const r = await pair(c, s, x.p, timeoutS, o.checkVpnStart ?? true, bin)
         results.set(x.p, r)
-        log(`${pairingName(x.p)}: SUDPH ${fmt(r.sudph)}, STCPR ${fmt(r.stcpr)}${r.vpnStart ? `; vpn start exit ${r.vpnStart.code}: ${r.vpnStart.line}` : ''}`)
+        log(
+          `${pairingName(x.p)}: SUDPH ${fmt(r.sudph)}, STCPR ${fmt(r.stcpr)}${r.vpnStart ? `; vpn start exit ${r.vpnStart.code}: ${r.vpnStart.line}` : ''}`,
+        )
       }),
     )
   }
@@ -125,7 +127,17 @@ async function run(topo: Topology, dir: string, bin: string, o: MatrixOptions, t
 
 /** The discovery services every visor registers with, on the services host. */
 async function startServices(topo: Topology, dir: string, bin: string): Promise<void> {
-  topo.lab.spawn(topo.services.ns, [process.execPath, bin, 'services', '--http', SERVICES_HTTP, '--udp', SERVICES_UDP, '--db', join(dir, 'services.db')])
+  topo.lab.spawn(topo.services.ns, [
+    process.execPath,
+    bin,
+    'services',
+    '--http',
+    SERVICES_HTTP,
+    '--udp',
+    SERVICES_UDP,
+    '--db',
+    join(dir, 'services.db'),
+  ])
   await topo.lab.waitForTcp(topo.services.ns, '203.0.113.10', 9090, 30_000)
 }
 
@@ -155,11 +167,23 @@ async function planSites(topo: Topology, pairings: Pairing[]): Promise<{ plan: P
     if (p.sameNat) {
       const key = `same-${p.server}`
       const s = await site(key, `x${SHORT[p.server]}`, p.server, 2)
-      plan.push({ p, clientKey: `${key}/c`, serverKey: `${key}/s`, clientHost: () => s.hosts[1] as SiteHost, serverHost: () => s.hosts[0] as SiteHost })
+      plan.push({
+        p,
+        clientKey: `${key}/c`,
+        serverKey: `${key}/s`,
+        clientHost: () => s.hosts[1] as SiteHost,
+        serverHost: () => s.hosts[0] as SiteHost,
+      })
     } else {
       const c = await site(`c-${p.client}`, `c${SHORT[p.client]}`, p.client)
       const s = await site(`s-${p.server}`, `s${SHORT[p.server]}`, p.server)
-      plan.push({ p, clientKey: `c-${p.client}`, serverKey: `s-${p.server}`, clientHost: () => c.hosts[0] as SiteHost, serverHost: () => s.hosts[0] as SiteHost })
+      plan.push({
+        p,
+        clientKey: `c-${p.client}`,
+        serverKey: `s-${p.server}`,
+        clientHost: () => c.hosts[0] as SiteHost,
+        serverHost: () => s.hosts[0] as SiteHost,
+      })
     }
   }
   return { plan, sites: sites.size }
@@ -170,7 +194,10 @@ async function startVisors(topo: Topology, dir: string, bin: string, plan: PlanI
   const visors = new Map<string, Visor>()
   const starting: Promise<void>[] = []
   for (const x of plan) {
-    starting.push(startVisor(topo, dir, bin, visors, x.serverKey, x.serverHost(), true), startVisor(topo, dir, bin, visors, x.clientKey, x.clientHost(), false))
+    starting.push(
+      startVisor(topo, dir, bin, visors, x.serverKey, x.serverHost(), true),
+      startVisor(topo, dir, bin, visors, x.clientKey, x.clientHost(), false),
+    )
   }
   await Promise.all(starting)
   // Ready = bound at the resolver's UDP port (SUDPH) and STCPR registered (both happen at start).
@@ -178,7 +205,15 @@ async function startVisors(topo: Topology, dir: string, bin: string, plan: PlanI
   return visors
 }
 
-async function startVisor(topo: Topology, dir: string, bin: string, visors: Map<string, Visor>, key: string, host: SiteHost, server: boolean): Promise<void> {
+async function startVisor(
+  topo: Topology,
+  dir: string,
+  bin: string,
+  visors: Map<string, Visor>,
+  key: string,
+  host: SiteHost,
+  server: boolean,
+): Promise<void> {
   if (visors.has(key)) return
   const name = key.replace(/[^a-z0-9-]/g, '-')
   const rpc = join(dir, `${name}.sock`)

@@ -59,9 +59,22 @@ const CHUNK = Buffer.alloc(64 * 1024, 0x5a)
 
 function newStats(): AgentStats {
   return {
-    final: false, paused: false, probesSent: 0, probesEchoed: 0, probesPending: 0, probesLost: 0,
-    tcpWritten: 0, tcpAcked: 0, tcpScheduled: 0, tcpRedials: 0, bursts: 0, burstsDone: 0, burstMsMax: 0,
-    burstMsSum: 0, stallMsMax: 0, errors: [],
+    final: false,
+    paused: false,
+    probesSent: 0,
+    probesEchoed: 0,
+    probesPending: 0,
+    probesLost: 0,
+    tcpWritten: 0,
+    tcpAcked: 0,
+    tcpScheduled: 0,
+    tcpRedials: 0,
+    bursts: 0,
+    burstsDone: 0,
+    burstMsMax: 0,
+    burstMsSum: 0,
+    stallMsMax: 0,
+    errors: [],
   }
 }
 

@@ -25,7 +25,15 @@ export interface Bounds {
   fdFloorSlack: number
 }
 
-export const DEFAULT_BOUNDS: Bounds = { lossPct: 0.5, clientLossPct: 2, tcpDeliveredPct: 98, rssRatio: 0.1, rssSlackKiB: 16 * 1024, fdSlack: 10, fdFloorSlack: 1 }
+export const DEFAULT_BOUNDS: Bounds = {
+  lossPct: 0.5,
+  clientLossPct: 2,
+  tcpDeliveredPct: 98,
+  rssRatio: 0.1,
+  rssSlackKiB: 16 * 1024,
+  fdSlack: 10,
+  fdFloorSlack: 1,
+}
 
 export interface Check {
   name: string
@@ -39,7 +47,22 @@ const f2 = (x: number) => x.toFixed(2)
 
 /** Totals over the clients that kept steady traffic (all but the idle one). */
 export function trafficTotals(clients: ClientRecord[]) {
-  const t = { probesSent: 0, probesEchoed: 0, probesLost: 0, probesPending: 0, tcpScheduled: 0, tcpAcked: 0, tcpRedials: 0, bursts: 0, burstsDone: 0, burstMsMax: 0, burstMsSum: 0, stallMsMax: 0, worstLossPct: 0, worst: '' }
+  const t = {
+    probesSent: 0,
+    probesEchoed: 0,
+    probesLost: 0,
+    probesPending: 0,
+    tcpScheduled: 0,
+    tcpAcked: 0,
+    tcpRedials: 0,
+    bursts: 0,
+    burstsDone: 0,
+    burstMsMax: 0,
+    burstMsSum: 0,
+    stallMsMax: 0,
+    worstLossPct: 0,
+    worst: '',
+  }
   for (const c of clients) {
     const a = c.traffic
     if (c.idle || !a) continue
@@ -82,7 +105,11 @@ const check = (name: string, ok: boolean | null, detail: string): Check => ({ na
 function connectCheck(r: SoakResult): Check {
   const n = r.clients.length
   const retried = r.clients.filter((c) => (c.connectAttempts ?? 1) > 1).length
-  return check('every client connected', r.connectFailures.length === 0, `${n - r.connectFailures.length}/${n}${retried ? ` (${retried} needed more than one start request)` : ', each at the first start request'}${r.connectFailures.length ? `; first failure: ${r.connectFailures[0]}` : ''}`)
+  return check(
+    'every client connected',
+    r.connectFailures.length === 0,
+    `${n - r.connectFailures.length}/${n}${retried ? ` (${retried} needed more than one start request)` : ', each at the first start request'}${r.connectFailures.length ? `; first failure: ${r.connectFailures[0]}` : ''}`,
+  )
 }
 
 /** Every steady client kept one transport id, never left 'connected', and its server still lists it. */
@@ -106,7 +133,10 @@ function reconnectCheck(r: SoakResult, steady: ClientRecord[]): Check {
     unexpected.length === 0,
     unexpected.length === 0
       ? `0 reconnect log lines from ${steady.length} steady clients${idle ? `; the idle client logged ${idle.reconnectLogs.length} (caused by the test)` : ''}`
-      : unexpected.slice(0, 5).map((c) => `${c.name}: ${c.reconnectLogs.slice(0, 2).join(' | ')}`).join('; '),
+      : unexpected
+          .slice(0, 5)
+          .map((c) => `${c.name}: ${c.reconnectLogs.slice(0, 2).join(' | ')}`)
+          .join('; '),
   )
 }
 
@@ -116,9 +146,21 @@ function trafficChecks(r: SoakResult, b: Bounds, steady: ClientRecord[]): Check[
   const loss = pct(t.probesLost, t.probesSent)
   const delivered = pct(t.tcpAcked, t.tcpScheduled)
   return [
-    check('UDP probe loss', t.probesSent > 0 && loss <= b.lossPct && t.worstLossPct <= b.clientLossPct, `${t.probesLost} of ${t.probesSent} lost (${f2(loss)} %, bound ${b.lossPct} %); worst client ${t.worst} ${f2(t.worstLossPct)} % (bound ${b.clientLossPct} %)`),
-    check('steady TCP delivered', t.tcpScheduled > 0 && delivered >= b.tcpDeliveredPct && t.tcpRedials === 0, `${f1(t.tcpAcked / 1048576)} of ${f1(t.tcpScheduled / 1048576)} MiB scheduled acked by the sink (${f2(delivered)} %, bound ≥ ${b.tcpDeliveredPct} %); ${t.tcpRedials} redials; longest ack stall ${f1(t.stallMsMax / 1000)} s`),
-    check('bursts completed', t.bursts > 0 && t.burstsDone >= t.bursts - steady.length, `${t.burstsDone}/${t.bursts} bursts acked (the last of each client may be in flight at the end); slowest ${f1(t.burstMsMax / 1000)} s, mean ${t.burstsDone ? f2(t.burstMsSum / t.burstsDone / 1000) : '-'} s`),
+    check(
+      'UDP probe loss',
+      t.probesSent > 0 && loss <= b.lossPct && t.worstLossPct <= b.clientLossPct,
+      `${t.probesLost} of ${t.probesSent} lost (${f2(loss)} %, bound ${b.lossPct} %); worst client ${t.worst} ${f2(t.worstLossPct)} % (bound ${b.clientLossPct} %)`,
+    ),
+    check(
+      'steady TCP delivered',
+      t.tcpScheduled > 0 && delivered >= b.tcpDeliveredPct && t.tcpRedials === 0,
+      `${f1(t.tcpAcked / 1048576)} of ${f1(t.tcpScheduled / 1048576)} MiB scheduled acked by the sink (${f2(delivered)} %, bound ≥ ${b.tcpDeliveredPct} %); ${t.tcpRedials} redials; longest ack stall ${f1(t.stallMsMax / 1000)} s`,
+    ),
+    check(
+      'bursts completed',
+      t.bursts > 0 && t.burstsDone >= t.bursts - steady.length,
+      `${t.burstsDone}/${t.bursts} bursts acked (the last of each client may be in flight at the end); slowest ${f1(t.burstMsMax / 1000)} s, mean ${t.burstsDone ? f2(t.burstMsSum / t.burstsDone / 1000) : '-'} s`,
+    ),
   ]
 }
 
@@ -152,10 +194,28 @@ function flatnessChecks(r: SoakResult, b: Bounds): Check[] {
     const ser = r.series[s.name] ?? []
     const rss = flatness(ser, 'rssKiB', b.rssRatio, b.rssSlackKiB)
     const fds = flatness(ser, 'fds', 0, b.fdSlack, b.fdFloorSlack)
-    out.push(check(`${s.name} RSS and fds flat`, f.judged === 1 && f.bad.length === 0, rss && fds ? `RSS max ${f1(rss.earlyMax / 1024)} -> ${f1(rss.lateMax / 1024)} MiB, fds max ${fds.earlyMax} -> ${fds.lateMax}, min ${fds.earlyMin} -> ${fds.lateMin} (${bound})${f.bad.length ? `: ${f.bad.join('; ')}` : ''}` : 'too few samples'))
+    out.push(
+      check(
+        `${s.name} RSS and fds flat`,
+        f.judged === 1 && f.bad.length === 0,
+        rss && fds
+          ? `RSS max ${f1(rss.earlyMax / 1024)} -> ${f1(rss.lateMax / 1024)} MiB, fds max ${fds.earlyMax} -> ${fds.lateMax}, min ${fds.earlyMin} -> ${fds.lateMin} (${bound})${f.bad.length ? `: ${f.bad.join('; ')}` : ''}`
+          : 'too few samples',
+      ),
+    )
   }
-  const cf = flatOf(r, b, r.clients.map((c) => c.name))
-  out.push(check('client RSS and fds flat', cf.judged === n && cf.bad.length === 0, `${cf.judged}/${n} clients judged; largest growth RSS ${cf.worstRss.name} ${f1(cf.worstRss.growth / 1024)} MiB, fds ${cf.worstFd.name} ${cf.worstFd.growth} (${bound})${cf.bad.length ? `; over: ${cf.bad.slice(0, 6).join('; ')}` : ''}`))
+  const cf = flatOf(
+    r,
+    b,
+    r.clients.map((c) => c.name),
+  )
+  out.push(
+    check(
+      'client RSS and fds flat',
+      cf.judged === n && cf.bad.length === 0,
+      `${cf.judged}/${n} clients judged; largest growth RSS ${cf.worstRss.name} ${f1(cf.worstRss.growth / 1024)} MiB, fds ${cf.worstFd.name} ${cf.worstFd.growth} (${bound})${cf.bad.length ? `; over: ${cf.bad.slice(0, 6).join('; ')}` : ''}`,
+    ),
+  )
   return out
 }
 
@@ -163,7 +223,11 @@ function flatnessChecks(r: SoakResult, b: Bounds): Check[] {
 function rekeyCheck(r: SoakResult, steady: ClientRecord[]): Check {
   const longest = Math.min(...steady.map((c) => c.uptimeS ?? 0))
   if (longest < REKEY_AFTER_S + 15) {
-    return check('rekeys happened', null, `sessions were up ${longest} s, less than the ${REKEY_AFTER_S} s rekey time: not judged (the full run judges it)`)
+    return check(
+      'rekeys happened',
+      null,
+      `sessions were up ${longest} s, less than the ${REKEY_AFTER_S} s rekey time: not judged (the full run judges it)`,
+    )
   }
   const short = steady.filter((c) => c.rekeys < Math.max(1, Math.floor((c.uptimeS ?? 0) / REKEY_AFTER_S) - 1))
   const total = steady.reduce((a, c) => a + c.rekeys, 0)
@@ -171,16 +235,25 @@ function rekeyCheck(r: SoakResult, steady: ClientRecord[]): Check {
   return check(
     'rekeys happened',
     short.length === 0 && srvMin >= 1,
-    `${total} rekeys on ${steady.length} client sessions (min ${Math.min(...steady.map((c) => c.rekeys))}, sessions up ≥ ${longest} s, one per ${REKEY_AFTER_S} s expected); servers: ${r.servers.map((s) => `${s.name} ${s.rekeysTotal} (min ${s.rekeysMin})`).join(', ')}${short.length ? `; too few: ${short.slice(0, 5).map((c) => `${c.name} ${c.rekeys} in ${c.uptimeS} s`).join(', ')}` : ''}`,
+    `${total} rekeys on ${steady.length} client sessions (min ${Math.min(...steady.map((c) => c.rekeys))}, sessions up ≥ ${longest} s, one per ${REKEY_AFTER_S} s expected); servers: ${r.servers.map((s) => `${s.name} ${s.rekeysTotal} (min ${s.rekeysMin})`).join(', ')}${
+      short.length
+        ? `; too few: ${short
+            .slice(0, 5)
+            .map((c) => `${c.name} ${c.rekeys} in ${c.uptimeS} s`)
+            .join(', ')}`
+        : ''
+    }`,
   )
 }
 
 function idleCheck(r: SoakResult): Check {
   const i = r.idle
-  if (!i) return check('idle transport expires and comes back', null, `run shorter than the ${EXPIRY_S} s expiry: not judged (the full run judges it)`)
+  if (!i)
+    return check('idle transport expires and comes back', null, `run shorter than the ${EXPIRY_S} s expiry: not judged (the full run judges it)`)
   const idle = r.clients.find((c) => c.idle)
   const after = (idle?.traffic?.probesEchoed ?? 0) - i.echoedBeforeResume
-  const okExpiry = i.expiredAfterS !== null && i.expiredAfterS >= EXPIRY_S - 5 && i.expiredAfterS <= EXPIRY_S + 15 && /expired/.test(i.expiryReason ?? '')
+  const okExpiry =
+    i.expiredAfterS !== null && i.expiredAfterS >= EXPIRY_S - 5 && i.expiredAfterS <= EXPIRY_S + 15 && /expired/.test(i.expiryReason ?? '')
   return check(
     'idle transport expires and comes back',
     okExpiry && i.cleaned && i.reconnectS !== null && after > 0,

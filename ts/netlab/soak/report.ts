@@ -19,7 +19,10 @@ function table(head: string[], rows: string[][]): string {
 const verdict = (ok: boolean | null) => (ok === null ? 'not judged' : ok ? 'pass' : 'FAIL')
 
 export function checksTable(checks: Check[]): string {
-  return table(['check', 'result', 'measured'], checks.map((c) => [c.name, verdict(c.ok), c.detail.replaceAll('|', '/')]))
+  return table(
+    ['check', 'result', 'measured'],
+    checks.map((c) => [c.name, verdict(c.ok), c.detail.replaceAll('|', '/')]),
+  )
 }
 
 export function summary(r: SoakResult, checks: Check[]): string {
@@ -44,10 +47,15 @@ export function summary(r: SoakResult, checks: Check[]): string {
 function memoryLine(r: SoakResult): string {
   const last = (name: string) => r.series[name]?.at(-1)
   const mib = (k: number) => (k / 1024).toFixed(0)
-  const clients = r.clients.map((c) => last(c.name)?.rssKiB ?? 0).filter((v) => v > 0).sort((a, b) => a - b)
+  const clients = r.clients
+    .map((c) => last(c.name)?.rssKiB ?? 0)
+    .filter((v) => v > 0)
+    .sort((a, b) => a - b)
   if (clients.length === 0) return ''
   const sum = clients.reduce((a, b) => a + b, 0)
-  const servers = r.servers.map((s) => `${s.name} ${mib(last(s.name)?.rssKiB ?? 0)} MiB / ${last(s.name)?.fds ?? '?'} fds with ${s.clientsAtEnd} clients`)
+  const servers = r.servers.map(
+    (s) => `${s.name} ${mib(last(s.name)?.rssKiB ?? 0)} MiB / ${last(s.name)?.fds ?? '?'} fds with ${s.clientsAtEnd} clients`,
+  )
   return `Memory at the end: ${servers.join(', ')}; client visors median ${mib(clients[Math.floor(clients.length / 2)] as number)} MiB, max ${mib(clients.at(-1) as number)} MiB, ${(sum / 1048576).toFixed(1)} GiB for all ${clients.length}.`
 }
 

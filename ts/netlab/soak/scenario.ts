@@ -95,14 +95,26 @@ export async function buildCast(o: CastOptions): Promise<Cast> {
   const dir = mkdtempSync(join(tmpdir(), 'skywire-soak-'))
   const visors: SoakVisor[] = []
   const close = async () => {
-    await pool(visors.filter((v) => v.proc), 16, async (v) => v.proc?.kill('SIGTERM', 15_000))
+    await pool(
+      visors.filter((v) => v.proc),
+      16,
+      async (v) => v.proc?.kill('SIGTERM', 15_000),
+    )
     await topo.close(5000)
     rmSync(dir, { recursive: true, force: true })
   }
   try {
     log(`lab built: ${topo.namespaces().length} namespaces`)
     const services = topo.lab.spawn(topo.services.ns, [
-      process.execPath, BIN, 'services', '--http', SERVICES_HTTP, '--udp', SERVICES_UDP, '--db', join(dir, 'services.db'),
+      process.execPath,
+      BIN,
+      'services',
+      '--http',
+      SERVICES_HTTP,
+      '--udp',
+      SERVICES_UDP,
+      '--db',
+      join(dir, 'services.db'),
     ])
     await topo.lab.waitForTcp(topo.services.ns, INTERNET.services, 9090, 30_000)
     const server2 = topo.server2

@@ -75,7 +75,14 @@ export interface SoakResult {
   durations: { setupS: number; connectS: number; trafficS: number; totalS: number }
   connectFailures: string[]
   clients: ClientRecord[]
-  servers: { name: string; pk: string; clientsAtEnd: number; rekeysMin: number | null; rekeysTotal: number; down: { peer: string; reason: string }[] }[]
+  servers: {
+    name: string
+    pk: string
+    clientsAtEnd: number
+    rekeysMin: number | null
+    rekeysTotal: number
+    down: { peer: string; reason: string }[]
+  }[]
   idle: IdleRecord | null
   /** Sampled RSS/fds per visor name. */
   series: Record<string, Sample[]>
@@ -116,7 +123,15 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     return {
       date: new Date(tStart).toISOString(),
       machine: { cpus, load1 },
-      options: { clients: o.clients, seconds: o.seconds, traffic: o.traffic, sampleMs: o.sampleMs, statusMs: o.statusMs, idleExpiry: o.idleExpiry, concurrency: o.concurrency },
+      options: {
+        clients: o.clients,
+        seconds: o.seconds,
+        traffic: o.traffic,
+        sampleMs: o.sampleMs,
+        statusMs: o.statusMs,
+        idleExpiry: o.idleExpiry,
+        concurrency: o.concurrency,
+      },
       durations: { setupS, connectS, trafficS, totalS: secsSince(tStart) },
       connectFailures: connected.failures,
       clients: [...records.values()],
@@ -158,7 +173,23 @@ function newRecords(cast: Cast, connected: Connected): Map<string, ClientRecord>
   return new Map<string, ClientRecord>(
     cast.clients.map((c) => [
       c.name,
-      { name: c.name, pk: c.config.pk, server: c.server.name, transport: c.transport, idle: false, transportIds: [], badStates: [], lastErrors: [], rekeys: 0, uptimeS: null, connectMs: connected.ms.get(c.name) ?? -1, connectAttempts: connected.attempts.get(c.name) ?? 0, traffic: null, reconnectLogs: [], serverSeen: false },
+      {
+        name: c.name,
+        pk: c.config.pk,
+        server: c.server.name,
+        transport: c.transport,
+        idle: false,
+        transportIds: [],
+        badStates: [],
+        lastErrors: [],
+        rekeys: 0,
+        uptimeS: null,
+        connectMs: connected.ms.get(c.name) ?? -1,
+        connectAttempts: connected.attempts.get(c.name) ?? 0,
+        traffic: null,
+        reconnectLogs: [],
+        serverSeen: false,
+      },
     ]),
   )
 }
@@ -280,7 +311,18 @@ async function idlePhase(cast: Cast, c: SoakClient, agent: Agent, t0: number, de
   const lab = cast.topo.lab
   const host = cast.topo.clients[c.index]
   if (!host) throw new Error(`no host for ${c.name}`)
-  const rec: IdleRecord = { client: c.name, pk: c.config.pk, server: c.server.name, transport: c.transport, cutAtS: 0, expiredAfterS: null, expiryReason: null, cleaned: false, reconnectS: null, echoedBeforeResume: 0 }
+  const rec: IdleRecord = {
+    client: c.name,
+    pk: c.config.pk,
+    server: c.server.name,
+    transport: c.transport,
+    cutAtS: 0,
+    expiredAfterS: null,
+    expiryReason: null,
+    cleaned: false,
+    reconnectS: null,
+    echoedBeforeResume: 0,
+  }
   await new Promise((r) => setTimeout(r, 30_000))
   agent.pause()
   // Let the last probes and acks come home before the line goes dead.

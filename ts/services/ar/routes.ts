@@ -12,10 +12,7 @@ import { ipPortSchema, pkSchema } from '../schemas.js'
 export const MAX_STCPR_ADDRESSES = 8
 
 const stcprBody = z.strictObject({
-  addresses: z
-    .array(ipPortSchema)
-    .min(1, 'needs at least one address')
-    .max(MAX_STCPR_ADDRESSES, `at most ${MAX_STCPR_ADDRESSES} addresses`),
+  addresses: z.array(ipPortSchema).min(1, 'needs at least one address').max(MAX_STCPR_ADDRESSES, `at most ${MAX_STCPR_ADDRESSES} addresses`),
 })
 
 const pkParams = z.object({ pk: pkSchema })
@@ -31,7 +28,9 @@ export async function arRoutes(app: FastifyInstance, ctx: ServicesContext): Prom
     for (const a of new Set(body.addresses)) {
       const verdict = addressVerdict(parseHostPort(a)?.host ?? '', caller)
       if (verdict === 'refuse') {
-        throw badRequest(`address ${a} is not one other visors may be sent to dial (loopback, link-local, multicast, unspecified or reserved) from a ${caller} caller`)
+        throw badRequest(
+          `address ${a} is not one other visors may be sent to dial (loopback, link-local, multicast, unspecified or reserved) from a ${caller} caller`,
+        )
       }
       if (verdict === 'allow') addresses.push(a)
     }

@@ -200,12 +200,7 @@ export class UdpResolver {
   }
 
   private mac(body: Buffer, to: UdpAddr): Buffer {
-    return createHmac('sha256', this.secret)
-      .update(COOKIE_CONTEXT)
-      .update(body)
-      .update(encodeAddr(to))
-      .digest()
-      .subarray(0, COOKIE_MAC_LEN)
+    return createHmac('sha256', this.secret).update(COOKIE_CONTEXT).update(body).update(encodeAddr(to)).digest().subarray(0, COOKIE_MAC_LEN)
   }
 
   private async onBind(msg: BindMessage, src: UdpAddr): Promise<void> {

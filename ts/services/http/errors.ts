@@ -90,7 +90,10 @@ export function errorHandler(log: Logger, store: { kind: string; ping(): Promise
     const status = (err as FastifyError).statusCode
     if (typeof status === 'number' && status >= 400 && status < 500) return sendError(reply, clientError(err as FastifyError, bodyLimit))
     const storeDown = await Promise.race([
-      store.ping().then(() => false, () => true),
+      store.ping().then(
+        () => false,
+        () => true,
+      ),
       new Promise<boolean>((r) => setTimeout(() => r(true), 1000).unref()),
     ])
     if (storeDown) {

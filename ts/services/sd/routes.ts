@@ -114,4 +114,3 @@ export async function sdRoutes(app: FastifyInstance, ctx: ServicesContext): Prom
     return { deleted: true }
   })
 }
-

@@ -17,8 +17,7 @@ export interface StoreChoice {
  */
 export function defaultDbFile(env: NodeJS.ProcessEnv = process.env): string {
   const dir =
-    env.SKYWIRE_DATA_DIR ||
-    (process.getuid?.() === 0 ? '/var/lib/skywire' : join(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'skywire'))
+    env.SKYWIRE_DATA_DIR || (process.getuid?.() === 0 ? '/var/lib/skywire' : join(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'skywire'))
   return join(dir, 'services.db')
 }
 

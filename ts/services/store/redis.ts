@@ -122,7 +122,15 @@ export class RedisStore implements Store {
 
   async advanceCounter(scope: CounterScope, pk: string, value: number, ttlMs: number): Promise<boolean> {
     if (!(ttlMs > 0)) throw new RangeError('a counter needs a positive TTL')
-    const r = await this.redis.eval(ADVANCE, 2, this.k('ctr', scope, pk), this.k('ctr-index'), String(value), String(ttlMs), String(Date.now() + ttlMs))
+    const r = await this.redis.eval(
+      ADVANCE,
+      2,
+      this.k('ctr', scope, pk),
+      this.k('ctr-index'),
+      String(value),
+      String(ttlMs),
+      String(Date.now() + ttlMs),
+    )
     return r === 1
   }
 
@@ -147,11 +155,7 @@ export class RedisStore implements Store {
   /** Live members of an index; prunes the dead ones first so indexes do not grow without bound. */
   private async liveMembers(index: string): Promise<string[]> {
     const now = Date.now()
-    const res = await this.redis
-      .multi()
-      .zremrangebyscore(index, '-inf', now)
-      .zrangebyscore(index, `(${now}`, '+inf', 'LIMIT', 0, MAX_SCAN)
-      .exec()
+    const res = await this.redis.multi().zremrangebyscore(index, '-inf', now).zrangebyscore(index, `(${now}`, '+inf', 'LIMIT', 0, MAX_SCAN).exec()
     return (res?.[1]?.[1] as string[]) ?? []
   }
 
@@ -258,7 +262,11 @@ export class RedisStore implements Store {
     const ownerKey = this.k('sd', 'owner', old.pk)
     const owner = (await this.redis.get(ownerKey))?.split('\n')
     if (owner?.[0] === key) {
-      await this.redis.multi().del(ownerKey).zrem(this.k('sd', 'src', owner[1] ?? ''), old.pk).exec()
+      await this.redis
+        .multi()
+        .del(ownerKey)
+        .zrem(this.k('sd', 'src', owner[1] ?? ''), old.pk)
+        .exec()
     }
     return this.deleteIndexed(key, this.k('sd', 'type', old.type), this.k('sd', 'index'))
   }

@@ -114,9 +114,7 @@ export class SqliteStore implements Store {
       countOfSource: db.prepare('SELECT COUNT(*) AS n FROM services WHERE source = ? AND expires_at > ? AND pk != ?'),
       getService: db.prepare('SELECT json, expires_at FROM services WHERE address = ? AND expires_at > ?'),
       delService: db.prepare('DELETE FROM services WHERE address = ? AND expires_at > ?'),
-      countByCountry: db.prepare(
-        'SELECT country, COUNT(*) AS n FROM services WHERE type = ? AND expires_at > ? GROUP BY country',
-      ),
+      countByCountry: db.prepare('SELECT country, COUNT(*) AS n FROM services WHERE type = ? AND expires_at > ? GROUP BY country'),
       putTransport: db.prepare('INSERT OR REPLACE INTO transports (id, edge_a, edge_b, json, expires_at) VALUES (?, ?, ?, ?, ?)'),
       getTransport: db.prepare('SELECT json, expires_at FROM transports WHERE id = ? AND expires_at > ?'),
       delTransport: db.prepare('DELETE FROM transports WHERE id = ? AND expires_at > ?'),
@@ -208,9 +206,9 @@ export class SqliteStore implements Store {
     }
     const cond = where.join(' AND ')
     const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM services WHERE ${cond}`).get(...args) as { n: number }).n
-    const rows = this.db
-      .prepare(`SELECT json FROM services WHERE ${cond} ORDER BY address LIMIT ? OFFSET ?`)
-      .all(...args, q.limit, q.offset) as { json: string }[]
+    const rows = this.db.prepare(`SELECT json FROM services WHERE ${cond} ORDER BY address LIMIT ? OFFSET ?`).all(...args, q.limit, q.offset) as {
+      json: string
+    }[]
     return { entries: rows.map((r) => JSON.parse(r.json) as ServiceEntry), total: Math.min(total, MAX_SCAN) }
   }
 

@@ -11,9 +11,7 @@ const idSchema = z.uuid('must be a UUID').transform((s) => s.toLowerCase())
 
 const reportBody = z.strictObject({
   id: idSchema,
-  edges: z
-    .tuple([pkSchema, pkSchema])
-    .refine(([a, b]) => a !== b, 'the two edges must be different PKs'),
+  edges: z.tuple([pkSchema, pkSchema]).refine(([a, b]) => a !== b, 'the two edges must be different PKs'),
   type: z.enum(['stcpr', 'sudph'], 'must be "stcpr" or "sudph"'),
 })
 

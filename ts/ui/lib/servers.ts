@@ -40,7 +40,5 @@ export function countries(entries: ServerEntry[]): { code: string; count: number
     const cc = (e.country ?? '').toUpperCase()
     if (/^[A-Z]{2}$/.test(cc)) m.set(cc, (m.get(cc) ?? 0) + 1)
   }
-  return [...m.entries()]
-    .map(([code, count]) => ({ code, count }))
-    .sort((a, b) => countryName(a.code).localeCompare(countryName(b.code)))
+  return [...m.entries()].map(([code, count]) => ({ code, count })).sort((a, b) => countryName(a.code).localeCompare(countryName(b.code)))
 }

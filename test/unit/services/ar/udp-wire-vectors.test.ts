@@ -116,7 +116,8 @@ const KIND: Record<string, ResolverMessage['type']> = {
   bind_confirm: 'bindConfirm',
 }
 
-const ed25519 = (pk: string) => createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pk, 'hex').toString('base64url') }, format: 'jwk' })
+const ed25519 = (pk: string) =>
+  createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pk, 'hex').toString('base64url') }, format: 'jwk' })
 
 describe('resolver vectors (test/vectors/resolver.json)', () => {
   it('cover every message type, with the documented signing context', () => {

@@ -79,39 +79,51 @@ function reencode(m: ResolverMessage): Buffer {
 }
 
 describe('resolver UDP messages (properties)', () => {
-  it('any datagram parses to null or a message whose fields are valid, never an exception', () => {
-    fc.assert(
-      fc.property(datagram, (b) => {
-        const m = parseMessage(b)
-        if (m !== null) expect(fieldsValid(m), show(m)).toBe(true)
-      }),
-      params(RUNS),
-    )
-  }, timeoutFor(RUNS, 1))
+  it(
+    'any datagram parses to null or a message whose fields are valid, never an exception',
+    () => {
+      fc.assert(
+        fc.property(datagram, (b) => {
+          const m = parseMessage(b)
+          if (m !== null) expect(fieldsValid(m), show(m)).toBe(true)
+        }),
+        params(RUNS),
+      )
+    },
+    timeoutFor(RUNS, 1),
+  )
 
-  it('every valid message round-trips: encode, parse, encode gives the same bytes', () => {
-    fc.assert(
-      fc.property(validDatagram, (b) => {
-        const m = parseMessage(b)
-        expect(m).not.toBeNull()
-        expect(fieldsValid(m!)).toBe(true)
-        expect(reencode(m!).equals(b)).toBe(true)
-      }),
-      params(RUNS),
-    )
-  }, timeoutFor(RUNS, 1))
+  it(
+    'every valid message round-trips: encode, parse, encode gives the same bytes',
+    () => {
+      fc.assert(
+        fc.property(validDatagram, (b) => {
+          const m = parseMessage(b)
+          expect(m).not.toBeNull()
+          expect(fieldsValid(m!)).toBe(true)
+          expect(reencode(m!).equals(b)).toBe(true)
+        }),
+        params(RUNS),
+      )
+    },
+    timeoutFor(RUNS, 1),
+  )
 
-  it('a valid message with one mutation is null, or decodes canonically to valid fields', () => {
-    fc.assert(
-      fc.property(validDatagram, mutation, (b, mut) => {
-        const mutated = mutate(b, mut)
-        const m = parseMessage(mutated)
-        if (m === null) return
-        expect(fieldsValid(m), show(m)).toBe(true)
-        // Canonical: one message has one encoding, so what was signed is what we act on.
-        expect(reencode(m).toString('hex')).toBe(mutated.toString('hex'))
-      }),
-      params(RUNS),
-    )
-  }, timeoutFor(RUNS, 1))
+  it(
+    'a valid message with one mutation is null, or decodes canonically to valid fields',
+    () => {
+      fc.assert(
+        fc.property(validDatagram, mutation, (b, mut) => {
+          const mutated = mutate(b, mut)
+          const m = parseMessage(mutated)
+          if (m === null) return
+          expect(fieldsValid(m), show(m)).toBe(true)
+          // Canonical: one message has one encoding, so what was signed is what we act on.
+          expect(reencode(m).toString('hex')).toBe(mutated.toString('hex'))
+        }),
+        params(RUNS),
+      )
+    },
+    timeoutFor(RUNS, 1),
+  )
 })

@@ -95,9 +95,7 @@ describe('messages', () => {
       { ip: '192.168.1.2', port: 2 },
       { ip: 'fd00::2', port: 3 },
     ])
-    expect(hex(msg)).toBe(
-      '13' + PK_B + '04cb0071050001' + '02' + '04c0a801020002' + '06fd000000000000000000000000000002' + '0003',
-    )
+    expect(hex(msg)).toBe('13' + PK_B + '04cb0071050001' + '02' + '04c0a801020002' + '06fd000000000000000000000000000002' + '0003')
     expect(parseMessage(msg)).toEqual({
       type: 'peerAddress',
       peer: PK_B,

@@ -14,9 +14,26 @@ const PK2 = 'b'.repeat(64)
 
 function client(o: Partial<ClientStatus> = {}): ClientStatus {
   return {
-    state: 'disconnected', transportId: null, server: null, transport: null, remote: null, tunnelIp: null, tun: null, dns: [],
-    rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0, latencyMs: null, lastPacketMs: null, rekeys: 0, connectedAt: null,
-    uptimeS: null, lastError: null, killswitch: false, ...o,
+    state: 'disconnected',
+    transportId: null,
+    server: null,
+    transport: null,
+    remote: null,
+    tunnelIp: null,
+    tun: null,
+    dns: [],
+    rxBytes: 0,
+    txBytes: 0,
+    rxPackets: 0,
+    txPackets: 0,
+    latencyMs: null,
+    lastPacketMs: null,
+    rekeys: 0,
+    connectedAt: null,
+    uptimeS: null,
+    lastError: null,
+    killswitch: false,
+    ...o,
   }
 }
 const server: ServerSummary = { running: false, secure: true, netifc: null, gateway: null, clients: 0, rxBytes: 0, txBytes: 0 }
@@ -135,7 +152,9 @@ describe('state reducer', () => {
 describe('error banners', () => {
   it('name what happened from the API error code', () => {
     expect(bannerFor(new ApiError('EFORBIDDEN', 'server x refused the connection (forbidden)', 403), 'connecting to x')).toEqual({
-      kind: 'forbidden', title: 'Forbidden: connecting to x was refused', message: 'server x refused the connection (forbidden)',
+      kind: 'forbidden',
+      title: 'Forbidden: connecting to x was refused',
+      message: 'server x refused the connection (forbidden)',
     })
     expect(bannerFor(new ApiError('EOFFLINE', 'gone', 502), 'connecting').kind).toBe('offline')
     expect(bannerFor(new ApiError('EUNREACHABLE', 'down', 502), 'loading').kind).toBe('offline')
@@ -143,7 +162,9 @@ describe('error banners', () => {
     expect(bannerFor(new ApiError('EAUTH', 'no token', 401), 'x').message).toMatch(/skywire cli vpn url/)
     expect(bannerFor(new ApiError('ESTATE', 'busy', 409), 'connecting').title).toBe('Connecting failed')
     expect(bannerFor(new TypeError('Failed to fetch'), 'disconnecting')).toEqual({
-      kind: 'visor', title: 'The visor is not answering', message: 'Disconnecting failed: Failed to fetch',
+      kind: 'visor',
+      title: 'The visor is not answering',
+      message: 'Disconnecting failed: Failed to fetch',
     })
   })
 
@@ -172,7 +193,10 @@ describe('server list', () => {
   })
 
   it('lists each country once with its count', () => {
-    expect(countries(entries)).toEqual([{ code: 'DE', count: 2 }, { code: 'US', count: 1 }])
+    expect(countries(entries)).toEqual([
+      { code: 'DE', count: 2 },
+      { code: 'US', count: 1 },
+    ])
   })
 })
 
@@ -182,7 +206,15 @@ describe('throughput graph', () => {
     expect(niceCeil(3)).toBe(5)
     expect(niceCeil(1200)).toBe(2000)
     expect(niceCeil(10)).toBe(10)
-    const g = graphPaths([{ t: 0, rxBps: 50, txBps: 100 }, { t: 1, rxBps: 100, txBps: 0 }], 600, 150, 3)
+    const g = graphPaths(
+      [
+        { t: 0, rxBps: 50, txBps: 100 },
+        { t: 1, rxBps: 100, txBps: 0 },
+      ],
+      600,
+      150,
+      3,
+    )
     expect(g.max).toBe(100)
     expect(g.rx).toBe('M300 75 L600 0')
     expect(g.rxArea).toBe('M300 75 L600 0 L600 150 L300 150 Z')

@@ -18,7 +18,7 @@ export default class ConfigGen extends SkywireCommand {
     force: Flags.boolean({ description: 'Overwrite an existing file (its identity is lost).' }),
     services: Flags.string({ description: 'Base URL of the discovery services.' }),
     'services-udp': Flags.string({ description: 'UDP address (HOST:PORT) of the address resolver.' }),
-    'data-dir': Flags.string({ description: 'Directory for the visor\'s state files.' }),
+    'data-dir': Flags.string({ description: "Directory for the visor's state files." }),
   }
 
   async run(): Promise<{ path: string; pk: string }> {

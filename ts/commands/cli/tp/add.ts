@@ -8,7 +8,7 @@ export default class TpAdd extends VisorCommand {
   static override examples = ['<%= config.bin %> cli tp add -k 0230f9...c1', '<%= config.bin %> cli tp add -k 0230f9...c1 -t stcpr']
   static override flags = {
     pk: pkFlag({ char: 'k', description: 'Public key of the remote visor.', required: true }),
-    type: Flags.string({ char: 't', description: 'Transport type (default: the config\'s order, SUDPH then STCPR).', options: ['stcpr', 'sudph'] }),
+    type: Flags.string({ char: 't', description: "Transport type (default: the config's order, SUDPH then STCPR).", options: ['stcpr', 'sudph'] }),
     timeout: secondsFlag({ description: 'Give up after this many seconds.', default: 20 }),
   }
 

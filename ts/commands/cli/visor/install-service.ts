@@ -37,9 +37,26 @@ const underAny = (path: string, dirs: readonly string[]) => dirs.some((d) => pat
  * dynamic loader, cron, PAM): read-only even where /etc itself must be writable for resolv.conf.
  */
 export const ETC_READ_ONLY = [
-  '/etc/passwd', '/etc/shadow', '/etc/group', '/etc/gshadow', '/etc/sudoers', '/etc/sudoers.d', '/etc/systemd',
-  '/etc/ssh', '/etc/pam.d', '/etc/security', '/etc/ld.so.preload', '/etc/ld.so.conf', '/etc/ld.so.conf.d',
-  '/etc/cron.d', '/etc/crontab', '/etc/profile', '/etc/profile.d', '/etc/environment', '/etc/polkit-1', '/etc/modprobe.d',
+  '/etc/passwd',
+  '/etc/shadow',
+  '/etc/group',
+  '/etc/gshadow',
+  '/etc/sudoers',
+  '/etc/sudoers.d',
+  '/etc/systemd',
+  '/etc/ssh',
+  '/etc/pam.d',
+  '/etc/security',
+  '/etc/ld.so.preload',
+  '/etc/ld.so.conf',
+  '/etc/ld.so.conf.d',
+  '/etc/cron.d',
+  '/etc/crontab',
+  '/etc/profile',
+  '/etc/profile.d',
+  '/etc/environment',
+  '/etc/polkit-1',
+  '/etc/modprobe.d',
 ]
 
 /**
@@ -138,7 +155,8 @@ export function sandboxLines(p: UnitSandboxInput): string[] {
 
 /** The unit running `skywire visor -c CONFIG` at boot with this node and this install of skywire. */
 export function visorUnit(node: string, runJs: string, config: string, sandbox?: Omit<UnitSandboxInput, 'configFile' | 'executables'>): string {
-  const confined = sandbox === undefined ? [] : sandboxLines({ ...sandbox, configFile: config, executables: [dirname(node), dirname(dirname(runJs))] })
+  const confined =
+    sandbox === undefined ? [] : sandboxLines({ ...sandbox, configFile: config, executables: [dirname(node), dirname(dirname(runJs))] })
   return `[Unit]
 Description=Skywire visor (peer-to-peer VPN node)
 After=network-online.target
@@ -194,7 +212,13 @@ export default class VisorInstallService extends SkywireCommand {
     if (process.getuid?.() !== 0) {
       throw new SkywireError('EPERM', `writing ${UNIT_PATH} needs root (try sudo, or --dry-run to see the unit)`)
     }
-    if (!flags.force && (await access(UNIT_PATH).then(() => true, () => false))) {
+    if (
+      !flags.force &&
+      (await access(UNIT_PATH).then(
+        () => true,
+        () => false,
+      ))
+    ) {
       throw new SkywireError('EEXIST', `${UNIT_PATH} already exists; --force replaces it`)
     }
     // ReadWritePaths= of a directory that does not exist fails the unit's start: create what the visor would.

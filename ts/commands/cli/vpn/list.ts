@@ -4,11 +4,7 @@ import { countryFlag } from '../../../cli/flags.js'
 
 export default class VpnList extends VisorCommand {
   static override summary = 'List VPN servers from service discovery.'
-  static override examples = [
-    '<%= config.bin %> cli vpn list',
-    '<%= config.bin %> cli vpn list -c US',
-    '<%= config.bin %> cli vpn list --stats',
-  ]
+  static override examples = ['<%= config.bin %> cli vpn list', '<%= config.bin %> cli vpn list -c US', '<%= config.bin %> cli vpn list --stats']
   static override flags = {
     country: countryFlag({ char: 'c', description: 'Only servers in this country (two-letter code).' }),
     stats: Flags.boolean({ description: 'Print only the number of servers (per country).' }),

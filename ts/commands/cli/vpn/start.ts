@@ -8,10 +8,7 @@ export default class VpnStart extends VisorCommand {
     'Opens a direct transport to the server visor (SUDPH, then STCPR, unless --existing-tp), asks it for a tunnel ' +
     'address and routes all traffic through a local TUN. The previous routes and DNS are saved first and restored ' +
     'by `vpn stop`.'
-  static override examples = [
-    '<%= config.bin %> cli vpn start -k 0230f9...c1',
-    '<%= config.bin %> cli vpn start -k 0230f9...c1 --existing-tp -t 30',
-  ]
+  static override examples = ['<%= config.bin %> cli vpn start -k 0230f9...c1', '<%= config.bin %> cli vpn start -k 0230f9...c1 --existing-tp -t 30']
   static override flags = {
     pk: pkFlag({ char: 'k', description: 'Public key of the VPN server.', required: true }),
     'existing-tp': Flags.boolean({ description: 'Use a transport that is already up to the server; fail if none.' }),

@@ -2,7 +2,7 @@ import { VisorCommand } from '../../../cli/base.js'
 import { formatBytes, formatDuration } from '../../../cli/format.js'
 
 export default class VpnStatus extends VisorCommand {
-  static override summary = 'Show the VPN client\'s state: server, transport, tunnel IP, traffic, latency, uptime.'
+  static override summary = "Show the VPN client's state: server, transport, tunnel IP, traffic, latency, uptime."
   static override examples = ['<%= config.bin %> cli vpn status', '<%= config.bin %> cli vpn status --json']
 
   async run(): Promise<unknown> {

@@ -1,7 +1,7 @@
 import { VisorCommand } from '../../../../cli/base.js'
 
 export default class VpnServerStop extends VisorCommand {
-  static override summary = 'Stop this visor\'s VPN server; connected clients are dropped.'
+  static override summary = "Stop this visor's VPN server; connected clients are dropped."
   static override examples = ['<%= config.bin %> cli vpn server stop']
 
   async run(): Promise<unknown> {
