@@ -8,42 +8,31 @@ use std::net::{IpAddr, SocketAddr};
 use serde_json::Value;
 use skywire_core::identity::PublicKey;
 use skywire_core::wire::resolver::{
-    Bind, BindAck, BindChallenge, ConnectRequest, ErrorCode, ErrorMsg, PeerAddress, Punch,
-    ResolverMessage, SIG_CONTEXT,
+    Bind, BindAck, BindChallenge, ConnectRequest, ErrorCode, ErrorMsg, PeerAddress, Punch, ResolverMessage, SIG_CONTEXT,
 };
 use skywire_core::wire::WireError;
 
 fn vectors() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../test/vectors/resolver.json"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../test/vectors/resolver.json");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).expect("resolver.json is JSON")
 }
 
 fn list<'a>(v: &'a Value, key: &str) -> &'a Vec<Value> {
-    v[key]
-        .as_array()
-        .unwrap_or_else(|| panic!("{key} is an array"))
+    v[key].as_array().unwrap_or_else(|| panic!("{key} is an array"))
 }
 
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} is a string in {v}"))
+    v[key].as_str().unwrap_or_else(|| panic!("{key} is a string in {v}"))
 }
 
 fn int(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} is an integer in {v}"))
+    v[key].as_u64().unwrap_or_else(|| panic!("{key} is an integer in {v}"))
 }
 
 fn bytes<const N: usize>(v: &Value, key: &str) -> [u8; N] {
     let b = hex::decode(text(v, key)).expect("hex");
-    b.try_into()
-        .unwrap_or_else(|b: Vec<u8>| panic!("{key} is {} bytes, not {N}", b.len()))
+    b.try_into().unwrap_or_else(|b: Vec<u8>| panic!("{key} is {} bytes, not {N}", b.len()))
 }
 
 fn pk(v: &Value, key: &str) -> PublicKey {
@@ -65,9 +54,7 @@ fn addrs(v: &Value, key: &str) -> Vec<SocketAddr> {
 }
 
 fn timestamp(f: &Value) -> u64 {
-    text(f, "timestamp_ms")
-        .parse()
-        .expect("timestamp_ms is a decimal u64")
+    text(f, "timestamp_ms").parse().expect("timestamp_ms is a decimal u64")
 }
 
 fn challenge(f: &Value) -> BindChallenge {
@@ -106,8 +93,7 @@ fn expected(kind: &str, f: &Value) -> ResolverMessage {
         }),
         "error" => ResolverMessage::Error(ErrorMsg {
             about: pk(f, "about"),
-            code: ErrorCode::try_from(u8::try_from(int(f, "code")).expect("a u8"))
-                .expect("a known code"),
+            code: ErrorCode::try_from(u8::try_from(int(f, "code")).expect("a u8")).expect("a known code"),
         }),
         "punch" => ResolverMessage::Punch(Punch { pk: pk(f, "pk") }),
         "bind_challenge" => ResolverMessage::BindChallenge(challenge(f)),
@@ -150,9 +136,7 @@ fn every_valid_vector_parses_to_its_fields_and_re_encodes_byte_for_byte() {
         assert_eq!(msg.to_bytes().expect("encodes"), wire, "{name}");
         match &msg {
             ResolverMessage::Bind(b) => b.verify().unwrap_or_else(|e| panic!("{name}: {e}")),
-            ResolverMessage::ConnectRequest(c) => {
-                c.verify().unwrap_or_else(|e| panic!("{name}: {e}"))
-            }
+            ResolverMessage::ConnectRequest(c) => c.verify().unwrap_or_else(|e| panic!("{name}: {e}")),
             _ => {}
         }
     }
