@@ -36,7 +36,7 @@ export const secondsFlag = Flags.custom<number>({
 })
 
 export const rpcFlag = Flags.string({
-  description: "The visor's control API: its unix socket path, or HOST:PORT.",
+  description: "The visor's control API: its unix socket path, or HOST:PORT (not Skywire's RPC port 3435).",
   default: DEFAULT_RPC,
   helpGroup: 'GLOBAL',
 })

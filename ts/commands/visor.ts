@@ -9,7 +9,10 @@ export default class VisorCmd extends SkywireCommand {
   static override description =
     'Loads and validates the config, starts the STCPR and SUDPH listeners, registers with the discovery services, ' +
     'starts the VPN server unless the config disables it, and serves the local control API and web UI. ' +
-    'Runs as root on Linux. Stops cleanly on SIGINT/SIGTERM, restoring routes, nftables and sysctls.'
+    'Runs as root on Linux. Stops cleanly on SIGINT/SIGTERM, restoring routes, nftables and sysctls. ' +
+    "The VPN server is on by default, as with recent Skywire's `config gen --servevpn` (older releases left it off): " +
+    '--no-vpn-server or `vpnServer.autostart: false` turns it off. ' +
+    "Unlike Skywire, the CLI reaches the visor over a root-only unix socket (`control.socket`), not RPC on TCP port 3435."
   static override examples = ['<%= config.bin %> visor -c /etc/skywire/skywire-config.json']
   static override enableJsonFlag = false
   static override flags = {

@@ -8,7 +8,8 @@ export default class ConfigGen extends SkywireCommand {
   static override summary = 'Generate a visor config with a fresh identity.'
   static override description =
     'Creates an Ed25519 keypair and writes a complete JSON config (mode 0600) with every default filled in. ' +
-    'Refuses to replace an existing file unless --force is given.'
+    'Refuses to replace an existing file unless --force is given. ' +
+    "Unlike Skywire's config, it is this project's own JSON shape (no dmsg, no apps list; `vpnServer.autostart` is Skywire's --servevpn)."
   static override examples = [
     '<%= config.bin %> cli config gen',
     '<%= config.bin %> cli config gen -o /etc/skywire/skywire-config.json --services http://203.0.113.1:9090',

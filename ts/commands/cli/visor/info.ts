@@ -22,7 +22,7 @@ export default class VisorInfoCmd extends VisorCommand {
   static override description =
     "Unlike Skywire's RPC on TCP port 3435, the CLI talks to the visor over its control socket (root's); --rpc names another. " +
     "Unlike Skywire's vpn-client app (running/stopped), the client's state is disconnected, connecting, connected or reconnecting. " +
-    'Unlike Skywire, the VPN server starts with the visor unless the config says `vpnServer.autostart: false`.'
+    'The VPN server starts with the visor unless the config says `vpnServer.autostart: false` (older Skywire left it off).'
   static override examples = ['<%= config.bin %> cli visor info', '<%= config.bin %> cli visor info --json']
 
   async run(): Promise<VisorInfo> {

@@ -7,7 +7,8 @@ export default class VpnServerStart extends VisorCommand {
   static override description =
     'Clients are forwarded to the internet with NAT out of --netifc. With --secure (the default) they cannot reach ' +
     'this machine or any local network it is on. A non-empty --whitelist admits only those public keys. ' +
-    "The settings given are saved to the visor's config file, so they survive a restart."
+    "The settings given are saved to the visor's config file, so they survive a restart. " +
+    'It also starts with the visor by default (as recent Skywire does; older releases left vpn-server off).'
   static override examples = [
     '<%= config.bin %> cli vpn server start',
     '<%= config.bin %> cli vpn server start -i eth0 --no-secure',
