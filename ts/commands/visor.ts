@@ -12,7 +12,7 @@ export default class VisorCmd extends SkywireCommand {
     'Runs as root on Linux. Stops cleanly on SIGINT/SIGTERM, restoring routes, nftables and sysctls. ' +
     "The VPN server is on by default, as with recent Skywire's `config gen --servevpn` (older releases left it off): " +
     '--no-vpn-server or `vpnServer.autostart: false` turns it off. ' +
-    "Unlike Skywire, the CLI reaches the visor over a root-only unix socket (`control.socket`), not RPC on TCP port 3435."
+    'Unlike Skywire, the CLI reaches the visor over a root-only unix socket (`control.socket`), not RPC on TCP port 3435.'
   static override examples = ['<%= config.bin %> visor -c /etc/skywire/skywire-config.json']
   static override enableJsonFlag = false
   static override flags = {

@@ -2,8 +2,7 @@ import { VisorCommand } from '../../../cli/base.js'
 
 export default class TpLs extends VisorCommand {
   static override summary = 'List the transports that are up, with their type, remote address and latency.'
-  static override description =
-    'Unlike Skywire, a transport id is a small integer (not a UUID) and its type is stcpr or sudph (no dmsg or stcp).'
+  static override description = 'Unlike Skywire, a transport id is a small integer (not a UUID) and its type is stcpr or sudph (no dmsg or stcp).'
   static override examples = ['<%= config.bin %> cli tp ls', '<%= config.bin %> cli tp ls --json']
 
   async run(): Promise<unknown> {
