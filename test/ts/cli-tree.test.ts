@@ -23,6 +23,15 @@ describe('command tree', () => {
     for (const c of ['start', 'stop', 'status']) expect(r.stdout).toContain(`cli vpn server ${c}`)
   })
 
+  it('visor and tp help list their commands', () => {
+    const visor = skywire(['cli', 'visor', '--help'])
+    expect(visor.code).toBe(0)
+    for (const c of ['pk', 'info', 'install-service']) expect(visor.stdout).toContain(`cli visor ${c}`)
+    const tp = skywire(['cli', 'tp', '--help'])
+    expect(tp.code).toBe(0)
+    for (const c of ['add', 'ls', 'rm']) expect(tp.stdout).toContain(`cli tp ${c}`)
+  })
+
   it.each([
     [
       ['cli', 'vpn', 'start', '--help'],
@@ -47,6 +56,18 @@ describe('command tree', () => {
     [
       ['visor', '--help'],
       ['--config', '-c'],
+    ],
+    [
+      ['cli', 'tp', 'rm', '--help'],
+      ['--id', '-i', '--all', '-a', '--json', '--rpc'],
+    ],
+    [
+      ['cli', 'visor', 'pk', '--help'],
+      ['--config', '-c', '--json', '--rpc'],
+    ],
+    [
+      ['cli', 'visor', 'info', '--help'],
+      ['--json', '--rpc'],
     ],
   ])('%j documents its flags', (args, flags) => {
     const r = skywire(args)
@@ -112,6 +133,19 @@ describe('bad input gets one line and a non-zero exit', () => {
     const r = skywire(['cli', 'vpn', 'server', 'start', '-w', 'zz'])
     expect(r.code).toBe(2)
     expect(expectOneLineError(r)).toMatch(/whitelist entry 1/)
+  })
+
+  it('tp rm with neither -i nor -a, or with both', () => {
+    expect(expectOneLineError(skywire(['cli', 'tp', 'rm']))).toMatch(/-i ID .* or -a for all/)
+    const both = skywire(['cli', 'tp', 'rm', '-a', '-i', '2'])
+    expect(both.code).toBe(2)
+    expect(expectOneLineError(both)).toMatch(/cannot also be provided/)
+  })
+
+  it('visor pk -c of a config that is not there', () => {
+    const r = skywire(['cli', 'visor', 'pk', '-c', '/nonexistent/skywire-config.json'])
+    expect(r.code).toBe(2)
+    expect(expectOneLineError(r)).toMatch(/cannot read config \/nonexistent\/skywire-config.json: no such file/)
   })
 
   it('unknown command', () => {
