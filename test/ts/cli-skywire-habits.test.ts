@@ -4,12 +4,13 @@
  * `visor pk` (from the visor, or from a config without a visor and without
  * root) and `visor info`, each with --json, and bad input as one line.
  */
-import { spawnSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { MAX_CONFIG_BYTES } from '../../ts/config/file.js'
 import { native } from '../../ts/native/loader.js'
 import { VisorClient } from '../../ts/visor/rpc-client.js'
 import { BIN, type CliResult, expectOneLineError, skywire } from './helpers/cli.js'
@@ -99,11 +100,19 @@ describe.skipIf(skipUnlessAvailable(skip))('Skywire habits: tp rm -a, visor pk, 
     const mismatched = join(tmp, 'mismatched.json')
     const cfg = JSON.parse(readFileSync(client.file, 'utf8')) as { pk: string }
     writeFileSync(mismatched, JSON.stringify({ ...cfg, pk: native.generateKeypair().publicKey }))
+    const fifo = join(tmp, 'fifo.json')
+    execFileSync('mkfifo', [fifo])
+    const huge = join(tmp, 'huge.json')
+    writeFileSync(huge, Buffer.alloc(MAX_CONFIG_BYTES + 1, 0x20))
     const cases: [string[], RegExp][] = [
       [['-c', join(tmp, 'missing.json')], /cannot read config .*: no such file/],
+      // Hostile: nothing to wait on or to read without end.
+      [['-c', '/dev/zero'], /cannot read config \/dev\/zero: not a regular file/],
+      [['-c', fifo], /not a regular file/],
+      [['-c', huge], /larger than 4194304 bytes/],
       [['-c', notJson], /is not valid JSON/],
       [['-c', mismatched], /pk: does not match sk/],
-      [['-c', tmp], /cannot read config/],
+      [['-c', tmp], /cannot read config .*: not a regular file/],
       [['-c'], /-c|--config/],
       [['extra'], /command cli:visor:pk:extra not found/],
     ]

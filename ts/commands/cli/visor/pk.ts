@@ -1,8 +1,9 @@
-import { access } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, open } from 'node:fs/promises'
 import { Flags } from '@oclif/core'
 import { VisorCommand } from '../../../cli/base.js'
 import { DEFAULT_CONFIG } from '../../../cli/flags.js'
-import { loadConfig } from '../../../config/file.js'
+import { MAX_CONFIG_BYTES, parseConfig } from '../../../config/file.js'
 import { SkywireError } from '../../../contracts/errors.js'
 
 /** Where a visor's config usually is when none is named: the working directory's, then the one the docs install. */
@@ -14,6 +15,41 @@ export interface PkResult {
   source: 'visor' | 'config'
   rpc?: string
   config?: string
+}
+
+/**
+ * The config as any user may read it (not root's trusted read: nothing here acts on it): a regular file of at
+ * most MAX_CONFIG_BYTES, so `-c /dev/zero` or a FIFO is one line and not a hang or an out-of-memory crash.
+ */
+export async function readConfigPk(file: string): Promise<string> {
+  const fail = (why: string) => new SkywireError('ECONFIG', `cannot read config ${file}: ${why}`)
+  let fh: Awaited<ReturnType<typeof open>>
+  try {
+    // O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one.
+    fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw fail(code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code))
+  }
+  let text: string
+  try {
+    const st = await fh.stat()
+    if (!st.isFile()) throw fail('not a regular file')
+    if (st.size > MAX_CONFIG_BYTES) throw fail(`larger than ${MAX_CONFIG_BYTES} bytes`)
+    const buf = Buffer.alloc(st.size)
+    const { bytesRead } = await fh.read(buf, 0, st.size, 0)
+    text = buf.subarray(0, bytesRead).toString('utf8')
+  } finally {
+    await fh.close()
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (err) {
+    throw new SkywireError('ECONFIG', `config ${file} is not valid JSON: ${(err as Error).message}`)
+  }
+  // The whole config is checked, and that its pk is the one its sk derives.
+  return parseConfig(raw, file).pk
 }
 
 const exists = (path: string) =>
@@ -50,8 +86,7 @@ export default class VisorPk extends VisorCommand {
   }
 
   private async fromConfig(file: string): Promise<PkResult> {
-    // loadConfig checks the file whole, and that its pk is the one its sk derives.
-    return { pk: (await loadConfig(file)).pk, source: 'config', config: file }
+    return { pk: await readConfigPk(file), source: 'config', config: file }
   }
 
   private async fromVisorOrConfig(): Promise<PkResult> {
