@@ -16,7 +16,7 @@ export default class TpRm extends VisorCommand {
     'closed like any other. Unlike Skywire, transport ids are the small integers `tp ls` shows, not UUIDs.'
   static override examples = ['<%= config.bin %> cli tp rm -i 3', '<%= config.bin %> cli tp rm -a', '<%= config.bin %> cli tp rm -a --json']
   static override flags = {
-    id: Flags.integer({ char: 'i', description: 'Transport id.', min: 1, exclusive: ['all'] }),
+    id: Flags.integer({ char: 'i', description: 'Transport id.', min: 1, max: Number.MAX_SAFE_INTEGER, exclusive: ['all'] }),
     all: Flags.boolean({ char: 'a', description: 'Close every transport but the one carrying the VPN.', exclusive: ['id'] }),
   }
 
