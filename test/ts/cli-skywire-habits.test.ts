@@ -131,12 +131,14 @@ describe.skipIf(skipUnlessAvailable(skip))('Skywire habits: tp rm -a, visor pk, 
     expect(r.stdout).toMatch(new RegExp(`^version: +${version.replace(/\./g, '\\.')}$`, 'm'))
     expect(r.stdout).toMatch(/^vpn server: +running, 0 client\(s\)$/m)
     expect(r.stdout).toMatch(/^vpn client: +disconnected$/m)
+    expect(r.stdout).toMatch(/^web UI: +off$/m)
     const j = JSON.parse(server.cli(['cli', 'visor', 'info', '--json']).stdout)
     const status = await apiS.status()
     expect(j).toMatchObject({
       pk: server.config.pk,
       version,
-      listen: { stcpr: status.visor.stcpr, sudph: status.visor.sudph },
+      // The lab's visors have no web UI (control.listen is empty).
+      listen: { stcpr: status.visor.stcpr, sudph: status.visor.sudph, ui: null },
       services: server.config.services.url,
       transports: 0,
       vpnClient: { state: 'disconnected', server: null, transportId: null },

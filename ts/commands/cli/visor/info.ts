@@ -1,5 +1,6 @@
 import { VisorCommand } from '../../../cli/base.js'
 import { formatDuration } from '../../../cli/format.js'
+import { SkywireError } from '../../../contracts/errors.js'
 import type { ClientState } from '../../../contracts/status.js'
 
 /** `visor info --json`: a summary of GET /api/status (the whole of it is `vpn status --json` and `vpn server status --json`). */
@@ -7,8 +8,11 @@ export interface VisorInfo {
   pk: string
   version: string
   uptimeS: number
-  /** The transport listeners' bound addresses (null: that transport kind is off). */
-  listen: { stcpr: string | null; sudph: string | null }
+  /**
+   * The transport listeners' bound addresses (null: that transport kind is off), and the web UI's
+   * (`control.listen`; null: the UI is off). Not the UI's URL: it carries the token (`vpn url`).
+   */
+  listen: { stcpr: string | null; sudph: string | null; ui: string | null }
   /** This visor's public address as the address resolver sees it (null: not known yet). */
   observed: string | null
   services: string
@@ -27,12 +31,20 @@ export default class VisorInfoCmd extends VisorCommand {
 
   async run(): Promise<VisorInfo> {
     await this.parse(VisorInfoCmd)
-    const s = await (await this.visor()).status()
+    const visor = await this.visor()
+    const s = await visor.status()
+    const ui = await visor.ui().then(
+      (u) => u.listen,
+      (err) => {
+        if (err instanceof SkywireError && err.code === 'ENOTAVAILABLE') return null
+        throw err
+      },
+    )
     const info: VisorInfo = {
       pk: s.visor.pk,
       version: s.visor.version,
       uptimeS: s.visor.uptimeS,
-      listen: { stcpr: s.visor.stcpr, sudph: s.visor.sudph },
+      listen: { stcpr: s.visor.stcpr, sudph: s.visor.sudph, ui },
       observed: s.visor.observed,
       services: s.visor.services,
       transports: s.visor.transports.length,
@@ -45,6 +57,7 @@ export default class VisorInfoCmd extends VisorCommand {
     this.log(`uptime:      ${formatDuration(info.uptimeS)}`)
     this.log(`stcpr:       ${info.listen.stcpr ?? 'off'}`)
     this.log(`sudph:       ${info.listen.sudph ?? 'off'}`)
+    this.log(`web UI:      ${info.listen.ui ?? 'off'}`)
     this.log(`public addr: ${info.observed ?? '-'}`)
     this.log(`services:    ${info.services}`)
     this.log(`transports:  ${info.transports}`)
