@@ -80,18 +80,28 @@ describe.skipIf(skipUnlessAvailable(skip))('Skywire habits: tp rm -a, visor pk, 
     expect(expectOneLineError(denied)).toMatch(/cannot read config .*: permission denied/)
   })
 
-  it("visor pk without -c falls back to ./skywire-config.json when the visor's socket is root's", () => {
+  it('visor pk without -c or --rpc falls back to ./skywire-config.json when no visor answers; a named visor does not', () => {
     const dir = mkdtempSync(join(tmp, 'cwd-'))
     chmodSync(dir, 0o755)
-    // As nobody, the running visor's control socket refuses (EACCES): the config next to the user answers.
-    const none = asNobody(['cli', 'visor', 'pk', '--rpc', client.rpc], dir)
-    expect(none.code).not.toBe(0)
-    expect(expectOneLineError(none)).toMatch(/permission denied on .*; and no config at skywire-config\.json/)
     copyFileSync(server.file, join(dir, 'skywire-config.json'))
     chmodSync(join(dir, 'skywire-config.json'), 0o644)
-    const r = asNobody(['cli', 'visor', 'pk', '--rpc', client.rpc, '--json'], dir)
+    // No visor at the default socket (or, as nobody, not one nobody may ask): the config next to the user answers.
+    const r = asNobody(['cli', 'visor', 'pk', '--json'], dir)
     expect(r.code, r.stderr).toBe(0)
     expect(JSON.parse(r.stdout)).toEqual({ pk: server.config.pk, source: 'config', config: 'skywire-config.json' })
+    // No visor, no config here: one line naming both (or the installed config nobody may not read).
+    const empty = mkdtempSync(join(tmp, 'empty-'))
+    chmodSync(empty, 0o755)
+    const none = asNobody(['cli', 'visor', 'pk'], empty)
+    expect(none.code).not.toBe(0)
+    expect(expectOneLineError(none)).toMatch(
+      /; and no config at skywire-config\.json or \/etc\/skywire\/skywire-config\.json \(name one with -c\)$|cannot read config \/etc\//,
+    )
+    // The client's visor, named with --rpc, refuses nobody (its socket is root's): that config must not answer for it.
+    const named = asNobody(['cli', 'visor', 'pk', '--rpc', client.rpc], dir)
+    expect(named.code).not.toBe(0)
+    expect(named.stdout).toBe('')
+    expect(expectOneLineError(named)).toMatch(/^skywire: permission denied on .*client\.sock: the visor's control socket is root's$/)
   })
 
   it('visor pk: a bad config or a bad flag is one line and a non-zero exit', () => {

@@ -62,7 +62,7 @@ export default class VisorPk extends VisorCommand {
   static override summary = "Print this visor's public key."
   static override description =
     'Asks the running visor (--rpc). With -c it reads the key from that config file instead: no running visor and no root ' +
-    `needed, only read access to the file. With neither a reachable visor nor -c, it reads ${CONFIG_CANDIDATES.join(' or ')}. ` +
+    `needed, only read access to the file. Without -c and --rpc, when no visor answers, it reads ${CONFIG_CANDIDATES.join(' or ')}. ` +
     "Skywire's -i/--input also names the config."
   static override examples = [
     '<%= config.bin %> cli visor pk',
@@ -79,8 +79,10 @@ export default class VisorPk extends VisorCommand {
   }
 
   async run(): Promise<PkResult> {
-    const { flags } = await this.parse(VisorPk)
-    const r = flags.config !== undefined ? await this.fromConfig(flags.config) : await this.fromVisorOrConfig()
+    const { flags, metadata } = await this.parse(VisorPk)
+    // A visor named with --rpc is the one asked about: another visor's config must not answer for it.
+    const fallback = metadata.flags.rpc?.setFromDefault === true
+    const r = flags.config !== undefined ? await this.fromConfig(flags.config) : await this.fromVisorOrConfig(fallback)
     this.log(r.pk)
     return r
   }
@@ -89,13 +91,13 @@ export default class VisorPk extends VisorCommand {
     return { pk: await readConfigPk(file), source: 'config', config: file }
   }
 
-  private async fromVisorOrConfig(): Promise<PkResult> {
+  private async fromVisorOrConfig(fallback: boolean): Promise<PkResult> {
     const visor = await this.visor()
     try {
       return { pk: (await visor.status()).visor.pk, source: 'visor', rpc: visor.rpc }
     } catch (err) {
       // No visor there, or its socket is root's: the config says the same, when there is one.
-      if (!(err instanceof SkywireError) || !['EUNREACHABLE', 'EPERM'].includes(err.code)) throw err
+      if (!fallback || !(err instanceof SkywireError) || !['EUNREACHABLE', 'EPERM'].includes(err.code)) throw err
       for (const file of CONFIG_CANDIDATES) if (await exists(file)) return this.fromConfig(file)
       throw new SkywireError(err.code, `${err.message}; and no config at ${CONFIG_CANDIDATES.join(' or ')} (name one with -c)`)
     }
