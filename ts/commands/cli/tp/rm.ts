@@ -1,11 +1,44 @@
 import { Flags } from '@oclif/core'
 import { VisorCommand } from '../../../cli/base.js'
 import { SkywireError } from '../../../contracts/errors.js'
+import type { VisorClient } from '../../../visor/rpc-client.js'
 
 /** What `tp rm -a` did: the transports it closed, and those it kept and why. (`tp rm -i` answers `{ closed: ID }`, as before.) */
 export interface TpRmAllResult {
   closed: number[]
   kept: { id: number; reason: string }[]
+}
+
+/** What `tp rm -a` asks of the visor: the CLI's client, or an in-memory fake in the unit tests. */
+export type TransportCloser = Pick<VisorClient, 'vpnStatus' | 'transports' | 'closeTransport'>
+
+/**
+ * Closes every transport but the one carrying the VPN, each with the visor's own `tp rm -i` route, so the visor
+ * keeps the last word: it refuses the VPN's transport there too, also when the VPN moved onto one in between.
+ */
+export async function closeAllTransports(visor: TransportCloser): Promise<TpRmAllResult> {
+  const vpnTransport = (await visor.vpnStatus()).transportId
+  const result: TpRmAllResult = { closed: [], kept: [] }
+  for (const t of await visor.transports()) {
+    if (t.id === vpnTransport) {
+      result.kept.push({ id: t.id, reason: 'it carries the VPN; run `skywire cli vpn stop` first' })
+      continue
+    }
+    try {
+      await visor.closeTransport(t.id)
+      result.closed.push(t.id)
+    } catch (err) {
+      // Gone between the list and the close (its peer closed it): that is what was asked.
+      if (err instanceof SkywireError && err.code === 'ENOTFOUND') continue
+      // The VPN moved onto it in between: the visor refuses, as for `tp rm -i`.
+      if (err instanceof SkywireError && err.code === 'ESTATE') {
+        result.kept.push({ id: t.id, reason: err.message })
+        continue
+      }
+      throw err
+    }
+  }
+  return result
 }
 
 export default class TpRm extends VisorCommand {
@@ -29,27 +62,7 @@ export default class TpRm extends VisorCommand {
       this.log(`transport ${flags.id} closed`)
       return r
     }
-    const vpnTransport = (await visor.vpnStatus()).transportId
-    const result: TpRmAllResult = { closed: [], kept: [] }
-    for (const t of await visor.transports()) {
-      if (t.id === vpnTransport) {
-        result.kept.push({ id: t.id, reason: 'it carries the VPN; run `skywire cli vpn stop` first' })
-        continue
-      }
-      try {
-        await visor.closeTransport(t.id)
-        result.closed.push(t.id)
-      } catch (err) {
-        // Gone between the list and the close (its peer closed it): that is what was asked.
-        if (err instanceof SkywireError && err.code === 'ENOTFOUND') continue
-        // The VPN moved onto it in between: the visor refuses, as for `tp rm -i`.
-        if (err instanceof SkywireError && err.code === 'ESTATE') {
-          result.kept.push({ id: t.id, reason: err.message })
-          continue
-        }
-        throw err
-      }
-    }
+    const result = await closeAllTransports(visor)
     this.log(result.closed.length === 0 ? 'no transports closed' : `closed ${result.closed.length} transport(s): ${result.closed.join(', ')}`)
     for (const k of result.kept) this.log(`kept transport ${k.id}: ${k.reason}`)
     return result
