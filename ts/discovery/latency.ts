@@ -1,0 +1,134 @@
+/**
+ * Latency to VPN servers as this machine measures it, for ranking them.
+ * The probe is an interface: the signed probe of the Rust core (helper k3's
+ * napi function) plugs in here; until it is wired, `tcpConnectProbe` times a
+ * TCP connect to the server's STCPR address (one SYN and its answer: no root,
+ * no session, nothing sent but the handshake). Probes run a few at a time,
+ * each within a timeout and all within one budget, and results are cached
+ * for a while: ranking must never cost more than a second or two.
+ */
+import { connect } from 'node:net'
+import { parseHostPort } from '../sys/host-port.js'
+
+/** Milliseconds to `pk` (reached at `addresses`), or null when it did not answer in time. */
+export type LatencyProbe = (target: { pk: string; addresses: string[] }, timeoutMs: number) => Promise<number | null>
+
+export interface MeasureOptions {
+  /** Probes in flight at once. */
+  concurrency?: number
+  /** Per probe. */
+  timeoutMs?: number
+  /** For all of them: probes not started by then are not started, and report null. */
+  budgetMs?: number
+  cache?: LatencyCache
+}
+
+export const PROBE_CONCURRENCY = 8
+export const PROBE_TIMEOUT_MS = 1500
+export const PROBE_BUDGET_MS = 4000
+
+/** Results for a while (a failed probe too: a dead server is not probed again at every list). */
+export class LatencyCache {
+  private readonly m = new Map<string, { ms: number | null; at: number }>()
+  constructor(
+    private readonly ttlMs = 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(pk: string): { ms: number | null } | undefined {
+    const e = this.m.get(pk)
+    if (!e) return undefined
+    if (this.now() - e.at > this.ttlMs) {
+      this.m.delete(pk)
+      return undefined
+    }
+    return { ms: e.ms }
+  }
+
+  set(pk: string, ms: number | null): void {
+    this.m.set(pk, { ms, at: this.now() })
+  }
+}
+
+/** Latency per key (null: no answer, or not probed within the budget). */
+export async function measureLatencies(
+  targets: { pk: string; addresses: string[] }[],
+  probe: LatencyProbe,
+  o: MeasureOptions = {},
+): Promise<Map<string, number | null>> {
+  const concurrency = Math.max(1, o.concurrency ?? PROBE_CONCURRENCY)
+  const timeoutMs = Math.max(1, o.timeoutMs ?? PROBE_TIMEOUT_MS)
+  const stopAt = Date.now() + (o.budgetMs ?? PROBE_BUDGET_MS)
+  const out = new Map<string, number | null>()
+  const todo: { pk: string; addresses: string[] }[] = []
+  for (const t of targets) {
+    if (out.has(t.pk)) continue
+    const hit = o.cache?.get(t.pk)
+    out.set(t.pk, hit ? hit.ms : null)
+    if (!hit) todo.push(t)
+  }
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < todo.length) {
+      const left = stopAt - Date.now()
+      if (left <= 0) return
+      const t = todo[next++] as { pk: string; addresses: string[] }
+      let ms: number | null = null
+      try {
+        ms = await withTimeout(probe(t, Math.min(timeoutMs, left)), Math.min(timeoutMs, left) + 50)
+      } catch {
+        ms = null
+      }
+      const valid = typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? ms : null
+      out.set(t.pk, valid)
+      o.cache?.set(t.pk, valid)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, worker))
+  return out
+}
+
+/** A probe that never answers must not hold the list: its result is dropped at the timeout. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(null), ms)
+    p.then(
+      (v) => {
+        clearTimeout(t)
+        resolve(v)
+      },
+      () => {
+        clearTimeout(t)
+        resolve(null)
+      },
+    )
+  })
+}
+
+/** Time of a TCP connect to the first STCPR address that answers (tried in turn within the timeout). */
+export const tcpConnectProbe: LatencyProbe = async (target, timeoutMs) => {
+  const deadline = Date.now() + timeoutMs
+  for (const a of target.addresses.slice(0, 4)) {
+    const hp = parseHostPort(a)
+    const left = deadline - Date.now()
+    if (!hp || left <= 0) continue
+    const ms = await tcpConnectTime(hp.host, hp.port, left)
+    if (ms !== null) return ms
+  }
+  return null
+}
+
+function tcpConnectTime(host: string, port: number, timeoutMs: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const t0 = process.hrtime.bigint()
+    const s = connect({ host, port })
+    const done = (ms: number | null) => {
+      clearTimeout(timer)
+      s.destroy()
+      resolve(ms)
+    }
+    const timer = setTimeout(() => done(null), timeoutMs)
+    s.once('connect', () => done(Number(process.hrtime.bigint() - t0) / 1e6))
+    s.once('error', () => done(null))
+  })
+}
