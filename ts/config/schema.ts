@@ -131,6 +131,15 @@ export const configSchema = z
          * mistakes a slow network for a dead one.
          */
         staleAfterS: z.number().int().min(6).max(3600).default(15),
+        /**
+         * Connect at visor start: `off`, `last` (the last server; the best one before any), a server's key,
+         * `best`, or `best:CC` (the best in a country). Retries with backoff until the network is up;
+         * `vpn start`/`vpn stop` by the user cancel it until the next start. (Helper k1 owns this field.)
+         */
+        autoConnect: z
+          .string()
+          .regex(/^(off|last|best|best:[A-Z]{2}|[0-9a-f]{64})$/, 'must be off, last, best, best:CC or a server key')
+          .default('off'),
       })
       .prefault({}),
     control: z

@@ -30,6 +30,8 @@ import { ControlApi } from './control-api.js'
 import { dialTransport } from '../discovery/dial.js'
 import { sudphLocalAddrs } from './sudph-locals.js'
 import { VERSION } from './version.js'
+import { AutoConnect } from './auto-connect.js'
+import { autoConnectFor, rememberServer } from './auto-connect-wiring.js'
 
 export interface VisorOptions {
   /** Skip the VPN server even if the config starts it. */
@@ -80,6 +82,8 @@ export class Visor {
   private refreshing: Promise<void> | null = null
   private api: ControlApi | null = null
   private closed = false
+  /** Connects at start when vpnClient.autoConnect says so (ts/visor/auto-connect.ts); off until init. */
+  autoConnect: AutoConnect | null = null
 
   private constructor(
     readonly config: Config,
@@ -197,6 +201,17 @@ export class Visor {
       this.api = new ControlApi(this, this.log.child({ part: 'control' }))
       await this.api.listen(this.config.control)
     }
+    // Last: the control API answers (and a `vpn stop` can cancel it) while it waits for the network.
+    this.vpnClient.on('state', (st: VpnClientStatus) => {
+      if (st.state === 'connected' && st.server) rememberServer(this.config.dataDir, st.server, this.log)
+    })
+    this.autoConnect = autoConnectFor(this)
+    this.autoConnect.start()
+  }
+
+  /** The user started or stopped the VPN: auto-connect keeps out of it until the next visor start. */
+  cancelAutoConnect(): void {
+    this.autoConnect?.cancel()
   }
 
   private onTransportUp(s: TransportUp): void {
@@ -352,6 +367,7 @@ export class Visor {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.autoConnect?.cancel()
     if (this.refresh) clearInterval(this.refresh)
     const steps: [string, () => Promise<unknown>][] = [
       // Together: closing the API waits for requests in flight, and a `vpn
