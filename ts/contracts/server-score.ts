@@ -81,6 +81,7 @@ export function rankServer(e: ServiceEntry, latencyMs: number | null, nowMs: num
 }
 
 const byLatency = (a: RankedServer, b: RankedServer) => (a.latencyMs ?? Number.POSITIVE_INFINITY) - (b.latencyMs ?? Number.POSITIVE_INFINITY) || 0
+const byCountry = (a: string | null, b: string | null) => (a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1)
 const byPk = (a: RankedServer, b: RankedServer) => (a.pk < b.pk ? -1 : a.pk > b.pk ? 1 : 0)
 
 const ORDERS: Record<SortKey, (a: RankedServer, b: RankedServer) => number> = {
@@ -88,7 +89,7 @@ const ORDERS: Record<SortKey, (a: RankedServer, b: RankedServer) => number> = {
   latency: (a, b) => byLatency(a, b) || b.score - a.score || byPk(a, b),
   load: (a, b) => a.load - b.load || b.score - a.score || byPk(a, b),
   // Unknown countries last.
-  country: (a, b) => (a.country ?? '~~').localeCompare(b.country ?? '~~') || b.score - a.score || byPk(a, b),
+  country: (a, b) => byCountry(a.country, b.country) || b.score - a.score || byPk(a, b),
   uptime: (a, b) => (b.uptimeS ?? -1) - (a.uptimeS ?? -1) || b.score - a.score || byPk(a, b),
 }
 

@@ -52,7 +52,9 @@ export async function listAllServers(fetchPage: FetchPage, o: ListAllOptions = {
     // The end: a short or empty page, or one with nothing new (a server that ignores the offset).
     // `total` is never trusted to end or extend the paging (it may be a lie either way): a list of
     // exactly N pages costs one more request, for an empty page.
-    if (entries.length < pageSize || fresh === 0) break
+    // A server may answer fewer than asked per page, and says so in `limit`.
+    const served = Number.isInteger(p?.limit) && p.limit > 0 && p.limit < pageSize ? p.limit : pageSize
+    if (entries.length < served || fresh === 0) break
     offset += entries.length
   }
   return { entries: [...seen.values()], total, truncated: false }

@@ -30,7 +30,7 @@ import { ControlApi } from './control-api.js'
 import { dialTransport } from '../discovery/dial.js'
 import { sudphLocalAddrs } from './sudph-locals.js'
 import { VERSION } from './version.js'
-import { AutoConnect } from './auto-connect.js'
+import type { AutoConnect } from './auto-connect.js'
 import { autoConnectFor, rememberServer } from './auto-connect-wiring.js'
 
 export interface VisorOptions {
