@@ -11,7 +11,7 @@
  *   been in service discovery without a gap, the one thing a server cannot
  *   fake (its client count is self-reported), so a fresh entry claiming zero
  *   load does not outrank an established one.
- * Ties go to the lower latency, then the key, so the order is stable.
+ * Ties (the score is rounded to 0.1) go to the lower latency, then the lower load, then the key, so the order is stable.
  */
 import { PK_PATTERN } from './constants.js'
 import type { ServiceEntry } from './services.js'
@@ -85,7 +85,7 @@ const byCountry = (a: string | null, b: string | null) => (a === b ? 0 : a === n
 const byPk = (a: RankedServer, b: RankedServer) => (a.pk < b.pk ? -1 : a.pk > b.pk ? 1 : 0)
 
 const ORDERS: Record<SortKey, (a: RankedServer, b: RankedServer) => number> = {
-  score: (a, b) => b.score - a.score || byLatency(a, b) || byPk(a, b),
+  score: (a, b) => b.score - a.score || byLatency(a, b) || a.load - b.load || byPk(a, b),
   latency: (a, b) => byLatency(a, b) || b.score - a.score || byPk(a, b),
   load: (a, b) => a.load - b.load || b.score - a.score || byPk(a, b),
   // Unknown countries last.
