@@ -10,21 +10,23 @@ import { generateConfig } from '../../ts/config/file.js'
 import { labSkipReason } from './helpers/lab.js'
 import { skipUnlessAvailable } from './helpers/skip.js'
 import { expectOneLineError } from './helpers/cli.js'
-import { useVpnLab, type TestVisor } from './helpers/visors.js'
+import { SERVICES_HTTP, SERVICES_UDP, useVpnLab, type TestVisor } from './helpers/visors.js'
 
 const skip = labSkipReason()
 /** A key nobody holds: server2 admits only it, so it refuses every client. */
 const NOBODY = generateConfig({}).pk
 
+/** refreshS 1: a server's client count reaches service discovery within a second (the lab's services, spelled out: an override replaces the whole section). */
+const services = { url: `http://${SERVICES_HTTP}`, udp: SERVICES_UDP, refreshS: 1 }
+
 const status = (v: TestVisor) => JSON.parse(v.cli(['cli', 'vpn', 'status', '--json']).stdout) as { state: string; server: string | null }
 
 describe.skipIf(skipUnlessAvailable(skip))('choosing a server (two servers in DE, two NATed clients)', () => {
   const lab = useVpnLab({ clients: 2, servers: 2 }, (t) => ({
-    // refreshS 1: a server's client count reaches service discovery within a second.
-    server: { ns: t.server.ns, config: { services: { refreshS: 1 }, vpnServer: { dns: ['203.0.113.53'], country: 'DE' } } },
+    server: { ns: t.server.ns, config: { services, vpnServer: { dns: ['203.0.113.53'], country: 'DE' } } },
     server2: {
       ns: (t.server2 as { ns: string }).ns,
-      config: { services: { refreshS: 1 }, vpnServer: { dns: ['203.0.113.53'], country: 'DE', whitelist: [NOBODY] } },
+      config: { services, vpnServer: { dns: ['203.0.113.53'], country: 'DE', whitelist: [NOBODY] } },
     },
     auto: { ns: t.clients[0]!.ns, config: { vpnServer: { autostart: false }, vpnClient: { autoConnect: 'best:DE' } } },
     // Its own VPN server runs (the default): the list must not offer it.

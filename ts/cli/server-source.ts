@@ -13,7 +13,7 @@ import { SkywireError } from '../contracts/errors.js'
 import type { ServiceCounts } from '../contracts/services.js'
 import type { CandidateSource } from '../discovery/choose.js'
 import { ServicesClient } from '../discovery/client.js'
-import { LatencyCache, tcpConnectProbe } from '../discovery/latency.js'
+import { defaultProbe, LatencyCache, probeAddresses } from '../discovery/latency.js'
 import type { FetchPage } from '../discovery/servers.js'
 import { VisorClient } from '../visor/rpc-client.js'
 import { DEFAULT_CONFIG } from './flags.js'
@@ -67,8 +67,8 @@ export async function serverSource(f: SourceFlags): Promise<ServerSource> {
     from: `the visor at ${f.rpc ?? 'the default control socket'}`,
     self: st.visor.pk,
     fetchPage: (country) => (offset, limit) => v.vpnServers({ ...(country ? { country } : {}), offset, limit }),
-    addresses: (pk) => stcprAddresses(resolver, pk),
-    probe: tcpConnectProbe,
+    addresses: async (pk) => probeAddresses(await resolver.resolve(pk)),
+    probe: defaultProbe,
     cache,
     counts: () => v.vpnServerCount(),
   }
@@ -84,14 +84,9 @@ function direct(services: ServicesClient, self: string | null, url: string): Ser
     from: url,
     self,
     fetchPage,
-    addresses: (pk) => stcprAddresses(resolver, pk),
-    probe: tcpConnectProbe,
+    addresses: async (pk) => probeAddresses(await resolver.resolve(pk)),
+    probe: defaultProbe,
     cache,
     counts: () => services.countServices('vpn'),
   }
-}
-
-async function stcprAddresses(services: ServicesClient, pk: string): Promise<string[]> {
-  const r = await services.resolve(pk)
-  return Array.isArray(r?.stcpr) ? r.stcpr.filter((a) => typeof a === 'string').slice(0, 8) : []
 }

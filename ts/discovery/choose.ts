@@ -13,8 +13,8 @@ import { type FetchPage, listAllServers } from './servers.js'
 export interface CandidateSource {
   /** One page of VPN entries (already filtered by country when `country` is given). */
   fetchPage: (country: string | undefined) => FetchPage
-  /** STCPR addresses of a key, for the probe (empty when unknown). */
-  addresses: (pk: string) => Promise<string[]>
+  /** Where a key can be probed (see probeAddresses; empty when unknown). */
+  addresses: (pk: string) => Promise<{ addresses: string[]; sudph: string[] }>
   probe: LatencyProbe
   cache?: LatencyCache
 }
@@ -48,8 +48,8 @@ export async function probeAll(
   const pks = [...new Set(entries.map((e) => e.pk ?? e.address.split(':')[0] ?? ''))].filter((pk) => pk !== '')
   // The address lookup happens inside the probe, so it shares the probe's timeout, parallelism and budget.
   const probe: LatencyProbe = async (t, timeoutMs) => {
-    const addresses = await src.addresses(t.pk).catch(() => [] as string[])
-    return addresses.length === 0 ? null : src.probe({ pk: t.pk, addresses }, timeoutMs)
+    const a = await src.addresses(t.pk).catch(() => ({ addresses: [], sudph: [] }))
+    return a.addresses.length === 0 && a.sudph.length === 0 ? null : src.probe({ pk: t.pk, ...a }, timeoutMs)
   }
   return measureLatencies(
     pks.map((pk) => ({ pk, addresses: [] })),

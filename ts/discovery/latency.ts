@@ -1,17 +1,53 @@
 /**
  * Latency to VPN servers as this machine measures it, for ranking them.
- * The probe is an interface: the signed probe of the Rust core (helper k3's
- * napi function) plugs in here; until it is wired, `tcpConnectProbe` times a
- * TCP connect to the server's STCPR address (one SYN and its answer: no root,
- * no session, nothing sent but the handshake). Probes run a few at a time,
+ * `defaultProbe` uses the core's signed probe to the server's SUDPH address
+ * (`probeLatency` of the native addon: only the key's holder can answer) when
+ * the addon has it and the server has a SUDPH binding; otherwise
+ * `tcpConnectProbe` times a TCP connect to its STCPR address (one SYN and its
+ * answer: no root, no session, nothing sent but the handshake). Probes run a few at a time,
  * each within a timeout and all within one budget, and results are cached
  * for a while: ranking must never cost more than a second or two.
  */
 import { connect } from 'node:net'
+import type { ResolveResult } from '../contracts/services.js'
+import { native } from '../native/loader.js'
 import { parseHostPort } from '../sys/host-port.js'
 
-/** Milliseconds to `pk` (reached at `addresses`), or null when it did not answer in time. */
-export type LatencyProbe = (target: { pk: string; addresses: string[] }, timeoutMs: number) => Promise<number | null>
+/** Where a server can be probed: its STCPR addresses (`addresses`) and its SUDPH binding (observed, then LAN). */
+export interface ProbeTarget {
+  pk: string
+  addresses: string[]
+  sudph?: string[]
+}
+
+/** Milliseconds to `target`, or null when it did not answer in time. */
+export type LatencyProbe = (target: ProbeTarget, timeoutMs: number) => Promise<number | null>
+
+/** The probe addresses in an address resolver's answer (at most 8 of each; anything not a string dropped). */
+export function probeAddresses(r: ResolveResult | null): { addresses: string[]; sudph: string[] } {
+  const strings = (a: unknown): string[] => (Array.isArray(a) ? a.filter((x): x is string => typeof x === 'string').slice(0, 8) : [])
+  const sudph = r?.sudph ? strings([r.sudph.observed, ...strings(r.sudph.local)]) : []
+  return { addresses: strings(r?.stcpr), sudph }
+}
+
+type NativeProbe = (pk: string, addrs: string[], timeoutMs: number) => Promise<{ rttMs: number } | null>
+
+/** The core's signed probe, when this build of the addon has it (helper k3's `probeLatency`). */
+function nativeProbe(): NativeProbe | null {
+  const f = (native as unknown as { probeLatency?: unknown }).probeLatency
+  return typeof f === 'function' ? (f as NativeProbe).bind(native) : null
+}
+
+/** Signed SUDPH probe when possible, else a TCP connect to STCPR. */
+export const defaultProbe: LatencyProbe = async (target, timeoutMs) => {
+  const signed = nativeProbe()
+  const sudph = (target.sudph ?? []).filter((a) => parseHostPort(a) !== null)
+  if (signed && sudph.length > 0) {
+    const r = await signed(target.pk, sudph, Math.min(Math.max(1, Math.round(timeoutMs)), 10_000)).catch(() => null)
+    if (r && typeof r.rttMs === 'number') return r.rttMs
+  }
+  return tcpConnectProbe(target, timeoutMs)
+}
 
 export interface MeasureOptions {
   /** Probes in flight at once. */
@@ -51,16 +87,12 @@ export class LatencyCache {
 }
 
 /** Latency per key (null: no answer, or not probed within the budget). */
-export async function measureLatencies(
-  targets: { pk: string; addresses: string[] }[],
-  probe: LatencyProbe,
-  o: MeasureOptions = {},
-): Promise<Map<string, number | null>> {
+export async function measureLatencies(targets: ProbeTarget[], probe: LatencyProbe, o: MeasureOptions = {}): Promise<Map<string, number | null>> {
   const concurrency = Math.max(1, o.concurrency ?? PROBE_CONCURRENCY)
   const timeoutMs = Math.max(1, o.timeoutMs ?? PROBE_TIMEOUT_MS)
   const stopAt = Date.now() + (o.budgetMs ?? PROBE_BUDGET_MS)
   const out = new Map<string, number | null>()
-  const todo: { pk: string; addresses: string[] }[] = []
+  const todo: ProbeTarget[] = []
   for (const t of targets) {
     if (out.has(t.pk)) continue
     const hit = o.cache?.get(t.pk)
@@ -72,7 +104,7 @@ export async function measureLatencies(
     while (next < todo.length) {
       const left = stopAt - Date.now()
       if (left <= 0) return
-      const t = todo[next++] as { pk: string; addresses: string[] }
+      const t = todo[next++] as ProbeTarget
       let ms: number | null = null
       try {
         ms = await withTimeout(probe(t, Math.min(timeoutMs, left)), Math.min(timeoutMs, left) + 50)

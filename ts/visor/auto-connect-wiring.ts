@@ -8,7 +8,7 @@ import type { Logger } from 'pino'
 import { PK_PATTERN } from '../contracts/constants.js'
 import { rankedCandidates } from '../discovery/choose.js'
 import { ServicesClient } from '../discovery/client.js'
-import { LatencyCache, tcpConnectProbe } from '../discovery/latency.js'
+import { defaultProbe, LatencyCache, probeAddresses } from '../discovery/latency.js'
 import { defaultRoute } from '../sys/netifc.js'
 import { readTrustedFile, writeFileAtomic } from '../sys/safe-file.js'
 import { AutoConnect, parseAutoConnect } from './auto-connect.js'
@@ -48,8 +48,8 @@ export function autoConnectFor(visor: Visor): AutoConnect {
       rankedCandidates(
         {
           fetchPage: (cc) => (offset, limit) => visor.services.listServices({ type: 'vpn', ...(cc ? { country: cc } : {}), offset, limit }),
-          addresses: async (pk) => (await probe.resolve(pk))?.stcpr ?? [],
-          probe: tcpConnectProbe,
+          addresses: async (pk) => probeAddresses(await probe.resolve(pk)),
+          probe: defaultProbe,
           cache,
         },
         { ...(country ? { country } : {}), self: visor.node.publicKey },

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SkywireError } from '../../../ts/contracts/errors.js'
 import type { ServiceEntry } from '../../../ts/contracts/services.js'
 import { connectFirst, rankedCandidates } from '../../../ts/discovery/choose.js'
-import { LatencyCache, measureLatencies, tcpConnectProbe, type LatencyProbe } from '../../../ts/discovery/latency.js'
+import { defaultProbe, LatencyCache, measureLatencies, probeAddresses, tcpConnectProbe, type LatencyProbe } from '../../../ts/discovery/latency.js'
 
 const pk = (c: string) => c.repeat(64)
 const t = (c: string) => ({ pk: pk(c), addresses: ['192.0.2.1:7777'] })
@@ -84,6 +84,29 @@ describe('tcpConnectProbe', () => {
   })
 })
 
+describe('probeAddresses', () => {
+  it('takes STCPR addresses and the SUDPH binding (observed first), at most 8 each, strings only', () => {
+    expect(probeAddresses(null)).toEqual({ addresses: [], sudph: [] })
+    expect(probeAddresses({ pk: pk('a'), stcpr: ['1.2.3.4:7777'], sudph: { observed: '5.6.7.8:7778', local: ['10.0.0.2:7778'] } })).toEqual({
+      addresses: ['1.2.3.4:7777'],
+      sudph: ['5.6.7.8:7778', '10.0.0.2:7778'],
+    })
+    const hostile = { pk: pk('a'), stcpr: [...Array(100).fill('1.1.1.1:1'), 5, null], sudph: { observed: 7, local: 'nope' } }
+    const r = probeAddresses(hostile as never)
+    expect(r.addresses).toHaveLength(8)
+    expect(r.sudph).toEqual([])
+  })
+
+  it('the default probe falls back to a TCP connect when there is no signed probe or no SUDPH binding', async () => {
+    const srv = createServer((s) => s.destroy())
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
+    const port = (srv.address() as { port: number }).port
+    const ms = await defaultProbe({ pk: pk('a'), addresses: [`127.0.0.1:${port}`], sudph: [] }, 1000)
+    await new Promise<void>((r) => srv.close(() => r()))
+    expect(ms).not.toBeNull()
+  })
+})
+
 function entry(c: string, cc: string, clients: number): ServiceEntry {
   return {
     address: `${pk(c)}:3`,
@@ -104,7 +127,7 @@ describe('rankedCandidates', () => {
       const all = entries.filter((e) => !country || e.country === country)
       return { entries: all.slice(offset, offset + limit), total: all.length, offset, limit }
     },
-    addresses: async (p: string) => (p === pk('e') ? [] : ['192.0.2.1:7777']),
+    addresses: async (p: string) => ({ addresses: p === pk('e') ? [] : ['192.0.2.1:7777'], sudph: [] }),
     probe: (async (x) => ({ [pk('a')]: 10, [pk('b')]: 400, [pk('c')]: 5 })[x.pk] ?? null) as LatencyProbe,
   }
 
