@@ -88,7 +88,8 @@ export function controlRoutes(app: FastifyInstance, visor: Visor): void {
     })
     // This visor's own server is no server for its client (the CLI and the UI never offer it).
     const entries = page.entries.filter((e) => e.pk !== visor.node.publicKey)
-    return { ...page, entries, total: Math.max(0, page.total - (page.entries.length - entries.length)) }
+    const removed = page.entries.length - entries.length
+    return removed === 0 ? page : { ...page, entries, total: Math.max(0, page.total - removed) }
   })
   serve(app, R.vpnServerCount, async () => visor.services.countServices('vpn'))
   serve(app, R.transports, async () => visor.status().transports)
