@@ -61,7 +61,13 @@ export async function serverSource(f: SourceFlags): Promise<ServerSource> {
   }
   // No services URL anywhere: the visor knows it, and pages the services for us.
   const v = new VisorClient(f.rpc)
-  const st = await v.status()
+  const st = await v.status().catch((err: unknown) => {
+    // The list needs no visor: say how to do without one.
+    if (err instanceof SkywireError && err.code === 'EUNREACHABLE') {
+      throw new SkywireError('EUNREACHABLE', `${err.message}; or name the discovery services with --services URL or --config FILE`)
+    }
+    throw err
+  })
   const resolver = new ServicesClient({ url: st.visor.services, timeoutMs: 1500, retries: 0 })
   return {
     from: `the visor at ${f.rpc ?? 'the default control socket'}`,
