@@ -43,6 +43,8 @@ mod udp;
 #[cfg(test)]
 mod preauth_tests;
 #[cfg(test)]
+mod probe_tests;
+#[cfg(test)]
 mod roaming_tests;
 #[cfg(test)]
 mod tests;

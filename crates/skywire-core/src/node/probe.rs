@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use super::limits::{source_key, Refusal};
 use super::udp::UdpSock;
 use super::{Inner, NodeError};
-use crate::wire::probe::{ProbeAnswer, ProbeRequest, NONCE_LEN, PROBE_LEN};
+use crate::wire::probe::{ProbeAnswer, ProbeRequest, NONCE_LEN, PK_AT, PROBE_LEN};
 use crate::PublicKey;
 
 /// Answers per source (IPv4 address or IPv6 /64) per second, and the burst a
@@ -108,12 +108,13 @@ impl ProbeLimiter {
 /// if it is well formed, asks for our key, and fits the rate limits. No state
 /// is kept, and nothing is sent for anything else.
 pub(crate) fn on_probe(inner: &Inner, sock: &UdpSock, msg: &[u8], src: SocketAddr) {
-    // Parse first: it is cheaper than a bucket, and garbage must not drain
-    // an honest source's tokens (a forged source address could).
-    let Ok(req) = ProbeRequest::parse(msg) else { return };
-    if req.pk != inner.keypair.public {
+    // Checked before the bucket, so garbage cannot drain an honest source's
+    // tokens (its source address may be forged). The length and the raw pk
+    // first: a probe for another key costs no curve arithmetic.
+    if msg.len() != PROBE_LEN || msg.get(PK_AT) != Some(inner.keypair.public.as_bytes().as_slice()) {
         return;
     }
+    let Ok(req) = ProbeRequest::parse(msg) else { return };
     if let Err(why) = inner.gate.probes.admit(src.ip(), Instant::now()) {
         return inner.refused(why, src.ip());
     }

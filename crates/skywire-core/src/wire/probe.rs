@@ -20,6 +20,8 @@ pub const PROBE_LEN: usize = 4 + NONCE_LEN + 32 + SIGNATURE_LEN;
 /// Signed data = this tag, the nonce, the answering visor's pk. No other
 /// signature of a visor's key starts with it (the resolver's context is
 /// `skywire-ar-udp/1`), so an answer cannot be replayed as anything else.
+/// Where the pk sits in both messages (after type, reserved and nonce).
+pub const PK_AT: std::ops::Range<usize> = 4 + NONCE_LEN..4 + NONCE_LEN + 32;
 pub const PROBE_SIG_CONTEXT: &[u8] = b"skywire-latency-probe/1";
 
 /// "Are you `pk`? Answer with `nonce`."
@@ -81,7 +83,7 @@ impl ProbeRequest {
         let mut out = [0u8; PROBE_LEN];
         out[0] = TYPE_PROBE_REQUEST;
         out[4..36].copy_from_slice(&self.nonce);
-        out[36..68].copy_from_slice(self.pk.as_bytes());
+        out[PK_AT].copy_from_slice(self.pk.as_bytes());
         out
     }
 
@@ -107,7 +109,7 @@ impl ProbeAnswer {
         let mut out = [0u8; PROBE_LEN];
         out[0] = TYPE_PROBE_ANSWER;
         out[4..36].copy_from_slice(&self.nonce);
-        out[36..68].copy_from_slice(self.pk.as_bytes());
+        out[PK_AT].copy_from_slice(self.pk.as_bytes());
         out[68..].copy_from_slice(&self.sig);
         out
     }
