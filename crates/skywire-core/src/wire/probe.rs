@@ -193,6 +193,20 @@ mod tests {
         assert_eq!(ProbeAnswer::parse(&bytes).unwrap().verify(&req), Err(WireError::BadSignature));
     }
 
+    /// The fuzz seeds were built outside this codec (from docs/wire.md, with
+    /// the binding's generic `sign`): the layouts agree.
+    #[test]
+    fn fuzz_seeds_match_the_spec() {
+        let req = ProbeRequest::parse(include_bytes!("../../fuzz/corpus/probe_message/seed-request")).unwrap();
+        assert_eq!(req.nonce, [7; NONCE_LEN]);
+        assert_eq!(req.pk, kp(1).public);
+        let ans = ProbeAnswer::parse(include_bytes!("../../fuzz/corpus/probe_message/seed-answer")).unwrap();
+        assert_eq!(ans.verify(&req), Ok(()));
+        assert_eq!(ans, req.answer(&kp(1)), "Ed25519 signatures are deterministic");
+        let bad = ProbeAnswer::parse(include_bytes!("../../fuzz/corpus/probe_message/seed-answer-bad-sig")).unwrap();
+        assert_eq!(bad.verify(&req), Err(WireError::BadSignature));
+    }
+
     #[test]
     fn strict_parsing() {
         let server = kp(5);
