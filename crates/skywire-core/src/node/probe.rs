@@ -194,8 +194,11 @@ pub async fn probe_latency(
                 let req = ProbeRequest { nonce: random_nonce(), pk };
                 // Unreachable addresses fail here (or fail a later send, as
                 // an ICMP error): the other addresses are still tried.
+                // Timed from before the send: the answer can be back before
+                // the send call returns (loopback, a descheduled thread).
+                let at = Instant::now();
                 if sock.send_to(&req.to_bytes(), to_wire(a)).await.is_ok() {
-                    sent.push((req, a, Instant::now()));
+                    sent.push((req, a, at));
                 }
             }
             next_send += 1;
