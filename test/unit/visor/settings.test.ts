@@ -164,7 +164,13 @@ describe('POST /api/vpn/settings: hostile bodies', () => {
     const asked: unknown[] = []
     const visor = {
       config: { dataDir: dir, control: { listen: '' } },
-      settings: { get: () => mgr.get(), set: async (p: unknown) => void asked.push(p) ?? { ok: true } },
+      settings: {
+        get: () => mgr.get(),
+        set: async (p: unknown) => {
+          asked.push(p)
+          return { ok: true }
+        },
+      },
     } as unknown as Visor
     const app = controlApp(visor, null, (api) => controlRoutes(api, visor))
     const post = (payload: unknown) => app.inject({ method: 'POST', url: '/api/vpn/settings', payload: payload as object })
