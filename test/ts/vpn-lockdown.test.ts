@@ -155,6 +155,16 @@ done > '${samplesFile}'`,
     expect(await tables()).toContain(KILLSWITCH_TABLE)
     expect((await api.vpnStatus()).killswitch).toBe(true)
     expect(await t.curlWhoami(t.client.ns)).toBe(t.server.publicAddr)
+    // The LAN is reached beside the tunnel (its own route); both tables block it until allow-LAN, and both let it through after.
+    expect((await t.ping(t.client.ns, NATC_LAN, 2)).ok).toBe(false)
+    const lan = client.cli(['cli', 'vpn', 'set', '--allow-lan', 'on'])
+    expect(lan.code, lan.stderr).toBe(0)
+    expect((await t.ping(t.client.ns, NATC_LAN, 2)).ok).toBe(true)
+    const killswitchRules = (await t.lab.execOk(t.client.ns, ['nft', 'list', 'table', 'inet', KILLSWITCH_TABLE])).stdout
+    expect(killswitchRules).toMatch(/ip daddr 10\.10\.0\.0\/24 counter packets [1-9]\d* bytes \d+ accept comment "killswitch-lan"/)
+    expect(client.cli(['cli', 'vpn', 'set', '--allow-lan', 'off']).code).toBe(0)
+    expect((await t.ping(t.client.ns, NATC_LAN, 2)).ok).toBe(false)
+    expect(await t.curlWhoami(t.client.ns)).toBe(t.server.publicAddr)
     const off = client.cli(['cli', 'vpn', 'set', '--killswitch', 'off'])
     expect(off.code, off.stderr).toBe(0)
     expect(await tables()).not.toContain(KILLSWITCH_TABLE)
