@@ -74,10 +74,16 @@ export async function applyLockdownAtStart(c: Config['vpnClient'], host: Lockdow
   }
 }
 
+/** How often the LAN's subnets are looked at while allow-LAN matters (a laptop that joins another network). */
+export const LAN_CHECK_MS = 10_000
+
 export class VpnSettingsManager {
   private current: VpnSettings
-  /** set() calls run one at a time: two at once would interleave host changes and file writes. */
+  /** set() calls (and LAN re-checks) run one at a time: two at once would interleave host changes and file writes. */
   private queue: Promise<unknown> = Promise.resolve()
+  /** The LAN subnets the rules were last built with (JSON), so a re-check changes nothing when nothing moved. */
+  private lanSeen: string | null = null
+  private lanTimer: NodeJS.Timeout | null = null
 
   constructor(
     private readonly config: Config,
@@ -85,8 +91,50 @@ export class VpnSettingsManager {
     private readonly client: SettingsClient,
     private readonly lockdown: LockdownHost,
     private readonly log: Logger,
+    private readonly lan: () => Promise<string[]> = lanPrefixes,
   ) {
     this.current = settingsOf(config.vpnClient)
+  }
+
+  /** Re-checks the LAN every `ms` (0: never) until stop(). */
+  watchLan(ms: number = LAN_CHECK_MS): void {
+    if (ms <= 0 || this.lanTimer !== null) return
+    this.lanTimer = setInterval(
+      () => void this.checkLan().catch((e) => this.log.warn({ err: (e as Error).message }, 'cannot update the allowed LAN')),
+      ms,
+    )
+    this.lanTimer.unref()
+  }
+
+  stop(): void {
+    if (this.lanTimer !== null) clearInterval(this.lanTimer)
+    this.lanTimer = null
+  }
+
+  /**
+   * Allow-LAN's subnets are taken when the rules are built; when this host's
+   * subnets changed since (another network joined, an address renewed into
+   * another subnet), the lockdown and kill switch rules are rebuilt for the
+   * new LAN, and the old one is no longer let through. True when it rebuilt.
+   */
+  checkLan(): Promise<boolean> {
+    const run = this.queue.then(async () => {
+      const s = this.current
+      if (!s.allowLan || !(s.lockdown || s.killswitch)) {
+        this.lanSeen = null
+        return false
+      }
+      const now = JSON.stringify(await this.lan())
+      const was = this.lanSeen
+      this.lanSeen = now
+      if (was === null || was === now) return false
+      if (s.lockdown) await this.lockdown.install({ allowLan: true })
+      if (s.killswitch) await this.client.configure({ killswitch: true, allowLan: true })
+      this.log.info({ lan: JSON.parse(now) as string[] }, 'the LAN changed: allow-LAN rules rebuilt')
+      return true
+    })
+    this.queue = run.catch(() => {})
+    return run
   }
 
   get(): VpnSettings {

@@ -207,6 +207,7 @@ export class Visor {
     // FLUSHALL): within one interval, with nothing to detect.
     this.refresh = setInterval(() => void this.refreshOnce(), this.config.services.refreshS * 1000)
     this.refresh.unref()
+    this.settings.watchLan()
     if (opts.controlApi ?? true) {
       this.api = new ControlApi(this, this.log.child({ part: 'control' }))
       await this.api.listen(this.config.control)
@@ -367,6 +368,7 @@ export class Visor {
     if (this.closed) return
     this.closed = true
     if (this.refresh) clearInterval(this.refresh)
+    this.settings.stop()
     const steps: [string, () => Promise<unknown>][] = [
       // Together: closing the API waits for requests in flight, and a `vpn
       // start` still dialing ends only when the client is stopped.

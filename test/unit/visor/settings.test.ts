@@ -138,6 +138,30 @@ describe('VpnSettingsManager', () => {
   })
 })
 
+describe('allow-LAN follows the LAN', () => {
+  it('rebuilds the lockdown and kill switch rules when the subnets change, and only then', async () => {
+    let lan = ['192.168.1.0/24']
+    const m = new VpnSettingsManager(config, file, client, lockdown, silentLog, async () => lan)
+    expect(await m.checkLan()).toBe(false)
+    await m.set({ lockdown: true, killswitch: true, allowLan: true })
+    lockdown.calls = []
+    client.calls = []
+    expect(await m.checkLan()).toBe(false)
+    expect(await m.checkLan()).toBe(false)
+    lan = ['10.0.5.0/24']
+    expect(await m.checkLan()).toBe(true)
+    expect(lockdown.calls).toEqual(['install true'])
+    expect(client.calls).toEqual([{ killswitch: true, allowLan: true }])
+    expect(await m.checkLan()).toBe(false)
+    // Allow-LAN off: nothing to follow.
+    await m.set({ allowLan: false })
+    lan = ['172.16.0.0/24']
+    lockdown.calls = []
+    expect(await m.checkLan()).toBe(false)
+    expect(lockdown.calls).toEqual([])
+  })
+})
+
 describe('lockdown at visor start', () => {
   it('on: installed (with allow-LAN as configured); failing to install stops the start', async () => {
     await applyLockdownAtStart({ ...config.vpnClient, lockdown: true, allowLan: true }, lockdown, silentLog)
