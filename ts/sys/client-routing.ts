@@ -47,6 +47,8 @@ export interface ClientRoutingOptions {
   /** True when the tunnel carries IPv6; otherwise IPv6 to the internet is made unreachable. */
   tunnelIpv6?: boolean
   killSwitch?: boolean
+  /** Allow LAN: prefixes the kill switch lets through (ts/sys/lan.ts). */
+  lan?: readonly string[]
   /** Where the plan is written before any change (e.g. `<visor dir>/vpn-client.state.json`). */
   stateFile: string
   /** Default /etc/resolv.conf: in a namespace started by `ip netns exec`, that namespace's copy. */
@@ -72,6 +74,12 @@ export interface AppliedClientRouting {
   verify(): Promise<ClientRoutingCheck>
   /** Puts the DNS setup back where somebody changed it (see `reassertClientDns`). */
   reassertDns(): Promise<DnsReassertion>
+  /**
+   * `vpn set --killswitch/--allow-lan` while connected: installs, replaces or
+   * removes the kill switch now, and records it in the state file first (a
+   * crash in between is still undone at the next start).
+   */
+  setKillSwitch(on: boolean, lan?: readonly string[]): Promise<void>
 }
 
 export interface ClientRoutingCheck {
@@ -313,7 +321,7 @@ export async function applyClientRouting(opts: ClientRoutingOptions): Promise<Ap
   }
   writeState(opts.stateFile, s)
   try {
-    if (s.killSwitch !== null) await installKillSwitch(s.tunIf, s.killSwitch.table)
+    if (s.killSwitch !== null) await installKillSwitch(s.tunIf, s.killSwitch.table, { lan: opts.lan ?? [] })
     await addRoutes(s.routes)
     await addRules(p.rules)
     if (resolvConf !== null) writeResolvConf(resolvConf, dns)
@@ -402,6 +410,19 @@ function handle(stateFile: string, s: ClientState, p: Plan, rc: ResolvedControl)
     },
     verify: () => verifyClientRouting(s, rc),
     reassertDns: () => reassertClientDns(s, rc),
+    async setKillSwitch(on, lan = []) {
+      if (done) return
+      if (on) {
+        s.killSwitch ??= { table: KILLSWITCH_TABLE }
+        writeState(stateFile, s)
+        await installKillSwitch(s.tunIf, s.killSwitch.table, { lan })
+      } else if (s.killSwitch !== null) {
+        const table = s.killSwitch.table
+        await removeKillSwitch(table)
+        s.killSwitch = null
+        writeState(stateFile, s)
+      }
+    },
   }
 }
 

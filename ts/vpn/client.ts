@@ -113,6 +113,18 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     host.onPathChange?.(() => this.onPathChange())
   }
 
+  /**
+   * `vpn set` on a running visor: the kill switch and allow-LAN change on the
+   * host now (host.setFirewall); DNS servers apply at the next connect.
+   */
+  async configure(p: { killswitch?: boolean; dns?: string[]; allowLan?: boolean }): Promise<void> {
+    if (p.dns !== undefined) this.opts.dns = p.dns
+    if (p.killswitch === undefined && p.allowLan === undefined) return
+    if (p.killswitch !== undefined) this.opts.killswitch = p.killswitch
+    const fw = { killswitch: this.opts.killswitch, ...(p.allowLan !== undefined ? { allowLan: p.allowLan } : {}) }
+    await this.hostExclusive(async () => this.host.setFirewall?.(fw))
+  }
+
   /** Undo what a crashed visor left on the host; true if there was something. */
   recoverStale(): Promise<boolean> {
     return this.host.recoverStale()
