@@ -115,6 +115,7 @@ describe.skipIf(skipUnlessAvailable(skip))('vpn start -k OTHER while connected: 
     )
     await new Promise((r) => setTimeout(r, 1000))
     const c0 = await counters()
+    const before = readFileSync(log, 'utf8').trim().split('\n').length
     const t0 = Date.now()
     const r = client.cli(['cli', 'vpn', 'start', '-k', server2.config.pk, '-t', '30', '--json'])
     const switchMs = Date.now() - t0
@@ -127,11 +128,14 @@ describe.skipIf(skipUnlessAvailable(skip))('vpn start -k OTHER while connected: 
     const pings = readFileSync(log, 'utf8').trim().split('\n')
     const lost = pings.filter((x) => x === 'lost').length
     console.log(
-      `switch took ${switchMs} ms; ${pings.length} pings meanwhile, ${lost} lost; packets to servers/services ${c1.transport - c0.transport}, ` +
+      `switch took ${switchMs} ms; ${pings.length - before} pings meanwhile (${pings.length} in all), ${lost} lost; packets to servers/services ${c1.transport - c0.transport}, ` +
         `beside a tunnel: IPv4 ${c1.leak - c0.leak}, IPv6 ${c1.leak6 - c0.leak6}`,
     )
-    expect(pings.length).toBeGreaterThan(20)
-    expect(c1.transport - c0.transport).toBeGreaterThan(pings.length)
+    expect(pings.length - before).toBeGreaterThan(20)
+    // Every ping after the first count crossed the uplink inside a transport (to one server or the other).
+    expect(c1.transport - c0.transport).toBeGreaterThanOrEqual(pings.length - before - 1)
+    // Make before break: the flow barely notices (break before make loses every ping of the ~2 s dial and hello).
+    expect(lost).toBeLessThan((pings.length - before) / 5)
     expect(c1.leak - c0.leak).toBe(0)
     expect(c1.leak6 - c0.leak6).toBe(0)
     // The old server was told and let us go; the new one holds us.

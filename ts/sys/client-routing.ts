@@ -72,6 +72,14 @@ export interface AppliedClientRouting {
   verify(): Promise<ClientRoutingCheck>
   /** Puts the DNS setup back where somebody changed it (see `reassertClientDns`). */
   reassertDns(): Promise<DnsReassertion>
+  /**
+   * Another server's DNS servers on the same TUN (a switch, a reconnect):
+   * rewrites only the DNS setup (state file first), leaving routes, rules and
+   * kill switch as they are, so traffic never leaves the tunnel meanwhile.
+   * false (nothing changed) where that cannot be done in place: DNS was left
+   * alone at connect, or the new list is empty; then apply anew.
+   */
+  setDns(dns: readonly string[]): Promise<boolean>
 }
 
 export interface ClientRoutingCheck {
@@ -390,18 +398,32 @@ export async function verifyClientRouting(s: ClientState, rc: ResolvedControl = 
 
 function handle(stateFile: string, s: ClientState, p: Plan, rc: ResolvedControl): AppliedClientRouting {
   let done = false
+  let cur = s
   return {
     stateFile,
-    state: s,
+    get state() {
+      return cur
+    },
     skipped: p.skipped,
     ipv6: p.ipv6,
     async restore(o = {}) {
       if (done) return
-      await rollBack(stateFile, s, o.keepKillSwitch ?? false, rc)
+      await rollBack(stateFile, cur, o.keepKillSwitch ?? false, rc)
       done = true
     },
-    verify: () => verifyClientRouting(s, rc),
-    reassertDns: () => reassertClientDns(s, rc),
+    verify: () => verifyClientRouting(cur, rc),
+    reassertDns: () => reassertClientDns(cur, rc),
+    async setDns(dns) {
+      const next = [...dns]
+      if (done || next.length === 0 || (cur.resolvConf === null && cur.resolved == null)) return false
+      const updated: ClientState = { ...cur, dns: next }
+      // The plan first: a crash from here on restores the same backup, whichever servers were written.
+      writeState(stateFile, updated)
+      cur = updated
+      if (cur.resolvConf !== null) reassertResolvConf(cur.resolvConf.path, next)
+      if (cur.resolved != null) await rc.apply(cur.resolved.tunIf, next)
+      return true
+    },
   }
 }
 
