@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NsProcess } from '../../ts/netlab/exec.js'
 import type { Topology } from '../../ts/netlab/topology.js'
 import { VisorClient } from '../../ts/visor/rpc-client.js'
+import { BIN } from './helpers/cli.js'
 import { labSkipReason } from './helpers/lab.js'
 import { skipUnlessAvailable } from './helpers/skip.js'
 import { tempDir, useVpnLab, type TestVisor } from './helpers/visors.js'
@@ -34,10 +35,10 @@ describe.skipIf(skipUnlessAvailable(skip))('vpn start -k OTHER while connected: 
   const lab = useVpnLab(
     { servers: 2 },
     (t) => ({
-      server: { ns: t.server.ns, config: { vpnServer: { dns: ['203.0.113.53'], country: 'DE' } } },
+      server: { ns: t.server.ns, config: { vpnServer: { dns: ['203.0.113.55'], country: 'DE' } } },
       server2: {
         ns: (t.server2 as NonNullable<Topology['server2']>).ns,
-        config: { vpnServer: { dns: ['203.0.113.53'], pool: '10.88.0.0/16', country: 'NL' } },
+        config: { vpnServer: { dns: ['203.0.113.54'], pool: '10.88.0.0/16', country: 'NL' } },
       },
       client: { ns: t.client.ns, config: { vpnServer: { autostart: false } } },
     }),
@@ -78,6 +79,7 @@ describe.skipIf(skipUnlessAvailable(skip))('vpn start -k OTHER while connected: 
     tmp.cleanup()
   })
 
+  const resolvConf = async () => (await t.lab.execOk(t.client.ns, ['cat', '/etc/resolv.conf'])).stdout
   const counters = async () => {
     const out = (await t.lab.execOk(t.natc.ns, ['nft', 'list', 'table', 'inet', 'watch'])).stdout
     const n = (c: string) => Number(new RegExp(`counter packets (\\d+) bytes \\d+ comment "${c}"`).exec(out)?.[1] ?? Number.NaN)
@@ -99,6 +101,7 @@ describe.skipIf(skipUnlessAvailable(skip))('vpn start -k OTHER while connected: 
     await expect.poll(async () => (await api.vpnStatus()).exitIp, { timeout: 10_000 }).toBe(t.server.publicAddr)
     const st = JSON.parse(client.cli(['cli', 'vpn', 'status', '--json']).stdout)
     expect(st).toMatchObject({ state: 'connected', server: server.config.pk, exitIp: t.server.publicAddr, exitCountry: 'DE' })
+    expect(await resolvConf()).toContain('nameserver 203.0.113.55')
     expect(client.cli(['cli', 'vpn', 'status']).stdout).toMatch(new RegExp(`exit:\\s+${t.server.publicAddr.replace(/\./g, '\\.')} \\(DE\\)`))
   }, 90_000)
 
@@ -149,10 +152,44 @@ describe.skipIf(skipUnlessAvailable(skip))('vpn start -k OTHER while connected: 
       .poll(async () => (await api.vpnStatus()).exitIp, { timeout: 10_000 })
       .toBe((t.server2 as NonNullable<Topology['server2']>).publicAddr)
     expect((await api.vpnStatus()).exitCountry).toBe('NL')
+    // The second server's DNS, written in place (the routes stayed, as the counters show).
+    expect(await resolvConf()).toContain('nameserver 203.0.113.54')
+    expect(await resolvConf()).not.toContain('203.0.113.55')
   }, 120_000)
+
+  it('vpn status --watch --json follows live, one object per line, and ends cleanly on Ctrl-C', async () => {
+    const p = t.lab.spawn(t.client.ns, [process.execPath, BIN, 'cli', 'vpn', 'status', '--watch', '--json', '--rpc', client.rpc])
+    await expect.poll(() => p.output().stdout.split('\n').filter(Boolean).length, { timeout: 20_000, interval: 100 }).toBeGreaterThanOrEqual(3)
+    const info = await p.kill('SIGINT', 5000)
+    expect(info.code, p.output().stderr).toBe(0)
+    const objs = p
+      .output()
+      .stdout.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+    expect(objs.every((o) => o.state === 'connected' && o.exitIp === (t.server2 as NonNullable<Topology['server2']>).publicAddr)).toBe(true)
+    // Live: the uptime moves from one line to the next.
+    expect((objs.at(-1)?.uptimeS ?? 0) - (objs[0]?.uptimeS ?? 0)).toBeGreaterThanOrEqual(1)
+  }, 60_000)
 
   it('vpn stop after a switch restores the host: pings leave directly again', async () => {
     expect((await api.vpnStop()).state).toBe('disconnected')
     expect(await t.curlWhoami(t.client.ns)).toBe(t.natc.wanAddr)
+    // The lab's own resolv.conf is back.
+    expect(await resolvConf()).toContain('nameserver 203.0.113.53')
+    expect(await resolvConf()).not.toContain('203.0.113.54')
   }, 30_000)
+
+  it('vpn status -w exits non-zero with one line when the visor goes away', async () => {
+    const p = t.lab.spawn(t.client.ns, [process.execPath, BIN, 'cli', 'vpn', 'status', '-w', '--rpc', client.rpc])
+    // Not a terminal: one line per tick.
+    await expect.poll(() => p.output().stdout, { timeout: 20_000, interval: 100 }).toMatch(/Z disconnected\n/)
+    await client.stop()
+    const info = await Promise.race([p.exited, new Promise<null>((r) => setTimeout(() => r(null), 15_000))])
+    if (info === null) await p.kill('SIGKILL', 1000)
+    expect(info?.code).not.toBe(0)
+    const err = p.output().stderr.trim()
+    expect(err.split('\n')).toHaveLength(1)
+    expect(err).toMatch(/lost the visor while watching/)
+  }, 60_000)
 })
