@@ -104,6 +104,11 @@ export class Visor {
         dns: config.vpnServer.dns,
         mtu: 1420,
         tunName: SERVER_TUN,
+        // What the clients' `vpn status` shows as the exit: our address as the resolver saw it, our entry's country.
+        exitInfo: async () => ({
+          ip: node.observedAddr?.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') ?? null,
+          country: (await services.getService(`${node.publicKey}:${VPN_PORT}`))?.country ?? config.vpnServer.country ?? null,
+        }),
       },
     )
     this.vpnClient = new VpnClient(

@@ -260,6 +260,11 @@ export class LinuxClientHost implements ClientHost {
       await this.recheckDns()
       return
     }
+    // Only the DNS servers changed (a switch to a server with other DNS): rewrite them in place, routes untouched.
+    if (this.applied && this.appliedKey === JSON.stringify([p.tun, this.applied.state.dns, p.killswitch]) && (await this.applied.setDns(p.dns))) {
+      this.appliedKey = key
+      return
+    }
     await this.stopRecheck()
     // A new TUN or DNS: replace the routes, but keep the kill switch up across
     // the swap so nothing leaves outside the tunnel meanwhile.
