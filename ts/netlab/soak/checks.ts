@@ -248,8 +248,7 @@ function rekeyCheck(r: SoakResult, steady: ClientRecord[]): Check {
 
 function idleCheck(r: SoakResult): Check {
   const i = r.idle
-  if (!i)
-    return check('idle transport expires, comes back', null, `run shorter than the ${EXPIRY_S} s expiry: not judged (the full run judges it)`)
+  if (!i) return check('idle transport expires, comes back', null, `run shorter than the ${EXPIRY_S} s expiry: not judged (the full run judges it)`)
   const idle = r.clients.find((c) => c.idle)
   const after = (idle?.traffic?.probesEchoed ?? 0) - i.echoedBeforeResume
   const okExpiry =
