@@ -1,8 +1,8 @@
 /**
  * Latency to VPN servers as this machine measures it, for ranking them.
  * `defaultProbe` uses the core's signed probe to the server's SUDPH address
- * (`probeLatency` of the native addon: only the key's holder can answer) when
- * the addon has it and the server has a SUDPH binding; otherwise
+ * (ts/native/probe.ts, docs/wire.md section 4: only the key's holder can
+ * answer) when the server has a SUDPH binding; otherwise
  * `tcpConnectProbe` times a TCP connect to its STCPR address (one SYN and its
  * answer: no root, no session, nothing sent but the handshake). Probes run a few at a time,
  * each within a timeout and all within one budget, and results are cached
@@ -10,7 +10,7 @@
  */
 import { connect } from 'node:net'
 import type { ResolveResult } from '../contracts/services.js'
-import { native } from '../native/loader.js'
+import { probeLatency } from '../native/probe.js'
 import { parseHostPort } from '../sys/host-port.js'
 
 /** Where a server can be probed: its STCPR addresses (`addresses`) and its SUDPH binding (observed, then LAN). */
@@ -30,23 +30,16 @@ export function probeAddresses(r: ResolveResult | null): { addresses: string[]; 
   return { addresses: strings(r?.stcpr), sudph }
 }
 
-type NativeProbe = (pk: string, addrs: string[], timeoutMs: number) => Promise<{ rttMs: number } | null>
-
-/** The core's signed probe, when this build of the addon has it (helper k3's `probeLatency`). */
-function nativeProbe(): NativeProbe | null {
-  const f = (native as unknown as { probeLatency?: unknown }).probeLatency
-  return typeof f === 'function' ? (f as NativeProbe).bind(native) : null
-}
-
-/** Signed SUDPH probe when possible, else a TCP connect to STCPR. */
+/** Signed SUDPH probe when the server has a binding, else a TCP connect to STCPR. */
 export const defaultProbe: LatencyProbe = async (target, timeoutMs) => {
-  const signed = nativeProbe()
-  const sudph = (target.sudph ?? []).filter((a) => parseHostPort(a) !== null)
-  if (signed && sudph.length > 0) {
-    const r = await signed(target.pk, sudph, Math.min(Math.max(1, Math.round(timeoutMs)), 10_000)).catch(() => null)
-    if (r && typeof r.rttMs === 'number') return r.rttMs
+  const t0 = Date.now()
+  const sudph = (target.sudph ?? []).filter((a) => parseHostPort(a) !== null).slice(0, 8)
+  if (sudph.length > 0) {
+    // Silence is not the end: a server whose UDP is filtered may still answer on TCP.
+    const r = await probeLatency(target.pk, sudph, Math.min(Math.max(1, Math.round(timeoutMs / 2)), 10_000)).catch(() => null)
+    if (r) return r.rttMs
   }
-  return tcpConnectProbe(target, timeoutMs)
+  return tcpConnectProbe(target, Math.max(1, timeoutMs - (Date.now() - t0)))
 }
 
 export interface MeasureOptions {

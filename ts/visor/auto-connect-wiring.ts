@@ -36,7 +36,7 @@ export function lastServer(dataDir: string): string | null {
 }
 
 export function autoConnectFor(visor: Visor): AutoConnect {
-  const setting = (visor.config.vpnClient as { autoConnect?: string }).autoConnect
+  const setting = visor.config.vpnClient.autoConnect
   const mode = parseAutoConnect(setting)
   const log = visor.log.child({ part: 'auto-connect' })
   // Quick checks with no retries of their own: the loop is the retry.

@@ -130,6 +130,8 @@ export function controlRoutes(app: FastifyInstance, visor: Visor): void {
     await visor.stopVpnServer()
     return visor.vpnServer.status()
   })
+  serve(app, R.vpnSettings, async () => visor.settings.get())
+  serve(app, R.vpnSetSettings, async (req) => visor.settings.set(parse(R.vpnSetSettings.body, req.body)))
 }
 
 /**
