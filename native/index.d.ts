@@ -105,6 +105,10 @@ export interface NodeLimitStats {
   refusedSessionsTotal: number
   refusedSessionsPerIp: number
   refusedBadFirstFrame: number
+  /** Latency probes answered, and refused by the per-source and total rate limits. */
+  probesAnswered: number
+  refusedProbesPerIp: number
+  refusedProbesTotal: number
 }
 
 export interface NodeOptions {
@@ -120,6 +124,21 @@ export interface NodeOptions {
   localAddrs?: Array<string>
   /** Caps on what strangers can make the node hold; absent fields keep the core's defaults. */
   limits?: NodeLimits
+}
+
+/**
+ * Time a signed probe to the visor `public_key` at its SUDPH `addrs`
+ * (IP:PORT, 1 to 8). Resolves to null when no valid answer came within
+ * `timeout_ms` (clamped to 1..=10000): offline, a visor too old to answer, rate-limited,
+ * or not that key. Throws only for bad arguments or no UDP socket.
+ */
+export declare function probeLatency(publicKey: string, addrs: Array<string>, timeoutMs: number): Promise<ProbeResult | null>
+
+export interface ProbeResult {
+  /** Round trip of the answered request, in milliseconds (fractional). */
+  rttMs: number
+  /** The address that answered (one of those given). */
+  addr: string
 }
 
 /** The public key of a secret key (both hex). */

@@ -840,6 +840,7 @@ module.exports.bypassMark = nativeBinding.bypassMark
 module.exports.connectMarked = nativeBinding.connectMarked
 module.exports.generateKeypair = nativeBinding.generateKeypair
 module.exports.isValidPublicKey = nativeBinding.isValidPublicKey
+module.exports.probeLatency = nativeBinding.probeLatency
 module.exports.publicKeyFromSecret = nativeBinding.publicKeyFromSecret
 module.exports.publicKeyProblem = nativeBinding.publicKeyProblem
 module.exports.sign = nativeBinding.sign

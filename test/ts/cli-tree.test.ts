@@ -90,10 +90,10 @@ describe('bad input gets one line and a non-zero exit', () => {
     expect(expectOneLineError(r)).toMatch(/not a valid Ed25519 key/)
   })
 
-  it('missing required flag', () => {
-    const r = skywire(['cli', 'vpn', 'start'])
-    expect(r.code).toBe(2)
-    expect(expectOneLineError(r)).toMatch(/Missing required flag pk/)
+  it('no key picks the best server, which needs the visor: without one, one line and exit 3', () => {
+    const r = skywire(['cli', 'vpn', 'start', '--rpc', '/nonexistent/visor.sock'])
+    expect(r.code).toBe(3)
+    expect(expectOneLineError(r)).toMatch(/no visor is running at/)
   })
 
   it('unknown flag', () => {
@@ -124,7 +124,8 @@ describe('bad input gets one line and a non-zero exit', () => {
 
   it('bad timeout', () => {
     // A real key (RFC 8032's first): 'a'.repeat(64) is a weak key, refused before the timeout.
-    const r = skywire(['cli', 'vpn', 'start', '-k', 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a', '-t', '0'])
+    // -t 0 is no deadline (Skywire's habit); above an hour is refused.
+    const r = skywire(['cli', 'vpn', 'start', '-k', 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a', '-t', '3601'])
     expect(r.code).toBe(2)
     expect(expectOneLineError(r)).toMatch(/timeout must be a whole number/)
   })

@@ -154,7 +154,7 @@ describe.skipIf(skipUnlessAvailable(skip))('soak on the lab (10 clients, 60 s)',
       table,
     ).toEqual([])
     // Everything but rekey and expiry (which need minutes) was judged.
-    expect(checks.filter((c) => c.ok === null).map((c) => c.name)).toEqual(['rekeys happened', 'idle session expires and comes back'])
+    expect(checks.filter((c) => c.ok === null).map((c) => c.name)).toEqual(['rekeys happened', 'idle transport expires, comes back'])
     expect(r.clients.map((c) => c.transport).sort()).toEqual([...Array(4).fill('sudph'), ...Array(6).fill('stcpr')].sort())
     // The rekey counter reaches the status API (0 this early).
     expect(r.clients.every((c) => Number.isInteger(c.rekeys))).toBe(true)

@@ -83,35 +83,65 @@ export interface VpnServerSettings {
 /**
  * Writes run-time VPN server settings into the config file, so a restart
  * keeps them (a whitelist that vanished at restart would reopen the server
- * to everyone). Edits the JSON as it is: every other field, unknown ones
- * included, keeps its value and place; the file keeps its mode, owner,
- * indentation and final newline. Validated before writing, written
- * atomically. Returns the real path and whether anything changed.
+ * to everyone). See saveConfigSection.
  */
 export function saveVpnServerSettings(file: string, settings: VpnServerSettings): { path: string; changed: boolean } {
+  return saveConfigSection(file, 'vpnServer', { ...settings }, 'the VPN server settings')
+}
+
+/** The `vpnClient` fields `vpn set` changes (the rest of the section is left as it is). */
+export interface VpnClientSettings {
+  killswitch?: boolean
+  lockdown?: boolean
+  allowLan?: boolean
+  dns?: string[]
+  autoConnect?: string
+}
+
+/** Writes `vpn set`'s settings into the config file's vpnClient section. See saveConfigSection. */
+export function saveVpnClientSettings(file: string, settings: VpnClientSettings): { path: string; changed: boolean } {
+  return saveConfigSection(file, 'vpnClient', { ...settings }, 'the VPN client settings')
+}
+
+/**
+ * Sets fields of one section of the config file. Edits the JSON as it is:
+ * every other field, unknown ones included, keeps its value and place; the
+ * file keeps its mode, owner, indentation and final newline. The file must
+ * pass the same checks as at visor start (ours, not group/world-writable or
+ * readable, safe directories; a symlink is followed to its real path, which
+ * must pass them too). Validated before writing, written atomically (a temp
+ * file renamed over it): a reader or a crash never sees half a config.
+ * Returns the real path and whether anything changed.
+ */
+export function saveConfigSection(
+  file: string,
+  section: 'vpnServer' | 'vpnClient',
+  settings: Record<string, unknown>,
+  what: string,
+): { path: string; changed: boolean } {
   const path = checkParentDirs(file, 'config')
   const fail = (e: unknown) => {
     if (e instanceof SkywireError) return e
     const code = (e as NodeJS.ErrnoException).code
     const perm = code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
-    return new SkywireError(perm ? 'EPERM' : 'ECONFIG', `cannot save the VPN server settings to ${path}: ${code ?? (e as Error).message}`, {
+    return new SkywireError(perm ? 'EPERM' : 'ECONFIG', `cannot save ${what} to ${path}: ${code ?? (e as Error).message}`, {
       cause: e,
     })
   }
   try {
     const buf = readTrustedFile(path, { what: 'config', secret: true, maxBytes: MAX_CONFIG_BYTES })
-    if (buf === null) throw new SkywireError('ECONFIG', `cannot save the VPN server settings: config ${path} is gone`)
+    if (buf === null) throw new SkywireError('ECONFIG', `cannot save ${what}: config ${path} is gone`)
     const text = buf.toString('utf8')
     const raw = JSON.parse(text) as unknown
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new SkywireError('ECONFIG', `config ${path} is not a JSON object`)
     const obj = raw as Record<string, unknown>
-    const old = obj.vpnServer
-    const oldVs = old !== null && typeof old === 'object' && !Array.isArray(old) ? (old as Record<string, unknown>) : {}
-    const vs: Record<string, unknown> = { ...oldVs }
-    for (const [k, v] of Object.entries(settings)) if (v !== undefined) vs[k] = v
-    if (JSON.stringify(vs) === JSON.stringify(old)) return { path, changed: false }
-    // Spreading keeps every key where it was; a config without vpnServer gets it at the end.
-    const next = { ...obj, vpnServer: vs }
+    const old = obj[section]
+    const oldSec = old !== null && typeof old === 'object' && !Array.isArray(old) ? (old as Record<string, unknown>) : {}
+    const sec: Record<string, unknown> = { ...oldSec }
+    for (const [k, v] of Object.entries(settings)) if (v !== undefined) sec[k] = v
+    if (JSON.stringify(sec) === JSON.stringify(old)) return { path, changed: false }
+    // Spreading keeps every key where it was; a config without the section gets it at the end.
+    const next = { ...obj, [section]: sec }
     parseConfig(next, path)
     const indent = /^\{\r?\n([ \t]+)"/.exec(text)?.[1] ?? (text.includes('\n') ? '  ' : '')
     const out = JSON.stringify(next, null, indent) + (text.endsWith('\n') ? '\n' : '')

@@ -49,6 +49,21 @@ const cidr4 = z.string().refine(
 
 const transportType = z.enum(['sudph', 'stcpr'])
 
+/** The shape of vpnClient.autoConnect: off | last | best | best:CC | a public key. */
+export const AUTO_CONNECT_RE = /^(off|last|best|best:[A-Z]{2}|[0-9a-f]{64})$/
+export const autoConnectSchema = z.string().superRefine((s, ctx) => {
+  if (!AUTO_CONNECT_RE.test(s)) {
+    ctx.addIssue({ code: 'custom', message: 'must be off, last, best, best:CC (a country code like DE) or a server public key' })
+    return
+  }
+  if (s.startsWith('best:') && !isIsoCountryCode(s.slice(5)))
+    ctx.addIssue({ code: 'custom', message: 'must name an ISO 3166-1 country, like best:DE' })
+  else if (s.length === 64) {
+    const why = publicKeyProblem(s)
+    if (why !== null) ctx.addIssue({ code: 'custom', message: why })
+  }
+})
+
 export const configSchema = z
   .object({
     version: z.literal(1),
@@ -103,6 +118,22 @@ export const configSchema = z
     vpnClient: z
       .strictObject({
         killswitch: z.boolean().default(false),
+        /**
+         * Block everything but the visor's own sockets (transports, discovery) and the tunnel,
+         * from the visor's start on, connected or not, and after `vpn stop` or a visor stop:
+         * until lockdown is turned off (ts/sys/lockdown.ts).
+         */
+        lockdown: z.boolean().default(false),
+        /**
+         * Under the kill switch or lockdown, and while connected, keep the private networks this
+         * host is directly on (its LAN: printers, NAS, router) reachable outside the tunnel.
+         */
+        allowLan: z.boolean().default(false),
+        /**
+         * What the visor connects to when it starts: \`off\`, \`last\` (the last server used), a
+         * server's public key, or \`best\` / \`best:CC\` (the best server, optionally in one country).
+         */
+        autoConnect: autoConnectSchema.default('off'),
         /**
          * Register the VPN's transport in transport discovery. Off by default:
          * entries are public and would tell anyone which exit this key uses.

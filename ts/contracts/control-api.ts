@@ -10,6 +10,7 @@ import { z } from 'zod'
 import { PK_PATTERN, TRANSPORT_KINDS } from './constants.js'
 import { CONTROL_ROUTES as P, type RouteName, type RoutePath } from './control-routes.js'
 import { serviceCountsSchema, serviceEntrySchema } from './services.js'
+import { vpnSettingsPatchSchema, vpnSettingsResultSchema, vpnSettingsSchema } from './settings.js'
 import { remoteStatusSchema, transportInfoSchema, vpnClientStatusSchema, vpnServerStatusSchema } from './status.js'
 
 export { CONTROL_ROUTES, targetOf, type AuthKind, type Method, type RouteName, type RoutePath } from './control-routes.js'
@@ -83,6 +84,8 @@ export function routesWith(pk: z.ZodType<string>) {
       answer: vpnServerStatusSchema.loose(),
     }),
     serverStop: route('serverStop', { answer: vpnServerStatusSchema }),
+    vpnSettings: route('vpnSettings', { answer: vpnSettingsSchema }),
+    vpnSetSettings: route('vpnSetSettings', { body: vpnSettingsPatchSchema, answer: vpnSettingsResultSchema }),
     ui: route('ui', { answer: z.object({ url: z.string(), listen: z.string() }) }),
     events: route('events', { answer: undefined }),
     session: route('session', { answer: z.object({ ok: z.boolean() }) }),

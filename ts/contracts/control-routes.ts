@@ -36,6 +36,9 @@ export const CONTROL_ROUTES = {
   serverStatus: { method: 'GET', path: '/api/vpn/server/status', auth: 'token' },
   serverStart: { method: 'POST', path: '/api/vpn/server/start', auth: 'token' },
   serverStop: { method: 'POST', path: '/api/vpn/server/stop', auth: 'token' },
+  /** The VPN client's persisted settings (contracts/settings.ts): `vpn get` / `vpn set`, the UI's settings. */
+  vpnSettings: { method: 'GET', path: '/api/vpn/settings', auth: 'token' },
+  vpnSetSettings: { method: 'POST', path: '/api/vpn/settings', auth: 'token' },
   // The web UI's routes (ts/visor/ui-routes.ts).
   ui: { method: 'GET', path: '/api/ui', auth: 'token' },
   /** Server-sent events `tick` and `state` (contracts/status.ts). */

@@ -61,6 +61,9 @@ export const vpnClientStatusSchema = z.object({
   uptimeS: z.number().nullable(),
   lastError: z.string().nullable(),
   killswitch: z.boolean(),
+  /** The exit's public IP and country as the server claims them (VPN exit-info); null: unknown (e.g. a 0.2.0 server); absent from 0.2.0 visors. */
+  exitIp: z.string().nullable().optional(),
+  exitCountry: z.string().nullable().optional(),
 })
 export type VpnClientStatus = z.infer<typeof vpnClientStatusSchema>
 

@@ -17,11 +17,10 @@ import { SkywireError } from '../contracts/errors.js'
 import { labPrerequisites } from '../netlab/netns.js'
 import { buildTopology, type Topology } from '../netlab/topology.js'
 import type { NsProcess } from '../netlab/exec.js'
+import { LAB_SERVICES_CONFIG, LAB_SERVICES_HTTP, LAB_SERVICES_UDP, startLabServices } from '../netlab/lab-services.js'
 import { VisorClient } from '../visor/rpc-client.js'
 
 const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
-const HTTP = '203.0.113.10:9090'
-const UDP = '203.0.113.10:9091'
 
 const say = (s: string) => process.stdout.write(`${s}\n`)
 
@@ -43,15 +42,15 @@ async function main(): Promise<void> {
     say('building the demo network (namespaces: internet, services, server + LAN, client behind NAT) ...')
     topo = await buildTopology({})
     const t = topo
-    procs.push(t.lab.spawn(t.services.ns, [process.execPath, BIN, 'services', '--http', HTTP, '--udp', UDP, '--db', join(dir, 'services.db')]))
-    await t.lab.waitForTcp(t.services.ns, '203.0.113.10', 9090, 20_000)
-    say(`discovery services on http://${HTTP} (UDP ${UDP}), SQLite store`)
+    say(`namespaces ${t.lab.prefix}-*`)
+    procs.push(await startLabServices(t, { store: { db: join(dir, 'services.db') }, bin: BIN, timeoutMs: 20_000 }))
+    say(`discovery services on http://${LAB_SERVICES_HTTP} (UDP ${LAB_SERVICES_UDP}), SQLite store`)
 
     const visor = async (name: string, ns: string, serverAutostart: boolean, uiListen = '') => {
       const sock = join(dir, `${name}.sock`)
       const cfg = generateConfig({
         dataDir: join(dir, name),
-        services: { url: `http://${HTTP}`, udp: UDP },
+        services: { ...LAB_SERVICES_CONFIG },
         control: { socket: sock, listen: uiListen },
         vpnServer: { autostart: serverAutostart, dns: ['203.0.113.53'] },
       })

@@ -47,6 +47,8 @@ export interface ClientRoutingOptions {
   /** True when the tunnel carries IPv6; otherwise IPv6 to the internet is made unreachable. */
   tunnelIpv6?: boolean
   killSwitch?: boolean
+  /** Allow LAN: prefixes the kill switch lets through (ts/sys/lan.ts). */
+  lan?: readonly string[]
   /** Where the plan is written before any change (e.g. `<visor dir>/vpn-client.state.json`). */
   stateFile: string
   /** Default /etc/resolv.conf: in a namespace started by `ip netns exec`, that namespace's copy. */
@@ -72,6 +74,21 @@ export interface AppliedClientRouting {
   verify(): Promise<ClientRoutingCheck>
   /** Puts the DNS setup back where somebody changed it (see `reassertClientDns`). */
   reassertDns(): Promise<DnsReassertion>
+  /**
+   * `vpn set --killswitch/--allow-lan` while connected: installs, replaces or
+   * removes the kill switch now, and records it in the state file first (a
+   * crash in between is still undone at the next start).
+   */
+  setKillSwitch(on: boolean, lan?: readonly string[]): Promise<void>
+
+  /**
+   * Another server's DNS servers on the same TUN (a switch, a reconnect):
+   * rewrites only the DNS setup (state file first), leaving routes, rules and
+   * kill switch as they are, so traffic never leaves the tunnel meanwhile.
+   * false (nothing changed) where that cannot be done in place: DNS was left
+   * alone at connect, or the new list is empty; then apply anew.
+   */
+  setDns(dns: readonly string[]): Promise<boolean>
 }
 
 export interface ClientRoutingCheck {
@@ -313,7 +330,7 @@ export async function applyClientRouting(opts: ClientRoutingOptions): Promise<Ap
   }
   writeState(opts.stateFile, s)
   try {
-    if (s.killSwitch !== null) await installKillSwitch(s.tunIf, s.killSwitch.table)
+    if (s.killSwitch !== null) await installKillSwitch(s.tunIf, s.killSwitch.table, { lan: opts.lan ?? [] })
     await addRoutes(s.routes)
     await addRules(p.rules)
     if (resolvConf !== null) writeResolvConf(resolvConf, dns)
@@ -390,18 +407,46 @@ export async function verifyClientRouting(s: ClientState, rc: ResolvedControl = 
 
 function handle(stateFile: string, s: ClientState, p: Plan, rc: ResolvedControl): AppliedClientRouting {
   let done = false
+  let cur = s
   return {
     stateFile,
-    state: s,
+    get state() {
+      return cur
+    },
     skipped: p.skipped,
     ipv6: p.ipv6,
     async restore(o = {}) {
       if (done) return
-      await rollBack(stateFile, s, o.keepKillSwitch ?? false, rc)
+      await rollBack(stateFile, cur, o.keepKillSwitch ?? false, rc)
       done = true
     },
-    verify: () => verifyClientRouting(s, rc),
-    reassertDns: () => reassertClientDns(s, rc),
+    verify: () => verifyClientRouting(cur, rc),
+    reassertDns: () => reassertClientDns(cur, rc),
+    async setKillSwitch(on, lan = []) {
+      if (done) return
+      if (on) {
+        const table = cur.killSwitch?.table ?? KILLSWITCH_TABLE
+        cur = { ...cur, killSwitch: { ...cur.killSwitch, table } }
+        writeState(stateFile, cur)
+        await installKillSwitch(cur.tunIf, table, { lan })
+      } else if (cur.killSwitch !== null) {
+        const table = cur.killSwitch.table
+        await removeKillSwitch(table)
+        cur = { ...cur, killSwitch: null }
+        writeState(stateFile, cur)
+      }
+    },
+    async setDns(dns) {
+      const next = [...dns]
+      if (done || next.length === 0 || (cur.resolvConf === null && cur.resolved == null)) return false
+      const updated: ClientState = { ...cur, dns: next }
+      // The plan first: a crash from here on restores the same backup, whichever servers were written.
+      writeState(stateFile, updated)
+      cur = updated
+      if (cur.resolvConf !== null) reassertResolvConf(cur.resolvConf.path, next)
+      if (cur.resolved != null) await rc.apply(cur.resolved.tunIf, next)
+      return true
+    },
   }
 }
 

@@ -18,12 +18,36 @@
  * Bridged VMs whose NIC sits on the same bridge as the uplink are not routed
  * by this host at all (layer 2), so no hook of an inet table sees them.
  */
+import { SkywireError } from '../contracts/errors.js'
 import { BYPASS_MARK } from './bypass.js'
-import { deleteTable, nftIfname, replaceTable } from './nft.js'
+import { formatPrefix, parsePrefix } from './cidr.js'
+import { deleteTable, nftIfname, replaceTable, tableExists } from './nft.js'
+import { isLanPrefix } from './lan.js'
 
 export const KILLSWITCH_TABLE = 'skywire_killswitch'
 
-export function killSwitchBody(tunIf: string): string {
+/** What a blocking table lets through besides the tunnel, loopback and the visor's own sockets. */
+export interface BlockExtras {
+  /**
+   * Allow LAN: private subnets this host is directly on (ts/sys/lan.ts),
+   * reachable from this host (and its replies to them) outside the tunnel.
+   */
+  lan?: readonly string[]
+  /** The VPN server's TUN: what it forwards for its clients (lockdown only; the server is not the client's traffic). */
+  serverTun?: string
+  /** The counters' comments: `killswitch`, `lockdown`. */
+  label?: string
+}
+
+/** nft set elements of one family, each re-formatted from its parse (never raw text into the ruleset). */
+function lanSet(lan: readonly string[], family: 4 | 6): string | null {
+  const ps = lan.map((c) => parsePrefix(c)).filter((p) => p.family === family)
+  for (const p of ps) if (!isLanPrefix(formatPrefix(p))) throw new SkywireError('EUSAGE', `not a LAN prefix: ${formatPrefix(p)}`)
+  return ps.length === 0 ? null : `{ ${ps.map(formatPrefix).join(', ')} }`
+}
+
+export function killSwitchBody(tunIf: string, extras: BlockExtras = {}): string {
+  const label = extras.label ?? 'killswitch'
   const L: string[] = []
   L.push('  chain output {', '    type filter hook output priority filter; policy accept;')
   L.push('    oifname "lo" accept')
@@ -35,22 +59,40 @@ export function killSwitchBody(tunIf: string): string {
   // DHCP renewals stay on the local link and keep the uplink's address for long sessions.
   L.push('    udp sport 68 udp dport 67 accept')
   L.push('    udp sport 546 udp dport 547 accept')
+  const lan4 = lanSet(extras.lan ?? [], 4)
+  const lan6 = lanSet(extras.lan ?? [], 6)
+  // Counted, so a test (or a curious user) sees the LAN exemption used.
+  if (lan4 !== null) L.push(`    ip daddr ${lan4} counter accept comment "${label}-lan"`)
+  if (lan6 !== null) L.push(`    ip6 daddr ${lan6} counter accept comment "${label}-lan6"`)
+  if (extras.serverTun !== undefined) L.push(`    oifname ${nftIfname(extras.serverTun)} accept`)
   // reject, not drop: programs fail at once instead of hanging until their timeouts.
-  L.push('    counter reject with icmpx type admin-prohibited comment "killswitch"')
+  L.push(`    counter reject with icmpx type admin-prohibited comment "${label}"`)
   L.push('  }')
   L.push('  chain forward {', '    type filter hook forward priority filter; policy accept;')
   L.push(`    oifname ${nftIfname(tunIf)} accept`)
   L.push(`    iifname ${nftIfname(tunIf)} ct state established,related accept`)
-  L.push('    counter reject with icmpx type admin-prohibited comment "killswitch-forward"')
+  if (extras.serverTun !== undefined) {
+    // The VPN server's clients go out (NAT) and their replies come back: their traffic, not this host's.
+    L.push(`    iifname ${nftIfname(extras.serverTun)} accept`)
+    L.push(`    oifname ${nftIfname(extras.serverTun)} ct state established,related accept`)
+  }
+  L.push(`    counter reject with icmpx type admin-prohibited comment "${label}-forward"`)
   L.push('  }')
   return L.join('\n') + '\n'
 }
 
 /** Installs or atomically replaces the kill switch (replacing is how a reconnect adopts it for a new TUN). */
-export async function installKillSwitch(tunIf: string, table: string = KILLSWITCH_TABLE): Promise<void> {
-  await replaceTable(table, killSwitchBody(tunIf))
+export async function installKillSwitch(tunIf: string, table: string = KILLSWITCH_TABLE, extras: BlockExtras = {}): Promise<void> {
+  await replaceTable(table, killSwitchBody(tunIf, extras))
 }
 
 export async function removeKillSwitch(table: string = KILLSWITCH_TABLE): Promise<void> {
   await deleteTable(table)
+}
+
+/** Replaces the kill switch's rules (allow LAN turned on or off) only if it is up; true if it was. */
+export async function refreshKillSwitch(tunIf: string, extras: BlockExtras, table: string = KILLSWITCH_TABLE): Promise<boolean> {
+  if (!(await tableExists(table))) return false
+  await installKillSwitch(tunIf, table, extras)
+  return true
 }

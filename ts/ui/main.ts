@@ -11,6 +11,7 @@ import { graphPaths } from './lib/graph.js'
 import { countries, filterServers, load, type ServerEntry } from './lib/servers.js'
 import { MAX_SAMPLES, canConnect, canDisconnect, initialState, reduce, stateLabel, type Action, type UiState } from './lib/state.js'
 import { hashWithoutToken, tokenFromHash } from './lib/token.js'
+import { initSettings } from './settings-panel.js'
 import type { StateEvent, TickEvent } from '../contracts/status.js'
 
 const api = new Api()
@@ -300,6 +301,7 @@ async function main(): Promise<void> {
   }
   render()
   openStream()
+  initSettings(api, failed)
   await loadServers()
 }
 

@@ -80,12 +80,16 @@ export function controlRoutes(app: FastifyInstance, visor: Visor): void {
   }))
   serve(app, R.vpnServers, async (req) => {
     const q = parse(R.vpnServers.query, req.query)
-    return visor.services.listServices({
+    const page = await visor.services.listServices({
       type: 'vpn',
       ...(q.country ? { country: q.country.toUpperCase() } : {}),
       ...(q.offset !== undefined ? { offset: q.offset } : {}),
       ...(q.limit !== undefined ? { limit: q.limit } : {}),
     })
+    // This visor's own server is no server for its client (the CLI and the UI never offer it).
+    const entries = page.entries.filter((e) => e.pk !== visor.node.publicKey)
+    const removed = page.entries.length - entries.length
+    return removed === 0 ? page : { ...page, entries, total: Math.max(0, page.total - removed) }
   })
   serve(app, R.vpnServerCount, async () => visor.services.countServices('vpn'))
   serve(app, R.transports, async () => visor.status().transports)
@@ -102,9 +106,14 @@ export function controlRoutes(app: FastifyInstance, visor: Visor): void {
   serve(app, R.vpnStatus, async () => visor.vpnClient.status())
   serve(app, R.vpnStart, async (req) => {
     const b = parse(R.vpnStart.body, req.body)
+    visor.cancelAutoConnect()
     return visor.vpnClient.start(b.pk, { existingTp: b.existingTp ?? false, timeoutS: b.timeoutS ?? 20 })
   })
-  serve(app, R.vpnStop, async () => visor.vpnClient.stop())
+  serve(app, R.vpnStop, async () => {
+    // The user's stop holds until the next visor start: auto-connect does not undo it.
+    visor.cancelAutoConnect()
+    return visor.vpnClient.stop()
+  })
   serve(app, R.serverStatus, async () => visor.vpnServer.status())
   serve(app, R.serverStart, async (req) => {
     const b = parse(R.serverStart.body, req.body)
@@ -121,6 +130,8 @@ export function controlRoutes(app: FastifyInstance, visor: Visor): void {
     await visor.stopVpnServer()
     return visor.vpnServer.status()
   })
+  serve(app, R.vpnSettings, async () => visor.settings.get())
+  serve(app, R.vpnSetSettings, async (req) => visor.settings.set(parse(R.vpnSetSettings.body, req.body)))
 }
 
 /**

@@ -9,6 +9,7 @@ import type { PageResult, ServiceEntry } from '../contracts/services.js'
 import { DEFAULT_RPC } from '../contracts/constants.js'
 import { controlRoutes as R, targetOf, type AnswerOf, type RouteDef } from '../contracts/control-api.js'
 import { parseErrorBody } from '../contracts/http-error.js'
+import type { VpnSettings, VpnSettingsPatch, VpnSettingsResult } from '../contracts/settings.js'
 import type { RemoteStatus, VisorStatus, VpnClientStatus, VpnServerStatus } from '../contracts/status.js'
 
 export { DEFAULT_RPC }
@@ -126,6 +127,12 @@ export class VisorClient {
   }
   serverStop(): Promise<VpnServerStatus> {
     return this.route(R.serverStop, {})
+  }
+  vpnSettings(): Promise<VpnSettings> {
+    return this.route(R.vpnSettings)
+  }
+  vpnSetSettings(patch: VpnSettingsPatch): Promise<VpnSettingsResult> {
+    return this.route(R.vpnSetSettings, patch)
   }
   /** The web UI's URL (token in the fragment) and listener; ENOTAVAILABLE when the UI is off. */
   ui(): Promise<{ url: string; listen: string }> {

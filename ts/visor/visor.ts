@@ -30,6 +30,9 @@ import { ControlApi } from './control-api.js'
 import { dialTransport } from '../discovery/dial.js'
 import { sudphLocalAddrs } from './sudph-locals.js'
 import { VERSION } from './version.js'
+import { applyLockdownAtStart, LinuxLockdown, VpnSettingsManager } from './settings.js'
+import type { AutoConnect } from './auto-connect.js'
+import { autoConnectFor, rememberServer } from './auto-connect-wiring.js'
 
 export interface VisorOptions {
   /** Skip the VPN server even if the config starts it. */
@@ -48,6 +51,7 @@ export interface VisorOptions {
 const CLIENT_STATE_FILE = 'vpn-client.state.json'
 const SERVER_STATE_FILE = 'vpn-server.state.json'
 const SERVER_TUN = 'swvpns0'
+const CLIENT_TUN = 'swvpn0'
 
 /** Where `vpn server start` settings went: the config file, or null when the visor has none. */
 export interface SavedSettings {
@@ -73,6 +77,8 @@ export class Visor {
   readonly started = new Date()
   readonly vpnServer: VpnServer
   readonly vpnClient: VpnClient
+  /** `vpn get` / `vpn set`: the client's persisted settings (ts/visor/settings.ts). */
+  readonly settings: VpnSettingsManager
   /** Transport id → the id it is published under at transport discovery (a UUID, public). */
   private readonly discoveryIds = new Map<number, string>()
   private refresh: NodeJS.Timeout | null = null
@@ -80,6 +86,8 @@ export class Visor {
   private refreshing: Promise<void> | null = null
   private api: ControlApi | null = null
   private closed = false
+  /** Connects at start when vpnClient.autoConnect says so (ts/visor/auto-connect.ts); off until init. */
+  autoConnect: AutoConnect | null = null
 
   private constructor(
     readonly config: Config,
@@ -100,6 +108,11 @@ export class Visor {
         dns: config.vpnServer.dns,
         mtu: 1420,
         tunName: SERVER_TUN,
+        // What the clients' `vpn status` shows as the exit: our address as the resolver saw it, our entry's country.
+        exitInfo: async () => ({
+          ip: node.observedAddr?.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') ?? null,
+          country: (await services.getService(`${node.publicKey}:${VPN_PORT}`))?.country ?? config.vpnServer.country ?? null,
+        }),
       },
     )
     this.vpnClient = new VpnClient(
@@ -108,17 +121,25 @@ export class Visor {
       new LinuxClientHost(join(config.dataDir, CLIENT_STATE_FILE), undefined, {
         dnsRecheckMs: config.vpnClient.dnsRecheckS * 1000,
         log: log.child({ part: 'vpn-dns' }),
+        allowLan: config.vpnClient.allowLan,
       }),
       log.child({ part: 'vpn-client' }),
       {
         order: config.transports.order,
-        tunName: 'swvpn0',
+        tunName: CLIENT_TUN,
         killswitch: config.vpnClient.killswitch,
         dns: config.vpnClient.dns,
         serviceHosts: [config.services.url, config.services.udp],
         reconnectTimeoutS: config.vpnClient.reconnectTimeoutS,
         staleAfterMs: config.vpnClient.staleAfterS * 1000,
       },
+    )
+    this.settings = new VpnSettingsManager(
+      config,
+      configFile,
+      this.vpnClient,
+      new LinuxLockdown(CLIENT_TUN, SERVER_TUN),
+      log.child({ part: 'settings' }),
     )
   }
 
@@ -132,6 +153,8 @@ export class Visor {
     // The checked path, symlinks resolved, is the one used from now on.
     config = { ...config, dataDir }
     const log = opts.logger ?? pino({ level: config.logLevel, base: { pk: config.pk.slice(0, 8) } })
+    // Lockdown goes up before the node opens its first socket: nothing leaves outside the tunnel from here on.
+    await applyLockdownAtStart(config.vpnClient, new LinuxLockdown(CLIENT_TUN, SERVER_TUN), log)
     const node = await Node.start({
       secretKey: config.sk,
       stcprListen: config.transports.stcpr.listen,
@@ -193,10 +216,22 @@ export class Visor {
     // FLUSHALL): within one interval, with nothing to detect.
     this.refresh = setInterval(() => void this.refreshOnce(), this.config.services.refreshS * 1000)
     this.refresh.unref()
+    this.settings.watchLan()
     if (opts.controlApi ?? true) {
       this.api = new ControlApi(this, this.log.child({ part: 'control' }))
       await this.api.listen(this.config.control)
     }
+    // Last: the control API answers (and a `vpn stop` can cancel it) while it waits for the network.
+    this.vpnClient.on('state', (st: VpnClientStatus) => {
+      if (st.state === 'connected' && st.server) rememberServer(this.config.dataDir, st.server, this.log)
+    })
+    this.autoConnect = autoConnectFor(this)
+    this.autoConnect.start()
+  }
+
+  /** The user started or stopped the VPN: auto-connect keeps out of it until the next visor start. */
+  cancelAutoConnect(): void {
+    this.autoConnect?.cancel()
   }
 
   private onTransportUp(s: TransportUp): void {
@@ -352,7 +387,9 @@ export class Visor {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.autoConnect?.cancel()
     if (this.refresh) clearInterval(this.refresh)
+    this.settings.stop()
     const steps: [string, () => Promise<unknown>][] = [
       // Together: closing the API waits for requests in flight, and a `vpn
       // start` still dialing ends only when the client is stopped.

@@ -17,8 +17,8 @@ import { dialTransport } from '../discovery/dial.js'
 import type { ClientHost } from './host.js'
 import type { VpnClientNode } from './node.js'
 import { minimalPrefixes } from '../sys/cidr.js'
-import { checkOffer } from './offer.js'
-import { MAX_USED_NETS, MIN_USED_NET_PREFIX, PROTOCOL_VERSION, decode, encode, type Status } from './protocol.js'
+import { checkOffer, type Offer } from './offer.js'
+import { FEATURE_EXIT_INFO, MAX_USED_NETS, MIN_USED_NET_PREFIX, PROTOCOL_VERSION, decode, encode, type Status } from './protocol.js'
 
 export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting'
 
@@ -44,6 +44,13 @@ export interface VpnClientStatus {
   uptimeS: number | null
   lastError: string | null
   killswitch: boolean
+  /**
+   * The exit's public IP and country as the server claims them (the exit-info
+   * message): null when the server does not say (a 0.2.0 server, or one that
+   * does not know). A claim, not a measurement.
+   */
+  exitIp?: string | null
+  exitCountry?: string | null
 }
 
 export interface VpnClientOptions {
@@ -78,7 +85,18 @@ const RECONNECT_ATTEMPT_MS = 20_000
 /** Dial again at most this often when the server asks us to (retryAfterMs), and wait at most this long each time: a server cannot keep us looping. */
 const HELLO_RETRIES = 2
 const HELLO_RETRY_MAX_WAIT_MS = 5000
+/** The exit's address is asked again this often while connected (a server's public address may change). */
+export const EXIT_INFO_REFRESH_MS = 60_000
 
+/** A server that said ok to our hello, its offer checked, nothing on the host changed yet. */
+interface Negotiated {
+  id: number
+  owned: boolean
+  transport: TransportKind
+  remote: string | null
+  offer: Offer
+  features: string[]
+}
 export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   private state: ClientState = 'disconnected'
   private server: string | null = null
@@ -94,6 +112,16 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   private connectedAt: Date | null = null
   private lastError: string | null = null
   private statusWaiter: ((s: Status | Error) => void) | null = null
+  /** The transport whose hello statusWaiter waits for (during a switch, not the one the tunnel rides). */
+  private helloId: number | null = null
+  /** What the server listed in its ok status (FEATURE_EXIT_INFO). */
+  private features: string[] = []
+  private exit: { ip: string | null; country: string | null } | null = null
+  private exitAskedAt = 0
+  /** A switch to another server is under way: the old transport still carries the tunnel. */
+  private switching = false
+  /** Set by a switch to end the reconnect loop to the old server. */
+  private retargeted = false
   private monitor: NodeJS.Timeout | null = null
   private reconnecting: Promise<void> | null = null
   private stopping = false
@@ -113,6 +141,18 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     host.onPathChange?.(() => this.onPathChange())
   }
 
+  /**
+   * `vpn set` on a running visor: the kill switch and allow-LAN change on the
+   * host now (host.setFirewall); DNS servers apply at the next connect.
+   */
+  async configure(p: { killswitch?: boolean; dns?: string[]; allowLan?: boolean }): Promise<void> {
+    if (p.dns !== undefined) this.opts.dns = p.dns
+    if (p.killswitch === undefined && p.allowLan === undefined) return
+    if (p.killswitch !== undefined) this.opts.killswitch = p.killswitch
+    const fw = { killswitch: this.opts.killswitch, ...(p.allowLan !== undefined ? { allowLan: p.allowLan } : {}) }
+    await this.hostExclusive(async () => this.host.setFirewall?.(fw))
+  }
+
   /** Undo what a crashed visor left on the host; true if there was something. */
   recoverStale(): Promise<boolean> {
     return this.host.recoverStale()
@@ -123,9 +163,12 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     // (it checks `stopping` before touching the host): let it see the stop
     // before this start clears it, so two connects never run at once.
     if (this.state === 'disconnected') await this.reconnecting
+    // Another server while the tunnel is up: move to it without taking the routes down.
+    if ((this.state === 'connected' || this.state === 'reconnecting') && this.server !== pk && !this.switching) return this.switchTo(pk, o)
     // Checked after the wait and right before the state changes: of two starts, one wins.
     if (this.state !== 'disconnected') {
-      throw new SkywireError('ESTATE', `the VPN is already ${this.state}${this.server ? ` to ${this.server}` : ''}; stop it first`)
+      const what = this.switching ? 'switching servers' : this.state
+      throw new SkywireError('ESTATE', `the VPN is already ${what}${this.server ? ` to ${this.server}` : ''}; stop it first`)
     }
     this.stopping = false
     this.run = new AbortController()
@@ -157,38 +200,66 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     return this.status()
   }
 
-  /** A control message on our transport: the server's status answer. */
+  /** A control message on our transports: the status answering our hello, or the exit-info answer. */
   onControl(id: number, data: Buffer): boolean {
-    if (id !== this.transportId || !this.statusWaiter) return false
+    const waiting = this.statusWaiter !== null && id === this.helloId
+    if (!waiting && !(id === this.transportId && this.features.includes(FEATURE_EXIT_INFO))) return false
+    let msg
     try {
-      const msg = decode(data)
-      if (msg.type === 'status') this.statusWaiter(msg)
+      msg = decode(data)
     } catch (err) {
-      // Not a status we can read: fail now with the reason rather than wait for the timeout.
       this.log.warn({ err: (err as Error).message }, 'bad control message from the vpn server')
-      this.statusWaiter(
+      // Not a status we can read: fail now with the reason rather than wait for the timeout.
+      this.statusWaiter?.(
         new SkywireError('EREMOTE', `server ${this.server} sent an unreadable VPN status (${(err as Error).message}); nothing was changed`),
       )
+      return true
     }
+    if (msg.type === 'status' && waiting) this.statusWaiter?.(msg)
+    else if (msg.type === 'exit' && id === this.transportId) this.exit = { ip: msg.ip ?? null, country: msg.country ?? null }
     return true
   }
 
   onTransportDown(id: number, reason: string): void {
     if (id !== this.transportId || this.stopping) return
     this.transportId = null
+    if (this.switching) {
+      // The new server's transport takes over, or switchTo reconnects if it cannot.
+      this.lastError = `transport lost: ${reason}`
+      return
+    }
     this.lastError = `transport lost: ${reason}`
     this.log.warn({ server: this.server, reason }, 'vpn transport lost; reconnecting')
     this.startReconnect()
   }
 
   private async connect(pk: string, deadline: number, o: StartOptions): Promise<void> {
-    const progress = (s: string) => {
+    const progress = this.progress(pk, o)
+    const n = await this.negotiate(pk, deadline, o, progress)
+    await this.install(n, progress)
+    this.connectedAt = new Date()
+    this.setState('connected')
+    this.askExit()
+  }
+
+  private progress(pk: string, o: StartOptions): (s: string) => void {
+    return (s: string) => {
       o.onProgress?.(s)
       this.log.info({ server: pk, stage: s }, 'vpn connect')
     }
+  }
+
+  /**
+   * Dial, hello and check the offer; the host and the tunnel are not touched,
+   * so while this runs an old transport (a switch) still carries everything.
+   * On failure the new transport is given back.
+   */
+  private async negotiate(pk: string, deadline: number, o: StartOptions, progress: (s: string) => void): Promise<Negotiated> {
     const usedNets = await this.host.usedNetworks()
     let id: number
     let owned: boolean
+    let transport: TransportKind
+    let remote: string | null
     let status: Status
     for (let attempt = 0; ; attempt++) {
       // The core cannot cancel a dial: a stop does not wait for it, and a
@@ -198,10 +269,8 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       })
       id = t.id
       owned = t.owned
-      this.transportId = id
-      this.ownsTransport = owned
-      this.transport = t.transport
-      this.remote = this.node.transport(id)?.remote ?? null
+      transport = t.transport
+      remote = this.node.transport(id)?.remote ?? null
       this.throwIfStopped(id, owned)
       progress('asking the server for an address')
       try {
@@ -227,24 +296,33 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     }
     if (status.status !== 'ok' || !status.address) {
       this.node.closeTransport(id)
-      this.transportId = null
       throw statusError(pk, status)
     }
     // Checked against every network we are on (not only those the hello
     // carried) before anything on the host changes.
-    let offer
     try {
-      offer = checkOffer(pk, status, {
+      const offer = checkOffer(pk, status, {
         usedNets,
-        mustReach: await endpointIps([this.remote, ...this.opts.serviceHosts].filter((x): x is string => !!x)),
+        mustReach: await endpointIps([remote, ...this.opts.serviceHosts].filter((x): x is string => !!x)),
         useServerDns: this.opts.dns.length === 0,
       })
+      return { id, owned, transport, remote, offer, features: status.features ?? [] }
     } catch (err) {
       this.log.warn({ server: pk, err: (err as Error).message }, "refusing the vpn server's setup")
       this.dropTransport(id, owned)
       throw err
     }
+  }
 
+  /**
+   * Puts the tunnel on the negotiated transport. An existing TUN (a reconnect,
+   * a switch) is kept with its routes: it takes the new address (added before
+   * the old goes) and the core moves every destination to the new transport in
+   * one step (attach replaces the owner of 0.0.0.0/0 and ::/0), so packets go
+   * into the old tunnel until then and into the new one after, never beside.
+   */
+  private async install(n: Negotiated, progress: (s: string) => void): Promise<void> {
+    const { id, owned, offer } = n
     // The host changes run one at a time with teardown's: a stop that came
     // while we were dialing or waiting for the server must not be followed by
     // this connect putting the routes back.
@@ -275,6 +353,12 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       // Everything into the tunnel; IPv6 too, where the server drops it: the
       // tunnel carries no IPv6, and it must never leave beside the tunnel.
       this.node.attach(this.tun, id, ['0.0.0.0/0', '::/0'])
+      this.transportId = id
+      this.ownsTransport = owned
+      this.transport = n.transport
+      this.remote = n.remote
+      this.features = n.features
+      this.exit = null
       await this.host.apply({
         tun: this.tun,
         tunnelIp: offer.address,
@@ -282,8 +366,83 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
         killswitch: this.opts.killswitch,
       })
     })
-    this.connectedAt = new Date()
-    this.setState('connected')
+  }
+
+  /**
+   * `vpn start -k OTHER` while connected (or reconnecting): make before
+   * break. The new server is dialed and says ok while the old transport still
+   * carries the tunnel; then install() moves the tunnel over (same TUN, same
+   * host routes, kill switch untouched); only then the old server gets its bye
+   * and its transport goes. A new server that refuses or fails leaves the old
+   * tunnel as it was.
+   */
+  private async switchTo(pk: string, o: StartOptions): Promise<VpnClientStatus> {
+    const from = this.server
+    this.switching = true
+    this.log.info({ from, to: pk }, 'switching vpn servers')
+    const deadline = Date.now() + (o.timeoutS ?? 20) * 1000
+    const progress = this.progress(pk, o)
+    try {
+      // A reconnect loop to the old server ends first: it must not put its transport under the tunnel after ours.
+      if (this.reconnecting) {
+        this.retarget()
+        await this.reconnecting
+      }
+      if (this.stopping || this.state === 'disconnected') throw new SkywireError('ESTATE', 'the VPN was stopped while switching servers')
+      // Taken after the loop ended: it may have got the old server back meanwhile.
+      const old = { id: this.transportId, owned: this.ownsTransport }
+      let n: Negotiated
+      try {
+        n = await this.negotiate(pk, deadline, o, progress)
+      } catch (err) {
+        // The old server keeps carrying the tunnel (or, lost meanwhile, is re-dialed as before).
+        if (this.transportId === null && !this.stopping) this.startReconnect()
+        throw err
+      }
+      try {
+        await this.install(n, progress)
+      } catch (err) {
+        if (this.stopping) throw err
+        // Half moved: whatever carries the tunnel now, its routes and kill switch stay; reconnect to the new server.
+        this.lastError = (err as Error).message
+        this.server = pk
+        if (old.id !== null && old.id !== this.transportId) this.dropTransport(old.id, old.owned)
+        if (this.transportId === n.id) this.node.closeTransport(n.id)
+        this.transportId = null
+        if (!this.stopping) this.startReconnect()
+        throw err
+      }
+      this.server = pk
+      if (old.id !== null && old.id !== n.id) this.dropTransport(old.id, old.owned)
+      this.lastError = null
+      this.connectedAt = new Date()
+      this.setState('connected')
+      this.startMonitor()
+      this.askExit()
+      this.log.info({ from, to: pk }, 'switched vpn servers')
+      return this.status()
+    } finally {
+      this.switching = false
+    }
+  }
+
+  /** Ends the running reconnect loop (its attempt in flight ends at once); the routes and kill switch stay. */
+  private retarget(): void {
+    this.retargeted = true
+    this.statusWaiter?.(new SkywireError('ESTATE', 'switching servers'))
+    this.run.abort()
+    this.run = new AbortController()
+  }
+
+  /** Asks a server that knows exit-info where our traffic leaves (the answer arrives in onControl). */
+  private askExit(): void {
+    if (this.transportId === null || !this.features.includes(FEATURE_EXIT_INFO)) return
+    this.exitAskedAt = Date.now()
+    try {
+      this.node.sendControl(this.transportId, encode({ type: 'exit-info' }))
+    } catch {
+      // gone: the reconnect asks again
+    }
   }
 
   /** A stop came while connecting: give the transport back and end this attempt without touching the host. */
@@ -327,7 +486,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       // already gone
     }
     if (owned) this.node.closeTransport(id)
-    this.transportId = null
+    if (this.transportId === id) this.transportId = null
   }
 
   private hello(id: number, usedNets: string[], deadline: number): Promise<Status> {
@@ -335,13 +494,16 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       const timer = setTimeout(
         () => {
           this.statusWaiter = null
+          this.helloId = null
           reject(new SkywireError('ETIMEOUT', 'the server did not answer the VPN hello in time'))
         },
         Math.max(1, deadline - Date.now()),
       )
+      this.helloId = id
       this.statusWaiter = (s) => {
         clearTimeout(timer)
         this.statusWaiter = null
+        this.helloId = null
         if (s instanceof Error) reject(s)
         else resolve(s)
       }
@@ -350,6 +512,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       } catch (err) {
         clearTimeout(timer)
         this.statusWaiter = null
+        this.helloId = null
         reject(err)
       }
     })
@@ -367,7 +530,8 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   }
 
   private checkLiveness(): void {
-    if (this.transportId === null || this.state === 'reconnecting') return
+    if (this.transportId === null || this.state === 'reconnecting' || this.switching) return
+    if (this.state === 'connected' && Date.now() - this.exitAskedAt >= EXIT_INFO_REFRESH_MS) this.askExit()
     const s = this.node.transport(this.transportId)
     const staleMs = this.opts.staleAfterMs ?? STALE_AFTER_MS
     const stale = !s || (s.stats.lastRxMs ?? Infinity) > staleMs
@@ -391,7 +555,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
    * redial, which is cheaper than telling the two apart.
    */
   private onPathChange(): void {
-    if (this.state !== 'connected' || this.transportId === null || this.transport !== 'stcpr') return
+    if (this.state !== 'connected' || this.transportId === null || this.transport !== 'stcpr' || this.switching) return
     this.lastError = 'the default route changed'
     this.log.warn({ server: this.server }, 'the default route changed under a TCP transport; reconnecting')
     const id = this.transportId
@@ -408,11 +572,12 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     const since = Date.now()
     const limitMs = (this.opts.reconnectTimeoutS ?? 0) * 1000
     const giveUpAt = limitMs > 0 ? since + limitMs : Infinity
+    this.retargeted = false
     this.reconnecting = (async () => {
-      for (let attempt = 0; !this.stopping; attempt++) {
+      for (let attempt = 0; !this.stopping && !this.retargeted; attempt++) {
         const wait = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)] as number
         await abortableSleep(Math.min(wait, giveUpAt - Date.now()), signal)
-        if (this.stopping) return
+        if (this.stopping || this.retargeted) return
         if (Date.now() >= giveUpAt) return this.giveUp(pk, since)
         try {
           await this.connect(pk, Math.min(Date.now() + RECONNECT_ATTEMPT_MS, giveUpAt), {})
@@ -422,7 +587,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
         } catch (err) {
           // A failed attempt leaves the host as it was (routes into the TUN,
           // kill switch up): only stop() or giving up takes them down.
-          if (this.stopping) return
+          if (this.stopping || this.retargeted) return
           this.lastError = (err as Error).message
           this.setState('reconnecting')
         }
@@ -485,6 +650,8 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     this.transport = null
     this.remote = null
     this.connectedAt = null
+    this.features = []
+    this.exit = null
   }
 
   private setState(s: ClientState): void {
@@ -514,6 +681,8 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       uptimeS: this.connectedAt ? Math.round((Date.now() - this.connectedAt.getTime()) / 1000) : null,
       lastError: this.lastError,
       killswitch: this.opts.killswitch,
+      exitIp: this.state === 'connected' ? (this.exit?.ip ?? null) : null,
+      exitCountry: this.state === 'connected' ? (this.exit?.country ?? null) : null,
     }
   }
 }

@@ -68,4 +68,9 @@ export interface ClientHost {
    * now take another path, which a TCP transport cannot follow. Optional.
    */
   onPathChange?(listener: () => void): void
+  /**
+   * `vpn set`: turn the kill switch (and its allow-LAN exemption) on or off
+   * now, whatever the state. Optional: without it, changes apply at the next connect.
+   */
+  setFirewall?(p: { killswitch: boolean; allowLan?: boolean }): Promise<void>
 }

@@ -25,6 +25,9 @@ import {
   type ServerState,
 } from '../sys/index.js'
 import { defaultRouteFingerprint } from '../sys/default-route.js'
+import { lanPrefixes } from '../sys/lan.js'
+import { refreshKillSwitch } from '../sys/killswitch.js'
+import { readState } from '../sys/client-state.js'
 import type { ClientHost, ClientHostApply, ServerHost, ServerHostUp } from './host.js'
 
 /**
@@ -127,6 +130,8 @@ export interface LinuxClientHostOptions {
   pathWatchMs?: number
   /** Where a repaired DNS setup is reported. */
   log?: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void }
+  /** Allow LAN under the kill switch (config vpnClient.allowLan); setFirewall changes it. */
+  allowLan?: boolean
 }
 
 export class LinuxClientHost implements ClientHost {
@@ -140,12 +145,40 @@ export class LinuxClientHost implements ClientHost {
   private pathListener: (() => void) | null = null
   /** Warned about a repair during this connection already: a manager that keeps fighting is logged once, not every period. */
   private warned = false
+  private allowLan: boolean
 
   constructor(
     private readonly stateFile: string,
     private readonly tunPrefix = 'swvpn',
     private readonly opts: LinuxClientHostOptions = {},
-  ) {}
+  ) {
+    this.allowLan = opts.allowLan ?? false
+  }
+
+  private async lan(): Promise<string[]> {
+    return this.allowLan ? lanPrefixes() : []
+  }
+
+  /**
+   * `vpn set --killswitch/--allow-lan`: the kill switch changes on the host
+   * now, connected or reconnecting, not at the next connect.
+   */
+  async setFirewall(p: { killswitch: boolean; allowLan?: boolean }): Promise<void> {
+    if (p.allowLan !== undefined) this.allowLan = p.allowLan
+    const lan = await this.lan()
+    if (this.applied !== null) {
+      await this.applied.setKillSwitch(p.killswitch, lan)
+      // The next apply on the same TUN and DNS must see the kill switch as it is now.
+      const [tun, dns] = JSON.parse(this.appliedKey || '[null,null]') as [unknown, unknown]
+      this.appliedKey = JSON.stringify([tun, dns, p.killswitch])
+      return
+    }
+    // Between connections only a kill switch kept for a reconnect (or after giving up) can be left.
+    const left = readState(this.stateFile)
+    if (left === null || left.killSwitch === null) return
+    if (p.killswitch) await refreshKillSwitch(left.tunIf, { lan }, left.killSwitch.table)
+    else await restoreClientRouting(this.stateFile)
+  }
 
   private startRecheck(): void {
     const ms = this.opts.dnsRecheckMs ?? DNS_RECHECK_MS
@@ -227,6 +260,11 @@ export class LinuxClientHost implements ClientHost {
       await this.recheckDns()
       return
     }
+    // Only the DNS servers changed (a switch to a server with other DNS): rewrite them in place, routes untouched.
+    if (this.applied && this.appliedKey === JSON.stringify([p.tun, this.applied.state.dns, p.killswitch]) && (await this.applied.setDns(p.dns))) {
+      this.appliedKey = key
+      return
+    }
     await this.stopRecheck()
     // A new TUN or DNS: replace the routes, but keep the kill switch up across
     // the swap so nothing leaves outside the tunnel meanwhile.
@@ -234,7 +272,7 @@ export class LinuxClientHost implements ClientHost {
     this.applied = null
     this.appliedKey = ''
     if (old) await old.restore({ keepKillSwitch: p.killswitch })
-    this.applied = await applyClientRouting({ tunIf: p.tun, dns: p.dns, killSwitch: p.killswitch, stateFile: this.stateFile })
+    this.applied = await applyClientRouting({ tunIf: p.tun, dns: p.dns, killSwitch: p.killswitch, lan: await this.lan(), stateFile: this.stateFile })
     this.appliedKey = key
     this.warned = false
     this.startRecheck()

@@ -6,6 +6,13 @@
  * client → server: hello { v, passcode?, usedNets }
  * server → client: status { status, message?, address?, gateway?, prefix?, mtu?, dns? }
  * client → server: bye {} (the VPN stops; the transport may stay up)
+ * client → server: exit-info {} (only to a server whose ok status listed the 'exit-info' feature)
+ * server → client: exit { ip?, country? } (where the server's traffic leaves to the internet; a claim)
+ *
+ * Compatibility: a 0.2.0 server refuses (and closes the transport on) any
+ * message it does not know, so a client sends exit-info only to a server that
+ * listed it in `features`; a 0.2.0 client drops the fields it does not know
+ * (`features`) and never asks, so it never gets an exit message.
  */
 import { isIP } from 'node:net'
 import { z } from 'zod'
@@ -75,15 +82,35 @@ export const statusSchema = z.object({
    * transport already had one).
    */
   retryAfterMs: z.number().int().min(0).max(60_000).optional(),
+  /** With ok: the messages this server understands beyond hello and bye (FEATURE_EXIT_INFO); absent from 0.2.0 servers. */
+  features: z.array(z.string().max(32)).max(16).optional(),
 })
 export type Status = z.infer<typeof statusSchema>
 
 export const byeSchema = z.object({ type: z.literal('bye') })
 export type Bye = z.infer<typeof byeSchema>
 
-export type ControlMessage = Hello | Status | Bye
+/** The feature a server lists in its ok status when it answers exit-info. */
+export const FEATURE_EXIT_INFO = 'exit-info'
 
-const anySchema = z.discriminatedUnion('type', [helloSchema, statusSchema, byeSchema])
+export const exitInfoSchema = z.object({ type: z.literal('exit-info') })
+export type ExitInfoRequest = z.infer<typeof exitInfoSchema>
+
+/** ISO 3166-1 alpha-2, upper case (what the services hold for a VPN entry). */
+const country = z.string().regex(/^[A-Z]{2}$/, 'must be a two-letter country code')
+
+/**
+ * The exit's public address (what the server's node was observed as at the
+ * address resolver) and country (what the services hold for its VPN entry).
+ * Either may be absent when the server does not know it. A claim of the
+ * server's: the client shows it as such.
+ */
+export const exitSchema = z.object({ type: z.literal('exit'), ip: ip.optional(), country: country.optional() })
+export type Exit = z.infer<typeof exitSchema>
+
+export type ControlMessage = Hello | Status | Bye | ExitInfoRequest | Exit
+
+const anySchema = z.discriminatedUnion('type', [helloSchema, statusSchema, byeSchema, exitInfoSchema, exitSchema])
 
 export class ProtocolError extends Error {
   constructor(message: string) {

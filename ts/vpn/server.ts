@@ -9,7 +9,7 @@ import { SkywireError } from '../contracts/errors.js'
 import type { TransportUp, TransportKind } from '../native/node.js'
 import { DEFAULT_PASSCODE_LIMITS, PasscodeGate, type PasscodeLimits } from './passcode.js'
 import { AddressPool } from './pool.js'
-import { PROTOCOL_VERSION, ProtocolError, decode, encode, type Status } from './protocol.js'
+import { FEATURE_EXIT_INFO, PROTOCOL_VERSION, ProtocolError, decode, encode, exitSchema, type Exit, type Status } from './protocol.js'
 import type { ServerHost } from './host.js'
 import type { VpnNode } from './node.js'
 
@@ -24,7 +24,25 @@ export interface VpnServerOptions {
   passcode?: string
   /** Defaults: DEFAULT_SERVER_LIMITS. */
   limits?: Partial<VpnServerLimits>
+  /**
+   * Where this exit's traffic meets the internet, for the clients' exit-info
+   * question: the public address the node was observed as at the address
+   * resolver and the country the services hold for our VPN entry (null where
+   * unknown). Absent: every answer is "unknown".
+   */
+  exitInfo?: () => Promise<ExitClaim>
 }
+
+export interface ExitClaim {
+  ip: string | null
+  country: string | null
+}
+
+/**
+ * An exit-info answer is reused for this long: a client asking in a loop
+ * costs one control frame per question, never a lookup at the services.
+ */
+export const EXIT_INFO_TTL_MS = 60_000
 
 export interface VpnServerLimits {
   /**
@@ -87,6 +105,7 @@ export class VpnServer {
   private tun: string | null = null
   private netifc: string | null = null
   private running = false
+  private exitCache: { at: number; claim: Promise<ExitClaim> } | null = null
 
   constructor(
     private readonly node: VpnNode,
@@ -303,6 +322,11 @@ export class VpnServer {
         }
         return true
       }
+      if (msg.type === 'exit-info') {
+        // Only for a client that holds an address; before the hello it changes nothing.
+        if (this.clients.has(id)) this.answerExit(id)
+        return true
+      }
       if (msg.type !== 'hello') throw new ProtocolError('expected a hello')
       hello = msg
     } catch (err) {
@@ -374,6 +398,7 @@ export class VpnServer {
           prefix: this.pool.prefix,
           mtu: this.opts.mtu,
           dns: this.opts.dns,
+          features: [FEATURE_EXIT_INFO],
         }),
       )
     } catch (err) {
@@ -381,6 +406,33 @@ export class VpnServer {
     }
     this.log.info({ peer, tunnelIp: ip, transport: info.transport }, 'vpn client connected')
     return true
+  }
+
+  /** Answers an exit-info question from the cache (EXIT_INFO_TTL_MS), looking up anew when it is stale. */
+  private answerExit(id: number): void {
+    const now = Date.now()
+    if (!this.exitCache || now - this.exitCache.at >= EXIT_INFO_TTL_MS) this.exitCache = { at: now, claim: this.lookupExit() }
+    void this.exitCache.claim.then((c) => {
+      if (!this.clients.has(id)) return
+      // Only what a client would accept: a field that does not validate is sent as unknown.
+      const msg: Exit = { type: 'exit' }
+      if (c.ip !== null && exitSchema.safeParse({ type: 'exit', ip: c.ip }).success) msg.ip = c.ip
+      if (c.country !== null && exitSchema.safeParse({ type: 'exit', country: c.country }).success) msg.country = c.country
+      try {
+        this.node.sendControl(id, encode(msg))
+      } catch {
+        // the transport is already gone
+      }
+    })
+  }
+
+  private async lookupExit(): Promise<ExitClaim> {
+    try {
+      return (await this.opts.exitInfo?.()) ?? { ip: null, country: null }
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'cannot tell where this exit meets the internet')
+      return { ip: null, country: null }
+    }
   }
 
   get clientCount(): number {

@@ -9,6 +9,7 @@
 mod identity;
 mod mark;
 mod node;
+mod probe;
 
 use napi::{Error, Status};
 use skywire_core::Code;

@@ -94,6 +94,10 @@ pub struct NodeLimitStats {
     pub refused_sessions_total: f64,
     pub refused_sessions_per_ip: f64,
     pub refused_bad_first_frame: f64,
+    /// Latency probes answered, and refused by the per-source and total rate limits.
+    pub probes_answered: f64,
+    pub refused_probes_per_ip: f64,
+    pub refused_probes_total: f64,
 }
 
 /// A count held now, for JavaScript: the caps that bound it are configured as
@@ -119,6 +123,9 @@ impl From<LimitStats> for NodeLimitStats {
             refused_sessions_total: total(s.refused_sessions_total),
             refused_sessions_per_ip: total(s.refused_sessions_per_ip),
             refused_bad_first_frame: total(s.refused_bad_first_frame),
+            probes_answered: total(s.probes_answered),
+            refused_probes_per_ip: total(s.refused_probes_per_ip),
+            refused_probes_total: total(s.refused_probes_total),
         }
     }
 }

@@ -18,6 +18,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NsProcess } from '../../../ts/netlab/exec.js'
+import { startLabServices } from '../../../ts/netlab/lab-services.js'
 import { httpGet, snapshotNet, type NetSnapshot } from '../../../ts/netlab/probe.js'
 import type { Topology } from '../../../ts/netlab/topology.js'
 import { VisorClient } from '../../../ts/visor/rpc-client.js'
@@ -167,18 +168,7 @@ describe.skipIf(skipUnlessAvailable(skip))('chaos: the discovery services restar
   it('Redis: the services move onto an empty Redis, then the redis-server is replaced by a new empty one', async () => {
     redis = await startRedis()
     await services!.kill('SIGTERM', 3000)
-    services = t.lab.spawn(t.services.ns, [
-      process.execPath,
-      BIN,
-      'services',
-      '--http',
-      SERVICES_HTTP,
-      '--udp',
-      SERVICES_UDP,
-      '--redis',
-      `redis://127.0.0.1:${REDIS_PORT}`,
-    ])
-    await t.lab.waitForTcp(t.services.ns, '203.0.113.10', 9090, 20_000)
+    services = await startLabServices(t, { store: { redis: `redis://127.0.0.1:${REDIS_PORT}` }, bin: BIN, timeoutMs: 20_000 })
     await waitRegistered(Date.now(), 'services moved to an empty Redis', ['sd', 'stcpr', 'tpd'])
 
     await redis.kill('SIGKILL', 1000)

@@ -8,13 +8,13 @@ import { join } from 'node:path'
 import { generateConfig } from '../../../ts/config/file.js'
 import type { Config, ConfigInput } from '../../../ts/config/schema.js'
 import type { NsProcess } from '../../../ts/netlab/exec.js'
+import { LAB_SERVICES_CONFIG, startLabServices } from '../../../ts/netlab/lab-services.js'
 import type { Topology, TopologyOptions } from '../../../ts/netlab/topology.js'
 import { afterAll, beforeAll } from 'vitest'
 import { useTopology } from './lab.js'
 import { BIN, skywire, type CliResult } from './cli.js'
 
-export const SERVICES_HTTP = '203.0.113.10:9090'
-export const SERVICES_UDP = '203.0.113.10:9091'
+export { LAB_SERVICES_HTTP as SERVICES_HTTP, LAB_SERVICES_UDP as SERVICES_UDP } from '../../../ts/netlab/lab-services.js'
 
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix))
@@ -22,19 +22,7 @@ export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
 }
 
 export async function startServices(topo: Topology, dir: string): Promise<NsProcess> {
-  const p = topo.lab.spawn(topo.services.ns, [
-    process.execPath,
-    BIN,
-    'services',
-    '--http',
-    SERVICES_HTTP,
-    '--udp',
-    SERVICES_UDP,
-    '--db',
-    join(dir, 'services.db'),
-  ])
-  await topo.lab.waitForTcp(topo.services.ns, '203.0.113.10', 9090, 20_000)
-  return p
+  return startLabServices(topo, { store: { db: join(dir, 'services.db') }, bin: BIN, timeoutMs: 20_000 })
 }
 
 type Overrides = Partial<Omit<ConfigInput, 'pk' | 'sk' | 'version'>>
@@ -56,7 +44,7 @@ export function makeVisor(topo: Topology, ns: string, dir: string, name: string,
   const config = generateConfig({
     dataDir: join(dir, name),
     logLevel: 'debug',
-    services: { url: `http://${SERVICES_HTTP}`, udp: SERVICES_UDP },
+    services: { ...LAB_SERVICES_CONFIG },
     control: { socket: rpc, listen: '' },
     ...o,
   })

@@ -11,6 +11,7 @@ import {
   encodePeerAddress,
   encodePunch,
   type ResolverErrorCode,
+  type ResolverMessage,
   type UdpAddr,
 } from '../../../ts/services/ar/udp-wire.js'
 import { generateIdentity } from '../../../ts/native/keys.js'
@@ -70,3 +71,24 @@ export const datagram = fc.oneof(
   fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
   fc.tuple(fc.constantFrom(...Object.values(MSG)), fc.uint8Array({ maxLength: 300 })).map(([t, rest]) => Buffer.from([t, ...rest])),
 )
+
+/** Encodes a parsed message again with the codec's encoders, from its fields only: it must give back the bytes parsed. */
+export function reencode(m: ResolverMessage): Buffer {
+  switch (m.type) {
+    case 'bind':
+      return encodeBind(m, () => m.sig)
+    case 'bindAck':
+      return encodeBindAck(m.observed, m.ttlS)
+    case 'connectRequest':
+      return encodeConnectRequest(m, () => m.sig)
+    case 'peerAddress':
+      return encodePeerAddress(m.peer, m.observed, m.local)
+    case 'error':
+      return encodeError(m.about, m.code as ResolverErrorCode)
+    case 'punch':
+      return encodePunch(m.pk)
+    case 'bindChallenge':
+    case 'bindConfirm':
+      return encodeBindChallenge(bindChallengeBody(m), m.mac, m.type)
+  }
+}

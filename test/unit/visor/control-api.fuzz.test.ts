@@ -47,6 +47,8 @@ function recordingVisor(dataDir: string, calls: Call[]): Visor {
     removeTransport: (...args: unknown[]) => void calls.push({ method: 'removeTransport', args }),
     startVpnServer: rec('startVpnServer', { savedTo: null, changed: false }),
     stopVpnServer: rec('stopVpnServer'),
+    cancelAutoConnect: () => void calls.push({ method: 'cancelAutoConnect', args: [] }),
+    node: { publicKey: 'f'.repeat(64) },
   } as unknown as Visor
 }
 

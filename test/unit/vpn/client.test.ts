@@ -129,9 +129,9 @@ describe('VPN client: connect and stop', () => {
     expect(t.host.applied?.dns).toEqual(['9.9.9.9'])
   })
 
-  it('refuses a second start while connected, naming the server', async () => {
+  it('refuses a second start to the same server while connected, naming the server', async () => {
     const t = await connectedClient()
-    const err = await settle(t.vpn.start(OTHER))
+    const err = await settle(t.vpn.start(SERVER))
     expect(err).toMatchObject({ code: 'ESTATE', message: `the VPN is already connected to ${SERVER}; stop it first` })
     expect(t.vpn.status().server).toBe(SERVER)
   })

@@ -115,7 +115,16 @@ describe('VPN server: hello', () => {
     const d = await dialIn(t, ALICE)
     await say(d.c, d.id, hello())
     expect(statuses(d.c, d.id)).toEqual([
-      { type: 'status', status: 'ok', address: '10.77.0.2', gateway: '10.77.0.1', prefix: 16, mtu: 1420, dns: ['10.77.0.1'] },
+      {
+        type: 'status',
+        status: 'ok',
+        address: '10.77.0.2',
+        gateway: '10.77.0.1',
+        prefix: 16,
+        mtu: 1420,
+        dns: ['10.77.0.1'],
+        features: ['exit-info'],
+      },
     ])
     expect(t.exit.attached.get(d.sid)).toEqual({ tun: 'skyvpn0', allowed: ['10.77.0.2/32'] })
     expect(t.server.status().clients).toEqual([expect.objectContaining({ pk: ALICE, transportId: d.sid, tunnelIp: '10.77.0.2', transport: 'sudph' })])

@@ -15,13 +15,11 @@ import { fileURLToPath } from 'node:url'
 import { generateConfig } from '../../config/file.js'
 import { NetlabError } from '../errors.js'
 import type { NsProcess } from '../exec.js'
+import { LAB_SERVICES_CONFIG, startLabServices } from '../lab-services.js'
 import type { SiteKind } from '../nat-kinds.js'
 import { addSite, type Site, type SiteHost } from '../nat-sites.js'
 import { buildTopology, type Topology } from '../topology.js'
 import { VisorClient } from '../../visor/rpc-client.js'
-
-export const SERVICES_HTTP = '203.0.113.10:9090'
-export const SERVICES_UDP = '203.0.113.10:9091'
 
 export interface Pairing {
   client: SiteKind
@@ -99,7 +97,7 @@ export async function runMatrix(o: MatrixOptions): Promise<PairingResult[]> {
 }
 
 async function run(topo: Topology, dir: string, bin: string, o: MatrixOptions, timeoutS: number, log: (l: string) => void): Promise<PairingResult[]> {
-  await startServices(topo, dir, bin)
+  await startLabServices(topo, { store: { db: join(dir, 'services.db') }, bin })
   const { plan, sites } = await planSites(topo, o.pairings)
   log(`lab ${topo.lab.prefix}: ${sites} sites built`)
   const visors = await startVisors(topo, dir, bin, plan)
@@ -123,22 +121,6 @@ async function run(topo: Topology, dir: string, bin: string, o: MatrixOptions, t
   const debugDir = process.env.NAT_MATRIX_DEBUG
   if (debugDir) for (const v of visors.values()) writeFileSync(join(debugDir, `${v.name}.log`), v.proc.output().stdout + v.proc.output().stderr)
   return o.pairings.map((p) => results.get(p) as PairingResult)
-}
-
-/** The discovery services every visor registers with, on the services host. */
-async function startServices(topo: Topology, dir: string, bin: string): Promise<void> {
-  topo.lab.spawn(topo.services.ns, [
-    process.execPath,
-    bin,
-    'services',
-    '--http',
-    SERVICES_HTTP,
-    '--udp',
-    SERVICES_UDP,
-    '--db',
-    join(dir, 'services.db'),
-  ])
-  await topo.lab.waitForTcp(topo.services.ns, '203.0.113.10', 9090, 30_000)
 }
 
 /** One pairing to run: the keys of its two visors and the hosts they run on. */
@@ -220,7 +202,7 @@ async function startVisor(
   const config = generateConfig({
     dataDir: join(dir, name),
     logLevel: process.env.NAT_MATRIX_DEBUG ? 'debug' : 'info',
-    services: { url: `http://${SERVICES_HTTP}`, udp: SERVICES_UDP },
+    services: LAB_SERVICES_CONFIG,
     control: { socket: rpc, listen: '' },
     vpnServer: { autostart: server, dns: ['203.0.113.53'] },
   })

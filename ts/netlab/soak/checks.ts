@@ -248,14 +248,13 @@ function rekeyCheck(r: SoakResult, steady: ClientRecord[]): Check {
 
 function idleCheck(r: SoakResult): Check {
   const i = r.idle
-  if (!i)
-    return check('idle transport expires and comes back', null, `run shorter than the ${EXPIRY_S} s expiry: not judged (the full run judges it)`)
+  if (!i) return check('idle transport expires, comes back', null, `run shorter than the ${EXPIRY_S} s expiry: not judged (the full run judges it)`)
   const idle = r.clients.find((c) => c.idle)
   const after = (idle?.traffic?.probesEchoed ?? 0) - i.echoedBeforeResume
   const okExpiry =
     i.expiredAfterS !== null && i.expiredAfterS >= EXPIRY_S - 5 && i.expiredAfterS <= EXPIRY_S + 15 && /expired/.test(i.expiryReason ?? '')
   return check(
-    'idle transport expires and comes back',
+    'idle transport expires, comes back',
     okExpiry && i.cleaned && i.reconnectS !== null && after > 0,
     `${i.client} (${i.transport}) cut off at ${i.cutAtS} s: ${i.server} ${i.expiredAfterS === null ? 'never dropped it' : `dropped it ${i.expiredAfterS} s later ("${i.expiryReason}", expected ${EXPIRY_S} s)`}; ${i.cleaned ? 'its address was freed' : 'still listed by the server'}; reconnected ${i.reconnectS ?? 'never'} s after the link came back; ${after} probes echoed after that`,
   )

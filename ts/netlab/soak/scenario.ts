@@ -14,11 +14,10 @@ import type { VpnClientStatus } from '../../vpn/client.js'
 import type { VpnServerStatus } from '../../vpn/server.js'
 import { VisorClient } from '../../visor/rpc-client.js'
 import type { NsProcess } from '../exec.js'
+import { LAB_SERVICES_CONFIG, startLabServices } from '../lab-services.js'
 import { buildTopology, INTERNET, type Topology } from '../topology.js'
 
 export const BIN = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
-const SERVICES_HTTP = `${INTERNET.services}:9090`
-const SERVICES_UDP = `${INTERNET.services}:9091`
 
 export type Transport = 'stcpr' | 'sudph'
 
@@ -67,7 +66,7 @@ function makeVisor(dir: string, name: string, ns: string, o: Parameters<typeof g
     // info: the soak reads the visors' logs for reconnects; debug would be
     // megabytes of hole-punching chatter per visor.
     logLevel: 'info',
-    services: { url: `http://${SERVICES_HTTP}`, udp: SERVICES_UDP },
+    services: LAB_SERVICES_CONFIG,
     control: { socket: rpc, listen: '' },
     ...o,
   })
@@ -105,18 +104,7 @@ export async function buildCast(o: CastOptions): Promise<Cast> {
   }
   try {
     log(`lab built: ${topo.namespaces().length} namespaces`)
-    const services = topo.lab.spawn(topo.services.ns, [
-      process.execPath,
-      BIN,
-      'services',
-      '--http',
-      SERVICES_HTTP,
-      '--udp',
-      SERVICES_UDP,
-      '--db',
-      join(dir, 'services.db'),
-    ])
-    await topo.lab.waitForTcp(topo.services.ns, INTERNET.services, 9090, 30_000)
+    const services = await startLabServices(topo, { store: { db: join(dir, 'services.db') }, bin: BIN })
     const server2 = topo.server2
     if (server2 === null) throw new Error('topology without server2')
     const servers = [

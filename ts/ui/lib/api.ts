@@ -2,6 +2,7 @@
 import type { Answer, Body } from '../../contracts/control-api.js'
 import { CONTROL_ROUTES, targetOf, type RouteName } from '../../contracts/control-routes.js'
 import type { VpnClientStatus } from '../../contracts/status.js'
+import type { VpnSettings, VpnSettingsPatch, VpnSettingsResult } from '../../contracts/settings.js'
 import { apiErrorOf } from './errors.js'
 import type { ServerEntry } from './servers.js'
 
@@ -58,5 +59,13 @@ export class Api {
 
   stop(): Promise<VpnClientStatus> {
     return this.call('vpnStop', {})
+  }
+
+  settings(): Promise<VpnSettings> {
+    return this.call('vpnSettings')
+  }
+
+  setSettings(patch: VpnSettingsPatch): Promise<VpnSettingsResult> {
+    return this.call('vpnSetSettings', patch)
   }
 }

@@ -1,6 +1,7 @@
 /** Filtering and ordering of the service-discovery list. */
 import { countryName, entryPk } from './format.js'
 import type { ServiceEntry } from '../../contracts/services.js'
+import { score, uptimeOf } from '../../contracts/server-score.js'
 
 /**
  * A discovery entry as the page reads it: address and type, the rest when the
@@ -19,8 +20,11 @@ export function load(e: ServerEntry): number {
   return e.stats?.connectedClients ?? 0
 }
 
-/** The servers that match, least loaded first, then by PK for a stable order. */
-export function filterServers(entries: ServerEntry[], f: Filter): ServerEntry[] {
+/**
+ * The servers that match, best first by the score of `vpn list` (contracts/server-score.ts; the
+ * browser measures no latency, so load and uptime), then by PK for a stable order.
+ */
+export function filterServers(entries: ServerEntry[], f: Filter, now = Date.now()): ServerEntry[] {
   const q = f.query.trim().toLowerCase()
   const cc = f.country.toUpperCase()
   return entries
@@ -30,7 +34,9 @@ export function filterServers(entries: ServerEntry[], f: Filter): ServerEntry[] 
       const hay = `${entryPk(e)} ${e.address} ${e.country ?? ''} ${countryName(e.country)}`.toLowerCase()
       return q.split(/\s+/).every((w) => hay.includes(w))
     })
-    .sort((a, b) => load(a) - load(b) || entryPk(a).localeCompare(entryPk(b)))
+    .map((e) => ({ e, s: score(null, load(e), uptimeOf(e, now)) }))
+    .sort((a, b) => b.s - a.s || load(a.e) - load(b.e) || entryPk(a.e).localeCompare(entryPk(b.e)))
+    .map((x) => x.e)
 }
 
 /** Countries present in the list with their server counts, by name. */

@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::probe::ProbeLimiter;
+
 /// Milliseconds of a duration since the node started: u64 holds 584 million
 /// years of them, so saturating is only a formality.
 fn millis(d: Duration) -> u64 {
@@ -75,6 +77,10 @@ pub enum Refusal {
     SessionsPerIp,
     /// The first STCPR frame announced a length no valid first message has.
     BadFirstFrame,
+    /// A latency probe over its source's rate (node/probe.rs).
+    ProbesPerIp,
+    /// A latency probe over the node's total rate.
+    ProbesTotal,
 }
 
 impl Refusal {
@@ -85,6 +91,8 @@ impl Refusal {
             Refusal::SessionsTotal => "sessions (total)",
             Refusal::SessionsPerIp => "sessions per source",
             Refusal::BadFirstFrame => "bad first frame",
+            Refusal::ProbesPerIp => "latency probes per source",
+            Refusal::ProbesTotal => "latency probes (total)",
         }
     }
 }
@@ -99,11 +107,15 @@ pub struct LimitStats {
     pub refused_sessions_total: u64,
     pub refused_sessions_per_ip: u64,
     pub refused_bad_first_frame: u64,
+    /// Latency probes answered, and refused by each rate limit.
+    pub probes_answered: u64,
+    pub refused_probes_per_ip: u64,
+    pub refused_probes_total: u64,
 }
 
 /// The source a per-IP limit counts by. IPv6 by /64: a host that owns a /64
 /// could otherwise claim 2^64 "sources".
-fn source_key(ip: IpAddr) -> u128 {
+pub(crate) fn source_key(ip: IpAddr) -> u128 {
     match ip {
         IpAddr::V4(v4) => u128::from(u32::from(v4)),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -140,12 +152,14 @@ fn session_room(l: &Limits, st: &State, ip_sessions: usize) -> Result<(), Refusa
 
 /// Counters the node reports; one per [`Refusal`].
 #[derive(Default)]
-struct Refused([AtomicU64; 5]);
+struct Refused([AtomicU64; 7]);
 
 pub(crate) struct Gate {
     limits: Limits,
     state: Mutex<State>,
     refused: Refused,
+    /// The latency probes' rate limits (they count their refusals here too).
+    pub(crate) probes: ProbeLimiter,
     /// When the last "refused" report went out (ms since `epoch`), so a flood
     /// produces one report per interval, not one per connection.
     last_report: AtomicU64,
@@ -161,6 +175,7 @@ impl Gate {
             limits,
             state: Mutex::new(State::default()),
             refused: Refused::default(),
+            probes: ProbeLimiter::new(),
             last_report: AtomicU64::new(0),
             epoch: Instant::now(),
         })
@@ -232,6 +247,9 @@ impl Gate {
             refused_sessions_total: r(Refusal::SessionsTotal),
             refused_sessions_per_ip: r(Refusal::SessionsPerIp),
             refused_bad_first_frame: r(Refusal::BadFirstFrame),
+            probes_answered: self.probes.answered(),
+            refused_probes_per_ip: r(Refusal::ProbesPerIp),
+            refused_probes_total: r(Refusal::ProbesTotal),
         }
     }
 

@@ -17,7 +17,8 @@
 //! `transport` (one transport's send side) → `udp` / `stcpr`. Inbound: `sudph` /
 //! `stcpr` (sockets, handshakes) → `dispatch` (decrypt, act) → `sink` (TUN
 //! writes). `timers`: keepalive, rekey, expiry. Helpers: `crypto`,
-//! `limits`, `resolver`, `stats`, `mark`.
+//! `limits`, `resolver`, `stats`, `mark`. Latency probes (answer and
+//! prober): `probe`.
 
 mod api;
 mod config;
@@ -27,6 +28,7 @@ mod error;
 mod events;
 mod limits;
 pub mod mark;
+mod probe;
 mod resolver;
 mod sink;
 mod state;
@@ -41,6 +43,8 @@ mod udp;
 #[cfg(test)]
 mod preauth_tests;
 #[cfg(test)]
+mod probe_tests;
+#[cfg(test)]
 mod roaming_tests;
 #[cfg(test)]
 mod tests;
@@ -51,6 +55,10 @@ pub use self::crypto::{Kind, MAX_CONTROL};
 pub use self::error::NodeError;
 pub use self::events::{Event, TransportInfo, TransportKind};
 pub use self::limits::{LimitStats, Limits, Refusal};
+pub use self::probe::{
+    probe_latency, Probed, MAX_PROBES_IN_FLIGHT, MAX_PROBE_ADDRS, PROBES_PER_S, PROBES_PER_SOURCE_PER_S, PROBE_BURST,
+    PROBE_BURST_PER_SOURCE,
+};
 pub(crate) use self::state::Inner;
 pub use self::stats::Snapshot;
 pub use self::transport::Transport;

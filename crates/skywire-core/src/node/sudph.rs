@@ -3,7 +3,9 @@
 //!
 //! One task reads the socket and dispatches by the first byte: session
 //! messages go to the session named by their receiver index (or to the
-//! acceptor for new handshakes), resolver messages to the resolver state.
+//! acceptor for new handshakes), resolver messages to the resolver state,
+//! latency probes to their stateless answer (probe.rs). Data packets take
+//! the first arm: the probe costs them nothing.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -134,6 +136,7 @@ async fn on_datagram(
         }
         Ok(Route::Initiation) => on_initiation(inner, sock, msg, src, out).await,
         Ok(Route::Resolver(_)) => on_resolver(inner, sock, msg, src),
+        Ok(Route::Probe) => super::probe::on_probe(inner, sock, msg, src),
         Err(_) => {}
     }
 }

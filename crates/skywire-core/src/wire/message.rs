@@ -38,6 +38,8 @@ pub enum Route {
     Index(u32),
     /// A resolver message (types 0x10 and up, section 3).
     Resolver(u8),
+    /// A latency probe request (type 0x20, section 4): answer it, stateless.
+    Probe,
 }
 
 /// Decide where a datagram goes without parsing all of it. Errors only on
@@ -55,6 +57,7 @@ pub fn classify(buf: &[u8]) -> Result<Route, WireError> {
         TYPE_RESPONSE => index_at(8).map(Route::Index),
         TYPE_COOKIE_REPLY | TYPE_TRANSPORT => index_at(4).map(Route::Index),
         0x10..=0x17 => Ok(Route::Resolver(ty)),
+        super::probe::TYPE_PROBE_REQUEST => Ok(Route::Probe),
         other => Err(WireError::UnknownType(other)),
     }
 }
@@ -299,6 +302,10 @@ mod tests {
         assert_eq!(classify(&[9, 0, 0]), Err(WireError::UnknownType(9)));
         assert!(matches!(classify(&[4, 0, 0, 0, 1]), Err(WireError::Truncated { .. })));
         assert_eq!(classify(&[0x12]), Ok(Route::Resolver(0x12)));
+        // A probe request is routed on its type byte alone (its parser checks
+        // the rest); an answer is for probers, never for a node.
+        assert_eq!(classify(&[0x20]), Ok(Route::Probe));
+        assert_eq!(classify(&[0x21]), Err(WireError::UnknownType(0x21)));
         assert!(write_initiation(&mut [0u8; 10], 1, &[0; NOISE_INIT_LEN]).is_err());
     }
 }

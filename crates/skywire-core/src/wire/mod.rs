@@ -4,12 +4,14 @@
 //!   [`message::classify`] helper that tells the I/O layer where a datagram goes.
 //! - [`frame`]: the STCPR length-prefixed framing of section 2.
 //! - [`resolver`]: the UDP address-resolver messages of section 3 (types 0x10-0x15).
+//! - [`probe`]: the signed latency probe of section 4 (types 0x20-0x21).
 //!
 //! Every parser takes untrusted bytes and returns a [`WireError`] on anything
 //! short, long or malformed; none of them panics (they are fuzzed, see `fuzz/`).
 
 pub mod frame;
 pub mod message;
+pub mod probe;
 pub mod resolver;
 
 use thiserror::Error;

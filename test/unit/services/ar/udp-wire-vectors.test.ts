@@ -9,23 +9,8 @@ import { createPublicKey, verify } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import {
-  bindChallengeBody,
-  encodeBind,
-  encodeBindAck,
-  encodeBindChallenge,
-  encodeConnectRequest,
-  encodeError,
-  encodePeerAddress,
-  encodePunch,
-  MSG,
-  parseMessage,
-  SIGNING_CONTEXT,
-  signingInput,
-  type ResolverErrorCode,
-  type ResolverMessage,
-  type UdpAddr,
-} from '../../../../ts/services/ar/udp-wire.js'
+import { MSG, parseMessage, SIGNING_CONTEXT, signingInput, type ResolverMessage, type UdpAddr } from '../../../../ts/services/ar/udp-wire.js'
+import { reencode } from '../../helpers/ar-arbitraries.js'
 
 interface Addr {
   family: 4 | 6
@@ -82,27 +67,6 @@ function expectedFields(v: Vector): Record<string, unknown> {
   if (f.observed) f.observed = fromAddr(f.observed as Addr)
   if (f.local) f.local = (f.local as Addr[]).map(fromAddr)
   return f
-}
-
-/** Encode `m` again with the codec's encoders, from the parsed fields only. */
-function reencode(m: ResolverMessage): Buffer {
-  switch (m.type) {
-    case 'bind':
-      return encodeBind(m, () => m.sig)
-    case 'bindAck':
-      return encodeBindAck(m.observed, m.ttlS)
-    case 'connectRequest':
-      return encodeConnectRequest(m, () => m.sig)
-    case 'peerAddress':
-      return encodePeerAddress(m.peer, m.observed, m.local)
-    case 'error':
-      return encodeError(m.about, m.code as ResolverErrorCode)
-    case 'punch':
-      return encodePunch(m.pk)
-    case 'bindChallenge':
-    case 'bindConfirm':
-      return encodeBindChallenge(bindChallengeBody(m), m.mac, m.type)
-  }
 }
 
 const KIND: Record<string, ResolverMessage['type']> = {

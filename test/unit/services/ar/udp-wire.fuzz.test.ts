@@ -7,22 +7,8 @@
  */
 import { isIP } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import {
-  MAX_LOCAL_ADDRS,
-  bindChallengeBody,
-  encodeBind,
-  encodeBindAck,
-  encodeBindChallenge,
-  encodeConnectRequest,
-  encodeError,
-  encodePeerAddress,
-  encodePunch,
-  parseMessage,
-  type ResolverErrorCode,
-  type ResolverMessage,
-  type UdpAddr,
-} from '../../../../ts/services/ar/udp-wire.js'
-import { datagram, mutate, mutation, validDatagram } from '../../helpers/ar-arbitraries.js'
+import { MAX_LOCAL_ADDRS, parseMessage, type ResolverMessage, type UdpAddr } from '../../../../ts/services/ar/udp-wire.js'
+import { datagram, mutate, mutation, reencode, validDatagram } from '../../helpers/ar-arbitraries.js'
 import { fc, params, timeoutFor } from '../../helpers/fc.js'
 
 const RUNS = 1000
@@ -54,27 +40,6 @@ function fieldsValid(m: ResolverMessage): boolean {
     case 'bindChallenge':
     case 'bindConfirm':
       return goodPk(m.pk) && goodTs(m.timestampMs) && m.local.every(goodAddr) && m.mac.length === 16 && m.issuedS >= 0
-  }
-}
-
-/** The bytes `m` is on the wire; a decoded message must come back to exactly what was received. */
-function reencode(m: ResolverMessage): Buffer {
-  switch (m.type) {
-    case 'bind':
-      return encodeBind(m, () => m.sig)
-    case 'bindAck':
-      return encodeBindAck(m.observed, m.ttlS)
-    case 'connectRequest':
-      return encodeConnectRequest(m, () => m.sig)
-    case 'peerAddress':
-      return encodePeerAddress(m.peer, m.observed, m.local)
-    case 'error':
-      return encodeError(m.about, m.code as ResolverErrorCode)
-    case 'punch':
-      return encodePunch(m.pk)
-    case 'bindChallenge':
-    case 'bindConfirm':
-      return encodeBindChallenge(bindChallengeBody(m), m.mac, m.type)
   }
 }
 

@@ -1,29 +1,83 @@
-import { Flags, ux } from '@oclif/core'
+import { Args, Flags, ux } from '@oclif/core'
 import { VisorCommand } from '../../../cli/base.js'
-import { pkFlag, secondsFlag } from '../../../cli/flags.js'
+import { countryFlag, pkFlag } from '../../../cli/flags.js'
+import { serverSource } from '../../../cli/server-source.js'
+import { SkywireError } from '../../../contracts/errors.js'
+import { connectFirst, rankedCandidates } from '../../../discovery/choose.js'
+import { parsePublicKey } from '../../../native/keys.js'
+
+/** Seconds; 0 is no deadline (Skywire's habit). The control API takes at most an hour per attempt. */
+const timeoutFlag = Flags.custom<number>({
+  parse: async (input) => {
+    const n = Number(input)
+    if (!Number.isInteger(n) || n < 0 || n > 3600) {
+      throw new SkywireError('EUSAGE', `timeout must be a whole number of seconds from 0 (none) to 3600, got "${input}"`)
+    }
+    return n
+  },
+})
+const MAX_ATTEMPT_S = 3600
 
 export default class VpnStart extends VisorCommand {
   static override summary = 'Connect to a VPN server; all traffic then goes through it.'
   static override description =
     'Opens a direct transport to the server visor (SUDPH, then STCPR, unless --existing-tp), asks it for a tunnel ' +
     'address and routes all traffic through a local TUN. The previous routes and DNS are saved first and restored ' +
-    'by `vpn stop`.'
-  static override examples = ['<%= config.bin %> cli vpn start -k 0230f9...c1', '<%= config.bin %> cli vpn start -k 0230f9...c1 --existing-tp -t 30']
+    'by `vpn stop`.\n\n' +
+    'Without a key it picks the best server (the score of `vpn list`), in the country given by -c if any; a server ' +
+    'that refuses or fails is skipped for the next best, all within -t. -t 0 means no deadline.'
+  static override examples = [
+    '<%= config.bin %> cli vpn start 0230f9...c1',
+    '<%= config.bin %> cli vpn start -k 0230f9...c1 --existing-tp -t 30',
+    '<%= config.bin %> cli vpn start -c DE',
+    '<%= config.bin %> cli vpn start -t 0',
+  ]
+  static override args = {
+    pk: Args.string({ description: 'Public key of the VPN server (as -k).', required: false }),
+  }
   static override flags = {
-    pk: pkFlag({ char: 'k', description: 'Public key of the VPN server.', required: true }),
+    pk: pkFlag({ char: 'k', description: 'Public key of the VPN server (none: the best one).' }),
+    country: countryFlag({ char: 'c', description: 'Without a key: the best server in this country (two-letter code).' }),
     'existing-tp': Flags.boolean({ description: 'Use a transport that is already up to the server; fail if none.' }),
-    timeout: secondsFlag({ char: 't', description: 'Give up after this many seconds.', default: 20 }),
+    timeout: timeoutFlag({ char: 't', description: 'Give up after this many seconds (0: never).', default: 20 }),
   }
 
   async run(): Promise<unknown> {
-    const { flags } = await this.parse(VpnStart)
+    const { args, flags } = await this.parse(VpnStart)
+    let pk = flags.pk
+    if (args.pk !== undefined) {
+      const positional = parsePublicKey(args.pk)
+      if (pk !== undefined && pk !== positional) throw new SkywireError('EUSAGE', 'two different keys given (a positional key and -k); give one')
+      pk = positional
+    }
+    if (pk !== undefined && flags.country !== undefined) throw new SkywireError('EUSAGE', '-c picks a server in a country; it does not go with a key')
+    if (pk === undefined && flags['existing-tp']) throw new SkywireError('EUSAGE', '--existing-tp needs a key (-k or positional)')
     const visor = await this.visor()
+    const deadline = flags.timeout === 0 ? null : Date.now() + flags.timeout * 1000
     // A spinner only for a person at a terminal: scripts get one line of result or error.
     const progress = !this.jsonEnabled() && process.stderr.isTTY === true
-    if (progress) ux.action.start(`connecting to ${flags.pk}`)
+    const connect = (key: string, timeoutS: number) =>
+      visor.vpnStart(key, { existingTp: flags['existing-tp'], timeoutS: Math.min(timeoutS, MAX_ATTEMPT_S) })
     let s
     try {
-      s = await visor.vpnStart(flags.pk, { existingTp: flags['existing-tp'], timeoutS: flags.timeout })
+      if (pk !== undefined) {
+        if (progress) ux.action.start(`connecting to ${pk}`)
+        s = await connect(pk, flags.timeout === 0 ? MAX_ATTEMPT_S : flags.timeout)
+      } else {
+        if (progress) ux.action.start(`choosing a server${flags.country ? ` in ${flags.country}` : ''}`)
+        const src = await serverSource({ rpc: flags.rpc })
+        // Measuring may use a quarter of -t at most: the time is for connecting.
+        const budgetMs = deadline === null ? undefined : Math.max(500, Math.min(4000, (deadline - Date.now()) / 4))
+        const candidates = await rankedCandidates(src, { country: flags.country, self: src.self, measure: budgetMs ? { budgetMs } : {} })
+        if (candidates.length === 0) {
+          throw new SkywireError('ENOTFOUND', flags.country ? `no VPN server in ${flags.country}` : 'no VPN server registered')
+        }
+        if (progress) ux.action.status = `trying ${candidates[0]?.pk}`
+        const r = await connectFirst(candidates, connect, deadline, (f) => {
+          if (!this.jsonEnabled()) this.logToStderr(`skipped ${f.pk}: ${f.error}`)
+        })
+        s = r.result
+      }
     } catch (err) {
       if (progress) ux.action.stop('failed')
       throw err
