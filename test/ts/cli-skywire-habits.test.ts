@@ -269,5 +269,6 @@ describe.skipIf(skipUnlessAvailable(skip))('Skywire habits: tp rm -a, visor pk, 
     expect(help(['cli', 'tp', 'ls']).replace(/\s+/g, ' ')).toMatch(/Unlike Skywire, a transport id is a small integer/)
     expect(help(['visor']).replace(/\s+/g, ' ')).toMatch(/not RPC on TCP port 3435/)
     expect(help(['cli', 'vpn', 'stop']).replace(/\s+/g, ' ')).toMatch(/Unlike Skywire's vpn-client app/)
+    expect(help(['cli', 'vpn', 'status']).replace(/\s+/g, ' ')).toMatch(/the state is disconnected, connecting, connected or reconnecting/)
   })
 })

@@ -13,7 +13,8 @@ export default class VpnStatus extends VisorCommand {
     "The exit's public IP and country are what the server says of itself (its address as the address resolver saw it, " +
     'its country as the services hold it): a claim, shown as "unknown" for servers that do not say (0.2.0 and older). ' +
     '--watch redraws the status every second until Ctrl-C (with --json: one JSON object per line); it exits non-zero ' +
-    'in one line when the visor goes away.'
+    'in one line when the visor goes away. ' +
+    "Unlike Skywire's vpn-client app (running/stopped), the state is disconnected, connecting, connected or reconnecting."
   static override examples = [
     '<%= config.bin %> cli vpn status',
     '<%= config.bin %> cli vpn status --json',
