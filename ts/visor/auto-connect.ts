@@ -43,6 +43,8 @@ export interface AutoConnectDeps {
 
 export class AutoConnect {
   private cancelled = false
+  /** A connect of ours is in flight (the VPN client is connecting for auto-connect). */
+  private connecting = false
   private wake: (() => void) | null = null
   /** Settles when the loop has ended (connected, cancelled, or given up on a bad setting). */
   done: Promise<void> = Promise.resolve()
@@ -58,11 +60,17 @@ export class AutoConnect {
     this.done = this.loop().catch((err: unknown) => this.d.log.warn({ err: (err as Error).message }, 'auto-connect stopped'))
   }
 
-  /** The user took over (vpn start / vpn stop) or the visor stops: no more attempts until the next visor start. */
-  cancel(): void {
-    if (this.cancelled) return
+  /**
+   * The user took over (vpn start / vpn stop) or the visor stops: no more attempts until the next visor start.
+   * True when a connect of ours was in flight: the caller stops it, so the user's own start is not refused as
+   * "already connecting".
+   */
+  cancel(): boolean {
+    const inFlight = this.connecting
+    if (this.cancelled) return inFlight
     this.cancelled = true
     this.wake?.()
+    return inFlight
   }
 
   get active(): boolean {
@@ -105,7 +113,12 @@ export class AutoConnect {
   /** A connect that was cancelled while in flight is not reported as ours. */
   private async guarded(pk: string, timeoutS: number): Promise<unknown> {
     if (this.cancelled) throw new SkywireError('ESTATE', 'auto-connect was cancelled')
-    return this.d.connect(pk, timeoutS)
+    this.connecting = true
+    try {
+      return await this.d.connect(pk, timeoutS)
+    } finally {
+      this.connecting = false
+    }
   }
 
   private async targets(): Promise<{ pk: string }[]> {

@@ -106,7 +106,8 @@ export function controlRoutes(app: FastifyInstance, visor: Visor): void {
   serve(app, R.vpnStatus, async () => visor.vpnClient.status())
   serve(app, R.vpnStart, async (req) => {
     const b = parse(R.vpnStart.body, req.body)
-    visor.cancelAutoConnect()
+    // The user's start wins over an auto-connect attempt in flight: that one is stopped, not waited for.
+    if (visor.cancelAutoConnect()) await visor.vpnClient.stop()
     return visor.vpnClient.start(b.pk, { existingTp: b.existingTp ?? false, timeoutS: b.timeoutS ?? 20 })
   })
   serve(app, R.vpnStop, async () => {

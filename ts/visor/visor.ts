@@ -229,9 +229,9 @@ export class Visor {
     this.autoConnect.start()
   }
 
-  /** The user started or stopped the VPN: auto-connect keeps out of it until the next visor start. */
-  cancelAutoConnect(): void {
-    this.autoConnect?.cancel()
+  /** The user started or stopped the VPN: auto-connect keeps out of it until the next visor start. True: an attempt was connecting. */
+  cancelAutoConnect(): boolean {
+    return this.autoConnect?.cancel() ?? false
   }
 
   private onTransportUp(s: TransportUp): void {

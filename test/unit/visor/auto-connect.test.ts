@@ -135,4 +135,30 @@ describe('AutoConnect', () => {
     expect(a.attempts).toBe(1)
     expect(f.lines[0]).toMatch(/not needed/)
   })
+
+  it('a cancel says whether a connect of ours was in flight (a start by the user then stops it instead of being refused)', async () => {
+    let release: (e: Error) => void = () => {}
+    let calls = 0
+    const f = deps({
+      connect: (_p) => {
+        calls++
+        return new Promise((_resolve, reject) => {
+          release = reject
+        })
+      },
+    })
+    const a = new AutoConnect(parseAutoConnect(pk('a')), f.d)
+    a.start()
+    while (calls === 0) await new Promise((r) => setTimeout(r, 1))
+    expect(a.cancel()).toBe(true)
+    // The caller's stop aborts the dial: the attempt fails, and the loop ends without another try.
+    release(new SkywireError('ECLOSED', 'stopped'))
+    await a.done
+    expect(calls).toBe(1)
+    expect(a.cancel()).toBe(false)
+
+    const idle = new AutoConnect(parseAutoConnect('off'), deps().d)
+    idle.start()
+    expect(idle.cancel()).toBe(false)
+  })
 })
