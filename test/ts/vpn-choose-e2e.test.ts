@@ -46,8 +46,8 @@ describe.skipIf(skipUnlessAvailable(skip))('choosing a server (two servers in DE
   it('a visor with auto-connect connects by itself, to the server that admits it', async () => {
     await expect.poll(() => status(auto).state, { timeout: 90_000, interval: 1000 }).toBe('connected')
     expect(status(auto).server).toBe(server.config.pk)
-    const log = auto.proc?.output().stdout ?? ''
-    expect(log).toMatch(/auto-connect: connected/)
+    // The loop logs once its connect call returns, a moment after the client reports connected.
+    await expect.poll(() => auto.proc?.output().stdout ?? '', { timeout: 10_000, interval: 100 }).toMatch(/auto-connect: connected/)
   }, 120_000)
 
   it('vpn list ranks every server but never the visor itself', async () => {
