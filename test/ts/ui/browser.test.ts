@@ -4,27 +4,23 @@
  * loopback UI listens), connects through the page, and the lab's whoami
  * sees the server's address. Screenshots go to test-artifacts/ui/.
  */
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { skipUnlessAvailable } from '../helpers/skip.js'
 import { native } from '../../../ts/native/loader.js'
 import type { NsProcess } from '../../../ts/netlab/exec.js'
 import { skywire } from '../helpers/cli.js'
-import { labSkipReason, useTopology } from '../helpers/lab.js'
+import { browserSkipReason, launchChromiumIn } from '../helpers/browser.js'
+import { useTopology } from '../helpers/lab.js'
 import { makeVisor, startServices, tempDir, type TestVisor } from '../helpers/visors.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const SHOTS = join(ROOT, 'test-artifacts', 'ui')
-const BUILT = existsSync(join(ROOT, 'dist', 'ui', 'index.html'))
 
-const skip =
-  labSkipReason() ??
-  (existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install chromium)`) ??
-  (BUILT ? null : 'the UI is not built (npm run build:ui)')
+const skip = browserSkipReason()
 
 describe.skipIf(skipUnlessAvailable(skip))('web UI in chromium on the lab', () => {
   const topo = useTopology({})
@@ -36,7 +32,7 @@ describe.skipIf(skipUnlessAvailable(skip))('web UI in chromium on the lab', () =
   let page: Page
   let url: string
   // Script errors and CSP violations on the main page (the bundle must run under script-src 'self').
-  const problems: string[] = []
+  let problems: string[] = []
 
   const shot = (name: string): Promise<Buffer> => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
 
@@ -54,21 +50,7 @@ describe.skipIf(skipUnlessAvailable(skip))('web UI in chromium on the lab', () =
     expect(r.code, r.stderr).toBe(0)
     url = (JSON.parse(r.stdout) as { url: string }).url
 
-    // Playwright passes its own flags to the executable, so the namespace goes in a wrapper.
-    const wrapper = join(tmp.dir, 'chromium-in-ns')
-    writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${t.client.ns} ${CHROMIUM} "$@"\n`)
-    chmodSync(wrapper, 0o755)
-    browser = await chromium.launch({
-      executablePath: wrapper,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-      timeout: 30_000,
-    })
-    page = await browser.newPage({ viewport: { width: 1100, height: 900 } })
-    page.on('pageerror', (e) => problems.push(e.message))
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(m.text())
-    })
+    ;({ browser, page, problems } = await launchChromiumIn(t.client.ns, tmp.dir, { width: 1100, height: 900 }))
   }, 90_000)
 
   afterAll(async () => {

@@ -6,25 +6,21 @@
  * router still answers), is in the config file, and is still there after a
  * reload of the page and in `vpn get`. Turning it off again opens the way.
  */
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { skipUnlessAvailable } from '../helpers/skip.js'
 import type { NsProcess } from '../../../ts/netlab/exec.js'
 import { LOCKDOWN_TABLE } from '../../../ts/sys/lockdown.js'
-import { labSkipReason, useTopology } from '../helpers/lab.js'
+import { browserSkipReason, launchChromiumIn } from '../helpers/browser.js'
+import { useTopology } from '../helpers/lab.js'
 import { makeVisor, startServices, tempDir, type TestVisor } from '../helpers/visors.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
-const BUILT = existsSync(join(ROOT, 'dist', 'ui', 'index.html'))
 
-const skip =
-  labSkipReason() ??
-  (existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install chromium)`) ??
-  (BUILT ? null : 'the UI is not built (npm run build:ui)')
+const skip = browserSkipReason()
 
 describe.skipIf(skipUnlessAvailable(skip))('web UI settings in chromium on the lab', () => {
   const topo = useTopology({})
@@ -34,7 +30,7 @@ describe.skipIf(skipUnlessAvailable(skip))('web UI settings in chromium on the l
   let browser: Browser
   let page: Page
   let url: string
-  const problems: string[] = []
+  let problems: string[] = []
 
   beforeAll(async () => {
     const t = topo()
@@ -47,20 +43,7 @@ describe.skipIf(skipUnlessAvailable(skip))('web UI settings in chromium on the l
     const r = client.cli(['cli', 'vpn', 'url', '--json'])
     expect(r.code, r.stderr).toBe(0)
     url = (JSON.parse(r.stdout) as { url: string }).url
-    const wrapper = join(tmp.dir, 'chromium-in-ns')
-    writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${t.client.ns} ${CHROMIUM} "$@"\n`)
-    chmodSync(wrapper, 0o755)
-    browser = await chromium.launch({
-      executablePath: wrapper,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-      timeout: 30_000,
-    })
-    page = await browser.newPage({ viewport: { width: 1100, height: 1200 } })
-    page.on('pageerror', (e) => problems.push(e.message))
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(m.text())
-    })
+    ;({ browser, page, problems } = await launchChromiumIn(t.client.ns, tmp.dir, { width: 1100, height: 1200 }))
   }, 90_000)
 
   afterAll(async () => {
