@@ -8,24 +8,14 @@ use std::time::Duration;
 
 use tokio::net::UdpSocket;
 
-use super::{probe_latency, Limits, Node, NodeConfig, PROBE_BURST_PER_SOURCE};
+use super::tests::loopback_node;
+use super::{probe_latency, Node, PROBE_BURST_PER_SOURCE};
 use crate::session::ResponderConfig;
 use crate::wire::probe::{ProbeAnswer, ProbeRequest, PROBE_LEN};
 use crate::Keypair;
 
 async fn node() -> Node {
-    let (node, _events) = Node::start(NodeConfig {
-        keypair: Keypair::generate(),
-        stcpr_listen: None,
-        sudph_listen: Some("127.0.0.1:0".parse().unwrap()),
-        resolver: None,
-        local_addrs: vec![],
-        responder: ResponderConfig::default(),
-        limits: Limits::default(),
-    })
-    .await
-    .unwrap();
-    node
+    loopback_node(false, ResponderConfig::default()).await.0
 }
 
 /// Send `msg` from a fresh socket and return what comes back within `wait`.

@@ -15,23 +15,13 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::{Event, Node, NodeConfig};
+use super::tests::loopback_node;
+use super::{Event, Node};
 use crate::session::ResponderConfig;
 use crate::wire::message::TYPE_TRANSPORT;
-use crate::Keypair;
 
 async fn node() -> (Node, UnboundedReceiver<Event>) {
-    Node::start(NodeConfig {
-        keypair: Keypair::generate(),
-        stcpr_listen: None,
-        sudph_listen: Some("127.0.0.1:0".parse().unwrap()),
-        resolver: None,
-        local_addrs: vec![],
-        responder: ResponderConfig::default(),
-        limits: Default::default(),
-    })
-    .await
-    .unwrap()
+    loopback_node(false, ResponderConfig::default()).await
 }
 
 /// The next control message, or None when none comes within `within`.

@@ -15,10 +15,12 @@ fn loopback() -> Option<SocketAddr> {
     Some("127.0.0.1:0".parse().unwrap())
 }
 
-async fn node(responder: ResponderConfig) -> (Node, UnboundedReceiver<Event>) {
+/// A node with a fresh key listening on loopback: SUDPH always, STCPR when `stcpr`; no resolver, default limits.
+/// The node tests of every module start theirs here.
+pub(super) async fn loopback_node(stcpr: bool, responder: ResponderConfig) -> (Node, UnboundedReceiver<Event>) {
     Node::start(NodeConfig {
         keypair: Keypair::generate(),
-        stcpr_listen: loopback(),
+        stcpr_listen: if stcpr { loopback() } else { None },
         sudph_listen: loopback(),
         resolver: None,
         local_addrs: vec![],
@@ -27,6 +29,10 @@ async fn node(responder: ResponderConfig) -> (Node, UnboundedReceiver<Event>) {
     })
     .await
     .unwrap()
+}
+
+async fn node(responder: ResponderConfig) -> (Node, UnboundedReceiver<Event>) {
+    loopback_node(true, responder).await
 }
 
 async fn next_control(rx: &mut UnboundedReceiver<Event>) -> (u64, Vec<u8>) {
