@@ -761,7 +761,10 @@ function untilAborted<T>(signal: AbortSignal, p: Promise<T>, late: (v: T) => voi
   })
 }
 
-/** Waits ms (nothing when <= 0), or less when signal aborts. */
+/**
+ * Waits ms (nothing when <= 0), or less when signal aborts. On the global timers, not node:timers/promises, so the
+ * unit tests' fake clock drives the reconnect backoff.
+ */
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
   if (ms <= 0 || signal.aborted) return Promise.resolve()
   return new Promise((resolve) => {

@@ -8,8 +8,9 @@ import type { FastifyInstance } from 'fastify'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { controlApp } from '../../../ts/visor/control-api.js'
 import { TOKEN_FILE, cookieName, loadOrCreateToken, uiAuth, uiUrl, type UiVisor } from '../../../ts/visor/ui-routes.js'
-import type { VpnClientStatus } from '../../../ts/vpn/client.js'
+import type { VpnClientStatus } from '../../../ts/contracts/status.js'
 import type { VpnServerStatus } from '../../../ts/vpn/server.js'
+import { clientStatus } from '../fakes/status.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'skywire-ui-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -18,32 +19,8 @@ const LISTEN = '127.0.0.1:3435'
 const HOST = '127.0.0.1:3435'
 const ORIGIN = `http://${HOST}`
 
-function clientStatus(state: VpnClientStatus['state']): VpnClientStatus {
-  return {
-    state,
-    server: null,
-    transport: null,
-    transportId: null,
-    remote: null,
-    tunnelIp: null,
-    tun: null,
-    dns: [],
-    rxBytes: 0,
-    txBytes: 0,
-    rxPackets: 0,
-    txPackets: 0,
-    latencyMs: null,
-    lastPacketMs: null,
-    connectedAt: null,
-    uptimeS: null,
-    lastError: null,
-    killswitch: false,
-    rekeys: 0,
-  }
-}
-
 function fakeVisor(dataDir: string, listen = LISTEN): UiVisor & { vpnClient: EventEmitter } {
-  const client = Object.assign(new EventEmitter(), { status: () => clientStatus('disconnected') })
+  const client = Object.assign(new EventEmitter(), { status: () => clientStatus({ state: 'disconnected' }) })
   const server: VpnServerStatus = {
     running: true,
     netifc: 'eth0',
@@ -205,7 +182,7 @@ describe('unix socket side', () => {
       req.end()
     })
     await expect.poll(() => events.length, { timeout: 15_000 }).toBeGreaterThanOrEqual(1)
-    v.vpnClient.emit('state', clientStatus('connecting'))
+    v.vpnClient.emit('state', clientStatus({ state: 'connecting' }))
     await expect.poll(() => events.filter((e) => e.event === 'tick').length, { timeout: 15_000 }).toBeGreaterThanOrEqual(3)
     const first = events[0]?.data as { client: VpnClientStatus; server: { clients: number; rxBytes: number; running: boolean } }
     expect(events[0]?.event).toBe('tick')

@@ -8,34 +8,12 @@ import { MAX_SAMPLES, canConnect, canDisconnect, initialState, reduce, stateLabe
 import { hashWithoutToken, tokenFromHash } from '../../../../ts/ui/lib/token.js'
 import type { ServerEntry } from '../../../../ts/ui/lib/servers.js'
 import type { ServerSummary, VpnClientStatus as ClientStatus } from '../../../../ts/contracts/status.js'
+import { clientStatus } from '../../fakes/status.js'
 
 const PK = 'a'.repeat(64)
 const PK2 = 'b'.repeat(64)
 
-function client(o: Partial<ClientStatus> = {}): ClientStatus {
-  return {
-    state: 'disconnected',
-    transportId: null,
-    server: null,
-    transport: null,
-    remote: null,
-    tunnelIp: null,
-    tun: null,
-    dns: [],
-    rxBytes: 0,
-    txBytes: 0,
-    rxPackets: 0,
-    txPackets: 0,
-    latencyMs: null,
-    lastPacketMs: null,
-    rekeys: 0,
-    connectedAt: null,
-    uptimeS: null,
-    lastError: null,
-    killswitch: false,
-    ...o,
-  }
-}
+const client = clientStatus
 const server: ServerSummary = { running: false, secure: true, netifc: null, gateway: null, clients: 0, rxBytes: 0, txBytes: 0 }
 
 describe('format', () => {

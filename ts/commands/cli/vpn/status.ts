@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Flags } from '@oclif/core'
 import { VisorCommand } from '../../../cli/base.js'
 import { formatBytes, formatDuration } from '../../../cli/format.js'
@@ -91,21 +92,9 @@ export async function watchStatus(get: () => Promise<VpnClientStatus>, o: WatchO
       o.write(`${drawn > 0 ? `\x1b[${drawn}F` : ''}\x1b[J${out.join('\n')}\n`)
       drawn = out.length
     } else o.write(`${oneLine(s)}\n`)
-    await abortableWait(o.periodMs ?? WATCH_MS, o.signal)
+    // Ctrl-C aborts the wait: its AbortError is the expected way out, the loop then sees the signal.
+    await sleep(o.periodMs ?? WATCH_MS, undefined, { signal: o.signal }).catch(() => {})
   }
-}
-
-function abortableWait(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const done = () => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
 }
 
 export function exitText(s: VpnClientStatus): string {
