@@ -118,7 +118,7 @@ export class VpnSettingsManager {
    * new LAN, and the old one is no longer let through. True when it rebuilt.
    */
   checkLan(): Promise<boolean> {
-    const run = this.queue.then(async () => {
+    return this.serially(async () => {
       const s = this.current
       if (!s.allowLan || !(s.lockdown || s.killswitch)) {
         this.lanSeen = null
@@ -133,8 +133,6 @@ export class VpnSettingsManager {
       this.log.info({ lan: JSON.parse(now) as string[] }, 'the LAN changed: allow-LAN rules rebuilt')
       return true
     })
-    this.queue = run.catch(() => {})
-    return run
   }
 
   get(): VpnSettings {
@@ -142,9 +140,19 @@ export class VpnSettingsManager {
   }
 
   set(patch: VpnSettingsPatch): Promise<VpnSettingsResult> {
-    const run = this.queue.then(() => this.setNow(patch))
+    return this.serially(() => this.setNow(patch))
+  }
+
+  /** Runs `fn` after every earlier set() and LAN re-check has finished, failed or not. */
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn)
     this.queue = run.catch(() => {})
     return run
+  }
+
+  /** Back to `old` on the host after a failure (logged, not thrown: the caller reports the first error). */
+  private async putBack(next: VpnSettings, old: VpnSettings): Promise<void> {
+    await this.applyHost(next, old, []).catch((e) => this.log.error({ err: (e as Error).message }, 'cannot put the old VPN settings back'))
   }
 
   private async setNow(patch: VpnSettingsPatch): Promise<VpnSettingsResult> {
@@ -160,7 +168,7 @@ export class VpnSettingsManager {
     try {
       await this.applyHost(old, next, live)
     } catch (err) {
-      await this.applyHost(next, old, []).catch((e) => this.log.error({ err: (e as Error).message }, 'cannot put the old VPN settings back'))
+      await this.putBack(next, old)
       throw err
     }
     let saved: { savedTo: string | null; changed: boolean } = { savedTo: null, changed: JSON.stringify(next) !== JSON.stringify(old) }
@@ -169,7 +177,7 @@ export class VpnSettingsManager {
         const r = saveVpnClientSettings(this.configFile, { ...defined(patch) })
         saved = { savedTo: r.path, changed: r.changed }
       } catch (err) {
-        await this.applyHost(next, old, []).catch((e) => this.log.error({ err: (e as Error).message }, 'cannot put the old VPN settings back'))
+        await this.putBack(next, old)
         throw new SkywireError(
           (err as SkywireError).code ?? 'ECONFIG',
           `${(err as Error).message}; nothing was changed, since the settings would be lost at restart`,
