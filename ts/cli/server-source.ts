@@ -9,6 +9,7 @@
  */
 import { existsSync } from 'node:fs'
 import { loadConfig } from '../config/file.js'
+import { httpUrl } from '../config/schema.js'
 import { SkywireError } from '../contracts/errors.js'
 import type { ServiceCounts } from '../contracts/services.js'
 import type { CandidateSource } from '../discovery/choose.js'
@@ -50,7 +51,7 @@ export async function serverSource(f: SourceFlags): Promise<ServerSource> {
     }
   }
   if (url !== null) {
-    if (!/^https?:\/\/[^\s/]+/i.test(url)) throw new SkywireError('EUSAGE', `--services must be an http(s) URL, got "${url}"`)
+    if (!httpUrl.safeParse(url).success) throw new SkywireError('EUSAGE', `--services must be an http(s) URL, got "${url}"`)
     const services = new ServicesClient({ url, timeoutMs: 5000, retries: 1 })
     // The visor's key, when its config was not readable here: only if it answers quickly.
     self ??= await new VisorClient(f.rpc, 2000)

@@ -25,7 +25,8 @@ const loopbackHostPort = z.string().refine(
   { message: 'must be a loopback HOST:PORT (127.0.0.1, [::1] or localhost): the web UI never listens on the network' },
 )
 
-const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+/** The discovery services' URL: in the config, and on the command line (--services). */
+export const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
 
 /** A visor public key, wherever one comes in (config, control API): canonical hex of a prime-order point. */
 export const publicKeySchema = z
