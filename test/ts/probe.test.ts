@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateIdentity } from '../../ts/native/keys.js'
 import { native } from '../../ts/native/loader.js'
 import { Node } from '../../ts/native/node.js'
-import { LatencyProber, probeLatency } from '../../ts/native/probe.js'
+import { probeLatency } from '../../ts/native/probe.js'
 
 /** docs/wire.md section 4: both messages are 132 bytes. */
 const PROBE_LEN = 132
@@ -131,21 +131,6 @@ describe('latency probe', () => {
     const other = await exchange(addr, [request(id.publicKey, Buffer.alloc(32, 9))], 300, '127.0.0.2')
     expect(other).toHaveLength(1)
     expect(other[0]?.subarray(4, 36)).toEqual(Buffer.alloc(32, 9))
-  })
-
-  it('LatencyProber over the real probe: cached within its TTL', async () => {
-    const p = new LatencyProber({ timeoutMs: 2000, ttlMs: 60_000 })
-    const n2 = await Node.start({ secretKey: id.secretKey, sudphListen: '127.0.0.3:0' })
-    try {
-      const a = await p.probe(id.publicKey, [n2.sudphAddr as string])
-      expect(a).not.toBeNull()
-      const answered = n2.limitStats().probesAnswered
-      expect(answered).toBe(1)
-      expect(await p.probe(id.publicKey, [n2.sudphAddr as string])).toEqual(a)
-      expect(n2.limitStats().probesAnswered).toBe(1)
-    } finally {
-      n2.close()
-    }
   })
 
   it('refuses bad arguments with a coded one-line error', async () => {
