@@ -34,7 +34,7 @@ export function changedPaths(porcelainZ) {
 export function gitState(root) {
   try {
     const [commit, date, ...subject] = git(root, ['log', '-1', '--format=%H%n%cI%n%s']).trim().split('\n')
-    const changed = changedPaths(git(root, ['status', '--porcelain=v1', '-z', '--untracked-files=normal']))
+    const changed = changedPaths(git(root, ['status', '--porcelain=v1', '-z', '--untracked-files=all']))
     return { commit, date, subject: subject.join(' '), dirty: changed.length > 0, dirtyFiles: changed.slice(0, 20), dirtyCount: changed.length }
   } catch (e) {
     return { error: e.message.split('\n')[0] }

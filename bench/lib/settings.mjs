@@ -121,7 +121,7 @@ export function parseSettings(argv, env, cores) {
     ;({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }))
   } catch (e) {
     // Node's message is a paragraph; the first sentence names the option.
-    throw new BenchInputError(`${String(e.message).split('. ')[0]} (see --help)`)
+    throw new BenchInputError(`${String(e.message).split('\n')[0].split('. ')[0].replace(/\.$/, '')} (see --help)`)
   }
   if (values.help) return { mode: 'help' }
   for (const mode of ['report', 'chart']) {
@@ -132,9 +132,10 @@ export function parseSettings(argv, env, cores) {
   const settings = {}
   for (const k of KNOBS) {
     const flag = values[k.flag]
-    const raw = flag ?? env[k.env]
-    if (raw === undefined || raw === '') settings[k.key] = typeof k.dflt === 'function' ? k.dflt(cores) : k.dflt
-    else settings[k.key] = knobValue(k, raw, flag !== undefined ? `--${k.flag}` : k.env)
+    // An empty variable is an unset one (VAR= npm run bench); an empty flag is a mistake.
+    if (flag !== undefined) settings[k.key] = knobValue(k, flag, `--${k.flag}`)
+    else if (env[k.env] !== undefined && env[k.env] !== '') settings[k.key] = knobValue(k, env[k.env], k.env)
+    else settings[k.key] = typeof k.dflt === 'function' ? k.dflt(cores) : k.dflt
   }
   const envLoaded = env.BENCH_ALLOW_LOADED
   if (envLoaded !== undefined && !['', '0', '1'].includes(envLoaded))
