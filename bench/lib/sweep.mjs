@@ -6,7 +6,8 @@
  * Searches the rate: doubling from `startPps` while the loss stays under `maxLossPct` (halving first when
  * the start already loses too much), then bisecting (geometric means) between the best rate that passed
  * and the lowest that failed until they are within `precision` of each other or `maxSteps` runs were made.
- * A rate the sender itself could not reach (it sent under 95 % of the offered packets) ends the climb:
+ * A rate the sender itself could not reach (it sent under 90 % of the offered packets; iperf3's pacing
+ * undershoots by a few % in short steps) ends the climb:
  * above it the tunnel is no longer what is measured, and the result says `senderLimited`.
  *
  * `measure(offeredPps)` runs one step and resolves to { sentPps, receivedPps, lossPct } (lossPct null when
@@ -21,7 +22,7 @@ export async function sweepRate(measure, { startPps, maxLossPct, precision = 0.0
   const step = async (pps) => {
     const r = await measure(pps)
     const pass = r.lossPct !== null && r.lossPct < maxLossPct
-    const s = { offeredPps: pps, ...r, pass, senderShort: r.sentPps < 0.95 * pps }
+    const s = { offeredPps: pps, ...r, pass, senderShort: r.sentPps < 0.9 * pps }
     steps.push(s)
     if (pass && (!best || pps > best.offeredPps)) best = s
     if (!pass && (failedAt === null || pps < failedAt)) failedAt = pps

@@ -5,7 +5,7 @@ import { readOffloads } from '../lib/ethtool.mjs'
 import { log } from '../lib/log.mjs'
 import { watchThreads } from '../lib/procfs.mjs'
 import { fmt, fmt3, median, percentile, summary } from '../lib/stats.mjs'
-import { iperfTcp, udpSweep } from './iperf.mjs'
+import { iperfServer, iperfTcp, udpSweep } from './iperf.mjs'
 import { pingRtt, reachable } from './ping.mjs'
 
 /** A subject's rounds so far, filled by measureRound. */
@@ -17,10 +17,10 @@ export const newAccumulator = () => ({ tcp1: [], tcp4: [], warmupGbps: [], pings
  */
 export async function measureRound(lab, env, settings, name, path, acc, { round, udp }) {
   const { addr, pids } = path
-  const srv = lab.spawn(env.a, ['iperf3', '-s', '-B', addr, '-p', '5201'])
   const threads = watchThreads(pids)
+  let srv = null
   try {
-    await lab.waitForTcp(env.a, addr, 5201, 5000)
+    srv = await iperfServer(lab, env.a, addr)
     await reachable(lab, env.b, addr)
     // Not recorded: the first seconds of a fresh path pay for TCP's slow start, page faults of new
     // buffers, CPU frequency ramps and lazy setup inside the tunnel.
@@ -51,7 +51,7 @@ export async function measureRound(lab, env, settings, name, path, acc, { round,
     }
   } finally {
     acc.threads.push(threads.stop())
-    await srv.kill('SIGTERM', 1000)
+    await srv?.kill('SIGTERM', 1000)
   }
 }
 

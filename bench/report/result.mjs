@@ -11,7 +11,7 @@ const METHOD = {
   rounds:
     'BENCH_REPEAT rounds; in each, every subject is set up, warmed up with one unrecorded BENCH_WARMUP-second TCP run, measured and taken down, in the order of one row of a balanced Latin square (`order`), so no subject always runs first or last',
   tcp: 'iperf3 -c <server tunnel address> -t BENCH_SECONDS [-P 4] -J from the client namespace; end.sum_received; one 1-stream and one 4-stream run per round; median and min-max over the rounds',
-  udp: 'in the last round: iperf3 -u -l (BENCH_UDP_PACKET - 28) -b <rate> -w 4M -t BENCH_UDP_SECONDS at fixed offered rates, doubling from 20 kpps while the loss stays under BENCH_UDP_LOSS %, then bisecting to 5 %; the highest passing rate is reported (`steps` has every run); a rate the sender could not offer (< 95 %) ends the climb (`senderLimited`)',
+  udp: 'in the last round: iperf3 -u -l (BENCH_UDP_PACKET - 28) -b <rate> -w 4M -t BENCH_UDP_SECONDS at fixed offered rates, doubling from 20 kpps while the loss stays under BENCH_UDP_LOSS %, then bisecting to 5 %; the highest passing rate is reported (`steps` has every run); a rate the sender could not offer (< 90 %) ends the climb (`senderLimited`)',
   ping: 'ping -i 0.01 -c BENCH_PINGS per round: median and nearest-rank p99 of all replies; added RTT = median minus the bare veth median',
   cpu: 'utime+stime from /proc/<pid>/stat of every tunnel process at both ends (all threads), before/after each measured TCP run, summed over all of them and divided by the Gbit received; machine-wide busy time from /proc/stat is kept too (includes iperf3, the kernel and other load)',
   processes:
