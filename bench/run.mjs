@@ -161,12 +161,22 @@ function readResults(file) {
   }
 }
 
+/** --report / --chart of a file whose fields are not what a run writes: one line, not a stack trace. */
+function fromResults(file, f) {
+  const res = readResults(file)
+  try {
+    return f(res)
+  } catch (e) {
+    fail(`${file} is not a bench results file this version can read (${String(e.message).split('\n')[0]})`)
+  }
+}
+
 const cmd = parseCommandLine()
 if (cmd.mode === 'help') console.log(USAGE)
-else if (cmd.mode === 'report') console.log(report(readResults(cmd.file)))
+else if (cmd.mode === 'report') console.log(fromResults(cmd.file, report))
 else if (cmd.mode === 'chart') {
   const out = cmd.file.replace(/\.json$/, '') + '.png'
-  chart(readResults(cmd.file), out)
+  fromResults(cmd.file, (res) => chart(res, out))
   console.log(`wrote ${out}`)
 } else {
   const why = prerequisites()
