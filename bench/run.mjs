@@ -36,6 +36,10 @@ function parseCommandLine() {
   }
 }
 
+const cmd = parseCommandLine()
+/** The run's settings (undefined for --help, --report and --chart). */
+const SETTINGS = cmd.settings
+
 /** Why the bench cannot run here, or null. */
 function prerequisites() {
   if (process.getuid?.() !== 0) return 'run it as root (it builds network namespaces): sudo npm run bench'
@@ -77,22 +81,22 @@ async function namespacePair(lab, env, res) {
 }
 
 /** Connect time and server memory of our tunnel, when wanted. */
-async function measureExtras(settings, lab, env, res) {
-  if (wanted(settings, 'connect')) {
-    log(`connect time: ${settings.connects} fresh client nodes per transport`)
+async function measureExtras(lab, env, res) {
+  if (wanted(SETTINGS, 'connect')) {
+    log(`connect time: ${SETTINGS.connects} fresh client nodes per transport`)
     try {
-      res.connect = await connectTimes(lab, env, settings)
+      res.connect = await connectTimes(lab, env, SETTINGS)
     } catch (e) {
       res.connect = { error: e.message.split('\n')[0] }
       res.skipped.push(`connect time: ${res.connect.error}`)
     }
   }
-  if (wanted(settings, 'memory')) {
+  if (wanted(SETTINGS, 'memory')) {
     res.memory = {}
     for (const t of ['stcpr', 'sudph']) {
-      log(`memory ${t}: ${settings.sessions} idle sessions`)
+      log(`memory ${t}: ${SETTINGS.sessions} idle sessions`)
       try {
-        res.memory[t] = await serverMemory(lab, env, settings, t)
+        res.memory[t] = await serverMemory(lab, env, SETTINGS, t)
       } catch (e) {
         res.memory[t] = { error: e.message.split('\n')[0] }
         res.skipped.push(`memory ${t}: ${res.memory[t].error}`)
@@ -136,7 +140,7 @@ async function main(settings, createLab) {
   try {
     await namespacePair(lab, env, res)
     await measureSubjects(lab, env, settings, tools, res)
-    await measureExtras(settings, lab, env, res)
+    await measureExtras(lab, env, res)
   } finally {
     await lab.close(2000)
     cleanup()
@@ -171,7 +175,6 @@ function fromResults(file, f) {
   }
 }
 
-const cmd = parseCommandLine()
 if (cmd.mode === 'help') console.log(USAGE)
 else if (cmd.mode === 'report') console.log(fromResults(cmd.file, report))
 else if (cmd.mode === 'chart') {
