@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { SkywireError } from '../contracts/errors.js'
 import { contains, formatPrefix, isPrivate, parsePrefix, type Prefix } from './cidr.js'
-import type { InterfaceAddress } from './netifc.js'
+import { hostAddresses, type InterfaceAddress } from './netifc.js'
 import { readTrustedFile, writeFileAtomic } from './safe-file.js'
 
 const WHAT = 'VPN server ULA file'
@@ -67,6 +67,11 @@ export function loadOrCreateUla64(path: string, random?: (n: number) => Buffer):
  */
 export function hasGlobalIpv6(addrs: readonly InterfaceAddress[], netifc: string): boolean {
   return addrs.some((a) => a.ifname === netifc && a.family === 6 && a.scope === 'global' && !isPrivate(`${a.address}/128`))
+}
+
+/** hasGlobalIpv6 over this namespace's addresses now. */
+export async function uplinkHasGlobalIpv6(netifc: string): Promise<boolean> {
+  return hasGlobalIpv6(await hostAddresses(), netifc)
 }
 
 /**

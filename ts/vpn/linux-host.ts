@@ -30,7 +30,7 @@ import { defaultRouteFingerprint } from '../sys/default-route.js'
 import { lanPrefixes } from '../sys/lan.js'
 import { refreshKillSwitch } from '../sys/killswitch.js'
 import { readState } from '../sys/client-state.js'
-import { hasGlobalIpv6, loadOrCreateUla64 } from '../sys/server-ula.js'
+import { loadOrCreateUla64, uplinkHasGlobalIpv6 } from '../sys/server-ula.js'
 import type { ClientHost, ClientHostApply, ServerHost, ServerHostUp, ServerIpv6 } from './host.js'
 
 /** The server's ULA /64, next to its state file (the state file goes at stop; this stays). */
@@ -58,7 +58,7 @@ export class LinuxServerHost implements ServerHost {
   }
 
   async ipv6(netifc: string): Promise<ServerIpv6> {
-    return { ula64: loadOrCreateUla64(join(dirname(this.stateFile), SERVER_ULA_FILE)), globalUplink: hasGlobalIpv6(await hostAddresses(), netifc) }
+    return { ula64: loadOrCreateUla64(join(dirname(this.stateFile), SERVER_ULA_FILE)), globalUplink: await uplinkHasGlobalIpv6(netifc) }
   }
 
   async recoverStale(): Promise<boolean> {
