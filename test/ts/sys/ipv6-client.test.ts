@@ -7,9 +7,9 @@
  * restore or a crash's recovery leave `ip -6 route` and `ip -6 rule` byte for
  * byte as they were.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { skipUnlessAvailable } from '../helpers/skip.js'
 import { createLab, execOk, waitFor, type Lab } from '../../../ts/netlab/netns.js'
 import { ping, snapshotNet } from '../../../ts/netlab/probe.js'
@@ -70,6 +70,10 @@ describe.skipIf(skipUnlessAvailable(skip))(`client routing with IPv6 in the tunn
     )
     opts = { tunIf: TUN, dns: ['1.1.1.1', '2606:4700:4700::1111'], tunnelIpv6: true, killSwitch: true, stateFile }
   })
+  // A failed test must not leave its routes for the next one (nor fail it with "state file exists").
+  afterEach(async () => {
+    if (stateFile && existsSync(stateFile)) await sys1(client, 'recoverStale', stateFile, { force: true }).catch(() => {})
+  })
   afterAll(() => {
     lab?.teardown()
     if (dir) rmSync(dir, { recursive: true, force: true })
@@ -99,6 +103,46 @@ describe.skipIf(skipUnlessAvailable(skip))(`client routing with IPv6 in the tunn
     await sys1(client, 'restoreClientRouting', stateFile)
     expect(await snap()).toEqual(before)
     expect(await ping6(LAN6_GW)).toBe(true)
+  })
+
+  it('a switch between servers with and without IPv6 changes only the IPv6 route, in place; restore is still byte for byte', async () => {
+    const before = await snap()
+    const table = async () => (await execOk(client, ['ip', '-6', 'route', 'show', 'table', String(BYPASS_TABLE)])).stdout
+    const state = () => JSON.parse(readFileSync(stateFile, 'utf8')) as { routes: { family: number; type: string }[] }
+    // (The handle's ipv6 is read when the runner prints it, after the last op: the ops' own results tell each step.)
+    const [, blocked, tunnelled, again] = (await sys(client, [
+      { fn: 'applyClientRouting', args: [{ ...opts, tunnelIpv6: false }] },
+      { fn: 'last.setTunnelIpv6', args: [false] },
+      { fn: 'last.setTunnelIpv6', args: [true] },
+      { fn: 'last.setTunnelIpv6', args: [true] },
+    ])) as [unknown, string, string, string]
+    expect([blocked, tunnelled, again]).toEqual(['blocked', 'tunnel', 'tunnel'])
+    expect(await table()).toMatch(new RegExp(`^default dev ${TUN} proto 158 `, 'm'))
+    expect(await table()).not.toMatch(/unreachable/)
+    // The state file names exactly the route now in place, so a crash from here is undone exactly.
+    expect(
+      state()
+        .routes.filter((r) => r.family === 6)
+        .map((r) => r.type),
+    ).toEqual(['unicast'])
+    await sys1(client, 'restoreClientRouting', stateFile)
+    expect(await snap()).toEqual(before)
+
+    // And the other way: tunnelled, then a server without IPv6: unreachable, in place.
+    await sys(client, [
+      { fn: 'applyClientRouting', args: [opts] },
+      { fn: 'last.setTunnelIpv6', args: [false] },
+    ])
+    expect(await table()).toMatch(/^unreachable default (dev lo )?proto 158 /m)
+    expect(await ping6(ENDPOINT6)).toBe(false)
+    expect((await lab.exec(client, ['ip', '-6', 'route', 'get', '2001:db8:1::1'])).code).not.toBe(0)
+    expect(
+      state()
+        .routes.filter((r) => r.family === 6)
+        .map((r) => r.type),
+    ).toEqual(['unreachable'])
+    await sys1(client, 'restoreClientRouting', stateFile)
+    expect(await snap()).toEqual(before)
   })
 
   it('a SIGKILLed visor with IPv6 tunnelled: recovery puts ip -6 route and ip -6 rule back byte for byte', async () => {
