@@ -76,7 +76,8 @@ export class LinuxServerHost implements ServerHost {
     if (this.state === null) await this.prepare()
     const s = this.state as ServerState
     try {
-      const forwarding = await snapshotForwarding({ ipv6: p.pool6 !== undefined })
+      // With IPv6 for clients, the uplink keeps taking router advertisements (its IPv6 default may come from them).
+      const forwarding = await snapshotForwarding({ ipv6: p.pool6 !== undefined, raKeep: p.netifc })
       this.state = { ...s, tunIf: p.tun, forwarding }
       writeServerState(this.stateFile, this.state)
       await applyForwarding(forwarding)
