@@ -131,7 +131,7 @@ describe('IPv6 forwarding snapshot', () => {
     )
     // The uplink's accept_ra (kept taking router advertisements while forwarding): that key only, one of it.
     expect(checkForwardingSnapshot({ ...snap, acceptRa: { '/proc/sys/net/ipv6/conf/wan0/accept_ra': '1' } })).toBeTruthy()
-    for (const acceptRa of [
+    for (const acceptRa of <Record<string, string>[]>[
       { '/proc/sys/net/ipv6/conf/wan0/forwarding': '1' },
       { '/proc/sys/net/ipv6/conf/../accept_ra': '1' },
       { '/proc/sys/net/ipv6/conf/wan0/accept_ra': '1; reboot' },
