@@ -85,6 +85,9 @@ describe('IPv6 pool', () => {
       'x',
       '2001:db8::',
       '2001:db8::/64\n',
+      '2001:db8::/64/1',
+      '2001:db8::/064x',
+      '2001:db8::1.2.3.4/96',
     ]) {
       expect(() => parsePool6(bad), bad).toThrow(/IPv6/)
     }
