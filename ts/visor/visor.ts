@@ -28,7 +28,7 @@ import { VpnServer } from '../vpn/server.js'
 import { HopService } from '../vpn/hop.js'
 import { hopMessageType } from '../vpn/hop-protocol.js'
 import { HOP_PORT, HOP_SERVICE_TYPE, HOP_STAT } from '../vpn/hop-pick.js'
-import { Node, type TransportUp } from '../native/node.js'
+import { CIRCUIT_OVERHEAD, Node, type TransportUp } from '../native/node.js'
 import { ControlApi } from './control-api.js'
 import { dialTransport } from '../discovery/dial.js'
 import { sudphLocalAddrs } from './sudph-locals.js'
@@ -137,6 +137,7 @@ export class Visor {
         serviceHosts: [config.services.url, config.services.udp],
         reconnectTimeoutS: config.vpnClient.reconnectTimeoutS,
         staleAfterMs: config.vpnClient.staleAfterS * 1000,
+        circuitOverhead: CIRCUIT_OVERHEAD,
       },
     )
     this.hop = new HopService(

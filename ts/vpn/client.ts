@@ -69,6 +69,8 @@ export interface VpnClientOptions {
   reconnectTimeoutS?: number
   /** Silence after which the server counts as lost (config vpnClient.staleAfterS); absent: STALE_AFTER_MS. */
   staleAfterMs?: number
+  /** Bytes each hop's layer adds to a tunnel packet (the core's CIRCUIT_OVERHEAD); absent: route.ts's LAYER_OVERHEAD. */
+  circuitOverhead?: number
 }
 
 export interface StartOptions {
@@ -154,7 +156,10 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   ) {
     super()
     host.onPathChange?.(() => this.onPathChange())
-    this.routes = new RouteBuilder(node, services, log.child({ part: 'route' }), { order: opts.order })
+    this.routes = new RouteBuilder(node, services, log.child({ part: 'route' }), {
+      order: opts.order,
+      ...(opts.circuitOverhead ? { layerOverhead: opts.circuitOverhead } : {}),
+    })
   }
 
   /**

@@ -266,7 +266,11 @@ export class FakeNode extends EventEmitter<NodeEvents> implements VpnClientNode 
     this.cuts.delete(e)
     this.attached.delete(id)
     // Splices over this transport end with it (the core's splice-down).
-    for (const [k, sp] of this.splices) if (sp.fromId === id || sp.toId === id) this.splices.delete(k)
+    for (const [k, sp] of this.splices) {
+      if (sp.fromId !== id && sp.toId !== id) continue
+      this.splices.delete(k)
+      queueMicrotask(() => this.emit('splice-down', { fromId: sp.fromId, fromCircuit: sp.fromCircuit }))
+    }
     queueMicrotask(() => this.emit('transport-down', { id, peer: e.info.peer, reason }))
     // Circuit transports riding it end too, on both sides (the far side would expire; the fake ends it at once).
     for (const [cid, c] of this.ends) if (c.info.via === id) this.drop(cid, 'the transport it rides closed')

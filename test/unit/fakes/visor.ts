@@ -15,8 +15,7 @@ export const silentLog = pino({ level: 'silent' })
 
 export function wire(node: FakeNode, parts: { client?: VpnClient; server?: VpnServer; hop?: HopService }): void {
   node.on('transport-up', (s) => {
-    const via = (s as { via?: number }).via
-    if (via !== undefined) parts.server?.carriesCircuits(via)
+    if (s.via !== undefined) parts.server?.carriesCircuits(s.via)
     parts.server?.onTransportUp(s)
   })
   node.on('control', ({ id, data }) => {
@@ -33,6 +32,7 @@ export function wire(node: FakeNode, parts: { client?: VpnClient; server?: VpnSe
     }
     if (!parts.client?.onControl(id, data)) parts.server?.onControl(id, data)
   })
+  node.on('splice-down', ({ fromId, fromCircuit }) => parts.hop?.onSpliceDown(fromId, fromCircuit))
   node.on('transport-down', ({ id, reason }) => {
     parts.server?.onTransportDown(id)
     parts.client?.onTransportDown(id, reason)
