@@ -326,6 +326,9 @@ export class Visor {
       this.vpnServer.configure(previous)
       throw err
     }
+    // Transports already carrying circuits (ours as a hop, or a hop's to us) say no hello: the new server must not close them.
+    for (const c of this.hop.status().circuits) this.vpnServer.carriesCircuits(c.fromId)
+    for (const t of this.node.transports()) if (t.via !== undefined) this.vpnServer.carriesCircuits(t.via)
     let saved: SavedSettings = { savedTo: null, changed: false }
     if ((opts.persist ?? false) && this.configFile !== null) {
       const settings = { netifc: patch.netifc, secure: patch.secure, whitelist: patch.whitelist }
