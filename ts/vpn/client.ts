@@ -187,6 +187,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     if ((o.via?.length ?? 0) > 0 || (o.hops ?? 0) > 0) {
       if (o.existingTp) throw new SkywireError('EUSAGE', '--existing-tp rides a direct transport; it does not go with hops')
       if ((o.via?.length ?? 0) > 0 && (o.hops ?? 0) > 0) throw new SkywireError('EUSAGE', 'give hops by key (via) or by count (hops), not both')
+      if (o.via?.includes(this.node.publicKey)) throw new SkywireError('EUSAGE', 'this visor cannot be a hop of its own route')
       if ((o.via?.length ?? 0) > MAX_HOPS || (o.hops ?? 0) > MAX_HOPS) throw new SkywireError('EUSAGE', `at most ${MAX_HOPS} hops`)
     }
     // Kept for the reconnect loop: it rebuilds the same kind of route.

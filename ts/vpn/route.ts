@@ -92,6 +92,7 @@ export class RouteBuilder {
   async build(hops: readonly string[], exit: string, deadline: number, progress: (s: string) => void = () => {}): Promise<BuiltRoute> {
     if (hops.length === 0) throw new SkywireError('EUSAGE', 'a route needs at least one hop')
     const visors = [...hops, exit]
+    if (hops.includes(exit)) throw new SkywireError('EUSAGE', 'the exit cannot also be a hop of its own route')
     if (new Set(visors).size !== visors.length) throw new SkywireError('EUSAGE', 'a visor appears twice on the route')
     const first = hops[0] as string
     progress(`opening a transport to hop ${first}`)

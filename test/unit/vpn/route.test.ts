@@ -181,9 +181,11 @@ describe('route: client → hops → exit', () => {
     expect(t.me.dials).toEqual([])
   })
 
-  it('the exit named as its own hop, or a hop twice: EUSAGE before any dial', async () => {
+  it('the exit or this visor named as a hop, or a hop twice: EUSAGE before any dial', async () => {
     const t = await setup()
-    expect(((await settle(t.vpn.start(EXIT, { via: [EXIT] }))) as SkywireError).code).toBe('EUSAGE')
+    const own = (await settle(t.vpn.start(EXIT, { via: [EXIT] }))) as SkywireError
+    expect(own).toMatchObject({ code: 'EUSAGE', message: 'the exit cannot also be a hop of its own route' })
+    expect(((await settle(t.vpn.start(EXIT, { via: [ME] }))) as SkywireError).code).toBe('EUSAGE')
     expect(((await settle(t.vpn.start(EXIT, { via: [HOP1, HOP1] }))) as SkywireError).code).toBe('EUSAGE')
     expect(t.me.dials).toEqual([])
   })
