@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::circuit::Forwarded;
+use super::circuit::{self, Forwarded};
+use super::crypto::Kind;
 use super::crypto::{self, Inbound};
 use super::sink::TunSink;
 use super::state::Inner;
@@ -35,7 +36,9 @@ impl Inner {
         // circuit that ends here: that circuit's own session takes it. A
         // loop, not recursion, for circuits inside circuits.
         loop {
-            match self.on_message(&circuit, &inner, sink).await {
+            let step = self.on_message(&circuit, &inner, sink).await;
+            circuit::give_buf(inner);
+            match step {
                 Step::Done(_) => return true,
                 Step::Inner(c, m) => (circuit, inner) = (c, m),
             }
@@ -75,11 +78,32 @@ impl Inner {
             }
             Ok(Inbound::Forward(range)) => {
                 tp.counters.touch(self.epoch);
+                let range_start = range.start;
                 let body = &out[range];
                 match self.on_forward(tp, body) {
                     Forwarded::Done => Step::Done(true),
                     // on_forward parsed the body: the inner message follows the circuit.
-                    Forwarded::Local(c) => Step::Inner(c, body[CIRCUIT_LEN..].to_vec()),
+                    Forwarded::Local(c) => {
+                        // Copied out of the sink's slot, which the inner message's
+                        // own decryption needs; pooled, so no allocation per packet.
+                        let mut inner = circuit::take_buf();
+                        inner.extend_from_slice(&body[CIRCUIT_LEN..]);
+                        Step::Inner(c, inner)
+                    }
+                    Forwarded::Relay { to, circuit, splice } => {
+                        // The same body, renumbered in place for the next transport,
+                        // sent the way the data path sends (waiting briefly for room).
+                        let range = range_start..range_start + body.len();
+                        out[range.start..range.start + CIRCUIT_LEN].copy_from_slice(&circuit.to_be_bytes());
+                        let mut scratch = circuit::take_scratch();
+                        let sent = to.send_batch_kind(Kind::Forward, std::iter::once(&out[range]), &mut scratch).await;
+                        circuit::give_scratch(scratch);
+                        splice.count(sent == 1);
+                        if sent == 0 {
+                            tp.counters.drop_one();
+                        }
+                        Step::Done(true)
+                    }
                 }
             }
             Ok(Inbound::Control(range)) => {
