@@ -16,11 +16,14 @@
 //! (what crosses to the host). Outbound: `tunnel` (TUN reader, routing) →
 //! `transport` (one transport's send side) → `udp` / `stcpr`. Inbound: `sudph` /
 //! `stcpr` (sockets, handshakes) → `dispatch` (decrypt, act) → `sink` (TUN
-//! writes). `timers`: keepalive, rekey, expiry. Helpers: `crypto`,
-//! `limits`, `resolver`, `stats`, `mark`, `family` (IPv4 and IPv6 side by side). Latency probes (answer and
+//! writes). `timers`: keepalive, rekey, expiry. Multi-hop: `circuit`
+//! (circuits inside a transport: relaying on a hop, circuit transports at
+//! the ends). Helpers: `crypto`, `limits`, `resolver`, `stats`, `mark`,
+//! `family` (IPv4 and IPv6 side by side). Latency probes (answer and
 //! prober): `probe`.
 
 mod api;
+mod circuit;
 mod config;
 mod crypto;
 mod dispatch;
@@ -42,6 +45,8 @@ mod tunnel;
 mod udp;
 
 #[cfg(test)]
+mod circuit_tests;
+#[cfg(test)]
 mod ipv6_tests;
 #[cfg(test)]
 mod preauth_tests;
@@ -53,6 +58,7 @@ mod roaming_tests;
 mod tests;
 
 pub use self::api::Node;
+pub use self::circuit::{SpliceInfo, CIRCUIT_OVERHEAD, MAX_CIRCUITS};
 pub use self::config::NodeConfig;
 pub use self::crypto::{Kind, MAX_CONTROL};
 pub use self::error::NodeError;

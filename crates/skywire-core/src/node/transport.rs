@@ -1,5 +1,6 @@
-//! One transport: a direct link to a remote visor over STCPR or SUDPH,
-//! carrying one Noise session (whose keys a rekey renews; the transport stays).
+//! One transport: a direct link to a remote visor over STCPR or SUDPH, or a
+//! circuit through another transport (multi-hop, circuit.rs), carrying one
+//! Noise session (whose keys a rekey renews; the transport stays).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,6 +9,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+use super::circuit::Circuits;
 use super::crypto::{Kind, SessionBox};
 use super::limits::Ticket;
 use super::stats::Counters;
@@ -26,6 +28,9 @@ pub(crate) enum Link {
     /// STCPR: frames for the connection's writer task, and the signal that
     /// closes the connection when the session is closed on our side.
     Tcp { tx: mpsc::Sender<Vec<u8>>, addr: SocketAddr, close: Arc<tokio::sync::Notify> },
+    /// A circuit of another transport (`via`): each message travels as a
+    /// forward message on `via`'s session, so it is encrypted once more there.
+    Circuit { via: Arc<Transport>, circuit: u32 },
 }
 
 impl Link {
@@ -33,6 +38,8 @@ impl Link {
         match self {
             Link::Udp { addr, .. } => *addr.lock().unwrap(),
             Link::Tcp { addr, .. } => *addr,
+            // The hop's address: all this end ever sees of the other one.
+            Link::Circuit { via, .. } => via.link.remote_addr(),
         }
     }
 
@@ -48,6 +55,7 @@ impl Link {
                 Ok(f) => tx.try_send(f).is_ok(),
                 Err(_) => false,
             },
+            Link::Circuit { via, circuit } => via.send_forward(*circuit, msg),
         }
     }
 }
@@ -70,6 +78,8 @@ pub struct Transport {
     pub(crate) counters: Counters,
     pub(crate) tunnel: RwLock<Option<Arc<Tunnel>>>,
     pub(crate) since: Instant,
+    /// Circuits this transport carries (multi-hop).
+    pub(crate) circuits: Circuits,
 }
 
 /// The TUN reader's encryption buffer, reused for every batch: ciphertexts
@@ -78,7 +88,14 @@ pub struct Transport {
 pub(crate) struct SendScratch {
     buf: Vec<u8>,
     lens: Vec<usize>,
+    /// The next layer's scratch, for a circuit transport (its messages are
+    /// encrypted again by the transport they run through).
+    outer: Option<Box<SendScratch>>,
 }
+
+/// A boxed send future: a circuit's batch is sent by the transport it runs
+/// through, which may itself be a circuit (one box per batch, not per packet).
+type Sending<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = usize> + Send + 'a>>;
 
 impl Transport {
     /// The initiator confirmed the keys: the handshake no longer counts as pending.
@@ -97,12 +114,36 @@ impl Transport {
     /// reader, so a congested path slows the sender's TCP down instead of
     /// dropping packets we already paid to encrypt.
     pub(crate) async fn send_batch<'a>(&self, pkts: impl Iterator<Item = &'a [u8]>, scratch: &mut SendScratch) {
+        self.send_batch_kind(Kind::Data, pkts, scratch).await;
+    }
+
+    /// `send_batch` for messages of any kind (a hop relays forward
+    /// messages this way); returns how many were sent.
+    pub(crate) async fn send_batch_kind<'a>(
+        &self,
+        kind: Kind,
+        pkts: impl Iterator<Item = &'a [u8]>,
+        scratch: &mut SendScratch,
+    ) -> usize {
         let framed = matches!(self.link, Link::Tcp { .. });
-        let (packets, bytes) = self.encrypt_all(pkts, scratch, framed);
+        // A circuit's ciphertexts go out as forward bodies: room for the
+        // circuit number in front of each, written by encrypt_all.
+        let prefix = match &self.link {
+            Link::Circuit { circuit, .. } => Some(*circuit),
+            _ => None,
+        };
+        let (packets, bytes) = self.encrypt_all(kind, pkts, scratch, framed, prefix);
         if packets == 0 {
-            return;
+            return 0;
         }
         let sent = match &self.link {
+            // Each ciphertext (behind its circuit number) becomes one forward
+            // message of `via`'s next batch.
+            Link::Circuit { via, .. } => {
+                let SendScratch { buf, lens, outer } = scratch;
+                let outer = outer.get_or_insert_with(Default::default);
+                via.send_laid(Kind::Forward, buf, lens, outer).await
+            }
             Link::Udp { sock, addr } => {
                 let to = *addr.lock().unwrap();
                 send_runs(sock, &scratch.buf, &scratch.lens, to).await
@@ -132,6 +173,26 @@ impl Transport {
             self.counters.sent(sent, if sent == packets { bytes } else { bytes * sent / packets });
         }
         self.counters.drop_many(packets - sent);
+        sent
+    }
+
+    /// Send the messages laid back to back in `bodies` (lengths `lens`).
+    fn send_laid<'s>(
+        &'s self,
+        kind: Kind,
+        bodies: &'s [u8],
+        lens: &'s [usize],
+        scratch: &'s mut SendScratch,
+    ) -> Sending<'s> {
+        Box::pin(async move {
+            let mut off = 0;
+            let items = lens.iter().map(|&l| {
+                let item = &bodies[off..off + l];
+                off += l;
+                item
+            });
+            self.send_batch_kind(kind, items, scratch).await
+        })
     }
 
     /// Encrypt every packet into `scratch` (as STCPR frames when `framed`,
@@ -139,27 +200,33 @@ impl Transport {
     /// that made it.
     fn encrypt_all<'a>(
         &self,
+        kind: Kind,
         pkts: impl Iterator<Item = &'a [u8]>,
         scratch: &mut SendScratch,
         framed: bool,
+        prefix: Option<u32>,
     ) -> (usize, usize) {
-        let SendScratch { buf, lens } = scratch;
+        let SendScratch { buf, lens, .. } = scratch;
+        let pre = if prefix.is_some() { crate::wire::forward::CIRCUIT_LEN } else { 0 };
         buf.clear();
         lens.clear();
         let (mut packets, mut bytes, mut failed) = (0, 0, 0);
         let mut session = self.session.lock().unwrap();
         for pkt in pkts {
             let room = pkt.len() + super::crypto::OVERHEAD;
-            let mut seal = |out: &mut [u8]| session.encapsulate(Kind::Data, pkt, out);
+            let mut seal = |out: &mut [u8]| session.encapsulate(kind, pkt, out);
             let appended = if framed {
                 frame::append_frame_with(buf, room, seal).ok()
             } else {
                 let at = buf.len();
-                buf.resize(at + room, 0);
-                match seal(&mut buf[at..]) {
+                buf.resize(at + pre + room, 0);
+                if let Some(c) = prefix {
+                    buf[at..at + pre].copy_from_slice(&c.to_be_bytes());
+                }
+                match seal(&mut buf[at + pre..]) {
                     Ok(n) => {
-                        buf.truncate(at + n);
-                        Some(n)
+                        buf.truncate(at + pre + n);
+                        Some(pre + n)
                     }
                     Err(_) => {
                         buf.truncate(at);
