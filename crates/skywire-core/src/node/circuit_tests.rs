@@ -36,6 +36,7 @@ async fn visor_with(limits: Limits) -> Visor {
         stcpr_listen: Some("127.0.0.1:0".parse().unwrap()),
         sudph_listen: Some("127.0.0.1:0".parse().unwrap()),
         resolver: None,
+        resolver6: None,
         local_addrs: vec![],
         responder: ResponderConfig::default(),
         limits,
