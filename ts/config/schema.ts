@@ -6,6 +6,7 @@
 import { isIP } from 'node:net'
 import { z } from 'zod'
 import { parseHostPort } from '../sys/host-port.js'
+import { parsePool6, POOL6_PREFIX_MAX, POOL6_PREFIX_MIN } from '../sys/server-ula.js'
 import { isIsoCountryCode } from '../contracts/countries.js'
 import { PK_PATTERN, publicKeyProblem } from '../native/keys.js'
 
@@ -102,6 +103,23 @@ export const configSchema = z
         secure: z.boolean().default(true),
         whitelist: z.array(pk).max(10000).default([]),
         pool: cidr4.default('10.77.0.0/16'),
+        /**
+         * A routed IPv6 prefix for the clients (/32../120, global or ULA; the upstream routes it
+         * here): addresses from it, no NAT. Absent: a random ULA /64 with NAT66 when --netifc has
+         * global IPv6, otherwise clients get no IPv6 (and keep it blocked).
+         */
+        pool6: z
+          .string()
+          .max(64)
+          .refine((s) => {
+            try {
+              parsePool6(s)
+              return true
+            } catch {
+              return false
+            }
+          }, `must be an IPv6 network like 2001:db8:77::/64 (prefix ${POOL6_PREFIX_MIN}..${POOL6_PREFIX_MAX}, global or ULA)`)
+          .optional(),
         /** DNS servers handed to clients (reached through the tunnel, from the server). */
         dns: z
           .array(z.string().refine((s) => isIP(s) !== 0, 'must be an IP address'))

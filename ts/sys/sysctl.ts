@@ -119,6 +119,11 @@ export function wasIpv4ForwardingOff(snap: ForwardingSnapshot): boolean {
   return snap.globals.some((g) => g.path === GLOBAL[4] && g.value === '0')
 }
 
+/** The same for IPv6: false when the snapshot did not touch IPv6 forwarding. */
+export function wasIpv6ForwardingOff(snap: ForwardingSnapshot): boolean {
+  return snap.globals.some((g) => g.path === GLOBAL[6] && g.value === '0')
+}
+
 /**
  * The only /proc/sys files a snapshot may name: the global and per-interface
  * forwarding switches. Interface names cannot contain '/' and are never '.'

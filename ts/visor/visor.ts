@@ -105,6 +105,7 @@ export class Visor {
         secure: config.vpnServer.secure,
         whitelist: config.vpnServer.whitelist,
         pool: config.vpnServer.pool,
+        ...(config.vpnServer.pool6 !== undefined ? { pool6: config.vpnServer.pool6 } : {}),
         dns: config.vpnServer.dns,
         mtu: 1420,
         tunName: SERVER_TUN,

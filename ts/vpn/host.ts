@@ -12,11 +12,29 @@ export interface ServerHostUp {
   secure: boolean
   /** DNS servers handed to clients: reachable through the tunnel even in secure mode. */
   dns: string[]
+  /** The clients' IPv6 network and the server's address in it; absent: clients' IPv6 is dropped. */
+  pool6?: string
+  gateway6?: string
+  /** Masquerade pool6 out of netifc (NAT66, a ULA pool); false for a routed pool6. */
+  nat6?: boolean
+}
+
+/** What the host offers for the clients' IPv6 (ServerHost.ipv6). */
+export interface ServerIpv6 {
+  /** This server's ULA /64, stable across restarts. */
+  ula64: string
+  /** netifc has a global IPv6 address, so NAT66 out of it reaches the IPv6 internet. */
+  globalUplink: boolean
 }
 
 export interface ServerHost {
   /** '' means the default route's interface; a name that does not exist is a one-line error. */
   resolveNetifc(name: string): Promise<string>
+  /**
+   * The IPv6 the server can give clients through `netifc`. Optional: a host
+   * without it gives clients no IPv6 (unless the operator routes a pool6).
+   */
+  ipv6?(netifc: string): Promise<ServerIpv6>
   /** Before the TUN is created: record (durably) that host changes are coming, so a crash from here on is undone. */
   prepare(): Promise<void>
   /** Forwarding on, NAT out of netifc, secure-mode drops. */
@@ -30,6 +48,8 @@ export interface ServerHost {
 export interface ClientHostApply {
   tun: string
   tunnelIp: string
+  /** The tunnel's IPv6 address when the server carries IPv6: IPv6 then goes into the tunnel, otherwise it is blocked. */
+  tunnelIp6?: string | null
   dns: string[]
   killswitch: boolean
 }

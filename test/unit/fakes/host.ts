@@ -6,7 +6,7 @@
  * called.
  */
 import { SkywireError } from '../../../ts/contracts/errors.js'
-import type { ClientHost, ClientHostApply, ServerHost, ServerHostUp } from '../../../ts/vpn/host.js'
+import type { ClientHost, ClientHostApply, ServerHost, ServerHostUp, ServerIpv6 } from '../../../ts/vpn/host.js'
 
 export class FakeClientHost implements ClientHost {
   /** What is applied now: routes and DNS through this TUN; null when the host is as it was. */
@@ -64,6 +64,12 @@ export class FakeServerHost implements ServerHost {
   up_: ServerHostUp | null = null
   prepared = false
   readonly calls: string[] = []
+  /** What ipv6() says: the server's stable ULA /64 and whether the uplink has global IPv6 (default: none, like most hosts in these tests). */
+  v6: ServerIpv6 = { ula64: 'fd12:3456:789a::/64', globalUplink: false }
+
+  async ipv6(_netifc: string): Promise<ServerIpv6> {
+    return { ...this.v6 }
+  }
 
   async resolveNetifc(name: string): Promise<string> {
     if (name === '') return 'eth0'

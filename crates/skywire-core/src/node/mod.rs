@@ -26,6 +26,7 @@ mod crypto;
 mod dispatch;
 mod error;
 mod events;
+mod family;
 mod limits;
 pub mod mark;
 mod probe;
@@ -40,6 +41,8 @@ mod transport;
 mod tunnel;
 mod udp;
 
+#[cfg(test)]
+mod ipv6_tests;
 #[cfg(test)]
 mod preauth_tests;
 #[cfg(test)]
