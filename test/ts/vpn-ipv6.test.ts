@@ -85,10 +85,15 @@ describe.skipIf(skipUnlessAvailable(skip))('IPv6 through the tunnel: dual-stack 
     start(lab, client, server)
     expect(await t.curlWhoami(t.client.ns, { v6: true })).toBe(t.server.publicAddr6)
     expect(await t.curlWhoami(t.client.ns)).toBe(t.server.publicAddr)
-    // The status names the tunnel's IPv6 address (where v2 puts it: anywhere in the JSON, a ULA by default).
-    const st = client.cli(['cli', 'vpn', 'status', '--json'])
-    expect(st.code, st.stderr).toBe(0)
-    expect(st.stdout).toMatch(/"f[cd][0-9a-f]{2}:[0-9a-f:]+"/)
+    // Both statuses name the tunnel's IPv6 address: from the server's random ULA /64, NAT66 out of its uplink.
+    const st = JSON.parse(client.cli(['cli', 'vpn', 'status', '--json']).stdout) as { tunnelIp6: string | null }
+    expect(st.tunnelIp6).toMatch(/^fd[0-9a-f]{2}:/)
+    const ss = JSON.parse(server.cli(['cli', 'vpn', 'server', 'status', '--json']).stdout) as {
+      ipv6: string
+      clients: Array<{ pk: string; tunnelIp6?: string }>
+    }
+    expect(ss.ipv6).toBe('nat66')
+    expect(ss.clients.find((c) => c.pk === client.config.pk)?.tunnelIp6).toBe(st.tunnelIp6)
     // Secure mode: neither family reaches the server's LAN.
     expect(await t.canHttpGet(t.client.ns, t.lanhost.url6!, 1500)).toBe(false)
     expect(await t.canHttpGet(t.client.ns, t.lanhost.url, 1500)).toBe(false)
@@ -160,6 +165,10 @@ describe.skipIf(skipUnlessAvailable(skip))('IPv6 through the tunnel: a server wi
     await expect.poll(() => client.cli(['cli', 'vpn', 'list']).stdout, { timeout: 15_000 }).toContain(server.config.pk)
 
     start(lab, client, server)
+    // The hello said so: no IPv6 in the tunnel, and the client keeps blocking it.
+    const st = JSON.parse(client.cli(['cli', 'vpn', 'status', '--json']).stdout) as { tunnelIp6: string | null }
+    expect(st.tunnelIp6).toBeNull()
+    expect((JSON.parse(server.cli(['cli', 'vpn', 'server', 'status', '--json']).stdout) as { ipv6: string }).ipv6).toBe('none')
     const v6 = await t.countForwarded(t.natc, 'ipv6')
     const v4 = await t.countForwarded(t.natc, 'ipv4')
     expect(await t.curlWhoami(t.client.ns)).toBe(t.server.publicAddr)
