@@ -152,6 +152,15 @@ describe.skipIf(skipUnlessAvailable(skip))(`netlab${skip === null ? '' : ` (skip
       await expect(v6.read()).rejects.toThrow()
     })
 
+    it('a prefix delegated to a public host is routed to it', async () => {
+      await t.lab.execOk(t.server.ns, ['ip', '-6', 'addr', 'add', '2001:db8:99::1/128', 'dev', 'lo'])
+      expect((await t.ping(t.client.ns, '2001:db8:99::1', 1)).ok).toBe(false)
+      await t.delegatePrefix(t.server, '2001:db8:99::/64')
+      expect((await t.ping(t.client.ns, '2001:db8:99::1', 1)).ok).toBe(true)
+      await expect(t.delegatePrefix(t.client, '2001:db8:98::/64')).rejects.toThrow(/not a public IPv6 host/)
+      await expect(t.delegatePrefix(t.server, '10.0.0.0/8')).rejects.toThrow(/not an IPv6 prefix/)
+    })
+
     it('lanhost is reachable from the server but not from the client', async () => {
       expect((await t.httpGet(t.server.ns, t.lanhost.url)).trim()).toBe('192.168.50.1')
       expect(await t.canHttpGet(t.client.ns, t.lanhost.url, 1500)).toBe(false)

@@ -107,6 +107,40 @@ describe.skipIf(skipUnlessAvailable(skip))('IPv6 through the tunnel: dual-stack 
   }, 90_000)
 })
 
+describe.skipIf(skipUnlessAvailable(skip))('IPv6 through the tunnel: secure off, and a routed pool6', () => {
+  // The ISP routes 2001:db8:77::/64 to the server, which hands clients addresses from it without NAT66.
+  const POOL6 = '2001:db8:77::/64'
+  const lab = useVpnLab({}, pair({ vpnServer: { dns: [INTERNET.dns, INTERNET.dns6], pool6: POOL6 } }))
+  const v = visors(lab)
+
+  it("with a routed pool6, the internet sees the client's own tunnel address", async () => {
+    const t = lab.topo()
+    const client = v.client()
+    const server = v.server()
+    await t.delegatePrefix(t.server, POOL6)
+    await expect.poll(() => client.cli(['cli', 'vpn', 'list']).stdout, { timeout: 15_000 }).toContain(server.config.pk)
+    start(lab, client, server)
+    const st = JSON.parse(client.cli(['cli', 'vpn', 'status', '--json']).stdout) as { tunnelIp6: string | null }
+    expect(st.tunnelIp6).toMatch(/^2001:db8:77:/)
+    expect((JSON.parse(server.cli(['cli', 'vpn', 'server', 'status', '--json']).stdout) as { ipv6: string }).ipv6).toBe('routed')
+    expect(await t.curlWhoami(t.client.ns, { v6: true })).toBe(st.tunnelIp6)
+    expect(client.cli(['cli', 'vpn', 'stop']).code).toBe(0)
+    expect(await t.curlWhoami(t.client.ns, { v6: true })).toBe(t.natc.wanAddr6)
+  }, 90_000)
+
+  it("secure off lets the client reach the server's IPv6 LAN (so it is secure mode that blocks it)", async () => {
+    const t = lab.topo()
+    const client = v.client()
+    const server = v.server()
+    expect(server.cli(['cli', 'vpn', 'server', 'stop']).code).toBe(0)
+    const on = server.cli(['cli', 'vpn', 'server', 'start', '--no-secure'])
+    expect(on.code, on.stderr).toBe(0)
+    start(lab, client, server)
+    expect((await t.httpGet(t.client.ns, t.lanhost.url6!)).trim()).toMatch(/^2001:db8:77:/)
+    expect(client.cli(['cli', 'vpn', 'stop']).code).toBe(0)
+  }, 90_000)
+})
+
 describe.skipIf(skipUnlessAvailable(skip))('IPv6 through the tunnel: an IPv6-only server', () => {
   // The server has no IPv4 at all: the transports must listen and dial over IPv6, and it
   // registers at the services over IPv6 (they then listen on both families).

@@ -141,6 +141,11 @@ export interface Topology {
    */
   countForwarded(nat: NatRouter, family: 'ipv4' | 'ipv6'): Promise<ForwardCounter>
   /**
+   * Routes an IPv6 prefix to a public host, as an ISP delegates one to a customer (e.g. a VPN
+   * server's routed `vpnServer.pool6`): the internet router sends it to the host's address.
+   */
+  delegatePrefix(host: Host, cidr6: string): Promise<void>
+  /**
    * DNAT `proto` port on the router's WAN to a host behind it (e.g. STCPR to a NATed server); for an
    * IPv6 `toAddr` behind a 'routed' router, opens the port in its firewall instead (nothing to translate).
    */

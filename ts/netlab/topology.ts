@@ -262,6 +262,13 @@ function handle(lab: Lab, v6: boolean, inet: string, dnsProc: NsProcess | null, 
     canHttpGet: (ns, url, timeoutMs) => canHttpGet(ns, url, timeoutMs),
     ping: (ns, addr, count = 3) => ping(ns, addr, { count }),
     snapshotNet: (ns) => snapshotNet(ns, lab.resolvConfPath(ns)),
+    async delegatePrefix(host, cidr6) {
+      if (host.nat !== null || host.addr6 === null)
+        throw new NetlabError('EMISUSE', `${host.role} is not a public IPv6 host: only those get a delegated prefix`)
+      if (!/^[0-9a-f:]+\/\d{1,3}$/i.test(cidr6) || !cidr6.includes(':'))
+        throw new NetlabError('EMISUSE', `not an IPv6 prefix: ${JSON.stringify(cidr6)}`)
+      await lab.route(inet, cidr6, { via: host.addr6 })
+    },
     countForwarded: (nat, family) => countForwarded(lab, nat, family, nextCounter++),
     async forwardPort(nat, proto, port, toAddr, toPort = port) {
       const fam = toAddr.includes(':') ? 'ip6' : 'ip'
