@@ -77,8 +77,18 @@ export const configSchema = z
       .strictObject({
         /** Base URL of the discovery services (routes /ar, /sd, /tpd). */
         url: httpUrl.default('http://127.0.0.1:9090'),
-        /** UDP address of the address resolver, for SUDPH bindings and hole punching. */
+        /**
+         * UDP address of the address resolver, for SUDPH bindings and hole punching. A name is looked up in both
+         * families (A and AAAA): the visor keeps a binding over each its SUDPH socket has (docs/wire.md section 3).
+         */
         udp: hostPort.default('127.0.0.1:9091'),
+        /**
+         * The resolver's UDP address in the other family, when `udp` is an IP literal (e.g. `[2001:db8::10]:9091`
+         * beside `203.0.113.10:9091`). Empty: only what `udp` gives.
+         */
+        udp6: z
+          .union([z.literal(''), hostPort.refine((s) => !s.includes('%'), 'must not name a zone (%IFACE): a link-local resolver is not supported')])
+          .default(''),
         /**
          * Seconds between re-registrations (STCPR addresses, the VPN server's entry, published
          * transports). Also how soon a visor is listed again after the services restarted with
@@ -87,10 +97,15 @@ export const configSchema = z
         refreshS: z.number().int().min(1).max(60).default(30),
       })
       .prefault({}),
+    /**
+     * Listen addresses. `[::]` (the default since 0.4.0) is dual-stack: one socket takes IPv4 and IPv6 peers, and
+     * on a host without IPv6 the visor listens on `0.0.0.0` instead. `0.0.0.0` is IPv4 only, a concrete address
+     * that address only. A visor registers the global addresses of the families it listens on.
+     */
     transports: z
       .strictObject({
-        stcpr: z.strictObject({ listen: hostPort.default('0.0.0.0:7777') }).prefault({}),
-        sudph: z.strictObject({ listen: hostPort.default('0.0.0.0:7778') }).prefault({}),
+        stcpr: z.strictObject({ listen: hostPort.default('[::]:7777') }).prefault({}),
+        sudph: z.strictObject({ listen: hostPort.default('[::]:7778') }).prefault({}),
         /** Which transport a new route tries first. */
         order: z.array(transportType).min(1).max(2).default(['sudph', 'stcpr']),
       })

@@ -243,7 +243,7 @@ describe.each(storeFactories)('UDP resolver over both families on $name', (facto
     const bound: Record<string, string[]> = {}
     const start = (id: Identity) =>
       Node.start({ secretKey: id.secretKey, sudphListen: '[::]:0', resolver: `127.0.0.1:${v4.port}`, resolver6: `[::1]:${v6.port}` }, (ev) => {
-        if (ev.kind === 'bound') (bound[id.publicKey] ??= []).push(ev.observed)
+        if (ev.kind === 'bound') bound[id.publicKey] = [...(bound[id.publicKey] ?? []), ev.observed]
       })
     const na = await start(ia)
     const nb = await start(ib)

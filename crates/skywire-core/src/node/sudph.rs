@@ -284,8 +284,9 @@ fn candidates(inner: &Inner, info: &PeerAddress) -> Vec<SocketAddr> {
     if !same_nat {
         c.extend(info.local_addrs.iter().copied().filter(|a| !is_private(a.ip())));
     }
-    // Only what our socket can send to (an IPv4 socket skips IPv6 addresses).
-    c.retain(|a| inner.udp.as_ref().is_some_and(|s| s.reaches(*a)));
+    // Only what our socket can send to (an IPv4 socket skips IPv6 addresses),
+    // and never an address no peer can be at.
+    c.retain(|a| dialable(*a) && inner.udp.as_ref().is_some_and(|s| s.reaches(*a)));
     let mut unique = Vec::with_capacity(c.len());
     for a in c {
         if !unique.contains(&a) {
@@ -293,6 +294,12 @@ fn candidates(inner: &Inner, info: &PeerAddress) -> Vec<SocketAddr> {
         }
     }
     unique
+}
+
+/// Not port 0, the unspecified address or a multicast group (nobody can be
+/// there, and probes to a group would reach a whole link).
+fn dialable(a: SocketAddr) -> bool {
+    a.port() != 0 && !a.ip().is_unspecified() && !a.ip().is_multicast()
 }
 
 fn is_private(ip: IpAddr) -> bool {
@@ -587,6 +594,19 @@ mod punch_tests {
         assert_eq!(at, [0, 50, 100, 200, 400, 800, 1200, 1600, 2000, 2500, 3000, 3500, 4000]);
         // Always increasing, so the loop never busy-waits.
         assert!((0..100).all(|i| probe_at(i + 1) > probe_at(i)));
+    }
+
+    #[test]
+    fn candidates_are_never_unspecified_multicast_or_port_zero() {
+        for bad in ["[::]:7778", "0.0.0.0:7778", "[ff02::1]:7778", "224.0.0.1:7778", "[2001:db8::1]:0"] {
+            assert!(!dialable(bad.parse().unwrap()), "{bad}");
+        }
+        for good in ["[2001:db8::1]:7778", "203.0.113.1:7778", "[::1]:7778"] {
+            assert!(dialable(good.parse().unwrap()), "{good}");
+        }
+        assert!(is_private("fe80::1".parse().unwrap()));
+        assert!(is_private("fd00::1".parse().unwrap()));
+        assert!(!is_private("2001:db8::1".parse().unwrap()));
     }
 
     #[test]
