@@ -28,6 +28,7 @@ export * from './sysctl.js'
 export * from './server-firewall.js'
 export * from './client-routing.js'
 export { KILLSWITCH_TABLE, installKillSwitch, removeKillSwitch, killSwitchBody } from './killswitch.js'
+export { installLockdown, removeLockdown } from './lockdown.js'
 export {
   RESOLV_CONF,
   backupResolvConf,

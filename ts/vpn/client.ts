@@ -338,9 +338,15 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       this.tunnelIp6 = v6
       this.dns = this.opts.dns.length > 0 ? this.opts.dns : offer.dns
       progress('routing traffic through the tunnel')
-      // Another IPv6 address (or IPv6 gained or lost) rebuilds the TUN below: its
-      // routes change family by family, and the kill switch covers the gap.
-      if (this.tun && this.tunAddress6 !== v6) this.tunAddress = null
+      if (this.tun && this.tunAddress6 !== v6) {
+        // Another IPv6 address, or IPv6 gained or lost: the same TUN takes it
+        // (apply below turns the IPv6 route into the TUN or unreachable in
+        // place); without readdress6 the TUN is rebuilt below instead.
+        if (this.host.readdress6) {
+          await this.host.readdress6(this.tun, this.tunAddress6, v6)
+          this.tunAddress6 = v6
+        } else this.tunAddress = null
+      }
       if (this.tun && this.tunAddress !== null && this.tunAddress !== offer.address && this.host.readdress) {
         // A reconnect that got a new address: the same TUN takes it, so the
         // routes into it stay and nothing leaves beside the tunnel meanwhile.

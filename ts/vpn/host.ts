@@ -83,6 +83,13 @@ export interface ClientHost {
    */
   readdress?(tun: string, from: string | null, to: string): Promise<void>
   /**
+   * The same for the TUN's IPv6 address (a switch or reconnect to a server
+   * whose IPv6 differs): null `to` removes it (the new server carries no
+   * IPv6), null `from` only adds. Optional: without it the client rebuilds
+   * the TUN.
+   */
+  readdress6?(tun: string, from: string | null, to: string | null): Promise<void>
+  /**
    * Tells `listener` when the main table's default route changed (a roam, a
    * replaced default route, an uplink back up): the visor's marked sockets
    * now take another path, which a TCP transport cannot follow. Optional.

@@ -181,8 +181,8 @@ export class LinuxClientHost implements ClientHost {
     if (this.applied !== null) {
       await this.applied.setKillSwitch(p.killswitch, lan)
       // The next apply on the same TUN and DNS must see the kill switch as it is now.
-      const [tun, dns, , v6] = JSON.parse(this.appliedKey || '[null,null,null,null]') as [unknown, unknown, unknown, unknown]
-      this.appliedKey = JSON.stringify([tun, dns, p.killswitch, v6 ?? null])
+      const [tun, dns, , v6] = JSON.parse(this.appliedKey || '[null,null,null,false]') as [unknown, unknown, unknown, unknown]
+      this.appliedKey = JSON.stringify([tun, dns, p.killswitch, v6 ?? false])
       return
     }
     // Between connections only a kill switch kept for a reconnect (or after giving up) can be left.
@@ -267,18 +267,22 @@ export class LinuxClientHost implements ClientHost {
     // mark on the visor's sockets, not by routes. A reconnect on the same TUN
     // (to the same server or another) keeps everything in place: no window in
     // which traffic could leave outside the tunnel.
-    const key = JSON.stringify([p.tun, p.dns, p.killswitch, p.tunnelIp6 ?? null])
+    const v6 = (p.tunnelIp6 ?? null) !== null
+    const key = JSON.stringify([p.tun, p.dns, p.killswitch, v6])
     if (this.applied && key === this.appliedKey) {
       // The TUN may be new, and resolved's settings for it gone with the old one.
       await this.recheckDns()
       return
     }
+    // Only IPv6 gained or lost (a switch between a server that carries it and one that does not): its
+    // route changes in place, everything else stays, so nothing leaves beside the tunnel meanwhile.
+    if (this.applied && this.appliedKey === JSON.stringify([p.tun, this.applied.state.dns, p.killswitch, !v6])) {
+      await this.applied.setTunnelIpv6(v6)
+      this.appliedKey = JSON.stringify([p.tun, this.applied.state.dns, p.killswitch, v6])
+      if (this.appliedKey === key) return
+    }
     // Only the DNS servers changed (a switch to a server with other DNS): rewrite them in place, routes untouched.
-    if (
-      this.applied &&
-      this.appliedKey === JSON.stringify([p.tun, this.applied.state.dns, p.killswitch, p.tunnelIp6 ?? null]) &&
-      (await this.applied.setDns(p.dns))
-    ) {
+    if (this.applied && this.appliedKey === JSON.stringify([p.tun, this.applied.state.dns, p.killswitch, v6]) && (await this.applied.setDns(p.dns))) {
       this.appliedKey = key
       return
     }
@@ -292,7 +296,7 @@ export class LinuxClientHost implements ClientHost {
     this.applied = await applyClientRouting({
       tunIf: p.tun,
       dns: p.dns,
-      tunnelIpv6: (p.tunnelIp6 ?? null) !== null,
+      tunnelIpv6: v6,
       killSwitch: p.killswitch,
       lan: await this.lan(),
       stateFile: this.stateFile,
@@ -341,8 +345,26 @@ export class LinuxClientHost implements ClientHost {
         throw commandError(['ip', '-4', 'addr', 'del', `${from}/32`, 'dev', tun], r)
     }
   }
+
+  async readdress6(tun: string, from: string | null, to: string | null): Promise<void> {
+    // nodad: a TUN has no neighbours to clash with, and a tentative address could not be used at once.
+    if (to !== null) {
+      requireHost(to, 6)
+      await run(['ip', '-6', 'addr', 'replace', `${to}/128`, 'dev', tun, 'nodad'])
+    }
+    if (from !== null && from !== to) {
+      requireHost(from, 6)
+      const argv = ['ip', '-6', 'addr', 'del', `${from}/128`, 'dev', tun]
+      const r = await tryRun(argv)
+      if (r.code !== 0 && !/Cannot assign requested address|not found/i.test(r.stderr)) throw commandError(argv, r)
+    }
+  }
+}
+
+function requireHost(a: string, family: 4 | 6): void {
+  if (isIP(a) !== family) throw new SkywireError('EUSAGE', `not an IPv${family} address: ${JSON.stringify(a)}`)
 }
 
 function requireHost4(a: string): void {
-  if (isIP(a) !== 4) throw new SkywireError('EUSAGE', `not an IPv4 address: ${JSON.stringify(a)}`)
+  requireHost(a, 4)
 }

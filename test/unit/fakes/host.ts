@@ -50,6 +50,12 @@ export class FakeClientHost implements ClientHost {
     if (this.applied) this.applied = { ...this.applied, tunnelIp: to }
   }
 
+  /** Absent (set to undefined) to make the client rebuild its TUN on a new IPv6 address. */
+  readdress6?: (tun: string, from: string | null, to: string | null) => Promise<void> = async (tun, from, to) => {
+    this.calls.push(`readdress6 ${tun} ${from} -> ${to}`)
+    if (this.applied) this.applied = { ...this.applied, tunnelIp6: to }
+  }
+
   onPathChange(listener: () => void): void {
     this.pathListener = listener
   }

@@ -268,16 +268,54 @@ describe('VPN client: IPv6', () => {
     await t.vpn.stop()
   })
 
-  it('a reconnect that gets another v6 address rebuilds the TUN with it, the kill switch up all along', async () => {
+  it('a reconnect that gets another v6 address: the same TUN takes it in place, nothing restored', async () => {
     const t = await connect(true, 3_000)
     t.me.cut(t.vpn.status().transportId as number)
     await vi.advanceTimersByTimeAsync(6_000)
     // The server still held the silent transport's addresses: both are new.
     expect(t.vpn.status()).toMatchObject({ state: 'connected', tunnelIp: '10.77.0.3', tunnelIp6: 'fd12:3456:789a::3' })
+    expect(t.host.calls).toContain('readdress skyvpn-c 10.77.0.2 -> 10.77.0.3')
+    expect(t.host.calls).toContain('readdress6 skyvpn-c fd12:3456:789a::2 -> fd12:3456:789a::3')
+    expect(t.host.calls.filter((c) => c.startsWith('restore'))).toEqual([])
+    expect(t.host.applied?.tunnelIp6).toBe('fd12:3456:789a::3')
+    await t.vpn.stop()
+  })
+
+  it('without readdress6, another v6 address rebuilds the TUN with it, the kill switch up all along', async () => {
+    const t = await connect(true, 3_000)
+    t.host.readdress6 = undefined
+    t.me.cut(t.vpn.status().transportId as number)
+    await vi.advanceTimersByTimeAsync(6_000)
+    expect(t.vpn.status()).toMatchObject({ state: 'connected', tunnelIp: '10.77.0.3', tunnelIp6: 'fd12:3456:789a::3' })
     expect(t.host.calls.slice(-2)).toEqual(['restore keeping the kill switch', 'apply skyvpn-c 10.77.0.3 killswitch'])
     expect(t.host.killswitchLog.every((k) => k)).toBe(true)
     expect(t.me.tuns.get('skyvpn-c')).toEqual({ ipv4: '10.77.0.3/32', ipv6: 'fd12:3456:789a::3/128', mtu: 1420 })
-    expect(t.host.applied?.tunnelIp6).toBe('fd12:3456:789a::3')
+    await t.vpn.stop()
+  })
+
+  it('a switch from a server with IPv6 to one without: the TUN drops its v6 address in place and the host blocks IPv6 again', async () => {
+    const t = await connect(true)
+    const other = t.net.node(BOB)
+    const host2 = new FakeServerHost()
+    const server2 = new VpnServer(other, host2, silentLog, {
+      netifc: '',
+      secure: true,
+      whitelist: [],
+      pool: '10.88.0.0/16',
+      dns: ['9.9.9.9', '2620:fe::fe'],
+      mtu: 1420,
+      tunName: 'skyvpn0',
+    })
+    wire(other, { server: server2 })
+    await server2.start()
+    const switched = t.vpn.start(BOB)
+    await vi.advanceTimersByTimeAsync(500)
+    expect(await switched).toMatchObject({ state: 'connected', server: BOB, tunnelIp: '10.88.0.2', tunnelIp6: null })
+    expect(t.host.calls).toContain('readdress6 skyvpn-c fd12:3456:789a::2 -> null')
+    expect(t.host.calls.filter((c) => c.startsWith('restore'))).toEqual([])
+    expect(t.host.applied).not.toHaveProperty('tunnelIp6')
+    // The v6 resolver of a server without IPv6 is never handed out.
+    expect(t.host.applied?.dns).toEqual(['9.9.9.9'])
     await t.vpn.stop()
   })
 })
