@@ -30,12 +30,12 @@ function pair(serverConfig: Record<string, unknown> = {}) {
     server: {
       ns: t.server.ns,
       config: {
-        services: labServicesConfig(t.server),
+        services: labServicesConfig(t, t.server),
         vpnServer: { dns: t.server.stack === 'v4' ? [INTERNET.dns] : [INTERNET.dns, INTERNET.dns6] },
         ...serverConfig,
       },
     },
-    client: { ns: t.client.ns, config: { services: labServicesConfig(t.client), vpnServer: { autostart: false } } },
+    client: { ns: t.client.ns, config: { services: labServicesConfig(t, t.client), vpnServer: { autostart: false } } },
   })
 }
 
@@ -147,14 +147,12 @@ describe.skipIf(skipUnlessAvailable(skip))('IPv6 through the tunnel: an IPv6-onl
   const lab = useVpnLab({ stacks: { server: 'v6' }, clients: 2 }, (t) => ({
     // netifc named: main picks the VPN's uplink by the IPv4 default route, which this server has none of
     // ("no IPv4 default route: name the interface explicitly").
-    ...pair({
-      transports: { stcpr: { listen: '[::]:7777' }, sudph: { listen: '[::]:7778' } },
-      vpnServer: { dns: [INTERNET.dns, INTERNET.dns6], netifc: 'wan0' },
-    })(t),
+    // The transports listen where a new config says ([::], dual-stack).
+    ...pair({ vpnServer: { dns: [INTERNET.dns, INTERNET.dns6], netifc: 'wan0' } })(t),
     // A second client that dials STCPR only, so both transports are proven over IPv6.
     stcpr: {
       ns: t.clients[1]!.ns,
-      config: { services: labServicesConfig(t.clients[1]!), vpnServer: { autostart: false }, transports: { order: ['stcpr'] } },
+      config: { services: labServicesConfig(t, t.clients[1]!), vpnServer: { autostart: false }, transports: { order: ['stcpr'] } },
     },
   }))
   const v = visors(lab)

@@ -14,9 +14,15 @@ export const LAB_SERVICES_CONFIG = { url: `http://${LAB_SERVICES_HTTP}`, udp: LA
 /** The same services over IPv6, for a visor on an IPv6-only host (the services then listen on both families). */
 export const LAB_SERVICES_CONFIG6 = { url: `http://[${INTERNET.services6}]:9090`, udp: `[${INTERNET.services6}]:9091` } as const
 
-/** The `services` section for a visor on `host`: over IPv6 when the host has no IPv4. */
-export function labServicesConfig(host: Host): { url: string; udp: string } {
-  return host.stack === 'v6' ? { ...LAB_SERVICES_CONFIG6 } : { ...LAB_SERVICES_CONFIG }
+/**
+ * The `services` section for a visor on `host`: over IPv6 when the host has no IPv4. Where the services
+ * listen on both families (labServicesListen), a visor with IPv4 also gets the resolver's IPv6 address
+ * (`udp6`), so it keeps a SUDPH binding over each family and can punch to an IPv6-only peer.
+ */
+export function labServicesConfig(topo: Topology, host: Host): { url: string; udp: string; udp6?: string } {
+  if (host.stack === 'v6') return { ...LAB_SERVICES_CONFIG6 }
+  const both = labServicesListen(topo).udp.startsWith('[::]')
+  return both && host.stack === 'dual' ? { ...LAB_SERVICES_CONFIG, udp6: LAB_SERVICES_CONFIG6.udp } : { ...LAB_SERVICES_CONFIG }
 }
 
 /**
