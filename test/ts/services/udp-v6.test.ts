@@ -167,6 +167,24 @@ describe.each(storeFactories)('UDP resolver over both families on $name', (facto
     })
   })
 
+  it('IPv6 local addresses follow the publishing rules: link-local, multicast, unspecified, reserved and mapped junk are dropped', async () => {
+    const [ia] = identities(1) as [Identity]
+    const a6 = await open(ia, 6)
+    const local = [
+      { ip: 'fe80::1', port: 7778 },
+      { ip: 'ff02::1', port: 7778 },
+      { ip: '::', port: 7778 },
+      { ip: 'fec0::1', port: 7778 },
+      { ip: '::ffff:169.254.169.254', port: 80 },
+      { ip: '::ffff:10.0.0.7', port: 7778 },
+      { ip: 'fd00::7', port: 7778 },
+      { ip: '2001:db8::7', port: 7778 },
+    ]
+    await a6.doBind(v6, local)
+    // From loopback (a private-class caller for these rules): the mapped private address as IPv4, ULA and documentation kept.
+    expect((await client.resolve(ia.publicKey))?.sudph6?.local).toEqual(['10.0.0.7:7778', '[fd00::7]:7778', '[2001:db8::7]:7778'])
+  })
+
   it('a key bound over IPv6 only resolves with that binding in the old field too', async () => {
     const [ia] = identities(1) as [Identity]
     const a6 = await open(ia, 6)

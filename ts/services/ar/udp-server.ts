@@ -272,7 +272,8 @@ export class UdpResolver {
     // Local addresses are handed to peers to punch: the same rule as STCPR addresses (ts/sys/addr-policy.ts),
     // except that what is not allowed is dropped rather than refused.
     const caller = callerClass(src.ip)
-    const allowed = local.filter((a) => addressVerdict(a.ip, caller) === 'allow')
+    // An IPv4-mapped IPv6 address is the IPv4 address it maps (judged and handed on as such).
+    const allowed = local.map((a) => ({ ip: unmapV4(a.ip), port: a.port })).filter((a) => addressVerdict(a.ip, caller) === 'allow')
     await ctx.store.putSudph(
       { pk: sudphKey(pk, src.ip), observed: formatAddr(src), local: allowed.map(formatAddr), updatedAt: Date.now() },
       ctx.ttl.sudphMs,

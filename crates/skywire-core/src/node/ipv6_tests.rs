@@ -142,6 +142,28 @@ async fn stcpr_happy_eyeballs_moves_past_a_dead_address() {
     assert!(started.elapsed() < Duration::from_millis(1500), "took {:?}", started.elapsed());
 }
 
+/// A listener that takes the connection and never answers (not a visor)
+/// costs the dial one handshake wait, then the next address is used.
+#[tokio::test]
+async fn stcpr_moves_on_from_an_address_that_never_answers_the_handshake() {
+    let (server, mut srx) = node_on("[::1]:0", None, None).await;
+    let (client, _crx) = node_on("[::]:0", None, None).await;
+    let silent = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let _hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let live = server.stcpr_addr().unwrap();
+    let started = Instant::now();
+    let id = client.dial_stcpr(server.public_key(), &[silent_addr, live], Duration::from_secs(15)).await.unwrap();
+    assert_eq!(client.transport(id).unwrap().remote, live);
+    assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
+    next_up(&mut srx).await;
+}
+
 /// A fake address resolver on one family: answers connect requests with
 /// `answer` (None: "not bound") and counts the binds it got.
 fn fake_resolver(

@@ -17,7 +17,7 @@
 //! `transport` (one transport's send side) → `udp` / `stcpr`. Inbound: `sudph` /
 //! `stcpr` (sockets, handshakes) → `dispatch` (decrypt, act) → `sink` (TUN
 //! writes). `timers`: keepalive, rekey, expiry. Helpers: `crypto`,
-//! `limits`, `resolver`, `stats`, `mark`. Latency probes (answer and
+//! `limits`, `resolver`, `stats`, `mark`, `family` (IPv4 and IPv6 side by side). Latency probes (answer and
 //! prober): `probe`.
 
 mod api;

@@ -189,6 +189,10 @@ async fn read_answer(
 /// after the previous attempt started (at once when that one failed), while
 /// the earlier attempts keep running; the first to connect is used.
 pub(crate) const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+/// How long the handshake over an open connection may take before the dial
+/// moves on to the other addresses: a responder closes a silent connection
+/// after 5 s (docs/wire.md section 2), so a real peer answers well within it.
+const HANDSHAKE_WAIT: Duration = Duration::from_secs(5);
 
 /// Client side: happy eyeballs over `addrs` (IPv6 and IPv4 interleaved,
 /// family.rs), then the handshake over the first connection that opened; the
@@ -225,10 +229,15 @@ pub(crate) async fn dial(
             done = attempts.join_next() => match done {
                 Some(Ok((addr, Ok(stream)))) => {
                     let left = deadline.saturating_duration_since(Instant::now());
-                    match tokio::time::timeout(left, dial_one(inner, remote, addr, Some(stream))).await {
+                    match tokio::time::timeout(left.min(HANDSHAKE_WAIT), dial_one(inner, remote, addr, Some(stream))).await {
                         Ok(Ok(tp)) => return Ok(tp),
                         Ok(Err(e)) => last = e,
-                        Err(_) => return Err(NodeError::Timeout),
+                        Err(_) if left <= HANDSHAKE_WAIT => return Err(NodeError::Timeout),
+                        // Something there took the connection and says nothing: not our peer; on to the rest.
+                        Err(_) => {
+                            last = NodeError::Handshake(format!("{addr} did not answer the handshake"));
+                            next_at = Instant::now();
+                        }
                     }
                 }
                 Some(Ok((addr, Err(e)))) => {
