@@ -85,12 +85,14 @@ export const POOL6_PREFIX_MAX = 120
 /** A v6 network the server may hand addresses from: no link-local, multicast, loopback, v4-mapped or other special range. */
 export function parsePool6(cidr: string): Prefix {
   let p: Prefix
+  // One way to write it (parsePrefix alone would read '2001:db8::/64/1' as the /64).
+  if (!/^[0-9A-Fa-f:]{2,39}\/[0-9]{1,3}$/.test(cidr)) throw new SkywireError('EUSAGE', `not an IPv6 network: ${JSON.stringify(cidr)}`)
   try {
     p = parsePrefix(cidr)
   } catch {
     throw new SkywireError('EUSAGE', `not an IPv6 network: ${JSON.stringify(cidr)}`)
   }
-  if (p.family !== 6 || !cidr.includes('/')) throw new SkywireError('EUSAGE', `not an IPv6 network: ${JSON.stringify(cidr)}`)
+  if (p.family !== 6) throw new SkywireError('EUSAGE', `not an IPv6 network: ${JSON.stringify(cidr)}`)
   if (p.len < POOL6_PREFIX_MIN || p.len > POOL6_PREFIX_MAX)
     throw new SkywireError('EUSAGE', `IPv6 pool ${JSON.stringify(cidr)} must be /${POOL6_PREFIX_MIN} to /${POOL6_PREFIX_MAX}`)
   const ula = contains(parsePrefix('fc00::/7'), p)

@@ -334,7 +334,8 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     await this.hostExclusive(async () => {
       this.throwIfStopped(id, owned)
       this.tunnelIp = offer.address
-      const v6 = offer.v6?.address ?? null
+      // A host with IPv6 off could not put the address on a TUN at all: it takes IPv4 only and keeps IPv6 blocked.
+      const v6 = offer.v6 && ((await this.host.canTunnelIpv6?.()) ?? true) ? offer.v6.address : null
       this.tunnelIp6 = v6
       this.dns = this.opts.dns.length > 0 ? this.opts.dns : offer.dns
       progress('routing traffic through the tunnel')

@@ -57,6 +57,12 @@ export interface ClientHostApply {
 export interface ClientHost {
   /** Networks this host is on, told to the server so our tunnel address never clashes with them. */
   usedNetworks(): Promise<string[]>
+  /**
+   * Whether a new TUN can hold an IPv6 address (IPv6 present and not
+   * disabled for new interfaces). Optional: absent means yes. A host that
+   * cannot takes the server's IPv4 only and keeps IPv6 blocked.
+   */
+  canTunnelIpv6?(): Promise<boolean>
   /** Route everything through the tunnel; state is saved before any change. Re-applying replaces the previous changes. */
   apply(p: ClientHostApply): Promise<void>
   /**

@@ -1,5 +1,5 @@
 /** ServerHost and ClientHost on Linux, over ts/sys. */
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { dirname, join } from 'node:path'
 import { SkywireError } from '../contracts/errors.js'
@@ -76,7 +76,8 @@ export class LinuxServerHost implements ServerHost {
     if (this.state === null) await this.prepare()
     const s = this.state as ServerState
     try {
-      const forwarding = await snapshotForwarding({ ipv6: p.pool6 !== undefined })
+      // With IPv6 for clients, the uplink keeps taking router advertisements (its IPv6 default may come from them).
+      const forwarding = await snapshotForwarding({ ipv6: p.pool6 !== undefined, raKeep: p.netifc })
       this.state = { ...s, tunIf: p.tun, forwarding }
       writeServerState(this.stateFile, this.state)
       await applyForwarding(forwarding)
@@ -255,6 +256,10 @@ export class LinuxClientHost implements ClientHost {
     this.warned = true
   }
 
+  async canTunnelIpv6(): Promise<boolean> {
+    return ipv6OnForNewInterfaces()
+  }
+
   async usedNetworks(): Promise<string[]> {
     // Our own TUN (left from a previous connection) is not a network we use.
     const tuns = (await hostAddresses()).filter((a) => a.ifname.startsWith(this.tunPrefix)).map((a) => a.ifname)
@@ -358,6 +363,16 @@ export class LinuxClientHost implements ClientHost {
       const r = await tryRun(argv)
       if (r.code !== 0 && !/Cannot assign requested address|not found/i.test(r.stderr)) throw commandError(argv, r)
     }
+  }
+}
+
+/** IPv6 in this kernel and not disabled for interfaces created from now on (what a new TUN inherits). */
+function ipv6OnForNewInterfaces(): boolean {
+  try {
+    for (const k of ['all', 'default']) if (readFileSync(`/proc/sys/net/ipv6/conf/${k}/disable_ipv6`, 'utf8').trim() !== '0') return false
+    return true
+  } catch {
+    return false // no /proc/sys/net/ipv6: IPv6 is not in this kernel
   }
 }
 

@@ -4,11 +4,11 @@
  * secure mode through the host firewall, and a service-discovery entry while
  * running. Policy only: the packets themselves never leave Rust.
  */
+import { isIP } from 'node:net'
 import type { Logger } from 'pino'
 import { SkywireError } from '../contracts/errors.js'
 import type { TransportUp, TransportKind } from '../native/node.js'
 import { DEFAULT_PASSCODE_LIMITS, PasscodeGate, type PasscodeLimits } from './passcode.js'
-import { isIP } from 'node:net'
 import { AddressPool, AddressPool6 } from './pool.js'
 import { FEATURE_EXIT_INFO, PROTOCOL_VERSION, ProtocolError, decode, encode, exitSchema, type Exit, type Status } from './protocol.js'
 import type { ServerHost } from './host.js'

@@ -209,24 +209,51 @@ describe.skipIf(skipUnlessAvailable(skip))(`server IPv6: NAT66, routed pool6, se
     })
   })
 
+  it('the uplink keeps taking router advertisements while IPv6 is forwarded (accept_ra 1 -> 2), and gets its 1 back', async () => {
+    const ra = '/proc/sys/net/ipv6/conf/wan0/accept_ra'
+    const read = async () => (await execOk(server, ['cat', '/proc/sys/net/ipv6/conf/all/forwarding', ra])).stdout
+    await lab.sysctl(server, 'net.ipv6.conf.wan0.accept_ra', 1)
+    const before = await read()
+    expect(before).toBe('0\n1\n')
+    const [snap] = (await sys(server, [{ fn: 'enableForwarding', args: [{ ipv6: true, raKeep: 'wan0' }] }])) as [object]
+    expect(await read()).toBe('1\n2\n')
+    await sys1(server, 'restoreForwarding', snap)
+    expect(await read()).toBe(before)
+    // Another value (0: the admin wants no RAs) is left alone.
+    await lab.sysctl(server, 'net.ipv6.conf.wan0.accept_ra', 0)
+    const [snap0] = (await sys(server, [{ fn: 'enableForwarding', args: [{ ipv6: true, raKeep: 'wan0' }] }])) as [object]
+    expect(await read()).toBe('1\n0\n')
+    await sys1(server, 'restoreForwarding', snap0)
+    expect(await read()).toBe('0\n0\n')
+    await lab.sysctl(server, 'net.ipv6.conf.wan0.accept_ra', 1)
+  })
+
   it('IPv6 forwarding turned on by a server that then crashed is put back from its state file', async () => {
     const dir = (await execOk(server, ['mktemp', '-d'])).stdout.trim()
     const stateFile = `${dir}/vpn-server.state.json`
     const read = async () =>
-      (await execOk(server, ['cat', '/proc/sys/net/ipv6/conf/all/forwarding', '/proc/sys/net/ipv6/conf/wan0/forwarding'])).stdout
+      (
+        await execOk(server, [
+          'cat',
+          '/proc/sys/net/ipv6/conf/all/forwarding',
+          '/proc/sys/net/ipv6/conf/wan0/forwarding',
+          '/proc/sys/net/ipv6/conf/wan0/accept_ra',
+        ])
+      ).stdout
+    await lab.sysctl(server, 'net.ipv6.conf.wan0.accept_ra', 1)
     const before = await read()
-    expect(before).toBe('0\n0\n')
+    expect(before).toBe('0\n0\n1\n')
     const expectState = { tunIf: 'swtun0', table: 'skywire_vpn' }
     const [state, snap] = (await sys(server, [
       { fn: 'newServerState', args: [expectState] },
-      { fn: 'snapshotForwarding', args: [{ ipv6: true }] },
+      { fn: 'snapshotForwarding', args: [{ ipv6: true, raKeep: 'wan0' }] },
     ])) as [Record<string, unknown>, object]
     // What LinuxServerHost.up does: the snapshot on disk first, then forwarding on; then the process dies.
     await sys(server, [
       { fn: 'writeServerState', args: [stateFile, { ...state, forwarding: snap }] },
       { fn: 'applyForwarding', args: [snap] },
     ])
-    expect(await read()).toBe('1\n1\n')
+    expect(await read()).toBe('1\n1\n2\n')
     await sys1(server, 'recoverServerStale', stateFile, expectState)
     expect(await read()).toBe(before)
     await execOk(server, ['rm', '-rf', dir])

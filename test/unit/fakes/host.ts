@@ -22,6 +22,12 @@ export class FakeClientHost implements ClientHost {
     return [...this.usedNets]
   }
 
+  /** false: a host with IPv6 off (the client then takes IPv4 only). */
+  ipv6 = true
+  async canTunnelIpv6(): Promise<boolean> {
+    return this.ipv6
+  }
+
   async apply(p: ClientHostApply): Promise<void> {
     this.calls.push(`apply ${p.tun} ${p.tunnelIp}${p.killswitch ? ' killswitch' : ''}`)
     this.applied = { ...p, dns: [...p.dns] }

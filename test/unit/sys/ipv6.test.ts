@@ -129,5 +129,15 @@ describe('IPv6 forwarding snapshot', () => {
     expect(() => checkForwardingSnapshot({ ...snap, perInterface: { '/proc/sys/net/ipv6/conf/../forwarding': '1' } })).toThrow(
       /not a forwarding switch/,
     )
+    // The uplink's accept_ra (kept taking router advertisements while forwarding): that key only, one of it.
+    expect(checkForwardingSnapshot({ ...snap, acceptRa: { '/proc/sys/net/ipv6/conf/wan0/accept_ra': '1' } })).toBeTruthy()
+    for (const acceptRa of <Record<string, string>[]>[
+      { '/proc/sys/net/ipv6/conf/wan0/forwarding': '1' },
+      { '/proc/sys/net/ipv6/conf/../accept_ra': '1' },
+      { '/proc/sys/net/ipv6/conf/wan0/accept_ra': '1; reboot' },
+      { '/proc/sys/net/ipv6/conf/a/accept_ra': '1', '/proc/sys/net/ipv6/conf/b/accept_ra': '1' },
+    ]) {
+      expect(() => checkForwardingSnapshot({ ...snap, acceptRa }), JSON.stringify(acceptRa)).toThrow(/bad forwarding snapshot/)
+    }
   })
 })

@@ -85,6 +85,9 @@ describe('IPv6 pool', () => {
       'x',
       '2001:db8::',
       '2001:db8::/64\n',
+      '2001:db8::/64/1',
+      '2001:db8::/064x',
+      '2001:db8::1.2.3.4/96',
     ]) {
       expect(() => parsePool6(bad), bad).toThrow(/IPv6/)
     }
@@ -229,11 +232,12 @@ describe('the client checks an IPv6 offer', () => {
 })
 
 describe('VPN client: IPv6', () => {
-  async function connect(globalUplink: boolean, staleAfterMs?: number) {
+  async function connect(globalUplink: boolean, staleAfterMs?: number, hostIpv6 = true) {
     const t = setup({}, globalUplink)
     await t.server.start()
     const me = t.net.node(ALICE)
     const host = new FakeClientHost()
+    host.ipv6 = hostIpv6
     const vpn = new VpnClient(me, null, host, silentLog, {
       order: ['sudph'],
       tunName: 'skyvpn-c',
@@ -265,6 +269,14 @@ describe('VPN client: IPv6', () => {
     expect(t.me.tuns.get('skyvpn-c')).toEqual({ ipv4: '10.77.0.2/32', mtu: 1420 })
     expect(t.host.applied).not.toHaveProperty('tunnelIp6')
     expect(t.vpn.status().tunnelIp6).toBeNull()
+    await t.vpn.stop()
+  })
+
+  it('a host with IPv6 off takes the IPv4 part of an IPv6 offer and keeps IPv6 blocked', async () => {
+    const t = await connect(true, undefined, false)
+    expect(t.me.tuns.get('skyvpn-c')).toEqual({ ipv4: '10.77.0.2/32', mtu: 1420 })
+    expect(t.host.applied).not.toHaveProperty('tunnelIp6')
+    expect(t.vpn.status()).toMatchObject({ state: 'connected', tunnelIp6: null })
     await t.vpn.stop()
   })
 
