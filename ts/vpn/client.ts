@@ -17,7 +17,7 @@ import { dialTransport } from '../discovery/dial.js'
 import type { ClientHost } from './host.js'
 import type { VpnClientNode } from './node.js'
 import { minimalPrefixes } from '../sys/cidr.js'
-import { checkOffer, type Offer } from './offer.js'
+import { checkOffer, IPV6_MIN_MTU, type Offer } from './offer.js'
 import { FEATURE_EXIT_INFO, MAX_USED_NETS, MIN_USED_NET_PREFIX, PROTOCOL_VERSION, decode, encode, type Status } from './protocol.js'
 
 export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting'
@@ -334,8 +334,9 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     await this.hostExclusive(async () => {
       this.throwIfStopped(id, owned)
       this.tunnelIp = offer.address
-      // A host with IPv6 off could not put the address on a TUN at all: it takes IPv4 only and keeps IPv6 blocked.
-      const v6 = offer.v6 && ((await this.host.canTunnelIpv6?.()) ?? true) ? offer.v6.address : null
+      // A host with IPv6 off could not put the address on a TUN at all, nor can a TUN below IPv6's minimum
+      // MTU carry it: such a client takes IPv4 only and keeps IPv6 blocked.
+      const v6 = offer.v6 && offer.mtu >= IPV6_MIN_MTU && ((await this.host.canTunnelIpv6?.()) ?? true) ? offer.v6.address : null
       this.tunnelIp6 = v6
       this.dns = this.opts.dns.length > 0 ? this.opts.dns : offer.dns
       progress('routing traffic through the tunnel')

@@ -26,6 +26,8 @@ export const MTU_MIN = 576
 export const MTU_MAX = 9000
 /** What a server that names no MTU gets: the transport's safe payload size. */
 export const MTU_DEFAULT = 1420
+/** IPv6 needs links of at least this MTU (RFC 8200); below it the kernel turns IPv6 off on the interface. */
+export const IPV6_MIN_MTU = 1280
 
 /** At most this many DNS servers (resolv.conf reads three; the protocol allows four). */
 export const DNS_MAX = 4

@@ -232,8 +232,8 @@ describe('the client checks an IPv6 offer', () => {
 })
 
 describe('VPN client: IPv6', () => {
-  async function connect(globalUplink: boolean, staleAfterMs?: number, hostIpv6 = true) {
-    const t = setup({}, globalUplink)
+  async function connect(globalUplink: boolean, staleAfterMs?: number, hostIpv6 = true, mtu = 1420) {
+    const t = setup({ mtu }, globalUplink)
     await t.server.start()
     const me = t.net.node(ALICE)
     const host = new FakeClientHost()
@@ -277,6 +277,13 @@ describe('VPN client: IPv6', () => {
     expect(t.me.tuns.get('skyvpn-c')).toEqual({ ipv4: '10.77.0.2/32', mtu: 1420 })
     expect(t.host.applied).not.toHaveProperty('tunnelIp6')
     expect(t.vpn.status()).toMatchObject({ state: 'connected', tunnelIp6: null })
+    await t.vpn.stop()
+  })
+
+  it('a tunnel MTU below IPv6 minimum (1280) carries IPv4 only: no v6 on the TUN, IPv6 blocked', async () => {
+    const t = await connect(true, undefined, true, 1200)
+    expect(t.me.tuns.get('skyvpn-c')).toEqual({ ipv4: '10.77.0.2/32', mtu: 1200 })
+    expect(t.host.applied).not.toHaveProperty('tunnelIp6')
     await t.vpn.stop()
   })
 
