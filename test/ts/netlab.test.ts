@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { skipUnlessAvailable } from './helpers/skip.js'
 import { CommandError, Lab, listNetns, NETNS_ETC, sweepStale } from '../../ts/netlab/netns.js'
 import { recordPath } from '../../ts/netlab/registry.js'
-import { buildTopology, INTERNET, LAB_NAMES, type Topology } from '../../ts/netlab/topology.js'
+import { buildTopology, INTERNET, LAB_NAMES, ROUTED6, type Topology } from '../../ts/netlab/topology.js'
+import { NetlabError } from '../../ts/netlab/errors.js'
 import { answer, parseRecord, type DnsRecords } from '../../ts/netlab/dns.js'
 import { parseListen } from '../../ts/netlab/whoami.js'
 import { labSkipReason } from './helpers/lab.js'
@@ -132,6 +133,34 @@ describe.skipIf(skipUnlessAvailable(skip))(`netlab${skip === null ? '' : ` (skip
       expect(json.ip).toBe('203.0.113.30')
     })
 
+    it('NAT66 changes the IPv6 source to the router, and a counter sees the IPv6 the router forwards', async () => {
+      expect(t.client.stack).toBe('dual')
+      expect(t.natc.v6).toBe('nat66')
+      expect(t.client.addr6).toBe('fd10:0:0:0::10')
+      expect(t.client.publicAddr6).toBe(t.natc.wanAddr6)
+      const v6 = await t.countForwarded(t.natc, 'ipv6')
+      const v4 = await t.countForwarded(t.natc, 'ipv4')
+      expect((await v6.read()).packets).toBe(0)
+      expect(await t.curlWhoami(t.client.ns, { v6: true })).toBe(t.natc.wanAddr6)
+      const seen = await v6.read()
+      // A TCP connection: SYN, ACK, request, ... all of it IPv6, none of it counted as IPv4.
+      expect(seen.packets).toBeGreaterThanOrEqual(3)
+      expect(seen.bytes).toBeGreaterThan(seen.packets * 40)
+      expect((await v4.read()).packets).toBe(0)
+      await v6.remove()
+      await v4.remove()
+      await expect(v6.read()).rejects.toThrow()
+    })
+
+    it('a prefix delegated to a public host is routed to it', async () => {
+      await t.lab.execOk(t.server.ns, ['ip', '-6', 'addr', 'add', '2001:db8:99::1/128', 'dev', 'lo'])
+      expect((await t.ping(t.client.ns, '2001:db8:99::1', 1)).ok).toBe(false)
+      await t.delegatePrefix(t.server, '2001:db8:99::/64')
+      expect((await t.ping(t.client.ns, '2001:db8:99::1', 1)).ok).toBe(true)
+      await expect(t.delegatePrefix(t.client, '2001:db8:98::/64')).rejects.toThrow(/not a public IPv6 host/)
+      await expect(t.delegatePrefix(t.server, '10.0.0.0/8')).rejects.toThrow(/not an IPv6 prefix/)
+    })
+
     it('lanhost is reachable from the server but not from the client', async () => {
       expect((await t.httpGet(t.server.ns, t.lanhost.url)).trim()).toBe('192.168.50.1')
       expect(await t.canHttpGet(t.client.ns, t.lanhost.url, 1500)).toBe(false)
@@ -249,6 +278,112 @@ describe.skipIf(skipUnlessAvailable(skip))(`netlab${skip === null ? '' : ` (skip
       expect(addrs.trim()).toBe('')
       await expect(t.curlWhoami(t.client.ns, { v6: true })).rejects.toThrow(/ipv6: false/)
     })
+  })
+
+  describe('IPv6 per host and per router: routed client LANs, an IPv6-only client, an IPv4-only server', () => {
+    let t: Topology
+    beforeAll(async () => {
+      t = await buildTopology({ clients: 2, clientV6: 'routed', stacks: { client2: 'v6', server: 'v4' } })
+    })
+    afterAll(() => t?.close())
+
+    it('a routed LAN keeps its global IPv6 source: no NAT66', async () => {
+      const c = t.client
+      expect(t.natc.v6).toBe('routed')
+      expect(t.natc.lanCidr6).toBe(`${ROUTED6.clientLan(0)}/64`)
+      expect(c.addr6).toBe(`${ROUTED6.clientLan(0)}10`)
+      expect(c.publicAddr6).toBe(c.addr6)
+      expect(await t.curlWhoami(c.ns, { v6: true })).toBe(c.addr6)
+      // IPv4 is still masqueraded.
+      expect(await t.curlWhoami(c.ns)).toBe(t.natc.wanAddr)
+    })
+
+    it("a routed LAN's firewall drops new inbound connections until a port is opened", async () => {
+      const c = t.client
+      // s.end() without data: a probe resets its connection, and an unread reply would turn that into
+      // an ECONNRESET nobody handles, killing the listener.
+      const p = t.lab.spawn(c.ns, [
+        process.execPath,
+        '-e',
+        "require('net').createServer(s => s.end()).listen(7002, '::', () => console.log('ready'))",
+      ])
+      await p.waitForOutput(/ready/, 5000)
+      // Reachable on its own LAN, not from the internet.
+      await t.lab.waitForTcp(t.natc.ns, c.addr6!, 7002, 3000)
+      await expect(t.lab.waitForTcp(t.services.ns, c.addr6!, 7002, 700)).rejects.toThrow(/timed out/)
+      await t.forwardPort(t.natc, 'tcp', 7002, c.addr6!)
+      await t.lab.waitForTcp(t.services.ns, c.addr6!, 7002, 3000)
+      await p.kill()
+    })
+
+    it('an IPv6-only host has no IPv4: no address, no route, IPv4 fails at once; IPv6 and DNS work', async () => {
+      const c = t.clients[1]!
+      expect(c.stack).toBe('v6')
+      expect(c.addr).toBe(c.addr6)
+      expect(c.addr6).toBe(`${ROUTED6.clientLan(1)}10`)
+      expect((await t.lab.execOk(c.ns, ['ip', '-4', 'addr', 'show', 'scope', 'global'])).stdout.trim()).toBe('')
+      expect((await t.lab.execOk(c.ns, ['ip', '-4', 'route', 'show', 'table', 'all'])).stdout).not.toMatch(/default/)
+      const started = Date.now()
+      await expect(t.httpGet(c.ns, t.internet.whoamiUrl, 3000)).rejects.toThrow(/ENETUNREACH/)
+      expect(Date.now() - started).toBeLessThan(2500)
+      expect(await t.curlWhoami(c.ns, { v6: true })).toBe(c.addr6)
+      expect((await t.lab.execOk(c.ns, ['cat', '/etc/resolv.conf'])).stdout).toContain(`nameserver ${INTERNET.dns6}`)
+      const aaaa = await t.lab.execOk(c.ns, [
+        process.execPath,
+        '-e',
+        `require('node:dns').promises.resolve6(${JSON.stringify(LAB_NAMES.whoami)}).then((a) => console.log(a.join()))`,
+      ])
+      expect(aaaa.stdout.trim()).toBe(INTERNET.whoami6)
+      expect(t.dnsQueries()).toContainEqual({ from: c.addr6, name: LAB_NAMES.whoami, type: 'AAAA', rcode: 'NOERROR' })
+    })
+
+    it('an IPv4-only host has no global IPv6, and IPv6 connections fail at once', async () => {
+      const s = t.server
+      expect(s.stack).toBe('v4')
+      expect(s.addr6).toBeNull()
+      expect(s.publicAddr6).toBeNull()
+      expect((await t.lab.execOk(s.ns, ['ip', '-6', 'addr', 'show', 'dev', 'wan0', 'scope', 'global'])).stdout.trim()).toBe('')
+      const started = Date.now()
+      await expect(t.curlWhoami(s.ns, { v6: true, timeoutMs: 3000 })).rejects.toThrow(/ENETUNREACH/)
+      expect(Date.now() - started).toBeLessThan(2500)
+      expect(await t.curlWhoami(s.ns)).toBe(INTERNET.serverPublic)
+      // Its own LAN keeps both families (the stack is the uplink's).
+      expect((await t.httpGet(s.ns, t.lanhost.url6!)).trim()).toBe('fd50::1')
+    })
+  })
+
+  it('refuses IPv6 options it cannot build, before building anything', async () => {
+    const cases: Array<[Parameters<typeof buildTopology>[0], RegExp]> = [
+      [{ stacks: { nobody: 'v6' } }, /no host "nobody"/],
+      [{ stacks: { client: 'v7' as 'v6' } }, /stacks.client must be one of/],
+      [{ ipv6: false, stacks: { client: 'v6' } }, /needs IPv6/],
+      [{ ipv6: false, clientV6: 'routed' }, /needs IPv6/],
+      [{ clientV6: 'none', stacks: { client: 'v6' } }, /router natc has no IPv6/],
+      [{ serverV6: 'routed' }, /needs serverBehindNat/],
+      [{ clientV6: 'nat64' as 'none' }, /clientV6 must be one of/],
+    ]
+    for (const [opts, msg] of cases) {
+      const err = await buildTopology({ ...opts, whoami: false, dns: false }).catch((e: unknown) => e)
+      expect(err, JSON.stringify(opts)).toBeInstanceOf(NetlabError)
+      expect((err as NetlabError).message).toMatch(msg)
+    }
+  })
+
+  it('a router without IPv6 leaves the hosts behind it IPv4-only', async () => {
+    const t = await buildTopology({ clientV6: 'none', serverBehindNat: true, serverV6: 'routed', whoami: false, dns: false })
+    try {
+      expect(t.natc.v6).toBe('none')
+      expect(t.natc.wanAddr6).toBeNull()
+      expect(t.client.stack).toBe('v4')
+      expect(t.client.addr6).toBeNull()
+      expect((await t.lab.execOk(t.client.ns, ['ip', '-6', 'route', 'show'])).stdout).not.toMatch(/default/)
+      // The server side routes its LAN's global prefix: the server is reachable at its own address.
+      expect(t.server.addr6).toBe(`${ROUTED6.serverLan}10`)
+      expect((await t.ping(t.server.ns, INTERNET.gateway6, 1)).ok).toBe(true)
+      expect((await t.ping(t.client.ns, INTERNET.gateway6, 1)).ok).toBe(false)
+    } finally {
+      t.teardown()
+    }
   })
 
   it('teardown removes everything and is idempotent', async () => {

@@ -28,6 +28,7 @@ const skip = labSkipReason()
 
 const WHOAMI = '203.0.113.80'
 const SERVICES = '203.0.113.10'
+const SERVICES6 = '2001:db8:203::10'
 const MAX_PINGS = 20_000
 
 describe.skipIf(skipUnlessAvailable(skip))('vpn start -k OTHER while connected: make-before-break, nothing leaves beside a tunnel', () => {
@@ -45,6 +46,8 @@ describe.skipIf(skipUnlessAvailable(skip))('vpn start -k OTHER while connected: 
     {
       beforeStart: async (t) => {
         servers = `${t.server.publicAddr}, ${(t.server2 as NonNullable<Topology['server2']>).publicAddr}, ${SERVICES}`
+        // The transports and the resolver run over IPv6 too (issue 15): the same hosts' IPv6 addresses.
+        const servers6 = `${t.server.publicAddr6}, ${(t.server2 as NonNullable<Topology['server2']>).publicAddr6}, ${SERVICES6}`
         await t.lab.nft(
           t.natc.ns,
           `table inet watch {
@@ -52,7 +55,8 @@ describe.skipIf(skipUnlessAvailable(skip))('vpn start -k OTHER while connected: 
     type filter hook prerouting priority -300; policy accept;
     iifname "lan0" ip daddr { ${servers} } counter comment "transport"
     iifname "lan0" ip daddr != { ${servers}, 255.255.255.255, 224.0.0.0/4 } counter comment "leak"
-    iifname "lan0" ip6 daddr != { fe80::/10, ff00::/8 } counter comment "leak6"
+    iifname "lan0" ip6 daddr { ${servers6} } counter comment "transport6"
+    iifname "lan0" ip6 daddr != { ${servers6}, fe80::/10, ff00::/8 } counter comment "leak6"
   }
 }
 `,
@@ -83,7 +87,7 @@ describe.skipIf(skipUnlessAvailable(skip))('vpn start -k OTHER while connected: 
   const counters = async () => {
     const out = (await t.lab.execOk(t.natc.ns, ['nft', 'list', 'table', 'inet', 'watch'])).stdout
     const n = (c: string) => Number(new RegExp(`counter packets (\\d+) bytes \\d+ comment "${c}"`).exec(out)?.[1] ?? Number.NaN)
-    return { transport: n('transport'), leak: n('leak'), leak6: n('leak6') }
+    return { transport: n('transport') + n('transport6'), leak: n('leak'), leak6: n('leak6') }
   }
 
   it('the capture works: before connecting, pings to whoami leave beside any tunnel and are counted', async () => {

@@ -16,8 +16,8 @@
  * ```
  */
 export * from './netns.js'
-export { buildTopology, labScript, INTERNET, LAB_NAMES, SERVER_LAN, NAT_TABLE } from './topology.js'
-export type { Host, NatRouter, ServerHost, Topology, TopologyOptions } from './topology.js'
+export { buildTopology, labScript, INTERNET, LAB_NAMES, ROUTED6, SERVER_LAN, NAT_TABLE } from './topology.js'
+export type { ForwardCounter, Host, NatRouter, PacketCount, RouterV6, ServerHost, Stack, Topology, TopologyOptions } from './topology.js'
 export type { DnsQueryLog } from './dns.js'
 export { canHttpGet, httpGet, ping, snapshotNet } from './probe.js'
 export type { NetSnapshot, PingResult } from './probe.js'

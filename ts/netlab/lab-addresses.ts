@@ -20,6 +20,22 @@ export const INTERNET = {
   cidr6: '2001:db8:203::/64',
   gateway6: '2001:db8:203::1',
   whoami6: '2001:db8:203::80',
+  services6: '2001:db8:203::10',
+  serverPublic6: '2001:db8:203::20',
+  server2Public6: '2001:db8:203::21',
+  nats6: '2001:db8:203::40',
+  /** The DNS server's IPv6 address: the nameserver of IPv6-only hosts. */
+  dns6: '2001:db8:203::53',
+} as const
+
+/**
+ * Global /64s of routers that route IPv6 instead of NAT66 (`clientV6`/`serverV6: 'routed'`),
+ * from the documentation prefix like the internet's: client LAN i is 2001:db8:10:i::/64
+ * (the routed twin of fd10:0:0:i::/64), the server's NAT LAN 2001:db8:20::/64 (twin of fd20::/64).
+ */
+export const ROUTED6 = {
+  clientLan: (i: number) => (i === 0 ? '2001:db8:10::' : `2001:db8:10:${i}::`),
+  serverLan: '2001:db8:20::',
 } as const
 
 export const SERVER_LAN = {

@@ -27,7 +27,7 @@ export async function startWhoami(lab: Lab, ns: string, v6: boolean, addr: strin
   await p.waitForOutput(v6 ? /listening on \[.*\]:80/ : /listening on/, 10_000)
 }
 
-/** Starts the DNS server at INTERNET.dns in the internet namespace; `ready` settles once it listens. */
+/** Starts the DNS server at INTERNET.dns (and dns6) in the internet namespace; `ready` settles once it listens. */
 export function startDns(lab: Lab, inet: string, v6: boolean): { proc: NsProcess; ready: Promise<unknown> } {
   const rec = (name: string, a: string, a6: string) => ['--record', `${name}=${a}`, ...(v6 ? ['--record', `${name}=${a6}`] : [])]
   const proc = lab.spawn(inet, [
@@ -35,10 +35,12 @@ export function startDns(lab: Lab, inet: string, v6: boolean): { proc: NsProcess
     labScript('dns'),
     '--listen',
     `${INTERNET.dns}:53`,
+    // IPv6-only hosts ask here (their resolv.conf), so lookups work on every stack.
+    ...(v6 ? ['--listen', `[${INTERNET.dns6}]:53`] : []),
     ...rec(LAB_NAMES.whoami, INTERNET.whoami, INTERNET.whoami6),
-    ...rec(LAB_NAMES.services, INTERNET.services, '2001:db8:203::10'),
+    ...rec(LAB_NAMES.services, INTERNET.services, INTERNET.services6),
   ])
-  return { proc, ready: proc.waitForOutput(/dns listening/, 10_000) }
+  return { proc, ready: proc.waitForOutput(v6 ? /dns listening on \[/ : /dns listening/, 10_000) }
 }
 
 /** The queries the DNS server logged so far (one JSON line each), oldest first. */

@@ -47,6 +47,27 @@ export interface NatRouterAddrs {
   lanCidr: string
   /** The table name (the topology's NAT_TABLE). */
   table: string
+  /** What the router does with IPv6 (topology-types.ts RouterV6); default 'nat66'. */
+  v6?: 'nat66' | 'routed' | 'none'
+}
+
+/**
+ * The IPv6 part of a router's rules: the family its masquerade covers (both with NAT66, IPv4
+ * otherwise), and for a routed LAN the stateful firewall of RFC 6092 (replies and ICMPv6 in,
+ * new inbound connections dropped), in a `forward` chain forwardPort can open ports in.
+ */
+export function v6RouterRules(v6: 'nat66' | 'routed' | 'none' = 'nat66'): { masqFamily: string; forward: string } {
+  const forward =
+    v6 === 'routed'
+      ? `  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "wan0" meta nfproto ipv6 ct state established,related accept
+    iifname "wan0" meta nfproto ipv6 meta l4proto ipv6-icmp accept
+    iifname "wan0" meta nfproto ipv6 drop
+  }
+`
+      : ''
+  return { masqFamily: v6 === 'nat66' ? '' : 'meta nfproto ipv4 ', forward }
 }
 
 /** The nft script that makes a router of `kind`; replaces nothing, load it into a fresh namespace or after deleting the table. */
@@ -92,13 +113,14 @@ ${kind === 'address-restricted' ? '    oifname "wan0" meta nfproto ipv4 meta l4p
   // source, so the receiver answers through the router (and sees what an outsider would).
   const hairpinOut = kind === 'hairpin' ? `    oifname "lan0" ct status dnat ip saddr ${r.lanCidr} snat ip to ${r.wanAddr}\n` : ''
   const masq = kind === 'symmetric' ? 'masquerade random' : 'masquerade'
+  const six = v6RouterRules(r.v6)
   return `table inet ${r.table} {
-${sets}${input}  chain prerouting {
+${sets}${input}${six.forward}  chain prerouting {
     type nat hook prerouting priority dstnat; policy accept;
 ${inbound}  }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
-    oifname "wan0" ${masq}
+    oifname "wan0" ${six.masqFamily}${masq}
 ${hairpinOut}  }
 ${record}}
 `

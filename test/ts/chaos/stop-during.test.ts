@@ -69,7 +69,9 @@ function logSince(v: TestVisor, since: number): string[] {
 describe.skipIf(skipUnlessAvailable(skip))('chaos: stop while reconnecting, SIGTERM while connecting, SIGKILL while connected', () => {
   let before: NetSnapshot
   const lab = useVpnLab(
-    {},
+    // A server without IPv6, so its transports are IPv4 and the IPv4 cut below cuts them all (issue 15 added
+    // transports over IPv6, which would go around it).
+    { stacks: { server: 'v4' } },
     (t) => ({
       server: { ns: t.server.ns, config: { vpnServer: { dns: ['203.0.113.53'] } } },
       client: { ns: t.client.ns, config: { vpnServer: { autostart: false }, vpnClient: { killswitch: true, staleAfterS: CHAOS_STALE_S } } },

@@ -95,7 +95,8 @@ describe.skipIf(skipUnlessAvailable(skip))("only the visor's own sockets bypass 
 }
 `,
         )
-        // ...and from the NAT router, before anything there could drop it.
+        // ...and from the NAT router, before anything there could drop it. The server's IPv6 address aside:
+        // the visor's own transport may dial it there (issue 15), marked, which the client-side counter checks.
         await t.lab.nft(
           t.natc.ns,
           `table inet leakwatch {
@@ -104,7 +105,7 @@ describe.skipIf(skipUnlessAvailable(skip))("only the visor's own sockets bypass 
     iifname "lan0" ip daddr ${SERVICES} tcp dport 80 counter comment "web"
     iifname "lan0" ip daddr ${SERVICES} udp dport 53 counter comment "dns"
     iifname "lan0" ip daddr ${t.server.addr} tcp dport ${SERVER_WHOAMI_PORT} counter comment "server-web"
-    iifname "lan0" ip6 daddr 2001:db8:203::/64 counter comment "v6"
+    iifname "lan0" ip6 daddr 2001:db8:203::/64 ip6 daddr != ${t.server.addr6} counter comment "v6"
   }
 }
 `,
