@@ -4,7 +4,7 @@
  * them inside lab namespaces through a node process (test/ts/sys/helpers.ts).
  *
  * Server start (after the core created the TUN with the gateway address):
- *   netIf = opts.netifc ?? await defaultInterface(4); await requireInterface(netIf)
+ *   netIf = opts.netifc ?? await defaultUplink(); await requireInterface(netIf)
  *   fwd = await enableForwarding({ ipv6: pool6 !== undefined })
  *   IPv6 for clients: pool6 = config pool6 ?? (await uplinkHasGlobalIpv6(netIf) ? loadOrCreateUla64(file) : none)
  *   await applyServerFirewall({ tunIf, netIf, pool4, gateway4, pool6?, gateway6?, nat6 (false for a routed pool6), secure, dns: config dns })

@@ -51,6 +51,17 @@ export async function defaultInterface(family: Family = 4): Promise<string> {
   return r.dev
 }
 
+/**
+ * The server's uplink when `--netifc` is not given: the IPv4 default route's
+ * interface, or on an IPv6-only host the IPv6 one (a server there NATs only
+ * IPv6, and must still start without being told the interface).
+ */
+export async function defaultUplink(): Promise<string> {
+  const r = (await defaultRoute(4)) ?? (await defaultRoute(6))
+  if (r === null) throw new SkywireError('ENOROUTE', 'no IPv4 or IPv6 default route: name the interface explicitly (-i/--netifc)')
+  return r.dev
+}
+
 export interface RouteLookup {
   /** How the kernel routes `addr` right now. */
   addr: string

@@ -8,7 +8,7 @@ import {
   applyClientRouting,
   applyForwarding,
   applyServerFirewall,
-  defaultInterface,
+  defaultUplink,
   deleteServerState,
   hostAddresses,
   localSubnets,
@@ -52,7 +52,7 @@ export class LinuxServerHost implements ServerHost {
   ) {}
 
   async resolveNetifc(name: string): Promise<string> {
-    if (name === '') return defaultInterface(4)
+    if (name === '') return defaultUplink()
     await requireInterface(name)
     return name
   }
