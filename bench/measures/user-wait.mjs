@@ -38,7 +38,8 @@ async function timed(lab, ns, cmd, timeoutMs = 60_000) {
 }
 
 /** A shell loop that ends at the first ping answered from `addr` (≤ `tries` pings of ≤ 200 ms each). */
-const firstPacket = (addr, tries = 150) => `i=0; until ping -c1 -W0.2 -n ${addr} >/dev/null 2>&1; do i=$((i+1)); [ $i -ge ${tries} ] && exit 9; done`
+const firstPacket = (addr, tries = 150) =>
+  `i=0; until ping -c1 -W0.2 -n ${addr} >/dev/null 2>&1; do i=$((i+1)); [ $i -ge ${tries} ] && exit 9; done; exit 0`
 
 function visor(topo, ns, dir, name, generateConfig, LAB_SERVICES_CONFIG, o = {}) {
   const rpc = join(dir, `${name}.sock`)
@@ -162,8 +163,13 @@ export async function userWait(log = (m) => console.error(`user-wait: ${m}`)) {
       await server.start()
       const tReady = performance.now()
       const back = await timed(lab, ns, firstPacket(target, 300), 120_000)
+      log(`restart ${i + 1}: ping loop exited ${back.code} after ${Math.round(back.ms)} ms`)
       if (back.code !== 0) {
-        errors.push(`no packet through the tunnel within 60 s of the server's restart (try ${i + 1})`)
+        const st = await lab.exec(ns, [node, BIN, 'cli', 'vpn', 'status', '--json', '--rpc', c.rpc])
+        const s = JSON.parse(st.stdout || '{}')
+        errors.push(
+          `no packet through the tunnel within 60 s of the server's restart (try ${i + 1}; client: ${s.state} over ${s.transport}, ${s.rxPackets} packets in, last ${s.lastPacketMs} ms ago, ${s.lastError ?? 'no error'})`,
+        )
         break
       }
       add('back:fromReady', performance.now() - tReady)
