@@ -5,12 +5,13 @@
  * that brings one of them back into these commands fails here, before it shows in the bench.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { BIN } from './helpers/cli.js'
+import { skipUnlessAvailable } from './helpers/skip.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const TRACE = join(ROOT, 'test/fixtures/module-trace.mjs')
@@ -80,3 +81,29 @@ describe('CLI start-up loads only what the command needs', () => {
     expect(heavyIn(r.loaded).some((f) => f.endsWith('.node'))).toBe(true)
   })
 })
+
+// Node 22 as `npm run test:node-lines` installs it (it runs before the vitest files in `npm test`).
+const NODE22 = join(ROOT, '.ci/node22/node_modules/.bin/node')
+
+describe.skipIf(skipUnlessAvailable(existsSync(NODE22) ? null : `no Node 22 at ${NODE22} (npm run test:node-lines installs it)`))(
+  "Node's compile cache",
+  () => {
+    it("is kept in the user's home from the password database, never in the temp dir others can write", () => {
+      // TMPDIR is where Node would put it by default; HOME is what sudo may leave pointing at another user's home.
+      const fakeTmp = join(tmp, 'tmpdir')
+      const fakeHome = join(tmp, 'home')
+      mkdirSync(fakeTmp)
+      mkdirSync(fakeHome)
+      const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: fakeTmp, HOME: fakeHome }
+      delete env.NODE_COMPILE_CACHE
+      delete env.NODE_DISABLE_COMPILE_CACHE
+      const r = spawnSync(NODE22, [BIN, '--version'], { env, encoding: 'utf8', timeout: 60_000 })
+      expect(r.status, r.stderr).toBe(0)
+      expect(r.stdout).toMatch(/node-v22\./)
+      expect(readdirSync(fakeTmp)).toEqual([])
+      expect(readdirSync(fakeHome)).toEqual([])
+      const cache = join(userInfo().homedir, '.cache/skywire/node-compile-cache')
+      expect(readdirSync(cache).some((d) => d.startsWith('v22.'))).toBe(true)
+    })
+  },
+)
