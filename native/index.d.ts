@@ -120,6 +120,11 @@ export interface NodeOptions {
   sudphListen?: string
   /** The address resolver's UDP address, for SUDPH binding and hole punching. */
   resolver?: string
+  /**
+   * The resolver's address in the other family (IPv6 when `resolver` is
+   * IPv4): a dual-stack node keeps a binding over each.
+   */
+  resolver6?: string
   /** LAN addresses announced to the resolver (tried first by same-NAT peers). */
   localAddrs?: Array<string>
   /** Caps on what strangers can make the node hold; absent fields keep the core's defaults. */

@@ -6,6 +6,7 @@
 import { isIP } from 'node:net'
 import { z } from 'zod'
 import { parseHostPort } from '../sys/host-port.js'
+import { parsePool6, POOL6_PREFIX_MAX, POOL6_PREFIX_MIN } from '../sys/server-ula.js'
 import { isIsoCountryCode } from '../contracts/countries.js'
 import { PK_PATTERN, publicKeyProblem } from '../native/keys.js'
 
@@ -76,8 +77,18 @@ export const configSchema = z
       .strictObject({
         /** Base URL of the discovery services (routes /ar, /sd, /tpd). */
         url: httpUrl.default('http://127.0.0.1:9090'),
-        /** UDP address of the address resolver, for SUDPH bindings and hole punching. */
+        /**
+         * UDP address of the address resolver, for SUDPH bindings and hole punching. A name is looked up in both
+         * families (A and AAAA): the visor keeps a binding over each its SUDPH socket has (docs/wire.md section 3).
+         */
         udp: hostPort.default('127.0.0.1:9091'),
+        /**
+         * The resolver's UDP address in the other family, when `udp` is an IP literal (e.g. `[2001:db8::10]:9091`
+         * beside `203.0.113.10:9091`). Empty: only what `udp` gives.
+         */
+        udp6: z
+          .union([z.literal(''), hostPort.refine((s) => !s.includes('%'), 'must not name a zone (%IFACE): a link-local resolver is not supported')])
+          .default(''),
         /**
          * Seconds between re-registrations (STCPR addresses, the VPN server's entry, published
          * transports). Also how soon a visor is listed again after the services restarted with
@@ -86,10 +97,15 @@ export const configSchema = z
         refreshS: z.number().int().min(1).max(60).default(30),
       })
       .prefault({}),
+    /**
+     * Listen addresses. `[::]` (the default since 0.4.0) is dual-stack: one socket takes IPv4 and IPv6 peers, and
+     * on a host without IPv6 the visor listens on `0.0.0.0` instead. `0.0.0.0` is IPv4 only, a concrete address
+     * that address only. A visor registers the global addresses of the families it listens on.
+     */
     transports: z
       .strictObject({
-        stcpr: z.strictObject({ listen: hostPort.default('0.0.0.0:7777') }).prefault({}),
-        sudph: z.strictObject({ listen: hostPort.default('0.0.0.0:7778') }).prefault({}),
+        stcpr: z.strictObject({ listen: hostPort.default('[::]:7777') }).prefault({}),
+        sudph: z.strictObject({ listen: hostPort.default('[::]:7778') }).prefault({}),
         /** Which transport a new route tries first. */
         order: z.array(transportType).min(1).max(2).default(['sudph', 'stcpr']),
       })
@@ -102,6 +118,23 @@ export const configSchema = z
         secure: z.boolean().default(true),
         whitelist: z.array(pk).max(10000).default([]),
         pool: cidr4.default('10.77.0.0/16'),
+        /**
+         * A routed IPv6 prefix for the clients (/32../120, global or ULA; the upstream routes it
+         * here): addresses from it, no NAT. Absent: a random ULA /64 with NAT66 when --netifc has
+         * global IPv6, otherwise clients get no IPv6 (and keep it blocked).
+         */
+        pool6: z
+          .string()
+          .max(64)
+          .refine((s) => {
+            try {
+              parsePool6(s)
+              return true
+            } catch {
+              return false
+            }
+          }, `must be an IPv6 network like 2001:db8:77::/64 (prefix ${POOL6_PREFIX_MIN}..${POOL6_PREFIX_MAX}, global or ULA)`)
+          .optional(),
         /** DNS servers handed to clients (reached through the tunnel, from the server). */
         dns: z
           .array(z.string().refine((s) => isIP(s) !== 0, 'must be an IP address'))

@@ -67,7 +67,10 @@ export interface ServiceCounts {
 export interface ResolveResult {
   pk: string
   stcpr: string[]
+  /** The SUDPH binding over IPv4 when there is one, else over IPv6. */
   sudph: { observed: string; local: string[] } | null
+  /** The SUDPH binding over IPv6 (since 0.4.0; absent when there is none, and from older services). */
+  sudph6?: { observed: string; local: string[] }
 }
 
 export interface PageResult<T> extends Page<T> {

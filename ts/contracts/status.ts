@@ -47,6 +47,8 @@ export const vpnClientStatusSchema = z.object({
   transport: transportKindSchema.nullable(),
   remote: z.string().nullable(),
   tunnelIp: z.string().nullable(),
+  /** The tunnel's IPv6 address; null when the server carries no IPv6 (IPv6 is then blocked); absent from 0.3.0 visors. */
+  tunnelIp6: z.string().nullable().optional(),
   tun: z.string().nullable(),
   dns: z.array(z.string()),
   rxBytes: z.number(),
@@ -72,6 +74,8 @@ export const serverClientInfoSchema = z.object({
   pk: z.string(),
   transportId: z.number(),
   tunnelIp: z.string(),
+  /** Absent when the server gives this client no IPv6 (and from 0.3.0 visors). */
+  tunnelIp6: z.string().optional(),
   transport: transportKindSchema,
   remote: z.string(),
   connectedAt: z.string(),
@@ -89,6 +93,10 @@ export const vpnServerStatusSchema = z.object({
   whitelist: z.array(z.string()),
   tun: z.string().nullable(),
   gateway: z.string().nullable(),
+  /** The server's address in the clients' IPv6 network; null without IPv6; absent from 0.3.0 visors. */
+  gateway6: z.string().nullable().optional(),
+  /** How clients' IPv6 leaves: NAT66 (ULA pool), routed (vpnServer.pool6) or none; absent from 0.3.0 visors. */
+  ipv6: z.enum(['nat66', 'routed', 'none']).optional(),
   clients: z.array(serverClientInfoSchema),
 })
 export type VpnServerStatus = z.infer<typeof vpnServerStatusSchema>

@@ -1,7 +1,8 @@
 /**
  * Opening a transport to a visor: SUDPH (the core punches through the address
- * resolver) and STCPR (addresses from the address resolver), in the
- * configured order, within one deadline. Used by the VPN client and by
+ * resolver, over IPv6 and IPv4) and STCPR (addresses of both families from the
+ * address resolver), raced in the configured order (happy eyeballs: the first
+ * up wins), within one deadline. Used by the VPN client and by
  * `skywire cli tp add`.
  */
 import type { ServicesClient } from './client.js'
@@ -10,15 +11,43 @@ import type { Node, TransportKind } from '../native/node.js'
 import { noDirectPathReason } from './nat-diagnosis.js'
 
 /**
- * When STCPR comes after SUDPH, SUDPH may use the time left minus this share
- * of it (at most STCPR_RESERVE_MAX_MS): a punch that fails must not use up the
- * whole deadline before STCPR is even tried.
+ * Happy eyeballs between transports: the first of the order starts at once, the next this long after it (or at
+ * once when it fails), both run on within the one deadline, the first transport up is taken and a later one
+ * closed. Long enough that a hole punch that works (the core's probes go out at 0, 50, 100, 200, 400 and 800 ms)
+ * usually wins and SUDPH stays the preferred transport; short enough that a punch that cannot work costs a
+ * second, not most of the deadline before STCPR is even tried (the old sequential order).
  */
-const STCPR_RESERVE = 0.3
-const STCPR_RESERVE_MAX_MS = 5000
+export const TRANSPORT_STAGGER_MS = 1000
 
 /** What dialing uses of the node (the VPN client passes its own view of it). */
-export type DialNode = Pick<Node, 'dial' | 'sudphAddr' | 'observedAddr'>
+export type DialNode = Pick<Node, 'dial' | 'sudphAddr' | 'observedAddr' | 'closeTransport'>
+
+/** One transport's attempt: the transport id, or a thrown error. */
+async function dialOne(
+  node: DialNode,
+  services: ServicesClient | null,
+  pk: string,
+  t: TransportKind,
+  deadline: number,
+  progress: (stage: string) => void,
+): Promise<number> {
+  if (t === 'sudph') {
+    progress('punching a UDP path (SUDPH)')
+    return node.dial(pk, 'sudph', null, Math.max(1, deadline - Date.now()))
+  }
+  progress('looking up the TCP addresses (STCPR)')
+  const r = services ? await services.resolve(pk) : null
+  if (!r || r.stcpr.length === 0) throw new NoStcprAddress()
+  progress('connecting over TCP (STCPR)')
+  // IPv6 and IPv4 addresses alike: the core tries them interleaved, 250 ms apart (RFC 8305).
+  return node.dial(pk, 'stcpr', r.stcpr, Math.max(1, deadline - Date.now()))
+}
+
+class NoStcprAddress extends Error {
+  constructor() {
+    super('no TCP address registered (offline?)')
+  }
+}
 
 export async function dialTransport(
   node: DialNode,
@@ -27,37 +56,41 @@ export async function dialTransport(
   order: readonly TransportKind[],
   deadline: number,
   progress: (stage: string) => void = () => {},
+  staggerMs = TRANSPORT_STAGGER_MS,
 ): Promise<{ id: number; transport: TransportKind }> {
-  const errors: string[] = []
+  // Per attempt, in the order's order, so the message lists them as before.
+  const errors: (string | undefined)[] = []
   // Offline: every way we tried says the peer is not registered (no TCP
   // address at the resolver, no SUDPH binding there): decided by code.
   let offline = true
-  for (const t of order) {
-    const left = deadline - Date.now()
-    if (left <= 0) break
-    try {
-      if (t === 'sudph') {
-        progress('punching a UDP path (SUDPH)')
-        const later = order.slice(order.indexOf(t) + 1).includes('stcpr')
-        const budget = later ? left - Math.min(STCPR_RESERVE_MAX_MS, left * STCPR_RESERVE) : left
-        const id = await node.dial(pk, 'sudph', null, budget)
-        return { id, transport: 'sudph' }
-      }
-      progress('looking up the TCP addresses (STCPR)')
-      const r = services ? await services.resolve(pk) : null
-      if (!r || r.stcpr.length === 0) {
-        errors.push('stcpr: no TCP address registered (offline?)')
-        continue
-      }
-      progress('connecting over TCP (STCPR)')
-      const id = await node.dial(pk, 'stcpr', r.stcpr, deadline - Date.now())
-      return { id, transport: 'stcpr' }
-    } catch (err) {
-      errors.push(`${t}: ${(err as Error).message}`)
-      if (!(err instanceof SkywireError && err.code === 'ENOTBOUND')) offline = false
-    }
+  let won: { id: number; transport: TransportKind } | null = null
+  const running = new Set<Promise<void>>()
+  const start = (t: TransportKind, i: number): Promise<void> => {
+    const p = dialOne(node, services, pk, t, deadline, progress).then(
+      (id) => {
+        if (won === null) won = { id, transport: t }
+        else closeQuietly(node, id) // the loser: a transport nobody will use
+      },
+      (err: unknown) => {
+        errors[i] = `${t}: ${(err as Error).message}`
+        if (!(err instanceof NoStcprAddress) && !(err instanceof SkywireError && err.code === 'ENOTBOUND')) offline = false
+      },
+    )
+    running.add(p)
+    void p.finally(() => running.delete(p))
+    return p
   }
-  if (errors.length === 0) throw new SkywireError('ETIMEOUT', `timed out connecting to ${pk}`)
+  for (const [i, t] of order.entries()) {
+    if (won !== null || Date.now() >= deadline) break
+    const p = start(t, i)
+    if (i === order.length - 1) break
+    // The next starts after the stagger, or as soon as this one ended (failed, or won: then the loop ends).
+    await raceTimeout(p, Math.min(staggerMs, Math.max(0, deadline - Date.now())))
+  }
+  while (won === null && running.size > 0) await Promise.race(running)
+  if (won !== null) return won
+  const failed = errors.filter((e): e is string => e !== undefined)
+  if (failed.length === 0) throw new SkywireError('ETIMEOUT', `timed out connecting to ${pk}`)
   if (!offline && order.includes('sudph') && order.includes('stcpr')) {
     // Both failed: say why no direct path exists, when what we know explains it.
     const peer = services ? await services.resolve(pk).catch(() => null) : null
@@ -66,6 +99,21 @@ export async function dialTransport(
   }
   throw new SkywireError(
     offline ? 'EOFFLINE' : 'EUNREACHABLE',
-    offline ? `${pk} is offline (${errors.join('; ')})` : `cannot reach ${pk}: ${errors.join('; ')}`,
+    offline ? `${pk} is offline (${failed.join('; ')})` : `cannot reach ${pk}: ${failed.join('; ')}`,
   )
+}
+
+/** Waits for `p` or `ms`, whichever comes first, leaving no timer behind. */
+async function raceTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))])
+  clearTimeout(timer)
+}
+
+function closeQuietly(node: DialNode, id: number): void {
+  try {
+    node.closeTransport(id)
+  } catch {
+    // already gone
+  }
 }

@@ -42,6 +42,8 @@ export interface NodeOptions {
   stcprListen?: string
   sudphListen?: string
   resolver?: string
+  /** The resolver's address in the other family (IPv6 when `resolver` is IPv4): a binding over each. */
+  resolver6?: string
   localAddrs?: string[]
   /** Caps on pending handshakes and inbound sessions (config `limits`); absent: the core's defaults. */
   limits?: NodeLimits
@@ -76,6 +78,7 @@ export class Node extends EventEmitter<NodeEvents> {
           stcprListen: opts.stcprListen,
           sudphListen: opts.sudphListen,
           resolver: opts.resolver,
+          resolver6: opts.resolver6,
           localAddrs: opts.localAddrs,
           limits: opts.limits,
         },

@@ -62,7 +62,7 @@ export interface AppliedClientRouting {
   readonly state: ClientState
   /** `::/0` when IPv6 was asked to be tunnelled but is off on the TUN. */
   readonly skipped: readonly { addr: string; why: string }[]
-  /** `tunnel`, `blocked`, or `none` when this host has no IPv6 at all. */
+  /** `tunnel`, `blocked`, or `none` when this host has no IPv6 at all (setTunnelIpv6 changes it). */
   readonly ipv6: 'tunnel' | 'blocked' | 'none'
   /**
    * Undoes everything and deletes the state file; safe to call twice. With
@@ -89,6 +89,16 @@ export interface AppliedClientRouting {
    * alone at connect, or the new list is empty; then apply anew.
    */
   setDns(dns: readonly string[]): Promise<boolean>
+
+  /**
+   * A switch to a server that carries IPv6 where the last did not, or the
+   * other way round: the tunnel table's IPv6 default becomes the TUN or
+   * unreachable in one `ip -6 route replace` (state file first, holding both
+   * while it happens), everything else untouched, so nothing leaves beside
+   * the tunnel meanwhile. The IPv6 state it ends in; a host without IPv6, or
+   * with IPv6 off on the TUN, stays as it was.
+   */
+  setTunnelIpv6(on: boolean): Promise<'tunnel' | 'blocked' | 'none'>
 }
 
 export interface ClientRoutingCheck {
@@ -168,12 +178,22 @@ async function plan(opts: ClientRoutingOptions): Promise<Plan> {
         `IPv${f} policy rules at preference ${PREF_SUPPRESS}/${PREF_TUNNEL} exist already (another visor connected?); not touching them`,
       )
     }
-    if (f === 6 && ipv6 === 'blocked')
-      routes.push({ family: 6, dst: ANY[6], type: 'unreachable', table, why: 'IPv6 is not tunnelled: never leak it' })
-    else routes.push({ family: f, dst: ANY[f], type: 'unicast', dev: opts.tunIf, table, why: 'into the tunnel' })
+    routes.push(
+      f === 6
+        ? ipv6Route(ipv6 === 'tunnel', opts.tunIf)
+        : { family: 4, dst: ANY[4], type: 'unicast', dev: opts.tunIf, table, why: 'into the tunnel' },
+    )
   }
   // Routes before rules: once the rule sends traffic to the table, the table is full.
   return { routes, rules: bypassRules(families), skipped, ipv6 }
+}
+
+/** The tunnel table's IPv6 default: into the TUN, or unreachable so IPv6 fails fast and never leaks. */
+function ipv6Route(tunnel: boolean, tunIf: string): PlannedRoute {
+  const table = String(BYPASS_TABLE)
+  return tunnel
+    ? { family: 6, dst: ANY[6], type: 'unicast', dev: tunIf, table, why: 'into the tunnel' }
+    : { family: 6, dst: ANY[6], type: 'unreachable', table, why: 'IPv6 is not tunnelled: never leak it' }
 }
 
 /** One `ip -batch` line; the family follows from the destination. */
@@ -405,16 +425,42 @@ export async function verifyClientRouting(s: ClientState, rc: ResolvedControl = 
   }
 }
 
+/** `ip -6 route replace` of the tunnel table's default (same selector: table, protocol, destination). */
+async function replaceRoute(r: PlannedRoute): Promise<void> {
+  const argv = ['ip', '-batch', '-']
+  const res = await tryRun(argv, { input: routeLine('add', r).replace(/^route add /, 'route replace ') + '\n' })
+  if (res.code !== 0) throw commandError(argv, res)
+}
+
 function handle(stateFile: string, s: ClientState, p: Plan, rc: ResolvedControl): AppliedClientRouting {
   let done = false
   let cur = s
+  let ipv6 = p.ipv6
   return {
     stateFile,
     get state() {
       return cur
     },
     skipped: p.skipped,
-    ipv6: p.ipv6,
+    get ipv6() {
+      return ipv6
+    },
+    async setTunnelIpv6(on) {
+      if (done || ipv6 === 'none') return ipv6
+      const want = on && ipv6EnabledOn(cur.tunIf) ? 'tunnel' : 'blocked'
+      if (want === ipv6) return ipv6
+      const old = cur.routes.find((r) => r.family === 6 && r.dst === ANY[6] && r.table === String(BYPASS_TABLE))
+      const next = ipv6Route(want === 'tunnel', cur.tunIf)
+      const others = cur.routes.filter((r) => r !== old)
+      // Both on record while the replace runs: a crash in between leaves nothing an undo would miss
+      // (deleting the one that is not there is "already gone").
+      writeState(stateFile, { ...cur, routes: [...others, ...(old ? [old] : []), next] })
+      await replaceRoute(next)
+      cur = { ...cur, routes: [...others, next] }
+      writeState(stateFile, cur)
+      ipv6 = want
+      return ipv6
+    },
     async restore(o = {}) {
       if (done) return
       await rollBack(stateFile, cur, o.keepKillSwitch ?? false, rc)

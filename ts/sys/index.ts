@@ -6,7 +6,8 @@
  * Server start (after the core created the TUN with the gateway address):
  *   netIf = opts.netifc ?? await defaultInterface(4); await requireInterface(netIf)
  *   fwd = await enableForwarding({ ipv6: pool6 !== undefined })
- *   await applyServerFirewall({ tunIf, netIf, pool4, gateway4, pool6?, gateway6?, secure, dns: config dns })
+ *   IPv6 for clients: pool6 = config pool6 ?? (await uplinkHasGlobalIpv6(netIf) ? loadOrCreateUla64(file) : none)
+ *   await applyServerFirewall({ tunIf, netIf, pool4, gateway4, pool6?, gateway6?, nat6 (false for a routed pool6), secure, dns: config dns })
  * Server stop (also after a failed start, every step tolerates "never done"):
  *   await removeServerFirewall(); await restoreForwarding(fwd); then the core drops the TUN.
  *   The visor's LinuxServerHost writes a server state file (server-state.ts) before any of this, and
@@ -27,6 +28,7 @@ export * from './sysctl.js'
 export * from './server-firewall.js'
 export * from './client-routing.js'
 export { KILLSWITCH_TABLE, installKillSwitch, removeKillSwitch, killSwitchBody } from './killswitch.js'
+export { installLockdown, removeLockdown } from './lockdown.js'
 export {
   RESOLV_CONF,
   backupResolvConf,
@@ -49,6 +51,7 @@ export {
 } from './server-state.js'
 export { checkTrustedDir, checkTrustedFile, ensureTrustedDir, readTrustedFile, writeFileAtomic } from './safe-file.js'
 export { tableExists } from './nft.js'
+export { hasGlobalIpv6, loadOrCreateUla64, parsePool6, randomUla64, uplinkHasGlobalIpv6 } from './server-ula.js'
 export { minimalPrefixes, networkOf, parsePrefix, formatPrefix, isPrivate } from './cidr.js'
 export {
   RESOLVED_RUN_DIR,

@@ -57,6 +57,12 @@ export interface ServerFirewallOptions {
   /** IPv6 pool; without it clients' IPv6 is dropped. */
   pool6?: string
   gateway6?: string
+  /**
+   * Masquerade pool6 out (NAT66: a ULA pool behind the server's global
+   * address). Default true; false for a routed pool6 the upstream routes to
+   * this server, whose addresses leave as they are.
+   */
+  nat6?: boolean
   /** Default true. */
   secure?: boolean
   /**
@@ -85,6 +91,8 @@ export interface ServerFirewallOptions {
    * not a router, wrong for one that was, which is why it is not the default).
    */
   dropOtherForwarding?: boolean
+  /** The same for IPv6 forwarded traffic (set when IPv6 forwarding was off before the server turned it on for pool6). */
+  dropOtherForwarding6?: boolean
 }
 
 /** What secure mode blocks, computed from the host; returned for logs and status. */
@@ -149,6 +157,9 @@ export function serverFirewallBody(opts: ServerFirewallOptions, blocked: Blocked
   if (opts.dropOtherForwarding ?? false) {
     L.push(`    meta nfproto ipv4 iifname != ${tun} oifname != ${tun} counter drop comment "not-a-router"`)
   }
+  if (opts.dropOtherForwarding6 ?? false) {
+    L.push(`    meta nfproto ipv6 iifname != ${tun} oifname != ${tun} counter drop comment "not-a-router6"`)
+  }
   // Clients never talk to each other through the server: each only sees the internet.
   L.push(`    iifname ${tun} oifname ${tun} counter drop comment "client-to-client"`)
   // The core's cryptokey routing already enforces this; a second line of defence costs nothing.
@@ -190,7 +201,7 @@ export function serverFirewallBody(opts: ServerFirewallOptions, blocked: Blocked
   const out = `oifname != ${tun}`
   L.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;')
   L.push(`    ${out} ip saddr ${pool4} masquerade`)
-  if (pool6 !== null) L.push(`    ${out} ip6 saddr ${pool6} masquerade`)
+  if (pool6 !== null && (opts.nat6 ?? true)) L.push(`    ${out} ip6 saddr ${pool6} masquerade`)
   L.push('  }')
   return L.join('\n') + '\n'
 }

@@ -20,6 +20,8 @@ const WHAT = 'VPN server state file'
 const forwarding = z.object({
   globals: z.array(z.object({ path: z.string(), value: z.string() })).max(2),
   perInterface: z.record(z.string(), z.string()),
+  /** The uplink's accept_ra kept taking router advertisements (IPv6 for clients); absent before 0.4.0. */
+  acceptRa: z.record(z.string(), z.string()).optional(),
 })
 
 const state = stateHeader.extend({

@@ -58,6 +58,11 @@ export interface ForwardingSnapshot {
   globals: { path: string; value: string }[]
   /** Every per-interface forwarding value of the families touched. */
   perInterface: Record<string, string>
+  /**
+   * accept_ra of the uplink where it was 1 (see raKeep in snapshotForwarding),
+   * set to 2 while forwarding; absent from snapshots of older visors.
+   */
+  acceptRa?: Record<string, string>
 }
 
 const GLOBAL = { 4: `${PROC}/net/ipv4/ip_forward`, 6: `${PROC}/net/ipv6/conf/all/forwarding` } as const
@@ -76,10 +81,12 @@ async function familyKeys(family: 4 | 6): Promise<string[]> {
 /**
  * Turns forwarding on for IPv4 (and IPv6 when asked and present) and returns
  * what it was. IPv6 forwarding makes the kernel ignore router advertisements
- * on interfaces with accept_ra=1: a server that gets its IPv6 default route
- * from RAs should set accept_ra=2 on its uplink.
+ * on interfaces with accept_ra=1, so a server that gets its IPv6 default
+ * route from RAs would lose it when the route expires: `raKeep` names the
+ * uplink, whose accept_ra goes from 1 to 2 (accept them while forwarding)
+ * and back on restore.
  */
-export async function enableForwarding(opts: { ipv6?: boolean } = {}): Promise<ForwardingSnapshot> {
+export async function enableForwarding(opts: ForwardingOptions = {}): Promise<ForwardingSnapshot> {
   const snap = await snapshotForwarding(opts)
   await applyForwarding(snap)
   return snap
@@ -90,9 +97,14 @@ export async function enableForwarding(opts: { ipv6?: boolean } = {}): Promise<F
  * puts this in its state file before turning anything on, so a crash never
  * loses the original values.
  */
-export async function snapshotForwarding(opts: { ipv6?: boolean } = {}): Promise<ForwardingSnapshot> {
+export async function snapshotForwarding(opts: ForwardingOptions = {}): Promise<ForwardingSnapshot> {
   const families: (4 | 6)[] = opts.ipv6 ? [4, 6] : [4]
   const snap: ForwardingSnapshot = { globals: [], perInterface: {} }
+  if (opts.ipv6 && opts.raKeep !== undefined) {
+    const path = `${PROC}/net/ipv6/conf/${opts.raKeep}/accept_ra`
+    if (!ACCEPT_RA_PATH.test(path)) throw new SkywireError('EUSAGE', `bad interface name ${JSON.stringify(opts.raKeep)}`)
+    if ((await readPath(path)) === '1') snap.acceptRa = { [path]: '1' }
+  }
   for (const f of families) {
     const old = await readPath(GLOBAL[f])
     if (old === null) {
@@ -108,9 +120,16 @@ export async function snapshotForwarding(opts: { ipv6?: boolean } = {}): Promise
   return snap
 }
 
-/** Turns on every global switch a snapshot names. */
+export interface ForwardingOptions {
+  ipv6?: boolean
+  /** With ipv6: the interface that must keep taking router advertisements (the server's uplink). */
+  raKeep?: string
+}
+
+/** Turns on every global switch a snapshot names (after keeping the uplink's router advertisements coming). */
 export async function applyForwarding(snap: ForwardingSnapshot): Promise<void> {
   checkForwardingSnapshot(snap)
+  for (const path of Object.keys(snap.acceptRa ?? {})) await writePath(path, '2')
   for (const g of snap.globals) await writePath(g.path, '1')
 }
 
@@ -119,12 +138,19 @@ export function wasIpv4ForwardingOff(snap: ForwardingSnapshot): boolean {
   return snap.globals.some((g) => g.path === GLOBAL[4] && g.value === '0')
 }
 
+/** The same for IPv6: false when the snapshot did not touch IPv6 forwarding. */
+export function wasIpv6ForwardingOff(snap: ForwardingSnapshot): boolean {
+  return snap.globals.some((g) => g.path === GLOBAL[6] && g.value === '0')
+}
+
 /**
  * The only /proc/sys files a snapshot may name: the global and per-interface
  * forwarding switches. Interface names cannot contain '/' and are never '.'
  * or '..' (the kernel refuses them), so a path that matches stays in /proc/sys/net.
  */
 const FORWARDING_PATH = /^\/proc\/sys\/net\/(ipv4\/ip_forward|ipv6\/conf\/all\/forwarding|ipv[46]\/conf\/(?!\.\.?\/)[^/\s:]{1,15}\/forwarding)$/
+/** The one other key a snapshot may name: an interface's accept_ra. */
+const ACCEPT_RA_PATH = /^\/proc\/sys\/net\/ipv6\/conf\/(?!\.\.?\/)[^/\s:]{1,15}\/accept_ra$/
 /** Forwarding switches hold 0 or 1 (2 is not a value the kernel accepts for them, but costs nothing to allow). */
 const FORWARDING_VALUE = /^[0-2]$/
 
@@ -142,6 +168,12 @@ export function checkForwardingSnapshot(snap: ForwardingSnapshot): ForwardingSna
     if (!FORWARDING_PATH.test(path)) throw bad(`${JSON.stringify(path)} is not a forwarding switch`)
     if (!FORWARDING_VALUE.test(value)) throw bad(`${path} = ${JSON.stringify(value)}`)
   }
+  const ra = Object.entries(snap.acceptRa ?? {})
+  if (ra.length > 1) throw bad('more than one accept_ra')
+  for (const [path, value] of ra) {
+    if (!ACCEPT_RA_PATH.test(path)) throw bad(`${JSON.stringify(path)} is not an accept_ra switch`)
+    if (!FORWARDING_VALUE.test(value)) throw bad(`${path} = ${JSON.stringify(value)}`)
+  }
   return snap
 }
 
@@ -153,7 +185,7 @@ export function checkForwardingSnapshot(snap: ForwardingSnapshot): ForwardingSna
 export async function restoreForwarding(snap: ForwardingSnapshot): Promise<void> {
   checkForwardingSnapshot(snap)
   for (const g of snap.globals) await writePath(g.path, g.value)
-  for (const [path, value] of Object.entries(snap.perInterface)) {
+  for (const [path, value] of Object.entries({ ...snap.perInterface, ...snap.acceptRa })) {
     const now = await readPath(path)
     if (now !== null && now !== value) await writePath(path, value)
   }

@@ -10,11 +10,9 @@
  * ```
  */
 import { randomUUID } from 'node:crypto'
-import { lookup } from 'node:dns/promises'
-import { isIP } from 'node:net'
 import { join } from 'node:path'
 import pino, { type Logger } from 'pino'
-import { parseHostPort, type Config } from '../config/schema.js'
+import type { Config } from '../config/schema.js'
 import { bypassMarkStatus } from '../discovery/marked-http.js'
 import { ServicesClient } from '../discovery/client.js'
 import { SkywireError } from '../contracts/errors.js'
@@ -23,12 +21,13 @@ import { checkTrustedFile, ensureTrustedDir } from '../sys/safe-file.js'
 import { saveVpnServerSettings } from '../config/file.js'
 import { TOKEN_FILE } from './ui-routes.js'
 import { VpnClient, type VpnClientStatus } from '../vpn/client.js'
-import { LinuxClientHost, LinuxServerHost, hostOf } from '../vpn/linux-host.js'
+import { LinuxClientHost, LinuxServerHost } from '../vpn/linux-host.js'
 import { VpnServer } from '../vpn/server.js'
 import { Node, type TransportUp } from '../native/node.js'
 import { ControlApi } from './control-api.js'
 import { dialTransport } from '../discovery/dial.js'
-import { sudphLocalAddrs } from './sudph-locals.js'
+import { sudphLocalAddrs, wildcardAddrs } from './sudph-locals.js'
+import { resolverAddrs } from './resolver-addrs.js'
 import { VERSION } from './version.js'
 import { applyLockdownAtStart, LinuxLockdown, VpnSettingsManager } from './settings.js'
 import type { AutoConnect } from './auto-connect.js'
@@ -105,6 +104,7 @@ export class Visor {
         secure: config.vpnServer.secure,
         whitelist: config.vpnServer.whitelist,
         pool: config.vpnServer.pool,
+        ...(config.vpnServer.pool6 !== undefined ? { pool6: config.vpnServer.pool6 } : {}),
         dns: config.vpnServer.dns,
         mtu: 1420,
         tunName: SERVER_TUN,
@@ -129,7 +129,7 @@ export class Visor {
         tunName: CLIENT_TUN,
         killswitch: config.vpnClient.killswitch,
         dns: config.vpnClient.dns,
-        serviceHosts: [config.services.url, config.services.udp],
+        serviceHosts: [config.services.url, config.services.udp, config.services.udp6],
         reconnectTimeoutS: config.vpnClient.reconnectTimeoutS,
         staleAfterMs: config.vpnClient.staleAfterS * 1000,
       },
@@ -161,7 +161,8 @@ export class Visor {
       sudphListen: config.transports.sudph.listen,
       // So a peer behind the same NAT can reach us without hairpinning (ts/visor/sudph-locals.ts).
       localAddrs: await sudphLocalAddrs(config.transports.sudph.listen),
-      resolver: await resolveUdp(config.services.udp),
+      // Over each family the resolver has (ts/visor/resolver-addrs.ts).
+      ...(await resolverAddrs(config.services)),
       limits: config.limits,
     })
     const services = new ServicesClient({ url: config.services.url, secretKey: config.sk, bypassMark: true })
@@ -352,15 +353,10 @@ export class Visor {
     }
   }
 
-  /** The listen address, or every global address of this host with its port when it listens on a wildcard. */
+  /** The listen address, or every global address of this host (of the families the wildcard covers) with its port. */
   private async stcprAddresses(): Promise<string[]> {
     const bound = this.node.stcprAddr
-    if (!bound) return []
-    const hp = parseHostPort(bound)
-    if (!hp) return []
-    if (hp.host !== '0.0.0.0' && hp.host !== '::') return [bound]
-    const addrs = (await hostAddresses()).filter((a) => a.scope === 'global' && a.family === 4 && !a.ifname.startsWith('swvpn'))
-    return addrs.slice(0, 8).map((a) => `${a.address}:${hp.port}`)
+    return bound ? wildcardAddrs(bound, await hostAddresses()) : []
   }
 
   status(): VisorStatus {
@@ -406,17 +402,5 @@ export class Visor {
     }
     this.node.close()
     this.log.info('visor stopped')
-  }
-}
-
-async function resolveUdp(hostPort: string): Promise<string> {
-  const hp = parseHostPort(hostPort)
-  if (!hp) throw new SkywireError('ECONFIG', `services.udp must be HOST:PORT, got ${hostPort}`)
-  if (isIP(hp.host)) return isIP(hp.host) === 6 ? `[${hp.host}]:${hp.port}` : hostPort
-  try {
-    const a = await lookup(hostOf(hostPort))
-    return a.family === 6 ? `[${a.address}]:${hp.port}` : `${a.address}:${hp.port}`
-  } catch {
-    throw new SkywireError('EUNREACHABLE', `cannot resolve the address resolver host ${hp.host}`)
   }
 }

@@ -17,7 +17,7 @@ import { dialTransport } from '../discovery/dial.js'
 import type { ClientHost } from './host.js'
 import type { VpnClientNode } from './node.js'
 import { minimalPrefixes } from '../sys/cidr.js'
-import { checkOffer, type Offer } from './offer.js'
+import { checkOffer, IPV6_MIN_MTU, type Offer } from './offer.js'
 import { FEATURE_EXIT_INFO, MAX_USED_NETS, MIN_USED_NET_PREFIX, PROTOCOL_VERSION, decode, encode, type Status } from './protocol.js'
 
 export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting'
@@ -30,6 +30,8 @@ export interface VpnClientStatus {
   transport: TransportKind | null
   remote: string | null
   tunnelIp: string | null
+  /** The tunnel's IPv6 address; null when the server carries no IPv6 (IPv6 is then blocked). */
+  tunnelIp6?: string | null
   tun: string | null
   dns: string[]
   rxBytes: number
@@ -108,6 +110,9 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   private tunnelIp: string | null = null
   private tun: string | null = null
   private tunAddress: string | null = null
+  private tunnelIp6: string | null = null
+  /** The v6 address the TUN holds (null: none, IPv6 blocked). */
+  private tunAddress6: string | null = null
   private dns: string[] = []
   private connectedAt: Date | null = null
   private lastError: string | null = null
@@ -329,9 +334,22 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     await this.hostExclusive(async () => {
       this.throwIfStopped(id, owned)
       this.tunnelIp = offer.address
+      // A host with IPv6 off could not put the address on a TUN at all, nor can a TUN below IPv6's minimum
+      // MTU carry it: such a client takes IPv4 only and keeps IPv6 blocked.
+      const v6 = offer.v6 && offer.mtu >= IPV6_MIN_MTU && ((await this.host.canTunnelIpv6?.()) ?? true) ? offer.v6.address : null
+      this.tunnelIp6 = v6
       this.dns = this.opts.dns.length > 0 ? this.opts.dns : offer.dns
       progress('routing traffic through the tunnel')
-      if (this.tun && this.tunAddress !== offer.address && this.host.readdress) {
+      if (this.tun && this.tunAddress6 !== v6) {
+        // Another IPv6 address, or IPv6 gained or lost: the same TUN takes it
+        // (apply below turns the IPv6 route into the TUN or unreachable in
+        // place); without readdress6 the TUN is rebuilt below instead.
+        if (this.host.readdress6) {
+          await this.host.readdress6(this.tun, this.tunAddress6, v6)
+          this.tunAddress6 = v6
+        } else this.tunAddress = null
+      }
+      if (this.tun && this.tunAddress !== null && this.tunAddress !== offer.address && this.host.readdress) {
         // A reconnect that got a new address: the same TUN takes it, so the
         // routes into it stay and nothing leaves beside the tunnel meanwhile.
         await this.host.readdress(this.tun, this.tunAddress, offer.address)
@@ -347,11 +365,19 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
         this.tunAddress = null
       }
       if (!this.tun) {
-        this.tun = this.node.createTun({ name: this.opts.tunName, ipv4: `${offer.address}/32`, mtu: offer.mtu })
+        this.tun = this.node.createTun({
+          name: this.opts.tunName,
+          ipv4: `${offer.address}/32`,
+          // A /128 like the v4 /32: the TUN is point-to-point, nothing else of the pool is on-link.
+          ...(v6 !== null ? { ipv6: `${v6}/128` } : {}),
+          mtu: offer.mtu,
+        })
         this.tunAddress = offer.address
+        this.tunAddress6 = v6
       }
-      // Everything into the tunnel; IPv6 too, where the server drops it: the
-      // tunnel carries no IPv6, and it must never leave beside the tunnel.
+      // Everything into the tunnel, IPv6 too: with a server that carries no
+      // IPv6 the host blocks it before the TUN (unreachable routes), and the
+      // server would drop it anyway; it must never leave beside the tunnel.
       this.node.attach(this.tun, id, ['0.0.0.0/0', '::/0'])
       this.transportId = id
       this.ownsTransport = owned
@@ -362,6 +388,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       await this.host.apply({
         tun: this.tun,
         tunnelIp: offer.address,
+        ...(v6 !== null ? { tunnelIp6: v6 } : {}),
         dns: this.dns,
         killswitch: this.opts.killswitch,
       })
@@ -646,7 +673,9 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       this.tun = null
     })
     this.tunAddress = null
+    this.tunAddress6 = null
     this.tunnelIp = null
+    this.tunnelIp6 = null
     this.transport = null
     this.remote = null
     this.connectedAt = null
@@ -668,6 +697,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       transport: this.transport,
       remote: this.remote,
       tunnelIp: this.tunnelIp,
+      tunnelIp6: this.tunnelIp6,
       tun: this.tun,
       dns: this.dns,
       rxBytes: s?.stats.rxBytes ?? 0,

@@ -1,6 +1,7 @@
 /** ServerHost and ClientHost on Linux, over ts/sys. */
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
+import { dirname, join } from 'node:path'
 import { SkywireError } from '../contracts/errors.js'
 import { commandError, run, tryRun } from '../sys/run.js'
 import {
@@ -20,6 +21,7 @@ import {
   snapshotForwarding,
   undoServerState,
   wasIpv4ForwardingOff,
+  wasIpv6ForwardingOff,
   writeServerState,
   type AppliedClientRouting,
   type ServerState,
@@ -28,7 +30,11 @@ import { defaultRouteFingerprint } from '../sys/default-route.js'
 import { lanPrefixes } from '../sys/lan.js'
 import { refreshKillSwitch } from '../sys/killswitch.js'
 import { readState } from '../sys/client-state.js'
-import type { ClientHost, ClientHostApply, ServerHost, ServerHostUp } from './host.js'
+import { loadOrCreateUla64, uplinkHasGlobalIpv6 } from '../sys/server-ula.js'
+import type { ClientHost, ClientHostApply, ServerHost, ServerHostUp, ServerIpv6 } from './host.js'
+
+/** The server's ULA /64, next to its state file (the state file goes at stop; this stays). */
+export const SERVER_ULA_FILE = 'vpn-server-ula6'
 
 /**
  * Every change is written to the server state file before it is made
@@ -51,6 +57,10 @@ export class LinuxServerHost implements ServerHost {
     return name
   }
 
+  async ipv6(netifc: string): Promise<ServerIpv6> {
+    return { ula64: loadOrCreateUla64(join(dirname(this.stateFile), SERVER_ULA_FILE)), globalUplink: await uplinkHasGlobalIpv6(netifc) }
+  }
+
   async recoverStale(): Promise<boolean> {
     return (await recoverServerStale(this.stateFile, { tunIf: this.tunName, table: this.table })) !== null
   }
@@ -66,7 +76,8 @@ export class LinuxServerHost implements ServerHost {
     if (this.state === null) await this.prepare()
     const s = this.state as ServerState
     try {
-      const forwarding = await snapshotForwarding()
+      // With IPv6 for clients, the uplink keeps taking router advertisements (its IPv6 default may come from them).
+      const forwarding = await snapshotForwarding({ ipv6: p.pool6 !== undefined, raKeep: p.netifc })
       this.state = { ...s, tunIf: p.tun, forwarding }
       writeServerState(this.stateFile, this.state)
       await applyForwarding(forwarding)
@@ -75,11 +86,13 @@ export class LinuxServerHost implements ServerHost {
         netIf: p.netifc,
         pool4: p.pool,
         gateway4: p.gateway,
+        ...(p.pool6 !== undefined && p.gateway6 !== undefined ? { pool6: p.pool6, gateway6: p.gateway6, nat6: p.nat6 ?? true } : {}),
         secure: p.secure,
         dns: p.dns,
         table: this.table,
         // A host that did not forward before must not become a router between its other interfaces.
         dropOtherForwarding: wasIpv4ForwardingOff(forwarding),
+        dropOtherForwarding6: wasIpv6ForwardingOff(forwarding),
       })
     } catch (err) {
       await this.down()
@@ -169,8 +182,8 @@ export class LinuxClientHost implements ClientHost {
     if (this.applied !== null) {
       await this.applied.setKillSwitch(p.killswitch, lan)
       // The next apply on the same TUN and DNS must see the kill switch as it is now.
-      const [tun, dns] = JSON.parse(this.appliedKey || '[null,null]') as [unknown, unknown]
-      this.appliedKey = JSON.stringify([tun, dns, p.killswitch])
+      const [tun, dns, , v6] = JSON.parse(this.appliedKey || '[null,null,null,false]') as [unknown, unknown, unknown, unknown]
+      this.appliedKey = JSON.stringify([tun, dns, p.killswitch, v6 ?? false])
       return
     }
     // Between connections only a kill switch kept for a reconnect (or after giving up) can be left.
@@ -243,10 +256,15 @@ export class LinuxClientHost implements ClientHost {
     this.warned = true
   }
 
+  async canTunnelIpv6(): Promise<boolean> {
+    return ipv6OnForNewInterfaces()
+  }
+
   async usedNetworks(): Promise<string[]> {
     // Our own TUN (left from a previous connection) is not a network we use.
     const tuns = (await hostAddresses()).filter((a) => a.ifname.startsWith(this.tunPrefix)).map((a) => a.ifname)
-    return localSubnets({ family: 4, excludeInterfaces: tuns })
+    // Both families: the hello carries the IPv4 ones; the offer check looks at all (an IPv6 tunnel address too).
+    return localSubnets({ excludeInterfaces: tuns })
   }
 
   async apply(p: ClientHostApply): Promise<void> {
@@ -254,14 +272,22 @@ export class LinuxClientHost implements ClientHost {
     // mark on the visor's sockets, not by routes. A reconnect on the same TUN
     // (to the same server or another) keeps everything in place: no window in
     // which traffic could leave outside the tunnel.
-    const key = JSON.stringify([p.tun, p.dns, p.killswitch])
+    const v6 = (p.tunnelIp6 ?? null) !== null
+    const key = JSON.stringify([p.tun, p.dns, p.killswitch, v6])
     if (this.applied && key === this.appliedKey) {
       // The TUN may be new, and resolved's settings for it gone with the old one.
       await this.recheckDns()
       return
     }
+    // Only IPv6 gained or lost (a switch between a server that carries it and one that does not): its
+    // route changes in place, everything else stays, so nothing leaves beside the tunnel meanwhile.
+    if (this.applied && this.appliedKey === JSON.stringify([p.tun, this.applied.state.dns, p.killswitch, !v6])) {
+      await this.applied.setTunnelIpv6(v6)
+      this.appliedKey = JSON.stringify([p.tun, this.applied.state.dns, p.killswitch, v6])
+      if (this.appliedKey === key) return
+    }
     // Only the DNS servers changed (a switch to a server with other DNS): rewrite them in place, routes untouched.
-    if (this.applied && this.appliedKey === JSON.stringify([p.tun, this.applied.state.dns, p.killswitch]) && (await this.applied.setDns(p.dns))) {
+    if (this.applied && this.appliedKey === JSON.stringify([p.tun, this.applied.state.dns, p.killswitch, v6]) && (await this.applied.setDns(p.dns))) {
       this.appliedKey = key
       return
     }
@@ -272,7 +298,14 @@ export class LinuxClientHost implements ClientHost {
     this.applied = null
     this.appliedKey = ''
     if (old) await old.restore({ keepKillSwitch: p.killswitch })
-    this.applied = await applyClientRouting({ tunIf: p.tun, dns: p.dns, killSwitch: p.killswitch, lan: await this.lan(), stateFile: this.stateFile })
+    this.applied = await applyClientRouting({
+      tunIf: p.tun,
+      dns: p.dns,
+      tunnelIpv6: v6,
+      killSwitch: p.killswitch,
+      lan: await this.lan(),
+      stateFile: this.stateFile,
+    })
     this.appliedKey = key
     this.warned = false
     this.startRecheck()
@@ -317,8 +350,36 @@ export class LinuxClientHost implements ClientHost {
         throw commandError(['ip', '-4', 'addr', 'del', `${from}/32`, 'dev', tun], r)
     }
   }
+
+  async readdress6(tun: string, from: string | null, to: string | null): Promise<void> {
+    // nodad: a TUN has no neighbours to clash with, and a tentative address could not be used at once.
+    if (to !== null) {
+      requireHost(to, 6)
+      await run(['ip', '-6', 'addr', 'replace', `${to}/128`, 'dev', tun, 'nodad'])
+    }
+    if (from !== null && from !== to) {
+      requireHost(from, 6)
+      const argv = ['ip', '-6', 'addr', 'del', `${from}/128`, 'dev', tun]
+      const r = await tryRun(argv)
+      if (r.code !== 0 && !/Cannot assign requested address|not found/i.test(r.stderr)) throw commandError(argv, r)
+    }
+  }
+}
+
+/** IPv6 in this kernel and not disabled for interfaces created from now on (what a new TUN inherits). */
+function ipv6OnForNewInterfaces(): boolean {
+  try {
+    for (const k of ['all', 'default']) if (readFileSync(`/proc/sys/net/ipv6/conf/${k}/disable_ipv6`, 'utf8').trim() !== '0') return false
+    return true
+  } catch {
+    return false // no /proc/sys/net/ipv6: IPv6 is not in this kernel
+  }
+}
+
+function requireHost(a: string, family: 4 | 6): void {
+  if (isIP(a) !== family) throw new SkywireError('EUSAGE', `not an IPv${family} address: ${JSON.stringify(a)}`)
 }
 
 function requireHost4(a: string): void {
-  if (isIP(a) !== 4) throw new SkywireError('EUSAGE', `not an IPv4 address: ${JSON.stringify(a)}`)
+  requireHost(a, 4)
 }

@@ -7,7 +7,7 @@
  * services), or send its DNS queries somewhere beside the tunnel.
  */
 import { SkywireError } from '../contracts/errors.js'
-import { contains, familyOf, parsePrefix, type Prefix } from '../sys/cidr.js'
+import { contains, familyOf, formatIp, parsePrefix, type Prefix } from '../sys/cidr.js'
 import type { Status } from './protocol.js'
 
 /**
@@ -26,9 +26,18 @@ export const MTU_MIN = 576
 export const MTU_MAX = 9000
 /** What a server that names no MTU gets: the transport's safe payload size. */
 export const MTU_DEFAULT = 1420
+/** IPv6 needs links of at least this MTU (RFC 8200); below it the kernel turns IPv6 off on the interface. */
+export const IPV6_MIN_MTU = 1280
 
 /** At most this many DNS servers (resolv.conf reads three; the protocol allows four). */
 export const DNS_MAX = 4
+
+/** The IPv6 side of an offer: the client's address, the server's, the pool's prefix length. */
+export interface Offer6 {
+  address: string
+  gateway: string
+  prefix: number
+}
 
 export interface Offer {
   address: string
@@ -36,7 +45,16 @@ export interface Offer {
   prefix: number
   mtu: number
   dns: string[]
+  /** Present when the server carries IPv6 (address6, gateway6, prefix6 in its status). */
+  v6?: Offer6
 }
+
+/**
+ * The IPv6 tunnel prefix bounds: a server's ULA pool is a /64, an operator's
+ * routed pool anything from a /32 to a /120 (ts/vpn/pool.ts, POOL6_PREFIX_*).
+ */
+export const TUNNEL_PREFIX6_MIN = 32
+export const TUNNEL_PREFIX6_MAX = 120
 
 export interface OfferContext {
   /** Every network this host is on (not only those that fit in the hello). */
@@ -57,12 +75,62 @@ const NOT_UNICAST: Array<[string, string]> = [
   ['240.0.0.0/4', 'reserved'],
 ]
 
-/** Why `ip` cannot be a tunnel or DNS address, or null. */
-export function notUnicastReason(ip: string): string | null {
-  if (familyOf(ip) !== 4) return 'not an IPv4 address (the tunnel carries IPv4 only)'
+/**
+ * What an IPv6 tunnel or DNS address may be: global unicast (2000::/3) or
+ * ULA (fc00::/7, a server's own pool and resolver). Everything else
+ * (loopback, link-local, multicast, v4-mapped, discard, ...) lies outside.
+ */
+const UNICAST6: Array<[string, string]> = [
+  ['2000::/3', 'global unicast'],
+  ['fc00::/7', 'unique local'],
+]
+
+/**
+ * Why `ip` cannot be a tunnel or DNS address, or null. IPv6 only when the
+ * tunnel carries it (`v6`): otherwise it would be blocked on this host.
+ */
+export function notUnicastReason(ip: string, v6 = false): string | null {
+  const fam = familyOf(ip)
+  if (fam === 6 && v6) {
+    const p = parsePrefix(ip)
+    return UNICAST6.some(([net]) => contains(parsePrefix(net), p)) ? null : 'not a global or unique-local IPv6 unicast address'
+  }
+  if (fam !== 4) return v6 ? 'not an IP address' : 'not an IPv4 address (the tunnel carries IPv4 only)'
   const p = parsePrefix(ip)
   for (const [net, why] of NOT_UNICAST) if (contains(parsePrefix(net), p)) return why
   return null
+}
+
+/** The v6 offer checked like the v4 one; undefined when the status carries none. */
+function checkOffer6(s: Status, ctx: OfferContext, bad: (what: string) => SkywireError): Offer6 | undefined {
+  const { address6: address, gateway6: gateway, prefix6: prefix } = s
+  if (address === undefined && gateway === undefined && prefix === undefined) return undefined
+  if (!address || !gateway || prefix === undefined) throw bad('an IPv6 setup without its address, gateway or prefix')
+  for (const [name, ip] of [
+    ['IPv6 tunnel address', address],
+    ['IPv6 gateway', gateway],
+  ] as const) {
+    if (familyOf(ip) !== 6) throw bad(`${name} ${ip} is not an IPv6 address`)
+    const why = notUnicastReason(ip, true)
+    if (why) throw bad(`${name} ${ip} is ${why}`)
+  }
+  if (prefix < TUNNEL_PREFIX6_MIN || prefix > TUNNEL_PREFIX6_MAX) {
+    throw bad(`IPv6 tunnel prefix /${prefix} is outside /${TUNNEL_PREFIX6_MIN}../${TUNNEL_PREFIX6_MAX}`)
+  }
+  const net = parsePrefix(`${gateway}/${prefix}`)
+  const addr = parsePrefix(address)
+  if (!contains(net, addr)) throw bad(`IPv6 tunnel address ${address} is not in the gateway's network ${gateway}/${prefix}`)
+  if (addr.addr === parsePrefix(gateway).addr) throw bad(`IPv6 tunnel address ${address} is the gateway itself`)
+  // The all-zero host is the subnet-router anycast address (RFC 4291 2.6.1), never a host's.
+  if (addr.addr === net.addr) throw bad(`IPv6 tunnel address ${address} is the subnet-router anycast address of /${prefix}`)
+  const ours = inside(address, ctx.usedNets)
+  if (ours) throw bad(`IPv6 tunnel address ${address} lies in this host's own network ${ours}`)
+  for (const ip of ctx.mustReach) {
+    if (familyOf(ip) === 6 && contains(net, parsePrefix(ip))) {
+      throw bad(`the IPv6 tunnel network ${gateway}/${prefix} contains ${ip}, which must stay reachable outside the tunnel`)
+    }
+  }
+  return { address: formatIp(6, addr.addr), gateway: formatIp(6, parsePrefix(gateway).addr), prefix }
 }
 
 function inside(ip: string, nets: readonly string[]): string | null {
@@ -116,13 +184,14 @@ export function checkOffer(server: string, s: Status, ctx: OfferContext): Offer 
       throw bad(`the tunnel network ${gateway}/${prefix} contains ${ip}, which must stay reachable outside the tunnel`)
     }
   }
+  const v6 = checkOffer6(s, ctx, bad)
   const mtu = s.mtu ?? MTU_DEFAULT
   if (mtu < MTU_MIN || mtu > MTU_MAX) throw bad(`MTU ${mtu} is outside ${MTU_MIN}..${MTU_MAX}`)
   const dns = s.dns ?? []
   if (ctx.useServerDns) {
     if (dns.length > DNS_MAX) throw bad(`${dns.length} DNS servers (at most ${DNS_MAX})`)
     for (const d of dns) {
-      const why = notUnicastReason(d)
+      const why = notUnicastReason(d, v6 !== undefined)
       if (why) throw bad(`DNS server ${d} is ${why}`)
       // Queries to it would be routed beside the tunnel (our own network's
       // route is more specific than the tunnel's default route): a leak.
@@ -130,5 +199,5 @@ export function checkOffer(server: string, s: Status, ctx: OfferContext): Offer 
       if (lan) throw bad(`DNS server ${d} lies in this host's own network ${lan}, outside the tunnel (set vpnClient.dns to use your own)`)
     }
   }
-  return { address, gateway, prefix, mtu, dns: [...new Set(dns)] }
+  return { address, gateway, prefix, mtu, dns: [...new Set(dns)], ...(v6 ? { v6 } : {}) }
 }

@@ -6,6 +6,10 @@
  */
 import { isIPv4 } from 'node:net'
 import { SkywireError } from '../contracts/errors.js'
+import { formatIp, formatPrefix } from '../sys/cidr.js'
+import { parsePool6 } from '../sys/server-ula.js'
+
+export { POOL6_PREFIX_MAX, POOL6_PREFIX_MIN, parsePool6 } from '../sys/server-ula.js'
 
 export function ipv4ToInt(ip: string): number {
   const p = ip.split('.').map(Number)
@@ -120,5 +124,50 @@ export class AddressPool {
 
   get inUse(): number {
     return this.used.size
+  }
+}
+
+/**
+ * The v6 side of the pool: the gateway is the network's ::1, each client
+ * one address from ::2 upwards, the lowest free one (clients are few next to
+ * a /64, so the search is over the clients, never over the pool).
+ */
+export class AddressPool6 {
+  readonly gateway: string
+  readonly prefix: number
+  readonly network: string
+  private readonly base: bigint
+  private readonly size: bigint
+  private readonly used = new Set<bigint>() // host parts in use
+  private readonly owners = new Map<string, bigint>()
+
+  constructor(cidr: string) {
+    const p = parsePool6(cidr)
+    this.base = p.addr
+    this.prefix = p.len
+    this.network = formatPrefix(p)
+    this.size = 1n << BigInt(128 - p.len)
+    this.gateway = formatIp(6, p.addr + 1n)
+  }
+
+  /** An address for `owner`, the same one while it holds it; null when every address is taken. */
+  allocate(owner: string): string | null {
+    const prev = this.owners.get(owner)
+    if (prev !== undefined) return formatIp(6, this.base + prev)
+    // The last address is left out: some routers treat the all-ones host as special.
+    for (let n = 2n; n < this.size - 1n; n++) {
+      if (this.used.has(n)) continue
+      this.used.add(n)
+      this.owners.set(owner, n)
+      return formatIp(6, this.base + n)
+    }
+    return null
+  }
+
+  release(owner: string): void {
+    const n = this.owners.get(owner)
+    if (n === undefined) return
+    this.owners.delete(owner)
+    this.used.delete(n)
   }
 }

@@ -4,7 +4,7 @@
  * gets an error status, never a crash.
  *
  * client → server: hello { v, passcode?, usedNets }
- * server → client: status { status, message?, address?, gateway?, prefix?, mtu?, dns? }
+ * server → client: status { status, message?, address?, gateway?, prefix?, mtu?, dns?, address6?, gateway6?, prefix6? }
  * client → server: bye {} (the VPN stops; the transport may stay up)
  * client → server: exit-info {} (only to a server whose ok status listed the 'exit-info' feature)
  * server → client: exit { ip?, country? } (where the server's traffic leaves to the internet; a claim)
@@ -13,6 +13,14 @@
  * message it does not know, so a client sends exit-info only to a server that
  * listed it in `features`; a 0.2.0 client drops the fields it does not know
  * (`features`) and never asks, so it never gets an exit message.
+ *
+ * IPv6 (0.4.0): a server that carries IPv6 adds address6, gateway6 and
+ * prefix6 to its ok status (all three or none); one that does not (no global
+ * IPv6 on its uplink and no routed pool6) leaves them out. Additive both ways:
+ * a 0.3.0 client drops the fields it does not know (zod strips them) and keeps
+ * blocking IPv6 as before, its session merely holding an unused v6 /128 on the
+ * server; a 0.3.0 server never sends them, so a new client blocks IPv6 as
+ * before. The hello is unchanged.
  */
 import { isIP } from 'node:net'
 import { z } from 'zod'
@@ -82,6 +90,10 @@ export const statusSchema = z.object({
    * transport already had one).
    */
   retryAfterMs: z.number().int().min(0).max(60_000).optional(),
+  /** With ok, from a server that carries IPv6 (all three or none): the client's v6 address, the server's, the pool's prefix length. */
+  address6: ip.optional(),
+  gateway6: ip.optional(),
+  prefix6: z.number().int().min(1).max(128).optional(),
   /** With ok: the messages this server understands beyond hello and bye (FEATURE_EXIT_INFO); absent from 0.2.0 servers. */
   features: z.array(z.string().max(32)).max(16).optional(),
 })

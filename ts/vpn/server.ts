@@ -4,11 +4,12 @@
  * secure mode through the host firewall, and a service-discovery entry while
  * running. Policy only: the packets themselves never leave Rust.
  */
+import { isIP } from 'node:net'
 import type { Logger } from 'pino'
 import { SkywireError } from '../contracts/errors.js'
 import type { TransportUp, TransportKind } from '../native/node.js'
 import { DEFAULT_PASSCODE_LIMITS, PasscodeGate, type PasscodeLimits } from './passcode.js'
-import { AddressPool } from './pool.js'
+import { AddressPool, AddressPool6 } from './pool.js'
 import { FEATURE_EXIT_INFO, PROTOCOL_VERSION, ProtocolError, decode, encode, exitSchema, type Exit, type Status } from './protocol.js'
 import type { ServerHost } from './host.js'
 import type { VpnNode } from './node.js'
@@ -18,6 +19,12 @@ export interface VpnServerOptions {
   secure: boolean
   whitelist: string[]
   pool: string
+  /**
+   * A routed IPv6 prefix for the clients (config vpnServer.pool6): addresses
+   * from it without NAT; the upstream routes it to this server. Absent: a
+   * ULA /64 with NAT66 when netifc has global IPv6, otherwise no IPv6.
+   */
+  pool6?: string
   dns: string[]
   mtu: number
   tunName: string
@@ -66,6 +73,8 @@ export interface ServerClientInfo {
   pk: string
   transportId: number
   tunnelIp: string
+  /** Absent when the server carries no IPv6. */
+  tunnelIp6?: string
   transport: TransportKind
   remote: string
   connectedAt: string
@@ -82,6 +91,10 @@ export interface VpnServerStatus {
   whitelist: string[]
   tun: string | null
   gateway: string | null
+  /** The server's address in the clients' IPv6 network; null when it carries no IPv6. */
+  gateway6?: string | null
+  /** How clients' IPv6 leaves: NAT66 from a ULA pool, routed (pool6), or not at all. */
+  ipv6?: 'nat66' | 'routed' | 'none'
   clients: ServerClientInfo[]
 }
 
@@ -89,6 +102,7 @@ interface Client {
   pk: string
   transportId: number
   tunnelIp: string
+  tunnelIp6: string | null
   transport: TransportKind
   remote: string
   connectedAt: Date
@@ -96,6 +110,9 @@ interface Client {
 
 export class VpnServer {
   private pool: AddressPool
+  /** Set while running when clients get IPv6. */
+  private pool6: AddressPool6 | null = null
+  private ipv6Mode: 'nat66' | 'routed' | 'none' = 'none'
   private readonly clients = new Map<number, Client>()
   private readonly awaitingHello = new Map<number, { timer: NodeJS.Timeout }>()
   /** Refused transports, closed when their timer fires; until then only one hello is answered (answerWhileClosing). */
@@ -127,32 +144,70 @@ export class VpnServer {
   /** Apply new settings (from `vpn server start` flags); takes effect on start. */
   configure(patch: Partial<VpnServerOptions>): void {
     if (this.running) throw new SkywireError('ESTATE', 'the VPN server is running; stop it first')
-    this.opts = { ...this.opts, ...patch }
+    const next = { ...this.opts, ...patch }
+    // Checked now, so a bad pool6 is a one-line error at configure, not at start.
+    if (next.pool6 !== undefined) new AddressPool6(next.pool6)
+    this.opts = next
     this.pool = new AddressPool(this.opts.pool)
+  }
+
+  /**
+   * Which IPv6 clients get: the operator's routed pool6, else this server's
+   * ULA /64 behind NAT66 when netifc has global IPv6, else none (the hello
+   * then carries no v6 fields and clients keep blocking IPv6).
+   */
+  private async planIpv6(netifc: string): Promise<{ pool6: AddressPool6 | null; mode: 'nat66' | 'routed' | 'none' }> {
+    if (this.opts.pool6 !== undefined) return { pool6: new AddressPool6(this.opts.pool6), mode: 'routed' }
+    if (!this.host.ipv6) return { pool6: null, mode: 'none' }
+    const v6 = await this.host.ipv6(netifc)
+    if (!v6.globalUplink) {
+      this.log.info({ netifc }, 'no global IPv6 on the uplink: clients get IPv4 only (and keep IPv6 blocked)')
+      return { pool6: null, mode: 'none' }
+    }
+    return { pool6: new AddressPool6(v6.ula64), mode: 'nat66' }
   }
 
   async start(): Promise<void> {
     if (this.running) return
     const netifc = await this.host.resolveNetifc(this.opts.netifc)
+    const { pool6, mode } = await this.planIpv6(netifc)
     // The state file first: from the TUN on, a crash is undone at the next visor start.
     await this.host.prepare()
     let tun: string
     try {
-      tun = this.node.createTun({ name: this.opts.tunName, ipv4: `${this.pool.gateway}/${this.pool.prefix}`, mtu: this.opts.mtu })
+      tun = this.node.createTun({
+        name: this.opts.tunName,
+        ipv4: `${this.pool.gateway}/${this.pool.prefix}`,
+        ...(pool6 ? { ipv6: `${pool6.gateway}/${pool6.prefix}` } : {}),
+        mtu: this.opts.mtu,
+      })
     } catch (err) {
       await this.host.down()
       throw err
     }
     try {
-      await this.host.up({ tun, netifc, pool: this.opts.pool, gateway: this.pool.gateway, secure: this.opts.secure, dns: this.opts.dns })
+      await this.host.up({
+        tun,
+        netifc,
+        pool: this.opts.pool,
+        gateway: this.pool.gateway,
+        secure: this.opts.secure,
+        dns: this.opts.dns,
+        ...(pool6 ? { pool6: pool6.network, gateway6: pool6.gateway, nat6: mode === 'nat66' } : {}),
+      })
     } catch (err) {
       this.node.closeTun(tun)
       throw err
     }
     this.tun = tun
     this.netifc = netifc
+    this.pool6 = pool6
+    this.ipv6Mode = mode
     this.running = true
-    this.log.info({ tun, netifc, secure: this.opts.secure, whitelist: this.opts.whitelist.length }, 'vpn server started')
+    this.log.info(
+      { tun, netifc, secure: this.opts.secure, whitelist: this.opts.whitelist.length, ipv6: mode, pool6: pool6?.network },
+      'vpn server started',
+    )
     // Clients that connected while we were stopped have waited for nothing.
     for (const s of this.node.transports()) {
       if (!s.initiator) this.onTransportUp({ id: s.id, peer: s.peer, transport: s.transport, remote: s.remote, initiator: false })
@@ -174,6 +229,8 @@ export class VpnServer {
     for (const c of this.clients.values()) this.node.closeTransport(c.transportId)
     this.clients.clear()
     this.pool = new AddressPool(this.opts.pool)
+    this.pool6 = null
+    this.ipv6Mode = 'none'
     if (this.tun) this.node.closeTun(this.tun)
     this.tun = null
     await this.host.down()
@@ -227,6 +284,7 @@ export class VpnServer {
     if (!c) return
     this.clients.delete(id)
     this.pool.release(String(id))
+    this.pool6?.release(String(id))
     if (this.tun && this.node.transport(id)) this.node.attach(this.tun, id, [])
     this.log.info({ peer: c.pk, tunnelIp: c.tunnelIp }, 'vpn client disconnected')
   }
@@ -378,11 +436,16 @@ export class VpnServer {
       return true
     }
     const ip = got.ip
-    this.node.attach(this.tun, id, [`${ip}/32`])
+    // A /64 outlasts any number of clients; a narrow routed pool6 may not: such a client gets IPv4 only.
+    const ip6 = this.pool6?.allocate(String(id)) ?? null
+    if (this.pool6 && ip6 === null) this.log.warn({ peer }, 'IPv6 pool exhausted: this client gets IPv4 only')
+    // Cryptokey routing: the session may send from these two addresses and no other.
+    this.node.attach(this.tun, id, ip6 === null ? [`${ip}/32`] : [`${ip}/32`, `${ip6}/128`])
     this.clients.set(id, {
       pk: peer,
       transportId: id,
       tunnelIp: ip,
+      tunnelIp6: ip6,
       transport: info.transport,
       remote: info.remote,
       connectedAt: new Date(),
@@ -397,14 +460,16 @@ export class VpnServer {
           gateway: this.pool.gateway,
           prefix: this.pool.prefix,
           mtu: this.opts.mtu,
-          dns: this.opts.dns,
+          // An IPv6 resolver is useless to a client without IPv6 through the tunnel: it would be blocked.
+          dns: ip6 === null ? this.opts.dns.filter((d) => isIP(d) === 4) : this.opts.dns,
+          ...(ip6 !== null && this.pool6 ? { address6: ip6, gateway6: this.pool6.gateway, prefix6: this.pool6.prefix } : {}),
           features: [FEATURE_EXIT_INFO],
         }),
       )
     } catch (err) {
       this.log.warn({ peer, err: (err as Error).message }, 'cannot answer vpn hello')
     }
-    this.log.info({ peer, tunnelIp: ip, transport: info.transport }, 'vpn client connected')
+    this.log.info({ peer, tunnelIp: ip, tunnelIp6: ip6, transport: info.transport }, 'vpn client connected')
     return true
   }
 
@@ -447,12 +512,15 @@ export class VpnServer {
       whitelist: [...this.opts.whitelist],
       tun: this.tun,
       gateway: this.running ? this.pool.gateway : null,
+      gateway6: this.running ? (this.pool6?.gateway ?? null) : null,
+      ipv6: this.ipv6Mode,
       clients: [...this.clients.values()].map((c) => {
         const s = this.node.transport(c.transportId)
         return {
           pk: c.pk,
           transportId: c.transportId,
           tunnelIp: c.tunnelIp,
+          ...(c.tunnelIp6 !== null ? { tunnelIp6: c.tunnelIp6 } : {}),
           transport: c.transport,
           remote: c.remote,
           connectedAt: c.connectedAt.toISOString(),

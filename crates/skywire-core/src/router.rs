@@ -106,6 +106,22 @@ mod tests {
     }
 
     #[test]
+    fn spoofed_v6_source_is_not_allowed() {
+        // What the VPN server attaches per client: its v4 /32 and its v6 /128.
+        let mut t = AllowedIps::new();
+        t.insert(2, &[net("10.77.0.2/32"), net("fd12:3456:789a:1::2/128")]);
+        t.insert(3, &[net("10.77.0.3/32"), net("fd12:3456:789a:1::3/128")]);
+        assert!(t.allows(2, ip("fd12:3456:789a:1::2")));
+        assert!(!t.allows(2, ip("fd12:3456:789a:1::3")), "peer 2 must not speak for peer 3's v6 address");
+        assert!(!t.allows(2, ip("fd12:3456:789a:1::4")), "nor for a free address of the pool");
+        assert!(!t.allows(2, ip("2001:db8::2")));
+        assert!(!t.allows(2, ip("::ffff:10.77.0.2")), "the v4-mapped form of its own v4 address is another source");
+        assert_eq!(t.lookup(ip("fd12:3456:789a:1::3")), Some(3));
+        t.remove_transport(3);
+        assert_eq!(t.lookup(ip("fd12:3456:789a:1::3")), None);
+    }
+
+    #[test]
     fn remove_peer_frees_its_addresses() {
         let mut t = AllowedIps::new();
         t.insert(2, &[net("10.77.0.2/32"), net("fd00::/64")]);

@@ -47,6 +47,9 @@ pub struct NodeOptions {
     pub sudph_listen: Option<String>,
     /// The address resolver's UDP address, for SUDPH binding and hole punching.
     pub resolver: Option<String>,
+    /// The resolver's address in the other family (IPv6 when `resolver` is
+    /// IPv4): a dual-stack node keeps a binding over each.
+    pub resolver6: Option<String>,
     /// LAN addresses announced to the resolver (tried first by same-NAT peers).
     pub local_addrs: Option<Vec<String>>,
     /// Caps on what strangers can make the node hold; absent fields keep the core's defaults.
@@ -283,6 +286,7 @@ impl Node {
             stcpr_listen: options.stcpr_listen.as_deref().map(|s| parse_addr(s, "stcprListen")).transpose()?,
             sudph_listen: options.sudph_listen.as_deref().map(|s| parse_addr(s, "sudphListen")).transpose()?,
             resolver: options.resolver.as_deref().map(|s| parse_addr(s, "resolver")).transpose()?,
+            resolver6: options.resolver6.as_deref().map(|s| parse_addr(s, "resolver6")).transpose()?,
             local_addrs: options
                 .local_addrs
                 .unwrap_or_default()

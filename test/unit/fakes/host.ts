@@ -6,7 +6,7 @@
  * called.
  */
 import { SkywireError } from '../../../ts/contracts/errors.js'
-import type { ClientHost, ClientHostApply, ServerHost, ServerHostUp } from '../../../ts/vpn/host.js'
+import type { ClientHost, ClientHostApply, ServerHost, ServerHostUp, ServerIpv6 } from '../../../ts/vpn/host.js'
 
 export class FakeClientHost implements ClientHost {
   /** What is applied now: routes and DNS through this TUN; null when the host is as it was. */
@@ -20,6 +20,12 @@ export class FakeClientHost implements ClientHost {
 
   async usedNetworks(): Promise<string[]> {
     return [...this.usedNets]
+  }
+
+  /** false: a host with IPv6 off (the client then takes IPv4 only). */
+  ipv6 = true
+  async canTunnelIpv6(): Promise<boolean> {
+    return this.ipv6
   }
 
   async apply(p: ClientHostApply): Promise<void> {
@@ -50,6 +56,12 @@ export class FakeClientHost implements ClientHost {
     if (this.applied) this.applied = { ...this.applied, tunnelIp: to }
   }
 
+  /** Absent (set to undefined) to make the client rebuild its TUN on a new IPv6 address. */
+  readdress6?: (tun: string, from: string | null, to: string | null) => Promise<void> = async (tun, from, to) => {
+    this.calls.push(`readdress6 ${tun} ${from} -> ${to}`)
+    if (this.applied) this.applied = { ...this.applied, tunnelIp6: to }
+  }
+
   onPathChange(listener: () => void): void {
     this.pathListener = listener
   }
@@ -64,6 +76,12 @@ export class FakeServerHost implements ServerHost {
   up_: ServerHostUp | null = null
   prepared = false
   readonly calls: string[] = []
+  /** What ipv6() says: the server's stable ULA /64 and whether the uplink has global IPv6 (default: none, like most hosts in these tests). */
+  v6: ServerIpv6 = { ula64: 'fd12:3456:789a::/64', globalUplink: false }
+
+  async ipv6(_netifc: string): Promise<ServerIpv6> {
+    return { ...this.v6 }
+  }
 
   async resolveNetifc(name: string): Promise<string> {
     if (name === '') return 'eth0'

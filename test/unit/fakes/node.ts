@@ -80,7 +80,7 @@ export class FakeNode extends EventEmitter<NodeEvents> implements VpnClientNode 
   readonly received: Array<{ id: number; msg: ControlMessage | null }> = []
   readonly dials: Array<{ pk: string; transport: TransportKind; at: number }> = []
   readonly closed: number[] = []
-  readonly tuns = new Map<string, { ipv4: string | undefined; mtu: number | undefined }>()
+  readonly tuns = new Map<string, { ipv4: string | undefined; ipv6?: string | undefined; mtu: number | undefined }>()
   /** Per transport id: the TUN and the networks attached to it. */
   readonly attached = new Map<number, { tun: string; allowed: string[] }>()
   /** When set, dials wait here until the test completes or fails them. */
@@ -202,7 +202,7 @@ export class FakeNode extends EventEmitter<NodeEvents> implements VpnClientNode 
   createTun(opts: TunOptions): string {
     const name = opts.name ?? `tun${this.tunCount++}`
     if (this.tuns.has(name)) throw new Error(`TUN ${name} exists`)
-    this.tuns.set(name, { ipv4: opts.ipv4, mtu: opts.mtu })
+    this.tuns.set(name, { ipv4: opts.ipv4, ...(opts.ipv6 !== undefined ? { ipv6: opts.ipv6 } : {}), mtu: opts.mtu })
     return name
   }
 

@@ -8,6 +8,7 @@ import { authenticate } from '../http/auth.js'
 import { badRequest, notFound } from '../http/errors.js'
 import { validate } from '../http/validate.js'
 import { ipPortSchema, pkSchema } from '../schemas.js'
+import { SUDPH6_SUFFIX } from './udp-server.js'
 
 export const MAX_STCPR_ADDRESSES = 8
 
@@ -52,12 +53,16 @@ export async function arRoutes(app: FastifyInstance, ctx: ServicesContext): Prom
 
   app.get('/resolve/:pk', async (req) => {
     const { pk } = validate(pkParams, req.params, 'path')
-    const [stcpr, sudph] = await Promise.all([ctx.store.getStcpr(pk), ctx.store.getSudph(pk)])
-    if (!stcpr && !sudph) throw notFound(`${pk} has no STCPR registration and no SUDPH binding`)
+    const [stcpr, sudph4, sudph6] = await Promise.all([ctx.store.getStcpr(pk), ctx.store.getSudph(pk), ctx.store.getSudph(`${pk}${SUDPH6_SUFFIX}`)])
+    if (!stcpr && !sudph4 && !sudph6) throw notFound(`${pk} has no STCPR registration and no SUDPH binding`)
+    const binding = (b: typeof sudph4) => (b ? { observed: b.observed, local: b.local } : null)
     return {
       pk,
       stcpr: stcpr?.addresses ?? [],
-      sudph: sudph ? { observed: sudph.observed, local: sudph.local } : null,
+      // The IPv4 binding when there is one (what a 0.3.0 reader expects here), else the IPv6 one.
+      sudph: binding(sudph4 ?? sudph6),
+      // Since 0.4.0, when there is one: the IPv6 binding, kept apart from the IPv4 one (udp-server.ts).
+      ...(sudph6 ? { sudph6: binding(sudph6) } : {}),
     }
   })
 }

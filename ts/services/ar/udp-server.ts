@@ -10,7 +10,13 @@
  * answered with a challenge (smaller than the bind, nothing stored), and the
  * binding is stored when the visor echoes the challenge from that address.
  * A connect request is served only from the address of the client's own
- * verified binding. To an unverified address the resolver sends only replies
+ * verified binding.
+ *
+ * Both families: a visor keeps one binding per family (IPv4 and IPv6 are
+ * separate paths, with separate NAT mappings), and a connect request is
+ * answered in the family it arrived over: the client learns the target's
+ * binding in that family, and the target (over its binding in that family)
+ * the client's. Bound to `::`, one socket serves both families. To an unverified address the resolver sends only replies
  * smaller than what it received from there (challenge, error), so forged
  * requests cannot make it amplify or reflect traffic at a third party.
  */
@@ -87,9 +93,12 @@ export class UdpResolver {
   private readonly secret: Buffer
   private readonly challengeTtlS: number
   private pending = new Set<Promise<void>>()
+  /** An IPv6 socket, which then also takes IPv4 (bound to `::`, IPV6_V6ONLY off). */
+  private readonly v6: boolean
 
   private constructor(private readonly opts: UdpResolverOptions) {
-    this.socket = createSocket({ type: isIP(opts.host) === 6 ? 'udp6' : 'udp4' })
+    this.v6 = isIP(opts.host) === 6
+    this.socket = createSocket({ type: this.v6 ? 'udp6' : 'udp4' })
     this.limiter = new RateLimiter(opts.rate ?? { ratePerSec: 10, burst: 20 })
     this.total = new RateLimiter(opts.totalRate ?? DEFAULT_UDP_TOTAL_RATE)
     this.skew = opts.clockSkewMs ?? 60_000
@@ -126,7 +135,11 @@ export class UdpResolver {
   }
 
   private send(buf: Buffer, to: UdpAddr): void {
-    this.socket.send(buf, to.port, to.ip, (err) => {
+    const fam = isIP(to.ip)
+    // An IPv4 socket cannot reach IPv6; an IPv6 one reaches IPv4 as IPv4-mapped.
+    if (fam === 6 && !this.v6) return
+    const ip = fam === 4 && this.v6 ? `::ffff:${to.ip}` : to.ip
+    this.socket.send(buf, to.port, ip, (err) => {
       if (err) this.opts.log.debug({ err: err.message }, 'udp send failed')
     })
   }
@@ -191,10 +204,14 @@ export class UdpResolver {
     return Math.abs(Number(timestampMs - BigInt(Date.now()))) <= this.skew
   }
 
-  /** The last step before acting: the timestamp must be newer than the last accepted one of this key and type. */
+  /**
+   * The last step before acting: the timestamp must be newer than the last accepted one of this key, type and
+   * family. Per family: a dual-stack visor signs its binds (and connect requests) over both families in the same
+   * millisecond, and they may arrive in either order.
+   */
   private async advance(scope: 'udp-bind' | 'udp-connect', pk: string, timestampMs: number, src: UdpAddr): Promise<boolean> {
     // Kept twice the clock window: by then a timestamp not above the counter is outside the window anyway.
-    if (await this.opts.ctx.store.advanceCounter(scope, pk, timestampMs, 2 * this.skew)) return true
+    if (await this.opts.ctx.store.advanceCounter(scope, sudphKey(pk, src.ip), timestampMs, 2 * this.skew)) return true
     this.sendError(pk, ERROR_CODE.staleTimestamp, src)
     return false
   }
@@ -210,7 +227,7 @@ export class UdpResolver {
       return
     }
     // A re-bind from the address of the key's live binding: that address was verified when it was stored.
-    const current = await ctx.store.getSudph(msg.pk)
+    const current = await ctx.store.getSudph(sudphKey(msg.pk, src.ip))
     if (current && current.observed === formatAddr(src)) {
       if (!(await this.advance('udp-bind', msg.pk, Number(msg.timestampMs), src))) {
         metrics.observeUdp('bind', 'rejected')
@@ -255,8 +272,12 @@ export class UdpResolver {
     // Local addresses are handed to peers to punch: the same rule as STCPR addresses (ts/sys/addr-policy.ts),
     // except that what is not allowed is dropped rather than refused.
     const caller = callerClass(src.ip)
-    const allowed = local.filter((a) => addressVerdict(a.ip, caller) === 'allow')
-    await ctx.store.putSudph({ pk, observed: formatAddr(src), local: allowed.map(formatAddr), updatedAt: Date.now() }, ctx.ttl.sudphMs)
+    // An IPv4-mapped IPv6 address is the IPv4 address it maps (judged and handed on as such).
+    const allowed = local.map((a) => ({ ip: unmapV4(a.ip), port: a.port })).filter((a) => addressVerdict(a.ip, caller) === 'allow')
+    await ctx.store.putSudph(
+      { pk: sudphKey(pk, src.ip), observed: formatAddr(src), local: allowed.map(formatAddr), updatedAt: Date.now() },
+      ctx.ttl.sudphMs,
+    )
     this.send(encodeBindAck(src, Math.min(65535, Math.ceil(ctx.ttl.sudphMs / 1000))), src)
   }
 
@@ -267,7 +288,8 @@ export class UdpResolver {
       return
     }
     const { store } = this.opts.ctx
-    const [target, client] = await Promise.all([store.getSudph(msg.target), store.getSudph(msg.pk)])
+    // Both bindings in the family the request came over: the punch happens there.
+    const [target, client] = await Promise.all([store.getSudph(sudphKey(msg.target, src.ip)), store.getSudph(sudphKey(msg.pk, src.ip))])
     const targetAddr = target ? toUdpAddr(target.observed) : null
     if (!target || !targetAddr) {
       this.sendError(msg.target, ERROR_CODE.targetNotBound, src)
@@ -311,3 +333,14 @@ function toUdpAddr(s: string): UdpAddr | null {
   const hp = parseHostPort(s)
   return hp ? { ip: hp.host, port: hp.port } : null
 }
+
+/**
+ * Where a key's binding over the family of `ip` is stored. IPv4 keeps the plain
+ * key (as in 0.3.0, so replicas of both versions sharing one store agree on
+ * it); IPv6 gets `<pk>@6`. The HTTP resolve reads both (routes.ts).
+ */
+export function sudphKey(pk: string, ip: string): string {
+  return isIP(ip) === 6 ? `${pk}${SUDPH6_SUFFIX}` : pk
+}
+
+export const SUDPH6_SUFFIX = '@6'

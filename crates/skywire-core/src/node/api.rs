@@ -58,8 +58,8 @@ impl Node {
             epoch: Instant::now(),
             udp: udp.clone(),
             sinks: SinkPool::default(),
-            resolver: cfg.resolver,
-            observed: Mutex::new(None),
+            resolvers: super::resolver::Resolvers::new(cfg.resolver.into_iter().chain(cfg.resolver6)),
+            observed: Mutex::new(Default::default()),
             pending: Mutex::new(HashMap::new()),
             punch_waiters: Mutex::new(HashMap::new()),
             dialing: Mutex::new(HashMap::new()),
@@ -106,9 +106,16 @@ impl Node {
         self.inner.gate.stats()
     }
 
-    /// The address the resolver last saw our SUDPH socket at.
+    /// The address the resolver last saw our SUDPH socket at (IPv4 when
+    /// bound over both families).
     pub fn observed_addr(&self) -> Option<SocketAddr> {
-        *self.inner.observed.lock().unwrap()
+        self.inner.observed.lock().unwrap().primary()
+    }
+
+    /// Where the resolver saw our SUDPH socket over each family: IPv4, IPv6.
+    pub fn observed_addrs(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        let o = *self.inner.observed.lock().unwrap();
+        (o.v4, o.v6)
     }
 
     pub async fn dial_stcpr(

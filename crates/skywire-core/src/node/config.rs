@@ -11,6 +11,10 @@ pub struct NodeConfig {
     pub sudph_listen: Option<SocketAddr>,
     /// UDP address of the address resolver (binding, hole punching).
     pub resolver: Option<SocketAddr>,
+    /// The resolver's address in the other family (IPv6 when `resolver` is
+    /// IPv4), so that a dual-stack node keeps a binding over each family
+    /// (docs/wire.md section 3). Of two addresses of one family the first is used.
+    pub resolver6: Option<SocketAddr>,
     /// Addresses to announce to the resolver as our LAN addresses (tried
     /// first by peers behind the same NAT). Empty: the SUDPH listen address
     /// when it is not a wildcard.

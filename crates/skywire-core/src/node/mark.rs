@@ -55,13 +55,21 @@ fn set_mark(fd: std::os::fd::RawFd, mark: u32) -> io::Result<()> {
 
 /// The STCPR listener, marked: accepted connections inherit the listener's
 /// mark (the SYN-ACK included), so a session a peer opens to us also stays
-/// outside our own tunnel. As `TcpListener::bind`, with SO_REUSEADDR.
+/// outside our own tunnel. As `TcpListener::bind`, with SO_REUSEADDR; `[::]`
+/// takes both families (family.rs), falling back to `0.0.0.0` on a host
+/// without IPv6.
 pub(crate) fn listen_marked(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
-    let sock = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-    sock.set_reuseaddr(true)?;
-    mark(&sock)?;
-    sock.bind(addr)?;
-    sock.listen(1024)
+    super::family::bind_with_fallback(addr, |addr| {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        sock.set_reuse_address(true)?;
+        sock.set_nonblocking(true)?;
+        mark(&sock)?;
+        super::family::prepare(&sock, addr)?;
+        sock.bind(&addr.into())?;
+        sock.listen(1024)?;
+        tokio::net::TcpListener::from_std(sock.into())
+    })
 }
 
 /// A TCP socket to `addr`, marked before its SYN leaves, connected with a

@@ -17,7 +17,7 @@
 //! `transport` (one transport's send side) → `udp` / `stcpr`. Inbound: `sudph` /
 //! `stcpr` (sockets, handshakes) → `dispatch` (decrypt, act) → `sink` (TUN
 //! writes). `timers`: keepalive, rekey, expiry. Helpers: `crypto`,
-//! `limits`, `resolver`, `stats`, `mark`. Latency probes (answer and
+//! `limits`, `resolver`, `stats`, `mark`, `family` (IPv4 and IPv6 side by side). Latency probes (answer and
 //! prober): `probe`.
 
 mod api;
@@ -26,6 +26,7 @@ mod crypto;
 mod dispatch;
 mod error;
 mod events;
+mod family;
 mod limits;
 pub mod mark;
 mod probe;
@@ -40,6 +41,8 @@ mod transport;
 mod tunnel;
 mod udp;
 
+#[cfg(test)]
+mod ipv6_tests;
 #[cfg(test)]
 mod preauth_tests;
 #[cfg(test)]

@@ -88,6 +88,7 @@ async fn node_at(ip: &str, limits: Limits) -> (Node, UnboundedReceiver<Event>) {
         stcpr_listen: Some(at(ip)),
         sudph_listen: Some(at(ip)),
         resolver: None,
+        resolver6: None,
         local_addrs: vec![],
         responder: ResponderConfig::default(),
         limits,

@@ -23,8 +23,6 @@ use crate::router::TransportId;
 use crate::{Keypair, PublicKey};
 
 type DialReply = oneshot::Sender<(Vec<u8>, SocketAddr)>;
-/// What the resolver answered about a peer: its addresses, or its error code.
-type Located = Result<resolver::PeerAddress, crate::wire::resolver::ErrorCode>;
 
 pub(crate) struct Inner {
     pub(crate) keypair: Keypair,
@@ -33,10 +31,11 @@ pub(crate) struct Inner {
     pub(crate) acceptor: Mutex<Acceptor>,
     pub(crate) udp: Option<Arc<UdpSock>>,
     pub(crate) sinks: SinkPool,
-    pub(crate) resolver: Option<SocketAddr>,
-    pub(crate) observed: Mutex<Option<SocketAddr>>,
+    /// The address resolver over each family (resolver.rs).
+    pub(crate) resolvers: resolver::Resolvers,
+    pub(crate) observed: Mutex<resolver::Observed>,
     pub(crate) pending: Mutex<HashMap<u32, DialReply>>,
-    pub(crate) punch_waiters: Mutex<HashMap<PublicKey, oneshot::Sender<Located>>>,
+    pub(crate) punch_waiters: Mutex<HashMap<PublicKey, resolver::LocateTx>>,
     /// SUDPH dials in progress: where the peer's punches came from (sudph.rs).
     pub(crate) dialing: Mutex<HashMap<PublicKey, sudph::Dialing>>,
     pub(crate) gate: Arc<Gate>,

@@ -12,8 +12,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use super::crypto::{self, Accepted, Established, Progress};
+use super::family;
 use super::limits::{Refusal, Ticket};
 use super::transport::{Link, Transport};
 use super::{Inner, NodeError, TransportKind};
@@ -67,6 +69,9 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
+        // An IPv4 peer on the dual-stack listener: its own address, its own
+        // per-source caps (not one shared ::ffff:0:0/96 bucket).
+        let addr = family::canonical(addr);
         // Admission before any byte is read: a stranger over the caps costs
         // one accept and one close.
         let ticket = match inner.gate.begin(addr.ip()) {
@@ -180,41 +185,95 @@ async fn read_answer(
     }
 }
 
-/// Client side: connect to the first address that answers, then handshake.
+/// RFC 8305's connection attempt delay: the next address is tried this long
+/// after the previous attempt started (at once when that one failed), while
+/// the earlier attempts keep running; the first to connect is used.
+pub(crate) const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+/// How long the handshake over an open connection may take before the dial
+/// moves on to the other addresses: a responder closes a silent connection
+/// after 5 s (docs/wire.md section 2), so a real peer answers well within it.
+const HANDSHAKE_WAIT: Duration = Duration::from_secs(5);
+
+/// Client side: happy eyeballs over `addrs` (IPv6 and IPv4 interleaved,
+/// family.rs), then the handshake over the first connection that opened; the
+/// other attempts are dropped (closed). A handshake that fails there moves on
+/// to the attempts still running and the addresses not yet tried.
 pub(crate) async fn dial(
     inner: &Arc<Inner>,
     remote: PublicKey,
     addrs: &[SocketAddr],
     deadline: Instant,
 ) -> Result<Arc<Transport>, NodeError> {
+    let order = family::interleave(addrs);
     let mut last = NodeError::Unreachable(format!("{remote}: no STCPR address"));
-    for &addr in addrs {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+    let mut todo = order.into_iter();
+    let mut attempts: JoinSet<(SocketAddr, std::io::Result<TcpStream>)> = JoinSet::new();
+    let mut next_at = Instant::now();
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
             return Err(NodeError::Timeout);
         }
-        match tokio::time::timeout(left, dial_one(inner, remote, addr)).await {
-            Ok(Ok(peer)) => return Ok(peer),
-            Ok(Err(e)) => last = e,
-            Err(_) => return Err(NodeError::Timeout),
+        if attempts.is_empty() || now >= next_at {
+            if let Some(addr) = todo.next() {
+                attempts.spawn(async move { (addr, connect(addr).await) });
+                next_at = now + ATTEMPT_DELAY;
+                continue;
+            }
+        }
+        if attempts.is_empty() {
+            return Err(last);
+        }
+        let wake = if todo.as_slice().is_empty() { deadline } else { next_at.min(deadline) };
+        tokio::select! {
+            done = attempts.join_next() => match done {
+                Some(Ok((addr, Ok(stream)))) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match tokio::time::timeout(left.min(HANDSHAKE_WAIT), dial_one(inner, remote, addr, Some(stream))).await {
+                        Ok(Ok(tp)) => return Ok(tp),
+                        Ok(Err(e)) => last = e,
+                        Err(_) if left <= HANDSHAKE_WAIT => return Err(NodeError::Timeout),
+                        // Something there took the connection and says nothing: not our peer; on to the rest.
+                        Err(_) => {
+                            last = NodeError::Handshake(format!("{addr} did not answer the handshake"));
+                            next_at = Instant::now();
+                        }
+                    }
+                }
+                Some(Ok((addr, Err(e)))) => {
+                    last = NodeError::Unreachable(format!("STCPR {addr}: {e}"));
+                    // A failed attempt starts the next one now (RFC 8305 section 5).
+                    next_at = Instant::now();
+                }
+                _ => {}
+            },
+            () = tokio::time::sleep_until(wake.into()) => {}
         }
     }
-    Err(last)
 }
 
-async fn dial_one(inner: &Arc<Inner>, remote: PublicKey, addr: SocketAddr) -> Result<Arc<Transport>, NodeError> {
+/// Handshake with `addr`, over `first` when already connected. A responder
+/// under load answers with a cookie and closes: the second connection
+/// carries the initiation with mac2.
+async fn dial_one(
+    inner: &Arc<Inner>,
+    remote: PublicKey,
+    addr: SocketAddr,
+    mut first: Option<TcpStream>,
+) -> Result<Arc<Transport>, NodeError> {
     let index = inner.alloc_index();
     let (mut pending, mut init) = crypto::initiate(&inner.keypair, remote, index, Instant::now())
         .map_err(|e| NodeError::Handshake(e.to_string()))?;
-    // A responder under load answers with a cookie and closes: the second
-    // connection carries the initiation with mac2.
     for _ in 0..2 {
-        let stream = connect(addr).await.map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?;
+        let stream = match first.take() {
+            Some(s) => s,
+            None => connect(addr).await.map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?,
+        };
         let _ = stream.set_nodelay(true);
         let (mut rd, mut wr) = stream.into_split();
         let hs = |e: &dyn std::fmt::Display| NodeError::Handshake(format!("{addr}: {e}"));
-        let first = encode_frame(&init).map_err(|e| hs(&e))?;
-        wr.write_all(&first).await.map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?;
+        let hello = encode_frame(&init).map_err(|e| hs(&e))?;
+        wr.write_all(&hello).await.map_err(|e| NodeError::Unreachable(format!("STCPR {addr}: {e}")))?;
         // Small: it only has to hold the answer and whatever arrives right behind it.
         let mut dec = FrameDecoder::new(frame::ANSWER).with_window(IDLE_READ_BUF, IDLE_READ_BUF);
         let mut answer = [0u8; MAX_REPLY];

@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::crypto::{self, Accepted, Established, Progress};
 use super::resolver::{self, ErrorCode, PeerAddress, ResolverMessage};
@@ -54,7 +54,7 @@ const HEAD_START: Duration = Duration::from_millis(30);
 /// Only for a peer we know is behind a NAT (it published LAN addresses and
 /// none is what the resolver sees) and not behind ours (then the LAN is used).
 fn needs_head_start(inner: &Inner, info: &PeerAddress) -> bool {
-    let same_nat = inner.observed.lock().unwrap().map(|o| o.ip()) == Some(info.observed.ip());
+    let same_nat = behind_same_nat(inner, info);
     !same_nat && !info.local_addrs.is_empty() && info.local_addrs.iter().all(|a| a.ip() != info.observed.ip())
 }
 
@@ -74,9 +74,18 @@ pub(crate) struct Dialing {
 
 impl Dialing {
     fn new(targets: &[SocketAddr]) -> Self {
-        let mut ips: Vec<IpAddr> = targets.iter().map(|a| a.ip()).collect();
-        ips.dedup();
-        Dialing { ips, learned: Vec::new() }
+        let mut d = Dialing::default();
+        d.add_ips(targets);
+        d
+    }
+
+    /// The resolver named more addresses (its answer over the other family).
+    fn add_ips(&mut self, targets: &[SocketAddr]) {
+        for a in targets {
+            if !self.ips.contains(&a.ip()) {
+                self.ips.push(a.ip());
+            }
+        }
     }
 
     /// Notes a punch from `src`; true when it is a new target.
@@ -182,7 +191,7 @@ async fn on_initiation(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src:
 fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketAddr) {
     // Only the configured resolver may tell us things, except punches, which
     // come from peers: one from a peer we are dialing says where it really is.
-    let from_resolver = inner.resolver == Some(src);
+    let from_resolver = inner.resolvers.contains(src);
     match ResolverMessage::parse(msg) {
         Ok(ResolverMessage::Punch(p)) if !from_resolver => {
             if let Some(d) = inner.dialing.lock().unwrap().get_mut(&p.pk) {
@@ -196,16 +205,25 @@ fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketA
             }
         }
         Ok(ResolverMessage::BindAck(ack)) if from_resolver => {
-            let changed = inner.observed.lock().unwrap().replace(ack.observed) != Some(ack.observed);
+            // Per family: over IPv4 and IPv6 we are bound (and NATed) separately.
+            let changed = inner.observed.lock().unwrap().set(super::family::canonical(ack.observed));
             if changed {
                 let _ = inner.events.send(Event::Bound { observed: ack.observed });
             }
         }
         Ok(ResolverMessage::PeerAddress(info)) if from_resolver => {
-            if let Some(w) = inner.punch_waiters.lock().unwrap().remove(&info.peer) {
-                let _ = w.send(Ok(info));
-                return;
-            }
+            let info = canonical_info(info);
+            // A dial of ours is waiting (one answer per family it asked).
+            let info = match inner.punch_waiters.lock().unwrap().get(&info.peer) {
+                Some(w) => match w.send((src, Ok(info))) {
+                    Ok(()) => return,
+                    Err(back) => match back.0 .1 {
+                        Ok(info) => info,
+                        Err(_) => return,
+                    },
+                },
+                None => info,
+            };
             // We are the target: open our NAT towards the client, and keep it
             // open on a schedule until the client's handshake has come through.
             let _ = inner.events.send(Event::Punch {
@@ -221,8 +239,8 @@ fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketA
             tokio::spawn(punch_until_up(Arc::downgrade(inner), sock.clone(), info));
         }
         Ok(ResolverMessage::Error(e)) if from_resolver => {
-            if let Some(w) = inner.punch_waiters.lock().unwrap().remove(&e.about) {
-                let _ = w.send(Err(e.code));
+            if let Some(w) = inner.punch_waiters.lock().unwrap().get(&e.about) {
+                let _ = w.send((src, Err(e.code)));
             }
         }
         // The resolver checks we receive at this address before storing our
@@ -237,13 +255,27 @@ fn on_resolver(inner: &Arc<Inner>, sock: &Arc<UdpSock>, msg: &[u8], src: SocketA
     }
 }
 
+/// IPv4-mapped addresses in an answer as plain IPv4 (what our socket reports).
+fn canonical_info(mut info: PeerAddress) -> PeerAddress {
+    info.observed = super::family::canonical(info.observed);
+    for a in &mut info.local_addrs {
+        *a = super::family::canonical(*a);
+    }
+    info
+}
+
+/// The resolver saw the peer at the IP it saw us at, in that family.
+fn behind_same_nat(inner: &Inner, info: &PeerAddress) -> bool {
+    inner.observed.lock().unwrap().like(info.observed).map(|o| o.ip()) == Some(info.observed.ip())
+}
+
 fn candidates(inner: &Inner, info: &PeerAddress) -> Vec<SocketAddr> {
     // Behind the same NAT (same observed IP) the peer's LAN addresses are the
     // ones that work; hairpinning through the NAT often does not.
     // Behind another NAT its private addresses are somebody else's network:
     // probes there draw ICMP errors at best, and on our socket (IP_RECVERR)
     // each such error makes the next send fail, whatever it carries.
-    let same_nat = inner.observed.lock().unwrap().map(|o| o.ip()) == Some(info.observed.ip());
+    let same_nat = behind_same_nat(inner, info);
     let mut c = Vec::new();
     if same_nat {
         c.extend(info.local_addrs.iter().copied());
@@ -252,14 +284,29 @@ fn candidates(inner: &Inner, info: &PeerAddress) -> Vec<SocketAddr> {
     if !same_nat {
         c.extend(info.local_addrs.iter().copied().filter(|a| !is_private(a.ip())));
     }
-    c.dedup();
-    c
+    // Only what our socket can send to (an IPv4 socket skips IPv6 addresses),
+    // and never an address no peer can be at.
+    c.retain(|a| dialable(*a) && inner.udp.as_ref().is_some_and(|s| s.reaches(*a)));
+    let mut unique = Vec::with_capacity(c.len());
+    for a in c {
+        if !unique.contains(&a) {
+            unique.push(a);
+        }
+    }
+    unique
+}
+
+/// Not port 0, the unspecified address or a multicast group (nobody can be
+/// there, and probes to a group would reach a whole link).
+fn dialable(a: SocketAddr) -> bool {
+    a.port() != 0 && !a.ip().is_unspecified() && !a.ip().is_multicast()
 }
 
 fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_private() || v4.is_link_local(),
-        IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+        // ULA (fc00::/7) and link-local (fe80::/10, useless without a scope).
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80,
     }
 }
 
@@ -315,10 +362,18 @@ pub(crate) async fn dial(
     deadline: Instant,
 ) -> Result<Arc<Transport>, NodeError> {
     let sock = inner.udp.clone().ok_or(NodeError::NotListening("SUDPH"))?;
+    let mut more = None;
     let targets = match direct {
-        Some(a) if !a.is_empty() => a,
+        Some(a) if !a.is_empty() => a.into_iter().map(super::family::canonical).collect(),
         _ => {
-            let info = locate(inner, &sock, remote, deadline).await?;
+            let (info, rest) = match locate(inner, &sock, remote, deadline).await {
+                Ok(found) => found,
+                Err(e) => {
+                    inner.punch_waiters.lock().unwrap().remove(&remote);
+                    return Err(e);
+                }
+            };
+            more = Some(rest);
             let targets = candidates(inner, &info);
             // Listening for the peer's punches before ours go out.
             inner.dialing.lock().unwrap().insert(remote, Dialing::new(&targets));
@@ -332,8 +387,9 @@ pub(crate) async fn dial(
         }
     };
     inner.dialing.lock().unwrap().entry(remote).or_insert_with(|| Dialing::new(&targets));
-    let result = probe(inner, &sock, remote, targets, deadline).await;
+    let result = probe(inner, &sock, remote, targets, more.as_mut(), deadline).await;
     inner.dialing.lock().unwrap().remove(&remote);
+    inner.punch_waiters.lock().unwrap().remove(&remote);
     result
 }
 
@@ -348,6 +404,7 @@ async fn probe(
     sock: &Arc<UdpSock>,
     remote: PublicKey,
     mut targets: Vec<SocketAddr>,
+    mut more: Option<&mut Answers>,
     deadline: Instant,
 ) -> Result<Arc<Transport>, NodeError> {
     // Re-sent on the schedule; a cookie reply (responder under load) turns it
@@ -377,6 +434,16 @@ async fn probe(
                 previous = Some(std::mem::replace(&mut current, fresh));
                 init = msg;
                 initiated = now;
+            }
+            // The resolver's later answer over the other family: its
+            // addresses join the targets (and we punch them too).
+            while let Some(Ok((_, Ok(info)))) = more.as_deref_mut().map(mpsc::UnboundedReceiver::try_recv) {
+                let fresh: Vec<_> = candidates(inner, &info).into_iter().filter(|a| !targets.contains(a)).collect();
+                if let Some(d) = inner.dialing.lock().unwrap().get_mut(&remote) {
+                    d.add_ips(&fresh);
+                }
+                punch(inner, sock, &info);
+                targets.extend(fresh);
             }
             // Where the peer's punches came from, since the last probe.
             if let Some(d) = inner.dialing.lock().unwrap().get(&remote) {
@@ -433,44 +500,86 @@ async fn probe(
     Err(NodeError::Unreachable(format!("{remote}: no answer to the handshake through the NATs (hole punching failed)")))
 }
 
+/// The resolver's answers to one dial, one per family asked.
+type Answers = mpsc::UnboundedReceiver<(SocketAddr, resolver::Located)>;
+
+/// Ask the resolver where `remote` is, over each family we are bound in
+/// (every family we can reach before any bind was acknowledged), and take
+/// the first address it names; answers over the other family keep arriving
+/// on the returned receiver. Fails when every family asked says why not.
 async fn locate(
     inner: &Arc<Inner>,
     sock: &Arc<UdpSock>,
     remote: PublicKey,
     deadline: Instant,
-) -> Result<PeerAddress, NodeError> {
-    let resolver_addr = inner.resolver.ok_or(NodeError::NoResolver)?;
-    let (tx, mut rx) = oneshot::channel();
+) -> Result<(PeerAddress, Answers), NodeError> {
+    if inner.resolvers.is_empty() {
+        return Err(NodeError::NoResolver);
+    }
+    let reachable: Vec<SocketAddr> = inner.resolvers.all().filter(|a| sock.reaches(*a)).collect();
+    let observed = *inner.observed.lock().unwrap();
+    let bound: Vec<SocketAddr> = reachable.iter().copied().filter(|a| observed.like(*a).is_some()).collect();
+    let mut asking = if bound.is_empty() { reachable } else { bound };
+    if asking.is_empty() {
+        return Err(NodeError::Unreachable(format!(
+            "{remote}: the address resolver is in another address family than our SUDPH socket"
+        )));
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
     inner.punch_waiters.lock().unwrap().insert(remote, tx);
     let _ = inner.events.send(Event::Punch { peer: remote, stage: "asking resolver".into(), addr: None });
-    // UDP can lose the request: resend until the resolver answers.
+    let mut refusals: Vec<ErrorCode> = Vec::new();
+    // UDP can lose the request: resend until each family answered.
     loop {
-        let req = resolver::connect_request(&inner.keypair, remote);
-        let _ = sock.send_to(&req, resolver_addr).await;
-        let wait = Duration::from_millis(700).min(deadline.saturating_duration_since(Instant::now()));
-        if wait.is_zero() {
-            inner.punch_waiters.lock().unwrap().remove(&remote);
-            return Err(NodeError::Timeout);
+        for &to in &asking {
+            let req = resolver::connect_request(&inner.keypair, remote);
+            let _ = sock.send_to(&req, to).await;
         }
-        match tokio::time::timeout(wait, &mut rx).await {
-            Ok(Ok(Ok(info))) => return Ok(info),
-            Ok(Ok(Err(ErrorCode::TargetNotBound))) => return Err(NodeError::NotBound(remote)),
-            Ok(Ok(Err(code))) => {
-                return Err(NodeError::Unreachable(format!("{remote}: {}", resolver::error_text(code))))
+        let resend = Instant::now() + Duration::from_millis(700);
+        loop {
+            let until = resend.min(deadline);
+            if until <= Instant::now() {
+                break;
             }
-            Ok(Err(_)) => return Err(NodeError::Closed),
-            // Not answered yet: the waiter is still registered, ask again.
-            Err(_) => {}
+            match tokio::time::timeout_at(until.into(), rx.recv()).await {
+                Ok(Some((_, Ok(info)))) => return Ok((info, rx)),
+                Ok(Some((from, Err(code)))) => {
+                    // That family's answer is final; the others may still name the peer.
+                    if asking.contains(&from) {
+                        asking.retain(|a| *a != from);
+                        refusals.push(code);
+                    }
+                    if asking.is_empty() {
+                        return Err(if refusals.contains(&ErrorCode::TargetNotBound) {
+                            NodeError::NotBound(remote)
+                        } else {
+                            NodeError::Unreachable(format!("{remote}: {}", resolver::error_text(refusals[0])))
+                        });
+                    }
+                }
+                Ok(None) => return Err(NodeError::Closed),
+                Err(_) => break,
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(NodeError::Timeout);
         }
     }
 }
 
 /// Keep our binding (and so our NAT mapping) alive at the resolver.
+/// Over each family the socket reaches and the resolver has an address in:
+/// a binding per family, so peers of either family can find us.
 pub(crate) async fn bind_loop(inner: Arc<Inner>, sock: Arc<UdpSock>, locals: Vec<SocketAddr>) {
-    let Some(to) = inner.resolver else { return };
+    let to: Vec<SocketAddr> = inner.resolvers.all().filter(|a| sock.reaches(*a)).collect();
+    if to.is_empty() {
+        return;
+    }
     loop {
-        let msg = resolver::bind(&inner.keypair, &locals);
-        let _ = sock.send_to(&msg, to).await;
+        for &r in &to {
+            let msg = resolver::bind(&inner.keypair, &locals);
+            let _ = sock.send_to(&msg, r).await;
+        }
         tokio::time::sleep(resolver::REBIND_EVERY).await;
     }
 }
@@ -485,6 +594,19 @@ mod punch_tests {
         assert_eq!(at, [0, 50, 100, 200, 400, 800, 1200, 1600, 2000, 2500, 3000, 3500, 4000]);
         // Always increasing, so the loop never busy-waits.
         assert!((0..100).all(|i| probe_at(i + 1) > probe_at(i)));
+    }
+
+    #[test]
+    fn candidates_are_never_unspecified_multicast_or_port_zero() {
+        for bad in ["[::]:7778", "0.0.0.0:7778", "[ff02::1]:7778", "224.0.0.1:7778", "[2001:db8::1]:0"] {
+            assert!(!dialable(bad.parse().unwrap()), "{bad}");
+        }
+        for good in ["[2001:db8::1]:7778", "203.0.113.1:7778", "[::1]:7778"] {
+            assert!(dialable(good.parse().unwrap()), "{good}");
+        }
+        assert!(is_private("fe80::1".parse().unwrap()));
+        assert!(is_private("fd00::1".parse().unwrap()));
+        assert!(!is_private("2001:db8::1".parse().unwrap()));
     }
 
     #[test]

@@ -11,6 +11,8 @@ use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
+use super::family::{self, Reach};
+
 /// Datagram slots per receive call (`recvmmsg`).
 const RECV_SLOTS: usize = 8;
 /// One slot holds a whole GRO list: the kernel stops coalescing at 64 KiB.
@@ -21,34 +23,58 @@ const GSO_MAX_BYTES: usize = 65_000;
 pub(crate) struct UdpSock {
     io: UdpSocket,
     state: UdpSocketState,
+    /// The families this socket can send to (family.rs: `[::]` is both).
+    reach: Reach,
 }
 
 impl UdpSock {
-    /// Bind with buffers big enough for bursts at tunnel speed.
+    /// Bind with buffers big enough for bursts at tunnel speed. `[::]` takes
+    /// both families (falling back to `0.0.0.0` on a host without IPv6).
     pub(crate) fn bind(addr: SocketAddr) -> io::Result<UdpSock> {
+        family::bind_with_fallback(addr, Self::bind_exact)
+    }
+
+    fn bind_exact(addr: SocketAddr) -> io::Result<UdpSock> {
         use socket2::{Domain, Protocol, Socket, Type};
         let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
         let _ = sock.set_recv_buffer_size(4 << 20);
         let _ = sock.set_send_buffer_size(4 << 20);
         sock.set_nonblocking(true)?;
         // Sessions, resolver binding and hole punching all leave from here: outside the tunnel.
+        // One mark covers both families of a dual-stack socket.
         super::mark::mark(&sock)?;
+        family::prepare(&sock, addr)?;
         sock.bind(&addr.into())?;
+        let dual = addr.is_ipv6() && !sock.only_v6()?;
         let state = UdpSocketState::new(UdpSockRef::from(&sock))?;
         allow_fragmentation(&sock, addr.is_ipv6());
-        Ok(UdpSock { io: UdpSocket::from_std(sock.into())?, state })
+        let reach = Reach::of(addr, dual);
+        Ok(UdpSock { io: UdpSocket::from_std(sock.into())?, state, reach })
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.local_addr()
     }
 
+    /// Whether this socket can send to `to` (an IPv4 socket cannot reach IPv6, ...).
+    pub(crate) fn reaches(&self, to: SocketAddr) -> bool {
+        self.reach.reaches(to)
+    }
+
+    /// `to` in this socket's own family: IPv4 as IPv4-mapped on an IPv6 socket.
+    fn dest(&self, to: SocketAddr) -> SocketAddr {
+        match to {
+            SocketAddr::V4(v4) if self.reach.v6 => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+            _ => to,
+        }
+    }
+
     pub(crate) async fn send_to(&self, msg: &[u8], to: SocketAddr) -> io::Result<usize> {
-        self.io.send_to(msg, to).await
+        self.io.send_to(msg, self.dest(to)).await
     }
 
     pub(crate) fn try_send_to(&self, msg: &[u8], to: SocketAddr) -> io::Result<usize> {
-        self.io.try_send_to(msg, to)
+        self.io.try_send_to(msg, self.dest(to))
     }
 
     /// Most datagrams one [`send_run`](Self::send_run) may carry.
@@ -61,7 +87,7 @@ impl UdpSock {
     /// the socket buffer is full. At most [`max_segments`](Self::max_segments).
     pub(crate) async fn send_run(&self, buf: &[u8], segment: usize, to: SocketAddr) -> io::Result<()> {
         let transmit = Transmit {
-            destination: to,
+            destination: self.dest(to),
             ecn: None,
             contents: buf,
             segment_size: (buf.len() > segment).then_some(segment),
@@ -119,10 +145,11 @@ impl RecvBatch {
     }
 
     /// The datagrams of received slot `i` (a GRO slot holds several of
-    /// `stride` bytes, the last possibly shorter), with their sender.
+    /// `stride` bytes, the last possibly shorter), with their sender (an IPv4
+    /// sender as IPv4, also on a dual-stack socket).
     pub(crate) fn datagrams(&self, i: usize) -> (SocketAddr, std::slice::Chunks<'_, u8>) {
         let m = &self.meta[i];
         let slot = &self.bufs[i * SLOT_BYTES..i * SLOT_BYTES + m.len];
-        (m.addr, slot.chunks(m.stride.max(1)))
+        (family::canonical(m.addr), slot.chunks(m.stride.max(1)))
     }
 }

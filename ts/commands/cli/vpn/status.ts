@@ -109,6 +109,8 @@ export function lines(s: VpnClientStatus): string[] {
     if (s.state === 'connected') out.push(`exit:       ${exitText(s)} (as the server says)`)
     out.push(`transport:  ${s.transport ?? '-'}${s.remote ? ` (${s.remote})` : ''}`)
     out.push(`tunnel IP:  ${s.tunnelIp ?? '-'}`)
+    // Absent from a 0.3.0 visor's status; null: the server carries no IPv6, which this host then blocks.
+    if (s.tunnelIp6 !== undefined && s.state === 'connected') out.push(`tunnel IPv6: ${s.tunnelIp6 ?? 'none (the server carries no IPv6: blocked)'}`)
     out.push(`traffic:    ${formatBytes(s.txBytes)} sent (${s.txPackets} packets), ${formatBytes(s.rxBytes)} received (${s.rxPackets} packets)`)
     out.push(`latency:    ${s.latencyMs === null ? '-' : `${s.latencyMs.toFixed(1)} ms`}`)
     out.push(`last packet: ${s.lastPacketMs === null ? '-' : `${(s.lastPacketMs / 1000).toFixed(1)} s ago`}`)

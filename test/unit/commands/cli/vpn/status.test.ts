@@ -50,6 +50,15 @@ describe('vpn status: the exit', () => {
   })
 })
 
+describe('vpn status: IPv6', () => {
+  it('shows the tunnel IPv6 address, says IPv6 is blocked when the server has none, and says nothing for a 0.3.0 visor', () => {
+    expect(lines({ ...S, tunnelIp6: 'fd12:3456:789a::2' })).toContain('tunnel IPv6: fd12:3456:789a::2')
+    expect(lines({ ...S, tunnelIp6: null })).toContain('tunnel IPv6: none (the server carries no IPv6: blocked)')
+    expect(lines(S).some((l) => l.startsWith('tunnel IPv6'))).toBe(false)
+    expect(lines({ ...S, state: 'reconnecting', tunnelIp6: null }).some((l) => l.startsWith('tunnel IPv6'))).toBe(false)
+  })
+})
+
 describe('vpn status --watch', () => {
   it('--json: one object per line, every period, until Ctrl-C (the abort) ends it cleanly', async () => {
     const out: string[] = []
