@@ -103,6 +103,8 @@ async function measureExtras(lab, env, res) {
       }
     }
   }
+  if (wanted(SETTINGS, 'user-wait'))
+    res.userWait = await (await import('./measures/user-wait.mjs')).userWait(log).catch((e) => ({ error: e.message }))
 }
 
 async function main(settings, createLab) {

@@ -21,9 +21,10 @@ if [ ! -f native/skywire.linux-x64-gnu.node ] || [ "${SKYWIRE_PACK_BUILD_NATIVE:
 fi
 if [ "${SKYWIRE_PACK_NO_BUILD:-}" = 1 ] && [ -f dist/index.js ] && [ -f dist/ui/index.html ]; then
   log "reusing dist/ (SKYWIRE_PACK_NO_BUILD=1)"
+  node scripts/oclif-manifest.mjs
 else
   log "building the TypeScript and the web UI"
-  npx tsc -p tsconfig.json
+  npm run --silent build:ts
   npm run --silent build:ui >/dev/null
 fi
 

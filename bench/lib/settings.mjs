@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util'
 /** The rows of the throughput tables, in the order they are listed (the runs interleave them, lib/order.mjs). */
 export const SUBJECTS = ['veth', 'sudph', 'stcpr', 'wireguard-go', 'boringtun']
 /** Measures of our tunnel alone, after the subjects. */
-export const EXTRAS = ['connect', 'memory']
+export const EXTRAS = ['connect', 'memory', 'user-wait']
 
 /** Bad input on the command line or in a BENCH_* variable: run.mjs prints its message as one line, exit 2. */
 export class BenchInputError extends Error {}

@@ -101,6 +101,7 @@ describe.skipIf(skipUnlessAvailable(skip))('npm i -g of the packed tarballs', ()
       'native/package.json',
       'bin/run.js',
       'README.md',
+      'oclif.manifest.json',
     ]) {
       expect(existsSync(join(pkg, present)), present).toBe(true)
     }
@@ -111,6 +112,12 @@ describe.skipIf(skipUnlessAvailable(skip))('npm i -g of the packed tarballs', ()
     const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string
     const r = skywire(['--version'])
     expect(check(r, '--version')).toContain(`skywire-vpn/${version}`)
+  })
+
+  it('the packed oclif manifest is fresh: the one its own dist/commands give', () => {
+    const pkg = join(prefix, 'lib/node_modules/skywire-vpn')
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts/oclif-manifest.mjs'), '--check', '--root', pkg], { encoding: 'utf8', timeout: 60_000 })
+    expect(r.status, r.stderr).toBe(0)
   })
 
   it('skywire --help', () => {

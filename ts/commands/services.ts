@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { SkywireCommand } from '../cli/base.js'
 import { parseHostPort } from '../config/schema.js'
 import { SkywireError } from '../contracts/errors.js'

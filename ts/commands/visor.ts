@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { SkywireCommand } from '../cli/base.js'
 import { configFlag } from '../cli/flags.js'
 import { loadConfig, loadTrustedConfig } from '../config/file.js'
@@ -29,8 +29,9 @@ export default class VisorCmd extends SkywireCommand {
     }
     // Root uses the config only if nobody else could have written (or read: it holds the secret key) it.
     const { config, path: configFile } = loadTrustedConfig(flags.config)
-    // Loaded here, not at the top: oclif imports every command file to list
-    // them, and the visor pulls in fastify, pino and the addon's node.
+    // Loaded here, not at the top: the visor pulls in fastify, pino and the
+    // addon's node, which `visor --help` (and oclif without its manifest,
+    // which imports every command file) should not wait for.
     const { Visor } = await import('../visor/visor.js')
     const visor = await Visor.start(config, { noVpnServer: flags['no-vpn-server'], configFile })
     await new Promise<void>((resolve) => {

@@ -10,3 +10,6 @@ export const TRANSPORT_KINDS = ['stcpr', 'sudph'] as const
 
 /** The visor's control socket when `--rpc` is not given (root only). */
 export const DEFAULT_RPC = '/run/skywire/visor.sock'
+
+/** At most this many hops on a route (ts/vpn/hop-pick.ts MAX_HOPS says the same). */
+export const MAX_ROUTE_HOPS = 4

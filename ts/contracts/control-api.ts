@@ -7,7 +7,7 @@
  * field cannot differ between them. No node: imports.
  */
 import { z } from 'zod'
-import { PK_PATTERN, TRANSPORT_KINDS } from './constants.js'
+import { MAX_ROUTE_HOPS, PK_PATTERN, TRANSPORT_KINDS } from './constants.js'
 import { CONTROL_ROUTES as P, type RouteName, type RoutePath } from './control-routes.js'
 import { serviceCountsSchema, serviceEntrySchema } from './services.js'
 import { vpnSettingsPatchSchema, vpnSettingsResultSchema, vpnSettingsSchema } from './settings.js'
@@ -39,8 +39,6 @@ function route<N extends RouteName, B extends z.ZodType | undefined, Q extends z
 /** A public key in a request: the shape. The visor adds the weak-key check only the addon can do (routesWith). */
 export const publicKeyHexSchema = z.string().regex(PK_PATTERN, 'must be a public key (64 lowercase hex characters)')
 const timeoutS = z.number().int().min(1).max(3600).optional()
-/** At most this many hops on a route (ts/vpn/hop-pick.ts MAX_HOPS says the same). */
-export const MAX_ROUTE_HOPS = 4
 
 /**
  * The route table, with `pk` as the schema of a public key in a body: the

@@ -7,13 +7,22 @@ import { request } from 'node:http'
 import { SkywireError, type ErrorCode } from '../contracts/errors.js'
 import type { PageResult, ServiceEntry } from '../contracts/services.js'
 import { DEFAULT_RPC } from '../contracts/constants.js'
-import { controlRoutes as R, targetOf, type AnswerOf, type RouteDef } from '../contracts/control-api.js'
+import type { Answer } from '../contracts/control-api.js'
+import { CONTROL_ROUTES, targetOf, type RouteName, type RoutePath } from '../contracts/control-routes.js'
 import { parseErrorBody } from '../contracts/http-error.js'
 import type { VpnSettings, VpnSettingsPatch, VpnSettingsResult } from '../contracts/settings.js'
 import type { RemoteStatus, VisorStatus, VpnClientStatus, VpnServerStatus } from '../contracts/status.js'
 
 export { DEFAULT_RPC }
 export type { RemoteStatus }
+
+/**
+ * The routes as plain data (control-routes.ts), each tagged with its answer's type only: the zod schemas of
+ * control-api.ts would add ~50 ms to every `skywire cli` command that calls a visor (bench/README.md, "The
+ * time a user waits"), and this client never runs them: the visor validates what it is sent.
+ */
+type Routes = { readonly [N in RouteName]: (typeof CONTROL_ROUTES)[N] & { readonly answerType?: Answer<N> } }
+const R: Routes = CONTROL_ROUTES
 
 export class VisorClient {
   constructor(
@@ -82,13 +91,13 @@ export class VisorClient {
     })
   }
 
-  /** One route of the control API's table (contracts/control-api.ts). */
-  private route<Rt extends RouteDef>(
-    r: Rt,
+  /** One route of the control API's table (contracts/control-routes.ts). */
+  private route<A>(
+    r: RoutePath & { readonly answerType?: A },
     body?: unknown,
     params?: Record<string, string | number>,
     query?: Record<string, string | number | undefined>,
-  ): Promise<AnswerOf<Rt>> {
+  ): Promise<A> {
     return this.call(r.method, targetOf(r, params, query), body)
   }
 

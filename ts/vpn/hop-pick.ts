@@ -4,7 +4,7 @@
  * is also a VPN server keeps its single entry (the services hold one entry
  * per key) as `type=vpn` with the stat `hop: 1`. Both are hops here.
  */
-import { MAX_ROUTE_HOPS } from '../contracts/control-api.js'
+import { MAX_ROUTE_HOPS } from '../contracts/constants.js'
 import { SkywireError } from '../contracts/errors.js'
 import { rankServers, type RankedServer } from '../contracts/server-score.js'
 import type { PageResult, ServiceEntry } from '../contracts/services.js'

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path'
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { SkywireCommand } from '../../../cli/base.js'
 import { DEFAULT_CONFIG } from '../../../cli/flags.js'
 import { generateConfig, writeConfig } from '../../../config/file.js'

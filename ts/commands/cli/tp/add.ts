@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import { VisorCommand } from '../../../cli/base.js'
 import { pkFlag, secondsFlag } from '../../../cli/flags.js'
 import { SkywireError } from '../../../contracts/errors.js'

@@ -1,6 +1,6 @@
 import { access, mkdir, realpath, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { SkywireCommand } from '../../../cli/base.js'
 import { configFlag } from '../../../cli/flags.js'
 import { loadConfig } from '../../../config/file.js'

@@ -1,6 +1,6 @@
 import { constants } from 'node:fs'
 import { access, open } from 'node:fs/promises'
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { VisorCommand } from '../../../cli/base.js'
 import { DEFAULT_CONFIG } from '../../../cli/flags.js'
 import { MAX_CONFIG_BYTES, parseConfig } from '../../../config/file.js'

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { VisorCommand } from '../../../cli/base.js'
 import { DEFAULT_CONFIG } from '../../../cli/flags.js'
 import { loadConfig } from '../../../config/file.js'

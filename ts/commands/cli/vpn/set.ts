@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { VisorCommand } from '../../../cli/base.js'
 import { DEFAULT_CONFIG } from '../../../cli/flags.js'
 import { loadConfig, saveVpnClientSettings } from '../../../config/file.js'

@@ -1,10 +1,10 @@
-import { Args, Flags, ux } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
+import { ux } from '@oclif/core/ux'
 import { VisorCommand } from '../../../cli/base.js'
 import { countryFlag, pkFlag } from '../../../cli/flags.js'
-import { serverSource } from '../../../cli/server-source.js'
 import { SkywireError } from '../../../contracts/errors.js'
-import { connectFirst, rankedCandidates } from '../../../discovery/choose.js'
-import { MAX_ROUTE_HOPS } from '../../../contracts/control-api.js'
+import { MAX_ROUTE_HOPS } from '../../../contracts/constants.js'
 import { parsePublicKey } from '../../../native/keys.js'
 
 /** Seconds; 0 is no deadline (Skywire's habit). The control API takes at most an hour per attempt. */
@@ -104,6 +104,9 @@ export default class VpnStart extends VisorCommand {
         s = await connect(pk, flags.timeout === 0 ? MAX_ATTEMPT_S : flags.timeout)
       } else {
         if (progress) ux.action.start(`choosing a server${flags.country ? ` in ${flags.country}` : ''}`)
+        // Loaded only here: the server list and its probes (config schema, services client) take ~200 ms to load.
+        const { serverSource } = await import('../../../cli/server-source.js')
+        const { connectFirst, rankedCandidates } = await import('../../../discovery/choose.js')
         const src = await serverSource({ rpc: flags.rpc })
         // Measuring may use a quarter of -t at most: the time is for connecting.
         const budgetMs = deadline === null ? undefined : Math.max(500, Math.min(4000, (deadline - Date.now()) / 4))

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { VisorCommand } from '../../../cli/base.js'
 import { formatBytes, formatDuration } from '../../../cli/format.js'
 import { SkywireError } from '../../../contracts/errors.js'

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { VisorCommand } from '../../../../cli/base.js'
 import { whitelistFlag } from '../../../../cli/flags.js'
 
