@@ -94,6 +94,9 @@ describe.skipIf(skipUnlessAvailable(skip))('IPv6 through the tunnel: dual-stack 
     }
     expect(ss.ipv6).toBe('nat66')
     expect(ss.clients.find((c) => c.pk === client.config.pk)?.tunnelIp6).toBe(st.tunnelIp6)
+    const text = server.cli(['cli', 'vpn', 'server', 'status']).stdout
+    expect(text).toMatch(/^ipv6: +NAT66/m)
+    expect(text).toContain(`${st.tunnelIp6}`)
     // Secure mode: neither family reaches the server's LAN.
     expect(await t.canHttpGet(t.client.ns, t.lanhost.url6!, 1500)).toBe(false)
     expect(await t.canHttpGet(t.client.ns, t.lanhost.url, 1500)).toBe(false)
