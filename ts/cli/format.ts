@@ -17,3 +17,23 @@ export function formatDuration(s: number): string {
   const sec = s % 60
   return h > 0 ? `${h}h${m}m${sec}s` : m > 0 ? `${m}m${sec}s` : `${sec}s`
 }
+
+/** Columns padded to their widest cell, two spaces apart, no trailing blanks. */
+export function formatTable(head: readonly string[], body: readonly (readonly string[])[]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)))
+  return [head, ...body]
+    .map((cols) =>
+      cols
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
+}
+
+/** A version another visor announced: shown, never interpreted, and kept short and printable. */
+export function shownVersion(v: unknown): string {
+  return `v${String(v)
+    .replace(/[^\w.+-]/g, '?')
+    .slice(0, 20)}`
+}

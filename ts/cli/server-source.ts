@@ -36,7 +36,12 @@ export interface SourceFlags {
 /** One process's probe cache: a list and a start in one run measure once. */
 const cache = new LatencyCache()
 
-export async function serverSource(f: SourceFlags): Promise<ServerSource> {
+/**
+ * The discovery services to ask directly (`--services`, else the config's
+ * `services.url`; null: ask the visor instead) and this visor's key when its
+ * config is readable here.
+ */
+export async function servicesFromFlags(f: SourceFlags): Promise<{ url: string | null; self: string | null }> {
   let url: string | null = f.services ?? null
   let self: string | null = null
   const configFile = f.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : null)
@@ -50,8 +55,15 @@ export async function serverSource(f: SourceFlags): Promise<ServerSource> {
       if (f.config !== undefined) throw err
     }
   }
+  if (url !== null && !httpUrl.safeParse(url).success) throw new SkywireError('EUSAGE', `--services must be an http(s) URL, got "${url}"`)
+  return { url, self }
+}
+
+export async function serverSource(f: SourceFlags): Promise<ServerSource> {
+  const found = await servicesFromFlags(f)
+  const url = found.url
+  let self = found.self
   if (url !== null) {
-    if (!httpUrl.safeParse(url).success) throw new SkywireError('EUSAGE', `--services must be an http(s) URL, got "${url}"`)
     const services = new ServicesClient({ url, timeoutMs: 5000, retries: 1 })
     // The visor's key, when its config was not readable here: only if it answers quickly.
     self ??= await new VisorClient(f.rpc, 2000)

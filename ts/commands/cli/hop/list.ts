@@ -1,11 +1,8 @@
-import { existsSync } from 'node:fs'
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { VisorCommand } from '../../../cli/base.js'
-import { countryFlag, DEFAULT_CONFIG } from '../../../cli/flags.js'
-import { formatDuration } from '../../../cli/format.js'
-import { loadConfig } from '../../../config/file.js'
-import { httpUrl } from '../../../config/schema.js'
-import { SkywireError } from '../../../contracts/errors.js'
+import { countryFlag } from '../../../cli/flags.js'
+import { formatDuration, formatTable, shownVersion } from '../../../cli/format.js'
+import { servicesFromFlags, type SourceFlags } from '../../../cli/server-source.js'
 import { rankServers, type RankedServer } from '../../../contracts/server-score.js'
 import { ServicesClient } from '../../../discovery/client.js'
 import { listHops } from '../../../vpn/hop-pick.js'
@@ -40,23 +37,9 @@ export default class HopList extends VisorCommand {
     return { entries: ranked.map((r) => ({ ...r.entry, score: r.score, uptimeS: r.uptimeS })), total: ranked.length }
   }
 
-  private async hops(f: { services?: string; config?: string; rpc?: string }): Promise<RankedServer[]> {
-    let url = f.services ?? null
-    let self: string | null = null
-    const file = f.config ?? (url === null && existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : null)
-    if (file !== null) {
-      try {
-        const c = await loadConfig(file)
-        url ??= c.services.url
-        self = c.pk
-      } catch (err) {
-        if (f.config !== undefined) throw err
-      }
-    }
-    if (url !== null) {
-      if (!httpUrl.safeParse(url).success) throw new SkywireError('EUSAGE', `--services must be an http(s) URL, got "${url}"`)
-      return listHops(new ServicesClient({ url, timeoutMs: 5000, retries: 1 }), { exclude: self ? [self] : [] })
-    }
+  private async hops(f: SourceFlags): Promise<RankedServer[]> {
+    const { url, self } = await servicesFromFlags(f)
+    if (url !== null) return listHops(new ServicesClient({ url, timeoutMs: 5000, retries: 1 }), { exclude: self ? [self] : [] })
     // The visor pages the services for us (and leaves itself out).
     const r = await (await this.visor()).vpnHops()
     return rankServers(r.entries)
@@ -64,25 +47,13 @@ export default class HopList extends VisorCommand {
 }
 
 function table(rows: RankedServer[]): string {
-  const head = ['KEY', 'CC', 'LOAD', 'UPTIME', 'SCORE', 'VERSION']
   const body = rows.map((r) => [
     r.pk,
     r.country ?? '??',
     String(r.load),
     r.uptimeS === null ? '-' : formatDuration(r.uptimeS),
     r.score.toFixed(1),
-    // What the services say is shown, never interpreted, and kept short.
-    `v${String(r.version)
-      .replace(/[^\w.+-]/g, '?')
-      .slice(0, 20)}`,
+    shownVersion(r.version),
   ])
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)))
-  return [head, ...body]
-    .map((cols) =>
-      cols
-        .map((c, i) => c.padEnd(widths[i] as number))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n')
+  return formatTable(['KEY', 'CC', 'LOAD', 'UPTIME', 'SCORE', 'VERSION'], body)
 }

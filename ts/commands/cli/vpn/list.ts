@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 import { VisorCommand } from '../../../cli/base.js'
 import { countryFlag } from '../../../cli/flags.js'
-import { formatDuration } from '../../../cli/format.js'
+import { formatDuration, formatTable, shownVersion } from '../../../cli/format.js'
 import { serverSource } from '../../../cli/server-source.js'
 import { SkywireError } from '../../../contracts/errors.js'
 import { parseSortKey, rankServers, SORT_KEYS, type RankedServer } from '../../../contracts/server-score.js'
@@ -101,7 +101,6 @@ export default class VpnList extends VisorCommand {
 }
 
 function table(rows: RankedServer[]): string {
-  const head = ['KEY', 'CC', 'LOAD', 'UPTIME', 'LATENCY', 'SCORE', 'VERSION']
   const body = rows.map((r) => [
     r.pk,
     r.country ?? '??',
@@ -109,18 +108,7 @@ function table(rows: RankedServer[]): string {
     r.uptimeS === null ? '-' : formatDuration(r.uptimeS),
     r.latencyMs === null ? '-' : `${r.latencyMs.toFixed(1)} ms`,
     r.score.toFixed(1),
-    // A version is what the server says: shown, never interpreted, and kept short.
-    `v${String(r.version)
-      .replace(/[^\w.+-]/g, '?')
-      .slice(0, 20)}`,
+    shownVersion(r.version),
   ])
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)))
-  return [head, ...body]
-    .map((cols) =>
-      cols
-        .map((c, i) => c.padEnd(widths[i] as number))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n')
+  return formatTable(['KEY', 'CC', 'LOAD', 'UPTIME', 'LATENCY', 'SCORE', 'VERSION'], body)
 }
