@@ -49,6 +49,12 @@ const cidr4 = z.string().refine(
   { message: 'must be an IPv4 network like 10.77.0.0/16 (prefix 8..30)' },
 )
 
+/** A country to advertise in service discovery; the services refuse any other code, so a registration would fail for good. */
+const countryCode = z
+  .string()
+  .regex(/^[A-Z]{2}$/, 'must be a two-letter country code like US')
+  .refine(isIsoCountryCode, 'must be an ISO 3166-1 country code like US or DE')
+
 const transportType = z.enum(['sudph', 'stcpr'])
 
 /** The shape of vpnClient.autoConnect: off | last | best | best:CC | a public key. */
@@ -141,12 +147,7 @@ export const configSchema = z
           .max(4)
           .default(['1.1.1.1', '9.9.9.9']),
         /** ISO country code to advertise when the address is private. */
-        country: z
-          .string()
-          .regex(/^[A-Z]{2}$/, 'must be a two-letter country code like US')
-          // The services refuse any other code, so the registration would fail for good.
-          .refine(isIsoCountryCode, 'must be an ISO 3166-1 country code like US or DE')
-          .optional(),
+        country: countryCode.optional(),
       })
       .prefault({}),
     vpnClient: z
@@ -219,11 +220,7 @@ export const configSchema = z
         /** Distinct clients forwarded for at once. */
         maxClients: z.number().int().min(1).max(100_000).default(64),
         /** The country to advertise in service discovery when the address does not tell (as vpnServer.country). */
-        country: z
-          .string()
-          .regex(/^[A-Z]{2}$/, 'must be a two-letter country code like US')
-          .refine(isIsoCountryCode, 'must be an ISO 3166-1 country code like US or DE')
-          .optional(),
+        country: countryCode.optional(),
       })
       .prefault({}),
     control: z
