@@ -7,10 +7,10 @@
 import { isIP } from 'node:net'
 import type { Logger } from 'pino'
 import { SkywireError } from '../contracts/errors.js'
-import type { TransportUp, TransportKind } from '../native/node.js'
+import type { TransportDescription, TransportUp, TransportKind } from '../native/node.js'
 import { DEFAULT_PASSCODE_LIMITS, PasscodeGate, type PasscodeLimits } from './passcode.js'
 import { AddressPool, AddressPool6 } from './pool.js'
-import { FEATURE_EXIT_INFO, PROTOCOL_VERSION, ProtocolError, decode, encode, exitSchema, type Exit, type Status } from './protocol.js'
+import { FEATURE_EXIT_INFO, PROTOCOL_VERSION, ProtocolError, decode, encode, exitSchema, type Exit, type Hello, type Status } from './protocol.js'
 import type { ServerHost } from './host.js'
 import type { VpnNode } from './node.js'
 
@@ -400,6 +400,13 @@ export class VpnServer {
       this.refuse(id, { status: 'error', message: (err as Error).message })
       return true
     }
+    this.onHello(id, info, hello)
+    return true
+  }
+
+  /** A hello on an inbound transport: refused (the transport closes) or answered with an address. */
+  private onHello(id: number, info: TransportDescription, hello: Hello): void {
+    const peer = info.peer
     if (this.clients.has(id)) {
       this.log.warn({ peer }, 'second vpn hello on a transport; closing it')
       // The client may have lost this transport without a bye (crash, restart)
@@ -410,25 +417,13 @@ export class VpnServer {
         message: 'one hello per transport (say bye first); closing the transport',
         retryAfterMs: this.limits.closeAfterStatusMs + 500,
       })
-      return true
+      return
     }
     this.stopAwaiting(id)
-    if (hello.v !== PROTOCOL_VERSION) {
-      this.refuse(id, { status: 'version-mismatch', message: `server speaks VPN protocol ${PROTOCOL_VERSION}, client ${hello.v}` })
-      return true
-    }
-    if (this.opts.whitelist.length > 0 && !this.opts.whitelist.includes(peer)) {
-      this.log.warn({ peer }, 'vpn client refused: not on the whitelist')
-      this.refuse(id, { status: 'forbidden', message: 'this server only admits whitelisted public keys' })
-      return true
-    }
-    if (this.opts.passcode) {
-      const v = this.passcodeVerdict(peer, hello.passcode)
-      if (v !== 'ok') {
-        this.log.warn({ peer, verdict: v }, 'vpn client refused: passcode')
-        this.refuse(id, { status: 'forbidden', message: v === 'wrong' ? 'wrong passcode' : 'too many wrong passcodes; try again later' })
-        return true
-      }
+    const refusal = this.admissionRefusal(peer, hello)
+    if (refusal) {
+      this.refuse(id, refusal)
+      return
     }
     const got = this.pool.allocateOrWhy(String(id), hello.usedNets)
     if (!got.ok || !this.tun) {
@@ -441,14 +436,38 @@ export class VpnServer {
           ? `your networks cover the server's whole pool ${this.opts.pool}`
           : "no address left in the pool outside the client's networks",
       })
-      return true
+      return
     }
-    const ip = got.ip
+    this.admit(id, info, this.tun, got.ip)
+  }
+
+  /** Why this peer's hello is refused before any address is spent (version, whitelist, passcode), or null. */
+  private admissionRefusal(peer: string, hello: Hello): Omit<Status, 'type'> | null {
+    if (hello.v !== PROTOCOL_VERSION) {
+      return { status: 'version-mismatch', message: `server speaks VPN protocol ${PROTOCOL_VERSION}, client ${hello.v}` }
+    }
+    if (this.opts.whitelist.length > 0 && !this.opts.whitelist.includes(peer)) {
+      this.log.warn({ peer }, 'vpn client refused: not on the whitelist')
+      return { status: 'forbidden', message: 'this server only admits whitelisted public keys' }
+    }
+    if (this.opts.passcode) {
+      const v = this.passcodeVerdict(peer, hello.passcode)
+      if (v !== 'ok') {
+        this.log.warn({ peer, verdict: v }, 'vpn client refused: passcode')
+        return { status: 'forbidden', message: v === 'wrong' ? 'wrong passcode' : 'too many wrong passcodes; try again later' }
+      }
+    }
+    return null
+  }
+
+  /** Attach the client with its addresses (cryptokey routing) and answer ok. */
+  private admit(id: number, info: TransportDescription, tun: string, ip: string): void {
+    const peer = info.peer
     // A /64 outlasts any number of clients; a narrow routed pool6 may not: such a client gets IPv4 only.
     const ip6 = this.pool6?.allocate(String(id)) ?? null
     if (this.pool6 && ip6 === null) this.log.warn({ peer }, 'IPv6 pool exhausted: this client gets IPv4 only')
     // Cryptokey routing: the session may send from these two addresses and no other.
-    this.node.attach(this.tun, id, ip6 === null ? [`${ip}/32`] : [`${ip}/32`, `${ip6}/128`])
+    this.node.attach(tun, id, ip6 === null ? [`${ip}/32`] : [`${ip}/32`, `${ip6}/128`])
     this.clients.set(id, {
       pk: peer,
       transportId: id,
@@ -478,7 +497,6 @@ export class VpnServer {
       this.log.warn({ peer, err: (err as Error).message }, 'cannot answer vpn hello')
     }
     this.log.info({ peer, tunnelIp: ip, tunnelIp6: ip6, transport: info.transport }, 'vpn client connected')
-    return true
   }
 
   /** Answers an exit-info question from the cache (EXIT_INFO_TTL_MS), looking up anew when it is stale. */
