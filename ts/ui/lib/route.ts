@@ -60,6 +60,6 @@ export interface RouteStep {
 
 /** "you → hop 1a2b3c4d…ef01 → exit 5e6f…" for a chain; '' for a direct connection (no hop) or none. */
 export function routeLine(route: readonly RouteStep[] | null | undefined): string {
-  if (!route || !route.some((s) => s.role === 'hop')) return ''
+  if (!route?.some((s) => s.role === 'hop')) return ''
   return ['you', ...route.map((s) => `${s.role} ${shortPk(s.pk)}`)].join(' → ')
 }
