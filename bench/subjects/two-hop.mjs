@@ -1,0 +1,72 @@
+// Our tunnel through one hop (issue 16): client (bench-cli) → hop (its own namespace, bench-hop) → exit
+// (bench-srv), SUDPH on both links. The client runs its Noise session with the hop and, inside it, a
+// second one end to end with the exit (bench/fixtures/chain-node.mjs); the hop splices the two in Rust.
+// Compare it with the `sudph` row of the same run (one transport, client → exit): the issue's target is
+// at least 60 % of its TCP throughput.
+//
+//   bench-cli 192.0.2.2 ─ va/vb ─ bench-srv 192.0.2.1         (the other subjects' pair, unused here)
+//   bench-cli 198.51.100.2 ─ hc/ch ─ bench-hop 198.51.100.1
+//                                    bench-hop 198.18.0.2 ─ hs/sh ─ bench-srv 198.18.0.1
+import { generateKeypair } from '../lib/native.mjs'
+import { spawnNode } from '../lib/node-proc.mjs'
+import { PEER, ROOT } from '../lib/paths.mjs'
+import { join } from 'node:path'
+
+const CHAIN = join(ROOT, 'bench/fixtures/chain-node.mjs')
+/** Two layers of session overhead must fit in the links' 1500 bytes: the client's and the exit's TUN MTU. */
+const MTU = 1340
+
+/** The hop's namespace and its two links, made once per run (the lab removes them at its end). */
+async function hopNamespace(lab, env) {
+  if (env.hop) return env.hop
+  const ns = await lab.addNamespace('bench-hop')
+  await lab.veth({ ns: env.b, ifname: 'ch', addrs: ['198.51.100.2/24'] }, { ns, ifname: 'hc', addrs: ['198.51.100.1/24'] })
+  await lab.veth({ ns, ifname: 'hs', addrs: ['198.18.0.2/24'] }, { ns: env.a, ifname: 'sh', addrs: ['198.18.0.1/24'] })
+  env.hop = ns
+  return ns
+}
+
+export async function setupTwoHop(lab, env) {
+  const hopNs = await hopNamespace(lab, env)
+  const [exitKey, hopKey, clientKey] = [generateKeypair(), generateKeypair(), generateKeypair()]
+  const procs = []
+  const stop = async () => {
+    for (const p of [...procs].reverse()) await p.kill('SIGTERM', 2000)
+  }
+  try {
+    const exit = spawnNode(lab, env.a, PEER, {
+      sk: exitKey.secretKey,
+      sudph: '198.18.0.1:7788',
+      tun: { name: 'swh0', ipv4: '10.96.0.1/24', mtu: MTU },
+      allow: { [clientKey.publicKey]: ['10.96.0.2/32'] },
+    })
+    procs.push(exit)
+    await exit.waitForOutput(/"ready"/, 10_000)
+    const hop = spawnNode(lab, hopNs, CHAIN, {
+      role: 'hop',
+      sk: hopKey.secretKey,
+      sudph: '198.51.100.1:7798',
+      next: { pk: exitKey.publicKey, transport: 'sudph', addrs: ['198.18.0.1:7788'] },
+    })
+    procs.push(hop)
+    const h = await hop.waitForOutput(/"next":\d+|"chainError":\{[^\n]*/, 15_000)
+    if (h[0].includes('chainError')) throw new Error(`the hop could not reach the exit: ${h[0]}`)
+    const client = spawnNode(lab, env.b, CHAIN, {
+      role: 'client',
+      sk: clientKey.secretKey,
+      sudph: '0.0.0.0:0',
+      tun: { name: 'swh0', ipv4: '10.96.0.2/24', mtu: MTU },
+      allow: ['10.96.0.0/24'],
+      hop: { pk: hopKey.publicKey, transport: 'sudph', addrs: ['198.51.100.1:7798'] },
+      exit: { pk: exitKey.publicKey },
+    })
+    procs.push(client)
+    const c = await client.waitForOutput(/"dialed":\d+|"chainError":\{[^\n]*/, 20_000)
+    if (c[0].includes('chainError')) throw new Error(`client → hop → exit failed: ${c[0]}`)
+  } catch (e) {
+    // Nothing may keep the ports or TUN names a later subject or repeat uses.
+    await stop()
+    throw e
+  }
+  return { addr: '10.96.0.1', pids: procs.map((p) => p.pid), stop }
+}
