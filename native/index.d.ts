@@ -30,6 +30,27 @@ export declare class Node {
    * given. Resolves to the transport id.
    */
   dial(pk: string, transport: TransportKind, addrs: Array<string> | undefined | null, timeoutMs: number): Promise<number>
+  /**
+   * Multi-hop, client: pick a circuit number on transport `viaId` for a
+   * dial through it. Tell the hop (its control), then `dialVia`; a failed
+   * dial or `unsplice(viaId, circuit)` releases it.
+   */
+  reserveCircuit(viaId: number): number
+  /**
+   * Multi-hop, client: the Noise IK handshake with `remotePk` through
+   * circuit `circuit` of `viaId`; resolves to the new transport's id.
+   */
+  dialVia(viaId: number, circuit: number, remotePk: string, timeoutMs: number): Promise<number>
+  /**
+   * Multi-hop, hop: relay circuit `fromCircuit` of transport `fromId` (a
+   * number the client picked) to a new circuit of `toId`, returned; both
+   * ways, at most `bytesPerSec` (0: no limit; over it messages drop).
+   */
+  splice(fromId: number, fromCircuit: number, toId: number, bytesPerSec: number): number
+  /** End a splice, or release a circuit number reserved for a dial. */
+  unsplice(fromId: number, fromCircuit: number): void
+  /** The splices this visor relays, with their counts. */
+  splices(): Array<SpliceDescription>
   /** Send a control message (at most 60 KiB) over transport `id`. */
   sendControl(id: number, data: Buffer): void
   /** Create a TUN, addressed and up. Returns its name. */
@@ -56,6 +77,12 @@ export interface BypassMark {
   refused: boolean
 }
 
+/**
+ * Bytes each circuit layer adds to a packet: a tunnel over n circuits needs
+ * an MTU n × this lower than a direct one.
+ */
+export declare const CIRCUIT_OVERHEAD: number
+
 /** Connect a marked TCP socket to `addr` ("IP:PORT" or "[IPv6]:PORT"); resolves to its fd, which the caller owns. */
 export declare function connectMarked(addr: string, timeoutMs: number): Promise<number>
 
@@ -75,14 +102,18 @@ export interface KeyPair {
   secretKey: string
 }
 
+/** Circuits one transport may carry. */
+export declare const MAX_CIRCUITS: number
+
 /** One event from the node; `kind` says which (a discriminated union in TypeScript). */
 export type NodeEvent =
-  | { kind: 'transport-up'; id: number; peer: string; transport: TransportKind; remote: string; initiator: boolean }
+  | { kind: 'transport-up'; id: number; peer: string; transport: TransportKind; remote: string; initiator: boolean; via?: number }
   | { kind: 'control'; id: number; data: Buffer }
   | { kind: 'transport-down'; id: number; peer: string; reason: string }
   | { kind: 'punch'; peer: string; stage: string; addr?: string }
   | { kind: 'bound'; observed: string }
   | { kind: 'refused'; reason: string; addr: string; limits: NodeLimitStats }
+  | { kind: 'splice-down'; fromId: number; fromCircuit: number }
 
 /** Caps on inbound dials (see `skywire_core::node::Limits` for why each default). */
 export interface NodeLimits {
@@ -153,6 +184,17 @@ export declare function publicKeyProblem(pk: string): string | null
 /** Sign `message` with an Ed25519 secret key; returns the 64-byte signature. */
 export declare function sign(secretKey: string, message: Buffer): Buffer
 
+/** One splice this visor relays (multi-hop), as `splices()` lists them. */
+export interface SpliceDescription {
+  fromId: number
+  fromCircuit: number
+  toId: number
+  toCircuit: number
+  /** Messages relayed (both directions), and dropped over the splice's rate. */
+  relayed: number
+  dropped: number
+}
+
 /** One live transport, as `transport()` and `transports()` describe it. */
 export interface TransportDescription {
   id: number
@@ -160,6 +202,12 @@ export interface TransportDescription {
   transport: TransportKind
   remote: string
   initiator: boolean
+  /**
+   * A circuit transport (multi-hop): the transport it runs through; its
+   * `transport` is then the kind at the base of the chain, and `remote`
+   * the first hop's address.
+   */
+  via?: number
   tun?: string
   ageMs: number
   stats: TransportStats

@@ -17,7 +17,7 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
 /** Every stable error code (core, binding and TypeScript). */
 export type ErrorCode =
-  /** A bad flag, argument or input. (from ts) */
+  /** A bad flag, argument or input. (from ts, binding) */
   | 'EUSAGE'
   /** The config file is missing, unreadable or invalid. (from ts) */
   | 'ECONFIG'
@@ -85,6 +85,10 @@ export type ErrorCode =
   | 'ETOOLARGE'
   /** The transport's send queue is full. (from core) */
   | 'EQUEUEFULL'
+  /** No such circuit on that transport, or the circuit number is taken or not the caller's to use (multi-hop). (from core) */
+  | 'ENOCIRCUIT'
+  /** The transport already carries the most circuits it may (multi-hop). (from core) */
+  | 'ECIRCUITLIMIT'
   /** The node is shut down. (from core) */
   | 'ECLOSED'
   /** Creating or configuring a TUN failed. (from core) */
@@ -129,6 +133,8 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'ENOTUNNEL',
   'ETOOLARGE',
   'EQUEUEFULL',
+  'ENOCIRCUIT',
+  'ECIRCUITLIMIT',
   'ECLOSED',
   'ETUN',
   'EINVALIDADDR',
@@ -171,6 +177,8 @@ export const EXIT_CODE_OF: Readonly<Record<ErrorCode, ExitCode>> = {
   ENOTUNNEL: ExitCode.Failure,
   ETOOLARGE: ExitCode.Usage,
   EQUEUEFULL: ExitCode.Failure,
+  ENOCIRCUIT: ExitCode.Failure,
+  ECIRCUITLIMIT: ExitCode.Failure,
   ECLOSED: ExitCode.Failure,
   ETUN: ExitCode.Failure,
   EINVALIDADDR: ExitCode.Usage,
@@ -179,7 +187,7 @@ export const EXIT_CODE_OF: Readonly<Record<ErrorCode, ExitCode>> = {
 
 /** Who raises each code: the Rust core, the napi binding, or TypeScript. */
 export const ERROR_CODE_FROM: Readonly<Record<ErrorCode, readonly ('core' | 'binding' | 'ts')[]>> = {
-  EUSAGE: ['ts'],
+  EUSAGE: ['ts', 'binding'],
   ECONFIG: ['ts'],
   EEXIST: ['ts'],
   EINVALIDPK: ['core', 'ts'],
@@ -213,6 +221,8 @@ export const ERROR_CODE_FROM: Readonly<Record<ErrorCode, readonly ('core' | 'bin
   ENOTUNNEL: ['core'],
   ETOOLARGE: ['core'],
   EQUEUEFULL: ['core'],
+  ENOCIRCUIT: ['core'],
+  ECIRCUITLIMIT: ['core'],
   ECLOSED: ['core'],
   ETUN: ['core'],
   EINVALIDADDR: ['binding'],

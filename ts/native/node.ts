@@ -13,18 +13,32 @@ import type {
   NodeEvent,
   NodeLimitStats,
   NodeLimits,
+  SpliceDescription,
   TransportDescription,
   TransportKind,
   TunOptions,
 } from '../../native/index.js'
 
-export type { NodeLimitStats, NodeLimits, TransportDescription, TransportKind, TunOptions }
+export type { NodeLimitStats, NodeLimits, SpliceDescription, TransportDescription, TransportKind, TunOptions }
+
+/**
+ * Multi-hop: bytes each circuit layer adds to a packet (forward header and the
+ * layer's own encryption). A tunnel over n circuits lowers its MTU by n × this.
+ */
+export const CIRCUIT_OVERHEAD: number = native.CIRCUIT_OVERHEAD
+/** Multi-hop: circuits one transport may carry. */
+export const MAX_CIRCUITS: number = native.MAX_CIRCUITS
 
 /** The payload of the node event `K`, without its tag. */
 type Payload<K extends NodeEvent['kind']> = Omit<Extract<NodeEvent, { kind: K }>, 'kind'>
 
-/** A transport came up: we dialed it, or a peer dialed us. */
+/**
+ * A transport came up: we dialed it, or a peer dialed us. `via` is set on a
+ * circuit transport (multi-hop): the id of the transport it runs through.
+ */
 export type TransportUp = Payload<'transport-up'>
+/** A splice this visor relayed ended because one of its transports closed. */
+export type SpliceDown = Payload<'splice-down'>
 export type TransportDown = Payload<'transport-down'>
 
 export interface NodeEvents {
@@ -35,6 +49,7 @@ export interface NodeEvents {
   bound: [Payload<'bound'>]
   /** Inbound dials refused by a limit: at most one event per 10 s, however large the flood. */
   refused: [{ reason: string; from: string; limits: NodeLimitStats }]
+  'splice-down': [SpliceDown]
 }
 
 export interface NodeOptions {
@@ -55,6 +70,13 @@ export type SessionUp = TransportUp
 export type CoreNodeOptions = NodeOptions
 /** @deprecated Use `TransportDescription`. */
 export type SessionDescription = TransportDescription
+
+/** A circuit number or rate from JavaScript: the binding would wrap a negative or fractional number silently. */
+function checkUint(what: string, v: number, max: number): void {
+  if (!Number.isInteger(v) || v < 0 || v > max) {
+    throw new SkywireError('EUSAGE', `${what} must be an integer from 0 to ${max}, got ${String(v)}`)
+  }
+}
 
 export class Node extends EventEmitter<NodeEvents> {
   private constructor(private readonly node: NativeNode) {
@@ -95,7 +117,14 @@ export class Node extends EventEmitter<NodeEvents> {
   private dispatch(ev: NodeEvent): void {
     switch (ev.kind) {
       case 'transport-up':
-        this.emit('transport-up', { id: ev.id, peer: ev.peer, transport: ev.transport, remote: ev.remote, initiator: ev.initiator })
+        this.emit('transport-up', {
+          id: ev.id,
+          peer: ev.peer,
+          transport: ev.transport,
+          remote: ev.remote,
+          initiator: ev.initiator,
+          ...(ev.via === undefined ? {} : { via: ev.via }),
+        })
         break
       case 'control':
         this.emit('control', { id: ev.id, data: ev.data })
@@ -111,6 +140,9 @@ export class Node extends EventEmitter<NodeEvents> {
         break
       case 'refused':
         this.emit('refused', { reason: ev.reason, from: ev.addr, limits: ev.limits })
+        break
+      case 'splice-down':
+        this.emit('splice-down', { fromId: ev.fromId, fromCircuit: ev.fromCircuit })
         break
     }
   }
@@ -144,6 +176,50 @@ export class Node extends EventEmitter<NodeEvents> {
     } catch (err) {
       throw fromNativeError(err)
     }
+  }
+
+  /**
+   * Multi-hop, client: pick a circuit number on transport `viaId` for a dial
+   * through it. Tell the hop (its control) to splice it onwards, then `dialVia`.
+   */
+  reserveCircuit(viaId: number): number {
+    return callNative(() => this.node.reserveCircuit(viaId))
+  }
+
+  /**
+   * Multi-hop, client: the Noise handshake with `remotePk` through circuit
+   * `circuit` of `viaId`; resolves to the new transport's id. The result is a
+   * transport like any other (tunnel, control, status), with `via` set.
+   */
+  async dialVia(viaId: number, circuit: number, remotePk: string, timeoutMs: number): Promise<number> {
+    checkUint('circuit', circuit, 0xffff_ffff)
+    try {
+      return await this.node.dialVia(viaId, circuit, remotePk, Math.max(1, Math.round(timeoutMs)))
+    } catch (err) {
+      throw fromNativeError(err)
+    }
+  }
+
+  /**
+   * Multi-hop, hop: relay circuit `fromCircuit` of transport `fromId` (the
+   * number the client picked) to a new circuit of `toId`, returned; both ways,
+   * at most `bytesPerSec` (0: no limit; over it messages drop and are counted).
+   */
+  splice(fromId: number, fromCircuit: number, toId: number, bytesPerSec: number): number {
+    checkUint('circuit', fromCircuit, 0xffff_ffff)
+    checkUint('bytesPerSec', bytesPerSec, Number.MAX_SAFE_INTEGER)
+    return callNative(() => this.node.splice(fromId, fromCircuit, toId, bytesPerSec))
+  }
+
+  /** End a splice, or release a circuit number reserved for a dial. */
+  unsplice(fromId: number, fromCircuit: number): void {
+    checkUint('circuit', fromCircuit, 0xffff_ffff)
+    callNative(() => this.node.unsplice(fromId, fromCircuit))
+  }
+
+  /** The splices this visor relays, with their counts. */
+  splices(): SpliceDescription[] {
+    return this.node.splices()
   }
 
   sendControl(id: number, data: Buffer): void {

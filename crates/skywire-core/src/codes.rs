@@ -7,6 +7,8 @@
 /// A stable error code: what TypeScript switches on, never the message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Code {
+    /// A bad flag, argument or input.
+    Usage,
     /// Not a visor public key (64 lowercase hex of a prime-order curve point).
     InvalidPublicKey,
     /// Not a visor secret key (64 hex characters).
@@ -39,6 +41,10 @@ pub enum Code {
     TooLarge,
     /// The transport's send queue is full.
     QueueFull,
+    /// No such circuit on that transport, or the circuit number is taken or not the caller's to use (multi-hop).
+    NoCircuit,
+    /// The transport already carries the most circuits it may (multi-hop).
+    CircuitLimit,
     /// The node is shut down.
     Closed,
     /// Creating or configuring a TUN failed.
@@ -50,6 +56,7 @@ pub enum Code {
 impl Code {
     /// Every code, in table order.
     pub const ALL: &[Code] = &[
+        Code::Usage,
         Code::InvalidPublicKey,
         Code::InvalidSecretKey,
         Code::InvalidSignature,
@@ -66,6 +73,8 @@ impl Code {
         Code::NoTunnel,
         Code::TooLarge,
         Code::QueueFull,
+        Code::NoCircuit,
+        Code::CircuitLimit,
         Code::Closed,
         Code::Tun,
         Code::InvalidAddress,
@@ -74,6 +83,7 @@ impl Code {
     /// The code as TypeScript sees it (`EINVALIDPK`).
     pub fn as_str(self) -> &'static str {
         match self {
+            Code::Usage => "EUSAGE",
             Code::InvalidPublicKey => "EINVALIDPK",
             Code::InvalidSecretKey => "EINVALIDSK",
             Code::InvalidSignature => "EINVALIDSIG",
@@ -90,6 +100,8 @@ impl Code {
             Code::NoTunnel => "ENOTUNNEL",
             Code::TooLarge => "ETOOLARGE",
             Code::QueueFull => "EQUEUEFULL",
+            Code::NoCircuit => "ENOCIRCUIT",
+            Code::CircuitLimit => "ECIRCUITLIMIT",
             Code::Closed => "ECLOSED",
             Code::Tun => "ETUN",
             Code::InvalidAddress => "EINVALIDADDR",

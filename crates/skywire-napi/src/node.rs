@@ -16,7 +16,9 @@ use ipnet::IpNet;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use skywire_core::node::{Event, LimitStats, Limits, NodeConfig, NodeError, TransportInfo, TransportKind as CoreKind};
+use skywire_core::node::{
+    Event, LimitStats, Limits, NodeConfig, NodeError, SpliceInfo, TransportInfo, TransportKind as CoreKind,
+};
 use skywire_core::router::TransportId;
 use skywire_core::tun::TunConfig;
 use skywire_core::{Keypair, PublicKey, SecretKey};
@@ -160,8 +162,9 @@ impl From<CoreKind> for TransportKind {
 /// One event from the node; `kind` says which (a discriminated union in TypeScript).
 #[napi(discriminant = "kind", discriminant_case = "kebab-case")]
 pub enum NodeEvent {
-    /// A transport is up (we dialed it, or a peer dialed us).
-    TransportUp { id: i64, peer: String, transport: TransportKind, remote: String, initiator: bool },
+    /// A transport is up (we dialed it, or a peer dialed us). `via`: a
+    /// circuit transport (multi-hop), and the transport it runs through.
+    TransportUp { id: i64, peer: String, transport: TransportKind, remote: String, initiator: bool, via: Option<i64> },
     /// A control message from the peer of transport `id`.
     Control { id: i64, data: Buffer },
     /// A transport closed; `reason` says why, for logs.
@@ -173,17 +176,21 @@ pub enum NodeEvent {
     /// Inbound dials refused by a limit (`reason`): `addr` is the source that
     /// triggered this report, `limits` the counts; at most one every 10 s.
     Refused { reason: String, addr: String, limits: NodeLimitStats },
+    /// A splice this visor relayed ended because one of its transports
+    /// closed; named as `splice(fromId, fromCircuit, ...)` was called.
+    SpliceDown { from_id: i64, from_circuit: u32 },
 }
 
 impl NodeEvent {
     fn from_core(e: Event) -> Self {
         match e {
-            Event::TransportUp { id, peer, transport, remote, initiator } => NodeEvent::TransportUp {
+            Event::TransportUp { id, peer, transport, remote, initiator, via } => NodeEvent::TransportUp {
                 id: js_id(id),
                 peer: peer.to_hex(),
                 transport: transport.into(),
                 remote: remote.to_string(),
                 initiator,
+                via: via.map(js_id),
             },
             Event::Control { id, data } => NodeEvent::Control { id: js_id(id), data: data.into() },
             Event::TransportDown { id, peer, reason } => {
@@ -195,6 +202,9 @@ impl NodeEvent {
             Event::Bound { observed } => NodeEvent::Bound { observed: observed.to_string() },
             Event::Refused { why, from, stats } => {
                 NodeEvent::Refused { reason: why.as_str().into(), addr: from.to_string(), limits: stats.into() }
+            }
+            Event::SpliceDown { from_id, from_circuit } => {
+                NodeEvent::SpliceDown { from_id: js_id(from_id), from_circuit }
             }
         }
     }
@@ -234,6 +244,10 @@ pub struct TransportDescription {
     pub transport: TransportKind,
     pub remote: String,
     pub initiator: bool,
+    /// A circuit transport (multi-hop): the transport it runs through; its
+    /// `transport` is then the kind at the base of the chain, and `remote`
+    /// the first hop's address.
+    pub via: Option<i64>,
     pub tun: Option<String>,
     pub age_ms: f64,
     pub stats: TransportStats,
@@ -247,6 +261,7 @@ fn describe(s: TransportInfo) -> TransportDescription {
         transport: s.transport.into(),
         remote: s.remote.to_string(),
         initiator: s.initiator,
+        via: s.via.map(js_id),
         tun: s.tunnel,
         age_ms: s.age.as_secs_f64() * 1000.0,
         stats: TransportStats {
@@ -261,6 +276,42 @@ fn describe(s: TransportInfo) -> TransportDescription {
         },
     }
 }
+
+/// One splice this visor relays (multi-hop), as `splices()` lists them.
+#[napi(object)]
+pub struct SpliceDescription {
+    pub from_id: i64,
+    pub from_circuit: u32,
+    pub to_id: i64,
+    pub to_circuit: u32,
+    /// Messages relayed (both directions), and dropped over the splice's rate.
+    pub relayed: f64,
+    pub dropped: f64,
+}
+
+impl From<SpliceInfo> for SpliceDescription {
+    fn from(s: SpliceInfo) -> Self {
+        SpliceDescription {
+            from_id: js_id(s.from_id),
+            from_circuit: s.from_circuit,
+            to_id: js_id(s.to_id),
+            to_circuit: s.to_circuit,
+            relayed: total(s.relayed),
+            dropped: total(s.dropped),
+        }
+    }
+}
+
+/// Bytes each circuit layer adds to a packet: a tunnel over n circuits needs
+/// an MTU n × this lower than a direct one.
+#[allow(clippy::cast_possible_truncation)] // 37
+#[napi]
+pub const CIRCUIT_OVERHEAD: u32 = skywire_core::node::CIRCUIT_OVERHEAD as u32;
+
+/// Circuits one transport may carry.
+#[allow(clippy::cast_possible_truncation)] // 1024
+#[napi]
+pub const MAX_CIRCUITS: u32 = skywire_core::node::MAX_CIRCUITS as u32;
 
 type EventFn = ThreadsafeFunction<NodeEvent, (), NodeEvent, Status, false>;
 
@@ -350,6 +401,50 @@ impl Node {
         }
         .map_err(node_err)?;
         Ok(js_id(id))
+    }
+
+    /// Multi-hop, client: pick a circuit number on transport `viaId` for a
+    /// dial through it. Tell the hop (its control), then `dialVia`; a failed
+    /// dial or `unsplice(viaId, circuit)` releases it.
+    #[napi]
+    pub fn reserve_circuit(&self, via_id: i64) -> Result<u32> {
+        self.node.reserve_circuit(core_id(via_id)?).map_err(node_err)
+    }
+
+    /// Multi-hop, client: the Noise IK handshake with `remotePk` through
+    /// circuit `circuit` of `viaId`; resolves to the new transport's id.
+    #[napi]
+    pub async fn dial_via(&self, via_id: i64, circuit: u32, remote_pk: String, timeout_ms: u32) -> Result<i64> {
+        let remote = parse_pk(&remote_pk)?;
+        let timeout = Duration::from_millis(u64::from(timeout_ms.max(1)));
+        let id = self.node.dial_via(core_id(via_id)?, circuit, remote, timeout).await.map_err(node_err)?;
+        Ok(js_id(id))
+    }
+
+    /// Multi-hop, hop: relay circuit `fromCircuit` of transport `fromId` (a
+    /// number the client picked) to a new circuit of `toId`, returned; both
+    /// ways, at most `bytesPerSec` (0: no limit; over it messages drop).
+    #[napi]
+    pub fn splice(&self, from_id: i64, from_circuit: u32, to_id: i64, bytes_per_sec: f64) -> Result<u32> {
+        if !(bytes_per_sec.is_finite() && bytes_per_sec >= 0.0) {
+            return Err(coded(Code::Usage, format!("bytesPerSec must be a number >= 0, got {bytes_per_sec}")));
+        }
+        // Saturating float-to-int: rates beyond 2^64 mean "no limit" anyway.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let rate = bytes_per_sec as u64;
+        self.node.splice(core_id(from_id)?, from_circuit, core_id(to_id)?, rate).map_err(node_err)
+    }
+
+    /// End a splice, or release a circuit number reserved for a dial.
+    #[napi]
+    pub fn unsplice(&self, from_id: i64, from_circuit: u32) -> Result<()> {
+        self.node.unsplice(core_id(from_id)?, from_circuit).map_err(node_err)
+    }
+
+    /// The splices this visor relays, with their counts.
+    #[napi]
+    pub fn splices(&self) -> Vec<SpliceDescription> {
+        self.node.splices().into_iter().map(Into::into).collect()
     }
 
     /// Send a control message (at most 60 KiB) over transport `id`.

@@ -18,7 +18,7 @@ use super::state::Inner;
 use super::timers::timer_loop;
 use super::tunnel::Tunnel;
 use super::udp::UdpSock;
-use super::{mark, stcpr, sudph, Event, NodeConfig, NodeError, TransportInfo};
+use super::{mark, stcpr, sudph, Event, NodeConfig, NodeError, SpliceInfo, TransportInfo};
 use crate::router::TransportId;
 use crate::tun::{Tun, TunConfig};
 use crate::PublicKey;
@@ -147,6 +147,50 @@ impl Node {
             r = dial => r,
             _ = closed.wait_for(|c| *c) => Err(NodeError::Closed),
         }
+    }
+
+    /// Multi-hop, client: pick a circuit number on transport `via` for a
+    /// dial through it (tell the hop, then `dial_via`). Released by
+    /// `unsplice(via, circuit)` or a failed dial.
+    pub fn reserve_circuit(&self, via: TransportId) -> Result<u32, NodeError> {
+        self.inner.reserve_circuit(via)
+    }
+
+    /// Multi-hop, client: the Noise IK handshake with `remote` through
+    /// circuit `circuit` of `via`. The result is a transport like any other
+    /// (its `via` says what it runs through).
+    pub async fn dial_via(
+        &self,
+        via: TransportId,
+        circuit: u32,
+        remote: PublicKey,
+        timeout: Duration,
+    ) -> Result<TransportId, NodeError> {
+        let deadline = Instant::now() + timeout;
+        self.until_shutdown(self.inner.dial_via(via, circuit, remote, deadline)).await.map(|p| p.id)
+    }
+
+    /// Multi-hop, hop: relay circuit `from_circuit` of transport `from` to a
+    /// new circuit of transport `to` (returned), both ways, at most
+    /// `bytes_per_sec` (0: no limit; over it messages drop and are counted).
+    pub fn splice(
+        &self,
+        from: TransportId,
+        from_circuit: u32,
+        to: TransportId,
+        bytes_per_sec: u64,
+    ) -> Result<u32, NodeError> {
+        self.inner.splice(from, from_circuit, to, bytes_per_sec)
+    }
+
+    /// End a splice (or release a reserved circuit number).
+    pub fn unsplice(&self, from: TransportId, from_circuit: u32) -> Result<(), NodeError> {
+        self.inner.unsplice(from, from_circuit)
+    }
+
+    /// The splices this visor relays, with their counts.
+    pub fn splices(&self) -> Vec<SpliceInfo> {
+        self.inner.splices()
     }
 
     pub fn send_control(&self, id: TransportId, data: &[u8]) -> Result<(), NodeError> {

@@ -31,6 +31,8 @@ pub(crate) fn random_u32() -> u32 {
 pub(crate) enum Inbound {
     Data(Range<usize>),
     Control(Range<usize>),
+    /// A forward body (multi-hop): for circuit.rs.
+    Forward(Range<usize>),
     /// Send these bytes back to the peer (pong, handshake confirmation).
     Reply(Range<usize>),
     Rtt(Duration),
@@ -76,6 +78,7 @@ impl SessionBox {
         Ok(match self.s.decapsulate(msg, now, out)? {
             Decapsulated::Data(p) => Inbound::Data(range(p)),
             Decapsulated::Control(p) => Inbound::Control(range(p)),
+            Decapsulated::Forward(p) => Inbound::Forward(range(p)),
             Decapsulated::WriteBack(p) => Inbound::Reply(range(p)),
             Decapsulated::Pong { rtt } => Inbound::Rtt(rtt),
             Decapsulated::Keepalive | Decapsulated::Done => Inbound::Nothing,

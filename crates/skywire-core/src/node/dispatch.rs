@@ -1,24 +1,50 @@
 //! Inbound dispatch: one decrypted session message becomes a TUN write, a
-//! control event, a reply, an RTT sample, or an in-band rekey.
+//! control event, a reply, an RTT sample, an in-band rekey, or (multi-hop) a
+//! relayed message or an inner one for a circuit's own session (circuit.rs).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::circuit::Forwarded;
 use super::crypto::{self, Inbound};
 use super::sink::TunSink;
 use super::state::Inner;
 use super::transport::Transport;
 use super::Event;
+use crate::wire::forward::CIRCUIT_LEN;
+
+/// One message handled: done (and whether it authenticated), or an inner
+/// message for a circuit transport that ends here.
+enum Step {
+    Done(bool),
+    Inner(Arc<Transport>, Vec<u8>),
+}
 
 impl Inner {
     /// Decrypt one session message from transport `tp` and act on it; data packets
     /// are left in `sink` (the caller flushes it when it has read all that is
     /// ready). Returns whether the message authenticated.
     pub(crate) async fn on_session_message(&self, tp: &Arc<Transport>, msg: &[u8], sink: &mut TunSink) -> bool {
+        let (mut circuit, mut inner) = match self.on_message(tp, msg, sink).await {
+            Step::Done(authenticated) => return authenticated,
+            Step::Inner(c, m) => (c, m),
+        };
+        // The outer message authenticated and carried an inner one for a
+        // circuit that ends here: that circuit's own session takes it. A
+        // loop, not recursion, for circuits inside circuits.
+        loop {
+            match self.on_message(&circuit, &inner, sink).await {
+                Step::Done(_) => return true,
+                Step::Inner(c, m) => (circuit, inner) = (c, m),
+            }
+        }
+    }
+
+    async fn on_message(&self, tp: &Arc<Transport>, msg: &[u8], sink: &mut TunSink) -> Step {
         if msg.first() == Some(&1) {
-            return self.on_inband_rekey(tp, msg);
+            return Step::Done(self.on_inband_rekey(tp, msg));
         }
         let tunnel = tp.tunnel.read().unwrap().clone();
         if let Some(t) = &tunnel {
@@ -45,36 +71,45 @@ impl Inner {
                     Some(_) => {}
                     None => tp.counters.drop_one(),
                 }
-                true
+                Step::Done(true)
+            }
+            Ok(Inbound::Forward(range)) => {
+                tp.counters.touch(self.epoch);
+                let body = &out[range];
+                match self.on_forward(tp, body) {
+                    Forwarded::Done => Step::Done(true),
+                    // on_forward parsed the body: the inner message follows the circuit.
+                    Forwarded::Local(c) => Step::Inner(c, body[CIRCUIT_LEN..].to_vec()),
+                }
             }
             Ok(Inbound::Control(range)) => {
                 tp.counters.touch(self.epoch);
                 let _ = self.events.send(Event::Control { id: tp.id, data: out[range].to_vec() });
-                true
+                Step::Done(true)
             }
             Ok(Inbound::Reply(range)) => {
                 tp.counters.touch(self.epoch);
                 tp.link.try_send(&out[range]);
-                true
+                Step::Done(true)
             }
             Ok(Inbound::Rtt(rtt)) => {
                 tp.counters.touch(self.epoch);
                 tp.counters.set_rtt(rtt);
-                true
+                Step::Done(true)
             }
             Ok(Inbound::Nothing) => {
                 tp.counters.touch(self.epoch);
-                true
+                Step::Done(true)
             }
             Err(_) => {
                 tp.counters.drop_one();
-                false
+                Step::Done(false)
             }
         }
     }
 
-    /// A handshake initiation inside an established STCPR connection: the
-    /// peer is rekeying.
+    /// A handshake initiation inside an established STCPR connection or
+    /// circuit: the peer is rekeying.
     fn on_inband_rekey(&self, tp: &Arc<Transport>, msg: &[u8]) -> bool {
         let index = self.alloc_index();
         let mut reply = vec![0u8; 512];

@@ -42,6 +42,10 @@ pub enum NodeError {
     QueueFull,
     #[error("the node is shut down")]
     Closed,
+    #[error("no circuit {1} for this use on transport {0} (unknown, taken, or not ours to use)")]
+    NoCircuit(TransportId, u32),
+    #[error("transport {0} carries the most circuits it may ({max})", max = super::circuit::MAX_CIRCUITS)]
+    CircuitLimit(TransportId),
     #[error(transparent)]
     Tun(#[from] TunError),
 }
@@ -62,6 +66,8 @@ impl NodeError {
             NodeError::ControlTooLarge(_) => Code::TooLarge,
             NodeError::QueueFull => Code::QueueFull,
             NodeError::Closed => Code::Closed,
+            NodeError::NoCircuit(..) => Code::NoCircuit,
+            NodeError::CircuitLimit(_) => Code::CircuitLimit,
             NodeError::Tun(TunError::Permission) => Code::Permission,
             NodeError::Tun(_) => Code::Tun,
         }

@@ -33,6 +33,8 @@ pub enum Event {
         transport: TransportKind,
         remote: SocketAddr,
         initiator: bool,
+        /// A circuit transport (multi-hop): the transport it runs through.
+        via: Option<TransportId>,
     },
     Control {
         id: TransportId,
@@ -61,6 +63,12 @@ pub enum Event {
         from: std::net::IpAddr,
         stats: LimitStats,
     },
+    /// A splice (multi-hop relay on this visor) ended because one of its
+    /// transports closed; named as `splice` was called.
+    SpliceDown {
+        from_id: TransportId,
+        from_circuit: u32,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -70,6 +78,9 @@ pub struct TransportInfo {
     pub transport: TransportKind,
     pub remote: SocketAddr,
     pub initiator: bool,
+    /// A circuit transport (multi-hop): the transport it runs through. Its
+    /// `transport` kind is then the kind at the base of the via chain.
+    pub via: Option<TransportId>,
     pub tunnel: Option<String>,
     pub age: Duration,
     pub stats: Snapshot,

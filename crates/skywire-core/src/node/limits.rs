@@ -189,7 +189,12 @@ impl Gate {
     /// if the pending caps allow, and only if the session caps leave room for
     /// it to become a session (a full server need not even read the dial).
     pub(crate) fn begin(self: &Arc<Self>, ip: IpAddr) -> Result<Ticket, Refusal> {
-        let key = source_key(ip);
+        self.begin_keyed(source_key(ip))
+    }
+
+    /// `begin` for a source named by its key: a circuit's inbound dial is
+    /// counted per via transport (circuit.rs), not per IP.
+    pub(crate) fn begin_keyed(self: &Arc<Self>, key: u128) -> Result<Ticket, Refusal> {
         let l = &self.limits;
         let mut st = self.state.lock().unwrap();
         let (ip_pending, ip_sessions) = st.by_source.get(&key).map_or((0, 0), |c| (c.pending, c.sessions));

@@ -21,6 +21,7 @@
 //! prober): `probe`.
 
 mod api;
+mod circuit;
 mod config;
 mod crypto;
 mod dispatch;
@@ -50,6 +51,7 @@ mod roaming_tests;
 mod tests;
 
 pub use self::api::Node;
+pub use self::circuit::{SpliceInfo, CIRCUIT_OVERHEAD, MAX_CIRCUITS};
 pub use self::config::NodeConfig;
 pub use self::crypto::{Kind, MAX_CONTROL};
 pub use self::error::NodeError;

@@ -74,9 +74,12 @@ impl Inner {
         self.transports.read().unwrap().get(&id).cloned()
     }
 
+    /// A direct transport by one of its session's indexes. Circuit transports
+    /// are reached only through their circuit, never by a datagram naming
+    /// their index (a hop could otherwise bypass the circuit it is on).
     pub(crate) fn transport_by_index(&self, index: u32) -> Option<Arc<Transport>> {
         let id = *self.by_index.read().unwrap().get(&index)?;
-        self.transport(id)
+        self.transport(id).filter(|t| !matches!(t.link, Link::Circuit { .. }))
     }
 
     pub(crate) fn find_udp_transport(&self, remote: PublicKey, addr: SocketAddr) -> Option<Arc<Transport>> {
@@ -84,7 +87,12 @@ impl Inner {
             .read()
             .unwrap()
             .values()
-            .find(|p| p.remote == remote && p.kind == TransportKind::Sudph && p.link.remote_addr() == addr)
+            .find(|p| {
+                p.remote == remote
+                    && p.kind == TransportKind::Sudph
+                    && matches!(p.link, Link::Udp { .. })
+                    && p.link.remote_addr() == addr
+            })
             .cloned()
     }
 
@@ -102,6 +110,10 @@ impl Inner {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let remote = session.remote();
         let unconfirmed = ticket.is_some() && !session.is_established();
+        let via = match &link {
+            Link::Circuit { via, .. } => Some(via.id),
+            _ => None,
+        };
         let tp = Arc::new(Transport {
             id,
             remote,
@@ -114,6 +126,7 @@ impl Inner {
             counters: Default::default(),
             tunnel: RwLock::new(None),
             since: Instant::now(),
+            circuits: Default::default(),
         });
         tp.counters.touch(self.epoch);
         self.transports.write().unwrap().insert(id, tp.clone());
@@ -124,6 +137,7 @@ impl Inner {
             transport: kind,
             remote: tp.link.remote_addr(),
             initiator,
+            via,
         });
         tp
     }
@@ -147,6 +161,7 @@ impl Inner {
             // A stored permit: the reader sees it even if it is not waiting yet.
             close.notify_one();
         }
+        self.drop_circuits(&tp);
         let _ = self.events.send(Event::TransportDown { id, peer: tp.remote, reason: reason.into() });
     }
 
@@ -157,6 +172,7 @@ impl Inner {
             transport: p.kind,
             remote: p.link.remote_addr(),
             initiator: p.initiator,
+            via: p.via(),
             tunnel: p.tunnel.read().unwrap().as_ref().map(|t| t.name().to_string()),
             age: p.since.elapsed(),
             stats: Snapshot { rekeys: p.session.lock().unwrap().rekeys(), ..p.counters.snapshot(self.epoch) },

@@ -1,5 +1,6 @@
-//! One transport: a direct link to a remote visor over STCPR or SUDPH,
-//! carrying one Noise session (whose keys a rekey renews; the transport stays).
+//! One transport: a direct link to a remote visor over STCPR or SUDPH, or a
+//! circuit through another transport (multi-hop, circuit.rs), carrying one
+//! Noise session (whose keys a rekey renews; the transport stays).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,6 +9,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+use super::circuit::Circuits;
 use super::crypto::{Kind, SessionBox};
 use super::limits::Ticket;
 use super::stats::Counters;
@@ -26,6 +28,9 @@ pub(crate) enum Link {
     /// STCPR: frames for the connection's writer task, and the signal that
     /// closes the connection when the session is closed on our side.
     Tcp { tx: mpsc::Sender<Vec<u8>>, addr: SocketAddr, close: Arc<tokio::sync::Notify> },
+    /// A circuit of another transport (`via`): each message travels as a
+    /// forward message on `via`'s session, so it is encrypted once more there.
+    Circuit { via: Arc<Transport>, circuit: u32 },
 }
 
 impl Link {
@@ -33,6 +38,8 @@ impl Link {
         match self {
             Link::Udp { addr, .. } => *addr.lock().unwrap(),
             Link::Tcp { addr, .. } => *addr,
+            // The hop's address: all this end ever sees of the other one.
+            Link::Circuit { via, .. } => via.link.remote_addr(),
         }
     }
 
@@ -48,6 +55,7 @@ impl Link {
                 Ok(f) => tx.try_send(f).is_ok(),
                 Err(_) => false,
             },
+            Link::Circuit { via, circuit } => via.send_forward(*circuit, msg),
         }
     }
 }
@@ -70,6 +78,8 @@ pub struct Transport {
     pub(crate) counters: Counters,
     pub(crate) tunnel: RwLock<Option<Arc<Tunnel>>>,
     pub(crate) since: Instant,
+    /// Circuits this transport carries (multi-hop).
+    pub(crate) circuits: Circuits,
 }
 
 /// The TUN reader's encryption buffer, reused for every batch: ciphertexts
@@ -106,6 +116,18 @@ impl Transport {
             Link::Udp { sock, addr } => {
                 let to = *addr.lock().unwrap();
                 send_runs(sock, &scratch.buf, &scratch.lens, to).await
+            }
+            Link::Circuit { via, circuit } => {
+                // Each ciphertext becomes one forward message on `via`.
+                let mut off = 0;
+                let mut sent = 0;
+                for &len in &scratch.lens {
+                    if via.send_forward(*circuit, &scratch.buf[off..off + len]) {
+                        sent += 1;
+                    }
+                    off += len;
+                }
+                sent
             }
             Link::Tcp { tx, .. } => {
                 // Wait for room, but briefly: one TUN feeds every client of a

@@ -27,6 +27,9 @@ pub enum FrameKind {
     Keepalive = 2,
     Ping = 3,
     Pong = 4,
+    /// Multi-hop (`docs/wire.md` section 6): a circuit number and an inner
+    /// session message, for the node to relay or to hand to a circuit's session.
+    Forward = 5,
 }
 
 impl FrameKind {
@@ -37,6 +40,7 @@ impl FrameKind {
             2 => FrameKind::Keepalive,
             3 => FrameKind::Ping,
             4 => FrameKind::Pong,
+            5 => FrameKind::Forward,
             other => return Err(SessionError::UnknownKind(other)),
         })
     }

@@ -24,6 +24,8 @@ pub enum Decapsulated<'o> {
     Data(&'o [u8]),
     /// A control message for the host program.
     Control(&'o [u8]),
+    /// A forward body (circuit and inner session message) for the node.
+    Forward(&'o [u8]),
     /// A keepalive; nothing to do.
     Keepalive,
     /// Answer to our ping.
@@ -439,6 +441,7 @@ impl Session {
         match kind {
             FrameKind::Data => Ok(Decapsulated::Data(&out[1..n])),
             FrameKind::Control => Ok(Decapsulated::Control(&out[1..n])),
+            FrameKind::Forward => Ok(Decapsulated::Forward(&out[1..n])),
             FrameKind::Keepalive => Ok(Decapsulated::Keepalive),
             FrameKind::Ping => {
                 let mut stamp = [0u8; 8];

@@ -5,10 +5,12 @@
 //! - [`frame`]: the STCPR length-prefixed framing of section 2.
 //! - [`resolver`]: the UDP address-resolver messages of section 3 (types 0x10-0x15).
 //! - [`probe`]: the signed latency probe of section 4 (types 0x20-0x21).
+//! - [`forward`]: the body of a forward message (multi-hop, section 6).
 //!
 //! Every parser takes untrusted bytes and returns a [`WireError`] on anything
 //! short, long or malformed; none of them panics (they are fuzzed, see `fuzz/`).
 
+pub mod forward;
 pub mod frame;
 pub mod message;
 pub mod probe;
@@ -47,6 +49,8 @@ pub enum WireError {
     BadSignature,
     #[error("unknown resolver error code {0}")]
     UnknownErrorCode(u8),
+    #[error("circuit 0 is reserved")]
+    ReservedCircuit,
 }
 
 /// Reads without panicking; every caller in this module goes through these.
