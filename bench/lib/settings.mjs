@@ -1,7 +1,7 @@
 // The bench's settings, from the environment (bench/README.md lists them).
 
 /** The rows of the throughput tables, in the order they are measured. */
-export const SUBJECTS = ['veth', 'sudph', 'stcpr', 'wireguard-go', 'boringtun']
+export const SUBJECTS = ['veth', 'sudph', 'stcpr', 'wireguard-go', 'boringtun', 'two-hop']
 /** Measures of our tunnel alone, after the subjects. */
 export const EXTRAS = ['connect', 'memory']
 

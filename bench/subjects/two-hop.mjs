@@ -7,14 +7,15 @@
 //   bench-cli 192.0.2.2 ─ va/vb ─ bench-srv 192.0.2.1         (the other subjects' pair, unused here)
 //   bench-cli 198.51.100.2 ─ hc/ch ─ bench-hop 198.51.100.1
 //                                    bench-hop 198.18.0.2 ─ hs/sh ─ bench-srv 198.18.0.1
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
 import { generateKeypair } from '../lib/native.mjs'
 import { spawnNode } from '../lib/node-proc.mjs'
 import { PEER, ROOT } from '../lib/paths.mjs'
-import { join } from 'node:path'
 
 const CHAIN = join(ROOT, 'bench/fixtures/chain-node.mjs')
-/** Two layers of session overhead must fit in the links' 1500 bytes: the client's and the exit's TUN MTU. */
-const MTU = 1340
+/** The client's and the exit's TUN MTU: the direct tunnel's 1420, less one circuit layer (forward header and the inner session's framing). */
+const mtu = () => 1420 - createRequire(import.meta.url)('../../native/index.js').CIRCUIT_OVERHEAD
 
 /** The hop's namespace and its two links, made once per run (the lab removes them at its end). */
 async function hopNamespace(lab, env) {
@@ -37,7 +38,7 @@ export async function setupTwoHop(lab, env) {
     const exit = spawnNode(lab, env.a, PEER, {
       sk: exitKey.secretKey,
       sudph: '198.18.0.1:7788',
-      tun: { name: 'swh0', ipv4: '10.96.0.1/24', mtu: MTU },
+      tun: { name: 'swh0', ipv4: '10.96.0.1/24', mtu: mtu() },
       allow: { [clientKey.publicKey]: ['10.96.0.2/32'] },
     })
     procs.push(exit)
@@ -45,7 +46,7 @@ export async function setupTwoHop(lab, env) {
     const hop = spawnNode(lab, hopNs, CHAIN, {
       role: 'hop',
       sk: hopKey.secretKey,
-      sudph: '198.51.100.1:7798',
+      sudph: '0.0.0.0:7798',
       next: { pk: exitKey.publicKey, transport: 'sudph', addrs: ['198.18.0.1:7788'] },
     })
     procs.push(hop)
@@ -55,7 +56,7 @@ export async function setupTwoHop(lab, env) {
       role: 'client',
       sk: clientKey.secretKey,
       sudph: '0.0.0.0:0',
-      tun: { name: 'swh0', ipv4: '10.96.0.2/24', mtu: MTU },
+      tun: { name: 'swh0', ipv4: '10.96.0.2/24', mtu: mtu() },
       allow: ['10.96.0.0/24'],
       hop: { pk: hopKey.publicKey, transport: 'sudph', addrs: ['198.51.100.1:7798'] },
       exit: { pk: exitKey.publicKey },
