@@ -89,7 +89,7 @@ const ipBytes = (a: string) => Buffer.from(a.split('.').map(Number))
 describe.skipIf(skipUnlessAvailable(skip))('multi-hop VPN (client behind NAT → public hop → exit with a LAN)', () => {
   const lab = useVpnLab({ hops: 1, clients: 2 }, (t) => ({
     exit: { ns: t.server.ns, config: { vpnServer: { dns: ['203.0.113.53'], country: 'DE' } } },
-    hop: { ns: (t.hops[0] as { ns: string }).ns, config: { vpnServer: { autostart: false, country: 'NL' }, hop: { enabled: true } } },
+    hop: { ns: (t.hops[0] as { ns: string }).ns, config: { vpnServer: { autostart: false }, hop: { enabled: true, country: 'NL' } } },
     client: { ns: t.client.ns, config: { vpnServer: { autostart: false } } },
     // Not on the exit's whitelist: the hop lets it through, the exit refuses it.
     stranger: { ns: (t.clients[1] as { ns: string }).ns, config: { vpnServer: { autostart: false } } },
