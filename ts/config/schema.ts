@@ -165,6 +165,34 @@ export const configSchema = z
         staleAfterS: z.number().int().min(6).max(3600).default(15),
       })
       .prefault({}),
+    /**
+     * Forwarding for others: this visor as a hop on other users' routes (ts/vpn/hop.ts). Off by
+     * default: a hop spends its bandwidth on strangers, and the exits it forwards to see its
+     * address as the source of their clients' traffic. An operator opts in.
+     */
+    hop: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        /** Clients (the transport's peer key) allowed to use this hop; empty: anyone. */
+        whitelist: z.array(pk).max(10000).default([]),
+        /** Circuits one client may hold spliced at once (a route, and a reconnect's overlap). */
+        maxSessionsPerClient: z.number().int().min(1).max(64).default(4),
+        /**
+         * The rate each of a client's circuits is forwarded at, in bytes per second (a token bucket
+         * in the core; over it, datagrams are dropped and counted). 0: no cap. A client's total is at
+         * most maxSessionsPerClient times this.
+         */
+        bytesPerSecPerClient: z.number().int().min(0).max(10_000_000_000).default(12_500_000),
+        /** Distinct clients forwarded for at once. */
+        maxClients: z.number().int().min(1).max(100_000).default(64),
+        /** The country to advertise in service discovery when the address does not tell (as vpnServer.country). */
+        country: z
+          .string()
+          .regex(/^[A-Z]{2}$/, 'must be a two-letter country code like US')
+          .refine(isIsoCountryCode, 'must be an ISO 3166-1 country code like US or DE')
+          .optional(),
+      })
+      .prefault({}),
     control: z
       .strictObject({
         /** Unix socket of the control API (root only, mode 0600): what the CLI uses. */

@@ -39,6 +39,8 @@ function route<N extends RouteName, B extends z.ZodType | undefined, Q extends z
 /** A public key in a request: the shape. The visor adds the weak-key check only the addon can do (routesWith). */
 export const publicKeyHexSchema = z.string().regex(PK_PATTERN, 'must be a public key (64 lowercase hex characters)')
 const timeoutS = z.number().int().min(1).max(3600).optional()
+/** At most this many hops on a route (ts/vpn/hop-pick.ts MAX_HOPS says the same). */
+export const MAX_ROUTE_HOPS = 4
 
 /**
  * The route table, with `pk` as the schema of a public key in a body: the
@@ -61,6 +63,7 @@ export function routesWith(pk: z.ZodType<string>) {
       answer: z.object({ entries: z.array(serviceEntrySchema), total: z.number(), offset: z.number(), limit: z.number() }),
     }),
     vpnServerCount: route('vpnServerCount', { answer: serviceCountsSchema }),
+    vpnHops: route('vpnHops', { answer: z.object({ entries: z.array(serviceEntrySchema), total: z.number() }) }),
     transports: route('transports', { answer: z.array(transportInfoSchema) }),
     addTransport: route('addTransport', {
       body: z.object({ pk, type: z.enum(TRANSPORT_KINDS).optional(), timeoutS }),
@@ -69,7 +72,15 @@ export function routesWith(pk: z.ZodType<string>) {
     closeTransport: route('closeTransport', { answer: z.object({ closed: z.number() }) }),
     vpnStatus: route('vpnStatus', { answer: vpnClientStatusSchema }),
     vpnStart: route('vpnStart', {
-      body: z.object({ pk, existingTp: z.boolean().optional(), timeoutS }),
+      body: z.object({
+        pk,
+        existingTp: z.boolean().optional(),
+        timeoutS,
+        /** Hops by key, first to last (multi-hop); the visor checks the route (no repeats, not the exit). */
+        via: z.array(pk).min(1).max(MAX_ROUTE_HOPS).optional(),
+        /** Or: this many hops picked from service discovery. */
+        hops: z.number().int().min(1).max(MAX_ROUTE_HOPS).optional(),
+      }),
       answer: vpnClientStatusSchema,
     }),
     vpnStop: route('vpnStop', { answer: vpnClientStatusSchema }),

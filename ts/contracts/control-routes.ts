@@ -27,6 +27,8 @@ export const CONTROL_ROUTES = {
   status: { method: 'GET', path: '/api/status', auth: 'token' },
   vpnServers: { method: 'GET', path: '/api/vpn/servers', auth: 'token' },
   vpnServerCount: { method: 'GET', path: '/api/vpn/servers/count', auth: 'token' },
+  /** Visors that forward for others (service discovery's type=hop, and VPN entries flagged hop), best first. */
+  vpnHops: { method: 'GET', path: '/api/vpn/hops', auth: 'token' },
   transports: { method: 'GET', path: '/api/tp', auth: 'token' },
   addTransport: { method: 'POST', path: '/api/tp', auth: 'token' },
   closeTransport: { method: 'POST', path: '/api/tp/:id/close', auth: 'token' },

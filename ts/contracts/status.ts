@@ -38,6 +38,14 @@ export const visorStatusSchema = z.object({
 })
 export type VisorStatus = z.infer<typeof visorStatusSchema>
 
+/** One visor on the VPN client's route (multi-hop). */
+export const routeLinkSchema = z.object({
+  pk: z.string(),
+  role: z.enum(['hop', 'exit']),
+  transport: transportKindSchema,
+})
+export type RouteLink = z.infer<typeof routeLinkSchema>
+
 /** The VPN client: the tunnel this visor uses. */
 export const vpnClientStatusSchema = z.object({
   state: clientStateSchema,
@@ -64,6 +72,12 @@ export const vpnClientStatusSchema = z.object({
   /** The exit's public IP and country as the server claims them (VPN exit-info); null: unknown (e.g. a 0.2.0 server); absent from 0.2.0 visors. */
   exitIp: z.string().nullable().optional(),
   exitCountry: z.string().nullable().optional(),
+  /**
+   * The chain the tunnel crosses while connected, first hop to exit (without hops: the exit alone); empty when
+   * not connected; absent from 0.3.0 visors. `transport`: the kind of the link under it (a circuit rides its
+   * first hop's).
+   */
+  route: z.array(routeLinkSchema).optional(),
 })
 export type VpnClientStatus = z.infer<typeof vpnClientStatusSchema>
 

@@ -20,6 +20,7 @@ import type { ServiceEntry } from '../contracts/services.js'
 import type { serviceEntrySchema } from '../contracts/services.js'
 import type { VpnClientStatus } from '../vpn/client.js'
 import type { VpnServerStatus } from '../vpn/server.js'
+import { listHops } from '../vpn/hop-pick.js'
 
 // The visor's and the VPN's own status types must be the contract's (contracts/status.ts, what the CLI's
 // --json and the web UI read): when one side changes alone, this line stops compiling.
@@ -92,6 +93,11 @@ export function controlRoutes(app: FastifyInstance, visor: Visor): void {
     return removed === 0 ? page : { ...page, entries, total: Math.max(0, page.total - removed) }
   })
   serve(app, R.vpnServerCount, async () => visor.services.countServices('vpn'))
+  serve(app, R.vpnHops, async () => {
+    // Every page, ranked; never this visor itself.
+    const entries = (await listHops(visor.services, { exclude: [visor.node.publicKey] })).map((r) => r.entry)
+    return { entries, total: entries.length }
+  })
   serve(app, R.transports, async () => visor.status().transports)
   serve(app, R.addTransport, async (req) => {
     const b = parse(R.addTransport.body, req.body)
@@ -108,7 +114,12 @@ export function controlRoutes(app: FastifyInstance, visor: Visor): void {
     const b = parse(R.vpnStart.body, req.body)
     // The user's start wins over an auto-connect attempt in flight: that one is stopped, not waited for.
     if (visor.cancelAutoConnect()) await visor.vpnClient.stop()
-    return visor.vpnClient.start(b.pk, { existingTp: b.existingTp ?? false, timeoutS: b.timeoutS ?? 20 })
+    return visor.vpnClient.start(b.pk, {
+      existingTp: b.existingTp ?? false,
+      timeoutS: b.timeoutS ?? 20,
+      ...(b.via ? { via: b.via } : {}),
+      ...(b.hops ? { hops: b.hops } : {}),
+    })
   })
   serve(app, R.vpnStop, async () => {
     // The user's stop holds until the next visor start: auto-connect does not undo it.

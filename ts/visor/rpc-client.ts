@@ -107,7 +107,7 @@ export class VisorClient {
   vpnStatus(): Promise<VpnClientStatus> {
     return this.route(R.vpnStatus)
   }
-  vpnStart(pk: string, o: { existingTp?: boolean; timeoutS?: number } = {}): Promise<VpnClientStatus> {
+  vpnStart(pk: string, o: { existingTp?: boolean; timeoutS?: number; via?: string[]; hops?: number } = {}): Promise<VpnClientStatus> {
     return this.route(R.vpnStart, { pk, ...o })
   }
   vpnStop(): Promise<VpnClientStatus> {
@@ -115,6 +115,10 @@ export class VisorClient {
   }
   vpnServers(q: { country?: string; offset?: number; limit?: number } = {}): Promise<PageResult<ServiceEntry>> {
     return this.route(R.vpnServers, undefined, {}, q)
+  }
+  /** Visors that forward (multi-hop), best first. */
+  vpnHops(): Promise<{ entries: ServiceEntry[]; total: number }> {
+    return this.route(R.vpnHops)
   }
   vpnServerCount(): Promise<{ total: number; byCountry: Record<string, number> }> {
     return this.route(R.vpnServerCount)

@@ -25,7 +25,10 @@ import { TOKEN_FILE } from './ui-routes.js'
 import { VpnClient, type VpnClientStatus } from '../vpn/client.js'
 import { LinuxClientHost, LinuxServerHost, hostOf } from '../vpn/linux-host.js'
 import { VpnServer } from '../vpn/server.js'
-import { Node, type TransportUp } from '../native/node.js'
+import { HopService } from '../vpn/hop.js'
+import { hopMessageType } from '../vpn/hop-protocol.js'
+import { HOP_PORT, HOP_SERVICE_TYPE, HOP_STAT } from '../vpn/hop-pick.js'
+import { CIRCUIT_OVERHEAD, Node, type TransportUp } from '../native/node.js'
 import { ControlApi } from './control-api.js'
 import { dialTransport } from '../discovery/dial.js'
 import { sudphLocalAddrs } from './sudph-locals.js'
@@ -77,6 +80,8 @@ export class Visor {
   readonly started = new Date()
   readonly vpnServer: VpnServer
   readonly vpnClient: VpnClient
+  /** Forwarding for others (config `hop`, off by default): ts/vpn/hop.ts. */
+  readonly hop: HopService
   /** `vpn get` / `vpn set`: the client's persisted settings (ts/visor/settings.ts). */
   readonly settings: VpnSettingsManager
   /** Transport id → the id it is published under at transport discovery (a UUID, public). */
@@ -132,7 +137,14 @@ export class Visor {
         serviceHosts: [config.services.url, config.services.udp],
         reconnectTimeoutS: config.vpnClient.reconnectTimeoutS,
         staleAfterMs: config.vpnClient.staleAfterS * 1000,
+        circuitOverhead: CIRCUIT_OVERHEAD,
       },
+    )
+    this.hop = new HopService(
+      node,
+      async (pk, deadline) => (await dialTransport(node, services, pk, config.transports.order, deadline)).id,
+      log.child({ part: 'hop' }),
+      config.hop,
     )
     this.settings = new VpnSettingsManager(
       config,
@@ -187,15 +199,13 @@ export class Visor {
         if (st.state === 'connected' && st.transportId !== null) this.publishTransport(st.transportId)
       })
     }
-    this.node.on('control', ({ id, data }) => {
-      if (!this.vpnClient.onControl(id, data) && !this.vpnServer.onControl(id, data)) {
-        this.log.debug({ id }, 'control message for nobody')
-      }
-    })
+    this.node.on('control', ({ id, data }) => this.onControl(id, data))
+    this.node.on('splice-down', ({ fromId, fromCircuit }) => this.hop.onSpliceDown(fromId, fromCircuit))
     this.node.on('transport-down', ({ id, peer, reason }) => {
       this.log.info({ peer, reason }, 'transport down')
       this.vpnServer.onTransportDown(id)
       this.vpnClient.onTransportDown(id, reason)
+      this.hop.onTransportDown(id)
       const tid = this.discoveryIds.get(id)
       this.discoveryIds.delete(id)
       if (tid) this.services.deleteTransport(tid).catch(() => {})
@@ -234,8 +244,35 @@ export class Visor {
     return this.autoConnect?.cancel() ?? false
   }
 
+  /**
+   * Control messages by type: the hop's `forward` to the hop (which answers
+   * even when forwarding is off), its `forward-status` to the route builder
+   * that asked (ts/vpn/route.ts), everything else to the VPN client, then the
+   * server. A 0.3.0 visor has no such routing: its VPN server closes a
+   * transport on `forward`, which is why clients send it only to hops.
+   */
+  private onControl(id: number, data: Buffer): void {
+    const hopType = hopMessageType(data)
+    if (hopType === 'forward') {
+      void this.hop.onControl(id, data).then((st) => {
+        // A forwarding client says no hello to our VPN server: its transport is not closed for that.
+        if (st?.status === 'ok') this.vpnServer.carriesCircuits(id)
+      })
+      return
+    }
+    if (hopType === 'forward-status') {
+      if (!this.vpnClient.onControl(id, data)) this.log.debug({ id }, 'forward-status nobody asked for')
+      return
+    }
+    if (!this.vpnClient.onControl(id, data) && !this.vpnServer.onControl(id, data)) {
+      this.log.debug({ id }, 'control message for nobody')
+    }
+  }
+
   private onTransportUp(s: TransportUp): void {
-    this.log.info({ peer: s.peer, transport: s.transport, remote: s.remote, initiator: s.initiator }, 'transport up')
+    this.log.info({ peer: s.peer, transport: s.transport, remote: s.remote, initiator: s.initiator, via: s.via }, 'transport up')
+    // A circuit came up through a hop's transport to us: that transport carries circuits, never a hello of its own.
+    if (s.via !== undefined && s.via !== null) this.vpnServer.carriesCircuits(s.via)
     this.vpnServer.onTransportUp(s)
   }
 
@@ -289,6 +326,9 @@ export class Visor {
       this.vpnServer.configure(previous)
       throw err
     }
+    // Transports already carrying circuits (ours as a hop, or a hop's to us) say no hello: the new server must not close them.
+    for (const c of this.hop.status().circuits) this.vpnServer.carriesCircuits(c.fromId)
+    for (const t of this.node.transports()) if (t.via !== undefined) this.vpnServer.carriesCircuits(t.via)
     let saved: SavedSettings = { savedTo: null, changed: false }
     if ((opts.persist ?? false) && this.configFile !== null) {
       const settings = { netifc: patch.netifc, secure: patch.secure, whitelist: patch.whitelist }
@@ -311,8 +351,15 @@ export class Visor {
   async stopVpnServer(): Promise<void> {
     await this.vpnServer.stop()
     await this.services.deleteService(`${this.node.publicKey}:${VPN_PORT}`).catch(() => false)
+    // The VPN entry carried the hop's flag; alone, the hop registers its own.
+    await this.registerHop()
   }
 
+  /**
+   * The VPN entry. The services hold one entry per key, so a visor that also
+   * forwards says so here (the stat `hop: 1`) rather than in a second entry
+   * that would replace this one (ts/vpn/hop-pick.ts reads both forms).
+   */
   private async registerVpn(): Promise<void> {
     if (!this.vpnServer.isRunning) return
     try {
@@ -321,10 +368,26 @@ export class Visor {
         type: 'vpn',
         version: VERSION,
         ...(this.config.vpnServer.country ? { country: this.config.vpnServer.country } : {}),
-        stats: { connectedClients: this.vpnServer.clientCount },
+        stats: { connectedClients: this.vpnServer.clientCount, ...(this.hop.enabled ? { [HOP_STAT]: 1 } : {}) },
       })
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'cannot register the VPN server in service discovery')
+    }
+  }
+
+  /** A forwarding visor without a VPN server: `type=hop` at `pk:4`, with its country, so clients can pick it (--hops). */
+  private async registerHop(): Promise<void> {
+    if (!this.hop.enabled || this.vpnServer.isRunning) return
+    try {
+      await this.services.registerService({
+        port: HOP_PORT,
+        type: HOP_SERVICE_TYPE,
+        version: VERSION,
+        ...(this.config.hop.country ? { country: this.config.hop.country } : {}),
+        stats: { connectedClients: this.hop.status().clients },
+      })
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'cannot register the hop in service discovery')
     }
   }
 
@@ -344,6 +407,7 @@ export class Visor {
       this.log.warn({ err: (err as Error).message }, 'cannot register STCPR addresses')
     }
     await this.registerVpn()
+    await this.registerHop()
     for (const [sid, tid] of this.discoveryIds) {
       const s = this.node.transport(sid)
       if (s) {
@@ -395,6 +459,13 @@ export class Visor {
       // start` still dialing ends only when the client is stopped.
       ['control api and vpn client', () => Promise.all([this.api?.close(), this.vpnClient.stop()])],
       ['vpn server', () => this.stopVpnServer()],
+      [
+        'hop',
+        async () => {
+          this.hop.stop()
+          await this.services.deleteService(`${this.node.publicKey}:${HOP_PORT}`).catch(() => false)
+        },
+      ],
       ['stcpr registration', () => this.services.deleteStcpr().catch(() => false)],
     ]
     for (const [what, step] of steps) {

@@ -18,6 +18,8 @@ import type { ClientHost } from './host.js'
 import type { VpnClientNode } from './node.js'
 import { minimalPrefixes } from '../sys/cidr.js'
 import { checkOffer, type Offer } from './offer.js'
+import { listHops, MAX_HOPS, pickHops } from './hop-pick.js'
+import { type BuiltRoute, RouteBuilder, type RouteLink } from './route.js'
 import { FEATURE_EXIT_INFO, MAX_USED_NETS, MIN_USED_NET_PREFIX, PROTOCOL_VERSION, decode, encode, type Status } from './protocol.js'
 
 export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting'
@@ -51,6 +53,8 @@ export interface VpnClientStatus {
    */
   exitIp?: string | null
   exitCountry?: string | null
+  /** The chain the tunnel crosses, first hop to exit (one entry, the exit, without hops); empty when not connected. */
+  route?: { pk: string; role: 'hop' | 'exit'; transport: TransportKind }[]
 }
 
 export interface VpnClientOptions {
@@ -65,10 +69,16 @@ export interface VpnClientOptions {
   reconnectTimeoutS?: number
   /** Silence after which the server counts as lost (config vpnClient.staleAfterS); absent: STALE_AFTER_MS. */
   staleAfterMs?: number
+  /** Bytes each hop's layer adds to a tunnel packet (the core's CIRCUIT_OVERHEAD); absent: route.ts's LAYER_OVERHEAD. */
+  circuitOverhead?: number
 }
 
 export interface StartOptions {
   existingTp?: boolean
+  /** Hops to route through, first to last (vpn start --via); the reconnect loop rebuilds the same route. */
+  via?: string[]
+  /** Pick this many hops from service discovery (vpn start --hops); each reconnect picks anew. */
+  hops?: number
   timeoutS?: number
   onProgress?: (stage: string) => void
 }
@@ -129,6 +139,13 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   private run = new AbortController()
   /** The tail of the host changes in flight (see hostExclusive). */
   private hostOps: Promise<void> = Promise.resolve()
+  /** Multi-hop (ts/vpn/route.ts): the route asked for, the routes built and not yet given up, the chain in use. */
+  readonly routes: RouteBuilder
+  private routeSpec: { via: string[]; hops: number } = { via: [], hops: 0 }
+  private readonly built = new Map<number, BuiltRoute>()
+  private chain: RouteLink[] | null = null
+  /** Hops of a --hops pick that just failed: the next pick avoids them. */
+  private avoidHops: string[] = []
 
   constructor(
     private readonly node: VpnClientNode,
@@ -139,6 +156,10 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   ) {
     super()
     host.onPathChange?.(() => this.onPathChange())
+    this.routes = new RouteBuilder(node, services, log.child({ part: 'route' }), {
+      order: opts.order,
+      ...(opts.circuitOverhead ? { layerOverhead: opts.circuitOverhead } : {}),
+    })
   }
 
   /**
@@ -163,6 +184,15 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     // (it checks `stopping` before touching the host): let it see the stop
     // before this start clears it, so two connects never run at once.
     if (this.state === 'disconnected') await this.reconnecting
+    if ((o.via?.length ?? 0) > 0 || (o.hops ?? 0) > 0) {
+      if (o.existingTp) throw new SkywireError('EUSAGE', '--existing-tp rides a direct transport; it does not go with hops')
+      if ((o.via?.length ?? 0) > 0 && (o.hops ?? 0) > 0) throw new SkywireError('EUSAGE', 'give hops by key (via) or by count (hops), not both')
+      if (o.via?.includes(this.node.publicKey)) throw new SkywireError('EUSAGE', 'this visor cannot be a hop of its own route')
+      if ((o.via?.length ?? 0) > MAX_HOPS || (o.hops ?? 0) > MAX_HOPS) throw new SkywireError('EUSAGE', `at most ${MAX_HOPS} hops`)
+    }
+    // Kept for the reconnect loop: it rebuilds the same kind of route.
+    this.routeSpec = { via: [...(o.via ?? [])], hops: o.hops ?? 0 }
+    this.avoidHops = []
     // Another server while the tunnel is up: move to it without taking the routes down.
     if ((this.state === 'connected' || this.state === 'reconnecting') && this.server !== pk && !this.switching) return this.switchTo(pk, o)
     // Checked after the wait and right before the state changes: of two starts, one wins.
@@ -202,6 +232,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
 
   /** A control message on our transports: the status answering our hello, or the exit-info answer. */
   onControl(id: number, data: Buffer): boolean {
+    if (this.routes.onControl(id, data)) return true
     const waiting = this.statusWaiter !== null && id === this.helloId
     if (!waiting && !(id === this.transportId && this.features.includes(FEATURE_EXIT_INFO))) return false
     let msg
@@ -221,6 +252,8 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   }
 
   onTransportDown(id: number, reason: string): void {
+    this.routes.onTransportDown(id)
+    this.built.delete(id)
     if (id !== this.transportId || this.stopping) return
     this.transportId = null
     if (this.switching) {
@@ -270,7 +303,8 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       id = t.id
       owned = t.owned
       transport = t.transport
-      remote = this.node.transport(id)?.remote ?? null
+      // Over hops, the address our packets go to is the first hop's (it must stay reachable beside the tunnel).
+      remote = this.built.get(id)?.firstRemote ?? this.node.transport(id)?.remote ?? null
       this.throwIfStopped(id, owned)
       progress('asking the server for an address')
       try {
@@ -347,7 +381,9 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
         this.tunAddress = null
       }
       if (!this.tun) {
-        this.tun = this.node.createTun({ name: this.opts.tunName, ipv4: `${offer.address}/32`, mtu: offer.mtu })
+        // Each hop wraps the tunnel's packets once more: the TUN's MTU leaves room for it.
+        const mtu = Math.max(576, offer.mtu - (this.built.get(id)?.overhead ?? 0))
+        this.tun = this.node.createTun({ name: this.opts.tunName, ipv4: `${offer.address}/32`, mtu })
         this.tunAddress = offer.address
       }
       // Everything into the tunnel; IPv6 too, where the server drops it: the
@@ -359,6 +395,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       this.remote = n.remote
       this.features = n.features
       this.exit = null
+      this.chain = this.built.get(id)?.chain ?? null
       await this.host.apply({
         tun: this.tun,
         tunnelIp: offer.address,
@@ -474,8 +511,39 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       progress(`using the existing ${existing.transport} transport`)
       return { id: existing.id, transport: existing.transport, owned: false }
     }
+    if (this.routeSpec.via.length > 0 || this.routeSpec.hops > 0) return this.openRoute(pk, deadline, progress)
     const t = await dialTransport(this.node, this.services, pk, this.opts.order, deadline, progress)
     return { ...t, owned: true }
+  }
+
+  /** client → hops → exit (ts/vpn/route.ts); with --hops the hops are picked from service discovery each time. */
+  private async openRoute(
+    pk: string,
+    deadline: number,
+    progress: (s: string) => void,
+  ): Promise<{ id: number; transport: TransportKind; owned: boolean }> {
+    let hops = this.routeSpec.via
+    if (hops.length === 0) {
+      if (!this.services) throw new SkywireError('ENOTFOUND', 'picking hops needs the discovery services')
+      progress('picking hops from service discovery')
+      const ranked = await listHops(this.services)
+      const exitCountry = (await this.services.getService(`${pk}:3`).catch(() => null))?.country ?? null
+      const pick = { exit: pk, exitCountry, self: this.node.publicKey }
+      try {
+        hops = pickHops(ranked, this.routeSpec.hops, { ...pick, avoid: this.avoidHops })
+      } catch {
+        // Too few once the failed ones are left out: try them again rather than nothing.
+        hops = pickHops(ranked, this.routeSpec.hops, pick)
+      }
+    }
+    try {
+      const r = await this.routes.build(hops, pk, deadline, progress)
+      this.built.set(r.id, r)
+      return { id: r.id, transport: r.transport, owned: true }
+    } catch (err) {
+      if (this.routeSpec.via.length === 0) this.avoidHops = hops
+      throw err
+    }
   }
 
   /** Say bye (so the server frees what it gave us) and drop the transport if we opened it. */
@@ -652,6 +720,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     this.connectedAt = null
     this.features = []
     this.exit = null
+    this.chain = null
   }
 
   private setState(s: ClientState): void {
@@ -683,6 +752,12 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       killswitch: this.opts.killswitch,
       exitIp: this.state === 'connected' ? (this.exit?.ip ?? null) : null,
       exitCountry: this.state === 'connected' ? (this.exit?.country ?? null) : null,
+      route:
+        this.state !== 'connected' || !this.server || !this.transport
+          ? []
+          : (this.chain?.map((l) => ({ pk: l.pk, role: l.role, transport: l.transport })) ?? [
+              { pk: this.server, role: 'exit' as const, transport: this.transport },
+            ]),
     }
   }
 }

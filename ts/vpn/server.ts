@@ -203,6 +203,14 @@ export class VpnServer {
     this.awaitingHello.set(id, { timer })
   }
 
+  /**
+   * Transport `id` carries no VPN of its own: it carries circuits (a client's
+   * on a hop, a hop's on the next visor), so it is not closed for want of a hello.
+   */
+  carriesCircuits(id: number): void {
+    this.stopAwaiting(id)
+  }
+
   private stopAwaiting(id: number): void {
     const w = this.awaitingHello.get(id)
     if (w) {

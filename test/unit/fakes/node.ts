@@ -20,7 +20,8 @@ import type { VpnClientNode } from '../../../ts/vpn/node.js'
 import { type ControlMessage, decode } from '../../../ts/vpn/protocol.js'
 
 interface End {
-  info: Omit<TransportDescription, 'stats' | 'ageMs'>
+  /** `via`: the transport a circuit transport rides (multi-hop), as the core reports it. */
+  info: Omit<TransportDescription, 'stats' | 'ageMs'> & { via?: number }
   stats: TransportDescription['stats']
   openedAt: number
   lastRxAt: number
@@ -52,6 +53,38 @@ export class FakeNet {
     const n = new FakeNode(pk, this)
     this.nodes.set(pk, n)
     return n
+  }
+
+  /**
+   * A circuit transport from `from` through circuit `circuit` of its transport `viaId`, following the hops'
+   * splices to whatever visor the circuit reaches; the handshake fails unless that visor is `pk`.
+   */
+  connectVia(from: FakeNode, viaId: number, circuit: number, pk: string): number {
+    let end = from.endOf(viaId)
+    let c = circuit
+    // Where the circuit arrives: the far end of each transport, across each splice on the way.
+    for (let n = 0; ; n++) {
+      if (!end || n > 16) throw new SkywireError('ETIMEOUT', `no handshake answer from ${pk} through the circuit`)
+      const far = end.peerNode
+      const farId = end.peerId
+      const sp = far.splices.get(`${farId}/${c}`)
+      if (!sp) {
+        if (far.publicKey !== pk) throw new SkywireError('ETIMEOUT', `no handshake answer from ${pk} through the circuit`)
+        const port = this.remotePort++
+        const base = from.endOf(viaId)?.info.transport ?? 'sudph'
+        const a = from.addEnd(pk, base, `198.51.100.2:${port}`, true, viaId)
+        const b = far.addEnd(from.publicKey, base, `198.51.100.1:${port}`, false, farId)
+        a.peerNode = far
+        a.peerId = b.info.id
+        b.peerNode = from
+        b.peerId = a.info.id
+        from.announce(a)
+        far.announce(b)
+        return a.info.id
+      }
+      end = far.endOf(sp.toId)
+      c = sp.toCircuit
+    }
   }
 
   /** Opens a transport from `from` to `pk`; the id is the dialer's. */
@@ -86,6 +119,12 @@ export class FakeNode extends EventEmitter<NodeEvents> implements VpnClientNode 
   /** When set, dials wait here until the test completes or fails them. */
   holdDials = false
   readonly held: HeldDial[] = []
+  /** Multi-hop: splices this node (as a hop) holds, by `${fromId}/${fromCircuit}`, and every splice/unsplice asked. */
+  readonly splices = new Map<string, { fromId: number; fromCircuit: number; toId: number; toCircuit: number; bytesPerSec: number }>()
+  readonly spliceLog: Array<{ op: 'splice' | 'unsplice'; fromId: number; fromCircuit: number; toId?: number; bytesPerSec?: number }> = []
+  /** When set, splice throws this (a core refusing: circuit cap). */
+  spliceError: Error | null = null
+  private nextCircuit = 1
   private readonly ends = new Map<number, End>()
   private readonly cuts = new Set<End>()
   private nextId = 1
@@ -98,10 +137,14 @@ export class FakeNode extends EventEmitter<NodeEvents> implements VpnClientNode 
     super()
   }
 
-  addEnd(peer: string, transport: TransportKind, remote: string, initiator: boolean): End {
+  endOf(id: number): End | undefined {
+    return this.ends.get(id)
+  }
+
+  addEnd(peer: string, transport: TransportKind, remote: string, initiator: boolean, via?: number): End {
     const id = this.nextId++
     const end: End = {
-      info: { id, peer, transport, remote, initiator },
+      info: { id, peer, transport, remote, initiator, ...(via !== undefined ? { via } : {}) },
       stats: { txBytes: 0, txPackets: 0, rxBytes: 0, rxPackets: 0, dropped: 0, rekeys: 0 },
       openedAt: Date.now(),
       lastRxAt: Date.now(),
@@ -141,6 +184,32 @@ export class FakeNode extends EventEmitter<NodeEvents> implements VpnClientNode 
     if (!known) throw new SkywireError('ENOTBOUND', `${pk} is not bound at the address resolver`)
     if (this.net.unreachable.has(pk)) throw new SkywireError('ETIMEOUT', `no answer from ${pk}`)
     return this.net.connect(this, pk, transport)
+  }
+
+  reserveCircuit(viaId: number): number {
+    if (!this.ends.has(viaId)) throw new SkywireError('ENOSESSION', `no transport ${viaId}`)
+    return this.nextCircuit++
+  }
+
+  async dialVia(viaId: number, circuit: number, pk: string, timeoutMs: number): Promise<number> {
+    this.dials.push({ pk, transport: this.ends.get(viaId)?.info.transport ?? 'sudph', at: Date.now() })
+    await sleep(Math.min(this.net.dialMs, timeoutMs))
+    if (!this.ends.has(viaId)) throw new SkywireError('ENOSESSION', `no transport ${viaId}`)
+    return this.net.connectVia(this, viaId, circuit, pk)
+  }
+
+  splice(fromId: number, fromCircuit: number, toId: number, bytesPerSec: number): number {
+    if (this.spliceError) throw this.spliceError
+    if (!this.ends.has(fromId) || !this.ends.has(toId)) throw new SkywireError('ENOSESSION', 'no such transport')
+    const toCircuit = this.nextCircuit++
+    this.splices.set(`${fromId}/${fromCircuit}`, { fromId, fromCircuit, toId, toCircuit, bytesPerSec })
+    this.spliceLog.push({ op: 'splice', fromId, fromCircuit, toId, bytesPerSec })
+    return toCircuit
+  }
+
+  unsplice(fromId: number, fromCircuit: number): void {
+    this.spliceLog.push({ op: 'unsplice', fromId, fromCircuit })
+    this.splices.delete(`${fromId}/${fromCircuit}`)
   }
 
   sendControl(id: number, data: Buffer): void {
@@ -196,7 +265,15 @@ export class FakeNode extends EventEmitter<NodeEvents> implements VpnClientNode 
     this.ends.delete(id)
     this.cuts.delete(e)
     this.attached.delete(id)
+    // Splices over this transport end with it (the core's splice-down).
+    for (const [k, sp] of this.splices) {
+      if (sp.fromId !== id && sp.toId !== id) continue
+      this.splices.delete(k)
+      queueMicrotask(() => this.emit('splice-down', { fromId: sp.fromId, fromCircuit: sp.fromCircuit }))
+    }
     queueMicrotask(() => this.emit('transport-down', { id, peer: e.info.peer, reason }))
+    // Circuit transports riding it end too, on both sides (the far side would expire; the fake ends it at once).
+    for (const [cid, c] of this.ends) if (c.info.via === id) this.drop(cid, 'the transport it rides closed')
   }
 
   createTun(opts: TunOptions): string {

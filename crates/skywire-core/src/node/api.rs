@@ -277,6 +277,13 @@ impl Node {
     }
 }
 
+#[cfg(test)]
+impl Node {
+    pub(super) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
         self.shutdown();

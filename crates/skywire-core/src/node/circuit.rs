@@ -160,6 +160,13 @@ thread_local! {
     static BUFS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+#[cfg(test)]
+thread_local! {
+    /// What a hop relays (the inner messages after it removed its own layer),
+    /// when a test asks: the proof that a hop sees no plaintext.
+    pub(super) static TAP: std::cell::RefCell<Option<Vec<Vec<u8>>>> = const { std::cell::RefCell::new(None) };
+}
+
 fn with_buf<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     let mut b = BUFS.with(|p| p.borrow_mut().pop()).unwrap_or_default();
     let r = f(&mut b);
@@ -209,6 +216,10 @@ impl Inner {
             tp.counters.drop_one();
             return Forwarded::Done;
         };
+        if f.is_close() {
+            self.on_close(tp, f.circuit);
+            return Forwarded::Done;
+        }
         enum Act {
             Relay(Arc<Transport>, u32, Arc<Splice>),
             Local(TransportId),
@@ -226,6 +237,12 @@ impl Inner {
         };
         match act {
             Act::Relay(to, c, s) => {
+                #[cfg(test)]
+                TAP.with(|t| {
+                    if let Some(v) = t.borrow_mut().as_mut() {
+                        v.push(f.msg.to_vec());
+                    }
+                });
                 let ok = s.bucket.lock().unwrap().take(f.msg.len(), Instant::now()) && to.send_forward(c, f.msg);
                 if ok {
                     s.relayed.fetch_add(1, Ordering::Relaxed);
@@ -253,6 +270,43 @@ impl Inner {
             Act::Unknown => tp.counters.drop_one(),
         }
         Forwarded::Done
+    }
+
+    /// The peer of `tp` closed circuit `circuit`: a splice passes the close
+    /// on and ends; a local circuit's transport closes; a reservation goes.
+    fn on_close(&self, tp: &Arc<Transport>, circuit: u32) {
+        let end = {
+            let mut map = tp.circuits.0.lock().unwrap();
+            match map.get(&circuit) {
+                // Our own transport goes through remove_transport, which frees the number.
+                Some(End::Local(id)) => {
+                    let id = *id;
+                    drop(map);
+                    self.remove_transport(id, "closed by the far end of its circuit");
+                    return;
+                }
+                Some(_) => map.remove(&circuit),
+                None => None,
+            }
+        };
+        if let Some(End::Splice(s)) = end {
+            self.end_splice(&s, true);
+        }
+    }
+
+    /// One side of a splice is gone: free the other side, tell its peer the
+    /// circuit is closed, and (when it ended by itself) tell the host.
+    fn end_splice(&self, s: &SpliceEnd, report: bool) {
+        if let Some(o) = s.other.upgrade() {
+            let removed = o.circuits.0.lock().unwrap().remove(&s.other_circuit);
+            if removed.is_some() {
+                o.send_forward(s.other_circuit, &[]);
+            }
+        }
+        if !s.shared.down.swap(true, Ordering::Relaxed) && report {
+            let (from_id, from_circuit) = s.shared.from;
+            let _ = self.events.send(Event::SpliceDown { from_id, from_circuit });
+        }
     }
 
     /// An initiation on a new circuit of `via`: a visor dials us through a
@@ -315,26 +369,44 @@ impl Inner {
     /// circuit transports that ran through it, and free its number on the
     /// transport it ran through.
     pub(crate) fn drop_circuits(&self, tp: &Transport) {
+        // Circuit transports first, while their numbers are still here: each
+        // sends its close through `tp` (when `tp` can still send, e.g. we
+        // closed it), so the far ends close now rather than expire.
+        let locals: Vec<TransportId> = tp
+            .circuits
+            .0
+            .lock()
+            .unwrap()
+            .values()
+            .filter_map(|e| match e {
+                End::Local(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        for id in locals {
+            self.remove_transport(id, "the transport it ran through closed");
+        }
         let all: Vec<(u32, End)> = tp.circuits.0.lock().unwrap().drain().collect();
         for (_, end) in all {
             match end {
-                End::Splice(s) => {
-                    if let Some(o) = s.other.upgrade() {
-                        o.circuits.0.lock().unwrap().remove(&s.other_circuit);
-                    }
-                    if !s.shared.down.swap(true, Ordering::Relaxed) {
-                        let (from_id, from_circuit) = s.shared.from;
-                        let _ = self.events.send(Event::SpliceDown { from_id, from_circuit });
-                    }
-                }
+                End::Splice(s) => self.end_splice(&s, true),
                 End::Local(id) => self.remove_transport(id, "the transport it ran through closed"),
                 End::Reserved => {}
             }
         }
         if let Link::Circuit { via, circuit } = &tp.link {
-            let mut map = via.circuits.0.lock().unwrap();
-            if matches!(map.get(circuit), Some(End::Local(id)) if *id == tp.id) {
-                map.remove(circuit);
+            let ours = {
+                let mut map = via.circuits.0.lock().unwrap();
+                let ours = matches!(map.get(circuit), Some(End::Local(id)) if *id == tp.id);
+                if ours {
+                    map.remove(circuit);
+                }
+                ours
+            };
+            // Tell the other end (through the hops, which end their splices):
+            // its circuit transport closes now instead of expiring.
+            if ours {
+                via.send_forward(*circuit, &[]);
             }
         }
     }
@@ -387,15 +459,18 @@ impl Inner {
         }
         // Either transport may have closed while we were linking them: its
         // circuits were dropped before our entries went in.
-        if self.transport(from).is_none() || self.transport(to).is_none() {
-            self.unsplice(from, from_circuit).ok();
-            return Err(NodeError::NoTransport(if self.transport(from).is_none() { from } else { to }));
+        let gone = [from, to].into_iter().find(|id| self.transport(*id).is_none());
+        if let Some(id) = gone {
+            f.circuits.0.lock().unwrap().remove(&from_circuit);
+            t.circuits.0.lock().unwrap().remove(&to_circuit);
+            return Err(NodeError::NoTransport(id));
         }
         Ok(to_circuit)
     }
 
-    /// End the splice named by `(from, from_circuit)`, or release a number
-    /// reserved for a dial. No event: the caller knows.
+    /// End the splice named by `(from, from_circuit)` (both ends are told
+    /// the circuit is closed), or release a number reserved for a dial. No
+    /// event: the caller knows.
     pub(crate) fn unsplice(&self, from: TransportId, from_circuit: u32) -> Result<(), NodeError> {
         let f = self.transport(from).ok_or(NodeError::NoTransport(from))?;
         let mut map = f.circuits.0.lock().unwrap();
@@ -406,10 +481,8 @@ impl Inner {
         let end = map.remove(&from_circuit);
         drop(map);
         if let Some(End::Splice(s)) = end {
-            s.shared.down.store(true, Ordering::Relaxed);
-            if let Some(o) = s.other.upgrade() {
-                o.circuits.0.lock().unwrap().remove(&s.other_circuit);
-            }
+            f.send_forward(from_circuit, &[]);
+            self.end_splice(&s, false);
         }
         Ok(())
     }

@@ -16,7 +16,9 @@
 //! (what crosses to the host). Outbound: `tunnel` (TUN reader, routing) →
 //! `transport` (one transport's send side) → `udp` / `stcpr`. Inbound: `sudph` /
 //! `stcpr` (sockets, handshakes) → `dispatch` (decrypt, act) → `sink` (TUN
-//! writes). `timers`: keepalive, rekey, expiry. Helpers: `crypto`,
+//! writes). `timers`: keepalive, rekey, expiry. Multi-hop: `circuit`
+//! (circuits inside a transport: relaying on a hop, circuit transports at
+//! the ends). Helpers: `crypto`,
 //! `limits`, `resolver`, `stats`, `mark`. Latency probes (answer and
 //! prober): `probe`.
 
@@ -41,6 +43,8 @@ mod transport;
 mod tunnel;
 mod udp;
 
+#[cfg(test)]
+mod circuit_tests;
 #[cfg(test)]
 mod preauth_tests;
 #[cfg(test)]

@@ -157,11 +157,12 @@ impl Inner {
         if let Some(t) = tp.tunnel.write().unwrap().take() {
             t.detach(id);
         }
+        // Before the connection closes: circuit closes can still go out on it.
+        self.drop_circuits(&tp);
         if let Link::Tcp { close, .. } = &tp.link {
             // A stored permit: the reader sees it even if it is not waiting yet.
             close.notify_one();
         }
-        self.drop_circuits(&tp);
         let _ = self.events.send(Event::TransportDown { id, peer: tp.remote, reason: reason.into() });
     }
 

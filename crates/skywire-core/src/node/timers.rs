@@ -6,6 +6,19 @@ use std::time::{Duration, Instant};
 
 use super::crypto::{self, Tick};
 use super::state::Inner;
+use super::transport::Transport;
+
+impl Inner {
+    /// Start a rekey of `p`'s session (the timer found its keys due).
+    pub(super) fn rekey(&self, p: &Transport, now: Instant, buf: &mut [u8]) {
+        let index = self.alloc_index();
+        let sent = p.session.lock().unwrap().rekey(index, now, buf);
+        if let Ok(n) = sent {
+            self.by_index.write().unwrap().insert(index, p.id);
+            p.link.try_send(&buf[..n]);
+        }
+    }
+}
 
 /// Session timers (keepalive, ping, rekey, expiry) for all peers, a few times
 /// a second: cheap, and no per-packet timer work.
@@ -37,12 +50,7 @@ pub(super) async fn timer_loop(inner: std::sync::Weak<Inner>) {
                         p.link.try_send(&buf[..n]);
                     }
                     Tick::Rekey => {
-                        let index = inner.alloc_index();
-                        let sent = p.session.lock().unwrap().rekey(index, now, &mut buf);
-                        if let Ok(n) = sent {
-                            inner.by_index.write().unwrap().insert(index, p.id);
-                            p.link.try_send(&buf[..n]);
-                        }
+                        inner.rekey(p, now, &mut buf);
                         break;
                     }
                     Tick::Expired => {

@@ -1,9 +1,10 @@
 //! The body of a forward message (transport plaintext kind 5, `docs/wire.md`
 //! section 6): `circuit u32` then one whole section-1 session message of the
-//! inner layer. A hop moves these between two transports without reading the
-//! inner message; the visor at the circuit's end hands it to a session.
+//! inner layer, or nothing (the circuit is closed). A hop moves these between
+//! two transports without reading the inner message; the visor at the
+//! circuit's end hands it to a session.
 
-use super::message::{Message, TRANSPORT_MIN_LEN};
+use super::message::Message;
 use super::{check_out, Reader, WireError};
 
 /// Bytes the forward header adds in front of the inner message.
@@ -14,15 +15,17 @@ pub const CIRCUIT_LEN: usize = 4;
 pub struct Forward<'a> {
     /// The circuit, a number local to the transport that carried this body.
     pub circuit: u32,
-    /// The inner session message (type 1-4, whole and well formed).
+    /// The inner session message (type 1-4, whole and well formed); empty
+    /// when the sender closed the circuit.
     pub msg: &'a [u8],
 }
 
 impl<'a> Forward<'a> {
     /// Parse a forward body. The inner message must be a section-1 message
     /// of a valid shape (lengths and reserved bytes as `Message::parse`
-    /// checks them): anything else is dropped by the caller before any
-    /// lookup or crypto. Circuit 0 is never allocated, so it is refused.
+    /// checks them), or nothing (a close); anything else is dropped by the
+    /// caller before any lookup or crypto. Circuit 0 is never allocated, so
+    /// it is refused.
     pub fn parse(body: &'a [u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(body, "forward body");
         let circuit = r.u32()?;
@@ -30,8 +33,15 @@ impl<'a> Forward<'a> {
             return Err(WireError::ReservedCircuit);
         }
         let msg = r.rest();
-        Message::parse(msg)?;
+        if !msg.is_empty() {
+            Message::parse(msg)?;
+        }
         Ok(Forward { circuit, msg })
+    }
+
+    /// Whether the sender closed the circuit (no inner message).
+    pub fn is_close(&self) -> bool {
+        self.msg.is_empty()
     }
 
     /// Whether the inner message is a handshake initiation (what opens a
@@ -50,13 +60,10 @@ pub fn write(out: &mut [u8], circuit: u32, msg: &[u8]) -> Result<usize, WireErro
     Ok(len)
 }
 
-/// The shortest forward body: a circuit and the shortest transport message.
-pub const MIN_LEN: usize = CIRCUIT_LEN + TRANSPORT_MIN_LEN;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::message::{INITIATION_LEN, TYPE_TRANSPORT};
+    use crate::wire::message::{INITIATION_LEN, TRANSPORT_MIN_LEN, TYPE_TRANSPORT};
 
     fn transport_msg(len: usize) -> Vec<u8> {
         let mut m = vec![0u8; len];
@@ -73,8 +80,12 @@ mod tests {
         assert_eq!(f.circuit, 0xdead_beef);
         assert_eq!(f.msg, &inner[..]);
         assert!(!f.is_initiation());
+        assert!(!f.is_close());
         assert_eq!(n, inner.len() + CIRCUIT_LEN);
-        assert!(MIN_LEN <= n);
+        // A close: the circuit alone.
+        let n = write(&mut out, 9, &[]).unwrap();
+        assert_eq!(n, CIRCUIT_LEN);
+        assert!(Forward::parse(&out[..n]).unwrap().is_close());
     }
 
     #[test]
@@ -92,7 +103,8 @@ mod tests {
             b.extend_from_slice(inner);
             Forward::parse(&b).map(|f| f.circuit)
         };
-        assert_eq!(with(&[]), Err(WireError::Empty));
+        // No inner message: a close.
+        assert_eq!(with(&[]), Ok(7));
         assert!(with(&[9; 40]).is_err());
         assert!(with(&transport_msg(TRANSPORT_MIN_LEN - 1)).is_err());
         let mut init = vec![0u8; INITIATION_LEN + 1];

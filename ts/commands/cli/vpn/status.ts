@@ -102,12 +102,19 @@ export function exitText(s: VpnClientStatus): string {
   return `${s.exitIp ?? 'unknown'}${s.exitCountry ? ` (${s.exitCountry})` : ''}`
 }
 
+/** The chain, client side first: `you → hop a1b2c3d4… (sudph) → exit e5f6a7b8…`. */
+export function routeText(s: VpnClientStatus): string {
+  const links = (s.route ?? []).map((l) => `${l.role} ${l.pk.slice(0, 8)}…${l.role === 'hop' ? ` (${l.transport})` : ''}`)
+  return ['you', ...links].join(' → ')
+}
+
 export function lines(s: VpnClientStatus): string[] {
   const out = [`state:      ${s.state}`]
   if (s.server) {
     out.push(`server:     ${s.server}`)
     if (s.state === 'connected') out.push(`exit:       ${exitText(s)} (as the server says)`)
     out.push(`transport:  ${s.transport ?? '-'}${s.remote ? ` (${s.remote})` : ''}`)
+    if ((s.route?.length ?? 0) > 1) out.push(`route:      ${routeText(s)}`)
     out.push(`tunnel IP:  ${s.tunnelIp ?? '-'}`)
     out.push(`traffic:    ${formatBytes(s.txBytes)} sent (${s.txPackets} packets), ${formatBytes(s.rxBytes)} received (${s.rxPackets} packets)`)
     out.push(`latency:    ${s.latencyMs === null ? '-' : `${s.latencyMs.toFixed(1)} ms`}`)
@@ -123,6 +130,7 @@ export function oneLine(s: VpnClientStatus): string {
   const parts = [new Date().toISOString(), s.state]
   if (s.server) {
     parts.push(`server=${s.server}`, `exit=${exitText(s).replace(/ /g, '')}`, `transport=${s.transport ?? '-'}`)
+    if ((s.route?.length ?? 0) > 1) parts.push(`route=${(s.route ?? []).map((l) => l.pk.slice(0, 8)).join('>')}`)
     parts.push(`latency=${s.latencyMs === null ? '-' : `${s.latencyMs.toFixed(1)}ms`}`, `tx=${s.txBytes}`, `rx=${s.rxBytes}`)
     parts.push(`uptime=${s.uptimeS ?? '-'}s`)
   }
