@@ -1,81 +1,82 @@
 #!/usr/bin/env node
-// `npm run bench` (as root): our tunnel against the bare veth and two
-// WireGuard userspace peers, one after the other on the same namespace pair.
-// See bench/README.md for what is measured and how. This file only wires the
-// parts: subjects/ (what is measured), measures/ (how), report/ (the JSON,
-// the tables, the chart).
+// `npm run bench` (as root): our tunnel against the bare veth and two WireGuard userspace peers, on the
+// same namespace pair, in interleaved rounds. See bench/README.md for what is measured and how, and
+// `node bench/run.mjs --help` for the knobs. This file only wires the parts: subjects/ (what is
+// measured), measures/ (how), report/ (the JSON, the tables, the chart), lib/ (the rest).
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { availableParallelism, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
+import { readOffloads } from './lib/ethtool.mjs'
+import { settle, loadVerdict } from './lib/load.mjs'
 import { log, startedAt } from './lib/log.mjs'
 import { RESULTS, ROOT, TOOLS } from './lib/paths.mjs'
-import { readSettings, SUBJECTS, wanted } from './lib/settings.mjs'
-import { ensureBoringtun, ensureWireguardGo } from './lib/tools.mjs'
+import { BenchInputError, parseSettings, USAGE, wanted } from './lib/settings.mjs'
+import { BORINGTUN, ensureBoringtun, ensureWireguardGo, WIREGUARD_GO } from './lib/tools.mjs'
 import { connectTimes } from './measures/connect.mjs'
 import { serverMemory } from './measures/memory.mjs'
-import { measurePath } from './measures/path.mjs'
+import { measureSubjects } from './measures/rounds.mjs'
 import { chart } from './report/chart.mjs'
 import { finish, newResult } from './report/result.mjs'
 import { report } from './report/tables.mjs'
-import { setupSubject } from './subjects/index.mjs'
+import { wireguardConfig } from './subjects/wireguard.mjs'
 
-const SETTINGS = readSettings()
+/** Bad input: one line, exit 2. */
+function fail(msg) {
+  console.error(`bench: ${msg}`)
+  process.exit(2)
+}
+
+function parseCommandLine() {
+  try {
+    return parseSettings(process.argv.slice(2), process.env, availableParallelism())
+  } catch (e) {
+    if (e instanceof BenchInputError) fail(e.message)
+    throw e
+  }
+}
+
+const cmd = parseCommandLine()
+/** The run's settings (undefined for --help, --report and --chart). */
+const SETTINGS = cmd.settings
 
 /** Why the bench cannot run here, or null. */
 function prerequisites() {
   if (process.getuid?.() !== 0) return 'run it as root (it builds network namespaces): sudo npm run bench'
   if (!existsSync(join(ROOT, 'dist/netlab/index.js'))) return 'dist/netlab is missing: run `npm run build` (or `npx tsc -p .`) first'
   if (!existsSync(join(ROOT, 'native/index.js'))) return 'the native addon is missing: run `npm run build` first'
-  for (const t of ['iperf3', 'ping', 'ip']) {
+  for (const t of ['iperf3', 'ping', 'ip', 'ethtool']) {
     if (spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0) return `\`${t}\` is not installed (bash scripts/setup.sh installs it)`
   }
   return null
 }
 
-/** Installs (or finds) the WireGuard peers BENCH_ONLY asks for; a failure only skips that row. */
-async function installTools(res) {
+/** Installs (or finds) the pinned WireGuard peers --only asks for; a failure only skips that row. */
+async function installTools(settings, res) {
   const tools = {}
-  if (wanted(SETTINGS, 'wireguard-go')) tools['wireguard-go'] = await ensureWireguardGo(TOOLS, log)
-  if (wanted(SETTINGS, 'boringtun')) tools.boringtun = await ensureBoringtun(TOOLS, log)
+  if (wanted(settings, 'wireguard-go')) tools['wireguard-go'] = await ensureWireguardGo(TOOLS, log)
+  if (wanted(settings, 'boringtun')) tools.boringtun = await ensureBoringtun(TOOLS, log)
+  const pins = { 'wireguard-go': WIREGUARD_GO.version, boringtun: BORINGTUN.version }
   for (const [k, t] of Object.entries(tools)) {
     if (t.error) {
       console.log(`bench: ${t.error}`)
       res.skipped.push(t.error)
     }
-    res.tools[k] = t.error ? { error: t.error } : { version: t.version, module: t.module }
+    const { bin: _bin, error, ...built } = t
+    res.tools[k] = error ? { pinned: pins[k], error } : { pinned: pins[k], ...built, ...wireguardConfig(k) }
   }
   return tools
 }
 
 /** Two namespaces joined by one veth pair: every subject runs over it, one after the other. */
-async function namespacePair(lab, env) {
+async function namespacePair(lab, env, res) {
   env.a = await lab.addNamespace('bench-srv')
   env.b = await lab.addNamespace('bench-cli')
   await lab.veth({ ns: env.a, ifname: 'va', addrs: ['192.0.2.1/24'] }, { ns: env.b, ifname: 'vb', addrs: ['192.0.2.2/24'] })
   log(`namespaces ${env.a} and ${env.b}, joined by a veth (192.0.2.1 <-> 192.0.2.2)`)
-}
-
-/** Sets up each wanted subject, measures it and takes it down; a failure skips its row. */
-async function measureSubjects(lab, env, tools, res) {
-  for (const name of SUBJECTS) {
-    if (!wanted(SETTINGS, name)) continue
-    if (tools[name]?.error) {
-      res.subjects[name] = { error: 'not installed' }
-      continue
-    }
-    log(`${name}: setting up`)
-    let path = null
-    try {
-      path = await setupSubject(name, lab, env, tools[name])
-      res.subjects[name] = await measurePath(lab, env, SETTINGS, name, path)
-    } catch (e) {
-      const msg = `${name}: ${e.message.split('\n')[0]}`
-      console.log(`bench: ${msg} — skipping its row`)
-      res.subjects[name] = { error: e.message.split('\n')[0] }
-      res.skipped.push(msg)
-    } finally {
-      await path?.stop()
-    }
+  res.links = {
+    server: { ifname: 'va', ...(await readOffloads(lab, env.a, 'va')) },
+    client: { ifname: 'vb', ...(await readOffloads(lab, env.b, 'vb')) },
   }
 }
 
@@ -104,14 +105,30 @@ async function measureExtras(lab, env, res) {
   }
 }
 
-async function main(createLab) {
-  const res = newResult(SETTINGS)
+async function main(settings, createLab) {
+  const res = newResult(settings)
   mkdirSync(RESULTS, { recursive: true })
+  const g = res.git
+  log(g.error ? `git: ${g.error}` : `commit ${g.commit.slice(0, 12)}${g.dirty ? ` with ${g.dirtyCount} changed files (dirty)` : ' (clean tree)'}`)
+  for (const [what, b] of [
+    ['addon', res.build.addon],
+    ['dist', res.build.dist],
+  ]) {
+    if (b.sourcesNewer?.length) log(`warning: the ${what} is older than ${b.sourcesNewer.join(', ')}: rebuild (npm run build) to measure this tree`)
+  }
   log(
-    `settings: ${SETTINGS.seconds} s per run, ${SETTINGS.repeat} repeats, ${SETTINGS.pings} pings, ${SETTINGS.connects} connects, ${SETTINGS.sessions} sessions` +
-      (SETTINGS.only.length ? `, only ${SETTINGS.only.join(',')}` : ''),
+    `settings: ${settings.seconds} s per run after a ${settings.warmup} s warm-up, ${settings.repeat} rounds, UDP steps of ${settings.udpSeconds} s, ${settings.pings} pings, ${settings.connects} connects, ${settings.sessions} sessions` +
+      (settings.only.length ? `, only ${settings.only.join(',')}` : ''),
   )
-  const tools = await installTools(res)
+  const tools = await installTools(settings, res)
+  // A build of a WireGuard peer just now raised the load itself: give it time to fall before judging.
+  const verdict = await settle(settings, 180_000, log)
+  if (verdict.refuse) fail(verdict.refuse)
+  res.loaded = verdict.over
+  res.load = { load1: verdict.load1, maxLoad: verdict.maxLoad, allowLoaded: settings.allowLoaded }
+  res.machine.loadavgBefore = loadavg()
+  if (verdict.over)
+    log(`warning: load average ${verdict.load1.toFixed(2)} is above ${verdict.maxLoad}; measuring anyway (--allow-loaded), marked "loaded"`)
 
   const lab = createLab()
   // Cleanups the lab does not know of (the WireGuard UAPI sockets), run on exit too.
@@ -121,8 +138,8 @@ async function main(createLab) {
   }
   process.on('exit', cleanup)
   try {
-    await namespacePair(lab, env)
-    await measureSubjects(lab, env, tools, res)
+    await namespacePair(lab, env, res)
+    await measureSubjects(lab, env, settings, tools, res)
     await measureExtras(lab, env, res)
   } finally {
     await lab.close(2000)
@@ -131,30 +148,49 @@ async function main(createLab) {
   finish(res, startedAt)
 }
 
-// `--chart FILE.json` / `--report FILE.json` only redraw the chart / reprint the tables of an earlier run
-// (no root, no lab): node bench/run.mjs --chart|--report bench/results/<time>.json
-const mode = process.argv[2]
-if (mode === '--chart' || mode === '--report') {
-  const file = process.argv[3]
-  const res = JSON.parse(readFileSync(file, 'utf8'))
-  if (mode === '--report') console.log(report(res))
-  else {
-    chart(res, file.replace(/\.json$/, '.png'))
-    console.log(`wrote ${file.replace(/\.json$/, '.png')}`)
+/** --report / --chart: an earlier run's JSON, or one line saying why not. */
+function readResults(file) {
+  let text
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (e) {
+    fail(`cannot read ${file}: ${e.code ?? e.message}`)
   }
+  try {
+    const res = JSON.parse(text)
+    if (typeof res !== 'object' || res === null || typeof res.subjects !== 'object' || !res.settings) throw new Error('no subjects or settings')
+    return res
+  } catch (e) {
+    fail(`${file} is not a bench results file (${e.message.split('\n')[0]})`)
+  }
+}
+
+/** --report / --chart of a file whose fields are not what a run writes: one line, not a stack trace. */
+function fromResults(file, f) {
+  const res = readResults(file)
+  try {
+    return f(res)
+  } catch (e) {
+    fail(`${file} is not a bench results file this version can read (${String(e.message).split('\n')[0]})`)
+  }
+}
+
+if (cmd.mode === 'help') console.log(USAGE)
+else if (cmd.mode === 'report') console.log(fromResults(cmd.file, report))
+else if (cmd.mode === 'chart') {
+  const out = cmd.file.replace(/\.json$/, '') + '.png'
+  fromResults(cmd.file, (res) => chart(res, out))
+  console.log(`wrote ${out}`)
 } else {
   const why = prerequisites()
-  if (why) {
-    console.error(`bench: ${why}`)
-    process.exit(2)
-  }
+  if (why) fail(why)
+  // Refuse before anything is built or started; the check is repeated after the peers are installed.
+  const verdict = loadVerdict(loadavg()[0], cmd.settings)
+  if (verdict.refuse) fail(verdict.refuse)
   const { createLab, labPrerequisites } = await import('../dist/netlab/index.js')
   const pre = labPrerequisites()
-  if (!pre.ok) {
-    console.error(`bench: ${pre.reason}`)
-    process.exit(2)
-  }
-  main(createLab).catch((e) => {
+  if (!pre.ok) fail(pre.reason)
+  main(cmd.settings, createLab).catch((e) => {
     console.error(`bench: ${e.stack ?? e}`)
     process.exitCode = 1
   })

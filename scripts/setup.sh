@@ -14,11 +14,11 @@ fi
 
 # System packages: compilers for the addon, iproute2/nftables for the VPN and
 # its network-namespace tests, redis-server for the Redis store tests,
-# iperf3 for the benchmark, chromium for the web UI's browser test; setpriv
+# iperf3 and ethtool (the offloads it records) for the benchmark, chromium for the web UI's browser test; setpriv
 # (util-linux), dbus-daemon and systemd-analyze (systemd, never started here)
 # for the non-root, systemd-resolved and service-unit tests.
 PKGS=(build-essential pkg-config ca-certificates curl git iproute2 nftables iputils-ping procps
-      redis-server iperf3 chromium util-linux dbus-daemon systemd)
+      redis-server iperf3 ethtool chromium util-linux dbus-daemon systemd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

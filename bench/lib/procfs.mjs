@@ -41,3 +41,42 @@ export function fdCount(pid) {
   const r = spawnSync('ls', [`/proc/${pid}/fd`], { encoding: 'utf8' })
   return r.status === 0 ? r.stdout.split('\n').filter(Boolean).length : null
 }
+
+/** Name (comm) and thread count of a process from /proc/<pid>/status; null when it is gone. */
+export function processThreads(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const threads = Number(/^Threads:\s+(\d+)$/m.exec(s)?.[1])
+    return { name: /^Name:\s+(.*)$/m.exec(s)?.[1] ?? null, threads: Number.isFinite(threads) ? threads : null }
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Samples the thread count of each process every `everyMs` while a subject is measured: a runtime may
+ * start threads only under load (Go's scheduler does), so one look at setup would miss them.
+ * stop() returns [{ pid, name, first, max }] in the order of `pids`.
+ */
+export function watchThreads(pids, everyMs = 250) {
+  const seen = pids.map((pid) => ({ pid, name: null, first: null, max: null }))
+  const sample = () => {
+    for (const s of seen) {
+      const p = processThreads(s.pid)
+      if (!p || p.threads === null) continue
+      s.name ??= p.name
+      s.first ??= p.threads
+      s.max = Math.max(s.max ?? 0, p.threads)
+    }
+  }
+  sample()
+  const timer = setInterval(sample, everyMs)
+  timer.unref()
+  return {
+    stop() {
+      sample()
+      clearInterval(timer)
+      return seen
+    },
+  }
+}

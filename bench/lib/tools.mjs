@@ -1,13 +1,21 @@
-// The two WireGuard userspace peers the bench compares against, installed on
-// first use into the git-ignored .bench-tools/ from their registries:
-// wireguard-go from its Go module, boringtun from crates.io.
+// The two WireGuard userspace peers the bench compares against, pinned to the versions below and
+// installed on first use into the git-ignored .bench-tools/ from their registries: wireguard-go from
+// its Go module, boringtun from crates.io. A tool found at another version is rebuilt at the pinned one,
+// so every run of the same commit compares against the same peers. Update a pin on purpose (a commit
+// that says why), never by accident: the JSON of each run records what was built.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 
-/** Newest wireguard-go: the module's root package is `main`, so `go install` names the binary `wireguard`. */
-export const WIREGUARD_GO_MODULE = 'golang.zx2c4.com/wireguard'
+/**
+ * wireguard-go: the project tags no semver releases, so the pin is the Go pseudo-version of a commit
+ * (`go list -m -versions` lists none; `go list -m golang.zx2c4.com/wireguard@latest` names the newest).
+ * The module's root package is the daemon's `main`, so `go install` names the binary `wireguard`.
+ */
+export const WIREGUARD_GO = { module: 'golang.zx2c4.com/wireguard', version: 'v0.0.0-20260522210424-ecfc5a8d5446' }
+/** boringtun: the crates.io release of its command-line daemon, built with its own Cargo.lock (`--locked`). */
+export const BORINGTUN = { crate: 'boringtun-cli', version: '0.7.1' }
 
 function findTool(name, extra) {
   const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' })
@@ -15,6 +23,9 @@ function findTool(name, extra) {
   for (const p of extra) if (existsSync(p)) return p
   return null
 }
+
+const findGo = () => findTool('go', ['/usr/local/go/bin/go', '/usr/lib/go/bin/go'])
+const findCargo = () => findTool('cargo', [join(homedir(), '.cargo/bin/cargo'), '/root/.cargo/bin/cargo'])
 
 /** Runs a command with a time limit, keeping the tail of its output; never throws. */
 function run(argv, { env, timeoutMs, log }) {
@@ -52,62 +63,94 @@ function lastLine(s) {
   return lines.at(-1) ?? 'no output'
 }
 
-function version(bin, args) {
+function firstLine(bin, args) {
   const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 10_000 })
   return (r.stdout || r.stderr || '').split('\n')[0].trim() || null
 }
 
 /**
- * Ensures .bench-tools/wireguard-go exists. Resolves to { bin, version } or
- * { error } (one line saying why it cannot be had).
+ * What `go version -m BIN` says a Go binary was built from: the Go release and the main module's version.
+ * Pure, for the tests: `text` is that command's output.
+ */
+export function parseGoBuildInfo(text) {
+  const go = /^\S+:\s+(go\S+)/m.exec(text)?.[1] ?? null
+  const mod = /^\s+mod\s+(\S+)\s+(\S+)/m.exec(text)
+  return { go, module: mod?.[1] ?? null, version: mod?.[2] ?? null }
+}
+
+/** The version of `crate` in `cargo install --list` output (`boringtun-cli v0.7.1:`), or null. Pure. */
+export function parseCargoInstallList(text, crate) {
+  for (const line of text.split('\n')) {
+    const m = /^(\S+) v(\S+?):?$/.exec(line.trim())
+    if (m && m[1] === crate) return m[2]
+  }
+  return null
+}
+
+/**
+ * Ensures .bench-tools/wireguard-go is the pinned version, building it when missing or different.
+ * Resolves to { bin, version (the binary's own), module (the module version built), go } or { error } (one line
+ * saying why it cannot be had).
  */
 export async function ensureWireguardGo(toolsDir, log) {
   const bin = join(toolsDir, 'wireguard-go')
-  if (!existsSync(bin)) {
-    const go = findTool('go', ['/usr/local/go/bin/go', '/usr/lib/go/bin/go'])
-    if (!go) return { error: 'wireguard-go: no `go` toolchain to install it with (install golang), skipping' }
-    log(`installing wireguard-go: go install ${WIREGUARD_GO_MODULE}@latest (once, into ${toolsDir})`)
-    const gobin = join(toolsDir, '.gobin')
-    rmSync(gobin, { recursive: true, force: true })
-    mkdirSync(gobin, { recursive: true })
-    const r = await run([go, 'install', `${WIREGUARD_GO_MODULE}@latest`], {
-      env: { ...process.env, GOBIN: gobin, GOFLAGS: '-buildvcs=false' },
-      timeoutMs: 10 * 60_000,
-      log,
-    })
-    const built = join(gobin, 'wireguard')
-    if (r.code !== 0 || !existsSync(built)) {
-      return { error: `wireguard-go: go install ${WIREGUARD_GO_MODULE}@latest failed (${lastLine(r.tail)}), skipping` }
-    }
-    renameSync(built, bin)
-    rmSync(gobin, { recursive: true, force: true })
+  const go = findGo()
+  if (!go) return { error: 'wireguard-go: no `go` toolchain to build or check it with (install golang), skipping' }
+  const built = () => parseGoBuildInfo(spawnSync(go, ['version', '-m', bin], { encoding: 'utf8', timeout: 10_000 }).stdout ?? '')
+  if (existsSync(bin)) {
+    const have = built()
+    if (have.module === WIREGUARD_GO.module && have.version === WIREGUARD_GO.version) return described(bin, have)
+    log(`wireguard-go in ${toolsDir} is ${have.version ?? 'of an unknown version'}, the bench pins ${WIREGUARD_GO.version}: rebuilding`)
+    rmSync(bin, { force: true })
   }
-  // The binary's own version string is the release constant; `go version -m` gives the module version built.
-  const go = findTool('go', ['/usr/local/go/bin/go'])
-  let module = null
-  if (go) {
-    const m = spawnSync(go, ['version', '-m', bin], { encoding: 'utf8', timeout: 10_000 })
-    module = /\bmod\s+\S+\s+(\S+)/.exec(m.stdout ?? '')?.[1] ?? null
-  }
-  return { bin, version: version(bin, ['--version']), module }
+  const target = `${WIREGUARD_GO.module}@${WIREGUARD_GO.version}`
+  log(`installing wireguard-go: go install ${target} (once, into ${toolsDir})`)
+  const gobin = join(toolsDir, '.gobin')
+  rmSync(gobin, { recursive: true, force: true })
+  mkdirSync(gobin, { recursive: true })
+  // GOTOOLCHAIN=local: build with the Go installed here (recorded in the JSON), never a downloaded one.
+  const r = await run([go, 'install', target], {
+    env: { ...process.env, GOBIN: gobin, GOFLAGS: '-buildvcs=false', GOTOOLCHAIN: 'local' },
+    timeoutMs: 10 * 60_000,
+    log,
+  })
+  const out = join(gobin, 'wireguard')
+  if (r.code !== 0 || !existsSync(out)) return { error: `wireguard-go: go install ${target} failed (${lastLine(r.tail)}), skipping` }
+  renameSync(out, bin)
+  rmSync(gobin, { recursive: true, force: true })
+  const have = built()
+  if (have.version !== WIREGUARD_GO.version) return { error: `wireguard-go: built ${have.version}, not the pinned ${WIREGUARD_GO.version}, skipping` }
+  return described(bin, have)
 }
 
-/** Ensures .bench-tools/boringtun/bin/boringtun-cli exists (cargo install from crates.io). */
+const described = (bin, have) => ({ bin, version: firstLine(bin, ['--version']), module: have.version, go: have.go })
+
+/**
+ * Ensures .bench-tools/boringtun/bin/boringtun-cli is the pinned version (cargo install --locked from
+ * crates.io), rebuilding it when another one is there. Resolves to { bin, version, installed, rustc } or { error }.
+ */
 export async function ensureBoringtun(toolsDir, log) {
   const root = join(toolsDir, 'boringtun')
   const bin = join(root, 'bin', 'boringtun-cli')
-  if (!existsSync(bin)) {
-    const cargo = findTool('cargo', [join(homedir(), '.cargo/bin/cargo'), '/root/.cargo/bin/cargo'])
-    if (!cargo) return { error: 'boringtun: no `cargo` to install it with (install Rust), skipping' }
-    log(`installing boringtun: cargo install boringtun-cli --root ${root} (once; several minutes on 2 cores)`)
-    const r = await run([cargo, 'install', 'boringtun-cli', '--root', root], {
-      env: process.env,
-      timeoutMs: 30 * 60_000,
-      log,
-    })
-    if (r.code !== 0 || !existsSync(bin)) {
-      return { error: `boringtun: cargo install boringtun-cli failed (${lastLine(r.tail)}), skipping` }
-    }
+  const cargo = findCargo()
+  if (!cargo) return { error: 'boringtun: no `cargo` to build or check it with (install Rust), skipping' }
+  const installed = () =>
+    parseCargoInstallList(
+      spawnSync(cargo, ['install', '--list', '--root', root], { encoding: 'utf8', timeout: 30_000 }).stdout ?? '',
+      BORINGTUN.crate,
+    )
+  const rustc = firstLine(join(cargo, '..', 'rustc'), ['--version']) ?? firstLine('rustc', ['--version'])
+  if (existsSync(bin)) {
+    const have = installed()
+    if (have === BORINGTUN.version) return { bin, version: firstLine(bin, ['--version']), installed: have, rustc }
+    log(`boringtun in ${root} is ${have ?? 'of an unknown version'}, the bench pins ${BORINGTUN.version}: rebuilding`)
   }
-  return { bin, version: version(bin, ['--version']) }
+  const argv = [cargo, 'install', '--locked', '--force', '--version', BORINGTUN.version, BORINGTUN.crate, '--root', root]
+  log(`installing boringtun: ${argv.slice(1).join(' ')} (once; several minutes on 2 cores)`)
+  const r = await run(argv, { env: process.env, timeoutMs: 30 * 60_000, log })
+  const have = installed()
+  if (r.code !== 0 || !existsSync(bin) || have !== BORINGTUN.version) {
+    return { error: `boringtun: cargo install --locked --version ${BORINGTUN.version} ${BORINGTUN.crate} failed (${lastLine(r.tail)}), skipping` }
+  }
+  return { bin, version: firstLine(bin, ['--version']), installed: have, rustc }
 }

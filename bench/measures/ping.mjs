@@ -2,7 +2,7 @@
 import { sleep } from '../lib/log.mjs'
 import { median, percentile } from '../lib/stats.mjs'
 
-/** `settings.pings` pings 10 ms apart: median, p99 (nearest rank), min and max of the replies. */
+/** `settings.pings` pings 10 ms apart: median, p99 (nearest rank), min and max of the replies, and the replies. */
 export async function pingRtt(lab, settings, ns, addr) {
   const n = settings.pings
   const deadline = Math.ceil(n * 0.01 + 5)
@@ -11,7 +11,15 @@ export async function pingRtt(lab, settings, ns, addr) {
   })
   const rtts = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]))
   if (rtts.length === 0) throw new Error(`ping ${addr}: no reply (${(r.stdout + r.stderr).trim().split('\n').at(-1)})`)
-  return { sent: n, received: rtts.length, medianMs: median(rtts), p99Ms: percentile(rtts, 99), minMs: Math.min(...rtts), maxMs: Math.max(...rtts) }
+  return {
+    sent: n,
+    received: rtts.length,
+    medianMs: median(rtts),
+    p99Ms: percentile(rtts, 99),
+    minMs: Math.min(...rtts),
+    maxMs: Math.max(...rtts),
+    rtts,
+  }
 }
 
 /** Checks the path before measuring: a few pings must come back. */

@@ -17,11 +17,17 @@ export function chart(res, file) {
   const st = res.settings
   const png = barChart({
     title: 'iperf3 TCP throughput through each tunnel (Gbit/s)',
-    subtitle: `${res.date.slice(0, 16).replace('T', ' ')} UTC, ${res.machine.cpus} cores (busy machine), ${st.seconds} s runs, median of ${st.repeat}, whiskers min-max`,
+    subtitle: `${res.date.slice(0, 16).replace('T', ' ')} UTC${commit(res)}, ${res.machine.cpus} cores${res.loaded ? ', LOADED' : ''}, ${st.seconds} s runs, median and min-max of ${st.repeat}`,
     unit: 'Gbit/s',
     series: ['1 stream', '4 streams'],
     groups,
     scaleMax,
   })
   writeFileSync(file, png)
+}
+
+/** ", at 1234abcde (dirty)" when the run recorded its commit. */
+function commit(res) {
+  const g = res.git
+  return g?.commit ? `, at ${g.commit.slice(0, 9)}${g.dirty ? ' (dirty)' : ''}` : ''
 }

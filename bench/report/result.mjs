@@ -1,29 +1,58 @@
-// The run's JSON record: what it starts with (settings, machine, method) and where it is written.
-import { writeFileSync } from 'node:fs'
+// The run's JSON record: what it starts with (settings, machine, provenance, method) and where it is written.
+import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, release } from 'node:os'
 import { join } from 'node:path'
 import { RESULTS, ROOT } from '../lib/paths.mjs'
+import { buildInfo, gitState } from '../lib/provenance.mjs'
 import { chart } from './chart.mjs'
 import { report } from './tables.mjs'
 
 const METHOD = {
-  tcp: 'iperf3 -c <server tunnel address> -t BENCH_SECONDS [-P 4] -J from the client namespace; end.sum_received; 1- and 4-stream runs interleaved, BENCH_REPEAT times',
-  udp: 'iperf3 -u -l (BENCH_UDP_PACKET - 28) -b 0 (unlimited): packets received per second and loss over the run',
-  ping: 'ping -i 0.01 -c BENCH_PINGS: median and nearest-rank p99; added RTT = median minus the bare veth median',
-  cpu: 'utime+stime from /proc/<pid>/stat of every tunnel process at both ends (all threads), before/after each TCP run, summed over all TCP runs and divided by the Gbit received; machine-wide busy time from /proc/stat is kept too (includes iperf3, the kernel and other load)',
+  rounds:
+    'BENCH_REPEAT rounds; in each, every subject is set up, warmed up with one unrecorded BENCH_WARMUP-second TCP run, measured and taken down, in the order of one row of a balanced Latin square (`order`), so no subject always runs first or last',
+  tcp: 'iperf3 -c <server tunnel address> -t BENCH_SECONDS [-P 4] -J from the client namespace; end.sum_received; one 1-stream and one 4-stream run per round; median and min-max over the rounds',
+  udp: 'in the last round: iperf3 -u -l (BENCH_UDP_PACKET - 28) -b <rate> -w 4M -t BENCH_UDP_SECONDS at fixed offered rates, doubling from 20 kpps while the loss stays under BENCH_UDP_LOSS %, then bisecting to 5 %; the highest passing rate is reported (`steps` has every run); a rate the sender could not offer (< 90 %) ends the climb (`senderLimited`)',
+  ping: 'ping -i 0.01 -c BENCH_PINGS per round: median and nearest-rank p99 of all replies; added RTT = median minus the bare veth median',
+  cpu: 'utime+stime from /proc/<pid>/stat of every tunnel process at both ends (all threads), before/after each measured TCP run, summed over all of them and divided by the Gbit received; machine-wide busy time from /proc/stat is kept too (includes iperf3, the kernel and other load)',
+  processes:
+    'per tunnel process, in the order the subject lists them (server end first): its name, threads right after setup and the most seen (/proc/<pid>/status sampled every 250 ms), over all rounds',
+  offloads: "`ethtool -k` of the veth pair (`links`) and of each subject's own links (its TUNs), read after the warm-up of its first round",
+  load: 'the 1-minute load average before the first round must not exceed BENCH_MAX_LOAD; with --allow-loaded the run goes on and `loaded` is true',
   connect:
     'bench/fixtures/connect.mjs in a fresh process: Node.start, dial, createTun+attach, UDP probes every 2 ms to an echo server behind the server TUN until the first answer; time from Node.start',
   memory:
     'VmRSS of a fresh server node (test/fixtures/peer.mjs) before and after bench/fixtures/load.mjs opened BENCH_SESSIONS idle transports (one Node per client key, no TUN), divided by the sessions the server reported up',
 }
 
+function sysctl(name) {
+  try {
+    return Number(readFileSync(`/proc/sys/${name}`, 'utf8').trim())
+  } catch {
+    return null
+  }
+}
+
 export function newResult(settings) {
   return {
     date: new Date().toISOString(),
+    git: gitState(ROOT),
+    build: buildInfo(ROOT),
+    loaded: false,
     settings: { ...settings, only: settings.only.length ? settings.only : undefined },
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, kernel: release(), node: process.version, loadavgBefore: loadavg() },
+    machine: {
+      cpus: cpus().length,
+      model: cpus()[0]?.model,
+      kernel: release(),
+      node: process.version,
+      loadavgBefore: loadavg(),
+      // Caps of every socket buffer asked for (iperf3 -w, the tunnels' own), in bytes.
+      rmemMax: sysctl('net/core/rmem_max'),
+      wmemMax: sysctl('net/core/wmem_max'),
+    },
     method: METHOD,
     tools: {},
+    links: {},
+    order: [],
     subjects: {},
     skipped: [],
   }
@@ -41,8 +70,5 @@ export function finish(res, startedAt) {
   console.log('')
   console.log(report(res))
   console.log('')
-  console.log(
-    `Measured on ${res.machine.cpus} cores (${res.machine.model}), load average ${res.machine.loadavgBefore.map((x) => x.toFixed(2)).join(' ')} at the start.`,
-  )
   console.log(`wrote ${jsonFile.slice(ROOT.length + 1)} and ${pngFile.slice(ROOT.length + 1)}`)
 }

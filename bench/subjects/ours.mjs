@@ -35,5 +35,11 @@ export async function setupOurs(lab, env, transport) {
     await stop()
     throw e
   }
-  return { addr: '10.99.0.1', pids: [srv.pid, cli.pid], stop }
+  const ifaces = [
+    { role: 'server', ns: env.a, ifname: 'swb0' },
+    { role: 'client', ns: env.b, ifname: 'swb0' },
+  ]
+  // The tokio runtime starts one worker per core unless told otherwise.
+  const config = { tokioWorkerThreads: process.env.TOKIO_WORKER_THREADS ?? 'one per core (default)' }
+  return { addr: '10.99.0.1', pids: [srv.pid, cli.pid], ifaces, config, stop }
 }

@@ -69,5 +69,15 @@ export async function setupTwoHop(lab, env) {
     await stop()
     throw e
   }
-  return { addr: '10.96.0.1', pids: procs.map((p) => p.pid), stop }
+  const ifaces = [
+    { role: 'server', ns: env.a, ifname: 'swh0' },
+    { role: 'client', ns: env.b, ifname: 'swh0' },
+  ]
+  const config = {
+    tokioWorkerThreads: process.env.TOKIO_WORKER_THREADS ?? 'one per core (default)',
+    hop: 'SUDPH both links, splice without a rate limit',
+    tunMtu: mtu(),
+  }
+  // Server end first (exit, hop, client), as the other subjects list theirs.
+  return { addr: '10.96.0.1', pids: procs.map((p) => p.pid), ifaces, config, stop }
 }

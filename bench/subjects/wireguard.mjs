@@ -1,11 +1,23 @@
 // The WireGuard userspace peers we compare against (wireguard-go, boringtun), one daemon per end,
 // configured through the UAPI socket (bench/lib/wg.mjs) without `wg`.
 import { rmSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { reachable } from '../measures/ping.mjs'
 import { uapiGet, uapiPath, uapiSet, waitForUapi, wgKeypair } from '../lib/wg.mjs'
 
+/**
+ * How many threads each daemon runs on. boringtun's default is 4 whatever the machine (its --threads);
+ * wireguard-go starts its workers per core (runtime.NumCPU) and Go's scheduler uses every core unless
+ * GOMAXPROCS says otherwise. Both get the machine's cores, so neither is held back or oversubscribed.
+ */
+export function wireguardConfig(kind) {
+  const cores = availableParallelism()
+  return kind === 'boringtun' ? { threads: cores } : { gomaxprocs: process.env.GOMAXPROCS ?? `${cores} (default: cores)` }
+}
+
 /** wireguard-go or boringtun on both ends, configured through the UAPI socket. */
 export async function setupWireguard(lab, env, kind, bin) {
+  const config = wireguardConfig(kind)
   const net = kind === 'wireguard-go' ? '10.98.0' : '10.97.0'
   const tag = kind === 'wireguard-go' ? 'wg' : 'bt'
   const ends = [
@@ -22,7 +34,10 @@ export async function setupWireguard(lab, env, kind, bin) {
   })
   try {
     for (const e of ends) {
-      const argv = kind === 'wireguard-go' ? [bin, '-f', e.ifname] : [bin, '--foreground', '--disable-drop-privileges', e.ifname]
+      const argv =
+        kind === 'wireguard-go'
+          ? [bin, '-f', e.ifname]
+          : [bin, '--foreground', '--disable-drop-privileges', '--threads', String(config.threads), e.ifname]
       // WG_PROCESS_FOREGROUND also silences wireguard-go's "use the kernel module" banner.
       const p = lab.spawn(e.ns, argv, { env: { ...process.env, WG_PROCESS_FOREGROUND: '1', LOG_LEVEL: 'error' } })
       procs.push(p)
@@ -48,5 +63,6 @@ export async function setupWireguard(lab, env, kind, bin) {
     await stop()
     throw e
   }
-  return { addr: `${net}.1`, pids: procs.map((p) => p.pid), stop }
+  const ifaces = ends.map((e, i) => ({ role: i === 0 ? 'server' : 'client', ns: e.ns, ifname: e.ifname }))
+  return { addr: `${net}.1`, pids: procs.map((p) => p.pid), ifaces, config, stop }
 }
