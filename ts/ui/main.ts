@@ -87,6 +87,10 @@ function render(): void {
   text('state-server', c?.server ? `to ${shortPk(c.server)}` : '')
   text('f-server', c?.server ?? '–')
   text('f-remote', c?.remote ?? '–')
+  // Through hops, the address the client talks to is the first hop's, not the exit's.
+  const viaHop = c?.route?.some((l) => l.role === 'hop') ?? false
+  text('f-remote-label', viaHop ? 'First hop address' : 'Server address')
+  $('f-remote').title = viaHop ? 'The first hop: the only visor your machine talks to' : 'Your traffic leaves the internet from here'
   text('f-transport', c?.transport ? c.transport.toUpperCase() : '–')
   // The chain of a multi-hop route; "direct" for one transport to the exit.
   text('f-route', c?.server && c.state !== 'disconnected' ? routeLine(c.route) || 'direct' : '–')

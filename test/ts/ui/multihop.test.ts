@@ -104,6 +104,9 @@ describe.skipIf(skipUnlessAvailable(skip))('web UI: connecting through a hop (ch
       .poll(() => page.locator('#f-route').textContent(), { timeout: 10_000 })
       .toBe(`you → hop ${short(hop.config.pk)} → exit ${short(exit.config.pk)}`)
     expect(await page.locator('#f-server').textContent()).toBe(exit.config.pk)
+    // The address this machine talks to is the hop's, and the page says so.
+    expect(await page.locator('#f-remote-label').textContent()).toBe('First hop address')
+    expect(await page.locator('#f-remote').textContent()).toContain((t.hops[0] as { addr: string }).addr)
     expect(await t.curlWhoami(t.client.ns)).toBe(t.server.publicAddr)
     await page.screenshot({ path: join(SHOTS, 'multihop-connected.png'), fullPage: true })
     await disconnect()
@@ -140,6 +143,8 @@ describe.skipIf(skipUnlessAvailable(skip))('web UI: connecting through a hop (ch
     await page.getByLabel('Through a hop').selectOption('')
     await connectToExit()
     await expect.poll(() => page.locator('#f-route').textContent(), { timeout: 10_000 }).toBe('direct')
+    expect(await page.locator('#f-remote-label').textContent()).toBe('Server address')
+    expect(await page.locator('#f-remote').textContent()).toContain(t.server.publicAddr)
     await disconnect()
     expect(problems).toEqual([])
   }, 120_000)
