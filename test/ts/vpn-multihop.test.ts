@@ -20,7 +20,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NsProcess } from '../../ts/netlab/exec.js'
-import type { Topology } from '../../ts/netlab/topology.js'
+import { buildTopology, type Topology } from '../../ts/netlab/topology.js'
 import { expectOneLineError } from './helpers/cli.js'
 import { labSkipReason } from './helpers/lab.js'
 import { skipReason, skipUnlessAvailable } from './helpers/skip.js'
@@ -230,4 +230,12 @@ describe.skipIf(skipUnlessAvailable(skip))('multi-hop VPN (client behind NAT →
     expect(client.cli(['cli', 'vpn', 'stop']).code).toBe(0)
     expect(await t.curlWhoami(t.client.ns)).toBe(t.natc.wanAddr)
   }, 90_000)
+})
+
+describe.skipIf(skipUnlessAvailable(labSkipReason()))('the netlab hops option', () => {
+  it('refuses a number of hops it cannot build, in one line', async () => {
+    for (const bad of [3, -1, 1.5]) {
+      await expect(buildTopology({ hops: bad as 1, whoami: false, dns: false })).rejects.toThrow(/^hops must be 0, 1 or 2, got /)
+    }
+  }, 60_000)
 })

@@ -55,7 +55,6 @@ interface Shape {
   v6: boolean
   nClients: number
   nServers: 1 | 2
-  nHops: number
   behindNat: boolean
   shareNat: boolean
 }
@@ -69,7 +68,6 @@ function shapeOf(opts: TopologyOptions): Shape {
     v6: opts.ipv6 ?? true,
     nClients,
     nServers: opts.servers ?? 1,
-    nHops: opts.hops ?? 0,
     behindNat: (opts.serverBehindNat ?? false) || opts.serverNat !== undefined,
     shareNat: opts.clientsShareNat ?? false,
   }
@@ -81,7 +79,7 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
   const inet = await w.internet()
   const services = await w.publicHost('services', INTERNET.services, '2001:db8:203::10')
   const { server, nats, server2, lanhost } = await buildServerSide(w, shape, opts)
-  const hops = await buildHops(w, shape)
+  const hops = await buildHops(w, opts.hops ?? 0)
   const clients = await buildClients(w, shape, opts)
   const dnsProc = await startLabServers(lab, inet, shape.v6, lanhost.ns, opts)
   const client = clients[0] as Host
@@ -149,8 +147,7 @@ async function buildLanhost(w: HostWiring, server: Host): Promise<Topology['lanh
 }
 
 /** Hops: public hosts `hop`, `hop2` (the chain's middle visors, each in its own place). */
-async function buildHops(w: HostWiring, shape: Shape): Promise<Host[]> {
-  const n = shape.nHops
+async function buildHops(w: HostWiring, n: number): Promise<Host[]> {
   if (n !== 0 && n !== 1 && n !== 2) throw new NetlabError('EMISUSE', `hops must be 0, 1 or 2, got ${String(n)}`)
   const hops: Host[] = []
   for (let i = 0; i < n; i++) {
