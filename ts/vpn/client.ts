@@ -190,16 +190,22 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       if (o.via?.includes(this.node.publicKey)) throw new SkywireError('EUSAGE', 'this visor cannot be a hop of its own route')
       if ((o.via?.length ?? 0) > MAX_HOPS || (o.hops ?? 0) > MAX_HOPS) throw new SkywireError('EUSAGE', `at most ${MAX_HOPS} hops`)
     }
-    // Kept for the reconnect loop: it rebuilds the same kind of route.
-    this.routeSpec = { via: [...(o.via ?? [])], hops: o.hops ?? 0 }
-    this.avoidHops = []
+    // Kept for the reconnect loop (it rebuilds the same kind of route); set only by a start that goes ahead.
+    const useSpec = () => {
+      this.routeSpec = { via: [...(o.via ?? [])], hops: o.hops ?? 0 }
+      this.avoidHops = []
+    }
     // Another server while the tunnel is up: move to it without taking the routes down.
-    if ((this.state === 'connected' || this.state === 'reconnecting') && this.server !== pk && !this.switching) return this.switchTo(pk, o)
+    if ((this.state === 'connected' || this.state === 'reconnecting') && this.server !== pk && !this.switching) {
+      useSpec()
+      return this.switchTo(pk, o)
+    }
     // Checked after the wait and right before the state changes: of two starts, one wins.
     if (this.state !== 'disconnected') {
       const what = this.switching ? 'switching servers' : this.state
       throw new SkywireError('ESTATE', `the VPN is already ${what}${this.server ? ` to ${this.server}` : ''}; stop it first`)
     }
+    useSpec()
     this.stopping = false
     this.run = new AbortController()
     this.lastError = null

@@ -73,12 +73,13 @@ fn run_ref(mode: u8, rest: &[u8], t0: Instant, a: &mut Session, b: &mut Session)
         // Round trip: kind and body from the fuzzer must come back intact.
         3 | 4 => {
             let Some((&k, body)) = rest.split_first() else { return };
-            let kind = match k % 5 {
+            let kind = match k % 6 {
                 0 => FrameKind::Data,
                 1 => FrameKind::Control,
                 2 => FrameKind::Keepalive,
                 3 => FrameKind::Ping,
-                _ => FrameKind::Pong,
+                4 => FrameKind::Pong,
+                _ => FrameKind::Forward,
             };
             let (tx, rx) = if mode & 7 == 3 { (&mut *a, &mut *b) } else { (&mut *b, &mut *a) };
             let Ok(msg) = tx.encapsulate(kind, body, t0, &mut out) else { return };
@@ -86,6 +87,7 @@ fn run_ref(mode: u8, rest: &[u8], t0: Instant, a: &mut Session, b: &mut Session)
             match rx.decapsulate(&msg, t0, &mut out) {
                 Ok(Decapsulated::Data(d)) => assert_eq!((kind, d), (FrameKind::Data, body)),
                 Ok(Decapsulated::Control(c)) => assert_eq!((kind, c), (FrameKind::Control, body)),
+                Ok(Decapsulated::Forward(f)) => assert_eq!((kind, f), (FrameKind::Forward, body)),
                 Ok(Decapsulated::Keepalive) => assert_eq!(kind, FrameKind::Keepalive),
                 Ok(Decapsulated::WriteBack(_)) => assert_eq!(kind, FrameKind::Ping),
                 Ok(Decapsulated::Pong { .. }) | Err(_) => assert_eq!(kind, FrameKind::Pong),
