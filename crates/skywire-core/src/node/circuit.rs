@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 
 use super::crypto::{self, Accepted, Established, Kind, Progress};
 use super::state::Inner;
-use super::transport::{Link, Transport};
+use super::transport::{Link, SendScratch, Transport};
 use super::{Event, NodeError};
 use crate::router::TransportId;
 use crate::wire::forward::{self, Forward, CIRCUIT_LEN};
@@ -200,11 +200,43 @@ impl Transport {
     }
 }
 
-/// What a forward message asks of the node after the relaying is done.
+/// What a forward message asks of the caller.
 pub(crate) enum Forwarded {
     Done,
     /// Hand this inner message to the session of circuit transport `.0`.
     Local(Arc<Transport>),
+    /// Relay it (the bucket allowed it): as circuit `circuit` of `to`.
+    Relay {
+        to: Arc<Transport>,
+        circuit: u32,
+        splice: Arc<Splice>,
+    },
+}
+
+impl Splice {
+    /// Count one relayed message, or one the link could not take.
+    pub(crate) fn count(&self, sent: bool) {
+        if sent { &self.relayed } else { &self.dropped }.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    // The relay path's send buffers, taken for one send (across its await)
+    // and given back: no allocation per relayed message.
+    static RELAY_SCRATCH: std::cell::RefCell<Vec<SendScratch>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+pub(crate) fn take_scratch() -> SendScratch {
+    RELAY_SCRATCH.with(|p| p.borrow_mut().pop()).unwrap_or_default()
+}
+
+pub(crate) fn give_scratch(s: SendScratch) {
+    RELAY_SCRATCH.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < 4 {
+            p.push(s);
+        }
+    });
 }
 
 impl Inner {
@@ -243,13 +275,11 @@ impl Inner {
                         v.push(f.msg.to_vec());
                     }
                 });
-                let ok = s.bucket.lock().unwrap().take(f.msg.len(), Instant::now()) && to.send_forward(c, f.msg);
-                if ok {
-                    s.relayed.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    s.dropped.fetch_add(1, Ordering::Relaxed);
-                    tp.counters.drop_one();
+                if s.bucket.lock().unwrap().take(f.msg.len(), Instant::now()) {
+                    return Forwarded::Relay { to, circuit: c, splice: s };
                 }
+                s.count(false);
+                tp.counters.drop_one();
             }
             Act::Local(id) => {
                 if let Some(c) = self.transport(id) {

@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::circuit::Forwarded;
+use super::circuit::{self, Forwarded};
+use super::crypto::Kind;
 use super::crypto::{self, Inbound};
 use super::sink::TunSink;
 use super::state::Inner;
@@ -75,11 +76,26 @@ impl Inner {
             }
             Ok(Inbound::Forward(range)) => {
                 tp.counters.touch(self.epoch);
+                let range_start = range.start;
                 let body = &out[range];
                 match self.on_forward(tp, body) {
                     Forwarded::Done => Step::Done(true),
                     // on_forward parsed the body: the inner message follows the circuit.
                     Forwarded::Local(c) => Step::Inner(c, body[CIRCUIT_LEN..].to_vec()),
+                    Forwarded::Relay { to, circuit, splice } => {
+                        // The same body, renumbered in place for the next transport,
+                        // sent the way the data path sends (waiting briefly for room).
+                        let range = range_start..range_start + body.len();
+                        out[range.start..range.start + CIRCUIT_LEN].copy_from_slice(&circuit.to_be_bytes());
+                        let mut scratch = circuit::take_scratch();
+                        let sent = to.send_batch_kind(Kind::Forward, std::iter::once(&out[range]), &mut scratch).await;
+                        circuit::give_scratch(scratch);
+                        splice.count(sent == 1);
+                        if sent == 0 {
+                            tp.counters.drop_one();
+                        }
+                        Step::Done(true)
+                    }
                 }
             }
             Ok(Inbound::Control(range)) => {

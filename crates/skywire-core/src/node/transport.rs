@@ -88,7 +88,14 @@ pub struct Transport {
 pub(crate) struct SendScratch {
     buf: Vec<u8>,
     lens: Vec<usize>,
+    /// The next layer's scratch, for a circuit transport (its messages are
+    /// encrypted again by the transport they run through).
+    outer: Option<Box<SendScratch>>,
 }
+
+/// A boxed send future: a circuit's batch is sent by the transport it runs
+/// through, which may itself be a circuit (one box per batch, not per packet).
+type Sending<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = usize> + Send + 'a>>;
 
 impl Transport {
     /// The initiator confirmed the keys: the handshake no longer counts as pending.
@@ -107,27 +114,39 @@ impl Transport {
     /// reader, so a congested path slows the sender's TCP down instead of
     /// dropping packets we already paid to encrypt.
     pub(crate) async fn send_batch<'a>(&self, pkts: impl Iterator<Item = &'a [u8]>, scratch: &mut SendScratch) {
+        self.send_batch_kind(Kind::Data, pkts, scratch).await;
+    }
+
+    /// `send_batch` for messages of any kind (a hop relays forward
+    /// messages this way); returns how many were sent.
+    pub(crate) async fn send_batch_kind<'a>(
+        &self,
+        kind: Kind,
+        pkts: impl Iterator<Item = &'a [u8]>,
+        scratch: &mut SendScratch,
+    ) -> usize {
         let framed = matches!(self.link, Link::Tcp { .. });
-        let (packets, bytes) = self.encrypt_all(pkts, scratch, framed);
+        // A circuit's ciphertexts go out as forward bodies: room for the
+        // circuit number in front of each, written by encrypt_all.
+        let prefix = match &self.link {
+            Link::Circuit { circuit, .. } => Some(*circuit),
+            _ => None,
+        };
+        let (packets, bytes) = self.encrypt_all(kind, pkts, scratch, framed, prefix);
         if packets == 0 {
-            return;
+            return 0;
         }
         let sent = match &self.link {
+            // Each ciphertext (behind its circuit number) becomes one forward
+            // message of `via`'s next batch.
+            Link::Circuit { via, .. } => {
+                let SendScratch { buf, lens, outer } = scratch;
+                let outer = outer.get_or_insert_with(Default::default);
+                via.send_laid(Kind::Forward, buf, lens, outer).await
+            }
             Link::Udp { sock, addr } => {
                 let to = *addr.lock().unwrap();
                 send_runs(sock, &scratch.buf, &scratch.lens, to).await
-            }
-            Link::Circuit { via, circuit } => {
-                // Each ciphertext becomes one forward message on `via`.
-                let mut off = 0;
-                let mut sent = 0;
-                for &len in &scratch.lens {
-                    if via.send_forward(*circuit, &scratch.buf[off..off + len]) {
-                        sent += 1;
-                    }
-                    off += len;
-                }
-                sent
             }
             Link::Tcp { tx, .. } => {
                 // Wait for room, but briefly: one TUN feeds every client of a
@@ -154,6 +173,26 @@ impl Transport {
             self.counters.sent(sent, if sent == packets { bytes } else { bytes * sent / packets });
         }
         self.counters.drop_many(packets - sent);
+        sent
+    }
+
+    /// Send the messages laid back to back in `bodies` (lengths `lens`).
+    fn send_laid<'s>(
+        &'s self,
+        kind: Kind,
+        bodies: &'s [u8],
+        lens: &'s [usize],
+        scratch: &'s mut SendScratch,
+    ) -> Sending<'s> {
+        Box::pin(async move {
+            let mut off = 0;
+            let items = lens.iter().map(|&l| {
+                let item = &bodies[off..off + l];
+                off += l;
+                item
+            });
+            self.send_batch_kind(kind, items, scratch).await
+        })
     }
 
     /// Encrypt every packet into `scratch` (as STCPR frames when `framed`,
@@ -161,27 +200,33 @@ impl Transport {
     /// that made it.
     fn encrypt_all<'a>(
         &self,
+        kind: Kind,
         pkts: impl Iterator<Item = &'a [u8]>,
         scratch: &mut SendScratch,
         framed: bool,
+        prefix: Option<u32>,
     ) -> (usize, usize) {
-        let SendScratch { buf, lens } = scratch;
+        let SendScratch { buf, lens, .. } = scratch;
+        let pre = if prefix.is_some() { crate::wire::forward::CIRCUIT_LEN } else { 0 };
         buf.clear();
         lens.clear();
         let (mut packets, mut bytes, mut failed) = (0, 0, 0);
         let mut session = self.session.lock().unwrap();
         for pkt in pkts {
             let room = pkt.len() + super::crypto::OVERHEAD;
-            let mut seal = |out: &mut [u8]| session.encapsulate(Kind::Data, pkt, out);
+            let mut seal = |out: &mut [u8]| session.encapsulate(kind, pkt, out);
             let appended = if framed {
                 frame::append_frame_with(buf, room, seal).ok()
             } else {
                 let at = buf.len();
-                buf.resize(at + room, 0);
-                match seal(&mut buf[at..]) {
+                buf.resize(at + pre + room, 0);
+                if let Some(c) = prefix {
+                    buf[at..at + pre].copy_from_slice(&c.to_be_bytes());
+                }
+                match seal(&mut buf[at + pre..]) {
                     Ok(n) => {
-                        buf.truncate(at + n);
-                        Some(n)
+                        buf.truncate(at + pre + n);
+                        Some(pre + n)
                     }
                     Err(_) => {
                         buf.truncate(at);
