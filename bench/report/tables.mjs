@@ -42,6 +42,13 @@ function provenance(res) {
       `${res.order.length} rounds; each sets every subject up, warms it up (${res.settings.warmup} s, not recorded) and measures it, in these orders: ${res.order.map((r) => r.join(' → ')).join(' | ')}.`,
     )
   }
+  for (const [what, x] of [
+    ['native addon', b?.addon],
+    ['dist/netlab', b?.dist],
+  ]) {
+    if (x?.sourcesNewer?.length)
+      out.push(`STALE BUILD: the ${what} is older than ${x.sourcesNewer.join(', ')}: it may not be the code of this commit.`)
+  }
   if (res.loaded) {
     out.push(
       `LOADED MACHINE: the 1-minute load average was ${res.load.load1.toFixed(2)} at the start, above the limit of ${res.load.maxLoad} (--allow-loaded). Other work shared the cores: do not compare these numbers with a quiet run.`,

@@ -66,6 +66,15 @@ describe('bench/run.mjs', () => {
     expect(r.out).toMatch(/\| boringtun +\| boringtun-cli \d+ → \d+, boringtun-cli \d+ → \d+ +\| threads 2 /)
   })
 
+  it('--report says when the addon was built before a source it should contain', () => {
+    const res = JSON.parse(readFileSync(LOADED, 'utf8'))
+    expect(bench('--report', LOADED).out).not.toContain('STALE BUILD')
+    res.build.addon.sourcesNewer = ['crates/skywire-core/src/node/mod.rs']
+    const file = join(tmp, 'stale.json')
+    writeFileSync(file, JSON.stringify(res))
+    expect(bench('--report', file).out).toContain('STALE BUILD: the native addon is older than crates/skywire-core/src/node/mod.rs')
+  })
+
   it('--report of a results file of the earlier bench still prints, and says it has no commit', () => {
     const r = bench('--report', OLD)
     expect(r.code, r.err).toBe(0)
