@@ -1,6 +1,7 @@
 // Our tunnel through one hop (issue 16): client (bench-cli) → hop (its own namespace, bench-hop) → exit
-// (bench-srv), SUDPH on both links. The client runs its Noise session with the hop and, inside it, a
-// second one end to end with the exit (bench/fixtures/chain-node.mjs); the hop splices the two in Rust.
+// (bench-srv), SUDPH on both links, three bare nodes (test/fixtures/peer.mjs: its `splice` and `via` stand
+// in for the visor's hop control). The client runs its Noise session with the hop and, inside it, a second
+// one end to end with the exit; the hop splices the two in Rust, without a rate limit.
 // Compare it with the `sudph` row of the same run (one transport, client → exit): the issue's target is
 // at least 60 % of its TCP throughput.
 //
@@ -8,12 +9,10 @@
 //   bench-cli 198.51.100.2 ─ hc/ch ─ bench-hop 198.51.100.1
 //                                    bench-hop 198.18.0.2 ─ hs/sh ─ bench-srv 198.18.0.1
 import { createRequire } from 'node:module'
-import { join } from 'node:path'
 import { generateKeypair } from '../lib/native.mjs'
 import { spawnNode } from '../lib/node-proc.mjs'
-import { PEER, ROOT } from '../lib/paths.mjs'
+import { PEER } from '../lib/paths.mjs'
 
-const CHAIN = join(ROOT, 'bench/fixtures/chain-node.mjs')
 /** The client's and the exit's TUN MTU: the direct tunnel's 1420, less one circuit layer (forward header and the inner session's framing). */
 const mtu = () => 1420 - createRequire(import.meta.url)('../../native/index.js').CIRCUIT_OVERHEAD
 
@@ -43,27 +42,26 @@ export async function setupTwoHop(lab, env) {
     })
     procs.push(exit)
     await exit.waitForOutput(/"ready"/, 10_000)
-    const hop = spawnNode(lab, hopNs, CHAIN, {
-      role: 'hop',
+    const hop = spawnNode(lab, hopNs, PEER, {
       sk: hopKey.secretKey,
       sudph: '0.0.0.0:7798',
-      next: { pk: exitKey.publicKey, transport: 'sudph', addrs: ['198.18.0.1:7788'] },
+      splice: true,
+      dial: { pk: exitKey.publicKey, transport: 'sudph', addrs: ['198.18.0.1:7788'], timeoutMs: 8000 },
     })
     procs.push(hop)
-    const h = await hop.waitForOutput(/"next":\d+|"chainError":\{[^\n]*/, 15_000)
-    if (h[0].includes('chainError')) throw new Error(`the hop could not reach the exit: ${h[0]}`)
-    const client = spawnNode(lab, env.b, CHAIN, {
-      role: 'client',
+    const h = await hop.waitForOutput(/"dialed":\d+|"dialError":\{[^\n]*/, 15_000)
+    if (h[0].includes('dialError')) throw new Error(`the hop could not reach the exit: ${h[0]}`)
+    const client = spawnNode(lab, env.b, PEER, {
       sk: clientKey.secretKey,
       sudph: '0.0.0.0:0',
       tun: { name: 'swh0', ipv4: '10.96.0.2/24', mtu: mtu() },
-      allow: ['10.96.0.0/24'],
-      hop: { pk: hopKey.publicKey, transport: 'sudph', addrs: ['198.51.100.1:7798'] },
-      exit: { pk: exitKey.publicKey },
+      allow: { [exitKey.publicKey]: ['10.96.0.0/24'] },
+      dial: { pk: hopKey.publicKey, transport: 'sudph', addrs: ['198.51.100.1:7798'], timeoutMs: 8000 },
+      via: { pk: exitKey.publicKey },
     })
     procs.push(client)
-    const c = await client.waitForOutput(/"dialed":\d+|"chainError":\{[^\n]*/, 20_000)
-    if (c[0].includes('chainError')) throw new Error(`client → hop → exit failed: ${c[0]}`)
+    const c = await client.waitForOutput(/"dialedVia":\d+|"dialError":\{[^\n]*/, 20_000)
+    if (c[0].includes('dialError')) throw new Error(`client → hop → exit failed: ${c[0]}`)
   } catch (e) {
     // Nothing may keep the ports or TUN names a later subject or repeat uses.
     await stop()
