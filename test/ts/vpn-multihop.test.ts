@@ -9,7 +9,8 @@
  * - the exit's whitelist applies to the client's key (the inner session), not
  *   the hop's;
  * - a hop going down makes the client reconnect through the same hop when it
- *   returns; `--hops 1` picks a hop from discovery.
+ *   returns (`--via`), or through another hop (`--hops 1`, which picks from
+ *   discovery; a second hop is there for it).
  *
  * The capture is a raw AF_PACKET socket in the hop's namespace (python3: this
  * machine has no tcpdump or tshark); a plain datagram with the marker, sent to
@@ -87,9 +88,11 @@ function frames(file: string): Frame[] {
 const ipBytes = (a: string) => Buffer.from(a.split('.').map(Number))
 
 describe.skipIf(skipUnlessAvailable(skip))('multi-hop VPN (client behind NAT → public hop → exit with a LAN)', () => {
-  const lab = useVpnLab({ hops: 1, clients: 2 }, (t) => ({
+  const lab = useVpnLab({ hops: 2, clients: 2 }, (t) => ({
     exit: { ns: t.server.ns, config: { vpnServer: { dns: ['203.0.113.53'], country: 'DE' } } },
     hop: { ns: (t.hops[0] as { ns: string }).ns, config: { vpnServer: { autostart: false }, hop: { enabled: true, country: 'NL' } } },
+    // A second hop, for --hops: when the one it picked goes, the client picks the other.
+    hop2: { ns: (t.hops[1] as { ns: string }).ns, config: { vpnServer: { autostart: false }, hop: { enabled: true, country: 'FR' } } },
     client: { ns: t.client.ns, config: { vpnServer: { autostart: false } } },
     // Not on the exit's whitelist: the hop lets it through, the exit refuses it.
     stranger: { ns: (t.clients[1] as { ns: string }).ns, config: { vpnServer: { autostart: false } } },
@@ -98,6 +101,7 @@ describe.skipIf(skipUnlessAvailable(skip))('multi-hop VPN (client behind NAT →
   let t: Topology
   let exit: TestVisor
   let hop: TestVisor
+  let hop2: TestVisor
   let client: TestVisor
   let stranger: TestVisor
   let hopAddr: string
@@ -106,6 +110,7 @@ describe.skipIf(skipUnlessAvailable(skip))('multi-hop VPN (client behind NAT →
     t = lab.topo()
     exit = lab.visor('exit')
     hop = lab.visor('hop')
+    hop2 = lab.visor('hop2')
     client = lab.visor('client')
     stranger = lab.visor('stranger')
     hopAddr = (t.hops[0] as { addr: string }).addr
@@ -222,19 +227,33 @@ describe.skipIf(skipUnlessAvailable(skip))('multi-hop VPN (client behind NAT →
     await expect.poll(() => t.curlWhoami(t.client.ns).catch(() => ''), { timeout: 15_000 }).toBe(t.server.publicAddr)
   }, 180_000)
 
-  it('--hops 1 picks the hop from discovery (its country differs from the exit’s)', async () => {
+  it('--hops 1 picks a hop from discovery; when it goes down the client reconnects through the other', async () => {
     expect(client.cli(['cli', 'vpn', 'stop']).code).toBe(0)
     expect(await t.curlWhoami(t.client.ns)).toBe(t.natc.wanAddr)
+    const hops = [hop, hop2]
+    await expect
+      .poll(() => client.cli(['cli', 'hop', 'list', '--keys']).stdout.trim().split('\n').sort(), { timeout: 20_000 })
+      .toEqual(hops.map((h) => h.config.pk).sort())
     const r = client.cli(['cli', 'vpn', 'start', '-k', exit.config.pk, '--hops', '1', '-t', '30', '--json'])
     expect(r.code, r.stderr).toBe(0)
-    expect(status(client).route?.map((h) => [h.pk, h.role])).toEqual([
-      [hop.config.pk, 'hop'],
-      [exit.config.pk, 'exit'],
-    ])
+    const route = status(client).route ?? []
+    expect(route.map((h) => h.role)).toEqual(['hop', 'exit'])
+    const picked = hops.find((h) => h.config.pk === route[0]?.pk) as TestVisor
+    const other = hops.find((h) => h !== picked) as TestVisor
+    expect(picked).toBeDefined()
     expect(await t.curlWhoami(t.client.ns)).toBe(t.server.publicAddr)
+
+    await picked.stop()
+    try {
+      await expect.poll(() => status(client).route?.map((h) => h.pk), { timeout: 90_000, interval: 1000 }).toEqual([other.config.pk, exit.config.pk])
+      await expect.poll(() => status(client).state, { timeout: 30_000 }).toBe('connected')
+      await expect.poll(() => t.curlWhoami(t.client.ns).catch(() => ''), { timeout: 15_000 }).toBe(t.server.publicAddr)
+    } finally {
+      await picked.start()
+    }
     expect(client.cli(['cli', 'vpn', 'stop']).code).toBe(0)
     expect(await t.curlWhoami(t.client.ns)).toBe(t.natc.wanAddr)
-  }, 90_000)
+  }, 180_000)
 })
 
 describe.skipIf(skipUnlessAvailable(labSkipReason()))('the netlab hops option', () => {
