@@ -26,7 +26,7 @@ import { VpnClient, type VpnClientStatus } from '../vpn/client.js'
 import { LinuxClientHost, LinuxServerHost, hostOf } from '../vpn/linux-host.js'
 import { VpnServer } from '../vpn/server.js'
 import { HopService } from '../vpn/hop.js'
-import { hopMessageType } from '../vpn/hop-protocol.js'
+import { circuitUp, dispatchControl } from '../vpn/control-dispatch.js'
 import { HOP_PORT, HOP_SERVICE_TYPE, HOP_STAT } from '../vpn/hop-pick.js'
 import { CIRCUIT_OVERHEAD, Node, type TransportUp } from '../native/node.js'
 import { ControlApi } from './control-api.js'
@@ -244,35 +244,16 @@ export class Visor {
     return this.autoConnect?.cancel() ?? false
   }
 
-  /**
-   * Control messages by type: the hop's `forward` to the hop (which answers
-   * even when forwarding is off), its `forward-status` to the route builder
-   * that asked (ts/vpn/route.ts), everything else to the VPN client, then the
-   * server. A 0.3.0 visor has no such routing: its VPN server closes a
-   * transport on `forward`, which is why clients send it only to hops.
-   */
+  /** Control messages by type (ts/vpn/control-dispatch.ts): forward to the hop, forward-status to the client's route builder, the rest to the VPN. */
   private onControl(id: number, data: Buffer): void {
-    const hopType = hopMessageType(data)
-    if (hopType === 'forward') {
-      void this.hop.onControl(id, data).then((st) => {
-        // A forwarding client says no hello to our VPN server: its transport is not closed for that.
-        if (st?.status === 'ok') this.vpnServer.carriesCircuits(id)
-      })
-      return
-    }
-    if (hopType === 'forward-status') {
-      if (!this.vpnClient.onControl(id, data)) this.log.debug({ id }, 'forward-status nobody asked for')
-      return
-    }
-    if (!this.vpnClient.onControl(id, data) && !this.vpnServer.onControl(id, data)) {
+    if (!dispatchControl({ client: this.vpnClient, server: this.vpnServer, hop: this.hop }, id, data)) {
       this.log.debug({ id }, 'control message for nobody')
     }
   }
 
   private onTransportUp(s: TransportUp): void {
     this.log.info({ peer: s.peer, transport: s.transport, remote: s.remote, initiator: s.initiator, via: s.via }, 'transport up')
-    // A circuit came up through a hop's transport to us: that transport carries circuits, never a hello of its own.
-    if (s.via !== undefined && s.via !== null) this.vpnServer.carriesCircuits(s.via)
+    circuitUp({ server: this.vpnServer }, s)
     this.vpnServer.onTransportUp(s)
   }
 

@@ -39,30 +39,39 @@ async function settle<T>(p: Promise<T>, ms = 500): Promise<T | SkywireError> {
   return settled
 }
 
-function hopOn(net: FakeNet, pk: string, o: Partial<HopOptions> = {}): { node: FakeNode; hop: HopService } {
-  const node = net.node(pk)
-  const hop = new HopService(node, (to, deadline) => node.dial(to, 'sudph', null, deadline - Date.now()), silentLog, { ...HOP_ON, ...o })
-  wire(node, { hop })
-  return { node, hop }
-}
-
-async function setup(o: { whitelist?: string[]; hop1?: Partial<HopOptions>; client?: Partial<VpnClientOptions>; services?: unknown } = {}) {
-  const net = new FakeNet()
-  const exit = net.node(EXIT)
-  const server = new VpnServer(exit, new FakeServerHost(), silentLog, {
+function newServer(node: FakeNode, whitelist: string[] = [], pool = '10.77.0.0/16'): VpnServer {
+  return new VpnServer(node, new FakeServerHost(), silentLog, {
     netifc: '',
     secure: true,
-    whitelist: o.whitelist ?? [],
-    pool: '10.77.0.0/16',
+    whitelist,
+    pool,
     dns: ['10.77.0.1'],
     mtu: 1420,
     tunName: 'skyvpn0',
   })
+}
+
+/** A hop visor; with `server`, it runs a VPN server too (wired together, as the visor does). */
+async function hopOn(net: FakeNet, pk: string, o: Partial<HopOptions> = {}, server = false) {
+  const node = net.node(pk)
+  const hop = new HopService(node, (to, deadline) => node.dial(to, 'sudph', null, deadline - Date.now()), silentLog, { ...HOP_ON, ...o })
+  const vpn = server ? newServer(node, [], '10.78.0.0/16') : undefined
+  wire(node, { hop, ...(vpn ? { server: vpn } : {}) })
+  await vpn?.start()
+  return { node, hop }
+}
+
+async function setup(
+  o: { whitelist?: string[]; hop1?: Partial<HopOptions>; hop1Server?: boolean; client?: Partial<VpnClientOptions>; services?: unknown } = {},
+) {
+  const net = new FakeNet()
+  const exit = net.node(EXIT)
+  const server = newServer(exit, o.whitelist ?? [])
   const exitHop = new HopService(exit, async () => -1, silentLog, { ...HOP_ON, enabled: false })
   wire(exit, { server, hop: exitHop })
   await server.start()
-  const h1 = hopOn(net, HOP1, o.hop1)
-  const h2 = hopOn(net, HOP2)
+  const h1 = await hopOn(net, HOP1, o.hop1, o.hop1Server)
+  const h2 = await hopOn(net, HOP2)
   const me = net.node(ME)
   const vpn = new VpnClient(me, (o.services ?? null) as never, new FakeClientHost(), silentLog, {
     order: ['sudph'],
@@ -99,6 +108,18 @@ describe('route: client → hops → exit', () => {
       'punching a UDP path (SUDPH)',
       `asking hop ${HOP1} to forward to ${EXIT}`,
     ])
+  })
+
+  it('transports that carry circuits say no hello, and VPN servers on the hop and the exit do not close them for it', async () => {
+    // The hop runs a VPN server of its own too.
+    const t = await setup({ hop1Server: true })
+    expect(await settle(t.vpn.start(EXIT, { via: [HOP1] }))).toMatchObject({ state: 'connected' })
+    const [fromClient, toExit] = [t.h1.node.idOf(ME), t.exit.idOf(HOP1)]
+    // Well past the servers' 10 s hello timeout.
+    await settle(Promise.resolve(), 30_000)
+    expect(t.h1.node.idOf(ME)).toBe(fromClient)
+    expect(t.exit.idOf(HOP1)).toBe(toExit)
+    expect(t.vpn.status()).toMatchObject({ state: 'connected' })
   })
 
   it('two hops: each circuit rides the one before, in order', async () => {

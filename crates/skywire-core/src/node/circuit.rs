@@ -168,15 +168,25 @@ thread_local! {
 }
 
 fn with_buf<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    let mut b = BUFS.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+    let mut b = take_buf();
     let r = f(&mut b);
+    give_buf(b);
+    r
+}
+
+/// A buffer from this thread's pool (empty when the pool is).
+pub(crate) fn take_buf() -> Vec<u8> {
+    BUFS.with(|p| p.borrow_mut().pop()).unwrap_or_default()
+}
+
+pub(crate) fn give_buf(mut b: Vec<u8>) {
+    b.clear();
     BUFS.with(|p| {
         let mut p = p.borrow_mut();
         if p.len() < 8 {
             p.push(b);
         }
     });
-    r
 }
 
 impl Transport {

@@ -36,7 +36,9 @@ impl Inner {
         // circuit that ends here: that circuit's own session takes it. A
         // loop, not recursion, for circuits inside circuits.
         loop {
-            match self.on_message(&circuit, &inner, sink).await {
+            let step = self.on_message(&circuit, &inner, sink).await;
+            circuit::give_buf(inner);
+            match step {
                 Step::Done(_) => return true,
                 Step::Inner(c, m) => (circuit, inner) = (c, m),
             }
@@ -81,7 +83,13 @@ impl Inner {
                 match self.on_forward(tp, body) {
                     Forwarded::Done => Step::Done(true),
                     // on_forward parsed the body: the inner message follows the circuit.
-                    Forwarded::Local(c) => Step::Inner(c, body[CIRCUIT_LEN..].to_vec()),
+                    Forwarded::Local(c) => {
+                        // Copied out of the sink's slot, which the inner message's
+                        // own decryption needs; pooled, so no allocation per packet.
+                        let mut inner = circuit::take_buf();
+                        inner.extend_from_slice(&body[CIRCUIT_LEN..]);
+                        Step::Inner(c, inner)
+                    }
                     Forwarded::Relay { to, circuit, splice } => {
                         // The same body, renumbered in place for the next transport,
                         // sent the way the data path sends (waiting briefly for room).
