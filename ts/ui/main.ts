@@ -92,8 +92,8 @@ function render(): void {
   text('f-remote-label', viaHop ? 'First hop address' : 'Server address')
   $('f-remote').title = viaHop ? 'The first hop: the only visor your machine talks to' : 'Your traffic leaves the internet from here'
   text('f-transport', c?.transport ? c.transport.toUpperCase() : '–')
-  // The chain of a multi-hop route; "direct" for one transport to the exit.
-  text('f-route', c?.server && c.state !== 'disconnected' ? routeLine(c.route) || 'direct' : '–')
+  // The chain of a multi-hop route; "direct" for one transport to the exit; nothing while no route stands (reconnecting).
+  text('f-route', routeLine(c?.route) || (c?.route?.length === 1 ? 'direct' : '–'))
   text('f-tunnel', c?.tunnelIp ?? '–')
   text('f-latency', formatLatency(c?.latencyMs ?? null))
   text('f-uptime', formatDuration(c?.uptimeS ?? null))
