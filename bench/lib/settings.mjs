@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util'
 
 /** The rows of the throughput tables, in the order they are listed (the runs interleave them, lib/order.mjs). */
-export const SUBJECTS = ['veth', 'sudph', 'stcpr', 'wireguard-go', 'boringtun']
+export const SUBJECTS = ['veth', 'sudph', 'stcpr', 'wireguard-go', 'boringtun', 'two-hop']
 /** Measures of our tunnel alone, after the subjects. */
 export const EXTRAS = ['connect', 'memory', 'user-wait']
 

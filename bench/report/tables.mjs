@@ -59,6 +59,18 @@ function provenance(res) {
 
 const ok = (r) => (r && !r.error ? r : null)
 
+/** The two-hop row against one transport of the same kind in the same run (issue 16's target: at least 60 %). */
+function vsSingleHop(s) {
+  const two = ok(s['two-hop'])
+  const one = ok(s.sudph)
+  if (!two || !one) return []
+  const pct = (a, b) => (a && b ? `${fmt((100 * a) / b, 0)} %` : '—')
+  return [
+    '',
+    `One hop vs none (skywire SUDPH, one hop / skywire SUDPH): TCP ×1 ${pct(two.tcp1.gbps?.median, one.tcp1.gbps?.median)}, TCP ×4 ${pct(two.tcp4.gbps?.median, one.tcp4.gbps?.median)} (target: at least 60 %).`,
+  ]
+}
+
 /** The tables of the subjects, each row compared with the bare veth and wireguard-go of the same run. */
 function subjectTables(res) {
   const st = res.settings
@@ -88,6 +100,7 @@ function subjectTables(res) {
       ['subject', 'TCP ×1', 'vs veth', 'vs wg-go', 'TCP ×4', 'vs veth', 'vs wg-go', 'CPU s/Gbit', 'vs wg-go', 'TCP retransmits ×1 / ×4'],
       rows.tcp,
     ),
+    ...vsSingleHop(s),
     '',
     sweep
       ? `UDP, the highest offered rate each path carries with < ${st.udpLossPct} % loss (${st.udpPacket}-byte packets, ${st.udpSeconds} s steps, last round):`

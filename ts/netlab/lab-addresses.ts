@@ -12,6 +12,8 @@ export const INTERNET = {
   serverPublic: '203.0.113.20',
   /** The second server's address (servers: 2). */
   server2Public: '203.0.113.21',
+  /** The first hop's address (hops: N); the next one is .23. */
+  hopFirst: '203.0.113.22',
   natcFirst: '203.0.113.30',
   nats: '203.0.113.40',
   whoami: '203.0.113.80',

@@ -39,6 +39,8 @@ export interface TopologyOptions extends LabOptions {
   serverBehindNat?: boolean
   /** Server hosts: 1 (default) or 2 (adds a public `server2`, e.g. for the soak's two VPN servers). */
   servers?: 1 | 2
+  /** Public hop hosts for a multi-hop chain (client → hop → server): 0 (default), 1 (`hop`) or 2 (`hop`, `hop2`). */
+  hops?: 0 | 1 | 2
   /** Number of client hosts (default 1). */
   clients?: number
   /** Extra clients join natc's LAN instead of each getting its own NAT router. */
@@ -119,6 +121,8 @@ export interface Topology {
   server: ServerHost
   /** The second server (servers: 2), else null. */
   server2: Host | null
+  /** The hop hosts (hops: N), public on the internet, each in its own namespace; empty by default. */
+  hops: Host[]
   lanhost: Host & { url: string; url6: string | null }
   /** clients[0] is `client`. */
   clients: Host[]

@@ -6,6 +6,7 @@
  *     ├─ services  203.0.113.10              (discovery services listen here)
  *     ├─ server    203.0.113.20 ── lan0 192.168.50.1/24 ── lanhost 192.168.50.10 (whoami :80)
  *     ├─ server2   203.0.113.21  (servers: 2 only; public, no LAN)
+ *     ├─ hop, hop2 203.0.113.22, .23 (hops: 1 or 2; public visors a multi-hop route crosses)
  *     │   or, serverBehindNat: nats 203.0.113.40 ── 10.20.0.1/24 ── server 10.20.0.10
  *     ├─ natc      203.0.113.30 ── 10.10.0.1/24 ── client 10.10.0.10
  *     └─ natcN     203.0.113.(29+N) ── 10.10.(N-1).1/24 ── clientN 10.10.(N-1).10   (clients > 1;
@@ -119,6 +120,7 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
   const inet = await w.internet()
   const services = await w.publicHost('services', INTERNET.services, INTERNET.services6)
   const { server, nats, server2, lanhost } = await buildServerSide(w, shape, opts)
+  const hops = await buildHops(w, opts.hops ?? 0)
   const clients = await buildClients(w, shape, opts)
   const dnsProc = await startLabServers(lab, inet, shape.v6, lanhost, opts)
   const client = clients[0] as Host
@@ -126,6 +128,7 @@ async function build(lab: Lab, opts: TopologyOptions): Promise<Topology> {
     services,
     server,
     server2,
+    hops,
     lanhost,
     clients,
     client,
@@ -188,6 +191,17 @@ async function buildLanhost(w: HostWiring, server: Host): Promise<Topology['lanh
   }
 }
 
+/** Hops: public hosts `hop`, `hop2` (the chain's middle visors, each in its own place). */
+async function buildHops(w: HostWiring, n: number): Promise<Host[]> {
+  if (n !== 0 && n !== 1 && n !== 2) throw new NetlabError('EMISUSE', `hops must be 0, 1 or 2, got ${String(n)}`)
+  const hops: Host[] = []
+  for (let i = 0; i < n; i++) {
+    const last = 22 + i
+    hops.push(await w.publicHost(i === 0 ? 'hop' : `hop${i + 1}`, i === 0 ? INTERNET.hopFirst : `203.0.113.${last}`, `2001:db8:203::${last}`))
+  }
+  return hops
+}
+
 /** Clients: client/natc, then client2/natc2 ... (or all in natc's LAN). */
 async function buildClients(w: HostWiring, shape: Shape, opts: TopologyOptions): Promise<Host[]> {
   const clients: Host[] = []
@@ -239,7 +253,7 @@ async function startLabServers(lab: Lab, inet: string, v6: boolean, lanhost: Hos
   return dnsProc
 }
 
-type Hosts = Pick<Topology, 'services' | 'server' | 'server2' | 'lanhost' | 'clients' | 'client' | 'natc' | 'nats'>
+type Hosts = Pick<Topology, 'services' | 'server' | 'server2' | 'hops' | 'lanhost' | 'clients' | 'client' | 'natc' | 'nats'>
 
 /** The Topology object: the hosts plus the probes and controls bound to this lab. */
 function handle(lab: Lab, v6: boolean, inet: string, dnsProc: NsProcess | null, hosts: Hosts): Topology {

@@ -8,6 +8,7 @@ import { Api } from './lib/api.js'
 import { bannerFor, type Banner } from './lib/errors.js'
 import { countryName, entryPk, flagEmoji, formatBytes, formatDuration, formatLatency, formatRate, shortPk } from './lib/format.js'
 import { graphPaths } from './lib/graph.js'
+import { KEY_HOP, hopOptions, routeChoice, routeLine } from './lib/route.js'
 import { countries, filterServers, load, type ServerEntry } from './lib/servers.js'
 import { MAX_SAMPLES, canConnect, canDisconnect, initialState, reduce, stateLabel, type Action, type UiState } from './lib/state.js'
 import { hashWithoutToken, tokenFromHash } from './lib/token.js'
@@ -18,6 +19,7 @@ const api = new Api()
 let state: UiState = initialState()
 let servers: ServerEntry[] = []
 let serversFailed = false
+let hops: ServerEntry[] = []
 const flags = flagsRender()
 
 /**
@@ -85,7 +87,13 @@ function render(): void {
   text('state-server', c?.server ? `to ${shortPk(c.server)}` : '')
   text('f-server', c?.server ?? '–')
   text('f-remote', c?.remote ?? '–')
+  // Through hops, the address the client talks to is the first hop's, not the exit's.
+  const viaHop = c?.route?.some((l) => l.role === 'hop') ?? false
+  text('f-remote-label', viaHop ? 'First hop address' : 'Server address')
+  $('f-remote').title = viaHop ? 'The first hop: the only visor your machine talks to' : 'Your traffic leaves the internet from here'
   text('f-transport', c?.transport ? c.transport.toUpperCase() : '–')
+  // The chain of a multi-hop route; "direct" for one transport to the exit; nothing while no route stands (reconnecting).
+  text('f-route', routeLine(c?.route) || (c?.route?.length === 1 ? 'direct' : '–'))
   text('f-tunnel', c?.tunnelIp ?? '–')
   text('f-latency', formatLatency(c?.latencyMs ?? null))
   text('f-uptime', formatDuration(c?.uptimeS ?? null))
@@ -234,12 +242,43 @@ async function loadServers(): Promise<void> {
   renderServers()
 }
 
+/** The hops of service discovery in the picker, keeping the user's choice while it is still listed. */
+function renderHops(): void {
+  const sel = $<HTMLSelectElement>('hop')
+  const keep = sel.value
+  const opts = hopOptions(hops).map(({ pk, label }) => {
+    const o = document.createElement('option')
+    o.value = pk
+    o.textContent = label
+    return o
+  })
+  $('hop-list').replaceChildren(...opts)
+  sel.value = [...sel.options].some((o) => o.value === keep) ? keep : ''
+  $('hop-key-label').hidden = sel.value !== KEY_HOP
+}
+
+async function loadHops(): Promise<void> {
+  try {
+    hops = await api.hops()
+  } catch {
+    // The picker still offers "any hop" and a typed key; the server list's banner tells of a dead visor.
+    hops = []
+  }
+  renderHops()
+}
+
 async function connect(pk: string): Promise<void> {
   if (!canConnect(state)) return
+  const route = routeChoice($<HTMLSelectElement>('hop').value, $<HTMLInputElement>('hop-key').value, pk)
+  if ('error' in route) {
+    showBanner({ kind: 'error', title: 'Pick another hop', message: route.error })
+    return
+  }
   dispatch({ type: 'busy', busy: pk })
   showBanner(null)
   try {
-    await api.start(pk)
+    // Each hop is one more handshake (and maybe a hole punch) before the exit's.
+    await api.start(pk, route.via || route.hops ? 40 : 20, route)
   } catch (err) {
     failed(err, `connecting to ${shortPk(pk)}`)
   } finally {
@@ -284,7 +323,13 @@ function openStream(): void {
 async function main(): Promise<void> {
   $('disconnect').addEventListener('click', () => void disconnect())
   $('banner-close').addEventListener('click', () => showBanner(null))
-  $('refresh').addEventListener('click', () => void loadServers())
+  $('refresh').addEventListener('click', () => {
+    void loadServers()
+    void loadHops()
+  })
+  $('hop').addEventListener('change', () => {
+    $('hop-key-label').hidden = $<HTMLSelectElement>('hop').value !== KEY_HOP
+  })
   $('country').addEventListener('change', renderServers)
   $('query').addEventListener('input', renderServers)
   $('filters').addEventListener('submit', (e) => e.preventDefault())
@@ -302,7 +347,7 @@ async function main(): Promise<void> {
   render()
   openStream()
   initSettings(api, failed)
-  await loadServers()
+  await Promise.all([loadServers(), loadHops()])
 }
 
 void main()

@@ -4,6 +4,7 @@ import { CONTROL_ROUTES, targetOf, type RouteName } from '../../contracts/contro
 import type { VpnClientStatus } from '../../contracts/status.js'
 import type { VpnSettings, VpnSettingsPatch, VpnSettingsResult } from '../../contracts/settings.js'
 import { apiErrorOf } from './errors.js'
+import type { RouteChoice } from './route.js'
 import type { ServerEntry } from './servers.js'
 
 type Fetch = typeof fetch
@@ -53,8 +54,14 @@ export class Api {
     return out
   }
 
-  start(pk: string, timeoutS = 20): Promise<VpnClientStatus> {
-    return this.call('vpnStart', { pk, timeoutS })
+  /** Visors that forward for others (service discovery's hops), for the hop picker. */
+  async hops(): Promise<ServerEntry[]> {
+    return (await this.call('vpnHops')).entries
+  }
+
+  /** Connect to `pk`, straight or through hops (`route`: `via` keys or a number of `hops` to pick). */
+  start(pk: string, timeoutS = 20, route: RouteChoice = {}): Promise<VpnClientStatus> {
+    return this.call('vpnStart', { pk, timeoutS, ...route })
   }
 
   stop(): Promise<VpnClientStatus> {
