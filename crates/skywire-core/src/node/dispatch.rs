@@ -49,8 +49,9 @@ impl Inner {
             return Step::Done(self.on_inband_rekey(tp, msg));
         }
         let tunnel = tp.tunnel.read().unwrap().clone();
-        if let Some(t) = &tunnel {
-            sink.reserve(t).await;
+        match &tunnel {
+            Some(t) => sink.reserve(t).await,
+            None => sink.reserve_any().await,
         }
         let (slot, relays) = sink.slot_and_relays(msg.len());
         let out = &mut slot[TunSink::DECRYPT_AT..];

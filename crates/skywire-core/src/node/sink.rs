@@ -36,6 +36,17 @@ impl TunSink {
 
     /// Make room for one packet for `tunnel`: a full sink, or one holding
     /// another tunnel's packets, is written out first.
+    /// Room for one more slot, for a message that is not for a TUN (yet):
+    /// an outer layer of a circuit, whose inner packet follows in the next
+    /// slot. Without it a read of more than `SINK_SLOTS` circuit packets
+    /// indexed past the last slot (the receive task panicked: the exit of a
+    /// batching hop stopped receiving).
+    pub(crate) async fn reserve_any(&mut self) {
+        if self.used == self.bufs.len() {
+            self.flush().await;
+        }
+    }
+
     pub(crate) async fn reserve(&mut self, tunnel: &Arc<Tunnel>) {
         let other = self.tunnel.as_ref().is_some_and(|t| !Arc::ptr_eq(t, tunnel));
         if self.used == self.bufs.len() || (other && self.used > 0) {
