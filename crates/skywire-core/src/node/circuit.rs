@@ -14,8 +14,9 @@
 //! Each end allocates numbers from its own half (the transport's initiator
 //! those with the top bit clear, the responder those with it set), so the two
 //! ends never pick the same number. Circuits are capped per transport
-//! (`MAX_CIRCUITS`); inbound circuit handshakes pass the same limits as any
-//! inbound session, counted per via transport (its hop) rather than per IP.
+//! (`MAX_CIRCUITS`); inbound circuit handshakes pass the same total limits
+//! as any inbound session, and per-source caps of their own counted per via
+//! transport (its hop) rather than per IP (`Limits::circuit_*_per_via`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -65,6 +66,8 @@ pub(crate) struct SpliceEnd {
 /// the token bucket, counts.
 pub(crate) struct Splice {
     from: (TransportId, u32),
+    /// Bytes per second (0: no limit, and the bucket is never locked).
+    rate: u64,
     bucket: Mutex<Bucket>,
     down: AtomicBool,
     relayed: AtomicU64,
@@ -224,29 +227,88 @@ pub(crate) enum Forwarded {
 }
 
 impl Splice {
-    /// Count one relayed message, or one the link could not take.
-    pub(crate) fn count(&self, sent: bool) {
-        if sent { &self.relayed } else { &self.dropped }.fetch_add(1, Ordering::Relaxed);
+    /// Count relayed messages, and those the link could not take.
+    pub(crate) fn count(&self, sent: usize, dropped: usize) {
+        if sent > 0 {
+            self.relayed.fetch_add(sent as u64, Ordering::Relaxed);
+        }
+        if dropped > 0 {
+            self.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
+        }
     }
 }
 
-thread_local! {
-    // The relay path's send buffers, taken for one send (across its await)
-    // and given back: no allocation per relayed message.
-    static RELAY_SCRATCH: std::cell::RefCell<Vec<SendScratch>> = const { std::cell::RefCell::new(Vec::new()) };
+/// Relays gathered while a receive loop works through one batch of what it
+/// read, and sent together when it has read all that is ready: per next
+/// transport one batch (UDP: GSO runs) instead of one send per message.
+/// Order is kept per splice and direction (one run each, appended in arrival
+/// order), and
+/// every run is sent at each flush: the receive loops flush after every read
+/// (`TunSink::flush`), whether or not anything went to the TUN, so a relay
+/// never waits for more traffic to come.
+#[derive(Default)]
+pub(crate) struct Relays {
+    /// Runs `..used` hold relays; the rest are emptied buffers kept for reuse.
+    runs: Vec<Run>,
+    used: usize,
+    queued: usize,
+    scratch: SendScratch,
 }
 
-pub(crate) fn take_scratch() -> SendScratch {
-    RELAY_SCRATCH.with(|p| p.borrow_mut().pop()).unwrap_or_default()
+#[derive(Default)]
+struct Run {
+    to: Option<(Arc<Transport>, Arc<Splice>)>,
+    bodies: Vec<u8>,
+    lens: Vec<usize>,
 }
 
-pub(crate) fn give_scratch(s: SendScratch) {
-    RELAY_SCRATCH.with(|p| {
-        let mut p = p.borrow_mut();
-        if p.len() < 4 {
-            p.push(s);
+impl Relays {
+    /// Relays held before a flush is due (bounds the buffers; a receive
+    /// batch brings at most 8 × 64 datagrams).
+    pub(crate) const MAX_QUEUED: usize = 256;
+
+    /// Queue `body` (a forward body already renumbered for `to`).
+    pub(crate) fn push(&mut self, to: Arc<Transport>, splice: Arc<Splice>, body: &[u8]) {
+        let i = self.runs[..self.used]
+            .iter()
+            // Both directions of a splice share its `Splice`: the run is per
+            // next transport as well.
+            .position(|r| r.to.as_ref().is_some_and(|(t, s)| Arc::ptr_eq(s, &splice) && Arc::ptr_eq(t, &to)))
+            .unwrap_or_else(|| {
+                if self.used == self.runs.len() {
+                    self.runs.push(Run::default());
+                }
+                self.runs[self.used].to = Some((to, splice));
+                self.used += 1;
+                self.used - 1
+            });
+        let run = &mut self.runs[i];
+        run.bodies.extend_from_slice(body);
+        run.lens.push(body.len());
+        self.queued += 1;
+    }
+
+    pub(crate) fn full(&self) -> bool {
+        self.queued >= Self::MAX_QUEUED
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.used == 0
+    }
+
+    /// Send every queued relay, one batch per splice.
+    pub(crate) async fn flush(&mut self) {
+        let used = std::mem::take(&mut self.used);
+        self.queued = 0;
+        for run in &mut self.runs[..used] {
+            if let Some((to, splice)) = run.to.take() {
+                let sent = to.send_relays(&run.bodies, &run.lens, &mut self.scratch).await;
+                splice.count(sent, run.lens.len() - sent);
+            }
+            run.bodies.clear();
+            run.lens.clear();
         }
-    });
+    }
 }
 
 impl Inner {
@@ -285,10 +347,10 @@ impl Inner {
                         v.push(f.msg.to_vec());
                     }
                 });
-                if s.bucket.lock().unwrap().take(f.msg.len(), Instant::now()) {
+                if s.rate == 0 || s.bucket.lock().unwrap().take(f.msg.len(), Instant::now()) {
                     return Forwarded::Relay { to, circuit: c, splice: s };
                 }
-                s.count(false);
+                s.count(0, 1);
                 tp.counters.drop_one();
             }
             Act::Local(id) => {
@@ -357,7 +419,7 @@ impl Inner {
             via.counters.drop_one();
             return;
         }
-        let mut ticket = match self.gate.begin_keyed(circuit_source(via.id)) {
+        let mut ticket = match self.gate.begin_keyed(super::limits::via_key(via.id)) {
             Ok(t) => t,
             Err(why) => return self.refused(why, src_ip),
         };
@@ -468,6 +530,7 @@ impl Inner {
         }
         let shared = Arc::new(Splice {
             from: (from, from_circuit),
+            rate: bytes_per_sec,
             bucket: Mutex::new(Bucket::new(bytes_per_sec)),
             down: AtomicBool::new(false),
             relayed: AtomicU64::new(0),
@@ -639,12 +702,6 @@ impl Inner {
             }
         }
     }
-}
-
-/// The key a circuit's inbound dial is counted under in the limits: its via
-/// transport (a tag bit keeps it apart from every IP's key).
-fn circuit_source(via: TransportId) -> u128 {
-    (1 << 126) | u128::from(via)
 }
 
 #[cfg(test)]

@@ -123,9 +123,14 @@ struct Chain {
 }
 
 async fn chain(first: TransportKind, rate: u64) -> Chain {
+    chain_over(first, TransportKind::Stcpr, rate).await
+}
+
+/// C → H → E with C–H over `first` and H–E over `second`.
+async fn chain_over(first: TransportKind, second: TransportKind, rate: u64) -> Chain {
     let (mut c, mut h, mut e) = (visor().await, visor().await, visor().await);
     let (c_h, h_c) = link(&mut c, &mut h, first).await;
-    let (h_e, e_h) = link(&mut h, &mut e, TransportKind::Stcpr).await;
+    let (h_e, e_h) = link(&mut h, &mut e, second).await;
     // What the TypeScript does: C reserves a number and asks H (control) to
     // forward it to E; H splices; then C handshakes with E through it.
     let circuit = c.node.reserve_circuit(c_h).unwrap();
@@ -276,7 +281,7 @@ async fn hostile_forward_messages_are_dropped() {
 /// pending slots like any inbound dial, counted per via transport.
 #[tokio::test]
 async fn circuit_handshakes_count_against_the_pending_limits() {
-    let limits = Limits { pending_handshakes_per_ip: 3, ..Limits::default() };
+    let limits = Limits { circuit_pending_per_via: 3, ..Limits::default() };
     let (mut x, mut e) = (visor().await, visor_with(limits).await);
     let (x_e, e_x) = link(&mut x, &mut e, TransportKind::Stcpr).await;
     let tp = x.node.inner().transport(x_e).unwrap();
@@ -290,6 +295,80 @@ async fn circuit_handshakes_count_against_the_pending_limits() {
     assert_eq!(stats.pending, 3, "{stats:?}");
     assert_eq!(stats.refused_pending_per_ip, 7, "{stats:?}");
     assert_eq!(e.node.transports().len(), 1 + 3);
+}
+
+/// A busy hop carries many clients' handshakes on its one transport to us:
+/// circuits have caps of their own per via transport, so the default per-IP
+/// caps (8 pending, 32 sessions) do not bind them, and per-IP caps of 1 do
+/// not either.
+#[tokio::test]
+async fn a_hops_many_clients_fit_the_circuit_limits() {
+    let limits = Limits { pending_handshakes_per_ip: 1, sessions_per_ip: 1, ..Limits::default() };
+    assert!(limits.circuit_pending_per_via >= 64 && limits.circuit_sessions_per_via == MAX_CIRCUITS);
+    let (mut x, mut e) = (visor().await, visor_with(limits).await);
+    let (x_e, e_x) = link(&mut x, &mut e, TransportKind::Sudph).await;
+    let tp = x.node.inner().transport(x_e).unwrap();
+    for c in 1..=40u32 {
+        let (_pending, init) = crypto::initiate(&Keypair::generate(), e.node.public_key(), c, Instant::now()).unwrap();
+        assert!(tp.send_forward(c, &init));
+        // Paced: one receive batch per initiation, so none is lost to a full socket.
+        tokio::task::yield_now().await;
+    }
+    x.node.send_control(x_e, b"sync").unwrap();
+    assert_eq!(e.control().await, (e_x, b"sync".to_vec()));
+    let stats = e.node.limit_stats();
+    // 40 circuits, and X's own transport (inbound at E too).
+    assert_eq!((stats.pending, stats.sessions), (40, 41), "{stats:?}");
+    assert_eq!(stats.refused_pending_per_ip + stats.refused_sessions_per_ip, 0, "{stats:?}");
+    assert_eq!(e.node.transports().len(), 1 + 40);
+}
+
+/// `send_control`, waiting while the node's control queue is full.
+async fn send_paced(node: &Node, id: TransportId, msg: &[u8]) {
+    loop {
+        match node.send_control(id, msg) {
+            Err(NodeError::QueueFull) => tokio::time::sleep(Duration::from_millis(1)).await,
+            r => return r.unwrap(),
+        }
+    }
+}
+
+/// A hop gathers the relays of one read and sends them together: every one
+/// arrives, in order, both ways, whether or not anything else was read with
+/// it (a hop has no TUN, so the flush must not wait for TUN packets).
+async fn relays_in_order(first: TransportKind, second: TransportKind) {
+    let mut ch = chain_over(first, second, 0).await;
+    let before = ch.h.node.splices()[0].relayed;
+    const CHUNK: usize = 600;
+    for round in 0..4usize {
+        // Sizes vary (GSO runs break at each longer one) up to full-size packets.
+        let msg = |i: usize| {
+            let mut m = format!("{round}:{i}:").into_bytes();
+            m.resize(m.len() + [0, 600, 1300, 1300][i % 4], b'x');
+            m
+        };
+        for i in 0..CHUNK {
+            send_paced(&ch.c.node, ch.c_e, &msg(i)).await;
+            send_paced(&ch.e.node, ch.e_c, &msg(i)).await;
+        }
+        for i in 0..CHUNK {
+            let n = msg(i);
+            assert_eq!(ch.e.control().await, (ch.e_c, n.clone()), "{first:?}/{second:?} to the exit");
+            assert_eq!(ch.c.control().await, (ch.c_e, n), "{first:?}/{second:?} to the client");
+        }
+    }
+    let s = &ch.h.node.splices()[0];
+    assert!(s.relayed - before >= 2 * 4 * CHUNK as u64 && s.dropped == 0, "{s:?}");
+}
+
+#[tokio::test]
+async fn relays_arrive_in_order_over_sudph() {
+    relays_in_order(TransportKind::Sudph, TransportKind::Sudph).await;
+}
+
+#[tokio::test]
+async fn relays_arrive_in_order_over_stcpr() {
+    relays_in_order(TransportKind::Stcpr, TransportKind::Stcpr).await;
 }
 
 /// At most MAX_CIRCUITS per transport, whoever asks: reservations, splices,

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::circuit::{self, Forwarded};
-use super::crypto::Kind;
 use super::crypto::{self, Inbound};
 use super::sink::TunSink;
 use super::state::Inner;
@@ -50,10 +49,11 @@ impl Inner {
             return Step::Done(self.on_inband_rekey(tp, msg));
         }
         let tunnel = tp.tunnel.read().unwrap().clone();
-        if let Some(t) = &tunnel {
-            sink.reserve(t).await;
+        match &tunnel {
+            Some(t) => sink.reserve(t).await,
+            None => sink.reserve_any().await,
         }
-        let slot = sink.slot(msg.len());
+        let (slot, relays) = sink.slot_and_relays(msg.len());
         let out = &mut slot[TunSink::DECRYPT_AT..];
         let res = {
             let mut s = tp.session.lock().unwrap();
@@ -92,15 +92,13 @@ impl Inner {
                     }
                     Forwarded::Relay { to, circuit, splice } => {
                         // The same body, renumbered in place for the next transport,
-                        // sent the way the data path sends (waiting briefly for room).
+                        // queued with the other relays of this read: the receive
+                        // loop sends them together when it flushes the sink.
                         let range = range_start..range_start + body.len();
                         out[range.start..range.start + CIRCUIT_LEN].copy_from_slice(&circuit.to_be_bytes());
-                        let mut scratch = circuit::take_scratch();
-                        let sent = to.send_batch_kind(Kind::Forward, std::iter::once(&out[range]), &mut scratch).await;
-                        circuit::give_scratch(scratch);
-                        splice.count(sent == 1);
-                        if sent == 0 {
-                            tp.counters.drop_one();
+                        relays.push(to, splice, &out[range]);
+                        if relays.full() {
+                            relays.flush().await;
                         }
                         Step::Done(true)
                     }

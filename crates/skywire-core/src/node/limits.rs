@@ -54,6 +54,15 @@ pub struct Limits {
     /// (the initiator pings every 5 s, which confirms a lost confirmation)
     /// is dropped.
     pub handshake_timeout: Duration,
+    /// Inbound circuit handshakes (multi-hop, circuit.rs) not yet confirmed
+    /// per via transport, i.e. per hop: every client of a hop dials us
+    /// through its one transport with us, so a per-IP cap would make a busy
+    /// hop look like one greedy host. The totals above still apply.
+    pub circuit_pending_per_via: usize,
+    /// Inbound circuit sessions per via transport: as many as one transport
+    /// carries circuits (`MAX_CIRCUITS`), so the hop's own limits (per
+    /// client, whitelist) decide, not ours. The totals above still apply.
+    pub circuit_sessions_per_via: usize,
 }
 
 impl Default for Limits {
@@ -64,6 +73,8 @@ impl Default for Limits {
             sessions: 1024,
             sessions_per_ip: 32,
             handshake_timeout: Duration::from_secs(5),
+            circuit_pending_per_via: 128,
+            circuit_sessions_per_via: super::circuit::MAX_CIRCUITS,
         }
     }
 }
@@ -113,6 +124,24 @@ pub struct LimitStats {
     pub refused_probes_total: u64,
 }
 
+/// The tag bit of a via transport's key (`via_key`): apart from every IP's.
+const VIA_TAG: u128 = 1 << 126;
+
+/// The source a circuit's inbound dial counts by: its via transport.
+pub(crate) fn via_key(via: u64) -> u128 {
+    VIA_TAG | u128::from(via)
+}
+
+/// The per-source caps (pending, sessions) for `key`: per IP, or per via
+/// transport for a circuit.
+fn source_caps(l: &Limits, key: u128) -> (usize, usize) {
+    if key & (VIA_TAG | (1 << 127)) == VIA_TAG {
+        (l.circuit_pending_per_via, l.circuit_sessions_per_via)
+    } else {
+        (l.pending_handshakes_per_ip, l.sessions_per_ip)
+    }
+}
+
 /// The source a per-IP limit counts by. IPv6 by /64: a host that owns a /64
 /// could otherwise claim 2^64 "sources".
 pub(crate) fn source_key(ip: IpAddr) -> u128 {
@@ -140,11 +169,11 @@ struct State {
 }
 
 /// Whether one more session fits the caps, given the source's sessions.
-fn session_room(l: &Limits, st: &State, ip_sessions: usize) -> Result<(), Refusal> {
+fn session_room(l: &Limits, st: &State, key: u128, ip_sessions: usize) -> Result<(), Refusal> {
     if st.sessions >= l.sessions {
         return Err(Refusal::SessionsTotal);
     }
-    if ip_sessions >= l.sessions_per_ip {
+    if ip_sessions >= source_caps(l, key).1 {
         return Err(Refusal::SessionsPerIp);
     }
     Ok(())
@@ -201,10 +230,11 @@ impl Gate {
         if st.pending >= l.pending_handshakes {
             return Err(Refusal::PendingTotal);
         }
-        if ip_pending >= l.pending_handshakes_per_ip {
+        // Per IP, or per via transport for a circuit (counted as "per IP").
+        if ip_pending >= source_caps(l, key).0 {
             return Err(Refusal::PendingPerIp);
         }
-        session_room(l, &st, ip_sessions)?;
+        session_room(l, &st, key, ip_sessions)?;
         st.pending += 1;
         st.by_source.entry(key).or_default().pending += 1;
         Ok(Ticket { gate: self.clone(), key, pending: true, session: false })
@@ -298,7 +328,7 @@ impl Ticket {
         let l = self.gate.limits;
         let mut st = self.gate.state.lock().unwrap();
         let ip_sessions = st.by_source.get(&self.key).map_or(0, |c| c.sessions);
-        session_room(&l, &st, ip_sessions)?;
+        session_room(&l, &st, self.key, ip_sessions)?;
         st.sessions += 1;
         st.by_source.entry(self.key).or_default().sessions += 1;
         self.session = true;
@@ -333,6 +363,8 @@ mod tests {
             sessions: s,
             sessions_per_ip: si,
             handshake_timeout: Duration::from_secs(5),
+            circuit_pending_per_via: 2,
+            circuit_sessions_per_via: 3,
         })
     }
 
@@ -409,5 +441,31 @@ mod tests {
         assert!(!g.count(Refusal::PendingTotal));
         assert!(!g.count(Refusal::BadFirstFrame));
         assert_eq!(g.stats().refused_pending_total, 2);
+    }
+
+    #[test]
+    fn circuits_count_per_via_transport_under_their_own_caps() {
+        // Per IP: 1 pending, 1 session; per via: 2 pending, 3 sessions.
+        let g = gate(100, 1, 100, 1);
+        let (v1, v2) = (via_key(7), via_key(8));
+        assert_ne!(v1, source_key(A));
+        let mut t: Vec<Ticket> = (0..2).map(|_| g.begin_keyed(v1).unwrap()).collect();
+        assert_eq!(g.begin_keyed(v1).err(), Some(Refusal::PendingPerIp));
+        // Another via transport, and an IP, have their own counts.
+        let _other = g.begin_keyed(v2).unwrap();
+        let _ip = g.begin(A).unwrap();
+        assert_eq!(g.begin(A).err(), Some(Refusal::PendingPerIp));
+        for x in &mut t {
+            x.establish().unwrap();
+            x.confirm();
+        }
+        let mut third = g.begin_keyed(v1).unwrap();
+        third.establish().unwrap();
+        third.confirm();
+        assert_eq!(g.begin_keyed(v1).err(), Some(Refusal::SessionsPerIp), "3 sessions per via");
+        // The totals bind circuits too.
+        let g = gate(1, 100, 100, 100);
+        let _a = g.begin_keyed(v1).unwrap();
+        assert_eq!(g.begin_keyed(v2).err(), Some(Refusal::PendingTotal));
     }
 }

@@ -104,6 +104,7 @@ fn small(pending: usize, pending_per_ip: usize, sessions: usize, sessions_per_ip
         sessions,
         sessions_per_ip,
         handshake_timeout: Duration::from_millis(timeout_ms),
+        ..Limits::default()
     }
 }
 

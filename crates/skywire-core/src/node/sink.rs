@@ -21,6 +21,8 @@ pub(crate) struct TunSink {
     bufs: Vec<Vec<u8>>,
     used: usize,
     gro: GROTable,
+    /// A hop's relays from the same reads (multi-hop), sent at each flush.
+    pub(crate) relays: super::circuit::Relays,
 }
 
 impl TunSink {
@@ -29,11 +31,22 @@ impl TunSink {
         // skips any buffer without room for 64 KiB. The capacity is only
         // address space until a coalesced packet actually fills it.
         let bufs = (0..SINK_SLOTS).map(|_| Vec::with_capacity(SLOT_CAPACITY)).collect();
-        TunSink { tunnel: None, bufs, used: 0, gro: GROTable::default() }
+        TunSink { tunnel: None, bufs, used: 0, gro: GROTable::default(), relays: Default::default() }
     }
 
     /// Make room for one packet for `tunnel`: a full sink, or one holding
     /// another tunnel's packets, is written out first.
+    /// Room for one more slot, for a message that is not for a TUN (yet):
+    /// an outer layer of a circuit, whose inner packet follows in the next
+    /// slot. Without it a read of more than `SINK_SLOTS` circuit packets
+    /// indexed past the last slot (the receive task panicked: the exit of a
+    /// batching hop stopped receiving).
+    pub(crate) async fn reserve_any(&mut self) {
+        if self.used == self.bufs.len() {
+            self.flush().await;
+        }
+    }
+
     pub(crate) async fn reserve(&mut self, tunnel: &Arc<Tunnel>) {
         let other = self.tunnel.as_ref().is_some_and(|t| !Arc::ptr_eq(t, tunnel));
         if self.used == self.bufs.len() || (other && self.used > 0) {
@@ -43,12 +56,13 @@ impl TunSink {
 
     /// The next free slot, sized for a message of `len` bytes. Decrypt into
     /// it at offset [`Self::DECRYPT_AT`] so that the IP packet (after the
-    /// one-byte frame kind) lands at `TUN_HEADROOM`.
-    pub(crate) fn slot(&mut self, len: usize) -> &mut [u8] {
+    /// one-byte frame kind) lands at `TUN_HEADROOM`. With it, the relay
+    /// queue (a hop's relay is renumbered in the slot and queued from there).
+    pub(crate) fn slot_and_relays(&mut self, len: usize) -> (&mut [u8], &mut super::circuit::Relays) {
         let buf = &mut self.bufs[self.used];
         // The session wants room for a reply (a pong) even for tiny messages.
         buf.resize(TUN_HEADROOM + len.max(MIN_SLOT), 0);
-        &mut buf[..]
+        (&mut buf[..], &mut self.relays)
     }
 
     pub(crate) const DECRYPT_AT: usize = TUN_HEADROOM - 1;
@@ -68,6 +82,11 @@ impl TunSink {
 
     /// Write out everything held.
     pub(crate) async fn flush(&mut self) {
+        // Relays first: they are on their way to another visor, not to us.
+        // Never skipped when no packet is for the TUN (a hop has none).
+        if !self.relays.is_empty() {
+            self.relays.flush().await;
+        }
         if self.used == 0 {
             return;
         }
@@ -99,6 +118,7 @@ impl SinkPool {
     /// Return a flushed sink.
     pub(crate) fn give(&self, sink: TunSink) {
         debug_assert_eq!(sink.used, 0);
+        debug_assert!(sink.relays.is_empty());
         self.free.lock().unwrap().push(sink);
     }
 }

@@ -114,16 +114,27 @@ impl Transport {
     /// reader, so a congested path slows the sender's TCP down instead of
     /// dropping packets we already paid to encrypt.
     pub(crate) async fn send_batch<'a>(&self, pkts: impl Iterator<Item = &'a [u8]>, scratch: &mut SendScratch) {
-        self.send_batch_kind(Kind::Data, pkts, scratch).await;
+        self.send_batch_kind(Kind::Data, pkts, scratch, true).await;
     }
 
-    /// `send_batch` for messages of any kind (a hop relays forward
-    /// messages this way); returns how many were sent.
+    /// A hop's relays: the forward bodies laid back to back in `bodies`
+    /// (lengths `lens`), sent as one batch (UDP: GSO runs). Never waits for
+    /// room in an STCPR connection's queue: the hop's receive loop serves
+    /// every peer, so one slow next visor must not stall the others
+    /// (head-of-line blocking); its relays drop instead, counted. Returns how
+    /// many were sent.
+    pub(crate) async fn send_relays(&self, bodies: &[u8], lens: &[usize], scratch: &mut SendScratch) -> usize {
+        self.send_laid(Kind::Forward, bodies, lens, scratch, false).await
+    }
+
+    /// `send_batch` for messages of any kind; returns how many were sent.
+    /// `wait`: whether a full STCPR queue is waited on (briefly) or drops.
     pub(crate) async fn send_batch_kind<'a>(
         &self,
         kind: Kind,
         pkts: impl Iterator<Item = &'a [u8]>,
         scratch: &mut SendScratch,
+        wait: bool,
     ) -> usize {
         let framed = matches!(self.link, Link::Tcp { .. });
         // A circuit's ciphertexts go out as forward bodies: room for the
@@ -142,7 +153,7 @@ impl Transport {
             Link::Circuit { via, .. } => {
                 let SendScratch { buf, lens, outer } = scratch;
                 let outer = outer.get_or_insert_with(Default::default);
-                via.send_laid(Kind::Forward, buf, lens, outer).await
+                via.send_laid(Kind::Forward, buf, lens, outer, wait).await
             }
             Link::Udp { sock, addr } => {
                 let to = *addr.lock().unwrap();
@@ -157,10 +168,10 @@ impl Transport {
                 let frames = std::mem::replace(&mut scratch.buf, Vec::with_capacity(cap));
                 let ok = match tx.try_send(frames) {
                     Ok(()) => true,
-                    Err(mpsc::error::TrySendError::Full(frames)) => {
+                    Err(mpsc::error::TrySendError::Full(frames)) if wait => {
                         matches!(tokio::time::timeout(TCP_QUEUE_WAIT, tx.send(frames)).await, Ok(Ok(())))
                     }
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                    Err(_) => false,
                 };
                 if ok {
                     packets
@@ -183,6 +194,7 @@ impl Transport {
         bodies: &'s [u8],
         lens: &'s [usize],
         scratch: &'s mut SendScratch,
+        wait: bool,
     ) -> Sending<'s> {
         Box::pin(async move {
             let mut off = 0;
@@ -191,7 +203,7 @@ impl Transport {
                 off += l;
                 item
             });
-            self.send_batch_kind(kind, items, scratch).await
+            self.send_batch_kind(kind, items, scratch, wait).await
         })
     }
 
@@ -306,7 +318,69 @@ fn gso_run(lens: &[usize], max: usize) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::gso_run;
+    use super::*;
+    use crate::session::ResponderConfig;
+    use crate::Keypair;
+
+    /// A dialed transport over a stand-in STCPR link: its writer queue
+    /// (capacity `cap`) is the receiver returned, which nobody drains.
+    fn tcp_transport(cap: usize) -> (Transport, mpsc::Receiver<Vec<u8>>) {
+        let (us, them) = (Keypair::generate(), Keypair::generate());
+        let now = Instant::now();
+        let (mut pending, init) = super::super::crypto::initiate(&us, them.public, 1, now).unwrap();
+        let mut acceptor = super::super::crypto::Acceptor::new(&them, ResponderConfig::default());
+        let mut out = [0u8; 256];
+        let addr: SocketAddr = "192.0.2.1:7777".parse().unwrap();
+        let Ok(super::super::crypto::Accepted::Session(_, len)) = acceptor.accept(addr, &init, 2, now, &mut out) else {
+            panic!("handshake refused")
+        };
+        let Ok(super::super::crypto::Progress::Established(e)) = pending.handle(&out[..len], now) else {
+            panic!("no session")
+        };
+        let (tx, rx) = mpsc::channel(cap);
+        let tp = Transport {
+            id: 1,
+            remote: them.public,
+            kind: TransportKind::Stcpr,
+            initiator: true,
+            unconfirmed: AtomicBool::new(false),
+            admission: Mutex::new(None),
+            session: Mutex::new(e.session),
+            link: Link::Tcp { tx, addr, close: Default::default() },
+            counters: Default::default(),
+            tunnel: RwLock::new(None),
+            since: now,
+            circuits: Default::default(),
+        };
+        (tp, rx)
+    }
+
+    /// Polls `f` once: its result if it finished without waiting.
+    fn at_once<F: std::future::Future>(f: F) -> Option<F::Output> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::pin::pin!(f).poll(&mut cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    /// A hop's relays never wait for room in a full STCPR queue (that would
+    /// stall its receive loop for every other peer): they drop, counted,
+    /// on the first poll. The TUN's data path still waits briefly.
+    #[tokio::test]
+    async fn relays_to_a_full_stcpr_queue_drop_at_once() {
+        let (tp, mut rx) = tcp_transport(1);
+        let mut scratch = SendScratch::default();
+        let body = [0u8, 0, 0, 9, 1, 2, 3];
+        assert_eq!(at_once(tp.send_relays(&body, &[body.len()], &mut scratch)), Some(1), "room for one batch");
+        assert_eq!(at_once(tp.send_relays(&body, &[body.len()], &mut scratch)), Some(0), "full: dropped, no wait");
+        assert_eq!(tp.counters.dropped.load(Ordering::Relaxed), 1);
+        // The data path waits (up to TCP_QUEUE_WAIT) for room instead.
+        assert!(at_once(tp.send_batch(std::iter::once(&body[..]), &mut scratch)).is_none());
+        // Once the writer took the first batch, relays go again.
+        assert!(rx.recv().await.is_some());
+        assert_eq!(at_once(tp.send_relays(&body, &[body.len()], &mut scratch)), Some(1));
+    }
 
     #[test]
     fn gso_runs_are_equal_sizes_then_one_shorter() {
