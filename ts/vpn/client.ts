@@ -91,7 +91,20 @@ export interface StartOptions {
  * a live transport is never silent this long; three missed pings are a loss.
  */
 export const STALE_AFTER_MS = 15_000
-const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000]
+/**
+ * The wait before a reconnect attempt. In the fast phase (the first FAST_RETRY_MS after the loss; `step` counts its
+ * attempts from 0) the first goes at once: the core closes a transport when the peer is gone or restarted (an
+ * unanswered ping after its unknown-session hint, a TCP reset), and a restarted server is usually back already;
+ * then doubling from 100 ms, at most 1 s apart (a restart takes seconds: finding the server again must not take as
+ * long again). After it (`step` counts from 0 again): 2, 4, 8, then every 15 s, so a server down for long is not
+ * asked more often than that.
+ */
+export function reconnectBackoffMs(step: number, fast: boolean): number {
+  if (!fast) return SLOW_BACKOFF_MS[Math.min(Math.max(step, 0), SLOW_BACKOFF_MS.length - 1)] as number
+  return step <= 0 ? 0 : Math.min(100 * 2 ** (step - 1), 1000)
+}
+export const FAST_RETRY_MS = 30_000
+const SLOW_BACKOFF_MS = [2000, 4000, 8000, 15000]
 /** One reconnect attempt takes at most this long (less when the give-up time comes first). */
 const RECONNECT_ATTEMPT_MS = 20_000
 /** Dial again at most this often when the server asks us to (retryAfterMs), and wait at most this long each time: a server cannot keep us looping. */
@@ -675,8 +688,9 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     const giveUpAt = limitMs > 0 ? since + limitMs : Infinity
     this.retargeted = false
     this.reconnecting = (async () => {
-      for (let attempt = 0; !this.stopping && !this.retargeted; attempt++) {
-        const wait = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)] as number
+      for (let attempt = 0, slow = 0; !this.stopping && !this.retargeted; attempt++) {
+        const fast = Date.now() - since < FAST_RETRY_MS
+        const wait = reconnectBackoffMs(fast ? attempt : slow++, fast)
         await abortableSleep(Math.min(wait, giveUpAt - Date.now()), signal)
         if (this.stopping || this.retargeted) return
         if (Date.now() >= giveUpAt) return this.giveUp(pk, since)
