@@ -92,16 +92,17 @@ export interface StartOptions {
  */
 export const STALE_AFTER_MS = 15_000
 /**
- * The wait before a reconnect attempt. In the fast phase (the first FAST_RETRY_MS after the loss; `step` counts its
- * attempts from 0) the first goes at once: the core closes a transport when the peer is gone or restarted (an
- * unanswered ping after its unknown-session hint, a TCP reset), and a restarted server is usually back already;
- * then doubling from 100 ms, at most 1 s apart (a restart takes seconds: finding the server again must not take as
- * long again). After it (`step` counts from 0 again): 2, 4, 8, then every 15 s, so a server down for long is not
- * asked more often than that.
+ * The wait before a reconnect attempt, `lostMs` after the loss. In the fast phase (the first FAST_RETRY_MS; `step`
+ * counts its attempts from 0) the first goes at once: the core closes a transport when the peer is gone or
+ * restarted (an unanswered ping after its unknown-session hint, a TCP reset), and a restarted server is usually
+ * back already. Then doubling from 100 ms, at most 0.5 s apart for the first 10 s (a restart takes a second or
+ * two, and the target is being back within 1 s of the server being up) and 1 s apart until FAST_RETRY_MS. Each
+ * attempt asks the address resolver once, so a client asks it at most 2/s, and only while its server is away.
+ * After that (`step` counts from 0 again): 2, 4, 8, then every 15 s.
  */
-export function reconnectBackoffMs(step: number, fast: boolean): number {
-  if (!fast) return SLOW_BACKOFF_MS[Math.min(Math.max(step, 0), SLOW_BACKOFF_MS.length - 1)] as number
-  return step <= 0 ? 0 : Math.min(100 * 2 ** (step - 1), 1000)
+export function reconnectBackoffMs(step: number, lostMs: number): number {
+  if (lostMs >= FAST_RETRY_MS) return SLOW_BACKOFF_MS[Math.min(Math.max(step, 0), SLOW_BACKOFF_MS.length - 1)] as number
+  return step <= 0 ? 0 : Math.min(100 * 2 ** (step - 1), lostMs < 10_000 ? 500 : 1000)
 }
 export const FAST_RETRY_MS = 30_000
 const SLOW_BACKOFF_MS = [2000, 4000, 8000, 15000]
@@ -689,8 +690,8 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     this.retargeted = false
     this.reconnecting = (async () => {
       for (let attempt = 0, slow = 0; !this.stopping && !this.retargeted; attempt++) {
-        const fast = Date.now() - since < FAST_RETRY_MS
-        const wait = reconnectBackoffMs(fast ? attempt : slow++, fast)
+        const lostMs = Date.now() - since
+        const wait = reconnectBackoffMs(lostMs < FAST_RETRY_MS ? attempt : slow++, lostMs)
         await abortableSleep(Math.min(wait, giveUpAt - Date.now()), signal)
         if (this.stopping || this.retargeted) return
         if (Date.now() >= giveUpAt) return this.giveUp(pk, since)

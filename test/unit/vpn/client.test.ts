@@ -318,7 +318,7 @@ describe('VPN client: liveness and reconnecting', () => {
     expect(t.me.tuns.get('skyvpn-c')).toEqual({ ipv4: '10.77.0.3/32', mtu: 1420 })
   })
 
-  it('a lost server is redialed at once, then 0.1, 0.2, 0.4, 0.8 s and every 1 s for 30 s, then 2, 4, 8, 15 s; the host keeps routes and kill switch until it is back', async () => {
+  it('a lost server is redialed at once, then 0.1, 0.2, 0.4 s, every 0.5 s for 10 s, every 1 s until 30 s, then 2, 4, 8, 15 s; the host keeps routes and kill switch until it is back', async () => {
     const t = await connectedClient({ killswitch: true })
     t.net.unreachable.add(SERVER)
     const lost = Date.now()
@@ -329,11 +329,15 @@ describe('VPN client: liveness and reconnecting', () => {
     expect(at[0]).toBe(lost)
     // Each failed dial takes dialFailMs, then the next backoff.
     const gaps = at.slice(1).map((x, i) => x - (at[i] as number) - t.net.dialFailMs)
-    expect(gaps.slice(0, 6)).toEqual([100, 200, 400, 800, 1_000, 1_000])
-    expect(gaps.slice(4, -3).every((g) => g === 1_000)).toBe(true)
+    expect(gaps.slice(0, 5)).toEqual([100, 200, 400, 500, 500])
+    const fast = gaps.slice(0, -3)
+    expect(fast.every((g) => g <= 1_000)).toBe(true)
+    // Each gap is as long as the phase it started in allows: 0.5 s in the first 10 s, 1 s after.
+    const lostAt = (i: number) => (at[i] as number) + t.net.dialFailMs - lost
+    expect(fast.slice(3).every((g, i) => g === (lostAt(i + 3) < 10_000 ? 500 : 1_000))).toBe(true)
     expect(gaps.slice(-3)).toEqual([2_000, 4_000, 8_000])
-    // About 35 in the first 46 s (one a second while fast), and no more than one per 15 s from then on.
-    expect(at.length).toBeLessThanOrEqual(36)
+    // About 18 in the first 10 s, 20 in the next 20, then no more than one per 15 s from then on.
+    expect(at.length).toBeLessThanOrEqual(45)
     expect(t.host.applied).not.toBeNull()
     expect(t.host.killswitch).toBe(true)
     expect(t.host.calls.filter((c) => c.startsWith('restore'))).toEqual([])
