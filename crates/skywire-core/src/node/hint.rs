@@ -7,7 +7,7 @@
 //! bytes for at least 33, so never an amplifier) with a hint naming that
 //! index. The hint is unauthenticated, so the peer never acts on it: it sends
 //! an authenticated ping at once and, when nothing authenticated comes back
-//! within [`PONG_WITHIN`], closes the transport (the host then redials, the
+//! within [`PONG_WITHIN`] (or three RTTs), closes the transport (the host then redials, the
 //! usual path). A forged hint costs one ping; a live peer's pong ends the
 //! suspicion. Idle transports send nothing new: the hint answers traffic
 //! that was going to flow anyway (a ping every 5 s at most when idle).
@@ -38,9 +38,11 @@ pub const HINT_BURST_PER_SOURCE: u64 = 4;
 pub const HINTS_PER_S: u64 = 500;
 pub const HINT_BURST: u64 = 500;
 /// How long the peer waits for an answer to the ping a hint provoked: an RTT
-/// on the same continent is well under it; a slower path costs a redial that
-/// was not needed, never a wrong transport.
+/// on the same continent is well under it. On a slower path (the session's
+/// measured RTT) three RTTs, up to PONG_WITHIN_MAX, so a forged hint cannot
+/// make a live but distant peer's transport close.
 pub const PONG_WITHIN: Duration = Duration::from_millis(300);
+pub const PONG_WITHIN_MAX: Duration = Duration::from_secs(2);
 /// Per-source buckets in a fixed table by a keyed hash (as probe.rs): bounded
 /// memory; sources sharing a bucket share a limit (stricter, never looser).
 const SOURCE_BUCKETS: usize = 1024;
@@ -122,9 +124,11 @@ pub(crate) fn on_hint(inner: &Arc<Inner>, src: SocketAddr) {
             tp.link.try_send(&buf[..n]);
             inner.hints.pinged.fetch_add(1, Ordering::Relaxed);
         }
+        let rtt = tp.counters.snapshot(inner.epoch).rtt.unwrap_or_default();
+        let within = (rtt * 3).clamp(PONG_WITHIN, PONG_WITHIN_MAX);
         let weak = Arc::downgrade(inner);
         tokio::spawn(async move {
-            tokio::time::sleep(PONG_WITHIN).await;
+            tokio::time::sleep(within).await;
             let Some(inner) = weak.upgrade() else { return };
             inner.hints.checking.lock().unwrap().remove(&tp.id);
             // Anything authenticated since the ping (its pong, data, a
