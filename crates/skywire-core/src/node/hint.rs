@@ -26,7 +26,7 @@ use super::transport::Link;
 use super::udp::UdpSock;
 use super::{Inner, TransportKind};
 use crate::router::TransportId;
-use crate::wire::message::{write_unknown_session, UNKNOWN_SESSION_LEN};
+use crate::wire::message::{write_unknown_session, TRANSPORT_MIN_LEN, UNKNOWN_SESSION_LEN};
 
 /// Hints per source (IPv4 address or IPv6 /64) per second, and its burst: a
 /// peer needs one; a few more cover a lost one while its traffic keeps coming.
@@ -92,8 +92,10 @@ impl Hints {
 
 /// A transport message (`len` bytes) named receiver index `index`, which no
 /// session of ours owns: tell the sender, within the limits. Never waits.
+/// Anything shorter than a whole transport message is not answered (and
+/// spends no tokens, so garbage cannot use up an honest source's).
 pub(crate) fn on_unknown_index(inner: &Inner, sock: &UdpSock, index: u32, len: usize, src: SocketAddr) {
-    if len < UNKNOWN_SESSION_LEN || !inner.hints.admit(src.ip(), Instant::now()) {
+    if len < TRANSPORT_MIN_LEN || !inner.hints.admit(src.ip(), Instant::now()) {
         return;
     }
     let mut out = [0u8; UNKNOWN_SESSION_LEN];
