@@ -86,7 +86,8 @@ async fn hints_are_rate_limited_per_source_and_never_larger_than_what_drew_them(
         got.push(idx);
     }
     // The burst, plus at most what the bucket refilled meanwhile (4/s).
-    assert!(got.len() >= HINT_BURST_PER_SOURCE as usize && got.len() <= HINT_BURST_PER_SOURCE as usize + 2, "{got:x?}");
+    let burst = usize::try_from(HINT_BURST_PER_SOURCE).unwrap();
+    assert!(got.len() >= burst && got.len() <= burst + 2, "{got:x?}");
     assert_eq!(got[0], 0x1000, "a hint names the index that was not known; short messages drew none");
     assert!(server.inner().hints.refused.load(Ordering::Relaxed) >= 40);
 }

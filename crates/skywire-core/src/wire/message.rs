@@ -338,7 +338,7 @@ mod tests {
         let mut buf = [0xffu8; 16];
         let n = write_unknown_session(&mut buf, 0xcafe_f00d).unwrap();
         assert_eq!(n, UNKNOWN_SESSION_LEN);
-        assert!(UNKNOWN_SESSION_LEN < TRANSPORT_MIN_LEN, "no amplification");
+        const { assert!(UNKNOWN_SESSION_LEN < TRANSPORT_MIN_LEN, "no amplification") };
         assert_eq!(&buf[..n], &[5, 0, 0, 0, 0xca, 0xfe, 0xf0, 0x0d]);
         assert_eq!(classify(&buf[..n]), Ok(Route::UnknownSession(0xcafe_f00d)));
         // Any other length or a reserved byte set: not a hint.
