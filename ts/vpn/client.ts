@@ -279,6 +279,11 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   onTransportDown(id: number, reason: string): void {
     this.routes.onTransportDown(id)
     this.built.delete(id)
+    // A hello whose transport closed gets no answer: fail its attempt now, not at the deadline (a server that is
+    // stopping may still accept the connection a redial made at once, then close it).
+    if (id === this.helloId) {
+      this.statusWaiter?.(new SkywireError('ECLOSED', `the transport closed before the server answered the VPN hello (${reason})`))
+    }
     if (id !== this.transportId || this.stopping) return
     this.transportId = null
     if (this.switching) {

@@ -180,6 +180,26 @@ describe('VPN client: connect and stop', () => {
   })
 })
 
+describe('VPN client: a hello whose transport closes', () => {
+  it('fails the start at once, not at the deadline', async () => {
+    const net = new FakeNet()
+    const exit = scripted(net, () => null)
+    const t = client(net)
+    const p = t.vpn.start(SERVER, { timeoutS: 20 }).catch((e: Error) => e)
+    await vi.advanceTimersByTimeAsync(100)
+    expect(exit.transports()).toHaveLength(1)
+    const id = t.me.transports()[0]?.id as number
+    t.me.drop(id, 'connection closed by peer')
+    await vi.advanceTimersByTimeAsync(10)
+    const err = await p
+    expect(err).toMatchObject({
+      code: 'ECLOSED',
+      message: 'the transport closed before the server answered the VPN hello (connection closed by peer)',
+    })
+    expect(t.host.applied).toBeNull()
+  })
+})
+
 describe('VPN client: refusals and what the server says', () => {
   it('a server refusing us (whitelist) fails the start in one line, nothing applied, transport closed', async () => {
     const t = await setup({}, [OTHER])
