@@ -5,7 +5,7 @@
 //   - `skywire cli vpn start -k SERVER` until the first packet through the tunnel (a ping to the fake internet,
 //     which only the tunnel carries once it is up), per transport kind, cold (a fresh visor with a fresh key,
 //     its config ordering only that kind) and warm (that kind's transport already up, `--existing-tp`);
-//   - after the server visor restarts (SIGTERM, start), how long until the client's traffic flows again.
+//   - after the server visor restarts (SIGTERM, start), how long until the client's traffic flows again, per kind.
 // Every command runs in the client's namespace through `ip netns exec … sh -c`, the baseline too, so the
 // spawn overhead is in both sides of each ratio. Loops are bounded (pings, tries, timeouts).
 //
@@ -151,29 +151,38 @@ export async function userWait(log = (m) => console.error(`user-wait: ${m}`)) {
       }
     }
 
-    // 3. Back after a server restart: the client stays connected (its reconnect loop), the server restarts.
-    log(`back after a server restart: ${tries} restarts`)
-    const c = mk('c-restart', ns, { vpnServer: { autostart: false } })
-    await c.start()
-    running.push(c)
-    await lab.execOk(ns, [node, BIN, 'cli', 'vpn', 'start', '-k', server.pk, '-t', '20', '--rpc', c.rpc])
-    for (let i = 0; i < tries; i++) {
-      const tStop = performance.now()
-      await server.stop()
-      await server.start()
-      const tReady = performance.now()
-      const back = await timed(lab, ns, firstPacket(target, 300), 120_000)
-      log(`restart ${i + 1}: ping loop exited ${back.code} after ${Math.round(back.ms)} ms`)
-      if (back.code !== 0) {
-        const st = await lab.exec(ns, [node, BIN, 'cli', 'vpn', 'status', '--json', '--rpc', c.rpc])
-        const s = JSON.parse(st.stdout || '{}')
-        errors.push(
-          `no packet through the tunnel within 60 s of the server's restart (try ${i + 1}; client: ${s.state} over ${s.transport}, ${s.rxPackets} packets in, last ${s.lastPacketMs} ms ago, ${s.lastError ?? 'no error'})`,
-        )
-        break
+    // 3. Back after a server restart: the client stays connected (its reconnect loop), the server restarts. Per
+    // transport kind: SUDPH learns it from the restarted server's unknown-session hint, STCPR from the TCP reset.
+    for (const kind of ['sudph', 'stcpr']) {
+      log(`back after a server restart over ${kind}: ${tries} restarts`)
+      const c = mk(`c-restart-${kind}`, ns, { vpnServer: { autostart: false }, transports: { order: [kind] } })
+      await c.start()
+      running.push(c)
+      try {
+        await lab.execOk(ns, [node, BIN, 'cli', 'vpn', 'start', '-k', server.pk, '-t', '20', '--rpc', c.rpc])
+        for (let i = 0; i < tries; i++) {
+          const tStop = performance.now()
+          await server.stop()
+          await server.start()
+          const tReady = performance.now()
+          const back = await timed(lab, ns, firstPacket(target, 300), 120_000)
+          log(`restart ${i + 1} (${kind}): ping loop exited ${back.code} after ${Math.round(back.ms)} ms`)
+          if (back.code !== 0) {
+            const st = await lab.exec(ns, [node, BIN, 'cli', 'vpn', 'status', '--json', '--rpc', c.rpc])
+            const s = JSON.parse(st.stdout || '{}')
+            errors.push(
+              `no packet through the tunnel within 60 s of the server's restart (${kind}, try ${i + 1}; client: ${s.state} over ${s.transport}, ${s.rxPackets} packets in, last ${s.lastPacketMs} ms ago, ${s.lastError ?? 'no error'})`,
+            )
+            break
+          }
+          add(`back:${kind}:fromReady`, performance.now() - tReady)
+          add(`back:${kind}:fromStop`, performance.now() - tStop)
+        }
+        await lab.exec(ns, [node, BIN, 'cli', 'vpn', 'stop', '--rpc', c.rpc])
+      } finally {
+        await c.stop()
+        running.pop()
       }
-      add('back:fromReady', performance.now() - tReady)
-      add('back:fromStop', performance.now() - tStop)
     }
   } finally {
     for (const p of running.reverse()) await p.stop().catch(() => {})
@@ -196,7 +205,13 @@ export async function userWait(log = (m) => console.error(`user-wait: ${m}`)) {
       sudph: { cold: row('sudph:cold'), warm: row('sudph:warm') },
       stcpr: { cold: row('stcpr:cold'), warm: row('stcpr:warm') },
     },
-    back: { fromServerReadyMs: row('back:fromReady')?.ms ?? null, fromServerStopMs: row('back:fromStop')?.ms ?? null },
+    // The top-level pair is SUDPH's (the default transport; what earlier runs measured), per kind below it.
+    back: {
+      fromServerReadyMs: row('back:sudph:fromReady')?.ms ?? null,
+      fromServerStopMs: row('back:sudph:fromStop')?.ms ?? null,
+      sudph: { fromServerReadyMs: row('back:sudph:fromReady')?.ms ?? null, fromServerStopMs: row('back:sudph:fromStop')?.ms ?? null },
+      stcpr: { fromServerReadyMs: row('back:stcpr:fromReady')?.ms ?? null, fromServerStopMs: row('back:stcpr:fromStop')?.ms ?? null },
+    },
     targets: USER_WAIT_TARGETS,
     errors,
   }

@@ -91,7 +91,21 @@ export interface StartOptions {
  * a live transport is never silent this long; three missed pings are a loss.
  */
 export const STALE_AFTER_MS = 15_000
-const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000]
+/**
+ * The wait before a reconnect attempt, `lostMs` after the loss. In the fast phase (the first FAST_RETRY_MS; `step`
+ * counts its attempts from 0) the first goes at once: the core closes a transport when the peer is gone or
+ * restarted (an unanswered ping after its unknown-session hint, a TCP reset), and a restarted server is usually
+ * back already. Then doubling from 100 ms, at most 0.5 s apart for the first 10 s (a restart takes a second or
+ * two, and the target is being back within 1 s of the server being up) and 1 s apart until FAST_RETRY_MS. Each
+ * attempt asks the address resolver once, so a client asks it at most 2/s, and only while its server is away.
+ * After that (`step` counts from 0 again): 2, 4, 8, then every 15 s.
+ */
+export function reconnectBackoffMs(step: number, lostMs: number): number {
+  if (lostMs >= FAST_RETRY_MS) return SLOW_BACKOFF_MS[Math.min(Math.max(step, 0), SLOW_BACKOFF_MS.length - 1)] as number
+  return step <= 0 ? 0 : Math.min(100 * 2 ** (step - 1), lostMs < 10_000 ? 500 : 1000)
+}
+export const FAST_RETRY_MS = 30_000
+const SLOW_BACKOFF_MS = [2000, 4000, 8000, 15000]
 /** One reconnect attempt takes at most this long (less when the give-up time comes first). */
 const RECONNECT_ATTEMPT_MS = 20_000
 /** Dial again at most this often when the server asks us to (retryAfterMs), and wait at most this long each time: a server cannot keep us looping. */
@@ -265,6 +279,11 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
   onTransportDown(id: number, reason: string): void {
     this.routes.onTransportDown(id)
     this.built.delete(id)
+    // A hello whose transport closed gets no answer: fail its attempt now, not at the deadline (a server that is
+    // stopping may still accept the connection a redial made at once, then close it).
+    if (id === this.helloId) {
+      this.statusWaiter?.(new SkywireError('ECLOSED', `the transport closed before the server answered the VPN hello (${reason})`))
+    }
     if (id !== this.transportId || this.stopping) return
     this.transportId = null
     if (this.switching) {
@@ -675,8 +694,9 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     const giveUpAt = limitMs > 0 ? since + limitMs : Infinity
     this.retargeted = false
     this.reconnecting = (async () => {
-      for (let attempt = 0; !this.stopping && !this.retargeted; attempt++) {
-        const wait = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)] as number
+      for (let attempt = 0, slow = 0; !this.stopping && !this.retargeted; attempt++) {
+        const lostMs = Date.now() - since
+        const wait = reconnectBackoffMs(lostMs < FAST_RETRY_MS ? attempt : slow++, lostMs)
         await abortableSleep(Math.min(wait, giveUpAt - Date.now()), signal)
         if (this.stopping || this.retargeted) return
         if (Date.now() >= giveUpAt) return this.giveUp(pk, since)

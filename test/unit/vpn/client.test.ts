@@ -180,6 +180,26 @@ describe('VPN client: connect and stop', () => {
   })
 })
 
+describe('VPN client: a hello whose transport closes', () => {
+  it('fails the start at once, not at the deadline', async () => {
+    const net = new FakeNet()
+    const exit = scripted(net, () => null)
+    const t = client(net)
+    const p = t.vpn.start(SERVER, { timeoutS: 20 }).catch((e: Error) => e)
+    await vi.advanceTimersByTimeAsync(100)
+    expect(exit.transports()).toHaveLength(1)
+    const id = t.me.transports()[0]?.id as number
+    t.me.drop(id, 'connection closed by peer')
+    await vi.advanceTimersByTimeAsync(10)
+    const err = await p
+    expect(err).toMatchObject({
+      code: 'ECLOSED',
+      message: 'the transport closed before the server answered the VPN hello (connection closed by peer)',
+    })
+    expect(t.host.applied).toBeNull()
+  })
+})
+
 describe('VPN client: refusals and what the server says', () => {
   it('a server refusing us (whitelist) fails the start in one line, nothing applied, transport closed', async () => {
     const t = await setup({}, [OTHER])
@@ -265,9 +285,12 @@ describe('VPN client: refusals and what the server says', () => {
 })
 
 describe('VPN client: liveness and reconnecting', () => {
-  it('a silent transport (staleAfterS) is closed and redialed after the first backoff; the routes stay meanwhile', async () => {
+  it('a silent transport (staleAfterS) is closed and redialed at once; the routes stay meanwhile', async () => {
     const t = await connectedClient({ staleAfterMs: 3_000 })
+    const cut = Date.now()
     t.me.cut(t.id)
+    // A slow dial, so the state between the loss and the new transport can be seen.
+    t.net.dialMs = 1_000
     await vi.advanceTimersByTimeAsync(2_900)
     expect(t.vpn.status().state).toBe('connected')
     await vi.advanceTimersByTimeAsync(1_200)
@@ -275,7 +298,9 @@ describe('VPN client: liveness and reconnecting', () => {
     expect(t.me.closed).toEqual([t.id])
     expect(t.host.applied).not.toBeNull()
     expect(t.me.tuns.has('skyvpn-c')).toBe(true)
-    expect(t.me.dials).toHaveLength(1)
+    // The first reconnect dial went out with the loss, not after a backoff.
+    expect(t.me.dials).toHaveLength(2)
+    expect((t.me.dials[1]?.at ?? 0) - cut).toBeLessThanOrEqual(4_100)
     await vi.advanceTimersByTimeAsync(1_100)
     // The server still holds the silent transport's address: the new one differs, and the TUN takes it in place.
     expect(t.vpn.status()).toMatchObject({ state: 'connected', tunnelIp: '10.77.0.3', lastError: null })
@@ -295,6 +320,7 @@ describe('VPN client: liveness and reconnecting', () => {
   it('the default silence limit is 15 s', async () => {
     const t = await connectedClient()
     t.me.cut(t.id)
+    t.net.dialMs = 1_000
     await vi.advanceTimersByTimeAsync(14_900)
     expect(t.vpn.status().state).toBe('connected')
     await vi.advanceTimersByTimeAsync(1_200)
@@ -312,16 +338,26 @@ describe('VPN client: liveness and reconnecting', () => {
     expect(t.me.tuns.get('skyvpn-c')).toEqual({ ipv4: '10.77.0.3/32', mtu: 1420 })
   })
 
-  it('a lost server is redialed with backoff 1, 2, 4, 8, 15, 15 s; the host keeps routes and kill switch until it is back', async () => {
+  it('a lost server is redialed at once, then 0.1, 0.2, 0.4 s, every 0.5 s for 10 s, every 1 s until 30 s, then 2, 4, 8, 15 s; the host keeps routes and kill switch until it is back', async () => {
     const t = await connectedClient({ killswitch: true })
     t.net.unreachable.add(SERVER)
+    const lost = Date.now()
     t.me.drop(t.id, 'closed by the peer')
     await vi.advanceTimersByTimeAsync(46_000)
     expect(t.vpn.status()).toMatchObject({ state: 'reconnecting', lastError: `cannot reach ${SERVER}: sudph: no answer from ${SERVER}` })
     const at = t.me.dials.map((d) => d.at).slice(1)
-    expect(at).toHaveLength(6)
+    expect(at[0]).toBe(lost)
     // Each failed dial takes dialFailMs, then the next backoff.
-    expect(at.slice(1).map((x, i) => x - (at[i] as number) - t.net.dialFailMs)).toEqual([2_000, 4_000, 8_000, 15_000, 15_000])
+    const gaps = at.slice(1).map((x, i) => x - (at[i] as number) - t.net.dialFailMs)
+    expect(gaps.slice(0, 5)).toEqual([100, 200, 400, 500, 500])
+    const fast = gaps.slice(0, -3)
+    expect(fast.every((g) => g <= 1_000)).toBe(true)
+    // Each gap is as long as the phase it started in allows: 0.5 s in the first 10 s, 1 s after.
+    const lostAt = (i: number) => (at[i] as number) + t.net.dialFailMs - lost
+    expect(fast.slice(3).every((g, i) => g === (lostAt(i + 3) < 10_000 ? 500 : 1_000))).toBe(true)
+    expect(gaps.slice(-3)).toEqual([2_000, 4_000, 8_000])
+    // About 18 in the first 10 s, 20 in the next 20, then no more than one per 15 s from then on.
+    expect(at.length).toBeLessThanOrEqual(45)
     expect(t.host.applied).not.toBeNull()
     expect(t.host.killswitch).toBe(true)
     expect(t.host.calls.filter((c) => c.startsWith('restore'))).toEqual([])
@@ -466,13 +502,14 @@ describe('VPN client: stop at every stage', () => {
     t.me.drop(t.id, 'closed by the peer')
     await vi.advanceTimersByTimeAsync(500)
     expect(t.vpn.status().state).toBe('reconnecting')
+    const dialed = t.me.dials.length
     const st = await t.vpn.stop()
     expect(st).toMatchObject({ state: 'disconnected', server: null })
     expect(t.host.applied).toBeNull()
     expect(t.host.killswitch).toBe(false)
     expect(t.me.tuns.size).toBe(0)
     await vi.advanceTimersByTimeAsync(120_000)
-    expect(t.me.dials).toHaveLength(1)
+    expect(t.me.dials).toHaveLength(dialed)
     expect(t.vpn.status().state).toBe('disconnected')
   })
 

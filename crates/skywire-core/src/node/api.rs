@@ -64,6 +64,7 @@ impl Node {
             punch_waiters: Mutex::new(HashMap::new()),
             dialing: Mutex::new(HashMap::new()),
             gate: Gate::new(cfg.limits),
+            hints: super::hint::Hints::new(),
             transports: RwLock::new(HashMap::new()),
             by_index: RwLock::new(HashMap::new()),
             tunnels: Mutex::new(HashMap::new()),

@@ -101,6 +101,11 @@ impl SessionBox {
         Tick::Idle
     }
 
+    /// A ping now, out of schedule (hint.rs: is the peer still there?).
+    pub(crate) fn ping(&mut self, now: Instant, out: &mut [u8]) -> Result<usize, SessionError> {
+        self.s.ping(now, out).map(|b| b.len())
+    }
+
     pub(crate) fn rekey(&mut self, index: u32, now: Instant, out: &mut [u8]) -> Result<usize, SessionError> {
         self.s.rekey(index, now, out).map(|b| b.len())
     }

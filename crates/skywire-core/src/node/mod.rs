@@ -30,6 +30,7 @@ mod dispatch;
 mod error;
 mod events;
 mod family;
+mod hint;
 mod limits;
 pub mod mark;
 mod probe;
@@ -46,6 +47,8 @@ mod udp;
 
 #[cfg(test)]
 mod circuit_tests;
+#[cfg(test)]
+mod hint_tests;
 #[cfg(test)]
 mod ipv6_tests;
 #[cfg(test)]

@@ -43,18 +43,18 @@ const SOURCE_BUCKETS: usize = 1024;
 const MICRO: u64 = 1_000_000;
 
 #[derive(Clone, Copy)]
-struct Bucket {
+pub(super) struct Bucket {
     micro_tokens: u64,
     at: Instant,
 }
 
 impl Bucket {
-    fn full(burst: u64, now: Instant) -> Self {
+    pub(super) fn full(burst: u64, now: Instant) -> Self {
         Bucket { micro_tokens: burst * MICRO, at: now }
     }
 
     /// Refill for the time since the last call, then take one token if there is one.
-    fn take(&mut self, rate: u64, burst: u64, now: Instant) -> bool {
+    pub(super) fn take(&mut self, rate: u64, burst: u64, now: Instant) -> bool {
         let us = u64::try_from(now.saturating_duration_since(self.at).as_micros()).unwrap_or(u64::MAX);
         self.micro_tokens = self.micro_tokens.saturating_add(us.saturating_mul(rate)).min(burst * MICRO);
         self.at = now;

@@ -39,6 +39,8 @@ pub(crate) struct Inner {
     /// SUDPH dials in progress: where the peer's punches came from (sudph.rs).
     pub(crate) dialing: Mutex<HashMap<PublicKey, sudph::Dialing>>,
     pub(crate) gate: Arc<Gate>,
+    /// Unknown-session hints sent and received (hint.rs).
+    pub(crate) hints: super::hint::Hints,
     pub(super) transports: RwLock<HashMap<TransportId, Arc<Transport>>>,
     pub(super) by_index: RwLock<HashMap<u32, TransportId>>,
     pub(super) tunnels: Mutex<HashMap<String, Arc<Tunnel>>>,

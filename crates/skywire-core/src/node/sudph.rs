@@ -132,7 +132,13 @@ async fn on_datagram(
                 let _ = tx.send((msg.to_vec(), src));
                 return;
             }
-            let Some(peer) = inner.transport_by_index(idx) else { return };
+            let Some(peer) = inner.transport_by_index(idx) else {
+                // Restarted (or never ours): say so, so a live peer need not wait out its silence timeout.
+                if msg[0] == crate::wire::message::TYPE_TRANSPORT {
+                    super::hint::on_unknown_index(inner, sock, idx, msg.len(), src);
+                }
+                return;
+            };
             let authenticated = inner.on_session_message(&peer, msg, sink).await;
             // Follow the peer when its NAT mapping changes, but only on a
             // message that authenticated: a forged source moves nothing.
@@ -146,6 +152,7 @@ async fn on_datagram(
         Ok(Route::Initiation) => on_initiation(inner, sock, msg, src, out).await,
         Ok(Route::Resolver(_)) => on_resolver(inner, sock, msg, src),
         Ok(Route::Probe) => super::probe::on_probe(inner, sock, msg, src),
+        Ok(Route::UnknownSession(_)) => super::hint::on_hint(inner, src),
         Err(_) => {}
     }
 }

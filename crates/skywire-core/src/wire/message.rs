@@ -11,6 +11,11 @@ pub const TYPE_INITIATION: u8 = 1;
 pub const TYPE_RESPONSE: u8 = 2;
 pub const TYPE_COOKIE_REPLY: u8 = 3;
 pub const TYPE_TRANSPORT: u8 = 4;
+/// (since 0.4.0) "I have no session with this receiver index": the unauthenticated
+/// answer of a restarted node to a transport message (section 1).
+pub const TYPE_UNKNOWN_SESSION: u8 = 5;
+/// Type, three reserved bytes, the receiver index that was not known.
+pub const UNKNOWN_SESSION_LEN: usize = 8;
 
 pub const MAC_LEN: usize = 16;
 pub const TAG_LEN: usize = 16;
@@ -40,6 +45,10 @@ pub enum Route {
     Resolver(u8),
     /// A latency probe request (type 0x20, section 4): answer it, stateless.
     Probe,
+    /// An unknown-session hint naming the receiver index (the peer's index
+    /// of one of our sessions) its sender did not know. Unauthenticated: a
+    /// reason to ping, never to act.
+    UnknownSession(u32),
 }
 
 /// Decide where a datagram goes without parsing all of it. Errors only on
@@ -56,6 +65,13 @@ pub fn classify(buf: &[u8]) -> Result<Route, WireError> {
         TYPE_INITIATION => Ok(Route::Initiation),
         TYPE_RESPONSE => index_at(8).map(Route::Index),
         TYPE_COOKIE_REPLY | TYPE_TRANSPORT => index_at(4).map(Route::Index),
+        TYPE_UNKNOWN_SESSION => {
+            exact(buf, UNKNOWN_SESSION_LEN, "unknown-session hint")?;
+            if buf[1..4] != [0, 0, 0] {
+                return Err(WireError::ReservedNotZero(ty));
+            }
+            index_at(4).map(Route::UnknownSession)
+        }
         0x10..=0x17 => Ok(Route::Resolver(ty)),
         super::probe::TYPE_PROBE_REQUEST => Ok(Route::Probe),
         other => Err(WireError::UnknownType(other)),
@@ -233,6 +249,14 @@ pub fn write_transport_header(out: &mut [u8], receiver_index: u32, counter: u64)
     Ok(())
 }
 
+/// Write an unknown-session hint for `receiver_index`; returns its length.
+pub fn write_unknown_session(out: &mut [u8], receiver_index: u32) -> Result<usize, WireError> {
+    check_out(out, UNKNOWN_SESSION_LEN)?;
+    put_header(out, TYPE_UNKNOWN_SESSION);
+    out[4..8].copy_from_slice(&receiver_index.to_be_bytes());
+    Ok(UNKNOWN_SESSION_LEN)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,5 +331,22 @@ mod tests {
         assert_eq!(classify(&[0x20]), Ok(Route::Probe));
         assert_eq!(classify(&[0x21]), Err(WireError::UnknownType(0x21)));
         assert!(write_initiation(&mut [0u8; 10], 1, &[0; NOISE_INIT_LEN]).is_err());
+    }
+
+    #[test]
+    fn unknown_session_hint_is_exactly_eight_bytes_and_never_longer_than_a_transport_message() {
+        let mut buf = [0xffu8; 16];
+        let n = write_unknown_session(&mut buf, 0xcafe_f00d).unwrap();
+        assert_eq!(n, UNKNOWN_SESSION_LEN);
+        const { assert!(UNKNOWN_SESSION_LEN < TRANSPORT_MIN_LEN, "no amplification") };
+        assert_eq!(&buf[..n], &[5, 0, 0, 0, 0xca, 0xfe, 0xf0, 0x0d]);
+        assert_eq!(classify(&buf[..n]), Ok(Route::UnknownSession(0xcafe_f00d)));
+        // Any other length or a reserved byte set: not a hint.
+        assert!(classify(&buf[..n + 1]).is_err());
+        assert!(classify(&buf[..n - 1]).is_err());
+        buf[2] = 1;
+        assert!(classify(&buf[..n]).is_err());
+        // Message::parse (the session layer) still knows nothing of it.
+        assert_eq!(Message::parse(&[5, 0, 0, 0, 0, 0, 0, 1]), Err(WireError::UnknownType(5)));
     }
 }
