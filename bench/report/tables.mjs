@@ -201,13 +201,14 @@ function memoryTable(res) {
   if (!res.memory) return []
   const rows = Object.entries(res.memory).map(([t, m]) =>
     m.error
-      ? [t.toUpperCase(), `skipped: ${m.error}`, '', '', '', '']
+      ? [t.toUpperCase(), `skipped: ${m.error}`, '', '', '', '', '']
       : [
           t.toUpperCase(),
           String(m.serverSessionsLive),
           `${m.serverRssBeforeKiB} → ${m.serverRssAfterKiB}`,
           fmt(m.serverKiBPerSession, 1),
           `${m.serverFdsBefore} → ${m.serverFdsAfter}`,
+          m.serverIdleCores == null ? '' : `${fmt(m.serverIdleCores * 100, 2)} % (${m.idleSeconds} s)`,
           m.dialFailures ? `${m.dialFailures} dials failed` : '',
         ],
   )
@@ -215,6 +216,6 @@ function memoryTable(res) {
     '',
     `Skywire server memory with idle client sessions (BENCH_SESSIONS=${res.settings.sessions}):`,
     '',
-    table(['transport', 'sessions', 'server RSS KiB', 'KiB/session', 'server fds', 'note'], rows),
+    table(['transport', 'sessions', 'server RSS KiB', 'KiB/session', 'server fds', 'server CPU idle', 'note'], rows),
   ]
 }
