@@ -36,7 +36,21 @@ export async function serverMemory(lab, env, settings, transport, procs = 1) {
     const n = settings.sessions
     // Each process opens its share at its share of the rate: together they stay under the server's
     // 200 handshakes/s per source.
-    const shares = Array.from({ length: procs }, (_, i) => Math.floor(n / procs) + (i < n % procs ? 1 : 0)).filter((k) => k > 0)
+    // The first session alone, measured apart: it pays costs that do not grow with the sessions (the
+    // TUN sink the STCPR readers share, ~1.6 MiB; runtime buffers), which would otherwise be spread over
+    // the rest. `serverKiBPerSession` keeps them; `serverKiBPerAddedSession` is the cost of one more.
+    let rssFirst = null
+    if (n > 1) {
+      const first = spawnNode(lab, env.b, LOAD, { pk: server.publicKey, transport, addrs: [serverAddr(transport)], n: 1, timeoutMs: 10_000 })
+      loads.push(first)
+      await first.waitForOutput(/\{"done":/, 30_000)
+      const until = Date.now() + 5000
+      while (sessions.ups < 1 && Date.now() < until) await sleep(100)
+      await sleep(1000)
+      rssFirst = vmRssKiB(srv.pid)
+    }
+    const rest = n - loads.length
+    const shares = Array.from({ length: procs }, (_, i) => Math.floor(rest / procs) + (i < rest % procs ? 1 : 0)).filter((k) => k > 0)
     for (const k of shares) {
       loads.push(
         spawnNode(lab, env.b, LOAD, {
@@ -83,6 +97,8 @@ export async function serverMemory(lab, env, settings, transport, procs = 1) {
       serverRssBeforeKiB: rss0,
       serverRssAfterKiB: rss1,
       serverKiBPerSession: live > 0 ? (rss1 - rss0) / live : null,
+      serverRssAfterFirstKiB: rssFirst,
+      serverKiBPerAddedSession: rssFirst !== null && live > 1 ? (rss1 - rssFirst) / (live - 1) : null,
       serverFdsBefore: fd0,
       serverFdsAfter: fd1,
       loadClientKiBPerSession: done.up > 0 ? (done.rssKiB - done.rssBeforeKiB) / done.up : null,
@@ -93,6 +109,7 @@ export async function serverMemory(lab, env, settings, transport, procs = 1) {
     }
     log(
       `  memory ${transport}: ${live} sessions live on the server, RSS ${rss0} -> ${rss1} KiB = ${fmt(r.serverKiBPerSession, 1)} KiB/session` +
+        (r.serverKiBPerAddedSession === null ? '' : ` (${fmt(r.serverKiBPerAddedSession, 1)} KiB per session after the first)`) +
         (idleCores === null ? '' : `; idle ${idleS} s: ${fmt(idleCores * 100, 2)} % of a core`) +
         (done.failed ? ` (${done.failed} dials failed: ${done.firstError})` : ''),
     )
