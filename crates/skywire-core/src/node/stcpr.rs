@@ -351,11 +351,14 @@ fn start_conn(
 /// the connection once it is idle; the write's state is boxed (one
 /// allocation per write) so that the waiting task stays small.
 async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
-    let mut batch = Vec::new();
-    while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-        let res = Box::pin(write_all_vectored(&mut wr, &batch)).await;
-        batch.clear();
-        if res.is_err() {
+    loop {
+        // A fresh Vec each time (no allocation until an entry arrives): an
+        // idle writer keeps no capacity from its last burst.
+        let mut batch = Vec::new();
+        if rx.recv_many(&mut batch, WRITE_BATCH).await == 0 {
+            break;
+        }
+        if Box::pin(write_all_vectored(&mut wr, &batch)).await.is_err() {
             return;
         }
     }
