@@ -437,3 +437,38 @@ async fn on_frames(inner: &Arc<Inner>, peer: &Arc<Transport>, dec: &mut FrameDec
     }
     res
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A batch larger than the socket takes at once leaves in order and
+    /// whole: the vectored write resumes mid-buffer after a partial write.
+    #[tokio::test]
+    async fn a_vectored_batch_arrives_whole_and_in_order() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (client, accepted) = tokio::join!(TcpStream::connect(listener.local_addr().unwrap()), listener.accept());
+        let (mut server, _) = accepted.unwrap();
+        let client = client.unwrap();
+        // A small send buffer forces partial writes.
+        socket2::SockRef::from(&client).set_send_buffer_size(4096).unwrap();
+        let (_rd, mut wr) = client.into_split();
+        let bufs: Vec<Vec<u8>> = (0..super::WRITE_BATCH)
+            .map(|i| (0..1000 + 4999 * i).map(|j| u8::try_from((i * 31 + j) % 251).unwrap()).collect())
+            .collect();
+        let want: Vec<u8> = bufs.concat();
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            server.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        super::write_all_vectored(&mut wr, &bufs).await.unwrap();
+        super::write_all_vectored(&mut wr, &bufs[..1]).await.unwrap();
+        drop(wr);
+        let got = reader.await.unwrap();
+        assert_eq!(got.len(), want.len() + bufs[0].len());
+        assert!(got[..want.len()] == want[..], "the batch arrived out of order");
+        assert!(got[want.len()..] == bufs[0][..]);
+    }
+}
