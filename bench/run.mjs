@@ -102,6 +102,18 @@ async function measureExtras(lab, env, res) {
         res.skipped.push(`memory ${t}: ${res.memory[t].error}`)
       }
     }
+    // The large row: many SUDPH sessions from a few load processes, the server's RSS and idle CPU.
+    const n = SETTINGS.scaleSessions
+    if (n > 0) {
+      const row = `sudph ×${n}`
+      log(`memory ${row}: ${n} idle sessions from 4 load processes`)
+      try {
+        res.memory[row] = await serverMemory(lab, env, { ...SETTINGS, sessions: n }, 'sudph', 4)
+      } catch (e) {
+        res.memory[row] = { error: e.message.split('\n')[0] }
+        res.skipped.push(`memory ${row}: ${res.memory[row].error}`)
+      }
+    }
   }
   if (wanted(SETTINGS, 'user-wait'))
     res.userWait = await (await import('./measures/user-wait.mjs')).userWait(log).catch((e) => ({ error: e.message }))

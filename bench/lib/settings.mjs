@@ -55,6 +55,24 @@ const KNOBS = [
     help: 'fresh client nodes per transport for the connect time',
   },
   { key: 'sessions', flag: 'sessions', env: 'BENCH_SESSIONS', dflt: 1000, min: 1, max: 100_000, help: 'idle client sessions for the server memory' },
+  {
+    key: 'scaleSessions',
+    flag: 'scale-sessions',
+    env: 'BENCH_SCALE_SESSIONS',
+    dflt: 10_000,
+    min: 0,
+    max: 100_000,
+    help: 'idle SUDPH sessions of the large memory row, from 4 load processes (0: no such row)',
+  },
+  {
+    key: 'idleSeconds',
+    flag: 'idle-seconds',
+    env: 'BENCH_IDLE_SECONDS',
+    dflt: 30,
+    min: 0,
+    max: 3600,
+    help: "the server's CPU is measured over this long idle, s",
+  },
   // The server counts more than 200 handshakes/s from one source as an attack (docs/wire.md, cookie replies).
   {
     key: 'sessionRate',

@@ -21,7 +21,7 @@ const METHOD = {
   connect:
     'bench/fixtures/connect.mjs in a fresh process: Node.start, dial, createTun+attach, UDP probes every 2 ms to an echo server behind the server TUN until the first answer; time from Node.start',
   memory:
-    'VmRSS of a fresh server node (test/fixtures/peer.mjs) before and after bench/fixtures/load.mjs opened BENCH_SESSIONS idle transports (one Node per client key, no TUN), divided by the sessions the server reported up',
+    'VmRSS of a fresh server node (test/fixtures/peer.mjs) before and after bench/fixtures/load.mjs opened BENCH_SESSIONS idle transports (one Node per client key, no TUN), divided by the sessions the server reported up; then utime+stime of the server over BENCH_IDLE_SECONDS of idling, as a share of one core. The large SUDPH row (BENCH_SCALE_SESSIONS) splits its sessions over 4 load processes',
 }
 
 function sysctl(name) {

@@ -214,20 +214,23 @@ function memoryTable(res) {
   if (!res.memory) return []
   const rows = Object.entries(res.memory).map(([t, m]) =>
     m.error
-      ? [t.toUpperCase(), `skipped: ${m.error}`, '', '', '', '']
+      ? [t.toUpperCase(), `skipped: ${m.error}`, '', '', '', '', '']
       : [
           t.toUpperCase(),
           String(m.serverSessionsLive),
           `${m.serverRssBeforeKiB} → ${m.serverRssAfterKiB}`,
-          fmt(m.serverKiBPerSession, 1),
+          m.serverKiBPerAddedSession == null
+            ? fmt(m.serverKiBPerSession, 1)
+            : `${fmt(m.serverKiBPerSession, 1)} (${fmt(m.serverKiBPerAddedSession, 1)})`,
           `${m.serverFdsBefore} → ${m.serverFdsAfter}`,
+          m.serverIdleCores == null ? '' : `${fmt(m.serverIdleCores * 100, 2)} % (${m.idleSeconds} s)`,
           m.dialFailures ? `${m.dialFailures} dials failed` : '',
         ],
   )
   return [
     '',
-    `Skywire server memory with idle client sessions (BENCH_SESSIONS=${res.settings.sessions}):`,
+    `Skywire server memory with idle client sessions (BENCH_SESSIONS=${res.settings.sessions}; KiB/session in brackets: per session after the first, whose fixed costs are left out):`,
     '',
-    table(['transport', 'sessions', 'server RSS KiB', 'KiB/session', 'server fds', 'note'], rows),
+    table(['transport', 'sessions', 'server RSS KiB', 'KiB/session', 'server fds', 'server CPU idle', 'note'], rows),
   ]
 }

@@ -67,6 +67,14 @@ describe('bench settings', () => {
     expect(refused([], { BENCH_REPEAT: '1000' })).toContain('BENCH_REPEAT')
     for (const bad of ['-0.5', '1e-2', '.5', '100', '0']) expect(refused(['--udp-loss', bad])).toContain('--udp-loss')
     expect(refused(['--max-load', 'lots'])).toContain('--max-load')
+    // The large memory row and the idle window may be 0 (off), nothing else odd.
+    for (const bad of ['-1', '0x10', '1e3', '1.5', ' 5', 'NaN', '99999999999', '']) {
+      for (const f of ['scale-sessions', 'idle-seconds']) expect(refused([`--${f}`, bad])).toContain(`--${f}`)
+    }
+    expect(refused(['--scale-sessions', '100001'])).toContain('--scale-sessions')
+    expect(refused([], { BENCH_IDLE_SECONDS: '3601' })).toContain('BENCH_IDLE_SECONDS')
+    expect(run(['--scale-sessions', '0', '--idle-seconds', '0'])).toMatchObject({ scaleSessions: 0, idleSeconds: 0 })
+    expect(run([])).toMatchObject({ scaleSessions: 10_000, idleSeconds: 30 })
   })
 
   it('refuses unknown flags, stray arguments, unknown subjects and odd switches', () => {

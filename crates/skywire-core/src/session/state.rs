@@ -83,7 +83,10 @@ pub struct Session {
     cfg: SessionConfig,
     /// We started the current key lineage and are the one who rekeys.
     rekeys: bool,
-    pending: Option<Pending>,
+    /// Boxed: the handshake state is large and lives only while a handshake
+    /// does; an established, idle session (a server holds thousands) then
+    /// carries a pointer instead of it.
+    pending: Option<Box<Pending>>,
     current: Option<Epoch>,
     previous: Option<Epoch>,
     next: Option<Epoch>,
@@ -181,7 +184,7 @@ impl Session {
             Some(p) if p.local_index == local_index => p.first_sent,
             _ => now,
         };
-        self.pending = Some(Pending { hs: Some(hs), local_index, first_sent, last_sent: now, mac1 });
+        self.pending = Some(Box::new(Pending { hs: Some(hs), local_index, first_sent, last_sent: now, mac1 }));
         Ok(len)
     }
 

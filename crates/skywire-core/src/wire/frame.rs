@@ -84,14 +84,17 @@ impl FrameLimit {
 #[derive(Debug)]
 pub struct FrameDecoder {
     /// `buf[start..end]`: received, not yet returned; `buf[end..]`: room for
-    /// the next read. `buf.len()` only grows (a busy connection keeps its window).
+    /// the next read. `buf.len()` only grows while the traffic is heavy; an
+    /// idle connection frees it ([`release_if_idle`](Self::release_if_idle)).
     buf: Vec<u8>,
     start: usize,
     end: usize,
     limit: FrameLimit,
-    /// The read window now, and what it grows to once a read fills it.
+    /// The read window now, what it grows to once a read fills it, and
+    /// what it falls back to once a read brings less than `idle`.
     window: usize,
     busy: usize,
+    idle: usize,
     poisoned: Option<WireError>,
 }
 
@@ -106,6 +109,7 @@ impl FrameDecoder {
             limit,
             window: FRAME_HEADER_LEN,
             busy: FRAME_HEADER_LEN,
+            idle: FRAME_HEADER_LEN,
             poisoned: None,
         }
     }
@@ -116,11 +120,33 @@ impl FrameDecoder {
     }
 
     /// Reads get `idle` bytes of room (at least a header's worth), and
-    /// `busy` from the first read that fills the window: an idle connection
-    /// holds little, a busy one reads a lot per syscall.
+    /// `busy` from the first read that fills the window until a read brings
+    /// less than `idle`: a light connection holds little, a busy one reads a
+    /// lot per syscall.
     pub fn set_window(&mut self, idle: usize, busy: usize) {
-        self.window = idle.max(FRAME_HEADER_LEN);
+        self.idle = idle.max(FRAME_HEADER_LEN);
+        self.window = self.idle;
         self.busy = busy.max(self.window);
+    }
+
+    /// Free the buffer when it holds nothing and the traffic is light (the
+    /// window is back at its idle size): a connection waiting for its next
+    /// keepalive then holds no buffer at all, and the next read allocates
+    /// the idle window again (one small allocation per light read; a busy
+    /// connection keeps its buffer). Returns whether it freed anything.
+    pub fn release_if_idle(&mut self) -> bool {
+        if self.start != self.end || self.window > self.idle || self.buf.capacity() == 0 {
+            return false;
+        }
+        self.buf = Vec::new();
+        self.start = 0;
+        self.end = 0;
+        true
+    }
+
+    /// Bytes of heap the buffer holds now (what an idle connection costs).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// The lengths frames from the next one on must have: a connection
@@ -191,6 +217,10 @@ impl FrameDecoder {
         self.end += n.min(self.buf.len() - self.end);
         if self.end == self.buf.len() {
             self.window = self.busy;
+        } else if n < self.idle {
+            // Light traffic again (a keepalive, a ping): the small window,
+            // and release_if_idle may free the buffer.
+            self.window = self.idle;
         }
     }
 
@@ -467,6 +497,41 @@ mod tests {
         let (got, largest) = read_in_steps(&mut dec, &encode_all(&msgs[..3]), 7);
         assert_eq!(got, &msgs[..3]);
         assert_eq!(largest, 64);
+    }
+
+    /// One read of `bytes` (all of them fit the window).
+    fn read_once(dec: &mut FrameDecoder, bytes: &[u8]) {
+        dec.read_buf()[..bytes.len()].copy_from_slice(bytes);
+        dec.advance(bytes.len());
+    }
+
+    #[test]
+    fn an_idle_connection_holds_no_buffer() {
+        let mut dec = FrameDecoder::new(FrameLimit::up_to(400)).with_window(64, 2048);
+        let keepalive = encode_all(&[vec![7u8; 20]]);
+        assert_eq!(dec.capacity(), 0, "nothing before the first read");
+        read_once(&mut dec, &keepalive);
+        assert_eq!(frames_of(&mut dec).unwrap(), vec![vec![7u8; 20]]);
+        assert!(dec.release_if_idle());
+        assert_eq!(dec.capacity(), 0, "freed while waiting for the next keepalive");
+        // Heavy traffic: the reads fill the window, which grows and stays.
+        let msgs: Vec<Vec<u8>> = (1..=40u8).map(|i| vec![i; 10 * usize::from(i)]).collect();
+        let (got, largest) = read_in_steps(&mut dec, &encode_all(&msgs), usize::MAX);
+        assert_eq!(got, msgs);
+        assert_eq!(largest, 2048);
+        assert!(!dec.release_if_idle(), "a busy connection keeps its buffer");
+        assert!(dec.capacity() >= 2048);
+        // The next keepalive is a light read: back to idle, freed again.
+        read_once(&mut dec, &keepalive);
+        assert_eq!(frames_of(&mut dec).unwrap().len(), 1);
+        assert!(dec.release_if_idle());
+        assert_eq!(dec.capacity(), 0);
+        // A partial frame is never thrown away.
+        let big = encode_all(&[vec![3u8; 300]]);
+        read_once(&mut dec, &big[..14]);
+        assert_eq!(dec.next_frame(), Ok(None));
+        assert!(!dec.release_if_idle());
+        assert_eq!(read_in_steps(&mut dec, &big[14..], usize::MAX).0, vec![vec![3u8; 300]]);
     }
 
     #[test]
