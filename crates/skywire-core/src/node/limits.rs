@@ -41,8 +41,8 @@ pub struct Limits {
     /// has a whole /64). A client makes one handshake at a time; a few
     /// households behind one NAT may make several.
     pub pending_handshakes_per_ip: usize,
-    /// Inbound sessions in total. An idle STCPR session holds about 2 KiB of
-    /// read buffer, a busy one up to 128 KiB plus its send queue: 1024
+    /// Inbound sessions in total. An idle STCPR session holds no read buffer
+    /// (freed when idle), a busy one up to 128 KiB plus its send queue: 1024
     /// stays well inside 1 GiB even when all are busy.
     pub sessions: usize,
     /// Inbound sessions per source (IPv4 address or IPv6 /64): a carrier-grade
