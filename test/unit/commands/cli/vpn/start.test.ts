@@ -5,6 +5,7 @@ import { lines, oneLine, routeText } from '../../../../../ts/commands/cli/vpn/st
 import { controlRoutes } from '../../../../../ts/contracts/control-api.js'
 import type { VpnClientStatus } from '../../../../../ts/contracts/status.js'
 import { generateIdentity } from '../../../../../ts/native/keys.js'
+import { clientStatus } from '../../../fakes/status.js'
 
 function codeOf(f: () => unknown): { code: string; message: string } {
   try {
@@ -79,7 +80,7 @@ describe('vpn start --via / --hops', () => {
 })
 
 describe('vpn status: the chain', () => {
-  const base = {
+  const base = clientStatus({
     state: 'connected',
     transportId: 3,
     server: 'e'.repeat(64),
@@ -87,19 +88,7 @@ describe('vpn status: the chain', () => {
     remote: '203.0.113.20:30000',
     tunnelIp: '10.77.0.2',
     tun: 'swvpn0',
-    dns: [],
-    rxBytes: 0,
-    txBytes: 0,
-    rxPackets: 0,
-    txPackets: 0,
-    latencyMs: null,
-    lastPacketMs: null,
-    rekeys: 0,
-    connectedAt: null,
-    uptimeS: null,
-    lastError: null,
-    killswitch: false,
-  } satisfies VpnClientStatus
+  })
   const routed: VpnClientStatus = {
     ...base,
     route: [
