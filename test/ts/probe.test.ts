@@ -106,7 +106,14 @@ describe('latency probe', () => {
       ...Array.from({ length: 20 }, (_, i) => Buffer.from(Array.from({ length: (i * 37) % 200 }, (_, j) => (j * 131 + i) & 0xff))),
     ]
     const before = node.limitStats().probesAnswered
-    expect(await exchange(addr, hostile, 300)).toEqual([])
+    // No probe answer to any of them. A datagram shaped like a transport message (type 4, at least 33 bytes) for a
+    // session this node does not know draws only the 8-byte unknown-session hint naming its receiver index
+    // (docs/wire.md section 1), never more than it sent.
+    const transportShaped = hostile.filter((b) => b[0] === 4 && b.length >= 33)
+    const replies = await exchange(addr, hostile, 300)
+    expect(replies.map((r) => r.toString('hex'))).toEqual(
+      transportShaped.map((b) => Buffer.concat([Buffer.from([5, 0, 0, 0]), b.subarray(4, 8)]).toString('hex')),
+    )
     expect(node.limitStats().probesAnswered).toBe(before)
     expect(await probeLatency(id.publicKey, [addr], 2000)).not.toBeNull()
   })

@@ -34,6 +34,8 @@ const WHOAMI = '203.0.113.80'
 const NEW_POOL = '10.78.0.0/16'
 /** Samples at most (20 ms apart plus the nft run: several minutes), so the loop ends even if the test never stops it. */
 const MAX_SAMPLES = 10_000
+/** Samples the kill-switch watcher must take across the reconnect, so the check covers it densely. */
+const MIN_SAMPLES = 100
 
 describe.skipIf(skipUnlessAvailable(skip))('kill switch across a reconnect that gets a new tunnel address', () => {
   let before: Awaited<ReturnType<typeof snapshotNet>>
@@ -135,8 +137,10 @@ done > '${samples}'`,
         { timeout: 90_000, interval: 200 },
       )
       .toMatch(/^connected 10\.78\./)
-    // A little past the reconnect, so the sampler sees the new setup settle.
+    // A little past the reconnect, so the sampler sees the new setup settle, and long enough for the
+    // sample count below: a reconnect now takes well under a second (the backoff starts at once).
     await new Promise((r) => setTimeout(r, 1000))
+    await expect.poll(() => readFileSync(samples, 'utf8').split('\n').length, { timeout: 20_000, interval: 100 }).toBeGreaterThan(MIN_SAMPLES)
     writeFileSync(stopFile, '')
     await Promise.all(loops.map((p) => p.exited))
     const leaked = (await left()) - n0
@@ -147,7 +151,7 @@ done > '${samples}'`,
     console.log(
       `kill switch sampled ${s.length} times across the reconnect: absent ${absent}, nft failed ${failed}; pings that left beside the tunnel: ${leaked}`,
     )
-    expect(s.length).toBeGreaterThan(100)
+    expect(s.length).toBeGreaterThan(MIN_SAMPLES)
     expect(failed).toBe(0)
     expect(absent).toBe(0)
     expect(leaked).toBe(0)
