@@ -12,16 +12,13 @@
 //! suspicion. Idle transports send nothing new: the hint answers traffic
 //! that was going to flow anyway (a ping every 5 s at most when idle).
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
-use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::limits::source_key;
-use super::probe::Bucket;
+use super::probe::SourceLimiter;
 use super::transport::Link;
 use super::udp::UdpSock;
 use super::{Inner, TransportKind};
@@ -43,16 +40,11 @@ pub const HINT_BURST: u64 = 500;
 /// make a live but distant peer's transport close.
 pub const PONG_WITHIN: Duration = Duration::from_millis(300);
 pub const PONG_WITHIN_MAX: Duration = Duration::from_secs(2);
-/// Per-source buckets in a fixed table by a keyed hash (as probe.rs): bounded
-/// memory; sources sharing a bucket share a limit (stricter, never looser).
-const SOURCE_BUCKETS: usize = 1024;
 
 /// The node's hint state: the limits on hints it sends, and which transports
 /// a hint it received is being checked for.
 pub(crate) struct Hints {
-    global: Mutex<Bucket>,
-    per_source: Mutex<Vec<Bucket>>,
-    hasher: RandomState,
+    limits: SourceLimiter,
     /// Transports with a ping in flight because of a hint: one check at a time each.
     checking: Mutex<HashSet<TransportId>>,
     pub(crate) sent: AtomicU64,
@@ -64,11 +56,8 @@ pub(crate) struct Hints {
 
 impl Hints {
     pub(crate) fn new() -> Self {
-        let now = Instant::now();
         Hints {
-            global: Mutex::new(Bucket::full(HINT_BURST, now)),
-            per_source: Mutex::new(vec![Bucket::full(HINT_BURST_PER_SOURCE, now); SOURCE_BUCKETS]),
-            hasher: RandomState::new(),
+            limits: SourceLimiter::new((HINTS_PER_SOURCE_PER_S, HINT_BURST_PER_SOURCE), (HINTS_PER_S, HINT_BURST)),
             checking: Mutex::new(HashSet::new()),
             sent: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -80,9 +69,7 @@ impl Hints {
     /// Whether a hint to `ip` may go now; the source's bucket first, so one
     /// flooding source empties only its own.
     fn admit(&self, ip: IpAddr, now: Instant) -> bool {
-        let slot = usize::try_from(self.hasher.hash_one(source_key(ip)) % SOURCE_BUCKETS as u64).unwrap_or(0);
-        let ok = self.per_source.lock().unwrap()[slot].take(HINTS_PER_SOURCE_PER_S, HINT_BURST_PER_SOURCE, now)
-            && self.global.lock().unwrap().take(HINTS_PER_S, HINT_BURST, now);
+        let ok = self.limits.admit(ip, now).is_ok();
         if !ok {
             self.refused.fetch_add(1, Ordering::Relaxed);
         }

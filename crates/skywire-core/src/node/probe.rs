@@ -67,36 +67,73 @@ impl Bucket {
     }
 }
 
-/// The node's probe rate limits and counters.
-pub(crate) struct ProbeLimiter {
+/// Which limit of a [`SourceLimiter`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Limited {
+    PerSource,
+    Total,
+}
+
+/// Token buckets per source (IPv4 address or IPv6 /64, in the fixed table by a
+/// keyed hash) and one for the whole node: what the probe answers and the
+/// unknown-session hints are both limited by.
+pub(super) struct SourceLimiter {
     global: Mutex<Bucket>,
     per_source: Mutex<Vec<Bucket>>,
     hasher: RandomState,
+    /// Tokens per second and burst: per source, then in total.
+    per_source_rate: (u64, u64),
+    total_rate: (u64, u64),
+}
+
+impl SourceLimiter {
+    pub(super) fn new(per_source_rate: (u64, u64), total_rate: (u64, u64)) -> Self {
+        let now = Instant::now();
+        SourceLimiter {
+            global: Mutex::new(Bucket::full(total_rate.1, now)),
+            per_source: Mutex::new(vec![Bucket::full(per_source_rate.1, now); SOURCE_BUCKETS]),
+            hasher: RandomState::new(),
+            per_source_rate,
+            total_rate,
+        }
+    }
+
+    /// Take a token for `ip`. The source's bucket is checked first, so one
+    /// flooding source empties only its own.
+    pub(super) fn admit(&self, ip: IpAddr, now: Instant) -> Result<(), Limited> {
+        let slot = usize::try_from(self.hasher.hash_one(source_key(ip)) % SOURCE_BUCKETS as u64).unwrap_or(0);
+        let (rate, burst) = self.per_source_rate;
+        if !self.per_source.lock().unwrap()[slot].take(rate, burst, now) {
+            return Err(Limited::PerSource);
+        }
+        let (rate, burst) = self.total_rate;
+        if !self.global.lock().unwrap().take(rate, burst, now) {
+            return Err(Limited::Total);
+        }
+        Ok(())
+    }
+}
+
+/// The node's probe rate limits and counters.
+pub(crate) struct ProbeLimiter {
+    limits: SourceLimiter,
     answered: AtomicU64,
 }
 
 impl ProbeLimiter {
     pub(crate) fn new() -> Self {
-        let now = Instant::now();
         ProbeLimiter {
-            global: Mutex::new(Bucket::full(PROBE_BURST, now)),
-            per_source: Mutex::new(vec![Bucket::full(PROBE_BURST_PER_SOURCE, now); SOURCE_BUCKETS]),
-            hasher: RandomState::new(),
+            limits: SourceLimiter::new((PROBES_PER_SOURCE_PER_S, PROBE_BURST_PER_SOURCE), (PROBES_PER_S, PROBE_BURST)),
             answered: AtomicU64::new(0),
         }
     }
 
-    /// Whether a probe from `ip` may be answered now. The source's bucket is
-    /// checked first, so one flooding source empties only its own.
+    /// Whether a probe from `ip` may be answered now.
     pub(crate) fn admit(&self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
-        let slot = usize::try_from(self.hasher.hash_one(source_key(ip)) % SOURCE_BUCKETS as u64).unwrap_or(0);
-        if !self.per_source.lock().unwrap()[slot].take(PROBES_PER_SOURCE_PER_S, PROBE_BURST_PER_SOURCE, now) {
-            return Err(Refusal::ProbesPerIp);
-        }
-        if !self.global.lock().unwrap().take(PROBES_PER_S, PROBE_BURST, now) {
-            return Err(Refusal::ProbesTotal);
-        }
-        Ok(())
+        self.limits.admit(ip, now).map_err(|l| match l {
+            Limited::PerSource => Refusal::ProbesPerIp,
+            Limited::Total => Refusal::ProbesTotal,
+        })
     }
 
     pub(crate) fn answered(&self) -> u64 {
