@@ -3,7 +3,7 @@
 // same namespace pair, in interleaved rounds. See bench/README.md for what is measured and how, and
 // `node bench/run.mjs --help` for the knobs. This file only wires the parts: subjects/ (what is
 // measured), measures/ (how), report/ (the JSON, the tables, the chart), lib/ (the rest).
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
@@ -11,11 +11,12 @@ import { readOffloads } from './lib/ethtool.mjs'
 import { settle, loadVerdict } from './lib/load.mjs'
 import { log, startedAt } from './lib/log.mjs'
 import { RESULTS, ROOT, TOOLS } from './lib/paths.mjs'
-import { BenchInputError, parseSettings, USAGE, wanted } from './lib/settings.mjs'
-import { BORINGTUN, ensureBoringtun, ensureWireguardGo, WIREGUARD_GO } from './lib/tools.mjs'
+import { BenchInputError, parseSettings, SUBJECTS, USAGE, wanted } from './lib/settings.mjs'
+import { BORINGTUN, ensureBoringtun, ensureInferno, ensureWireguardGo, WIREGUARD_GO } from './lib/tools.mjs'
 import { parallelClients } from './measures/clients.mjs'
 import { connectTimes } from './measures/connect.mjs'
 import { serverMemory } from './measures/memory.mjs'
+import { profileReport, profileSubjects } from './measures/profile.mjs'
 import { measureSubjects } from './measures/rounds.mjs'
 import { chart } from './report/chart.mjs'
 import { finish, newResult } from './report/result.mjs'
@@ -128,6 +129,30 @@ async function measureExtras(lab, env, res) {
     res.userWait = await (await import('./measures/user-wait.mjs')).userWait(log).catch((e) => ({ error: e.message }))
 }
 
+/** --profile: flame graphs of the chosen subjects' tunnel processes, instead of the measured runs. */
+async function profileRun(lab, env, settings, tools, res) {
+  const inferno = await ensureInferno(TOOLS, log)
+  if (inferno.error) {
+    console.log(`bench: ${inferno.error}`)
+    return
+  }
+  await namespacePair(lab, env, res)
+  const stamp = `${res.date.slice(0, 19).replace(/:/g, '-')}Z`
+  const names = SUBJECTS.filter((s) => wanted(settings, s))
+  const prof = await profileSubjects(lab, env, settings, tools, names, inferno, stamp)
+  const g = res.git
+  const lines = [
+    `Profile of ${res.date.slice(0, 16).replace('T', ' ')} UTC at commit ${g.commit?.slice(0, 12) ?? 'unknown'}${g.dirty ? ' (dirty tree)' : ''}, addon sha256 ${res.build.addon?.sha256?.slice(0, 12) ?? '?'}, inferno ${inferno.installed}; load average ${loadavg()[0].toFixed(2)} at the end.`,
+    '',
+    ...profileReport(prof),
+  ]
+  const txt = join(RESULTS, `${stamp}-profile.txt`)
+  writeFileSync(txt, `${lines.join('\n')}\n`)
+  console.log('')
+  console.log(lines.join('\n'))
+  console.log(`wrote ${txt.slice(ROOT.length + 1)} and the flame graphs named in it`)
+}
+
 async function main(settings, createLab) {
   const res = newResult(settings)
   mkdirSync(RESULTS, { recursive: true })
@@ -161,6 +186,7 @@ async function main(settings, createLab) {
   }
   process.on('exit', cleanup)
   try {
+    if (settings.profile) return await profileRun(lab, env, settings, tools, res)
     await namespacePair(lab, env, res)
     await measureSubjects(lab, env, settings, tools, res)
     await measureExtras(lab, env, res)

@@ -117,12 +117,17 @@ Options (each also read from the variable in brackets):
 ${KNOBS.map((k) => `  --${`${k.flag} ${k.real ? 'N' : 'INT'}`.padEnd(18)} ${k.help} [${k.env}, default ${k.dfltText ?? k.dflt}]`).join('\n')}
   --only LIST          comma list of ${[...SUBJECTS, ...EXTRAS].join(',')} [BENCH_ONLY, default all]
   --allow-loaded       run even above --max-load; the JSON then says "loaded": true [BENCH_ALLOW_LOADED=1]
+  --profile            no measured runs: perf record -g of the --only subjects' tunnel processes (default
+                       sudph) during one iperf3 TCP run of --seconds; flame graphs (SVG) and folded stacks in
+                       bench/results/<UTC time>-<subject>-<server|client>.*, a summary printed [BENCH_PROFILE=1]
   -h, --help           this text
 
 Examples:
   sudo npm run bench                                         # the full run, about 12 minutes
   sudo npm run bench -- --seconds 1 --repeat 1 --warmup 1 --udp-seconds 1 --pings 20 --only veth,sudph
   sudo BENCH_SECONDS=3 BENCH_REPEAT=1 BENCH_SESSIONS=200 npm run bench   # a quick look
+  sudo npm run bench -- --only clients --clients 8 --seconds 5 --repeat 1   # the parallel-clients row alone
+  sudo npm run bench -- --profile --only sudph,wireguard-go --seconds 5       # flame graphs, no measurement
   node bench/run.mjs --report bench/results/2026-11-29T03-33-40Z.json`
 
 /** A whole number, or a decimal with `real`, within [min, max]; nothing else (no hex, exponents, blanks). */
@@ -142,6 +147,7 @@ function knobValue(k, raw, from) {
 export function parseSettings(argv, env, cores) {
   const options = { help: { type: 'boolean', short: 'h' }, report: { type: 'string' }, chart: { type: 'string' }, only: { type: 'string' } }
   options['allow-loaded'] = { type: 'boolean' }
+  options.profile = { type: 'boolean' }
   for (const k of KNOBS) options[k.flag] = { type: 'string' }
   let values
   try {
@@ -176,6 +182,16 @@ export function parseSettings(argv, env, cores) {
   for (const s of settings.only) {
     if (!known.includes(s))
       throw new BenchInputError(`${values.only !== undefined ? '--only' : 'BENCH_ONLY'}: unknown "${s.slice(0, 40)}" (known: ${known.join(', ')})`)
+  }
+  const envProfile = env.BENCH_PROFILE
+  if (envProfile !== undefined && !['', '0', '1'].includes(envProfile))
+    throw new BenchInputError(`BENCH_PROFILE=${JSON.stringify(envProfile).slice(0, 40)}: use 1 or 0`)
+  settings.profile = values.profile === true || envProfile === '1'
+  if (settings.profile) {
+    // A profile is of a tunnel's processes during traffic: the subjects only, SUDPH unless told.
+    const extra = settings.only.find((s) => !SUBJECTS.includes(s))
+    if (extra) throw new BenchInputError(`--profile profiles subjects (${SUBJECTS.join(', ')}), not "${extra}"`)
+    if (settings.only.length === 0) settings.only = ['sudph']
   }
   return { mode: 'run', settings }
 }

@@ -154,3 +154,36 @@ export async function ensureBoringtun(toolsDir, log) {
   }
   return { bin, version: firstLine(bin, ['--version']), installed: have, rustc }
 }
+
+/** inferno: folds `perf script` output and draws the flame graphs of `--profile` (crates.io, its own Cargo.lock). */
+export const INFERNO = { crate: 'inferno', version: '0.12.8' }
+
+/**
+ * Ensures .bench-tools/inferno/bin/{inferno-collapse-perf,inferno-flamegraph} are the pinned version (cargo
+ * install --locked from crates.io), rebuilding them when another one is there. Resolves to { collapse,
+ * flamegraph, installed } or { error } (one line).
+ */
+export async function ensureInferno(toolsDir, log) {
+  const root = join(toolsDir, 'inferno')
+  const collapse = join(root, 'bin', 'inferno-collapse-perf')
+  const flamegraph = join(root, 'bin', 'inferno-flamegraph')
+  const cargo = findCargo()
+  if (!cargo) return { error: 'inferno: no `cargo` to build or check it with (install Rust), skipping the flame graphs' }
+  const installed = () =>
+    parseCargoInstallList(spawnSync(cargo, ['install', '--list', '--root', root], { encoding: 'utf8', timeout: 30_000 }).stdout ?? '', INFERNO.crate)
+  if (existsSync(collapse) && existsSync(flamegraph)) {
+    const have = installed()
+    if (have === INFERNO.version) return { collapse, flamegraph, installed: have }
+    log(`inferno in ${root} is ${have ?? 'of an unknown version'}, the bench pins ${INFERNO.version}: rebuilding`)
+  }
+  const argv = [cargo, 'install', '--locked', '--force', '--version', INFERNO.version, INFERNO.crate, '--root', root]
+  log(`installing inferno: ${argv.slice(1).join(' ')} (once; a few minutes on 2 cores)`)
+  const r = await run(argv, { env: process.env, timeoutMs: 30 * 60_000, log })
+  const have = installed()
+  if (r.code !== 0 || !existsSync(collapse) || !existsSync(flamegraph) || have !== INFERNO.version) {
+    return {
+      error: `inferno: cargo install --locked --version ${INFERNO.version} ${INFERNO.crate} failed (${lastLine(r.tail)}), skipping the flame graphs`,
+    }
+  }
+  return { collapse, flamegraph, installed: have }
+}

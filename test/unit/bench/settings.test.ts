@@ -82,6 +82,15 @@ describe('bench settings', () => {
     expect(refused([], { BENCH_CLIENTS: '0' })).toContain('BENCH_CLIENTS')
   })
 
+  it('--profile profiles subjects only, SUDPH unless --only names others', () => {
+    expect(run(['--profile'])).toMatchObject({ profile: true, only: ['sudph'] })
+    expect(run([], { BENCH_PROFILE: '1', BENCH_ONLY: 'stcpr,two-hop' })).toMatchObject({ profile: true, only: ['stcpr', 'two-hop'] })
+    expect(run([])).toMatchObject({ profile: false, only: [] })
+    expect(refused(['--profile', '--only', 'sudph,memory'])).toContain('"memory"')
+    expect(refused([], { BENCH_PROFILE: 'yes' })).toContain('BENCH_PROFILE')
+    expect(USAGE).toContain('--profile')
+  })
+
   it('refuses unknown flags, stray arguments, unknown subjects and odd switches', () => {
     expect(refused(['--bogus'])).toMatch(/--bogus.*--help/)
     expect(refused(['veth'])).toContain('veth')
