@@ -123,7 +123,7 @@ ${KNOBS.map((k) => `  --${`${k.flag} ${k.real ? 'N' : 'INT'}`.padEnd(18)} ${k.he
   -h, --help           this text
 
 Examples:
-  sudo npm run bench                                         # the full run, about 12 minutes
+  sudo npm run bench                                         # the full run, about 20 minutes on 2 cores
   sudo npm run bench -- --seconds 1 --repeat 1 --warmup 1 --udp-seconds 1 --pings 20 --only veth,sudph
   sudo BENCH_SECONDS=3 BENCH_REPEAT=1 BENCH_SESSIONS=200 npm run bench   # a quick look
   sudo npm run bench -- --only clients --clients 8 --seconds 5 --repeat 1   # the parallel-clients row alone

@@ -161,6 +161,7 @@ export async function parallelClients(lab, env, settings) {
     clients: settings.clients,
     transport: 'sudph',
     streamsPerClient: 1,
+    seconds: settings.seconds,
     workersOption: SERVER_ONE_WORKER ?? 'not measured: the server worker option (helper d2, branch perf-cores) is not in this tree yet',
     variants: {},
   }

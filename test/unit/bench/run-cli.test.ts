@@ -12,6 +12,8 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url))
 const RUN = join(ROOT, 'bench/run.mjs')
 const LOADED = fileURLToPath(new URL('./fixtures/results-loaded.json', import.meta.url))
 const OLD = join(ROOT, 'bench/results/2026-11-29T03-33-40Z.json')
+// The loaded run above with the `clients` and `userWait` blocks of two real runs (--only clients, --only user-wait).
+const EXTRAS = fileURLToPath(new URL('./fixtures/results-clients-userwait.json', import.meta.url))
 const tmp = mkdtempSync(join(tmpdir(), 'bench-cli-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
@@ -64,6 +66,28 @@ describe('bench/run.mjs', () => {
     expect(r.out).toContain(`highest offered rate each path carries with < ${res.settings.udpLossPct} % loss`)
     expect(r.out).toContain('sender-limited')
     expect(r.out).toMatch(/\| boringtun +\| boringtun-cli \d+ → \d+, boringtun-cli \d+ → \d+ +\| threads 2 /)
+  })
+
+  it("--report prints the parallel-clients row and the time a user waits against the issue's targets", () => {
+    const res = JSON.parse(readFileSync(EXTRAS, 'utf8'))
+    const r = bench('--report', EXTRAS)
+    expect(r.code, r.err).toBe(0)
+    const v = res.clients.variants.default
+    const row = r.out.split('\n').find((l) => l.startsWith('| server default'))!
+    expect(row).toContain(`${v.aggregateGbps.median.toFixed(2)} (`)
+    expect(row).toContain(v.serverCpuSecondsPerGbit.toFixed(3))
+    expect(row).toContain(v.clientsCpuSecondsPerGbit.toFixed(3))
+    expect(r.out).toContain(`Parallel clients: ${res.clients.clients} client nodes`)
+    expect(r.out).toContain('one-worker server: not measured')
+    const u = res.userWait
+    const status = r.out.split('\n').find((l) => l.startsWith('| skywire cli vpn status'))!
+    expect(status).toMatch(
+      new RegExp(`\\| ${u.status.ratio.toFixed(2)}× +\\| ${u.status.ms} +\\| ≤ 1.5× +\\| ${u.status.ratio <= 1.5 ? 'met' : 'NOT met'} `),
+    )
+    const back = r.out.split('\n').find((l) => l.startsWith('| back after a server restart, SUDPH'))!
+    expect(back).toContain(`| ${u.back.sudph.fromServerReadyMs} `)
+    expect(back).toContain('≤ 1000 ms')
+    for (const kind of ['SUDPH', 'STCPR']) for (const t of ['cold', 'warm']) expect(r.out).toContain(`| vpn start, ${kind} ${t}`)
   })
 
   it('--report says when the addon was built before a source it should contain', () => {
