@@ -164,10 +164,13 @@ async function main(settings, createLab) {
   ]) {
     if (b.sourcesNewer?.length) log(`warning: the ${what} is older than ${b.sourcesNewer.join(', ')}: rebuild (npm run build) to measure this tree`)
   }
-  log(
-    `settings: ${settings.seconds} s per run after a ${settings.warmup} s warm-up, ${settings.repeat} rounds, UDP steps of ${settings.udpSeconds} s, ${settings.pings} pings, ${settings.connects} connects, ${settings.sessions} sessions` +
-      (settings.only.length ? `, only ${settings.only.join(',')}` : ''),
-  )
+  if (settings.profile)
+    log(`settings: --profile of ${settings.only.join(',')}: one ${settings.seconds} s iperf3 TCP run each after a ${settings.warmup} s warm-up`)
+  else
+    log(
+      `settings: ${settings.seconds} s per run after a ${settings.warmup} s warm-up, ${settings.repeat} rounds, UDP steps of ${settings.udpSeconds} s, ${settings.pings} pings, ${settings.connects} connects, ${settings.sessions} sessions` +
+        (settings.only.length ? `, only ${settings.only.join(',')}` : ''),
+    )
   const tools = await installTools(settings, res)
   // A build of a WireGuard peer just now raised the load itself: give it time to fall before judging.
   const verdict = await settle(settings, 180_000, log)
