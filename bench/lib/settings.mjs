@@ -117,7 +117,7 @@ Options (each also read from the variable in brackets):
 ${KNOBS.map((k) => `  --${`${k.flag} ${k.real ? 'N' : 'INT'}`.padEnd(18)} ${k.help} [${k.env}, default ${k.dfltText ?? k.dflt}]`).join('\n')}
   --only LIST          comma list of ${[...SUBJECTS, ...EXTRAS].join(',')} [BENCH_ONLY, default all]
   --allow-loaded       run even above --max-load; the JSON then says "loaded": true [BENCH_ALLOW_LOADED=1]
-  --profile            no measured runs: perf record -g of the --only subjects' tunnel processes (default
+  --profile            no measured runs: perf record (call graphs) of the --only subjects' tunnel processes (default
                        sudph) during one iperf3 TCP run of --seconds; flame graphs (SVG) and folded stacks in
                        bench/results/<UTC time>-<subject>-<server|client>.*, a summary printed [BENCH_PROFILE=1]
   -h, --help           this text
