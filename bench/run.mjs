@@ -13,6 +13,7 @@ import { log, startedAt } from './lib/log.mjs'
 import { RESULTS, ROOT, TOOLS } from './lib/paths.mjs'
 import { BenchInputError, parseSettings, USAGE, wanted } from './lib/settings.mjs'
 import { BORINGTUN, ensureBoringtun, ensureWireguardGo, WIREGUARD_GO } from './lib/tools.mjs'
+import { parallelClients } from './measures/clients.mjs'
 import { connectTimes } from './measures/connect.mjs'
 import { serverMemory } from './measures/memory.mjs'
 import { measureSubjects } from './measures/rounds.mjs'
@@ -80,8 +81,16 @@ async function namespacePair(lab, env, res) {
   }
 }
 
-/** Connect time and server memory of our tunnel, when wanted. */
+/** Parallel clients, connect time and server memory of our tunnel, when wanted. */
 async function measureExtras(lab, env, res) {
+  if (wanted(SETTINGS, 'clients')) {
+    try {
+      res.clients = await parallelClients(lab, env, SETTINGS)
+    } catch (e) {
+      res.clients = { error: e.message.split('\n')[0] }
+      res.skipped.push(`parallel clients: ${res.clients.error}`)
+    }
+  }
   if (wanted(SETTINGS, 'connect')) {
     log(`connect time: ${SETTINGS.connects} fresh client nodes per transport`)
     try {

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util'
 /** The rows of the throughput tables, in the order they are listed (the runs interleave them, lib/order.mjs). */
 export const SUBJECTS = ['veth', 'sudph', 'stcpr', 'wireguard-go', 'boringtun', 'two-hop']
 /** Measures of our tunnel alone, after the subjects. */
-export const EXTRAS = ['connect', 'memory', 'user-wait']
+export const EXTRAS = ['clients', 'connect', 'memory', 'user-wait']
 
 /** Bad input on the command line or in a BENCH_* variable: run.mjs prints its message as one line, exit 2. */
 export class BenchInputError extends Error {}
@@ -53,6 +53,15 @@ const KNOBS = [
     min: 1,
     max: 10_000,
     help: 'fresh client nodes per transport for the connect time',
+  },
+  {
+    key: 'clients',
+    flag: 'clients',
+    env: 'BENCH_CLIENTS',
+    dflt: 4,
+    min: 1,
+    max: 240,
+    help: 'client nodes of the parallel-clients row, each in its own namespace',
   },
   { key: 'sessions', flag: 'sessions', env: 'BENCH_SESSIONS', dflt: 1000, min: 1, max: 100_000, help: 'idle client sessions for the server memory' },
   {

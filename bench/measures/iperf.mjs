@@ -6,12 +6,12 @@ import { cpuOf, machineCpu } from '../lib/procfs.mjs'
 import { fmt, fmt3 } from '../lib/stats.mjs'
 import { sweepRate } from '../lib/sweep.mjs'
 
-/** iperf3 -s on `addr`:5201 in `ns`, resolved once it listens (a TCP probe would be taken for a client). */
-export async function iperfServer(lab, ns, addr) {
+/** iperf3 -s on `addr`:`port` in `ns`, resolved once it listens (a TCP probe would be taken for a client). */
+export async function iperfServer(lab, ns, addr, port = 5201) {
   // --forceflush: the "Server listening" line reaches the pipe at once, not when stdout's buffer fills.
-  const srv = lab.spawn(ns, ['iperf3', '-s', '-B', addr, '-p', '5201', '--forceflush'])
+  const srv = lab.spawn(ns, ['iperf3', '-s', '-B', addr, '-p', String(port), '--forceflush'])
   try {
-    await srv.waitForOutput(/Server listening on 5201/, 5000)
+    await srv.waitForOutput(new RegExp(`Server listening on ${port}\\b`), 5000)
   } catch (e) {
     await srv.kill('SIGKILL', 0)
     throw e

@@ -19,6 +19,7 @@ export async function measureSubjects(lab, env, settings, tools, res) {
   const acc = Object.fromEntries(names.map((n) => [n, newAccumulator()]))
   const failed = {}
   for (const [round, row] of order.entries()) {
+    if (row.length === 0) continue
     log(`round ${round + 1}/${order.length}: ${row.join(', ')}`)
     for (const name of row) {
       if (failed[name]) continue

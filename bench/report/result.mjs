@@ -18,6 +18,8 @@ const METHOD = {
     'per tunnel process, in the order the subject lists them (server end first): its name, threads right after setup and the most seen (/proc/<pid>/status sampled every 250 ms), over all rounds',
   offloads: "`ethtool -k` of the veth pair (`links`) and of each subject's own links (its TUNs), read after the warm-up of its first round",
   load: 'the 1-minute load average before the first round must not exceed BENCH_MAX_LOAD; with --allow-loaded the run goes on and `loaded` is true',
+  clients:
+    'one server node (test/fixtures/peer.mjs, SUDPH, TUN) in its own namespace with a bridge, BENCH_CLIENTS client nodes each in its own namespace (a veth to the bridge) with its own TUN; one iperf3 server per client behind the server TUN; after an unrecorded BENCH_WARMUP run all clients run iperf3 -c -t BENCH_SECONDS at once, BENCH_REPEAT times; aggregate = sum of end.sum_received; CPU = utime+stime of the server process, and of the client processes together, over the runs divided by all Gbit received; threads = /proc/<pid>/status of the server sampled every 250 ms',
   connect:
     'bench/fixtures/connect.mjs in a fresh process: Node.start, dial, createTun+attach, UDP probes every 2 ms to an echo server behind the server TUN until the first answer; time from Node.start',
   memory:

@@ -6,7 +6,7 @@ import { fmt, fmt3, fmtRatio, median, ratio, table } from '../lib/stats.mjs'
 import { LABELS, SUBJECTS } from '../subjects/index.mjs'
 
 export function report(res) {
-  const out = [...provenance(res), '', ...subjectTables(res), ...connectTable(res), ...memoryTable(res)]
+  const out = [...provenance(res), '', ...subjectTables(res), ...clientsTable(res), ...connectTable(res), ...memoryTable(res), ...userWaitTable(res)]
   if (res.skipped.length) out.push('', ...res.skipped.map((x) => `skipped: ${x}`))
   return out.join('\n')
 }
@@ -189,6 +189,34 @@ function processRow(label, r) {
   return [label, threads, settings, offloadSummary(r.offloads?.server), offloadSummary(r.offloads?.client)]
 }
 
+/** The N-parallel-clients row (issue 18, item 4): one line per server variant. */
+function clientsTable(res) {
+  const c = res.clients
+  if (!c) return []
+  if (c.error) return ['', `parallel clients: skipped: ${c.error}`]
+  const rows = Object.values(c.variants).map((v) =>
+    v.error
+      ? [v.label, `skipped: ${v.error}`, '', '', '', '', '']
+      : [
+          v.label,
+          range(v.aggregateGbps),
+          `${fmt3(v.perClientMinGbps)} / ${fmt3(v.perClientMaxGbps)}`,
+          fmt(v.serverCpuSecondsPerGbit, 3),
+          fmt(v.clientsCpuSecondsPerGbit, 3),
+          `${v.serverThreadsAtStart ?? '?'} → ${v.serverThreadsMax ?? '?'}`,
+          v.runs?.some((r) => r.retries) ? 'retried' : '',
+        ],
+  )
+  const note = typeof c.workersOption === 'string' ? [`(one-worker server: ${c.workersOption})`] : []
+  return [
+    '',
+    `Parallel clients: ${c.clients} client nodes, each in its own namespace with its own TUN and one iperf3 TCP stream, to one server node over ${c.transport.toUpperCase()}, all at once, ${res.settings.seconds} s, median (min–max) of ${res.settings.repeat} runs; CPU s per Gbit received:`,
+    '',
+    table(['server', 'aggregate Gbit/s', 'per client min / max', 'server CPU s/Gbit', 'clients CPU s/Gbit (sum)', 'server threads', 'note'], rows),
+    ...note,
+  ]
+}
+
 function connectTable(res) {
   if (res.connect?.error) return ['', `connect time: skipped: ${res.connect.error}`]
   if (!res.connect) return []
@@ -232,5 +260,51 @@ function memoryTable(res) {
     `Skywire server memory with idle client sessions (BENCH_SESSIONS=${res.settings.sessions}; KiB/session in brackets: per session after the first, whose fixed costs are left out):`,
     '',
     table(['transport', 'sessions', 'server RSS KiB', 'KiB/session', 'server fds', 'server CPU idle', 'note'], rows),
+  ]
+}
+
+/** Issue 18's targets, for results files written before userWait carried them. */
+const USER_WAIT_TARGETS = { status: 1.5, startPublic: 2.5, backMs: 1000 }
+
+/** The time a user waits (measures/user-wait.mjs): ratios to `node -e 0`, milliseconds, the issue's targets. */
+function userWaitTable(res) {
+  const u = res.userWait
+  if (!u) return []
+  if (u.error) return ['', `user wait: skipped: ${u.error}`]
+  const t = { ...USER_WAIT_TARGETS, ...u.targets }
+  const meets = (x, limit) => (x === null || x === undefined ? '' : x <= limit ? 'met' : 'NOT met')
+  const cmd = (label, r, target) => [
+    label,
+    r ? fmtRatio(r.ratio) : '—',
+    r ? String(r.ms) : '—',
+    target === undefined ? '' : `≤ ${target}×`,
+    target === undefined ? '' : meets(r?.ratio, target),
+    r ? String(r.n) : '',
+  ]
+  const rows = [cmd('node -e 0 (the baseline)', u.node0), cmd('skywire --version', u.version), cmd('skywire cli vpn status', u.status, t.status)]
+  for (const kind of ['sudph', 'stcpr']) {
+    for (const temp of ['cold', 'warm']) {
+      const what = temp === 'cold' ? 'fresh visor' : 'transport up, --existing-tp'
+      rows.push(cmd(`vpn start to a public server, first packet, ${kind.toUpperCase()} ${temp} (${what})`, u.start?.[kind]?.[temp], t.startPublic))
+    }
+  }
+  for (const kind of ['sudph', 'stcpr']) {
+    const b = u.back?.[kind] ?? (kind === 'sudph' ? u.back : null)
+    const ms = b?.fromServerReadyMs ?? null
+    rows.push([
+      `back after a server restart, ${kind.toUpperCase()} (from its control API up; from SIGTERM ${b?.fromServerStopMs ?? '—'} ms)`,
+      '',
+      ms === null ? '—' : String(ms),
+      `≤ ${t.backMs} ms`,
+      meets(ms, t.backMs),
+      '',
+    ])
+  }
+  return [
+    '',
+    `The time a user waits: the real CLI against real visors on the netlab, wall time in the client namespace, median; ratio to node -e 0 run the same way (${u.tries ?? '?'} tries of each start and restart):`,
+    '',
+    table(['command', 'vs node -e 0', 'ms', 'target (issue 18)', '', 'samples'], rows),
+    ...(u.errors?.length ? u.errors.map((e) => `user wait: ${e}`) : []),
   ]
 }

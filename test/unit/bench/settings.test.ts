@@ -23,7 +23,7 @@ const refused = (argv: string[], env: Record<string, string> = {}): string => {
   throw new Error(`accepted ${JSON.stringify(argv)} ${JSON.stringify(env)}`)
 }
 
-const INT_FLAGS = ['seconds', 'repeat', 'warmup', 'pings', 'udp-packet', 'udp-seconds', 'connects', 'sessions', 'session-rate']
+const INT_FLAGS = ['seconds', 'repeat', 'warmup', 'pings', 'udp-packet', 'udp-seconds', 'connects', 'sessions', 'session-rate', 'clients']
 
 describe('bench settings', () => {
   it('defaults: 10 s runs, 3 rounds, a 3 s warm-up, 1 % UDP loss, a load limit of cores / 4 (at least 0.5)', () => {
@@ -75,6 +75,11 @@ describe('bench settings', () => {
     expect(refused([], { BENCH_IDLE_SECONDS: '3601' })).toContain('BENCH_IDLE_SECONDS')
     expect(run(['--scale-sessions', '0', '--idle-seconds', '0'])).toMatchObject({ scaleSessions: 0, idleSeconds: 0 })
     expect(run([])).toMatchObject({ scaleSessions: 10_000, idleSeconds: 30 })
+    // The parallel-clients row: 4 by default, at most the 240 its address plan has room for.
+    expect(run([])).toMatchObject({ clients: 4 })
+    expect(run([], { BENCH_CLIENTS: '8' })).toMatchObject({ clients: 8 })
+    expect(refused(['--clients', '241'])).toContain('--clients')
+    expect(refused([], { BENCH_CLIENTS: '0' })).toContain('BENCH_CLIENTS')
   })
 
   it('refuses unknown flags, stray arguments, unknown subjects and odd switches', () => {
