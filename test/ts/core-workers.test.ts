@@ -146,6 +146,24 @@ describe('worker counts from JavaScript', () => {
     }
   })
 
+  it('TUN queue counts are checked the same way, by the wrapper and the binding', async () => {
+    const { secretKey } = native.generateKeypair()
+    const node = await Node.start({ secretKey, sudphListen: '127.0.0.1:0', workers: 1 })
+    try {
+      for (const queues of [0, 65, -1, 2.5]) {
+        expect(() => node.createTun({ queues })).toThrow(/^queues must be an integer from 1 to 64, got /)
+      }
+    } finally {
+      node.close()
+    }
+    const raw = await native.Node.start({ secretKey, sudphListen: '127.0.0.1:0', workers: 1 }, () => {})
+    try {
+      expect(() => raw.createTun({ queues: 65 })).toThrow(/queues must be an integer from 1 to 64, got 65/)
+    } finally {
+      raw.close()
+    }
+  })
+
   it('a node reports its workers: as asked, or one per core', async () => {
     const { secretKey } = native.generateKeypair()
     const two = await Node.start({ secretKey, sudphListen: '127.0.0.1:0', workers: 2 })

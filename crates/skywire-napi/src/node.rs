@@ -62,15 +62,12 @@ pub struct NodeOptions {
     pub workers: Option<u32>,
 }
 
-/// `workers` as given from JavaScript: absent is the core's default (0).
-fn workers(w: Option<u32>) -> Result<usize> {
-    match w {
-        None => Ok(0),
-        Some(n) if (1..=skywire_core::node::MAX_WORKERS as u32).contains(&n) => Ok(n as usize),
-        Some(n) => Err(coded(
-            Code::Usage,
-            format!("workers must be an integer from 1 to {}, got {n}", skywire_core::node::MAX_WORKERS),
-        )),
+/// A worker or queue count from JavaScript, 1 to `max`: absent is `None`.
+fn count(what: &str, v: Option<u32>, max: usize) -> Result<Option<usize>> {
+    let Some(n) = v else { return Ok(None) };
+    match usize::try_from(n) {
+        Ok(k) if (1..=max).contains(&k) => Ok(Some(k)),
+        _ => Err(coded(Code::Usage, format!("{what} must be an integer from 1 to {max}, got {n}"))),
     }
 }
 
@@ -364,7 +361,8 @@ impl Node {
                 .collect::<Result<_>>()?,
             responder: Default::default(),
             limits: limits(options.limits),
-            workers: workers(options.workers)?,
+            // Absent: the core's default (0, one per core).
+            workers: count("workers", options.workers, skywire_core::node::MAX_WORKERS)?.unwrap_or(0),
         };
         let (node, mut events) = skywire_core::node::Node::start(cfg).await.map_err(node_err)?;
         let pump = tokio::spawn(async move {
@@ -489,14 +487,8 @@ impl Node {
         if let Some(m) = options.mtu {
             cfg.mtu = m;
         }
-        if let Some(q) = options.queues {
-            if !(1..=skywire_core::tun::MAX_TUN_QUEUES as u32).contains(&q) {
-                return Err(coded(
-                    Code::Usage,
-                    format!("queues must be an integer from 1 to {}, got {q}", skywire_core::tun::MAX_TUN_QUEUES),
-                ));
-            }
-            cfg.queues = q as usize;
+        if let Some(q) = count("queues", options.queues, skywire_core::tun::MAX_TUN_QUEUES)? {
+            cfg.queues = q;
         }
         if let Some(v4) = options.ipv4 {
             match v4.parse::<IpNet>() {
