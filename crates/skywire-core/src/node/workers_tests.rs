@@ -113,6 +113,43 @@ async fn many_clients_all_reach_a_server_with_several_workers() {
     }
 }
 
+/// A client that roams (its NAT rebinds) through 8 source ports: each new
+/// 4-tuple may hash to another of the server's 3 sockets (all 8 on one
+/// socket has odds of 3^-7), and the server follows it every time, answering
+/// at the new address: roaming does not depend on which socket reads.
+#[tokio::test]
+async fn a_roaming_client_is_followed_whichever_socket_reads_it() {
+    const PORTS: usize = 8;
+    let (server, mut srx) = node_with(any_port(), 3).await.unwrap();
+    let (client, mut crx) = node_with(any_port(), 1).await.unwrap();
+    let nat = super::roaming_tests::Nat::start(server.sudph_addr().unwrap(), PORTS).await;
+    let id = client
+        .dial_sudph(server.public_key(), Some(vec![nat.front.local_addr().unwrap()]), Duration::from_secs(5))
+        .await
+        .unwrap();
+    for back in 0..PORTS {
+        *nat.current.lock().unwrap() = back;
+        client.send_control(id, format!("from {back}").as_bytes()).unwrap();
+        let sid = loop {
+            let ev = tokio::time::timeout(Duration::from_secs(5), srx.recv()).await.expect("server got it").unwrap();
+            if let Event::Control { id, data } = ev {
+                assert_eq!(data, format!("from {back}").as_bytes());
+                break id;
+            }
+        };
+        assert_eq!(server.transport(sid).unwrap().remote, nat.backs[back].local_addr().unwrap());
+        server.send_control(sid, b"back").unwrap();
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(5), crx.recv()).await.expect("client got it").unwrap();
+            if let Event::Control { data, .. } = ev {
+                assert_eq!(data, b"back");
+                break;
+            }
+        }
+        assert!(nat.received(back) > 0, "the answer went out through back socket {back}");
+    }
+}
+
 /// Real TUN (needs root, CAP_NET_ADMIN): a tunnel of a node with W workers
 /// has W queues open, each an open /dev/net/tun attached to the device.
 #[tokio::test]
