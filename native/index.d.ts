@@ -20,6 +20,8 @@ export declare class Node {
   /** The bound STCPR address (with the real port when 0 was asked for). */
   get stcprAddr(): string | null
   get sudphAddr(): string | null
+  /** Workers on the data path: SUDPH sockets, and TUN queues of a tunnel created without `queues`. */
+  get workers(): number
   /** Pending handshakes and inbound sessions held now, and refusals so far. */
   limitStats(): NodeLimitStats
   /** Where the address resolver last saw our SUDPH socket (our NAT's mapping). */
@@ -160,6 +162,12 @@ export interface NodeOptions {
   localAddrs?: Array<string>
   /** Caps on what strangers can make the node hold; absent fields keep the core's defaults. */
   limits?: NodeLimits
+  /**
+   * Workers on the data path, 1 to 64: SUDPH sockets on the one port
+   * (SO_REUSEPORT) and TUN queues per tunnel, so a server's clients spread
+   * over the cores. Absent: one per core. 1: one socket, one queue.
+   */
+  workers?: number
 }
 
 /**
@@ -243,6 +251,8 @@ export interface TunOptions {
   /** IPv6 address with prefix. */
   ipv6?: string
   mtu?: number
+  /** TUN queues, 1 to 64 (each read by its own task); absent: the node's `workers`. */
+  queues?: number
 }
 
 /**

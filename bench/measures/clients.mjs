@@ -25,7 +25,7 @@ import { reachable } from './ping.mjs'
  * worker: `{ cfg: { … } }` is merged into test/fixtures/peer.mjs's JSON config, `{ env: { … } }` into its
  * environment. While it is null the row has only the default variant (and the JSON says why).
  */
-export const SERVER_ONE_WORKER = null
+export const SERVER_ONE_WORKER = { cfg: { workers: 1 } }
 
 /** The variants measured: the server as configured by default, and with one worker when the option exists. */
 export function clientVariants() {

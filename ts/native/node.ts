@@ -62,6 +62,12 @@ export interface NodeOptions {
   localAddrs?: string[]
   /** Caps on pending handshakes and inbound sessions (config `limits`); absent: the core's defaults. */
   limits?: NodeLimits
+  /**
+   * Workers on the data path, 1 to 64: SUDPH sockets on the one port (SO_REUSEPORT) and TUN queues
+   * per tunnel, so a VPN server's clients spread over the cores. Absent: one per core; 1: one socket
+   * and one queue (the behaviour before 0.4.0).
+   */
+  workers?: number
 }
 
 /** @deprecated Use `TransportKind`. */
@@ -80,6 +86,13 @@ function checkUint(what: string, v: number, max: number): void {
   }
 }
 
+/** A worker or queue count: the binding would truncate 1.5 and wrap -1 silently. */
+function checkWorkers(what: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1 || v > 64) {
+    throw new SkywireError('EUSAGE', `${what} must be an integer from 1 to 64, got ${String(v)}`)
+  }
+}
+
 export class Node extends EventEmitter<NodeEvents> {
   private constructor(private readonly node: NativeNode) {
     super()
@@ -92,6 +105,7 @@ export class Node extends EventEmitter<NodeEvents> {
       if (self) self.dispatch(ev)
       else early.push(ev)
     }
+    if (opts.workers !== undefined) checkWorkers('workers', opts.workers)
     let node: NativeNode
     try {
       node = await native.Node.start(
@@ -103,6 +117,7 @@ export class Node extends EventEmitter<NodeEvents> {
           resolver6: opts.resolver6,
           localAddrs: opts.localAddrs,
           limits: opts.limits,
+          workers: opts.workers,
         },
         onEvent,
       )
@@ -155,6 +170,10 @@ export class Node extends EventEmitter<NodeEvents> {
   }
   get stcprAddr(): string | null {
     return this.node.stcprAddr ?? null
+  }
+  /** Workers on the data path (SUDPH sockets; TUN queues of a tunnel created without `queues`). */
+  get workers(): number {
+    return this.node.workers
   }
   get sudphAddr(): string | null {
     return this.node.sudphAddr ?? null
@@ -230,6 +249,7 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   createTun(opts: TunOptions): string {
+    if (opts.queues != null) checkWorkers('queues', opts.queues)
     return callNative(() => this.node.createTun(opts))
   }
 

@@ -56,20 +56,28 @@ pub struct TunConfig {
     pub ipv4: Option<(Ipv4Addr, u8)>,
     pub ipv6: Option<(Ipv6Addr, u8)>,
     pub mtu: u32,
+    /// Queues (IFF_MULTI_QUEUE, one file descriptor each): the kernel spreads
+    /// the flows it routes into the TUN over them, so that one reader per
+    /// queue can encrypt in parallel. 0 or 1: one queue, as before. A
+    /// node's `create_tunnel` turns 0 into its worker count.
+    pub queues: usize,
 }
 
 impl Default for TunConfig {
     fn default() -> Self {
         // 1420 leaves room for IPv6 + UDP + our 32 bytes of framing and tag
         // inside a 1500-byte path, like WireGuard.
-        TunConfig { name: None, ipv4: None, ipv6: None, mtu: 1420 }
+        TunConfig { name: None, ipv4: None, ipv6: None, mtu: 1420, queues: 0 }
     }
 }
 
-/// An up, addressed TUN device. Cloning shares the device.
+/// Most queues one TUN gets (the kernel's own cap is 256).
+pub const MAX_TUN_QUEUES: usize = 64;
+
+/// An up, addressed TUN device with one or more queues. Cloning shares the device.
 #[derive(Clone)]
 pub struct Tun {
-    dev: Arc<AsyncDevice>,
+    queues: Arc<[AsyncDevice]>,
     name: String,
     mtu: u32,
 }
@@ -78,10 +86,10 @@ fn valid_name(n: &str) -> bool {
     (1..=15).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
-fn build(cfg: &TunConfig, offload: bool) -> io::Result<AsyncDevice> {
+fn build(cfg: &TunConfig, offload: bool, multi_queue: bool) -> io::Result<AsyncDevice> {
     let mtu = u16::try_from(cfg.mtu)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("MTU {} is larger than 65535", cfg.mtu)))?;
-    let mut b = DeviceBuilder::new().mtu(mtu).offload(offload);
+    let mut b = DeviceBuilder::new().mtu(mtu).offload(offload).multi_queue(multi_queue);
     if let Some(name) = &cfg.name {
         b = b.name(name);
     }
@@ -110,15 +118,29 @@ impl Tun {
         // TUN syscall per ~45 packets instead of one each (as wireguard-go does).
         // A kernel or sandbox that refuses them still gets a working TUN, one
         // packet per syscall (the batch calls handle both).
-        let dev = match build(cfg, true) {
+        let wanted = cfg.queues.clamp(1, MAX_TUN_QUEUES);
+        let multi = wanted > 1;
+        let dev = match build(cfg, true, multi) {
             Ok(dev) => dev,
             Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP | libc::ENOTTY)) => {
-                build(cfg, false).map_err(|e| TunError::io("create", e))?
+                build(cfg, false, multi).map_err(|e| TunError::io("create", e))?
             }
             Err(e) => return Err(TunError::io("create", e)),
         };
         let name = dev.name().map_err(|e| TunError::io("name", e))?;
-        Ok(Tun { dev: Arc::new(dev), name, mtu: cfg.mtu })
+        let mut queues = Vec::with_capacity(wanted);
+        // Each further queue is another open of /dev/net/tun attached to the
+        // same device, with the same flags and offloads.
+        while queues.len() + 1 < wanted {
+            queues.push(dev.try_clone().map_err(|e| TunError::io("add queue", e))?);
+        }
+        queues.insert(0, dev);
+        Ok(Tun { queues: queues.into(), name, mtu: cfg.mtu })
+    }
+
+    /// How many queues the device has (each read by its own task).
+    pub fn queue_count(&self) -> usize {
+        self.queues.len()
     }
 
     pub fn name(&self) -> &str {
@@ -134,13 +156,19 @@ impl Tun {
     /// offload read is skipped (counted in `batch.bad`), only device errors
     /// come back as `Err`.
     pub async fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        self.recv_batch_on(0, batch).await
+    }
+
+    /// [`recv_batch`](Self::recv_batch) from queue `queue` (modulo the queue count).
+    pub async fn recv_batch_on(&self, queue: usize, batch: &mut RecvBatch) -> io::Result<usize> {
+        let dev = &self.queues[queue % self.queues.len()];
         let mut n = 0;
         let RecvBatch { raw, bufs, sizes, bad } = batch;
         loop {
             let got = if n == 0 {
-                self.dev.recv_multiple(raw, &mut bufs[n..], &mut sizes[n..], 0).await
+                dev.recv_multiple(raw, &mut bufs[n..], &mut sizes[n..], 0).await
             } else {
-                self.dev.try_recv_multiple(raw, &mut bufs[n..], &mut sizes[n..], 0)
+                dev.try_recv_multiple(raw, &mut bufs[n..], &mut sizes[n..], 0)
             };
             match got {
                 Ok(k) => n += k,
@@ -159,7 +187,16 @@ impl Tun {
     /// UDP packets of one flow are coalesced into one write where the kernel
     /// accepts it. Buffers may be grown by the coalescing.
     pub async fn send_batch(&self, gro: &mut GROTable, bufs: &mut [Vec<u8>]) -> io::Result<usize> {
-        self.dev.send_multiple(gro, bufs, TUN_HEADROOM).await
+        self.send_batch_on(0, gro, bufs).await
+    }
+
+    /// [`send_batch`](Self::send_batch) through queue `queue` (modulo the
+    /// queue count). The queue matters: the kernel notes which queue a
+    /// flow's packets were written on and routes the flow's answers to that
+    /// queue's reader, so a receive worker that always writes on its own
+    /// queue gets its clients' answers to encrypt on the same worker.
+    pub async fn send_batch_on(&self, queue: usize, gro: &mut GROTable, bufs: &mut [Vec<u8>]) -> io::Result<usize> {
+        self.queues[queue % self.queues.len()].send_multiple(gro, bufs, TUN_HEADROOM).await
     }
 }
 

@@ -56,6 +56,19 @@ pub struct NodeOptions {
     pub local_addrs: Option<Vec<String>>,
     /// Caps on what strangers can make the node hold; absent fields keep the core's defaults.
     pub limits: Option<NodeLimits>,
+    /// Workers on the data path, 1 to 64: SUDPH sockets on the one port
+    /// (SO_REUSEPORT) and TUN queues per tunnel, so a server's clients spread
+    /// over the cores. Absent: one per core. 1: one socket, one queue.
+    pub workers: Option<u32>,
+}
+
+/// A worker or queue count from JavaScript, 1 to `max`: absent is `None`.
+fn count(what: &str, v: Option<u32>, max: usize) -> Result<Option<usize>> {
+    let Some(n) = v else { return Ok(None) };
+    match usize::try_from(n) {
+        Ok(k) if (1..=max).contains(&k) => Ok(Some(k)),
+        _ => Err(coded(Code::Usage, format!("{what} must be an integer from 1 to {max}, got {n}"))),
+    }
 }
 
 /// Caps on inbound dials (see `skywire_core::node::Limits` for why each default).
@@ -222,6 +235,8 @@ pub struct TunOptions {
     /// IPv6 address with prefix.
     pub ipv6: Option<String>,
     pub mtu: Option<u32>,
+    /// TUN queues, 1 to 64 (each read by its own task); absent: the node's `workers`.
+    pub queues: Option<u32>,
 }
 
 #[napi(object)]
@@ -346,6 +361,8 @@ impl Node {
                 .collect::<Result<_>>()?,
             responder: Default::default(),
             limits: limits(options.limits),
+            // Absent: the core's default (0, one per core).
+            workers: count("workers", options.workers, skywire_core::node::MAX_WORKERS)?.unwrap_or(0),
         };
         let (node, mut events) = skywire_core::node::Node::start(cfg).await.map_err(node_err)?;
         let pump = tokio::spawn(async move {
@@ -370,6 +387,12 @@ impl Node {
     #[napi(getter)]
     pub fn sudph_addr(&self) -> Option<String> {
         self.node.sudph_addr().map(|a| a.to_string())
+    }
+
+    /// Workers on the data path: SUDPH sockets, and TUN queues of a tunnel created without `queues`.
+    #[napi(getter)]
+    pub fn workers(&self) -> u32 {
+        u32::try_from(self.node.workers()).unwrap_or(u32::MAX)
     }
 
     /// Pending handshakes and inbound sessions held now, and refusals so far.
@@ -463,6 +486,9 @@ impl Node {
         let mut cfg = TunConfig { name: options.name, ..Default::default() };
         if let Some(m) = options.mtu {
             cfg.mtu = m;
+        }
+        if let Some(q) = count("queues", options.queues, skywire_core::tun::MAX_TUN_QUEUES)? {
+            cfg.queues = q;
         }
         if let Some(v4) = options.ipv4 {
             match v4.parse::<IpNet>() {

@@ -27,6 +27,8 @@ pub struct Node {
     inner: Arc<Inner>,
     stcpr_addr: Option<SocketAddr>,
     sudph_addr: Option<SocketAddr>,
+    /// SUDPH sockets and TUN queues per tunnel (config.rs `workers`).
+    workers: usize,
 }
 
 impl Node {
@@ -41,14 +43,18 @@ impl Node {
             })?),
             None => None,
         };
-        let udp = match cfg.sudph_listen {
-            Some(addr) => Some(Arc::new(UdpSock::bind(addr).map_err(|source| NodeError::Listen {
-                what: "SUDPH (UDP)",
-                addr,
-                source,
-            })?)),
-            None => None,
+        let workers = super::config::effective_workers(cfg.workers);
+        let socks: Vec<Arc<UdpSock>> = match cfg.sudph_listen {
+            Some(addr) => UdpSock::bind_group(addr, workers)
+                .map_err(|source| NodeError::Listen { what: "SUDPH (UDP)", addr, source })?
+                .into_iter()
+                .map(Arc::new)
+                .collect(),
+            None => Vec::new(),
         };
+        // The first socket is the one dials, the resolver binding and punches
+        // leave from; any socket may receive anything (all share `Inner`).
+        let udp = socks.first().cloned();
         let stcpr_addr = tcp.as_ref().and_then(|l| l.local_addr().ok());
         let sudph_addr = udp.as_ref().and_then(|s| s.local_addr().ok());
         let inner = Arc::new(Inner {
@@ -76,8 +82,10 @@ impl Node {
         if let Some(l) = tcp {
             tasks.push(tokio::spawn(stcpr::accept_loop(inner.clone(), l)));
         }
+        for (worker, s) in socks.iter().enumerate() {
+            tasks.push(tokio::spawn(sudph::recv_loop(inner.clone(), s.clone(), worker)));
+        }
         if let Some(s) = udp {
-            tasks.push(tokio::spawn(sudph::recv_loop(inner.clone(), s.clone())));
             let locals = if cfg.local_addrs.is_empty() {
                 sudph_addr.filter(|a| !a.ip().is_unspecified()).into_iter().collect()
             } else {
@@ -87,7 +95,13 @@ impl Node {
         }
         tasks.push(tokio::spawn(timer_loop(Arc::downgrade(&inner))));
         *inner.tasks.lock().unwrap() = tasks;
-        Ok((Node { inner, stcpr_addr, sudph_addr }, rx))
+        Ok((Node { inner, stcpr_addr, sudph_addr, workers }, rx))
+    }
+
+    /// Workers on the data path: SUDPH sockets, and TUN queues of a tunnel
+    /// created without its own queue count.
+    pub fn workers(&self) -> usize {
+        self.workers
     }
 
     pub fn public_key(&self) -> PublicKey {
@@ -214,9 +228,11 @@ impl Node {
         }
     }
 
-    /// Create a TUN (up, addressed) that transports can be attached to.
+    /// Create a TUN (up, addressed) that transports can be attached to, with
+    /// `cfg.queues` queues (0: one per worker).
     pub fn create_tunnel(&self, cfg: &TunConfig) -> Result<String, NodeError> {
-        let tun = Tun::create(cfg)?;
+        let queues = if cfg.queues == 0 { self.workers } else { cfg.queues };
+        let tun = Tun::create(&TunConfig { queues, ..cfg.clone() })?;
         let name = tun.name().to_string();
         let t = Tunnel::start(tun);
         self.inner.tunnels.lock().unwrap().insert(name.clone(), t);
@@ -289,6 +305,11 @@ impl Node {
 impl Node {
     pub(super) fn inner(&self) -> &Arc<Inner> {
         &self.inner
+    }
+
+    /// The queue count of TUN `name`.
+    pub(super) fn tunnel_queues(&self, name: &str) -> Option<usize> {
+        self.inner.tunnels.lock().unwrap().get(name).map(|t| t.tun.queue_count())
     }
 }
 

@@ -40,6 +40,7 @@ async fn visor_with(limits: Limits) -> Visor {
         local_addrs: vec![],
         responder: ResponderConfig::default(),
         limits,
+        workers: 0,
     })
     .await
     .unwrap();

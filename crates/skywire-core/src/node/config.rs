@@ -23,4 +23,27 @@ pub struct NodeConfig {
     pub responder: crate::session::ResponderConfig,
     /// Caps on what strangers can make us hold (pending handshakes, inbound sessions).
     pub limits: Limits,
+    /// Workers on the data path (0: one per core, [`default_workers`]): the
+    /// SUDPH socket becomes this many sockets on one address (`SO_REUSEPORT`,
+    /// one receive task each) and a tunnel this many TUN queues (one reader
+    /// task each), so a server's clients spread over the cores. 1 is one
+    /// socket and one queue. At most [`MAX_WORKERS`].
+    pub workers: usize,
+}
+
+/// Most workers a node runs; more than the cores buys nothing.
+pub const MAX_WORKERS: usize = 64;
+
+/// One worker per core the process may use (1 when that cannot be read).
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from).min(MAX_WORKERS)
+}
+
+/// The worker count a node runs with for `workers` as configured.
+pub(crate) fn effective_workers(workers: usize) -> usize {
+    if workers == 0 {
+        default_workers()
+    } else {
+        workers.min(MAX_WORKERS)
+    }
 }

@@ -31,6 +31,7 @@ async fn node_on(
         local_addrs: vec![],
         responder: Default::default(),
         limits: Default::default(),
+        workers: 0,
     })
     .await
     .unwrap()

@@ -59,10 +59,12 @@ mod probe_tests;
 mod roaming_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod workers_tests;
 
 pub use self::api::Node;
 pub use self::circuit::{SpliceInfo, CIRCUIT_OVERHEAD, MAX_CIRCUITS};
-pub use self::config::NodeConfig;
+pub use self::config::{default_workers, NodeConfig, MAX_WORKERS};
 pub use self::crypto::{Kind, MAX_CONTROL};
 pub use self::error::NodeError;
 pub use self::events::{Event, TransportInfo, TransportKind};

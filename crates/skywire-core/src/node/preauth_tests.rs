@@ -92,6 +92,7 @@ async fn node_at(ip: &str, limits: Limits) -> (Node, UnboundedReceiver<Event>) {
         local_addrs: vec![],
         responder: ResponderConfig::default(),
         limits,
+        workers: 0,
     })
     .await
     .unwrap()

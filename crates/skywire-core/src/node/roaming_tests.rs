@@ -36,11 +36,11 @@ async fn control(rx: &mut UnboundedReceiver<Event>, within: Duration) -> Option<
     }
 }
 
-struct Nat {
-    front: Arc<UdpSocket>,
-    backs: Vec<Arc<UdpSocket>>,
+pub(super) struct Nat {
+    pub(super) front: Arc<UdpSocket>,
+    pub(super) backs: Vec<Arc<UdpSocket>>,
     /// Index into `backs` of the socket that forwards to the server now.
-    current: Arc<Mutex<usize>>,
+    pub(super) current: Arc<Mutex<usize>>,
     /// Per back socket: datagrams the server sent to it.
     from_server: Arc<Mutex<Vec<usize>>>,
     /// The last transport datagram forwarded to the server (authentic, already delivered).
@@ -48,7 +48,7 @@ struct Nat {
 }
 
 impl Nat {
-    async fn start(server: SocketAddr, backs: usize) -> Nat {
+    pub(super) async fn start(server: SocketAddr, backs: usize) -> Nat {
         let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let mut socks = Vec::new();
         for _ in 0..backs {
@@ -96,7 +96,7 @@ impl Nat {
         nat
     }
 
-    fn received(&self, back: usize) -> usize {
+    pub(super) fn received(&self, back: usize) -> usize {
         self.from_server.lock().unwrap()[back]
     }
 }

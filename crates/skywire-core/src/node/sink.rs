@@ -23,6 +23,8 @@ pub(crate) struct TunSink {
     gro: GROTable,
     /// A hop's relays from the same reads (multi-hop), sent at each flush.
     pub(crate) relays: super::circuit::Relays,
+    /// The TUN queue flushes write on (a UDP worker's own; tunnel.rs).
+    pub(crate) queue: usize,
 }
 
 impl TunSink {
@@ -31,7 +33,7 @@ impl TunSink {
         // skips any buffer without room for 64 KiB. The capacity is only
         // address space until a coalesced packet actually fills it.
         let bufs = (0..SINK_SLOTS).map(|_| Vec::with_capacity(SLOT_CAPACITY)).collect();
-        TunSink { tunnel: None, bufs, used: 0, gro: GROTable::default(), relays: Default::default() }
+        TunSink { tunnel: None, bufs, used: 0, gro: GROTable::default(), relays: Default::default(), queue: 0 }
     }
 
     /// Make room for one packet for `tunnel`: a full sink, or one holding
@@ -94,7 +96,7 @@ impl TunSink {
         // Not kept past the flush: a closed tunnel must release its device
         // even while this receive loop lives on.
         if let Some(t) = self.tunnel.take() {
-            if t.tun.send_batch(&mut self.gro, &mut self.bufs[..n]).await.is_err() {
+            if t.tun.send_batch_on(self.queue, &mut self.gro, &mut self.bufs[..n]).await.is_err() {
                 // Some of the batch may have been written; count it all.
                 t.counters.drop_many(n);
             }

@@ -1,7 +1,7 @@
 //! SUDPH: sessions over one UDP socket, with NAT hole punching coordinated by
 //! the address resolver (docs/wire.md sections 1 and 3).
 //!
-//! One task reads the socket and dispatches by the first byte: session
+//! One task per socket (one per worker, udp.rs) reads it and dispatches by the first byte: session
 //! messages go to the session named by their receiver index (or to the
 //! acceptor for new handshakes), resolver messages to the resolver state,
 //! latency probes to their stateless answer (probe.rs). Data packets take
@@ -98,9 +98,13 @@ impl Dialing {
     }
 }
 
-pub(crate) async fn recv_loop(inner: Arc<Inner>, sock: Arc<UdpSock>) {
+/// The receive task of worker `worker`'s socket. Its sink writes on TUN
+/// queue `worker`, so the kernel routes the answers of the flows this
+/// socket's clients send to the same worker's TUN reader.
+pub(crate) async fn recv_loop(inner: Arc<Inner>, sock: Arc<UdpSock>, worker: usize) {
     let mut batch = RecvBatch::new();
     let mut sink = TunSink::new();
+    sink.queue = worker;
     let mut out = vec![0u8; 2048];
     loop {
         // An error is an ICMP port unreachable from an earlier send (Linux

@@ -27,6 +27,7 @@ pub(super) async fn loopback_node(stcpr: bool, responder: ResponderConfig) -> (N
         local_addrs: vec![],
         responder,
         limits: Default::default(),
+        workers: 0,
     })
     .await
     .unwrap()
@@ -204,6 +205,7 @@ async fn sudph_dial_to_a_peer_the_resolver_does_not_know_is_not_bound() {
         local_addrs: vec![],
         responder: ResponderConfig::default(),
         limits: Default::default(),
+        workers: 0,
     })
     .await
     .unwrap();

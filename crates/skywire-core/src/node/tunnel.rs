@@ -4,6 +4,11 @@
 //! source (`admit`; the writing itself is batched by the receive loops'
 //! `TunSink`). A VPN server attaches every client to one tunnel; a client attaches
 //! its one session with 0.0.0.0/0.
+//!
+//! A multi-queue TUN gets one reader task per queue: the kernel spreads the
+//! flows it routes into the TUN over the queues (by the queue the flow was
+//! last written on, else by its hash), so a server's clients are read and
+//! encrypted on several cores at once.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -25,7 +30,7 @@ pub struct Tunnel {
     transports: RwLock<HashMap<TransportId, Weak<Transport>>>,
     /// Packets read from the TUN with no session to go to, and similar.
     pub(crate) counters: Counters,
-    reader: std::sync::Mutex<Option<JoinHandle<()>>>,
+    readers: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Tunnel {
@@ -35,11 +40,15 @@ impl Tunnel {
             routes: RwLock::new(AllowedIps::new()),
             transports: RwLock::new(HashMap::new()),
             counters: Counters::default(),
-            reader: std::sync::Mutex::new(None),
+            readers: std::sync::Mutex::new(Vec::new()),
         });
-        let weak = Arc::downgrade(&t);
-        let handle = tokio::spawn(async move { outbound_loop(weak).await });
-        *t.reader.lock().unwrap() = Some(handle);
+        let readers = (0..t.tun.queue_count())
+            .map(|q| {
+                let weak = Arc::downgrade(&t);
+                tokio::spawn(async move { outbound_loop(weak, q).await })
+            })
+            .collect();
+        *t.readers.lock().unwrap() = readers;
         t
     }
 
@@ -58,7 +67,7 @@ impl Tunnel {
     }
 
     pub(crate) fn stop(&self) {
-        if let Some(h) = self.reader.lock().unwrap().take() {
+        for h in self.readers.lock().unwrap().drain(..) {
             h.abort();
         }
     }
@@ -91,16 +100,17 @@ impl Drop for Tunnel {
     }
 }
 
-/// TUN → session: read a batch, route each packet by destination, and hand
-/// each run of packets for one peer to it to encrypt and send together.
-async fn outbound_loop(tunnel: Weak<Tunnel>) {
+/// TUN → session: read a batch from queue `queue`, route each packet by
+/// destination, and hand each run of packets for one peer to it to encrypt
+/// and send together.
+async fn outbound_loop(tunnel: Weak<Tunnel>, queue: usize) {
     // The device is held here; stop() aborts this task, which releases it.
     let Some(tun) = tunnel.upgrade().map(|t| t.tun.clone()) else { return };
     let mut batch = RecvBatch::new(tun.mtu());
     let mut scratch = SendScratch::default();
     let mut run: Vec<usize> = Vec::with_capacity(TUN_BATCH);
     loop {
-        let Ok(n) = tun.recv_batch(&mut batch).await else { return };
+        let Ok(n) = tun.recv_batch_on(queue, &mut batch).await else { return };
         let Some(t) = tunnel.upgrade() else { return };
         // Packets of one batch mostly go to one peer (one TCP flow split by
         // the kernel's offload): look the route up only when the destination

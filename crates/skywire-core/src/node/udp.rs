@@ -3,6 +3,14 @@
 //! UDP GSO sends a run of equal-size datagrams in one `sendmsg`, UDP GRO and
 //! `recvmmsg` receive many in one call. Everything else sees plain
 //! `send_to`/`try_send_to`.
+//!
+//! With several workers the node binds one such socket per worker on the
+//! same address with `SO_REUSEPORT` ([`UdpSock::bind_group`]): the kernel
+//! hashes each sender's address and port to one socket, so each client's
+//! datagrams are always read (and decrypted) by the same worker, and the
+//! clients spread over the workers. Every socket has the same local address,
+//! so a datagram may leave from any of them: NATs and the resolver see one
+//! port.
 
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
@@ -31,12 +39,35 @@ impl UdpSock {
     /// Bind with buffers big enough for bursts at tunnel speed. `[::]` takes
     /// both families (falling back to `0.0.0.0` on a host without IPv6).
     pub(crate) fn bind(addr: SocketAddr) -> io::Result<UdpSock> {
-        family::bind_with_fallback(addr, Self::bind_exact)
+        family::bind_with_fallback(addr, |a| Self::bind_exact(a, false))
     }
 
-    fn bind_exact(addr: SocketAddr) -> io::Result<UdpSock> {
+    /// `n` sockets on one address, each with `SO_REUSEPORT` (one: [`bind`](Self::bind), no reuse).
+    /// First a plain socket claims the address (an address another program
+    /// holds fails here, as with one socket; port 0 becomes a free port) and
+    /// is closed; the group then binds that exact address. Between the two a
+    /// program of our own user could slip in with `SO_REUSEPORT` too: the
+    /// kernel admits only the same user into a group, and the window is
+    /// microseconds at start.
+    pub(crate) fn bind_group(addr: SocketAddr, n: usize) -> io::Result<Vec<UdpSock>> {
+        if n <= 1 {
+            return Ok(vec![Self::bind(addr)?]);
+        }
+        let claimed = family::bind_with_fallback(addr, |a| {
+            let s = socket2::Socket::new(socket2::Domain::for_address(a), socket2::Type::DGRAM, None)?;
+            family::prepare(&s, a)?;
+            s.bind(&a.into())?;
+            s.local_addr()?.as_socket().ok_or_else(|| io::Error::other("bound UDP socket without an IP address"))
+        })?;
+        (0..n).map(|_| Self::bind_exact(claimed, true)).collect()
+    }
+
+    fn bind_exact(addr: SocketAddr, reuse_port: bool) -> io::Result<UdpSock> {
         use socket2::{Domain, Protocol, Socket, Type};
         let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        if reuse_port {
+            set_reuse_port(&sock)?;
+        }
         let _ = sock.set_recv_buffer_size(4 << 20);
         let _ = sock.set_send_buffer_size(4 << 20);
         sock.set_nonblocking(true)?;
@@ -108,6 +139,27 @@ impl UdpSock {
                 self.state.recv(UdpSockRef::from(&self.io), &mut slices, meta)
             })
             .await
+    }
+}
+
+/// `SO_REUSEPORT` (socket2 only has it with its "all" feature).
+fn set_reuse_port(sock: &socket2::Socket) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    // SAFETY: a live socket, an int option, its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_REUSEPORT,
+            (&one as *const libc::c_int).cast(),
+            super::mark::INT_LEN,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
