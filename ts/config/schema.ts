@@ -114,6 +114,11 @@ export const configSchema = z
         sudph: z.strictObject({ listen: hostPort.default('[::]:7778') }).prefault({}),
         /** Which transport a new route tries first. */
         order: z.array(transportType).min(1).max(2).default(['sudph', 'stcpr']),
+        /**
+         * Data-path workers: SUDPH sockets on the one port (SO_REUSEPORT) and TUN queues per tunnel, so a VPN
+         * server's clients spread over cores. Absent: one per core; 1: one socket and one queue.
+         */
+        workers: z.number().int().min(1).max(64).optional(),
       })
       .prefault({}),
     vpnServer: z

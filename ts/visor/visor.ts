@@ -176,6 +176,7 @@ export class Visor {
       // Over each family the resolver has (ts/visor/resolver-addrs.ts).
       ...(await resolverAddrs(config.services)),
       limits: config.limits,
+      ...(config.transports.workers !== undefined ? { workers: config.transports.workers } : {}),
     })
     const services = new ServicesClient({ url: config.services.url, secretKey: config.sk, bypassMark: true })
     const visor = new Visor(config, node, services, log, opts.configFile ?? null)
