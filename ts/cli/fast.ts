@@ -61,7 +61,8 @@ async function start(cmd: Extract<FastCommand, { id: 'vpn-start' }>): Promise<bo
   }
   const input = {
     ...(cmd.pkPositional ? { positionalPk: cmd.pk } : { pk }),
-    existingTp: cmd.existingTp,
+    // oclif leaves an absent boolean flag undefined, so the body sent has no existingTp then.
+    ...(cmd.existingTp ? { existingTp: true } : {}),
     timeout,
     ...(cmd.rpc !== undefined ? { rpc: cmd.rpc } : {}),
   }

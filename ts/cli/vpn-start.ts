@@ -49,7 +49,8 @@ export interface StartInput {
   positionalPk?: string
   pk?: string
   country?: string
-  existingTp: boolean
+  /** Absent unless given, as oclif leaves a boolean flag (the visor is sent what was given, nothing more). */
+  existingTp?: boolean
   timeout: number
   via?: string[]
   hops?: number
