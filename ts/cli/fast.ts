@@ -13,9 +13,12 @@
  * Everything past the matcher is imported on use: this module is on the path of
  * every `skywire` command.
  */
-import { readFileSync } from 'node:fs'
-import { arch, platform, release } from 'node:os'
 import { type FastCommand, matchFast } from './fast-argv.js'
+
+// Builtins by getBuiltinModule, not `import`: an ES import builds the module's
+// namespace and so runs its lazy getters (node:fs's streams and promises).
+const { readFileSync } = process.getBuiltinModule('node:fs')
+const { arch, platform, release } = process.getBuiltinModule('node:os')
 
 /** Runs `argv` when it is a fast command; false when oclif must (nothing was printed or done then). */
 export async function runFast(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
