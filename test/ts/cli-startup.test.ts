@@ -2,7 +2,9 @@
  * What the CLI loads to start (bench/README.md, "The time a user waits"): `--version`, `cli vpn status` and
  * its --help stay clear of the addon, fastify and zod, and oclif finds a command through its manifest (written
  * by `npm run build:ts`, checked fresh here) instead of importing every command file. A later top-level import
- * that brings one of them back into these commands fails here, before it shows in the bench.
+ * that brings one of them back into these commands fails here, before it shows in the bench. The hot commands'
+ * fast entry (ts/cli/fast.ts, no oclif) must answer every command line byte for byte as oclif does
+ * (SKYWIRE_CLI_FAST=0), against a fake of the control API.
  */
 import { execFile, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
