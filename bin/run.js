@@ -25,12 +25,19 @@ if (module.enableCompileCache && process.env.NODE_COMPILE_CACHE === undefined) {
   }
 }
 
-const { run } = await import('@oclif/core/run')
-const { flush } = await import('@oclif/core/flush')
-
+// The hot commands in their plain forms (`--version`, `cli vpn status`, `cli vpn
+// start -k PK`) run without oclif (dist/cli/fast.js); every other command
+// line, and any the fast entry does not fully understand, goes to oclif.
+// SKYWIRE_CLI_FAST=0 sends everything to oclif (to compare the two).
+const argv = process.argv.slice(2)
 try {
-  await run(process.argv.slice(2), import.meta.url)
-  await flush()
+  const fast = process.env.SKYWIRE_CLI_FAST !== '0' && (await (await import('../dist/cli/fast.js')).runFast(argv))
+  if (!fast) {
+    const { run } = await import('@oclif/core/run')
+    const { flush } = await import('@oclif/core/flush')
+    await run(argv, import.meta.url)
+    await flush()
+  }
 } catch (err) {
   const { reportAndExit } = await import('../dist/cli/report.js')
   reportAndExit(err)

@@ -4,7 +4,8 @@
 //   - `skywire --version` and `skywire cli vpn status` (visor running, not connected);
 //   - `skywire cli vpn start -k SERVER` until the first packet through the tunnel (a ping to the fake internet,
 //     which only the tunnel carries once it is up), per transport kind, cold (a fresh visor with a fresh key,
-//     its config ordering only that kind) and warm (that kind's transport already up, `--existing-tp`);
+//     its config ordering only that kind) and warm (that kind's transport already up, `--existing-tp`), with
+//     the part until the CLI returned apart (coldCli, warmCli: start-up plus the visor's work it waits for);
 //   - after the server visor restarts (SIGTERM, start), how long until the client's traffic flows again, per kind.
 // Every command runs in the client's namespace through `ip netns exec … sh -c`, the baseline too, so the
 // spawn overhead is in both sides of each ratio. Loops are bounded (pings, tries, timeouts).
@@ -34,7 +35,60 @@ const q = (s) => `'${String(s).replace(/'/g, "'\\''")}'`
 async function timed(lab, ns, cmd, timeoutMs = 60_000) {
   const t0 = performance.now()
   const r = await lab.exec(ns, ['sh', '-c', cmd], { timeoutMs })
-  return { ms: performance.now() - t0, code: r.code, err: r.stderr.trim().split('\n')[0] ?? '' }
+  const end = performance.now()
+  return { ms: end - t0, end, code: r.code, out: r.stdout, err: r.stderr.trim().split('\n')[0] ?? '' }
+}
+
+/**
+ * `start` (a CLI command), then the first-packet loop, in one shell: timed as one by `timed`, and the shell
+ * prints how long the CLI took (ms, by the shell's clock), so the wait splits into the CLI's part (its start-up
+ * and the visor's work it waits for) and what comes after it returns (the first ping through the tunnel).
+ */
+const startThenPacket = (start, packet) =>
+  `s=$(date +%s%N); ${start} >/dev/null || exit $?; d=$(date +%s%N); (${packet}) || exit $?; echo $(( s / 1000 )) $(( d / 1000 ))`
+/** The shell's two clock readings (epoch ms, the clock the visor's log uses too): the CLI's launch and return. */
+const cliSpan = (r) => {
+  const [s, d] = r.out
+    .trim()
+    .split('\n')
+    .pop()
+    .split(' ')
+    .map((x) => Number(x) / 1000)
+  return Number.isFinite(s) && Number.isFinite(d) ? { launched: s, returned: d } : null
+}
+const cliPartMs = (r) => {
+  const c = cliSpan(r)
+  return c ? c.returned - c.launched : null
+}
+
+/**
+ * Where one start's wait went, from the client visor's log ("vpn connect" stages, pino's epoch-ms `time`) and
+ * the shell's clock: until the visor logged its first stage (the CLI's start-up and request), the transport
+ * (dial, or finding the existing one), the hello (an address from the server), routes and DNS until the CLI
+ * returned, and the first ping after that. Null when a stage is missing from the log.
+ */
+function startPhases(visorStdout, span, endMs) {
+  if (!span) return null
+  const stages = []
+  for (const line of visorStdout.split('\n')) {
+    if (!line.includes('"vpn connect"')) continue
+    try {
+      const j = JSON.parse(line)
+      if (j.time >= span.launched - 5 && j.time <= span.returned + 5) stages.push(j)
+    } catch {}
+  }
+  const at = (re) => stages.find((j) => re.test(String(j.stage)))?.time
+  const first = stages[0]?.time
+  const hello = at(/asking the server for an address/)
+  const routes = at(/routing traffic through the tunnel/)
+  if (first === undefined || hello === undefined || routes === undefined) return null
+  return {
+    cliToVisor: first - span.launched,
+    transport: hello - first,
+    hello: routes - hello,
+    routesAndReturn: span.returned - routes,
+    firstPacket: endMs - span.returned,
+  }
 }
 
 /** A shell loop that ends at the first ping answered from `addr` (≤ `tries` pings of ≤ 200 ms each). */
@@ -81,6 +135,9 @@ export async function userWait(log = (m) => console.error(`user-wait: ${m}`)) {
     samples[k] ??= []
     samples[k].push(v)
   }
+  const addPhases = (k, p) => {
+    if (p) for (const [name, ms] of Object.entries(p)) add(`${k}:phase:${name}`, ms)
+  }
   const errors = []
   const running = []
   try {
@@ -118,8 +175,11 @@ export async function userWait(log = (m) => console.error(`user-wait: ${m}`)) {
         running.push(c)
         try {
           add('node0', (await timed(lab, ns, `${node} -e 0`)).ms)
-          const cold = await timed(lab, ns, `${cli(BIN, `cli vpn start -k ${server.pk} -t 20`, c.rpc)} >/dev/null && ${firstPacket(target)}`)
+          const cold = await timed(lab, ns, startThenPacket(cli(BIN, `cli vpn start -k ${server.pk} -t 20`, c.rpc), firstPacket(target)))
           if (cold.code !== 0) throw new Error(`cold start over ${kind} exited ${cold.code}: ${cold.err}`)
+          const coldCli = cliPartMs(cold)
+          if (coldCli !== null) add(`${kind}:cold:cli`, coldCli)
+          addPhases(`${kind}:cold`, startPhases(c.proc.output().stdout, cliSpan(cold), Date.now() - (performance.now() - cold.end)))
           const st = JSON.parse((await lab.execOk(ns, [node, BIN, 'cli', 'vpn', 'status', '--json', '--rpc', c.rpc])).stdout)
           if (st.transport !== kind) throw new Error(`asked for ${kind}, connected over ${st.transport}`)
           // Through the tunnel: the fake internet sees the server's address (checked outside the timing).
@@ -135,9 +195,12 @@ export async function userWait(log = (m) => console.error(`user-wait: ${m}`)) {
             const warm = await timed(
               lab,
               ns,
-              `${cli(bin, `cli vpn start -k ${server.pk} --existing-tp -t 20`, c.rpc)} >/dev/null && ${firstPacket(target)}`,
+              startThenPacket(cli(bin, `cli vpn start -k ${server.pk} --existing-tp -t 20`, c.rpc), firstPacket(target)),
             )
             if (warm.code !== 0) throw new Error(`warm start over ${kind} exited ${warm.code}: ${warm.err}`)
+            const warmCli = cliPartMs(warm)
+            if (warmCli !== null) add(`${tag}${kind}:warm:cli`, warmCli)
+            addPhases(`${tag}${kind}:warm`, startPhases(c.proc.output().stdout, cliSpan(warm), Date.now() - (performance.now() - warm.end)))
             add(`${tag}${kind}:warm`, warm.ms)
           }
           await lab.exec(ns, [node, BIN, 'cli', 'vpn', 'stop', '--rpc', c.rpc])
@@ -201,9 +264,19 @@ export async function userWait(log = (m) => console.error(`user-wait: ${m}`)) {
     node0: row('node0'),
     version: row('version'),
     status: row('status'),
+    // Medians of each phase of a start (startPhases), per kind and cold/warm.
+    phases: Object.fromEntries(
+      ['sudph:cold', 'sudph:warm', 'stcpr:cold', 'stcpr:warm', 'compare:sudph:warm', 'compare:stcpr:warm'].map((k) => [
+        k,
+        Object.fromEntries(
+          ['cliToVisor', 'transport', 'hello', 'routesAndReturn', 'firstPacket'].map((p) => [p, row(`${k}:phase:${p}`)?.ms ?? null]),
+        ),
+      ]),
+    ),
+    // coldCli/warmCli: until `vpn start` returned (by the shell's clock); the rest of cold/warm is the first ping.
     start: {
-      sudph: { cold: row('sudph:cold'), warm: row('sudph:warm') },
-      stcpr: { cold: row('stcpr:cold'), warm: row('stcpr:warm') },
+      sudph: { cold: row('sudph:cold'), warm: row('sudph:warm'), coldCli: row('sudph:cold:cli'), warmCli: row('sudph:warm:cli') },
+      stcpr: { cold: row('stcpr:cold'), warm: row('stcpr:warm'), coldCli: row('stcpr:cold:cli'), warmCli: row('stcpr:warm:cli') },
     },
     // The top-level pair is SUDPH's (the default transport; what earlier runs measured), per kind below it.
     back: {
@@ -222,6 +295,8 @@ export async function userWait(log = (m) => console.error(`user-wait: ${m}`)) {
       status: row('compare:status'),
       sudphWarm: row('compare:sudph:warm'),
       stcprWarm: row('compare:stcpr:warm'),
+      sudphWarmCli: row('compare:sudph:warm:cli'),
+      stcprWarmCli: row('compare:stcpr:warm:cli'),
     }
   return out
 }

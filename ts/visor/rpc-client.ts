@@ -3,7 +3,6 @@
  * default, root only) or HOST:PORT. A visor that is not running is one clear
  * line, not a connection-refused stack.
  */
-import { request } from 'node:http'
 import { SkywireError, type ErrorCode } from '../contracts/errors.js'
 import type { PageResult, ServiceEntry } from '../contracts/services.js'
 import { DEFAULT_RPC } from '../contracts/constants.js'
@@ -12,6 +11,12 @@ import { CONTROL_ROUTES, targetOf, type RouteName, type RoutePath } from '../con
 import { parseErrorBody } from '../contracts/http-error.js'
 import type { VpnSettings, VpnSettingsPatch, VpnSettingsResult } from '../contracts/settings.js'
 import type { RemoteStatus, VisorStatus, VpnClientStatus, VpnServerStatus } from '../contracts/status.js'
+
+// `node:http` by getBuiltinModule, not `import`: an ES import of it builds the
+// module's namespace, which runs its lazy getters (WebSocket and friends load
+// undici on Node 22+): ~40 ms of CPU on every CLI call to a visor, more than a
+// bare `node -e 0` (bench/README.md, "The time a user waits").
+const { request } = process.getBuiltinModule('node:http')
 
 export { DEFAULT_RPC }
 export type { RemoteStatus }

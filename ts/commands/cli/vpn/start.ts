@@ -1,45 +1,17 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import { ux } from '@oclif/core/ux'
 import { VisorCommand } from '../../../cli/base.js'
 import { countryFlag, pkFlag } from '../../../cli/flags.js'
-import { SkywireError } from '../../../contracts/errors.js'
+import { parseHopCount, parseStartTimeout, parseVia, startVpn } from '../../../cli/vpn-start.js'
 import { MAX_ROUTE_HOPS } from '../../../contracts/constants.js'
-import { parsePublicKey } from '../../../native/keys.js'
 
-/** Seconds; 0 is no deadline (Skywire's habit). The control API takes at most an hour per attempt. */
-const timeoutFlag = Flags.custom<number>({
-  parse: async (input) => {
-    const n = Number(input)
-    if (!Number.isInteger(n) || n < 0 || n > 3600) {
-      throw new SkywireError('EUSAGE', `timeout must be a whole number of seconds from 0 (none) to 3600, got "${input}"`)
-    }
-    return n
-  },
-})
-const MAX_ATTEMPT_S = 3600
-
-/** --via HOP[,HOP2]: hop keys, first to last; each checked, none twice. */
-export function parseVia(input: string): string[] {
-  const items = input.split(',').map((x) => x.trim())
-  if (items.some((x) => x === '')) throw new SkywireError('EUSAGE', '--via takes hop keys separated by commas, with none empty')
-  if (items.length > MAX_ROUTE_HOPS) throw new SkywireError('EUSAGE', `--via takes at most ${MAX_ROUTE_HOPS} hops, got ${items.length}`)
-  const keys = items.map((x, i) => parsePublicKey(x, `--via hop ${i + 1}`))
-  if (new Set(keys).size !== keys.length) throw new SkywireError('EUSAGE', '--via names a hop twice')
-  return keys
-}
-
-/** --hops N: how many hops to pick from service discovery. */
-export function parseHopCount(input: string): number {
-  const n = Number(input)
-  if (!/^[0-9]+$/.test(input.trim()) || !Number.isInteger(n) || n < 1 || n > MAX_ROUTE_HOPS) {
-    throw new SkywireError('EUSAGE', `--hops must be a whole number from 1 to ${MAX_ROUTE_HOPS}, got "${input}"`)
-  }
-  return n
-}
-
+/** Seconds; 0 is no deadline (Skywire's habit). */
+const timeoutFlag = Flags.custom<number>({ parse: async (input) => parseStartTimeout(input) })
 const viaFlag = Flags.custom<string[]>({ parse: async (input) => parseVia(input) })
 const hopsFlag = Flags.custom<number>({ parse: async (input) => parseHopCount(input) })
+
+// What the command does is defined once, in cli/vpn-start.ts (shared with the fast entry, cli/fast.ts).
+export { parseHopCount, parseVia }
 
 export default class VpnStart extends VisorCommand {
   static override summary = 'Connect to a VPN server; all traffic then goes through it.'
@@ -80,55 +52,23 @@ export default class VpnStart extends VisorCommand {
 
   async run(): Promise<unknown> {
     const { args, flags } = await this.parse(VpnStart)
-    let pk = flags.pk
-    if (args.pk !== undefined) {
-      const positional = parsePublicKey(args.pk)
-      if (pk !== undefined && pk !== positional) throw new SkywireError('EUSAGE', 'two different keys given (a positional key and -k); give one')
-      pk = positional
-    }
-    if (pk !== undefined && flags.country !== undefined) throw new SkywireError('EUSAGE', '-c picks a server in a country; it does not go with a key')
-    if (pk === undefined && flags['existing-tp']) throw new SkywireError('EUSAGE', '--existing-tp needs a key (-k or positional)')
-    const via = flags.via ?? []
-    if (pk !== undefined && via.includes(pk)) throw new SkywireError('EUSAGE', 'the exit cannot also be a hop of its own route (--via)')
-    const route = { ...(via.length > 0 ? { via } : {}), ...(flags.hops !== undefined ? { hops: flags.hops } : {}) }
-    const visor = await this.visor()
-    const deadline = flags.timeout === 0 ? null : Date.now() + flags.timeout * 1000
-    // A spinner only for a person at a terminal: scripts get one line of result or error.
-    const progress = !this.jsonEnabled() && process.stderr.isTTY === true
-    const connect = (key: string, timeoutS: number) =>
-      visor.vpnStart(key, { existingTp: flags['existing-tp'], timeoutS: Math.min(timeoutS, MAX_ATTEMPT_S), ...route })
-    let s
-    try {
-      if (pk !== undefined) {
-        if (progress) ux.action.start(`connecting to ${pk}`)
-        s = await connect(pk, flags.timeout === 0 ? MAX_ATTEMPT_S : flags.timeout)
-      } else {
-        if (progress) ux.action.start(`choosing a server${flags.country ? ` in ${flags.country}` : ''}`)
-        // Loaded only here: the server list and its probes (config schema, services client) take ~200 ms to load.
-        const { serverSource } = await import('../../../cli/server-source.js')
-        const { connectFirst, rankedCandidates } = await import('../../../discovery/choose.js')
-        const src = await serverSource({ rpc: flags.rpc })
-        // Measuring may use a quarter of -t at most: the time is for connecting.
-        const budgetMs = deadline === null ? undefined : Math.max(500, Math.min(4000, (deadline - Date.now()) / 4))
-        const ranked = await rankedCandidates(src, { country: flags.country, self: src.self, measure: budgetMs ? { budgetMs } : {} })
-        // A hop of the route is no exit for it.
-        const candidates = ranked.filter((c) => !via.includes(c.pk))
-        if (candidates.length === 0) {
-          throw new SkywireError('ENOTFOUND', flags.country ? `no VPN server in ${flags.country}` : 'no VPN server registered')
-        }
-        if (progress) ux.action.status = `trying ${candidates[0]?.pk}`
-        const r = await connectFirst(candidates, connect, deadline, (f) => {
-          if (!this.jsonEnabled()) this.logToStderr(`skipped ${f.pk}: ${f.error}`)
-        })
-        s = r.result
-      }
-    } catch (err) {
-      if (progress) ux.action.stop('failed')
-      throw err
-    }
-    if (progress) ux.action.stop('done')
-    const hops = (s.route ?? []).filter((l) => l.role === 'hop').map((l) => l.pk)
-    this.log(`connected to ${s.server} over ${s.transport}${hops.length > 0 ? ` through ${hops.join(' → ')}` : ''}; tunnel IP ${s.tunnelIp}`)
-    return s
+    return startVpn(
+      {
+        positionalPk: args.pk,
+        pk: flags.pk,
+        country: flags.country,
+        existingTp: flags['existing-tp'],
+        timeout: flags.timeout,
+        via: flags.via,
+        hops: flags.hops,
+        rpc: flags.rpc,
+      },
+      {
+        json: this.jsonEnabled(),
+        log: (l) => this.log(l),
+        logToStderr: (l) => this.logToStderr(l),
+        visor: () => this.visor(),
+      },
+    )
   }
 }
