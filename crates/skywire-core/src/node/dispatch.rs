@@ -53,11 +53,12 @@ impl Inner {
             Some(t) => sink.reserve(t).await,
             None => sink.reserve_any().await,
         }
+        let now = sink.now();
         let (slot, relays) = sink.slot_and_relays(msg.len());
         let out = &mut slot[TunSink::DECRYPT_AT..];
         let res = {
             let mut s = tp.session.lock().unwrap();
-            let res = s.decapsulate(msg, out, Instant::now());
+            let res = s.decapsulate(msg, out, now);
             // One relaxed load per message; the rest only once per inbound session.
             if res.is_ok() && tp.unconfirmed.load(Ordering::Relaxed) && s.is_established() {
                 drop(s);
@@ -68,7 +69,7 @@ impl Inner {
         match res {
             Ok(Inbound::Data(range)) => {
                 match &tunnel {
-                    Some(t) if t.admit(tp, &out[range.clone()], self.epoch) => {
+                    Some(t) if t.admit(tp, &out[range.clone()], self.epoch, now) => {
                         sink.commit(t, TunSink::DECRYPT_AT + range.start, range.len())
                     }
                     Some(_) => {}
@@ -77,7 +78,7 @@ impl Inner {
                 Step::Done(true)
             }
             Ok(Inbound::Forward(range)) => {
-                tp.counters.touch(self.epoch);
+                tp.counters.touch_at(self.epoch, now);
                 let range_start = range.start;
                 let body = &out[range];
                 match self.on_forward(tp, body) {
@@ -105,22 +106,22 @@ impl Inner {
                 }
             }
             Ok(Inbound::Control(range)) => {
-                tp.counters.touch(self.epoch);
+                tp.counters.touch_at(self.epoch, now);
                 let _ = self.events.send(Event::Control { id: tp.id, data: out[range].to_vec() });
                 Step::Done(true)
             }
             Ok(Inbound::Reply(range)) => {
-                tp.counters.touch(self.epoch);
+                tp.counters.touch_at(self.epoch, now);
                 tp.link.try_send(&out[range]);
                 Step::Done(true)
             }
             Ok(Inbound::Rtt(rtt)) => {
-                tp.counters.touch(self.epoch);
+                tp.counters.touch_at(self.epoch, now);
                 tp.counters.set_rtt(rtt);
                 Step::Done(true)
             }
             Ok(Inbound::Nothing) => {
-                tp.counters.touch(self.epoch);
+                tp.counters.touch_at(self.epoch, now);
                 Step::Done(true)
             }
             Err(_) => {

@@ -31,6 +31,7 @@ mod error;
 mod events;
 mod family;
 mod hint;
+mod idmap;
 mod limits;
 pub mod mark;
 mod probe;

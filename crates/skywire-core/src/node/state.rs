@@ -3,6 +3,8 @@
 //! dials; adding and removing a session (and its lifecycle events) here.
 
 use std::collections::HashMap;
+
+use super::idmap::IdMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -34,15 +36,15 @@ pub(crate) struct Inner {
     /// The address resolver over each family (resolver.rs).
     pub(crate) resolvers: resolver::Resolvers,
     pub(crate) observed: Mutex<resolver::Observed>,
-    pub(crate) pending: Mutex<HashMap<u32, DialReply>>,
+    pub(crate) pending: Mutex<IdMap<u32, DialReply>>,
     pub(crate) punch_waiters: Mutex<HashMap<PublicKey, resolver::LocateTx>>,
     /// SUDPH dials in progress: where the peer's punches came from (sudph.rs).
     pub(crate) dialing: Mutex<HashMap<PublicKey, sudph::Dialing>>,
     pub(crate) gate: Arc<Gate>,
     /// Unknown-session hints sent and received (hint.rs).
     pub(crate) hints: super::hint::Hints,
-    pub(super) transports: RwLock<HashMap<TransportId, Arc<Transport>>>,
-    pub(super) by_index: RwLock<HashMap<u32, TransportId>>,
+    pub(super) transports: RwLock<IdMap<TransportId, Arc<Transport>>>,
+    pub(super) by_index: RwLock<IdMap<u32, TransportId>>,
     pub(super) tunnels: Mutex<HashMap<String, Arc<Tunnel>>>,
     pub(super) next_id: AtomicU64,
     pub(super) tasks: Mutex<Vec<JoinHandle<()>>>,

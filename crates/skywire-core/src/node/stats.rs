@@ -45,15 +45,21 @@ impl Counters {
         self.tx_packets.fetch_add(packets as u64, Relaxed);
     }
 
-    pub fn received(&self, bytes: usize, epoch: Instant) {
+    /// A data packet received at `now` (the receive loop reads the clock
+    /// once per batch, not per packet).
+    pub fn received(&self, bytes: usize, epoch: Instant, now: Instant) {
         self.rx_bytes.fetch_add(bytes as u64, Relaxed);
         self.rx_packets.fetch_add(1, Relaxed);
-        self.touch(epoch);
+        self.touch_at(epoch, now);
     }
 
     /// Any authenticated message (keepalives too) proves the peer is alive.
     pub fn touch(&self, epoch: Instant) {
-        self.last_rx_us.store(micros(epoch.elapsed()), Relaxed);
+        self.touch_at(epoch, Instant::now());
+    }
+
+    pub fn touch_at(&self, epoch: Instant, now: Instant) {
+        self.last_rx_us.store(micros(now.saturating_duration_since(epoch)), Relaxed);
     }
 
     pub fn drop_one(&self) {

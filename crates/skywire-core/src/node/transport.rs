@@ -223,10 +223,11 @@ impl Transport {
         buf.clear();
         lens.clear();
         let (mut packets, mut bytes, mut failed) = (0, 0, 0);
+        let now = Instant::now();
         let mut session = self.session.lock().unwrap();
         for pkt in pkts {
             let room = pkt.len() + super::crypto::OVERHEAD;
-            let mut seal = |out: &mut [u8]| session.encapsulate(kind, pkt, out);
+            let mut seal = |out: &mut [u8]| session.encapsulate(kind, pkt, now, out);
             let appended = if framed {
                 frame::append_frame_with(buf, room, seal).ok()
             } else {
@@ -267,7 +268,7 @@ impl Transport {
         if buf.len() < need {
             buf.resize(need, 0);
         }
-        let Ok(n) = self.session.lock().unwrap().encapsulate(kind, payload, buf) else {
+        let Ok(n) = self.session.lock().unwrap().encapsulate(kind, payload, Instant::now(), buf) else {
             self.counters.drop_one();
             return false;
         };

@@ -74,13 +74,13 @@ impl Tunnel {
 
     /// Whether `peer` may put `pkt` (which it sent, decrypted) into this
     /// TUN: only if its source is one of that peer's addresses.
-    pub(crate) fn admit(&self, peer: &Transport, pkt: &[u8], epoch: Instant) -> bool {
+    pub(crate) fn admit(&self, peer: &Transport, pkt: &[u8], epoch: Instant, now: Instant) -> bool {
         let allowed = match packet::source(pkt) {
             Some(src) => self.routes.read().unwrap().allows(peer.id, src),
             None => false,
         };
         if allowed {
-            peer.counters.received(pkt.len(), epoch);
+            peer.counters.received(pkt.len(), epoch, now);
         } else {
             // Spoofed or garbage: authenticated, but not this peer's to send.
             peer.counters.drop_one();

@@ -1,10 +1,11 @@
 //! Transport keys of one completed handshake, shareable across threads.
 
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use snow::StatelessTransportState;
+use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, CHACHA20_POLY1305};
+use snow::HandshakeState;
+use zeroize::Zeroize;
 
 use crate::wire::message::{write_transport_header, TAG_LEN, TRANSPORT_HEADER_LEN};
 
@@ -62,17 +63,27 @@ impl FrameKind {
     }
 }
 
-thread_local! {
-    // snow encrypts from one slice into another, and the kind byte has to sit
-    // right before the body: this per-thread buffer joins them without a
-    // per-packet allocation, and without `&mut self` on the keys.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+/// The Noise transport nonce for ChaChaPoly: 32 zero bits, then the counter
+/// little-endian (Noise spec section 12.3; what snow sends).
+fn nonce(counter: u64) -> Nonce {
+    let mut n = [0u8; 12];
+    n[4..].copy_from_slice(&counter.to_le_bytes());
+    Nonce::assume_unique_for_key(n)
 }
 
 /// Keys from one handshake: send with an atomic counter, receive statelessly
 /// (the replay window lives in the session).
+///
+/// The two ChaCha20-Poly1305 keys of the handshake's split, used through ring
+/// directly rather than snow's transport state: snow seals from one slice into
+/// another, so the kind byte and the body had to be joined in a scratch buffer
+/// first (two copies of every packet); here the body is copied once, into the
+/// message, and sealed there. Same cipher, nonces and (empty) associated data
+/// as Noise's transport messages, so the wire is unchanged (tested against
+/// snow in `session::tests`).
 pub struct TransportKeys {
-    state: StatelessTransportState,
+    send: LessSafeKey,
+    recv: LessSafeKey,
     local_index: u32,
     remote_index: u32,
     send_counter: AtomicU64,
@@ -90,8 +101,41 @@ impl std::fmt::Debug for TransportKeys {
 }
 
 impl TransportKeys {
-    pub(crate) fn new(state: StatelessTransportState, local_index: u32, remote_index: u32, created: Instant) -> Self {
-        TransportKeys { state, local_index, remote_index, send_counter: AtomicU64::new(0), created }
+    /// The transport keys of a finished handshake (Noise's Split()): the
+    /// initiator sends with the first key, the responder with the second.
+    pub(crate) fn from_handshake(
+        hs: &mut HandshakeState,
+        local_index: u32,
+        remote_index: u32,
+        created: Instant,
+    ) -> Result<Self, SessionError> {
+        if !hs.is_handshake_finished() {
+            return Err(snow::Error::State(snow::error::StateProblem::HandshakeNotFinished).into());
+        }
+        let (mut k1, mut k2) = hs.dangerously_get_raw_split();
+        let (send, recv) = if hs.is_initiator() { (&k1, &k2) } else { (&k2, &k1) };
+        let keys = Self::from_raw(send, recv, local_index, remote_index, created);
+        k1.zeroize();
+        k2.zeroize();
+        Ok(keys)
+    }
+
+    pub(crate) fn from_raw(
+        send: &[u8; 32],
+        recv: &[u8; 32],
+        local_index: u32,
+        remote_index: u32,
+        created: Instant,
+    ) -> Self {
+        let key = |k: &[u8; 32]| LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, k).expect("32-byte key"));
+        TransportKeys {
+            send: key(send),
+            recv: key(recv),
+            local_index,
+            remote_index,
+            send_counter: AtomicU64::new(0),
+            created,
+        }
     }
 
     /// The index the peer puts in messages to us under these keys.
@@ -138,23 +182,28 @@ impl TransportKeys {
             return Err(SessionError::CounterExhausted);
         }
         write_transport_header(out, self.remote_index, counter)?;
-        let n = SCRATCH.with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() < MAX_PLAINTEXT {
-                s.resize(MAX_PLAINTEXT, 0);
-            }
-            s[0] = kind as u8;
-            s[1..=body.len()].copy_from_slice(body);
-            self.state.write_message(counter, &s[..=body.len()], &mut out[TRANSPORT_HEADER_LEN..total])
-        })?;
-        debug_assert_eq!(TRANSPORT_HEADER_LEN + n, total);
+        let (plain, tag) = out[TRANSPORT_HEADER_LEN..total].split_at_mut(1 + body.len());
+        plain[0] = kind as u8;
+        plain[1..].copy_from_slice(body);
+        let t = self
+            .send
+            .seal_in_place_separate_tag(nonce(counter), Aad::empty(), plain)
+            .map_err(|_| snow::Error::Input)?;
+        tag.copy_from_slice(t.as_ref());
         Ok(total)
     }
 
     /// Decrypt a ciphertext (already length-checked by the parser) into `out`;
     /// returns the plaintext length.
     pub(crate) fn decrypt(&self, counter: u64, ciphertext: &[u8], out: &mut [u8]) -> Result<usize, SessionError> {
-        need_out(out, ciphertext.len() - TAG_LEN)?;
-        self.state.read_message(counter, ciphertext, out).map_err(|_| SessionError::DecryptFailed)
+        let n = ciphertext.len().checked_sub(TAG_LEN).ok_or(SessionError::DecryptFailed)?;
+        need_out(out, n)?;
+        let (sealed, tag) = ciphertext.split_at(n);
+        let tag = Tag::try_from(tag).map_err(|_| SessionError::DecryptFailed)?;
+        out[..n].copy_from_slice(sealed);
+        self.recv
+            .open_in_place_separate_tag(nonce(counter), Aad::empty(), tag, &mut out[..n], 0..)
+            .map_err(|_| SessionError::DecryptFailed)?;
+        Ok(n)
     }
 }

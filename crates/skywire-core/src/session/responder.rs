@@ -127,7 +127,7 @@ impl Responder {
         debug_assert_eq!(n, NOISE_RESP_LEN);
         let len = write_response(out, local_index, init.sender_index, &noise_msg)?;
         seal_macs(&mut out[..len], &mac1_key(&remote), None);
-        let keys = TransportKeys::new(hs.into_stateless_transport_mode()?, local_index, init.sender_index, now);
+        let keys = TransportKeys::from_handshake(&mut hs, local_index, init.sender_index, now)?;
         self.remember(remote, ts, now);
         let mut session = Session::accepted(self.local.clone(), remote, keys, self.cfg.session, now);
         session.confirm_remote_pk(claimed)?;

@@ -367,7 +367,7 @@ impl Session {
         if hs.get_remote_static() != Some(&self.remote_static[..]) {
             return Err(SessionError::WrongPeerKey);
         }
-        let keys = TransportKeys::new(hs.into_stateless_transport_mode()?, p.local_index, r.sender_index, now);
+        let keys = TransportKeys::from_handshake(&mut hs, p.local_index, r.sender_index, now)?;
         self.pending = None;
         if self.current.is_some() {
             self.rotations += 1;

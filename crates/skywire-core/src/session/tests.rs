@@ -655,6 +655,9 @@ fn noise_ik_cacophony_vector() {
     i.read_message(&buf[..n], &mut pt).unwrap();
     assert_eq!(i.get_handshake_hash(), &handshake_hash[..]);
     assert_eq!(r.get_handshake_hash(), &handshake_hash[..]);
+    // Our transport keys (ring, sealing in place) from the same split.
+    let ours_i = TransportKeys::from_handshake(&mut i, 1, 2, Instant::now()).unwrap();
+    let ours_r = TransportKeys::from_handshake(&mut r, 2, 1, Instant::now()).unwrap();
     // Transport messages through the stateless API the sessions use, with the
     // explicit nonces the vector implies (each direction counts from 0).
     let it = i.into_stateless_transport_mode().unwrap();
@@ -666,6 +669,28 @@ fn noise_ik_cacophony_vector() {
         assert_eq!(hex::encode(&buf[..n]), *ct, "transport message {k}");
         let m = rx.read_message(nonce, &buf[..n], &mut pt).unwrap();
         assert_eq!(&pt[..m], &h(payload)[..]);
+        // Our receiving side opens the vector's ciphertext...
+        let ours_rx = if k % 2 == 0 { &ours_r } else { &ours_i };
+        let m = ours_rx.decrypt(nonce, &h(ct), &mut pt).unwrap();
+        assert_eq!(&pt[..m], &h(payload)[..], "ours opens transport message {k}");
+        // ...and a flipped bit anywhere fails it.
+        let mut bad = h(ct);
+        let at = k % bad.len();
+        bad[at] ^= 1;
+        assert_eq!(ours_rx.decrypt(nonce, &bad, &mut pt), Err(SessionError::DecryptFailed));
+    }
+    // Our sending side, message by message (counters 0, 1, 2 in each
+    // direction), opens with snow's transport state: the same wire.
+    for c in 0..3u64 {
+        for (ours_tx, snow_rx) in [(&ours_i, &rt), (&ours_r, &it)] {
+            let body = h(messages[2 + usize::try_from(c).unwrap()].0);
+            let n = ours_tx.encapsulate(FrameKind::Data, &body, &mut buf).unwrap();
+            let (header, sealed) = buf[..n].split_at(crate::wire::message::TRANSPORT_HEADER_LEN);
+            assert_eq!(header[8..16], c.to_be_bytes(), "counter {c} in the header");
+            let m = snow_rx.read_message(c, sealed, &mut pt).unwrap();
+            assert_eq!(pt[0], FrameKind::Data as u8);
+            assert_eq!(&pt[1..m], &body[..]);
+        }
     }
 }
 
