@@ -10,7 +10,6 @@
 //! profile of one idle session.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -18,7 +17,11 @@ use std::time::{Duration, Instant};
 use skywire_core::node::{Event, Limits, Node, NodeConfig};
 use skywire_core::session::{Decapsulated, LoadConfig, ResponderConfig, Session, SessionConfig};
 use skywire_core::wire::frame::encode_frame;
-use skywire_core::Keypair;
+use skywire_core::{Keypair, PublicKey};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Handshakes under way at once.
+const CONCURRENT: usize = 32;
 
 /// Live bytes and allocations, in total and by exact size (sizes up to
 /// `SIZES`; larger ones share the last slot).
@@ -82,33 +85,36 @@ static GLOBAL: Counting = Counting;
 /// or a second task per connection.
 const MAX_BYTES_PER_SESSION: i64 = 4 * 1024;
 
+/// The process's resident set in bytes (what the bench measures; includes
+/// the allocator's own overhead and fragmentation, so only printed).
+fn rss() -> i64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: i64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
 fn snapshot() -> (i64, Vec<i64>) {
     (LIVE.load(Ordering::Relaxed), BY_SIZE.iter().map(|c| c.load(Ordering::Relaxed)).collect())
 }
 
 /// One client: a handshake over a fresh TCP connection (its own key, as
 /// every client has), then only the socket is kept, deregistered from tokio.
-async fn idle_client(server: &Node, addr: SocketAddr) -> std::net::TcpStream {
+async fn idle_client(server: PublicKey, addr: SocketAddr) -> std::net::TcpStream {
     let kp = Keypair::generate();
     let now = Instant::now();
     let mut out = [0u8; 512];
-    let (mut s, init) =
-        Session::initiate(&kp, server.public_key(), 1, SessionConfig::default(), now, &mut out).unwrap();
+    let (mut s, init) = Session::initiate(&kp, server, 1, SessionConfig::default(), now, &mut out).unwrap();
     let init = encode_frame(init).unwrap();
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut stream = stream.into_std().unwrap();
-    stream.set_nonblocking(false).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    stream.write_all(&init).unwrap();
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).unwrap();
-    let mut answer = vec![0u8; u32::from_be_bytes(len) as usize];
-    stream.read_exact(&mut answer).unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(&init).await.unwrap();
+    let len = stream.read_u32().await.unwrap();
+    let mut answer = vec![0u8; len as usize];
+    stream.read_exact(&mut answer).await.unwrap();
     let Decapsulated::WriteBack(confirm) = s.decapsulate(&answer, now, &mut out).unwrap() else {
         panic!("no confirming keepalive: was the handshake answered with a cookie?")
     };
-    stream.write_all(&encode_frame(confirm).unwrap()).unwrap();
-    stream
+    stream.write_all(&encode_frame(confirm).unwrap()).await.unwrap();
+    stream.into_std().unwrap()
 }
 
 /// Open `n` idle sessions and wait until the server has them all up.
@@ -119,9 +125,16 @@ async fn open(
     keep: &mut Vec<std::net::TcpStream>,
     n: usize,
 ) {
-    for _ in 0..n {
-        let c = tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(idle_client(server, addr)));
-        keep.push(c);
+    // Several handshakes at a time, as many clients make them.
+    let mut dials = tokio::task::JoinSet::new();
+    for i in 0..n {
+        if i >= CONCURRENT {
+            keep.push(dials.join_next().await.unwrap().unwrap());
+        }
+        dials.spawn(idle_client(server.public_key(), addr));
+    }
+    while let Some(c) = dials.join_next().await {
+        keep.push(c.unwrap());
     }
     let mut up = 0;
     while up < n {
@@ -137,7 +150,8 @@ async fn open(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_stcpr_session_holds_little_heap_on_the_server() {
     const WARM: usize = 16;
-    const N: usize = 200;
+    // More with STCPR_IDLE_SESSIONS, for a steadier RSS figure.
+    let n: usize = std::env::var("STCPR_IDLE_SESSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
     let (server, mut events) = Node::start(NodeConfig {
         keypair: Keypair::generate(),
         stcpr_listen: Some("127.0.0.1:0".parse().unwrap()),
@@ -152,8 +166,8 @@ async fn an_idle_stcpr_session_holds_little_heap_on_the_server() {
             ..ResponderConfig::default()
         },
         limits: Limits {
-            sessions: WARM + N + 8,
-            sessions_per_ip: WARM + N + 8,
+            sessions: WARM + n + 8,
+            sessions_per_ip: WARM + n + 8,
             pending_handshakes_per_ip: 256,
             ..Limits::default()
         },
@@ -161,29 +175,32 @@ async fn an_idle_stcpr_session_holds_little_heap_on_the_server() {
     .await
     .unwrap();
     let addr = server.stcpr_addr().unwrap();
-    let mut keep = Vec::with_capacity(WARM + N);
+    let mut keep = Vec::with_capacity(WARM + n);
     // The first sessions pay what does not grow with them (the runtime's
     // buffers, the maps' first allocations).
     open(&server, addr, &mut events, &mut keep, WARM).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (before, sizes0) = snapshot();
+    let rss0 = rss();
     let over0 = OVERALIGNED.load(Ordering::Relaxed);
-    open(&server, addr, &mut events, &mut keep, N).await;
+    open(&server, addr, &mut events, &mut keep, n).await;
     // Let every connection go idle (its read buffer released, its handshake
     // state dropped).
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (after, sizes1) = snapshot();
+    let rss1 = rss();
     let over1 = OVERALIGNED.load(Ordering::Relaxed);
-    assert_eq!(server.transports().len(), WARM + N, "every session still up");
-    let per = (after - before) / N as i64;
+    assert_eq!(server.transports().len(), WARM + n, "every session still up");
+    let per = (after - before) / n as i64;
     println!(
         "an idle STCPR session: {per} heap bytes on the server ({:.2} KiB), plus up to {} bytes of alignment padding",
         per as f64 / 1024.0,
-        (over1 - over0) / N as i64
+        (over1 - over0) / n as i64
     );
+    println!("the process's RSS grew {:.2} KiB per session", (rss1 - rss0) as f64 / 1024.0 / n as f64);
     println!("live allocations that grew with the sessions (size: per session):");
     for (size, (a, b)) in sizes0.iter().zip(&sizes1).enumerate() {
-        let per = (b - a) as f64 / N as f64;
+        let per = (b - a) as f64 / n as f64;
         if per >= 0.5 {
             println!("  {size:>5} B: {per:.2}");
         }
