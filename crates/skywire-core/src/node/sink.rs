@@ -29,8 +29,10 @@ impl TunSink {
     pub(crate) fn new() -> Self {
         // Coalescing appends a flow's packets to its first buffer in place and
         // skips any buffer without room for 64 KiB. The capacity is only
-        // address space until a coalesced packet actually fills it.
-        let bufs = (0..SINK_SLOTS).map(|_| Vec::with_capacity(SLOT_CAPACITY)).collect();
+        // address space until a coalesced packet actually fills it, and is
+        // reserved when a slot is first used: a sink lent for a keepalive
+        // touches one slot, not 128 (each a page of malloc's bookkeeping).
+        let bufs = (0..SINK_SLOTS).map(|_| Vec::new()).collect();
         TunSink { tunnel: None, bufs, used: 0, gro: GROTable::default(), relays: Default::default() }
     }
 
@@ -60,6 +62,9 @@ impl TunSink {
     /// queue (a hop's relay is renumbered in the slot and queued from there).
     pub(crate) fn slot_and_relays(&mut self, len: usize) -> (&mut [u8], &mut super::circuit::Relays) {
         let buf = &mut self.bufs[self.used];
+        if buf.capacity() == 0 {
+            buf.reserve_exact(SLOT_CAPACITY);
+        }
         // The session wants room for a reply (a pong) even for tiny messages.
         buf.resize(TUN_HEADROOM + len.max(MIN_SLOT), 0);
         (&mut buf[..], &mut self.relays)
