@@ -20,7 +20,9 @@ pub(crate) struct TunSink {
     tunnel: Option<Arc<Tunnel>>,
     bufs: Vec<Vec<u8>>,
     used: usize,
-    gro: GROTable,
+    /// Made at the first flush with packets: its flow tables are large
+    /// (~1 MiB touched), and a sink lent for keepalives never needs one.
+    gro: Option<GROTable>,
     /// A hop's relays from the same reads (multi-hop), sent at each flush.
     pub(crate) relays: super::circuit::Relays,
 }
@@ -33,7 +35,7 @@ impl TunSink {
         // reserved when a slot is first used: a sink lent for a keepalive
         // touches one slot, not 128 (each a page of malloc's bookkeeping).
         let bufs = (0..SINK_SLOTS).map(|_| Vec::new()).collect();
-        TunSink { tunnel: None, bufs, used: 0, gro: GROTable::default(), relays: Default::default() }
+        TunSink { tunnel: None, bufs, used: 0, gro: None, relays: Default::default() }
     }
 
     /// Make room for one packet for `tunnel`: a full sink, or one holding
@@ -99,7 +101,8 @@ impl TunSink {
         // Not kept past the flush: a closed tunnel must release its device
         // even while this receive loop lives on.
         if let Some(t) = self.tunnel.take() {
-            if t.tun.send_batch(&mut self.gro, &mut self.bufs[..n]).await.is_err() {
+            let gro = self.gro.get_or_insert_with(GROTable::default);
+            if t.tun.send_batch(gro, &mut self.bufs[..n]).await.is_err() {
                 // Some of the batch may have been written; count it all.
                 t.counters.drop_many(n);
             }
