@@ -34,14 +34,21 @@ static BY_SIZE: [AtomicI64; SIZES] = [const { AtomicI64::new(0) }; SIZES];
 /// state): malloc pays up to the alignment again for each.
 static OVERALIGNED: AtomicI64 = AtomicI64::new(0);
 
+/// Sizes never exceed `isize::MAX`, so this never saturates in practice.
+fn signed(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 fn count(layout: Layout, sign: i64) {
-    LIVE.fetch_add(sign * layout.size() as i64, Ordering::Relaxed);
+    LIVE.fetch_add(sign * signed(layout.size()), Ordering::Relaxed);
     BY_SIZE[layout.size().min(SIZES - 1)].fetch_add(sign, Ordering::Relaxed);
     if layout.align() > 16 {
-        OVERALIGNED.fetch_add(sign * layout.align() as i64, Ordering::Relaxed);
+        OVERALIGNED.fetch_add(sign * signed(layout.align()), Ordering::Relaxed);
     }
 }
 
+// SAFETY: every call goes to the system allocator unchanged; only counters
+// are updated beside it (atomics, no allocation).
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded unchanged to the system allocator.
@@ -191,11 +198,11 @@ async fn an_idle_stcpr_session_holds_little_heap_on_the_server() {
     let rss1 = rss();
     let over1 = OVERALIGNED.load(Ordering::Relaxed);
     assert_eq!(server.transports().len(), WARM + n, "every session still up");
-    let per = (after - before) / n as i64;
+    let per = (after - before) / signed(n);
     println!(
         "an idle STCPR session: {per} heap bytes on the server ({:.2} KiB), plus up to {} bytes of alignment padding",
         per as f64 / 1024.0,
-        (over1 - over0) / n as i64
+        (over1 - over0) / signed(n)
     );
     println!("the process's RSS grew {:.2} KiB per session", (rss1 - rss0) as f64 / 1024.0 / n as f64);
     println!("live allocations that grew with the sessions (size: per session):");
