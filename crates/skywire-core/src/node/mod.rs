@@ -5,7 +5,7 @@
 //!   TUN read (offload: one 64 KiB read, split) → `tunnel::outbound_loop` →
 //!     route by destination → `Transport::send_batch` (encrypt the run) → one UDP
 //!     GSO send (`udp::UdpSock`) or one buffer of TCP frames.
-//!   UDP `sudph::recv_loop` (recvmmsg + GRO) / TCP `stcpr::read_loop` →
+//!   UDP `sudph::recv_loop` (recvmmsg + GRO) / TCP `stcpr::Conn` (one task per connection) →
 //!     `Inner::on_session_message` (dispatch.rs: decrypt into a `sink::TunSink` slot) →
 //!     `Tunnel::admit` (source check) → `TunSink::flush` when nothing more is
 //!     ready: one coalesced TUN write per TCP flow.

@@ -21,7 +21,9 @@ pub(crate) struct TunSink {
     tunnel: Option<Arc<Tunnel>>,
     bufs: Vec<Vec<u8>>,
     used: usize,
-    gro: GROTable,
+    /// Made at the first flush with packets: its flow tables are large
+    /// (~1 MiB touched), and a sink lent for keepalives never needs one.
+    gro: Option<GROTable>,
     /// The clock, read once per batch (see [`Self::now`]).
     now: Option<Instant>,
     /// A hop's relays from the same reads (multi-hop), sent at each flush.
@@ -34,17 +36,11 @@ impl TunSink {
     pub(crate) fn new() -> Self {
         // Coalescing appends a flow's packets to its first buffer in place and
         // skips any buffer without room for 64 KiB. The capacity is only
-        // address space until a coalesced packet actually fills it.
-        let bufs = (0..SINK_SLOTS).map(|_| Vec::with_capacity(SLOT_CAPACITY)).collect();
-        TunSink {
-            tunnel: None,
-            bufs,
-            used: 0,
-            gro: GROTable::default(),
-            now: None,
-            relays: Default::default(),
-            queue: 0,
-        }
+        // address space until a coalesced packet actually fills it, and is
+        // reserved when a slot is first used: a sink lent for a keepalive
+        // touches one slot, not 128 (each a page of malloc's bookkeeping).
+        let bufs = (0..SINK_SLOTS).map(|_| Vec::new()).collect();
+        TunSink { tunnel: None, bufs, used: 0, gro: None, now: None, relays: Default::default(), queue: 0 }
     }
 
     /// Make room for one packet for `tunnel`: a full sink, or one holding
@@ -73,6 +69,9 @@ impl TunSink {
     /// queue (a hop's relay is renumbered in the slot and queued from there).
     pub(crate) fn slot_and_relays(&mut self, len: usize) -> (&mut [u8], &mut super::circuit::Relays) {
         let buf = &mut self.bufs[self.used];
+        if buf.capacity() == 0 {
+            buf.reserve_exact(SLOT_CAPACITY);
+        }
         // The session wants room for a reply (a pong) even for tiny messages.
         buf.resize(TUN_HEADROOM + len.max(MIN_SLOT), 0);
         (&mut buf[..], &mut self.relays)
@@ -117,7 +116,8 @@ impl TunSink {
         // Not kept past the flush: a closed tunnel must release its device
         // even while this receive loop lives on.
         if let Some(t) = self.tunnel.take() {
-            if t.tun.send_batch_on(self.queue, &mut self.gro, &mut self.bufs[..n]).await.is_err() {
+            let gro = self.gro.get_or_insert_with(GROTable::default);
+            if t.tun.send_batch_on(self.queue, gro, &mut self.bufs[..n]).await.is_err() {
                 // Some of the batch may have been written; count it all.
                 t.counters.drop_many(n);
             }

@@ -162,9 +162,9 @@ impl Inner {
         }
         // Before the connection closes: circuit closes can still go out on it.
         self.drop_circuits(&tp);
-        if let Link::Tcp { close, .. } = &tp.link {
-            // A stored permit: the reader sees it even if it is not waiting yet.
-            close.notify_one();
+        if let Link::Tcp { queue, .. } = &tp.link {
+            // The connection's task sees it even if it is not waiting yet.
+            queue.close();
         }
         let _ = self.events.send(Event::TransportDown { id, peer: tp.remote, reason: reason.into() });
     }

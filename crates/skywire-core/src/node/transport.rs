@@ -2,12 +2,14 @@
 //! circuit through another transport (multi-hop, circuit.rs), carrying one
 //! Noise session (whose keys a rekey renews; the transport stays).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::task::Waker;
 use std::time::Instant;
 
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use super::circuit::Circuits;
 use super::crypto::{Kind, SessionBox};
@@ -25,9 +27,9 @@ pub(crate) enum Link {
     /// SUDPH: the shared UDP socket and the peer's current address (it can
     /// change when the peer's NAT rebinds; we follow authenticated packets).
     Udp { sock: Arc<UdpSock>, addr: Mutex<SocketAddr> },
-    /// STCPR: frames for the connection's writer task, and the signal that
-    /// closes the connection when the session is closed on our side.
-    Tcp { tx: mpsc::Sender<Vec<u8>>, addr: SocketAddr, close: Arc<tokio::sync::Notify> },
+    /// STCPR: frames for the connection's task, which also learns from the
+    /// queue that the session was closed on our side.
+    Tcp { queue: TcpQueue, addr: SocketAddr },
     /// A circuit of another transport (`via`): each message travels as a
     /// forward message on `via`'s session, so it is encrypted once more there.
     Circuit { via: Arc<Transport>, circuit: u32 },
@@ -51,8 +53,8 @@ impl Link {
                 let to = *addr.lock().unwrap();
                 sock.try_send_to(msg, to).is_ok()
             }
-            Link::Tcp { tx, .. } => match frame::encode_frame(msg) {
-                Ok(f) => tx.try_send(f).is_ok(),
+            Link::Tcp { queue, .. } => match frame::encode_frame(msg) {
+                Ok(f) => queue.try_push(f).is_ok(),
                 Err(_) => false,
             },
             Link::Circuit { via, circuit } => via.send_forward(*circuit, msg),
@@ -62,6 +64,126 @@ impl Link {
 
 /// How long the TUN reader waits for room in one connection's queue.
 const TCP_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// An STCPR connection's send queue: runs of frames for its task to write,
+/// bounded (a full queue drops, or makes the TUN reader wait briefly). It
+/// lives inside the transport and allocates nothing while empty (an empty
+/// `VecDeque` holds no buffer; the room signal is an intrusive `Notify`),
+/// unlike a channel's shared state and first block: a server holds
+/// thousands of idle connections.
+pub(crate) struct TcpQueue {
+    state: Mutex<QueueState>,
+    /// Senders waiting for room (the TUN reader): woken when the task takes
+    /// entries out of a full queue, or when the queue closes.
+    room: Notify,
+    cap: usize,
+}
+
+#[derive(Default)]
+struct QueueState {
+    entries: VecDeque<Vec<u8>>,
+    /// The connection's task: woken by the close, and by a push when it
+    /// found the queue empty (not while it waits for the socket instead).
+    task: Option<Waker>,
+    wants_entries: bool,
+    closed: bool,
+}
+
+/// Why [`TcpQueue::try_push`] did not take an entry.
+pub(crate) enum PushError {
+    Full(Vec<u8>),
+    Closed,
+}
+
+impl TcpQueue {
+    pub(crate) fn new(cap: usize) -> Self {
+        TcpQueue { state: Mutex::default(), room: Notify::new(), cap }
+    }
+
+    /// Queue one entry (a run of frames) without waiting.
+    pub(crate) fn try_push(&self, entry: Vec<u8>) -> Result<(), PushError> {
+        let mut st = self.state.lock().unwrap();
+        if st.closed {
+            return Err(PushError::Closed);
+        }
+        if st.entries.len() >= self.cap {
+            return Err(PushError::Full(entry));
+        }
+        st.entries.push_back(entry);
+        // Only the first entry after the task found the queue empty wakes it.
+        let task = if std::mem::take(&mut st.wants_entries) { st.task.clone() } else { None };
+        drop(st);
+        if let Some(w) = task {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// Queue one entry, waiting up to `wait` for room. Returns whether it
+    /// was queued.
+    pub(crate) async fn push(&self, mut entry: Vec<u8>, wait: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Registered before looking, so that room made in between wakes us.
+            let notified = self.room.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            match self.try_push(entry) {
+                Ok(()) => return true,
+                Err(PushError::Closed) => return false,
+                Err(PushError::Full(e)) => entry = e,
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return false;
+            }
+        }
+    }
+
+    /// Called by the connection's task whenever it is polled: the close
+    /// will wake it. Returns false once the queue is closed.
+    pub(crate) fn watch(&self, task: &Waker) -> bool {
+        let mut st = self.state.lock().unwrap();
+        if !st.task.as_ref().is_some_and(|w| w.will_wake(task)) {
+            st.task = Some(task.clone());
+        }
+        !st.closed
+    }
+
+    /// The connection's task takes up to `max` entries into `batch` (in
+    /// order); with none queued, the next push wakes it. Once the queue is
+    /// closed it takes everything left and returns false.
+    pub(crate) fn take(&self, batch: &mut Vec<Vec<u8>>, max: usize) -> bool {
+        let mut st = self.state.lock().unwrap();
+        let was_full = st.entries.len() >= self.cap;
+        let n = if st.closed { st.entries.len() } else { st.entries.len().min(max) };
+        batch.extend(st.entries.drain(..n));
+        if st.entries.is_empty() {
+            // Nothing kept from a burst: an idle connection holds no buffer.
+            st.entries = VecDeque::new();
+        }
+        st.wants_entries = n == 0;
+        let open = !st.closed;
+        drop(st);
+        if was_full && n > 0 {
+            self.room.notify_waiters();
+        }
+        open
+    }
+
+    /// The session closed on our side: nothing more is queued, no sender
+    /// waits any more, and the task writes what is queued if the socket
+    /// takes it at once, then ends.
+    pub(crate) fn close(&self) {
+        let mut st = self.state.lock().unwrap();
+        st.closed = true;
+        let task = st.task.take();
+        drop(st);
+        if let Some(w) = task {
+            w.wake();
+        }
+        self.room.notify_waiters();
+    }
+}
 
 pub struct Transport {
     pub(crate) id: TransportId,
@@ -159,18 +281,16 @@ impl Transport {
                 let to = *addr.lock().unwrap();
                 send_runs(sock, &scratch.buf, &scratch.lens, to).await
             }
-            Link::Tcp { tx, .. } => {
+            Link::Tcp { queue, .. } => {
                 // Wait for room, but briefly: one TUN feeds every client of a
                 // server, and a client that stops reading must not stall the
                 // others (head-of-line blocking); past that its packets drop.
                 // Hand the buffer over (no copy); the next batch gets a new one.
                 let cap = scratch.buf.capacity();
                 let frames = std::mem::replace(&mut scratch.buf, Vec::with_capacity(cap));
-                let ok = match tx.try_send(frames) {
+                let ok = match queue.try_push(frames) {
                     Ok(()) => true,
-                    Err(mpsc::error::TrySendError::Full(frames)) if wait => {
-                        matches!(tokio::time::timeout(TCP_QUEUE_WAIT, tx.send(frames)).await, Ok(Ok(())))
-                    }
+                    Err(PushError::Full(frames)) if wait => queue.push(frames, TCP_QUEUE_WAIT).await,
                     Err(_) => false,
                 };
                 if ok {
@@ -323,9 +443,9 @@ mod tests {
     use crate::session::ResponderConfig;
     use crate::Keypair;
 
-    /// A dialed transport over a stand-in STCPR link: its writer queue
-    /// (capacity `cap`) is the receiver returned, which nobody drains.
-    fn tcp_transport(cap: usize) -> (Transport, mpsc::Receiver<Vec<u8>>) {
+    /// A dialed transport over a stand-in STCPR link whose queue (capacity
+    /// `cap`) nobody drains but the test.
+    fn tcp_transport(cap: usize) -> Transport {
         let (us, them) = (Keypair::generate(), Keypair::generate());
         let now = Instant::now();
         let (mut pending, init) = super::super::crypto::initiate(&us, them.public, 1, now).unwrap();
@@ -338,8 +458,7 @@ mod tests {
         let Ok(super::super::crypto::Progress::Established(e)) = pending.handle(&out[..len], now) else {
             panic!("no session")
         };
-        let (tx, rx) = mpsc::channel(cap);
-        let tp = Transport {
+        Transport {
             id: 1,
             remote: them.public,
             kind: TransportKind::Stcpr,
@@ -347,18 +466,22 @@ mod tests {
             unconfirmed: AtomicBool::new(false),
             admission: Mutex::new(None),
             session: Mutex::new(e.session),
-            link: Link::Tcp { tx, addr, close: Default::default() },
+            link: Link::Tcp { queue: TcpQueue::new(cap), addr },
             counters: Default::default(),
             tunnel: RwLock::new(None),
             since: now,
             circuits: Default::default(),
-        };
-        (tp, rx)
+        }
+    }
+
+    fn queue(tp: &Transport) -> &TcpQueue {
+        let Link::Tcp { queue, .. } = &tp.link else { unreachable!() };
+        queue
     }
 
     /// Polls `f` once: its result if it finished without waiting.
     fn at_once<F: std::future::Future>(f: F) -> Option<F::Output> {
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut cx = std::task::Context::from_waker(Waker::noop());
         match std::pin::pin!(f).poll(&mut cx) {
             std::task::Poll::Ready(v) => Some(v),
             std::task::Poll::Pending => None,
@@ -370,7 +493,7 @@ mod tests {
     /// on the first poll. The TUN's data path still waits briefly.
     #[tokio::test]
     async fn relays_to_a_full_stcpr_queue_drop_at_once() {
-        let (tp, mut rx) = tcp_transport(1);
+        let tp = tcp_transport(1);
         let mut scratch = SendScratch::default();
         let body = [0u8, 0, 0, 9, 1, 2, 3];
         assert_eq!(at_once(tp.send_relays(&body, &[body.len()], &mut scratch)), Some(1), "room for one batch");
@@ -379,8 +502,60 @@ mod tests {
         // The data path waits (up to TCP_QUEUE_WAIT) for room instead.
         assert!(at_once(tp.send_batch(std::iter::once(&body[..]), &mut scratch)).is_none());
         // Once the writer took the first batch, relays go again.
-        assert!(rx.recv().await.is_some());
+        let mut batch = Vec::new();
+        assert!(queue(&tp).take(&mut batch, 16));
+        assert_eq!(batch.len(), 1);
         assert_eq!(at_once(tp.send_relays(&body, &[body.len()], &mut scratch)), Some(1));
+    }
+
+    /// A sender waiting for room in a full queue goes on as soon as the
+    /// connection's task takes an entry, and gives up (dropped, counted)
+    /// after TCP_QUEUE_WAIT when nothing is taken; a closed queue takes
+    /// nothing and wakes the waiting sender at once.
+    #[tokio::test]
+    async fn the_data_path_waits_briefly_for_room_then_drops() {
+        let tp = tcp_transport(1);
+        let mut scratch = SendScratch::default();
+        let pkt = [0x45u8; 20];
+        assert_eq!(tp.send_batch_kind(Kind::Data, std::iter::once(&pkt[..]), &mut scratch, true).await, 1);
+        // Full, nobody takes: dropped after the wait.
+        let t0 = tokio::time::Instant::now();
+        assert_eq!(tp.send_batch_kind(Kind::Data, std::iter::once(&pkt[..]), &mut scratch, true).await, 0);
+        assert!(t0.elapsed() >= TCP_QUEUE_WAIT);
+        assert_eq!(tp.counters.dropped.load(Ordering::Relaxed), 1);
+        // Full, and the task takes an entry while the sender waits: sent.
+        let q = queue(&tp);
+        let sending = tp.send_batch_kind(Kind::Data, std::iter::once(&pkt[..]), &mut scratch, true);
+        let taking = async {
+            tokio::task::yield_now().await;
+            let mut batch = Vec::new();
+            assert!(q.take(&mut batch, 16));
+            batch.len()
+        };
+        let (sent, taken) = tokio::join!(sending, taking);
+        assert_eq!((sent, taken), (1, 1));
+        // Closed: the waiting sender is released, and nothing is queued any more.
+        let sending = tp.send_batch_kind(Kind::Data, std::iter::once(&pkt[..]), &mut scratch, true);
+        let (sent, ()) = tokio::join!(sending, async { q.close() });
+        assert_eq!(sent, 0);
+        let mut left = Vec::new();
+        assert!(!q.take(&mut left, 16));
+        assert_eq!(left.len(), 1, "what was queued before the close is still handed out");
+        assert!(!tp.link.try_send(b"late"));
+    }
+
+    /// An empty queue holds no buffer, also after a burst went through it.
+    #[test]
+    fn an_empty_queue_holds_no_buffer() {
+        let q = TcpQueue::new(32);
+        for _ in 0..20 {
+            assert!(q.try_push(vec![0; 100]).is_ok());
+        }
+        let mut batch = Vec::new();
+        while batch.len() < 20 {
+            assert!(q.take(&mut batch, 16));
+        }
+        assert_eq!(q.state.lock().unwrap().entries.capacity(), 0);
     }
 
     #[test]

@@ -135,13 +135,19 @@ impl FrameDecoder {
     /// the idle window again (one small allocation per light read; a busy
     /// connection keeps its buffer). Returns whether it freed anything.
     pub fn release_if_idle(&mut self) -> bool {
-        if self.start != self.end || self.window > self.idle || self.buf.capacity() == 0 {
+        if !self.is_idle() || self.buf.capacity() == 0 {
             return false;
         }
         self.buf = Vec::new();
         self.start = 0;
         self.end = 0;
         true
+    }
+
+    /// Nothing buffered and the traffic light: what the decoder holds could
+    /// be freed (a fresh decoder with the same settings would do the same).
+    pub fn is_idle(&self) -> bool {
+        self.start == self.end && self.window <= self.idle
     }
 
     /// Bytes of heap the buffer holds now (what an idle connection costs).
