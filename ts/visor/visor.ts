@@ -190,6 +190,11 @@ export class Visor {
   }
 
   private async init(opts: VisorOptions): Promise<void> {
+    // The node already answers handshakes: a client redialing at once after our restart may say its hello before
+    // the VPN server below runs. It is held for the server (not dropped, which cost the client ~10 s), so the
+    // control listener goes on before the first await.
+    if (this.config.vpnServer.autostart && !opts.noVpnServer) this.vpnServer.expectStart()
+    this.node.on('control', ({ id, data }) => this.onControl(id, data))
     // A visor that crashed while connected left routes and DNS behind.
     if (await this.vpnClient.recoverStale()) this.log.warn('restored routes and DNS left by a previous visor that did not stop cleanly')
     if (await this.vpnServer.recoverStale()) {
@@ -201,7 +206,6 @@ export class Visor {
         if (st.state === 'connected' && st.transportId !== null) this.publishTransport(st.transportId)
       })
     }
-    this.node.on('control', ({ id, data }) => this.onControl(id, data))
     this.node.on('splice-down', ({ fromId, fromCircuit }) => this.hop.onSpliceDown(fromId, fromCircuit))
     this.node.on('transport-down', ({ id, peer, reason }) => {
       this.log.info({ peer, reason }, 'transport down')

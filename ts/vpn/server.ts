@@ -108,6 +108,13 @@ interface Client {
   connectedAt: Date
 }
 
+/**
+ * At most this many control frames (and bytes) are held for a start that is expected (VpnServer.expectStart):
+ * the window is the visor's own start-up, a second or less, in which each reconnecting client says one hello.
+ */
+export const EARLY_FRAMES_MAX = 256
+export const EARLY_BYTES_MAX = 256 * 1024
+
 export class VpnServer {
   private pool: AddressPool
   /** Set while running when clients get IPv6. */
@@ -122,6 +129,11 @@ export class VpnServer {
   private tun: string | null = null
   private netifc: string | null = null
   private running = false
+  /**
+   * Control frames that came while a start was expected (expectStart): held, and handed to onControl once the
+   * server runs. Null when no start is expected: then frames are ignored while stopped, as before.
+   */
+  private early: { frames: { id: number; data: Buffer }[]; bytes: number } | null = null
   private exitCache: { at: number; claim: Promise<ExitClaim> } | null = null
 
   constructor(
@@ -131,6 +143,16 @@ export class VpnServer {
     private opts: VpnServerOptions,
   ) {
     this.pool = new AddressPool(opts.pool)
+  }
+
+  /**
+   * The visor starts this server soon (autostart): its node already answers handshakes, so a client that redials
+   * at once after a server restart can be up and say its hello before the server runs. That hello is held and
+   * answered on start, instead of dropped (the client then waited for the hello timeout, ~10 s). Bounded
+   * (EARLY_FRAMES_MAX, EARLY_BYTES_MAX); dropped if the start fails or stop() comes first.
+   */
+  expectStart(): void {
+    if (!this.running) this.early ??= { frames: [], bytes: 0 }
   }
 
   get isRunning(): boolean {
@@ -168,6 +190,16 @@ export class VpnServer {
   }
 
   async start(): Promise<void> {
+    try {
+      await this.bringUp()
+    } catch (err) {
+      // Held hellos are not answered by a server that did not start.
+      this.early = null
+      throw err
+    }
+  }
+
+  private async bringUp(): Promise<void> {
     if (this.running) return
     const netifc = await this.host.resolveNetifc(this.opts.netifc)
     const { pool6, mode } = await this.planIpv6(netifc)
@@ -212,6 +244,11 @@ export class VpnServer {
     for (const s of this.node.transports()) {
       if (!s.initiator) this.onTransportUp({ id: s.id, peer: s.peer, transport: s.transport, remote: s.remote, initiator: false })
     }
+    // Hellos said while we were starting get their answer now (a transport closed meanwhile is skipped by onControl).
+    const early = this.early?.frames ?? []
+    this.early = null
+    if (early.length > 0) this.log.info({ frames: early.length }, 'answering control frames that came while the vpn server was starting')
+    for (const f of early) this.onControl(f.id, f.data)
   }
 
   /** At visor start, before anything else: undo what a server that did not stop cleanly left on the host. */
@@ -220,6 +257,7 @@ export class VpnServer {
   }
 
   async stop(): Promise<void> {
+    this.early = null
     if (!this.running) return
     this.running = false
     for (const [id, w] of this.awaitingHello) {
@@ -371,7 +409,8 @@ export class VpnServer {
    */
   onControl(id: number, data: Buffer): boolean {
     const info = this.node.transport(id)
-    if (!this.running || !info || info.initiator) return false
+    if (!info || info.initiator) return false
+    if (!this.running) return this.holdEarly(id, data)
     if (this.closing.has(id)) {
       this.answerWhileClosing(id, data)
       return true
@@ -401,6 +440,15 @@ export class VpnServer {
       return true
     }
     this.onHello(id, info, hello)
+    return true
+  }
+
+  /** Holds a frame that came before an expected start; false (not ours) when no start is expected or it is full. */
+  private holdEarly(id: number, data: Buffer): boolean {
+    const e = this.early
+    if (!e || e.frames.length >= EARLY_FRAMES_MAX || e.bytes + data.length > EARLY_BYTES_MAX) return false
+    e.frames.push({ id, data: Buffer.from(data) })
+    e.bytes += data.length
     return true
   }
 

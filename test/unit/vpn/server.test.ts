@@ -4,7 +4,7 @@
  * or expire. No root, no TUN: the real thing is in test/ts/vpn-*.test.ts.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { type VpnServerOptions, VpnServer } from '../../../ts/vpn/server.js'
+import { EARLY_BYTES_MAX, EARLY_FRAMES_MAX, type VpnServerOptions, VpnServer } from '../../../ts/vpn/server.js'
 import type { Status } from '../../../ts/vpn/protocol.js'
 import { FakeServerHost } from '../fakes/host.js'
 import { FakeNet, type FakeNode } from '../fakes/node.js'
@@ -105,6 +105,62 @@ describe('VPN server: start and stop', () => {
     // The transport that was up before start now waits for its hello (and is closed without one).
     await vi.advanceTimersByTimeAsync(10_001)
     expect(t.exit.transport(d.sid)).toBeNull()
+  })
+
+  // Issue 18 (d6): after a restart the visor's node answers a redialing client's handshake before its VPN server
+  // runs; the client's one hello was dropped and it waited ~10 s for the hello timeout to close the transport.
+  it('answers on start a hello said while a start was expected (visor start-up), not after the hello timeout', async () => {
+    const t = setup()
+    t.server.expectStart()
+    const d = await dialIn(t, ALICE)
+    await say(d.c, d.id, hello())
+    expect(statuses(d.c, d.id)).toHaveLength(0)
+    await t.server.start()
+    await flush()
+    const s = statuses(d.c, d.id)
+    expect(s).toHaveLength(1)
+    expect(s[0]).toMatchObject({ status: 'ok', address: '10.77.0.2' })
+    // Held once: a later start does not answer it again, and the transport stays (it has its address).
+    await vi.advanceTimersByTimeAsync(20_000)
+    expect(t.exit.transport(d.sid)).not.toBeNull()
+    expect(statuses(d.c, d.id)).toHaveLength(1)
+  })
+
+  it('drops held hellos whose transport closed before the start, and those held for a start that failed', async () => {
+    const t = setup({ netifc: 'nosuch0' })
+    t.server.expectStart()
+    const gone = await dialIn(t, ALICE)
+    await say(gone.c, gone.id, hello())
+    t.exit.closeTransport(gone.sid)
+    const d = await dialIn(t, BOB)
+    await say(d.c, d.id, hello())
+    await expect(t.server.start()).rejects.toThrow(/no network interface/)
+    // The failed start forgot what it held: a later start (fixed netifc) answers nothing on its own.
+    t.server.configure({ netifc: '' })
+    await t.server.start()
+    await flush()
+    expect(statuses(d.c, d.id)).toHaveLength(0)
+    expect(statuses(gone.c, gone.id)).toHaveLength(0)
+  })
+
+  it('holds at most EARLY_FRAMES_MAX frames and EARLY_BYTES_MAX bytes before the start; the rest are not taken', async () => {
+    const t = setup()
+    t.server.expectStart()
+    const d = await dialIn(t, ALICE)
+    const big = Buffer.alloc(EARLY_BYTES_MAX + 1, 0x20)
+    expect(t.server.onControl(d.sid, big)).toBe(false)
+    const frame = Buffer.from(JSON.stringify({ type: 'bye' }))
+    let taken = 0
+    for (let i = 0; i < EARLY_FRAMES_MAX + 10; i++) if (t.server.onControl(d.sid, frame)) taken++
+    expect(taken).toBe(EARLY_FRAMES_MAX)
+  })
+
+  it('holds nothing after stop() or without expectStart (a stopped server ignores hellos as before)', async () => {
+    const t = setup()
+    t.server.expectStart()
+    await t.server.stop()
+    const d = await dialIn(t, ALICE)
+    expect(t.server.onControl(d.sid, Buffer.from(JSON.stringify(hello())))).toBe(false)
   })
 })
 
