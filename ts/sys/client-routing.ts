@@ -164,15 +164,19 @@ async function plan(opts: ClientRoutingOptions): Promise<Plan> {
     skipped.push({ addr: '::/0', why: `IPv6 is disabled on ${opts.tunIf}: blocking IPv6 instead of tunnelling it` })
   const families: Family[] = ipv6 === 'none' ? [4] : [4, 6]
   const table = String(BYPASS_TABLE)
-  for (const f of families) {
+  // Every read at once (they only read), then checked in the order below, so
+  // the error reported is the one the sequential checks would have reported.
+  const reads = families.map((f) => ({ main: settled(tableDsts(f, 'main')), ours: settled(tableDsts(f, table)), rules: settled(rulesAtOurPrefs(f)) }))
+  for (const [i, f] of families.entries()) {
+    const r = reads[i]!
     // Checked first: when another VPN holds these, that is the problem to report.
-    const main = await tableDsts(f, 'main')
+    const main = (await r.main)()
     for (const dst of HALVES[f]) {
       if (main.has(dst)) throw new SkywireError('EEXIST', `route ${dst} exists already (another VPN connected?); not touching it`)
     }
-    if ((await tableDsts(f, table)).size > 0)
+    if ((await r.ours)().size > 0)
       throw new SkywireError('EEXIST', `routing table ${table} is in use already (another visor connected?); not touching it`)
-    if ((await rulesAtOurPrefs(f)).length > 0) {
+    if ((await r.rules)().length > 0) {
       throw new SkywireError(
         'EEXIST',
         `IPv${f} policy rules at preference ${PREF_SUPPRESS}/${PREF_TUNNEL} exist already (another visor connected?); not touching them`,
@@ -186,6 +190,21 @@ async function plan(opts: ClientRoutingOptions): Promise<Plan> {
   }
   // Routes before rules: once the rule sends traffic to the table, the table is full.
   return { routes, rules: bypassRules(families), skipped, ipv6 }
+}
+
+/**
+ * `p` as a promise that never rejects: it gives a getter that returns the
+ * value or throws the error. Reads started together are then taken in the
+ * order they would have been awaited one by one (same error first), and a
+ * read left untaken after an earlier throw is no unhandled rejection.
+ */
+function settled<T>(p: Promise<T>): Promise<() => T> {
+  return p.then(
+    (v) => () => v,
+    (e: unknown) => () => {
+      throw e
+    },
+  )
 }
 
 /** The tunnel table's IPv6 default: into the TUN, or unreachable so IPv6 fails fast and never leaks. */
@@ -325,14 +344,19 @@ export async function applyClientRouting(opts: ClientRoutingOptions): Promise<Ap
     deleteState(opts.stateFile)
   }
   const adopt = reconnecting && (opts.killSwitch ?? false)
-  await requireInterface(opts.tunIf)
-  const p = await plan(opts)
   const dns = [...(opts.dns ?? [])]
   const resolvPath = opts.resolvConfPath ?? RESOLV_CONF
   const rc = resolvedControl({ resolvConfPath: resolvPath, ...opts.resolved })
+  // The TUN check, the plan's reads and resolved's detection only read: they run
+  // at once (each its own process), their errors taken in this order.
+  const iface = settled(requireInterface(opts.tunIf))
+  const planned = settled(plan(opts))
   // Under systemd-resolved the tunnel's link gets the DNS servers; resolv.conf is rewritten too unless it
   // already sends every lookup to resolved (the stub), where editing the manager's file would gain nothing.
-  const det = dns.length > 0 ? await rc.detect() : null
+  const detected = settled(dns.length > 0 ? rc.detect() : Promise.resolve(null))
+  ;(await iface)()
+  const p = (await planned)()
+  const det = (await detected)()
   const viaResolved = det?.running === true
   const resolvConf = dns.length > 0 && !(viaResolved && det?.resolvConf === 'stub') ? backupResolvConf(resolvPath) : null
   const s: ClientState = {

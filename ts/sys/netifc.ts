@@ -175,9 +175,14 @@ export interface SubnetFilter {
  * its hello so the server never hands out a clashing pool.
  */
 export async function localSubnets(filter: SubnetFilter = {}): Promise<string[]> {
+  return subnetsOf(await hostAddresses(), filter)
+}
+
+/** `localSubnets` over addresses already read (one `ip -j addr` serves both the TUN lookup and the subnets). */
+export function subnetsOf(addrs: readonly InterfaceAddress[], filter: SubnetFilter = {}): string[] {
   const skip = new Set(filter.excludeInterfaces ?? [])
   const out = new Set<string>()
-  for (const a of await hostAddresses()) {
+  for (const a of addrs) {
     if (skip.has(a.ifname)) continue
     if (filter.family !== undefined && a.family !== filter.family) continue
     if (a.scope === 'host' && !(filter.includeLoopback ?? false)) continue

@@ -318,7 +318,14 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
    * On failure the new transport is given back.
    */
   private async negotiate(pk: string, deadline: number, o: StartOptions, progress: (s: string) => void): Promise<Negotiated> {
-    const usedNets = await this.host.usedNetworks()
+    // Reads that do not need the transport run while it is dialed (they were
+    // one after another before it): the networks in use (`ip -j addr`) and the
+    // service hosts' IPs. Each is awaited below; a failure is thrown there.
+    const usedNetsRead = this.host.usedNetworks()
+    usedNetsRead.catch(() => {})
+    const serviceIps = endpointIps(this.opts.serviceHosts)
+    serviceIps.catch(() => {})
+    let usedNets: string[] | null = null
     let id: number
     let owned: boolean
     let transport: TransportKind
@@ -338,6 +345,7 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
       this.throwIfStopped(id, owned)
       progress('asking the server for an address')
       try {
+        usedNets ??= await usedNetsRead
         status = await this.hello(id, helloNets(usedNets), deadline)
       } catch (err) {
         this.dropTransport(id, owned)
@@ -366,8 +374,8 @@ export class VpnClient extends EventEmitter<{ state: [VpnClientStatus] }> {
     // carried) before anything on the host changes.
     try {
       const offer = checkOffer(pk, status, {
-        usedNets,
-        mustReach: await endpointIps([remote, ...this.opts.serviceHosts].filter((x): x is string => !!x)),
+        usedNets: usedNets ?? (await usedNetsRead),
+        mustReach: [...new Set([...(await endpointIps(remote ? [remote] : [])), ...(await serviceIps)])],
         useServerDns: this.opts.dns.length === 0,
       })
       return { id, owned, transport, remote, offer, features: status.features ?? [] }

@@ -11,7 +11,6 @@ import {
   defaultUplink,
   deleteServerState,
   hostAddresses,
-  localSubnets,
   newServerState,
   recoverServerStale,
   recoverStale,
@@ -19,6 +18,7 @@ import {
   restoreClientRouting,
   SERVER_TABLE,
   snapshotForwarding,
+  subnetsOf,
   undoServerState,
   wasIpv4ForwardingOff,
   wasIpv6ForwardingOff,
@@ -262,9 +262,11 @@ export class LinuxClientHost implements ClientHost {
 
   async usedNetworks(): Promise<string[]> {
     // Our own TUN (left from a previous connection) is not a network we use.
-    const tuns = (await hostAddresses()).filter((a) => a.ifname.startsWith(this.tunPrefix)).map((a) => a.ifname)
+    // One `ip -j addr` read for both (it runs before every dial).
+    const addrs = await hostAddresses()
+    const tuns = addrs.filter((a) => a.ifname.startsWith(this.tunPrefix)).map((a) => a.ifname)
     // Both families: the hello carries the IPv4 ones; the offer check looks at all (an IPv6 tunnel address too).
-    return localSubnets({ excludeInterfaces: tuns })
+    return subnetsOf(addrs, { excludeInterfaces: tuns })
   }
 
   async apply(p: ClientHostApply): Promise<void> {
