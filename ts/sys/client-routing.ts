@@ -239,13 +239,19 @@ async function addRoutes(routes: readonly PlannedRoute[]): Promise<void> {
 
 /** Adds the rules in order, one process per family; the first failure throws (the caller then undoes the lot). */
 async function addRules(rules: readonly PlannedRule[]): Promise<void> {
-  for (const f of [4, 6] as const) {
+  // The two families' rules do not depend on each other (each family's routes are in
+  // already): both processes at once, the IPv4 failure reported first as before.
+  const done = ([4, 6] as const).map((f) => {
     const mine = rules.filter((r) => r.family === f)
-    if (mine.length === 0) continue
+    if (mine.length === 0) return Promise.resolve(() => {})
     const argv = ['ip', `-${f}`, '-batch', '-']
-    const res = await tryRun(argv, { input: mine.map((r) => ruleLine('add', r)).join('\n') + '\n' })
-    if (res.code !== 0) throw commandError(argv, res)
-  }
+    return settled(
+      tryRun(argv, { input: mine.map((r) => ruleLine('add', r)).join('\n') + '\n' }).then((res) => {
+        if (res.code !== 0) throw commandError(argv, res)
+      }),
+    )
+  })
+  for (const d of done) (await d)()
 }
 
 // A rule already gone: what we wanted.
