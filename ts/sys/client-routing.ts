@@ -126,16 +126,22 @@ function ipv6EnabledOn(ifname: string): boolean {
   }
 }
 
-/** Destinations present in a table, normalised (`default` included), one `ip` call per family. */
-async function tableDsts(family: Family, table: string): Promise<Set<string>> {
-  const routes = await tableRoutes<{ dst?: string }>(family, table)
-  const out = new Set<string>()
+/**
+ * Destinations in main and in `table`, normalised, from one `ip -j -N route show table all` (one process
+ * instead of one per table). Main's routes are printed without a table; -N prints the others by number,
+ * so a name for `table` in rt_tables cannot hide it.
+ */
+async function mainAndTableDsts(family: Family, table: string): Promise<{ main: Set<string>; ours: Set<string> }> {
+  const routes = await ipJson<{ dst?: string; table?: string }>(['-N', `-${family}`, 'route', 'show', 'table', 'all'])
+  const main = new Set<string>()
+  const ours = new Set<string>()
   for (const r of routes) {
     if (r.dst === undefined) continue
-    const dst = r.dst === 'default' ? ANY[family] : r.dst
-    out.add(formatPrefix(parsePrefix(dst)))
+    const into = r.table === undefined || r.table === '254' || r.table === 'main' ? main : r.table === table ? ours : null
+    if (into === null) continue
+    into.add(formatPrefix(parsePrefix(r.dst === 'default' ? ANY[family] : r.dst)))
   }
-  return out
+  return { main, ours }
 }
 
 /** `ip -j route show table T [more]`; a table the kernel never had (none of its routes yet) is empty, not an error. */
@@ -166,16 +172,15 @@ async function plan(opts: ClientRoutingOptions): Promise<Plan> {
   const table = String(BYPASS_TABLE)
   // Every read at once (they only read), then checked in the order below, so
   // the error reported is the one the sequential checks would have reported.
-  const reads = families.map((f) => ({ main: settled(tableDsts(f, 'main')), ours: settled(tableDsts(f, table)), rules: settled(rulesAtOurPrefs(f)) }))
+  const reads = families.map((f) => ({ tables: settled(mainAndTableDsts(f, table)), rules: settled(rulesAtOurPrefs(f)) }))
   for (const [i, f] of families.entries()) {
     const r = reads[i]!
+    const { main, ours } = (await r.tables)()
     // Checked first: when another VPN holds these, that is the problem to report.
-    const main = (await r.main)()
     for (const dst of HALVES[f]) {
       if (main.has(dst)) throw new SkywireError('EEXIST', `route ${dst} exists already (another VPN connected?); not touching it`)
     }
-    if ((await r.ours)().size > 0)
-      throw new SkywireError('EEXIST', `routing table ${table} is in use already (another visor connected?); not touching it`)
+    if (ours.size > 0) throw new SkywireError('EEXIST', `routing table ${table} is in use already (another visor connected?); not touching it`)
     if ((await r.rules)().length > 0) {
       throw new SkywireError(
         'EEXIST',

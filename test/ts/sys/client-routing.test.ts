@@ -149,15 +149,16 @@ describe.skipIf(skipUnlessAvailable(skip))(`client routing${skip === null ? '' :
     expect(await snap()).toEqual(before)
 
     // Our rule preference or table in use (another visor): refused, nothing changed.
-    for (const taken of [
-      ['rule', 'add', 'pref', '29001', 'table', '100'],
-      ['route', 'add', 'default', 'dev', TUN, 'table', String(BYPASS_TABLE)],
-    ]) {
-      await lab.ip(client, taken)
+    for (const [taken, why] of [
+      [['rule', 'add', 'pref', '29001', 'table', '100'], /policy rules at preference/],
+      [['route', 'add', 'default', 'dev', TUN, 'table', String(BYPASS_TABLE)], /routing table \d+ is in use/],
+    ] as const) {
+      await lab.ip(client, [...taken])
       try {
         const withOther = await snap()
         const err = await sys1(client, 'applyClientRouting', opts).catch((e: unknown) => e)
         expect((err as SysCallError).code, taken.join(' ')).toBe('EEXIST')
+        expect((err as SysCallError).message).toMatch(why)
         expect(await snap()).toEqual(withOther)
         expect(existsSync(stateFile)).toBe(false)
       } finally {
