@@ -212,7 +212,12 @@ describe.skipIf(skipUnlessAvailable(skip))('VPN hello: hostile clients against a
 })
 
 describe.skipIf(skipUnlessAvailable(skip))('VPN hello: an honest client that lost its transport without a bye', () => {
-  const lab = useVpnLab({}, serverAndClient)
+  // The client's SUDPH socket is IPv4 only: a dual-stack dial takes whichever family the resolver answers first,
+  // and the restarted client must dial in the first one's family to land on the transport the server still holds.
+  const lab = useVpnLab({}, (t) => {
+    const v = serverAndClient(t)
+    return { ...v, client: { ...v.client!, config: { ...v.client!.config, transports: { sudph: { listen: '0.0.0.0:7778' } } } } }
+  })
 
   it('a client visor killed with -9 and restarted gets in again with its first vpn start', async () => {
     const server = lab.visor('server')

@@ -25,3 +25,13 @@ export function useTopology(opts: TopologyOptions = {}): () => Topology {
     return topo
   }
 }
+
+/**
+ * The address a transport to `host` shows as its remote: its IPv4 or its IPv6 address, since a dual-stack SUDPH
+ * dial takes whichever family's resolver answer comes first.
+ */
+export function remoteOf(host: { publicAddr: string; publicAddr6: string | null }): RegExp {
+  const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const v6 = host.publicAddr6 === null ? [] : [`\\[${esc(host.publicAddr6)}\\]:`]
+  return new RegExp(`^(?:${[`${esc(host.publicAddr)}:`, ...v6].join('|')})\\d+$`)
+}
