@@ -106,6 +106,22 @@ describe.skipIf(skipUnlessAvailable(skip))(`kill switch on forwarded traffic${sk
     await watch(router)
     await watch(exitNs)
     opts = { tunIf: TUN, killSwitch: true, stateFile }
+    // The kernel adds each interface's own link-local address (and its routes) a moment after the link is up,
+    // and it is tentative (DAD) for ~1-2 s more: a snapshot taken before that misses routes which then show up
+    // "after" the restore. Wait until every interface but lo has a settled link-local address.
+    const unsettled = async () => {
+      const links = JSON.parse((await execOk(client, ['ip', '-j', 'link', 'show', 'up'])).stdout) as { ifname: string }[]
+      const addrs = JSON.parse((await execOk(client, ['ip', '-j', '-6', 'addr', 'show', 'scope', 'link', '-tentative'])).stdout) as {
+        ifname: string
+        addr_info: unknown[]
+      }[]
+      const settled = new Set(addrs.filter((a) => a.addr_info.length > 0).map((a) => a.ifname))
+      return links.filter((l) => l.ifname !== 'lo' && !settled.has(l.ifname)).map((l) => l.ifname)
+    }
+    for (const t = Date.now(); (await unsettled()).length > 0; ) {
+      if (Date.now() - t > 10_000) throw new Error(`no settled link-local address after 10 s on ${(await unsettled()).join(', ')}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
   })
   afterAll(() => {
     lab?.teardown()
