@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { skipUnlessAvailable } from '../helpers/skip.js'
+import { waitFor } from '../../../ts/netlab/exec.js'
 import { createLab, execOk, type Lab } from '../../../ts/netlab/netns.js'
 import { ping, snapshotNet } from '../../../ts/netlab/probe.js'
 import { requireFreshDist, sys, sys1, sysSkipReason } from './helpers.js'
@@ -118,10 +119,7 @@ describe.skipIf(skipUnlessAvailable(skip))(`kill switch on forwarded traffic${sk
       const settled = new Set(addrs.filter((a) => a.addr_info.length > 0).map((a) => a.ifname))
       return links.filter((l) => l.ifname !== 'lo' && !settled.has(l.ifname)).map((l) => l.ifname)
     }
-    for (const t = Date.now(); (await unsettled()).length > 0; ) {
-      if (Date.now() - t > 10_000) throw new Error(`no settled link-local address after 10 s on ${(await unsettled()).join(', ')}`)
-      await new Promise((r) => setTimeout(r, 100))
-    }
+    await waitFor(async () => (await unsettled()).length === 0, 10_000, { what: 'a settled link-local address on every interface' })
   })
   afterAll(() => {
     lab?.teardown()
